@@ -1,0 +1,104 @@
+# pve-gpu-reset — see README.md. `make demo` and `make check` set themselves up (tools/deps.sh).
+VERSION    := 0.1.0
+PREFIX     ?= /usr
+SBINDIR    ?= $(PREFIX)/sbin
+SYSCONFDIR ?= /etc
+DATADIR    ?= $(PREFIX)/share
+CATALOGDIR ?= $(PREFIX)/lib/systemd/catalog
+DESTDIR    ?=
+BUILDDIR   ?= build
+WERROR     ?= 1
+
+CC         ?= cc
+PKG_CONFIG ?= pkg-config
+PKGS       := libpci json-c libsystemd
+
+# Appended, never overwritten, so Debian's hardening flags (dpkg-buildflags) still apply.
+WARNINGS := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith \
+            -Wwrite-strings -Wundef -Wvla -Wcast-qual -Wnull-dereference -Wimplicit-fallthrough=5 -fno-common
+ifeq ($(WERROR),1)
+WARNINGS += -Werror
+endif
+CFLAGS   ?= -O2 -g
+override CFLAGS   += -std=gnu11 $(WARNINGS) -D_FORTIFY_SOURCE=2 -DPGR_VERSION='"$(VERSION)"' \
+                     $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) -Ilib
+override LDLIBS   += $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+
+LIB_SRC  := $(sort $(wildcard lib/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILDDIR)/%.o)
+LIB_A    := $(BUILDDIR)/libpgr.a
+BIN      := $(BUILDDIR)/pve-gpu-reset
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILDDIR)/tests/%)
+UNIT_HELPER_SRC := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
+UNIT_HELPER_OBJ := $(UNIT_HELPER_SRC:%.c=$(BUILDDIR)/%.o)
+
+.PHONY: all deps check check-unit check-asan check-valgrind check-journal check-e2e check-doctor \
+        check-package check-cli check-fuzz demo install clean bench fuzz deb unit fixtures
+.DELETE_ON_ERROR:
+
+all: $(BIN)
+
+$(BUILDDIR)/%.o: %.c $(wildcard lib/*.h) $(wildcard tests/unit/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(LIB_A): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BIN): $(BUILDDIR)/hook/main.o $(LIB_A)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILDDIR)/tests/%: $(BUILDDIR)/tests/unit/%.o $(UNIT_HELPER_OBJ) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell $(PKG_CONFIG) --libs cmocka)
+
+unit: $(UNIT_BIN) $(BIN)
+
+deps:
+	@tools/deps.sh $(DEPS_GROUPS)
+
+# Fixture sysfs trees built from the real lspci dumps in ../shared/fixtures.
+fixtures: $(BUILDDIR)/fixtures.stamp
+$(BUILDDIR)/fixtures.stamp: tests/fixtures/mktree $(wildcard tests/fixtures/hosts/*.host)
+	@mkdir -p $(BUILDDIR)
+	tests/fixtures/mktree --all $(BUILDDIR)/fixtures
+	@touch $@
+
+check: deps
+	$(MAKE) check-unit
+	$(MAKE) check-asan
+	$(MAKE) check-cli
+	$(MAKE) check-journal
+	$(MAKE) check-e2e
+
+check-unit: unit fixtures
+	tests/run-unit.sh $(BUILDDIR)
+
+check-asan:
+	$(MAKE) BUILDDIR=build/asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	        LDFLAGS="-fsanitize=address,undefined" unit fixtures
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	        tests/run-unit.sh build/asan
+
+check-cli: all fixtures
+	tests/cli/run.sh $(BUILDDIR)
+
+check-journal: all fixtures
+	tests/journal/run.sh $(BUILDDIR)
+
+check-e2e: all
+	tests/e2e/run.sh $(BUILDDIR)
+
+demo: deps all
+	tests/e2e/demo.sh $(BUILDDIR)
+
+install: all
+	install -D -m 0755 $(BIN) $(DESTDIR)$(SBINDIR)/pve-gpu-reset
+	install -D -m 0644 conf/pve-gpu-reset.json $(DESTDIR)$(SYSCONFDIR)/pve-gpu-reset.json
+	if [ -f conf/pve-gpu-reset.catalog ]; then \
+	  install -D -m 0644 conf/pve-gpu-reset.catalog $(DESTDIR)$(CATALOGDIR)/pve-gpu-reset.catalog; fi
+
+clean:
+	rm -rf build

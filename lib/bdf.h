@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <stdbool.h>
+
+/* A PCI function address. func < 0 means "every function of the slot" (a Proxmox ID without .F). */
+struct pci_addr {
+        unsigned domain; /* 0..0xffff */
+        unsigned bus;    /* 0..0xff */
+        unsigned slot;   /* 0..0x1f */
+        int func;        /* 0..7, or -1 for the whole slot */
+};
+
+#define PCI_ADDR_STRLEN 16 /* "dddd:bb:ss.f" + NUL, rounded */
+
+/* Proxmox syntax: (DDDD:)?BB:SS(.F)?, hex, case-insensitive on input. */
+int pci_addr_parse(const char *s, struct pci_addr *ret);
+/* Strict sysfs syntax: DDDD:BB:SS.F (domain and function mandatory). */
+int pci_addr_parse_full(const char *s, struct pci_addr *ret);
+/* "0000:01:00.0", or "0000:01:00" when func < 0. Returns buf. */
+const char *pci_addr_format(const struct pci_addr *a, char buf[static PCI_ADDR_STRLEN]);
+bool pci_addr_eq(const struct pci_addr *a, const struct pci_addr *b);
+bool pci_addr_same_slot(const struct pci_addr *a, const struct pci_addr *b);
+int pci_addr_cmp(const struct pci_addr *a, const struct pci_addr *b);

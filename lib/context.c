@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "context.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+
+static int real_read(void *userdata, const char *path, char *buf, size_t size)
+{
+        _cleanup_close_ int fd = -1;
+        ssize_t n;
+
+        (void)userdata;
+        if (size == 0)
+                return -EINVAL;
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        do
+                n = read(fd, buf, size - 1);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return -errno;
+        buf[n] = '\0';
+        return (int)n;
+}
+
+static int real_write(void *userdata, const char *path, const char *value)
+{
+        _cleanup_close_ int fd = -1;
+        size_t len = strlen(value);
+        ssize_t n;
+
+        (void)userdata;
+        fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        do
+                n = write(fd, value, len);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return -errno;
+        if ((size_t)n != len)
+                return -EIO;
+        return 0;
+}
+
+const struct pgr_sysfs_ops pgr_sysfs_ops_real = {
+        .read = real_read,
+        .write = real_write,
+};
+
+int pgr_ctx_init(struct pgr_ctx *ctx, const char *root, const char *node)
+{
+        memset(ctx, 0, sizeof(*ctx));
+        ctx->ops = &pgr_sysfs_ops_real;
+        if (!root)
+                root = getenv("PVE_GPU_RESET_ROOT");
+        if (root && *root) {
+                size_t n = strlen(root);
+
+                if (root[0] != '/')
+                        return -EINVAL;
+                while (n > 1 && root[n - 1] == '/')
+                        n--;
+                if (n == 1) /* "/" is the real root */
+                        n = 0;
+                if (n >= sizeof(ctx->root))
+                        return -ENAMETOOLONG;
+                memcpy(ctx->root, root, n);
+                ctx->root[n] = '\0';
+        }
+        if (node && *node) {
+                if (strlen(node) >= sizeof(ctx->node) || strchr(node, '/'))
+                        return -EINVAL;
+                strcpy(ctx->node, node);
+        } else {
+                char host[256] = "";
+                char *dot;
+
+                if (gethostname(host, sizeof(host) - 1) < 0)
+                        return -errno;
+                dot = strchr(host, '.');
+                if (dot)
+                        *dot = '\0';
+                strcpy(ctx->node, host);
+        }
+        return 0;
+}
+
+int pgr_path(const struct pgr_ctx *ctx, char *buf, size_t size, const char *abs)
+{
+        int n;
+
+        if (abs[0] != '/')
+                return -EINVAL;
+        n = snprintf(buf, size, "%s%s", ctx->root, abs);
+        if (n < 0 || (size_t)n >= size)
+                return -ENAMETOOLONG;
+        return 0;
+}
+
+int pgr_pathf(const struct pgr_ctx *ctx, char *buf, size_t size, const char *fmt, ...)
+{
+        char abs[PATH_MAX];
+        va_list ap;
+        int n;
+
+        va_start(ap, fmt);
+        n = vsnprintf(abs, sizeof(abs), fmt, ap);
+        va_end(ap);
+        if (n < 0 || (size_t)n >= sizeof(abs))
+                return -ENAMETOOLONG;
+        return pgr_path(ctx, buf, size, abs);
+}

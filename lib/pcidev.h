@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "bdf.h"
+#include "context.h"
+
+#define PCIDEV_MAX_METHODS 8
+#define PCIDEV_MAX_RELATED 64
+
+/* libpci plus sysfs, opened once per run: libpci's sysfs method pointed at <root>/sys/bus/pci with
+ * our own error handler (the default one calls exit(1)). */
+struct pcidev_access;
+int pcidev_access_new(const struct pgr_ctx *ctx, struct pcidev_access **ret);
+void pcidev_access_free(struct pcidev_access *acc);
+static inline void pcidev_access_freep(struct pcidev_access **a) { pcidev_access_free(*a); }
+
+/* Facts about one function at one moment. Strings are "" when unknown/absent; ints -1. */
+struct pcidev {
+        struct pci_addr addr;
+        char bdf[PCI_ADDR_STRLEN];
+        bool present;
+        unsigned vendor, device, sub_vendor, sub_device;
+        unsigned class_code;            /* 24-bit, e.g. 0x030000; class_code >> 8 is "0300" */
+        unsigned header_type;           /* low 7 bits; 0 endpoint, 1 bridge */
+        bool multifunction;             /* header type bit 7 */
+        char name[160];                 /* pci.ids "Vendor Device" or "" */
+        char driver[64];                /* bound driver, "" when none */
+        char driver_override[64];       /* "" when "(null)" */
+        int iommu_group;
+        size_t n_group_members;
+        struct pci_addr group_members[PCIDEV_MAX_RELATED]; /* includes the device itself */
+        bool has_reset;                 /* "reset" attribute exists */
+        bool has_reset_method;          /* "reset_method" attribute exists (kernel 5.15+) */
+        size_t n_reset_methods;
+        char reset_methods[PCIDEV_MAX_METHODS][16]; /* as the kernel lists them, in order */
+        bool config_readable;           /* config space read and not all 0xff */
+        bool is_pcie;
+        bool flr_capable;               /* PCIe DevCap FLR */
+        bool af_flr_capable;            /* Advanced Features cap with FLR */
+        bool has_pm;
+        bool pm_no_soft_reset;
+        int pm_state;                   /* 0..3 from PMCSR, -1 unknown */
+        int aspm_ctl;                   /* LNKCTL ASPM bits 0..3, -1 unknown */
+        int d3cold_allowed;             /* -1 absent */
+        char power_control[16];         /* "on", "auto", "" */
+        char power_state[16];           /* sysfs power_state ("D0", "D3cold", "unknown"), "" */
+        int boot_vga;                   /* -1 absent */
+        size_t n_link_aspm;             /* sysfs link/*_aspm attributes present */
+        char link_aspm[8][24];
+        bool has_parent;                /* false: on a root bus */
+        struct pci_addr parent;         /* the upstream bridge */
+        bool parent_has_reset_subordinate;
+        size_t n_below_parent;          /* every function on the parent's secondary bus and further down */
+        struct pci_addr below_parent[PCIDEV_MAX_RELATED];
+        bool alone_on_bus;              /* no other function on this device's bus */
+};
+
+/* Facts for one function (addr->func >= 0). A device that is not present gives 0 with present=false. */
+int pcidev_probe(struct pcidev_access *acc, const struct pci_addr *addr, struct pcidev *ret);
+/* The functions present in slot (DDDD:BB:SS), in function order. */
+int pcidev_slot_functions(const struct pgr_ctx *ctx, const struct pci_addr *slot, struct pci_addr *ret,
+                          size_t max, size_t *ret_n);
+/* Every function on the bridge's secondary bus and below, in address order. */
+int pcidev_below_bridge(const struct pgr_ctx *ctx, const struct pci_addr *bridge, struct pci_addr *ret,
+                        size_t max, size_t *ret_n);
+/* "0300" style class string for JSON. */
+void pcidev_class_str(const struct pcidev *d, char buf[static 8]);
+bool pcidev_has_method(const struct pcidev *d, const char *method);

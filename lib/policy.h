@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "context.h"
+#include "util.h"
+
+#define POLICY_DEFAULT_PATH "/etc/pve-gpu-reset.json"
+#define POLICY_MAX_SIZE (256 * 1024)
+#define POLICY_MAX_METHODS 8
+
+/* Rungs of the reset ladder a policy may allow, in the order it wants them tried:
+ * kernel methods "device_specific" "flr" "af_flr" "pm" "bus", then "slot" (reset through the parent
+ * bridge) and "remove-rescan". */
+enum policy_on_failure { POLICY_ON_FAILURE_ABORT, POLICY_ON_FAILURE_CONTINUE };
+enum policy_bus_reset { POLICY_BUS_RESET_AUTO, POLICY_BUS_RESET_SUBORDINATE, POLICY_BUS_RESET_BRIDGE };
+
+/* The effective settings for one device of one VM. */
+struct policy_settings {
+        size_t n_methods;
+        char methods[POLICY_MAX_METHODS][16];
+        enum policy_bus_reset bus_reset;        /* how "slot" is done */
+        bool keep_awake;                        /* d3cold_allowed=0, power/control=on */
+        bool aspm_off;
+        bool reset_on_pre_start;                /* false: pre-start only prepares */
+        bool reset_on_post_stop;
+        enum policy_on_failure on_failure;      /* pre-start: abort (exit 1) or continue */
+        unsigned reset_timeout_ms;              /* device back after a reset */
+        unsigned rescan_timeout_ms;             /* device back after a rescan */
+        unsigned bind_timeout_ms;               /* driver link after drivers_probe */
+        unsigned lock_timeout_ms;
+        unsigned settle_ms;                     /* between remove and rescan, and after a bus reset */
+        char hookscript[PATH_MAX];              /* chained hookscript, "" for none */
+};
+
+struct policy; /* opaque */
+
+/* Compiled-in defaults only. */
+int policy_new_default(struct policy **ret);
+/* Parses JSON text; name is for messages. Unknown keys and wrong types: -EINVAL, err names the key
+ * path ("vms.100.on_failure: expected \"abort\" or \"continue\""). */
+int policy_parse(const char *json, size_t len, const char *name, struct policy **ret, struct pgr_error *err);
+/* path NULL: POLICY_DEFAULT_PATH under the root prefix, which may be absent (defaults). A path given
+ * explicitly must exist. Refuses (-EPERM) a file not owned by root or group/world-writable. */
+int policy_load(const struct pgr_ctx *ctx, const char *path, struct policy **ret, struct pgr_error *err);
+void policy_free(struct policy *p);
+static inline void policy_freep(struct policy **p) { policy_free(*p); }
+
+/* defaults, then the "devices" entry for vendor:device, then the "vms" entry for vmid (vmid 0: none). */
+void policy_resolve(const struct policy *p, unsigned long vmid, unsigned vendor, unsigned device,
+                    struct policy_settings *ret);
+bool policy_method_allowed(const struct policy_settings *s, const char *method);

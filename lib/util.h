@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+/* Cleanup helpers in the style of systemd: every early return frees. */
+static inline void freep(void *p) { free(*(void **)p); }
+static inline void fclosep(FILE **f) { if (*f) fclose(*f); }
+static inline void closep(int *fd) { if (*fd >= 0) close(*fd); }
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _cleanup_free_ _cleanup_(freep)
+#define _cleanup_fclose_ _cleanup_(fclosep)
+#define _cleanup_close_ _cleanup_(closep)
+
+#define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
+#define streq(a, b) (strcmp((a), (b)) == 0)
+
+/* An error message for the edge (hook/CLI) to print once: the library fills it, never prints.
+ * It names the object (file:line, JSON key, argument, device). */
+struct pgr_error {
+        char msg[512];
+};
+
+void pgr_error_set(struct pgr_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Parsing helpers that reject trailing garbage and overflow. */
+int parse_uint(const char *s, int base, unsigned long max, unsigned long *ret);
+bool parse_boolean(const char *s, bool *ret); /* 1|on|yes|true, 0|off|no|false */
+char *strstrip(char *s);                      /* trims ASCII whitespace in place */
+int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len);
