@@ -54,7 +54,7 @@ $(BUILDDIR)/tests/%: $(BUILDDIR)/tests/unit/%.o $(UNIT_HELPER_OBJ) $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell $(PKG_CONFIG) --libs cmocka)
 
-unit: $(UNIT_BIN) $(BIN)
+unit: $(UNIT_BIN)
 
 deps:
 	@tools/deps.sh $(DEPS_GROUPS)

@@ -1,2 +1,225 @@
-/* placeholder, replaced below */
-int main(void) { return 0; }
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* argv → hook mode (`VMID PHASE`, what Proxmox calls) or a subcommand; nothing else lives here. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attach.h"
+#include "bdf.h"
+#include "context.h"
+#include "doctor.h"
+#include "history.h"
+#include "run.h"
+#include "util.h"
+#include "vmconf.h"
+
+static void usage(FILE *out)
+{
+        fputs("Usage:\n"
+              "  pve-gpu-reset VMID PHASE                       hook mode, what Proxmox calls\n"
+              "  pve-gpu-reset plan VMID [--phase P] [--json]   what the hook would do now; changes nothing\n"
+              "  pve-gpu-reset doctor [VMID] [--json]           diagnose host and devices, with the fix for each finding\n"
+              "  pve-gpu-reset history [--vmid N] [--device BDF] [--since T] [--json]\n"
+              "  pve-gpu-reset reset BDF... [--method M]        reset by hand, same engine and safety rules\n"
+              "  pve-gpu-reset attach VMID [--storage S] | detach VMID\n"
+              "Global options: --root DIR, --config FILE, --node NAME, --dry-run, -v, --version, --help\n"
+              "Phases: pre-start, post-start, pre-stop, post-stop. Exit: 0 done, 1 failed, 2 bad usage or input.\n",
+              out);
+}
+
+struct args {
+        const char *root, *config, *node, *phase, *since, *device, *storage, *method, *vmid_opt;
+        bool json, dry_run, help, version;
+        int verbose;
+};
+
+static int bad_usage(const char *fmt, const char *what)
+{
+        fputs("pve-gpu-reset: ", stderr);
+        fprintf(stderr, fmt, what);
+        fputs(" (see --help)\n", stderr);
+        return EXIT_USAGE;
+}
+
+static int parse_vmid_arg(const char *s, unsigned long *ret)
+{
+        if (vmid_parse(s, ret) < 0) {
+                fprintf(stderr, "pve-gpu-reset: invalid VMID '%s': expected digits, %lu..%lu\n", s, VMID_MIN, VMID_MAX);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/* Options are parsed once for every subcommand; each then rejects the ones it does not take. */
+static int reject_options(const struct args *a, const char *cmd, const char *allowed)
+{
+        const struct {
+                const char *name;
+                bool set;
+        } opts[] = {
+                { "phase", a->phase }, { "json", a->json }, { "since", a->since }, { "device", a->device },
+                { "storage", a->storage }, { "method", a->method }, { "vmid", a->vmid_opt },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(opts); i++)
+                if (opts[i].set && !strstr(allowed, opts[i].name)) {
+                        fprintf(stderr, "pve-gpu-reset: %s does not take --%s (see --help)\n", cmd, opts[i].name);
+                        return -EINVAL;
+                }
+        return 0;
+}
+
+static int want_args(int argc, int min, int max, const char *cmd)
+{
+        if (argc < min || argc > max) {
+                fprintf(stderr, "pve-gpu-reset: %s: expected %s (see --help)\n", cmd,
+                        min == max ? (min == 1 ? "one argument" : "no argument") : "arguments");
+                return -EINVAL;
+        }
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        static const struct option longopts[] = {
+                { "root", required_argument, NULL, 'R' },    { "config", required_argument, NULL, 'c' },
+                { "node", required_argument, NULL, 'n' },    { "phase", required_argument, NULL, 'p' },
+                { "json", no_argument, NULL, 'j' },          { "dry-run", no_argument, NULL, 'd' },
+                { "verbose", no_argument, NULL, 'v' },       { "version", no_argument, NULL, 'V' },
+                { "help", no_argument, NULL, 'h' },          { "since", required_argument, NULL, 's' },
+                { "device", required_argument, NULL, 'D' },  { "storage", required_argument, NULL, 'S' },
+                { "method", required_argument, NULL, 'm' },  { "vmid", required_argument, NULL, 'i' },
+                {},
+        };
+        struct args a = {};
+        struct run_options o = {};
+        struct pgr_ctx ctx;
+        const char *cmd;
+        unsigned long vmid = 0;
+        int c, r;
+
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) >= 0) {
+                switch (c) {
+                case 'R': a.root = optarg; break;
+                case 'c': a.config = optarg; break;
+                case 'n': a.node = optarg; break;
+                case 'p': a.phase = optarg; break;
+                case 'j': a.json = true; break;
+                case 'd': a.dry_run = true; break;
+                case 'v': a.verbose++; break;
+                case 'V': a.version = true; break;
+                case 'h': a.help = true; break;
+                case 's': a.since = optarg; break;
+                case 'D': a.device = optarg; break;
+                case 'S': a.storage = optarg; break;
+                case 'm': a.method = optarg; break;
+                case 'i': a.vmid_opt = optarg; break;
+                default:
+                        if (optopt)
+                                return bad_usage("option -%c needs a value or is unknown", (char[]){ (char)optopt, 0 });
+                        return bad_usage("unknown option '%s'", argv[optind - 1]);
+                }
+        }
+        if (a.help) {
+                usage(stdout);
+                return EXIT_DONE;
+        }
+        if (a.version) {
+                printf("pve-gpu-reset %s\n", PGR_VERSION);
+                return EXIT_DONE;
+        }
+        argv += optind;
+        argc -= optind;
+        if (argc < 1) {
+                usage(stderr);
+                return EXIT_USAGE;
+        }
+        if (a.root && a.root[0] != '/')
+                return bad_usage("--root must be an absolute path, got '%s'", a.root);
+        if (a.config && a.config[0] == '\0')
+                return bad_usage("--config needs a file%s", "");
+        r = pgr_ctx_init(&ctx, a.root, a.node);
+        if (r < 0)
+                return bad_usage("invalid --root, --node or $PVE_GPU_RESET_ROOT%s", "");
+        o.config_path = a.config;
+        o.dry_run = a.dry_run;
+        o.json = a.json;
+        o.verbose = a.verbose;
+        o.forced_method = a.method;
+        o.migrated_from = getenv("PVE_MIGRATED_FROM");
+        cmd = argv[0];
+
+        if (streq(cmd, "plan")) {
+                if (reject_options(&a, cmd, "phase json") < 0 || want_args(argc - 1, 1, 1, cmd) < 0 ||
+                    parse_vmid_arg(argv[1], &vmid) < 0)
+                        return EXIT_USAGE;
+                return run_plan(&ctx, vmid, a.phase ? a.phase : "pre-start", &o);
+        }
+        if (streq(cmd, "doctor")) {
+                if (reject_options(&a, cmd, "json") < 0 || want_args(argc - 1, 0, 1, cmd) < 0 ||
+                    (argc == 2 && parse_vmid_arg(argv[1], &vmid) < 0))
+                        return EXIT_USAGE;
+                return doctor_run(&ctx, vmid, a.config, a.json, stdout);
+        }
+        if (streq(cmd, "history")) {
+                struct history_filter f = {};
+                struct pgr_error err = {};
+
+                if (reject_options(&a, cmd, "vmid device since json") < 0 || want_args(argc - 1, 0, 0, cmd) < 0 ||
+                    (a.vmid_opt && parse_vmid_arg(a.vmid_opt, &f.vmid) < 0))
+                        return EXIT_USAGE;
+                r = history_filter_init(&f, a.device, a.since, &err);
+                if (r < 0) {
+                        fprintf(stderr, "pve-gpu-reset: %s\n", err.msg);
+                        return EXIT_USAGE;
+                }
+                r = history_query(&ctx, &f, a.json, stdout, &err);
+                if (r < 0) {
+                        fprintf(stderr, "pve-gpu-reset: %s\n", err.msg);
+                        return r == -EINVAL ? EXIT_USAGE : EXIT_FAILED;
+                }
+                return EXIT_DONE;
+        }
+        if (streq(cmd, "reset")) {
+                struct pci_addr addrs[64];
+
+                if (reject_options(&a, cmd, "method") < 0 || want_args(argc - 1, 1, (int)ELEMENTSOF(addrs), cmd) < 0)
+                        return EXIT_USAGE;
+                if (a.method && !run_method_valid(a.method))
+                        return bad_usage("unknown --method '%s': use a kernel reset method (flr, pm, bus, "
+                                         "device_specific, af_flr), slot, reset_subordinate, bridge or remove-rescan",
+                                         a.method);
+                for (int i = 1; i < argc; i++)
+                        if (pci_addr_parse(argv[i], &addrs[i - 1]) < 0)
+                                return bad_usage("invalid PCI address '%s': expected [DDDD:]BB:SS.F or BB:SS", argv[i]);
+                return run_reset(&ctx, addrs, (size_t)argc - 1, &o);
+        }
+        if (streq(cmd, "attach") || streq(cmd, "detach")) {
+                struct pgr_error err = {};
+                bool attach = streq(cmd, "attach");
+
+                if (reject_options(&a, cmd, attach ? "storage" : "") < 0 || want_args(argc - 1, 1, 1, cmd) < 0 ||
+                    parse_vmid_arg(argv[1], &vmid) < 0)
+                        return EXIT_USAGE;
+                r = attach ? attach_vm(&ctx, vmid, a.storage, NULL, &err) : detach_vm(&ctx, vmid, &err);
+                if (r < 0) {
+                        fprintf(stderr, "pve-gpu-reset: %s\n", err.msg);
+                        return r == -EINVAL ? EXIT_USAGE : EXIT_FAILED;
+                }
+                if (err.msg[0])
+                        printf("%s\n", err.msg);
+                return EXIT_DONE;
+        }
+
+        /* Hook mode: exactly `VMID PHASE`, as qemu-server calls it. */
+        if (reject_options(&a, "hook mode", "") < 0)
+                return EXIT_USAGE;
+        if (argc != 2)
+                return bad_usage("unknown command '%s'", cmd);
+        if (parse_vmid_arg(argv[0], &vmid) < 0)
+                return EXIT_USAGE;
+        return run_hook(&ctx, vmid, argv[1], &o);
+}

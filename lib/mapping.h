@@ -9,6 +9,7 @@
 #include "util.h"
 
 #define MAPPING_MAX_PATHS 16
+#define MAPPING_MAX_SIZE (1024 * 1024)
 
 /* One "map" line of a /etc/pve/mapping/pci.cfg section. */
 struct mapping_map {
@@ -29,6 +30,8 @@ struct mapping {
         size_t n_maps;
         struct mapping_map *maps;
         bool mdev;   /* "mdev 1" property */
+        bool live_migration_capable; /* "live-migration-capable 1" */
+        char *description;           /* section "description TEXT", or NULL */
         unsigned line;
 };
 
@@ -38,6 +41,13 @@ struct mapping_file {
         struct mapping *mappings;
 };
 
+/* Parses pci.cfg text (len bytes, never read past). A section is its name alone on a line at column 0
+ * ([a-z][a-z0-9_-]+), then indented properties: "map K=V,..." (node and path required, path with
+ * domain; id, subsystem-id, iommugroup, description optional; several map lines are alternatives, in
+ * order), "description TEXT", "mdev B", "live-migration-capable B". A blank line ends the section,
+ * '#' lines (indented or not) are comments, CRLF is fine. Where Proxmox warns and skips, this refuses
+ * with filename:line: unknown or duplicate properties, a bare line inside a section, an indented line
+ * outside one, duplicate section names, NUL bytes (-EINVAL); more than MAPPING_MAX_SIZE (-EFBIG). */
 int mapping_parse(const char *text, size_t len, const char *filename, struct mapping_file **ret,
                   struct pgr_error *err);
 /* /etc/pve/mapping/pci.cfg under the root prefix; a missing file is an empty mapping set. */
@@ -47,10 +57,15 @@ static inline void mapping_file_freep(struct mapping_file **f) { mapping_file_fr
 
 const struct mapping *mapping_find(const struct mapping_file *f, const char *name);
 
-/* Resolves NAME for ctx->node: the first "map" line for this node whose device is present, matches
- * id/subsystem-id/iommugroup in sysfs, and for which usable() (may be NULL) says yes — Proxmox's
- * "first free wins". Copies that line's paths to ret_paths. -ENOENT: no such mapping or no line for
- * this node; -ENODEV: lines exist but none matches the hardware (err says which property differs). */
+/* Resolves NAME for ctx->node the way qemu-server does at VM start: every "map" line for this node
+ * must match the hardware (each path present — function 0 for a path without function — with the
+ * configured id and subsystem-id, and the first path in the configured iommugroup; a property sysfs
+ * has but the line lacks is "missing", as in PVE::Mapping::PCI::assert_valid), else the start is
+ * refused ("hardware probably changed"). Then the first line for which usable() (may be NULL) says
+ * yes for every path wins ("first free wins"); usable() gets the paths as configured (func -1 =
+ * whole slot). Copies that line's paths to ret_paths.
+ * -ENOENT: no such mapping or no line for this node; -ENODEV: a line does not match the hardware
+ * (err says which device and property); -EBUSY: all lines valid but none usable. */
 int mapping_resolve(const struct pgr_ctx *ctx, const struct mapping_file *f, const char *name,
                     bool (*usable)(const struct pci_addr *a, void *userdata), void *userdata,
                     struct pci_addr ret_paths[static MAPPING_MAX_PATHS], size_t *ret_n, struct pgr_error *err);

@@ -38,18 +38,22 @@ struct pcidev {
         char reset_methods[PCIDEV_MAX_METHODS][16]; /* as the kernel lists them, in order */
         bool config_readable;           /* config space read and not all 0xff */
         bool is_pcie;
+        int pcie_type;                  /* PCIe Device/Port type (0 endpoint, 1 legacy, 4 root port,
+                                         * 5/6 switch up/downstream, 9 RC integrated), -1 not PCIe */
         bool flr_capable;               /* PCIe DevCap FLR */
         bool af_flr_capable;            /* Advanced Features cap with FLR */
         bool has_pm;
         bool pm_no_soft_reset;
         int pm_state;                   /* 0..3 from PMCSR, -1 unknown */
-        int aspm_ctl;                   /* LNKCTL ASPM bits 0..3, -1 unknown */
+        int aspm_ctl;                   /* LNKCTL ASPM bits 0..3, -1 unknown (or no link) */
         int d3cold_allowed;             /* -1 absent */
         char power_control[16];         /* "on", "auto", "" */
         char power_state[16];           /* sysfs power_state ("D0", "D3cold", "unknown"), "" */
         int boot_vga;                   /* -1 absent */
-        size_t n_link_aspm;             /* sysfs link/*_aspm attributes present */
+        size_t n_link_aspm;             /* sysfs link/..._aspm attributes present */
         char link_aspm[8][24];
+        char slot_name[32];             /* /sys/bus/pci/slots/<name> whose address is this slot, "" */
+        bool has_reset_subordinate;     /* this device (a bridge) has "reset_subordinate" */
         bool has_parent;                /* false: on a root bus */
         struct pci_addr parent;         /* the upstream bridge */
         bool parent_has_reset_subordinate;
@@ -58,14 +62,33 @@ struct pcidev {
         bool alone_on_bus;              /* no other function on this device's bus */
 };
 
-/* Facts for one function (addr->func >= 0). A device that is not present gives 0 with present=false. */
+/* Facts for one function (addr->func >= 0). A device that is not present gives 0 with present=false.
+ * Identity (vendor, device, subsystem, class) is the kernel's (sysfs), so a device whose config space
+ * reads all 0xff (config_readable=false) still shows what it was; capabilities come from config space.
+ * Facts that cannot be read stay at their "unknown" value; only -EINVAL/-ENOMEM are errors. */
 int pcidev_probe(struct pcidev_access *acc, const struct pci_addr *addr, struct pcidev *ret);
-/* The functions present in slot (DDDD:BB:SS), in function order. */
+/* pcidev_access_new: -ENOENT/-ENOTDIR/-EACCES when <root>/sys/bus/pci/devices is not a readable
+ * directory (checked before libpci is initialised, so libpci never sees a missing tree). */
+
+/* The functions present in slot (DDDD:BB:SS), in function order. -ENOBUFS if more than max. */
 int pcidev_slot_functions(const struct pgr_ctx *ctx, const struct pci_addr *slot, struct pci_addr *ret,
                           size_t max, size_t *ret_n);
-/* Every function on the bridge's secondary bus and below, in address order. */
+/* Every function on the bridge's secondary bus and below, in address order (the canonical sysfs
+ * directories under the bridge's). -ENOENT if the bridge is absent; -ENOBUFS if more than max (ret
+ * and *ret_n then hold the first max found). */
 int pcidev_below_bridge(const struct pgr_ctx *ctx, const struct pci_addr *bridge, struct pci_addr *ret,
                         size_t max, size_t *ret_n);
+/* Config-space writes through libpci, for what sysfs has no attribute for. Both return -ENODEV when
+ * the device is absent, -EIO when its config space does not answer (reads all 0xff) or the write
+ * fails. */
+/* Clears the ASPM Control bits of the function's PCIe Link Control register (when the kernel offers
+ * no link/<state>_aspm attributes). 0 also when they were clear already; -EOPNOTSUPP without a
+ * PCIe link (conventional PCI, root complex integrated endpoint). */
+int pcidev_aspm_disable(struct pcidev_access *acc, const struct pci_addr *dev);
+/* Sets (on) or clears the Secondary Bus Reset bit (6) of a bridge's Bridge Control register,
+ * the libvirt way: assert, wait >= 1 ms, deassert, let the link retrain. -ENOTTY if not a bridge. */
+int pcidev_bridge_secondary_reset(struct pcidev_access *acc, const struct pci_addr *bridge, bool on);
+
 /* "0300" style class string for JSON. */
 void pcidev_class_str(const struct pcidev *d, char buf[static 8]);
 bool pcidev_has_method(const struct pcidev *d, const char *method);

@@ -37,18 +37,42 @@ struct policy_settings {
 
 struct policy; /* opaque */
 
+/* The policy file (conf/pve-gpu-reset.json documents every key):
+ *   {"defaults": {SETTINGS}, "devices": {"vvvv:dddd": {SETTINGS}}, "vms": {"VMID": {SETTINGS}}}
+ * SETTINGS keys: reset_methods (array of the rungs above, 1..POLICY_MAX_METHODS, no repeats), bus_reset
+ * ("auto": reset_subordinate if the bridge has it, else Bridge Control; "reset_subordinate"; "bridge"),
+ * keep_awake, aspm_off, reset_on_pre_start, reset_on_post_stop (booleans), on_failure ("abort" |
+ * "continue"), reset_timeout_ms, rescan_timeout_ms, bind_timeout_ms, lock_timeout_ms (1..600000),
+ * settle_ms (0..60000), hookscript (absolute path or ""). Device keys are lower-case hex "10de:2b85";
+ * VMID keys are digits, 100..999999999, no leading zero. Keys starting with '_' are comments, ignored
+ * at every level (they may repeat); every other key is checked. Duplicate keys are an error (json-c
+ * would keep the last one silently). Strict JSON: no comments, no single quotes, nothing after the
+ * top-level object. Messages: "FILE:LINE: key.path: what is wrong", "FILE:LINE:COL: invalid JSON: ...". */
+
 /* Compiled-in defaults only. */
 int policy_new_default(struct policy **ret);
 /* Parses JSON text; name is for messages. Unknown keys and wrong types: -EINVAL, err names the key
  * path ("vms.100.on_failure: expected \"abort\" or \"continue\""). */
 int policy_parse(const char *json, size_t len, const char *name, struct policy **ret, struct pgr_error *err);
-/* path NULL: POLICY_DEFAULT_PATH under the root prefix, which may be absent (defaults). A path given
- * explicitly must exist. Refuses (-EPERM) a file not owned by root or group/world-writable. */
+/* path NULL: POLICY_DEFAULT_PATH under the root prefix, which may be absent (defaults, return 0).
+ * A path given explicitly (--config) must exist (-ENOENT); it is used as given, not under the root
+ * prefix, except the literal POLICY_DEFAULT_PATH, which is. The file is opened once and checked with
+ * fstat on that fd: -EPERM if not owned by uid 0 or group/world-writable (err says what to run),
+ * -EINVAL if not a regular file, -EFBIG past POLICY_MAX_SIZE. It is read once: the returned policy never
+ * changes if the file is replaced later. */
 int policy_load(const struct pgr_ctx *ctx, const char *path, struct policy **ret, struct pgr_error *err);
 void policy_free(struct policy *p);
 static inline void policy_freep(struct policy **p) { policy_free(*p); }
 
-/* defaults, then the "devices" entry for vendor:device, then the "vms" entry for vmid (vmid 0: none). */
+/* defaults, then the "devices" entry for vendor:device, then the "vms" entry for vmid (vmid 0: none);
+ * each entry replaces only the keys it gives. p NULL: the compiled-in defaults. */
 void policy_resolve(const struct policy *p, unsigned long vmid, unsigned vendor, unsigned device,
                     struct policy_settings *ret);
 bool policy_method_allowed(const struct policy_settings *s, const char *method);
+
+/* True for a name of the ladder ("flr", "slot", "remove-rescan"...). */
+bool policy_method_known(const char *method);
+const char *policy_bus_reset_to_string(enum policy_bus_reset b);     /* "auto" "reset_subordinate" "bridge" */
+const char *policy_on_failure_to_string(enum policy_on_failure f);   /* "abort" "continue" */
+/* The file the policy came from (root prefix included), NULL for the compiled-in defaults. */
+const char *policy_source(const struct policy *p);

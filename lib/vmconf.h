@@ -45,22 +45,49 @@ struct vmconf {
         char *lock;                     /* e.g. "backup", NULL when unlocked */
 };
 
-/* "100" → 100. Only digits, VMID_MIN..VMID_MAX; anything else -EINVAL. */
+/* "100" → 100. Only digits, no leading zero ("0100"), VMID_MIN..VMID_MAX; anything else -EINVAL. */
 int vmid_parse(const char *s, unsigned long *ret);
 
-/* Parses one hostpci value ("0000:01:00,pcie=1,x-vga=on"). On error fills err with the reason and
- * the offending text (without file:line; vmconf_parse adds that). */
+/* Parses one hostpci value ("0000:01:00,pcie=1,x-vga=on") like parse_property_string: empty segments
+ * are skipped, a segment without '=' is the ID list, duplicate/unknown options and empty values are
+ * errors, booleans are case-insensitive, vendor-id & co. are 0x + 4 hex digits. IDs that no kernel can
+ * have (device > 1f, function > 7, domain > ffff) are errors although Proxmox's regex takes them.
+ * On error (-EINVAL, -ENOMEM) fills err with the reason and the offending text (without file:line;
+ * vmconf_parse adds that) and leaves ret untouched. */
 int hostpci_parse(const char *value, struct hostpci *ret, struct pgr_error *err);
 void hostpci_done(struct hostpci *h);
 
-/* Parses config text. filename is only for messages. Only the current section is read; anything
- * from the first line starting with '[' on is ignored. Errors name filename:line and the text. */
+/* Parses config text (len bytes, no NUL needed; never reads past len). filename is only for messages
+ * and c->path. Only the current section is read; anything from the first line starting with '[' on is
+ * ignored. Blank and '#' (description) lines are skipped, CRLF is fine. Lines must be
+ * "key: value" with qemu-server's key syntax [a-z][a-z_-]*[0-9]*; keys other than hostpci0..15,
+ * hookscript, reboot, machine, bios, lock are not stored (their value may be empty). Errors, naming
+ * filename:line: a malformed line, a key given twice, hostpci16/hostpciX, an empty value of a stored
+ * key, a bad hostpci value, a NUL byte anywhere (-EINVAL), more than VMCONF_MAX_SIZE bytes (-EFBIG). */
 int vmconf_parse(const char *text, size_t len, const char *filename, struct vmconf **ret, struct pgr_error *err);
 
 /* Loads /etc/pve/qemu-server/<vmid>.conf under the root prefix, or
- * /etc/pve/nodes/<migrated_from>/qemu-server/<vmid>.conf when migrated_from is non-empty.
- * -ENOENT when the VM has no config (err says which file). */
+ * /etc/pve/nodes/<migrated_from>/qemu-server/<vmid>.conf when migrated_from is non-empty (a node name
+ * with '/', a leading '.' or control characters is -EINVAL). c->path is the path without the prefix.
+ * -ENOENT when the VM has no config ("VM 100: no config at /etc/pve/qemu-server/100.conf"),
+ * -ELOOP, -EFBIG, other read errors and parse errors with a message in err. */
 int vmconf_load(const struct pgr_ctx *ctx, unsigned long vmid, const char *migrated_from, struct vmconf **ret,
                 struct pgr_error *err);
 void vmconf_free(struct vmconf *c);
 static inline void vmconf_freep(struct vmconf **c) { vmconf_free(*c); }
+
+/* Helpers for the Proxmox syntaxes shared with mapping.c. All take (s, n) and never read past n. */
+
+/* ID[;ID...] with Proxmox's PCI ID syntax (case-insensitive), narrowed to addresses that can exist
+ * (domain <= ffff, device <= 1f, function <= 7). need_domain: the mapping 'path' form. On error
+ * writes the reason to why ("invalid PCI ID '00:ff.1': device number ff is out of range (00-1f)"),
+ * -E2BIG past max IDs. */
+int vmconf_pci_ids_parse(const char *s, size_t n, bool need_domain, struct pci_addr *ids, size_t max,
+                         size_t *ret_n, char *why, size_t why_size);
+/* pve-configid: [a-z][a-z0-9_-]+ (case-insensitive), as used for mapping names. */
+bool vmconf_configid_valid(const char *s, size_t n);
+/* 1|on|yes|true → 1, 0|off|no|false → 0, case-insensitive as in PVE::JSONSchema. */
+bool vmconf_boolean_parse(const char *s, size_t n, int *ret);
+/* Copies s for an error message: control and non-ASCII bytes become '?', long text ends in "...". */
+#define VMCONF_QUOTE_MAX 128
+const char *vmconf_quote(const char *s, size_t n, char *buf, size_t size);

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <limits.h>
+#include <stdbool.h>
+
+#include "context.h"
+#include "storagecfg.h"
+#include "util.h"
+
+/* `attach VMID [--storage S]` / `detach VMID`: make this binary the VM's Proxmox hookscript and
+ * undo it, keeping a hookscript the VM already had as the chained one (policy key
+ * vms.<vmid>.hookscript in /etc/pve-gpu-reset.json, an absolute path).
+ *
+ * The snippet is <storage path>/snippets/pve-gpu-reset: a symlink to self_path on a local
+ * directory storage, a copy on a shared one (a link to /usr/sbin would dangle on other nodes).
+ * The VM config changes only through `qm set`, found on $PATH and run without a shell.
+ *
+ * Errors (err says what, naming the file, key or storage):
+ *   -EINVAL  bad input: VMID, storage unknown/disabled/not on this node/without snippets, no
+ *            storage with snippets, an existing hookscript or a policy file that cannot be used
+ *   -ENOENT  the VM has no config on this node (from vmconf_load; exit 1, as for plan)
+ *   -ENOEXEC qm is not on $PATH
+ *   -EIO     qm ran and failed (err carries its output)
+ *   other    an I/O error on the snippet or the policy file
+ * The CLI maps -EINVAL to exit 2, everything else to exit 1. */
+
+#define ATTACH_SNIPPET_NAME "pve-gpu-reset"
+
+struct attach_result {
+        bool already;                   /* attach: was attached already; detach: was not attached */
+        bool copied;                    /* the snippet is a copy (shared storage), not a symlink */
+        bool no_hostpci;                /* attach: the VM has no hostpciN, the hook will do nothing */
+        char storage[STORAGE_ID_MAX];   /* where the snippet is (attach) or was (detach) */
+        char volid[STORAGE_ID_MAX + 32];/* "local:snippets/pve-gpu-reset" */
+        char snippet[PATH_MAX];         /* host path of the snippet */
+        char target[PATH_MAX];          /* attach: the binary it links to or copies */
+        char chained[PATH_MAX];         /* attach: recorded; detach: restored ("" none) */
+        char chained_volid[PATH_MAX];   /* its volume id ("" none) */
+};
+
+struct attach_options {
+        const char *storage;     /* --storage; NULL: "local" if it has snippets, else the first that has */
+        const char *self_path;   /* the binary to link/copy, a real path (not under the root prefix);
+                                  * NULL: this running binary (/proc/self/exe) */
+        const char *policy_path; /* --config; NULL: /etc/pve-gpu-reset.json under the root prefix, which
+                                  * is the file the hook reads when Proxmox runs it */
+};
+
+/* Idempotent: already attached on that storage → ret->already, the snippet is repaired, qm not run.
+ * ret may be NULL. */
+int attach_vm_opts(const struct pgr_ctx *ctx, unsigned long vmid, const struct attach_options *o,
+                   struct attach_result *ret, struct pgr_error *err);
+/* Restores the chained hookscript (qm set --hookscript) or removes ours (qm set --delete
+ * hookscript), then drops vms.<vmid>.hookscript from the policy. Not attached → ret->already.
+ * Only o->policy_path is used. */
+int detach_vm_opts(const struct pgr_ctx *ctx, unsigned long vmid, const struct attach_options *o,
+                   struct attach_result *ret, struct pgr_error *err);
+
+/* What the CLI calls. On success err->msg holds one line for the user saying what was done
+ * (or why nothing was needed), to print on stdout. */
+int attach_vm(const struct pgr_ctx *ctx, unsigned long vmid, const char *storage, const char *self_path,
+              struct pgr_error *err);
+int detach_vm(const struct pgr_ctx *ctx, unsigned long vmid, struct pgr_error *err);

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* MESSAGE_ID of every kind of event pve-gpu-reset writes to the journal: 32 lower-case hex digits,
+ * generated once with `systemd-id128 new` and fixed forever (users filter on them, the catalog
+ * conf/pve-gpu-reset.catalog explains each one: `journalctl -x MESSAGE_ID=...`). Never reuse or change
+ * one; add a new id (and its catalog entry and pgr_msgids[] row) for a new kind of event. */
+
+/* A kernel reset method or a slot reset brought the function back (RESET_METHOD says which). */
+#define PGR_MSGID_RESET_DONE         "0bf7d0405cd643a8903089cd0e9f3091"
+/* Every rung of the reset ladder that applied failed; the card may still hold the last guest's state. */
+#define PGR_MSGID_RESET_FAILED       "a0cfc5f2f74b4d40aca291cf6af5b21b"
+/* The device vanished (or stayed missing) and a rescan did not bring it back. */
+#define PGR_MSGID_DEVICE_GONE        "afe13f9a852a440b848289b3028b8245"
+/* A host driver (nvidia, nouveau, amdgpu, snd_hda_intel...) had the card; it was moved to vfio-pci. */
+#define PGR_MSGID_HOST_DRIVER        "66bae232661144ceb3b7f3f438a82cb2"
+/* An unbound function was bound to vfio-pci (driver_override + drivers_probe). */
+#define PGR_MSGID_BOUND_VFIO         "b83aad9f70884852b58682d8a744fdf8"
+/* Binding to vfio-pci failed (vfio-pci not loaded, device busy, driver refused). */
+#define PGR_MSGID_BIND_FAILED        "e6eb8a2681884881b1d0e85edbeea173"
+/* Left alone for safety: foreign device, reserved by or open in another VM, foreign device on the bus. */
+#define PGR_MSGID_SKIPPED_SAFETY     "920894808d3a41579ab7e13e022d43c7"
+/* Left alone because the configuration says so: driver=keep, mdev (vGPU/SR-IOV), policy. */
+#define PGR_MSGID_SKIPPED_CONFIG     "2a98e8d9fee14b0dab4a82ef396d9f0f"
+/* Keep-awake (d3cold_allowed=0, power/control=on) or ASPM-off applied to a function or its link. */
+#define PGR_MSGID_POWER              "9dd1336e1cdc416f9ef15030c2559e06"
+/* /sys/bus/pci/drivers_autoprobe was found at 0 (an earlier run crashed mid-reset) and set back to 1. */
+#define PGR_MSGID_AUTOPROBE_RESTORED "fa46d6afef5541ba8cb531fd9f218fc5"
+/* One phase finished, every device in a good state. */
+#define PGR_MSGID_PHASE_OK           "0f0ab458e67e48d096adaabd1154d606"
+/* One phase finished with at least one device failed. */
+#define PGR_MSGID_PHASE_FAILED       "47828e0337cf4507952164d7383389d4"
+/* The VM config, a mapping or /etc/pve-gpu-reset.json could not be used; nothing was touched. */
+#define PGR_MSGID_CONFIG_ERROR       "4c8edc5e256e44fb8bfdc3b0bcda2950"
+/* A device or bus lock under /run/lock/pve-gpu-reset/ was not obtained in time. */
+#define PGR_MSGID_LOCK_TIMEOUT       "6538447d46b64d038c05a5fc5de7be8b"
+/* The VM's own (chained) hookscript ran; RESULT says whether it succeeded. */
+#define PGR_MSGID_CHAINED_HOOK       "2872e3d24b654f56b26b78fdb4c770ab"
+
+/* Transitional alias: a skip that is not classified yet counts as a safety skip. New code should use
+ * PGR_MSGID_SKIPPED_SAFETY or PGR_MSGID_SKIPPED_CONFIG. Not a separate id. */
+#define PGR_MSGID_SKIPPED PGR_MSGID_SKIPPED_SAFETY
+
+#define PGR_MSGID_LEN 32
+
+/* Every id once, with a short stable name (used by `history --json` as "event", and by tests to
+ * iterate: the catalog must hold exactly these ids). */
+struct pgr_msgid {
+        const char *id;
+        const char *name;
+};
+
+extern const struct pgr_msgid pgr_msgids[];
+extern const size_t pgr_msgids_count;
+
+/* The short name of a known id, or NULL. */
+const char *pgr_msgid_name(const char *id);
+/* True when s is 32 lower-case hex digits (the only form journald and the catalog accept). */
+bool pgr_msgid_valid(const char *s);

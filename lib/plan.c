@@ -1,0 +1,682 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "plan.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "state.h"
+#include "sysfs.h"
+
+static const char *const phase_names[_PHASE_MAX] = {
+        [PHASE_PRE_START] = "pre-start",
+        [PHASE_POST_START] = "post-start",
+        [PHASE_PRE_STOP] = "pre-stop",
+        [PHASE_POST_STOP] = "post-stop",
+        [PHASE_MANUAL] = "reset",
+};
+
+static const char *const action_names[_ACTION_MAX] = {
+        [ACTION_BIND_VFIO] = "bind-vfio",
+        [ACTION_KEEP_AWAKE] = "keep-awake",
+        [ACTION_ASPM_OFF] = "aspm-off",
+        [ACTION_RESET] = "reset",
+        [ACTION_BUS_RESET] = "bus-reset",
+        [ACTION_REMOVE_RESCAN] = "remove-rescan",
+        [ACTION_SKIP] = "skip",
+};
+
+const char *phase_to_string(enum phase p)
+{
+        return p >= 0 && p < _PHASE_MAX ? phase_names[p] : "unknown";
+}
+
+enum phase phase_from_string(const char *s)
+{
+        for (int i = 0; i < _PHASE_MAX; i++)
+                if (i != PHASE_MANUAL && streq(s, phase_names[i]))
+                        return (enum phase)i;
+        return PHASE_INVALID;
+}
+
+const char *action_to_string(enum plan_action_kind k)
+{
+        return k < _ACTION_MAX ? action_names[k] : "unknown";
+}
+
+static const char *const kernel_methods[] = { "device_specific", "flr", "af_flr", "pm", "bus", "cxl_bus" };
+
+static bool is_kernel_method(const char *m)
+{
+        for (size_t i = 0; i < ELEMENTSOF(kernel_methods); i++)
+                if (streq(m, kernel_methods[i]))
+                        return true;
+        return false;
+}
+
+static void add_problem(struct plan *p, enum plan_severity sev, const struct pci_addr *a, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+static void add_problem(struct plan *p, enum plan_severity sev, const struct pci_addr *a, const char *fmt, ...)
+{
+        struct plan_problem *pr;
+        va_list ap;
+
+        if (p->n_problems >= PLAN_MAX_PROBLEMS)
+                return;
+        pr = &p->problems[p->n_problems++];
+        pr->severity = sev;
+        if (a)
+                pci_addr_format(a, pr->slot);
+        else
+                pr->slot[0] = '\0';
+        va_start(ap, fmt);
+        vsnprintf(pr->message, sizeof(pr->message), fmt, ap);
+        va_end(ap);
+}
+
+static struct plan_action *add_action(struct plan_device *d, enum plan_action_kind kind, const char *method,
+                                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static struct plan_action *add_action(struct plan_device *d, enum plan_action_kind kind, const char *method,
+                                      const char *fmt, ...)
+{
+        struct plan_action *a;
+        va_list ap;
+
+        /* Full (cannot happen with the fixed set of actions): the last one is overwritten, never lost. */
+        a = &d->actions[d->n_actions < PLAN_MAX_ACTIONS ? d->n_actions++ : PLAN_MAX_ACTIONS - 1];
+        memset(a, 0, sizeof(*a));
+        a->kind = kind;
+        snprintf(a->method, sizeof(a->method), "%s", method ? method : "");
+        if (fmt) {
+                va_start(ap, fmt);
+                vsnprintf(a->reason, sizeof(a->reason), fmt, ap);
+                va_end(ap);
+        }
+        return a;
+}
+
+/* A function the plan handles, before facts are read. */
+struct wanted {
+        struct pci_addr addr;
+        char hostpci[16];
+        const char *skip_reason; /* driver=keep, mdev: never touched */
+};
+
+struct collect {
+        struct wanted items[PLAN_MAX_DEVICES];
+        size_t n;
+};
+
+static bool collect_has(const struct collect *c, const struct pci_addr *a)
+{
+        for (size_t i = 0; i < c->n; i++)
+                if (pci_addr_eq(&c->items[i].addr, a))
+                        return true;
+        return false;
+}
+
+static int collect_add(struct collect *c, const struct pci_addr *a, const char *hostpci, const char *skip_reason)
+{
+        if (collect_has(c, a))
+                return 0;
+        if (c->n >= PLAN_MAX_DEVICES)
+                return -E2BIG;
+        c->items[c->n].addr = *a;
+        snprintf(c->items[c->n].hostpci, sizeof(c->items[c->n].hostpci), "%s", hostpci);
+        c->items[c->n].skip_reason = skip_reason;
+        c->n++;
+        return 0;
+}
+
+/* A slot without function means every function present; none present still yields function 0 so
+ * the plan can say the device is missing (pre-start rescans for it). */
+static int collect_id(const struct plan_input *in, struct plan *p, struct collect *c, const struct pci_addr *id,
+                      const char *hostpci, const char *skip_reason)
+{
+        struct pci_addr funcs[8];
+        size_t n = 0;
+        int r;
+
+        if (id->func >= 0)
+                return collect_add(c, id, hostpci, skip_reason);
+        r = pcidev_slot_functions(in->ctx, id, funcs, ELEMENTSOF(funcs), &n);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        if (n == 0) {
+                struct pci_addr f0 = *id;
+
+                f0.func = 0;
+                add_problem(p, SEVERITY_ERROR, id, "%s: no function of slot present", hostpci);
+                return collect_add(c, &f0, hostpci, skip_reason);
+        }
+        for (size_t i = 0; i < n; i++) {
+                r = collect_add(c, &funcs[i], hostpci, skip_reason);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+struct usable_ctx {
+        const struct pgr_ctx *ctx;
+        const struct reservations *res;
+        unsigned long vmid;
+        long long now;
+};
+
+static bool mapping_usable(const struct pci_addr *a, void *userdata)
+{
+        const struct usable_ctx *u = userdata;
+        struct pci_addr f = *a;
+
+        if (f.func < 0)
+                f.func = 0;
+        return reservations_holder(u->ctx, u->res, &f, u->vmid, u->now) == 0;
+}
+
+static int collect_from_config(const struct plan_input *in, struct plan *p, struct collect *c,
+                               const struct reservations *res, struct pgr_error *err)
+{
+        struct usable_ctx u = { .ctx = in->ctx, .res = res, .vmid = in->vmid, .now = in->now };
+
+        for (size_t i = 0; i < VMCONF_MAX_HOSTPCI; i++) {
+                const struct hostpci *h = &in->conf->hostpci[i];
+                struct pci_addr ids[MAPPING_MAX_PATHS];
+                const struct pci_addr *list = h->ids;
+                size_t n = h->n_ids;
+                const char *skip = NULL;
+                char name[16];
+                int r;
+
+                if (!h->present)
+                        continue;
+                snprintf(name, sizeof(name), "hostpci%u", h->index);
+                if (h->driver == HOSTPCI_DRIVER_KEEP)
+                        skip = "driver=keep: Proxmox neither binds nor resets it, so neither do we";
+                else if (h->mdev)
+                        skip = "mediated device (mdev=): a slice of a shared GPU; the parent is never reset";
+                if (h->mapping) {
+                        struct pgr_error merr = {};
+                        const struct mapping *m = in->mappings ? mapping_find(in->mappings, h->mapping) : NULL;
+
+                        if (m && m->mdev && !skip)
+                                skip = "mapping is for mediated devices (mdev): the parent is never reset";
+                        r = in->mappings ? mapping_resolve(in->ctx, in->mappings, h->mapping, mapping_usable, &u,
+                                                           ids, &n, &merr)
+                                         : -ENOENT;
+                        if (r == -ENOMEM)
+                                return r;
+                        if (r < 0) {
+                                add_problem(p, SEVERITY_ERROR, NULL, "%s: %s", name,
+                                            merr.msg[0] ? merr.msg
+                                                        : "mapping not found (no /etc/pve/mapping/pci.cfg)");
+                                continue;
+                        }
+                        list = ids;
+                }
+                for (size_t j = 0; j < n; j++) {
+                        r = collect_id(in, p, c, &list[j], name, skip);
+                        if (r == -E2BIG) {
+                                pgr_error_set(err, "VM %lu: more than %d PCI functions", in->vmid, PLAN_MAX_DEVICES);
+                                return r;
+                        }
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
+/* Which hostpciN gave this function, for the recorded set of post-stop. */
+static void label_override(const struct plan_input *in, const struct pci_addr *a, char *buf, size_t size)
+{
+        snprintf(buf, size, "%s", in->phase == PHASE_MANUAL ? "manual" : "recorded");
+        if (!in->conf)
+                return;
+        for (size_t i = 0; i < VMCONF_MAX_HOSTPCI; i++) {
+                const struct hostpci *h = &in->conf->hostpci[i];
+
+                for (size_t j = 0; h->present && j < h->n_ids; j++)
+                        if (pci_addr_same_slot(&h->ids[j], a) && (h->ids[j].func < 0 || h->ids[j].func == a->func)) {
+                                snprintf(buf, size, "hostpci%u", h->index);
+                                return;
+                        }
+        }
+}
+
+static bool in_reset_set(const struct plan *p, const struct pci_addr *a)
+{
+        for (size_t i = 0; i < p->n_devices; i++) {
+                const struct plan_device *d = &p->devices[i];
+
+                if (pci_addr_eq(&d->dev.addr, a))
+                        return d->n_actions == 0 || d->actions[0].kind != ACTION_SKIP;
+        }
+        return false;
+}
+
+/* NVIDIA Hopper and friends the kernel flags PCI_DEV_FLAGS_NO_BUS_RESET (quirks.c). */
+static bool no_bus_reset_quirk(const struct pcidev *d)
+{
+        return d->vendor == 0x10de && d->device >= 0x2340 && d->device <= 0x237f;
+}
+
+static void ladder_add(struct plan_device *d, enum plan_action_kind kind, const char *method, const char *reason)
+{
+        struct plan_action *a;
+
+        if (d->n_ladder >= PLAN_MAX_LADDER)
+                return;
+        a = &d->ladder[d->n_ladder++];
+        memset(a, 0, sizeof(*a));
+        a->kind = kind;
+        snprintf(a->method, sizeof(a->method), "%s", method);
+        snprintf(a->reason, sizeof(a->reason), "%s", reason);
+}
+
+/* The reset ladder for one function, decided from facts: every rung that can work, in policy order. */
+static void build_ladder(const struct plan_input *in, struct plan *p, struct plan_device *d, char *why, size_t why_size)
+{
+        const struct pcidev *dev = &d->dev;
+        const struct policy_settings *s = &d->policy;
+        char parent[PCI_ADDR_STRLEN];
+        size_t w = 0;
+
+        const char *rungs[POLICY_MAX_METHODS];
+        size_t n_rungs = 0;
+
+        /* An explicit --method bypasses the policy's order: the administrator asked for that rung. */
+        if (in->forced_method)
+                rungs[n_rungs++] = streq(in->forced_method, "reset_subordinate") || streq(in->forced_method, "bridge")
+                                           ? "slot" : in->forced_method;
+        else
+                for (size_t i = 0; i < s->n_methods && i < POLICY_MAX_METHODS; i++)
+                        rungs[n_rungs++] = s->methods[i];
+        why[0] = '\0';
+#define WHY(...) do { if (w < why_size) w += (size_t)snprintf(why + w, why_size - w, __VA_ARGS__); } while (0)
+        for (size_t i = 0; i < n_rungs; i++) {
+                const char *m = rungs[i];
+
+                if (is_kernel_method(m)) {
+                        if (!dev->has_reset) {
+                                WHY("%s: the kernel offers no reset for this function; ", m);
+                                continue;
+                        }
+                        if (dev->has_reset_method && !pcidev_has_method(dev, m)) {
+                                if (in->forced_method)
+                                        WHY("%s: not in this function's reset_method list; ", m);
+                                continue;
+                        }
+                        if (!dev->has_reset_method && !streq(m, "flr")) /* pre-5.15: one opaque reset */
+                                continue;
+                        if (streq(m, "bus") && !dev->alone_on_bus) {
+                                WHY("bus: listed, but other functions share the bus (the kernel refuses with ENOTTY); ");
+                                continue;
+                        }
+                        if (streq(m, "pm") && dev->pm_no_soft_reset) {
+                                WHY("pm: No_Soft_Reset is set, a D3hot cycle keeps the state; ");
+                                continue;
+                        }
+                        ladder_add(d, ACTION_RESET, dev->has_reset_method ? m : "default",
+                                   dev->has_reset_method ? "" : "kernel without reset_method: its default order");
+                } else if (streq(m, "slot")) {
+                        const char *how;
+
+                        if (!dev->has_parent) {
+                                WHY("slot: on a root bus, no bridge to reset through; ");
+                                continue;
+                        }
+                        pci_addr_format(&dev->parent, parent);
+                        if (no_bus_reset_quirk(dev)) {
+                                WHY("slot: the kernel marks %04x:%04x as not surviving a bus reset; ", dev->vendor,
+                                    dev->device);
+                                continue;
+                        }
+                        bool foreign = false;
+                        for (size_t j = 0; j < dev->n_below_parent; j++)
+                                if (!in_reset_set(p, &dev->below_parent[j])) {
+                                        char b[PCI_ADDR_STRLEN];
+
+                                        WHY("slot: %s below bridge %s is not this VM's to reset; ",
+                                            pci_addr_format(&dev->below_parent[j], b), parent);
+                                        foreign = true;
+                                        break;
+                                }
+                        if (foreign)
+                                continue;
+                        if (s->bus_reset == POLICY_BUS_RESET_BRIDGE || (in->forced_method && streq(in->forced_method, "bridge")))
+                                how = "bridge";
+                        else if (dev->parent_has_reset_subordinate)
+                                how = "reset_subordinate";
+                        else if (s->bus_reset == POLICY_BUS_RESET_SUBORDINATE) {
+                                WHY("slot: policy wants reset_subordinate, which this kernel lacks; ");
+                                continue;
+                        } else
+                                how = "bridge";
+                        if (in->forced_method && streq(in->forced_method, "reset_subordinate") && !streq(how, "reset_subordinate"))
+                                continue;
+                        ladder_add(d, ACTION_BUS_RESET, how, parent);
+                } else if (streq(m, "remove-rescan")) {
+                        ladder_add(d, ACTION_REMOVE_RESCAN, "", "");
+                }
+        }
+#undef WHY
+        if (w > 2 && why[w - 2] == ';')
+                why[w - 2] = '\0';
+}
+
+static bool skip_for_safety(const struct plan_input *in, struct plan *p, struct plan_device *d,
+                            const struct reservations *res)
+{
+        const struct pcidev *dev = &d->dev;
+        unsigned long holder;
+        long pid;
+
+        holder = reservations_holder(in->ctx, res, &dev->addr, in->vmid, in->now);
+        if (holder) {
+                add_action(d, ACTION_SKIP, NULL, "reserved by VM %lu (pci-id-reservations): not ours to touch", holder)
+                        ->for_safety = true;
+                add_problem(p, SEVERITY_ERROR, &dev->addr, "in use by VM %lu; it cannot be given to VM %lu", holder,
+                            in->vmid);
+                return true;
+        }
+        if (dev->iommu_group >= 0 && (in->phase == PHASE_POST_STOP || in->phase == PHASE_MANUAL || in->phase == PHASE_PRE_START)) {
+                pid = vfio_group_holder(in->ctx, dev->iommu_group);
+                if (pid > 0) {
+                        add_action(d, ACTION_SKIP, NULL, "/dev/vfio/%d is held open by pid %ld: another VM uses it",
+                                   dev->iommu_group, pid)->for_safety = true;
+                        add_problem(p, SEVERITY_ERROR, &dev->addr, "IOMMU group %d is open in pid %ld",
+                                    dev->iommu_group, pid);
+                        return true;
+                }
+        }
+        return false;
+}
+
+static void plan_one(const struct plan_input *in, struct plan *p, struct plan_device *d, const struct reservations *res)
+{
+        const struct pcidev *dev = &d->dev;
+        const struct policy_settings *s = &d->policy;
+        bool prepare = in->phase == PHASE_PRE_START || in->phase == PHASE_POST_STOP;
+        char why[768];
+
+        if (!dev->present) {
+                if (in->phase == PHASE_PRE_START)
+                        add_problem(p, SEVERITY_ERROR, &dev->addr,
+                                    "not present; pre-start rescans its bridge once, else the start fails");
+                else if (in->phase != PHASE_POST_START && in->phase != PHASE_PRE_STOP)
+                        add_problem(p, SEVERITY_WARNING, &dev->addr, "not present");
+                return;
+        }
+        if (dev->header_type == 1) {
+                add_action(d, ACTION_SKIP, NULL, "a PCI bridge: never reset or rebound");
+                return;
+        }
+        if (in->phase == PHASE_POST_START || in->phase == PHASE_PRE_STOP)
+                return;
+        if (skip_for_safety(in, p, d, res))
+                return;
+        if (in->phase == PHASE_MANUAL && dev->driver[0] && !streq(dev->driver, "vfio-pci")) {
+                add_action(d, ACTION_SKIP, NULL, "bound to host driver %s; resetting would pull the card from under it",
+                           dev->driver)->for_safety = true;
+                add_problem(p, SEVERITY_ERROR, &dev->addr, "bound to %s, not vfio-pci", dev->driver);
+                return;
+        }
+        if (prepare && !streq(dev->driver, "vfio-pci"))
+                add_action(d, ACTION_BIND_VFIO, NULL, dev->driver[0] ? "on host driver %s" : "%s", dev->driver[0] ? dev->driver : "no driver");
+        if (prepare && s->keep_awake && (dev->d3cold_allowed > 0 || (dev->power_control[0] && !streq(dev->power_control, "on"))))
+                add_action(d, ACTION_KEEP_AWAKE, NULL, NULL);
+        if (prepare && s->aspm_off && (dev->aspm_ctl > 0 || (dev->aspm_ctl < 0 && dev->n_link_aspm > 0)))
+                add_action(d, ACTION_ASPM_OFF, NULL, NULL);
+
+        switch (in->phase) {
+        case PHASE_PRE_START:
+                d->needs_reset = s->reset_on_pre_start && !state_is_clean(in->ctx, &dev->addr, -1);
+                if (s->reset_on_pre_start && !d->needs_reset)
+                        add_problem(p, SEVERITY_INFO, &dev->addr, "left clean by the last post-stop: no reset needed");
+                break;
+        case PHASE_POST_STOP:
+                d->needs_reset = s->reset_on_post_stop;
+                break;
+        case PHASE_MANUAL:
+                d->needs_reset = true;
+                break;
+        default:
+                break;
+        }
+        if (!d->needs_reset)
+                return;
+        build_ladder(in, p, d, why, sizeof(why));
+        if (d->n_ladder == 0) {
+                add_action(d, ACTION_SKIP, NULL, "no usable reset: %s", why[0] ? why : "policy allows none")->for_safety = true;
+                add_problem(p, SEVERITY_ERROR, &dev->addr, "cannot be reset: %s", why[0] ? why : "policy allows no method");
+                return;
+        }
+        if (d->n_actions < PLAN_MAX_ACTIONS) {
+                d->actions[d->n_actions] = d->ladder[0];
+                if (!d->actions[d->n_actions].reason[0] || d->ladder[0].kind == ACTION_BUS_RESET)
+                        snprintf(d->actions[d->n_actions].reason, sizeof(d->actions[0].reason), "%.255s", why);
+                d->n_actions++;
+        }
+}
+
+int plan_build(const struct plan_input *in, struct plan **ret, struct pgr_error *err)
+{
+        _cleanup_(plan_freep) struct plan *p = NULL;
+        struct reservations res = {};
+        struct collect *c = NULL;
+        int r;
+
+        p = calloc(1, sizeof(*p));
+        c = calloc(1, sizeof(*c));
+        if (!p || !c) {
+                free(c);
+                return -ENOMEM;
+        }
+        p->vmid = in->vmid;
+        p->phase = in->phase;
+        snprintf(p->node, sizeof(p->node), "%s", in->ctx->node);
+
+        r = reservations_load(in->ctx, &res);
+        if (r < 0)
+                add_problem(p, SEVERITY_WARNING, NULL, "cannot read /run/qemu-server/pci-id-reservations: %s",
+                            strerror(-r));
+
+        if (in->override) {
+                r = 0;
+                for (size_t i = 0; i < in->n_override && r >= 0; i++) {
+                        char label[16];
+
+                        label_override(in, &in->override[i], label, sizeof(label));
+                        r = collect_id(in, p, c, &in->override[i], label, NULL);
+                }
+        } else if (in->conf)
+                r = collect_from_config(in, p, c, &res, err);
+        else
+                r = 0;
+        if (r < 0)
+                goto out;
+
+        p->devices = calloc(c->n ? c->n : 1, sizeof(*p->devices));
+        if (!p->devices) {
+                r = -ENOMEM;
+                goto out;
+        }
+        /* Facts for all first: whether a bridge may be reset depends on every function of the VM. */
+        for (size_t i = 0; i < c->n; i++) {
+                struct plan_device *d = &p->devices[p->n_devices++];
+
+                snprintf(d->hostpci, sizeof(d->hostpci), "%s", c->items[i].hostpci);
+                r = pcidev_probe(in->acc, &c->items[i].addr, &d->dev);
+                if (r < 0) {
+                        char b[PCI_ADDR_STRLEN];
+
+                        pgr_error_set(err, "%s: cannot read device facts: %s", pci_addr_format(&c->items[i].addr, b),
+                                      strerror(-r));
+                        goto out;
+                }
+                policy_resolve(in->policy, in->vmid, d->dev.vendor, d->dev.device, &d->policy);
+                if (c->items[i].skip_reason)
+                        add_action(d, ACTION_SKIP, NULL, "%s", c->items[i].skip_reason);
+        }
+        for (size_t i = 0; i < p->n_devices; i++)
+                if (p->devices[i].n_actions == 0)
+                        plan_one(in, p, &p->devices[i], &res);
+        *ret = p;
+        p = NULL;
+        r = 0;
+out:
+        free(c);
+        reservations_done(&res);
+        return r;
+}
+
+void plan_free(struct plan *p)
+{
+        if (!p)
+                return;
+        free(p->devices);
+        free(p);
+}
+
+bool plan_has_errors(const struct plan *p)
+{
+        for (size_t i = 0; i < p->n_problems; i++)
+                if (p->problems[i].severity == SEVERITY_ERROR)
+                        return true;
+        return false;
+}
+
+size_t plan_device_addrs(const struct plan *p, struct pci_addr *ret, size_t max)
+{
+        size_t n = 0;
+
+        for (size_t i = 0; i < p->n_devices && n < max; i++)
+                ret[n++] = p->devices[i].dev.addr;
+        return n;
+}
+
+static const char *severity_str(enum plan_severity s)
+{
+        return s == SEVERITY_ERROR ? "error" : s == SEVERITY_WARNING ? "warning" : "info";
+}
+
+static struct json_object *action_json(const struct plan_action *a)
+{
+        struct json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "action", json_object_new_string(action_to_string(a->kind)));
+        if (a->method[0])
+                json_object_object_add(o, "method", json_object_new_string(a->method));
+        if (a->reason[0])
+                json_object_object_add(o, "reason", json_object_new_string(a->reason));
+        return o;
+}
+
+int plan_to_json(const struct plan *p, struct json_object **ret)
+{
+        struct json_object *root = json_object_new_object(), *devs = json_object_new_array(),
+                           *probs = json_object_new_array();
+
+        if (!root || !devs || !probs) {
+                json_object_put(root);
+                json_object_put(devs);
+                json_object_put(probs);
+                return -ENOMEM;
+        }
+        json_object_object_add(root, "vmid", json_object_new_int64((int64_t)p->vmid));
+        json_object_object_add(root, "phase", json_object_new_string(phase_to_string(p->phase)));
+        json_object_object_add(root, "node", json_object_new_string(p->node));
+        for (size_t i = 0; i < p->n_devices; i++) {
+                const struct plan_device *d = &p->devices[i];
+                struct json_object *o = json_object_new_object(), *acts = json_object_new_array(),
+                                   *methods = json_object_new_array(), *fallback = json_object_new_array();
+                char id[16], cls[8];
+
+                json_object_object_add(o, "hostpci", json_object_new_string(d->hostpci));
+                json_object_object_add(o, "slot", json_object_new_string(d->dev.bdf));
+                json_object_object_add(o, "present", json_object_new_boolean(d->dev.present));
+                if (d->dev.present) {
+                        snprintf(id, sizeof(id), "%04x:%04x", d->dev.vendor, d->dev.device);
+                        pcidev_class_str(&d->dev, cls);
+                        json_object_object_add(o, "id", json_object_new_string(id));
+                        json_object_object_add(o, "class", json_object_new_string(cls));
+                        if (d->dev.name[0])
+                                json_object_object_add(o, "name", json_object_new_string(d->dev.name));
+                        json_object_object_add(o, "driver", d->dev.driver[0] ? json_object_new_string(d->dev.driver) : NULL);
+                        json_object_object_add(o, "iommu_group",
+                                               d->dev.iommu_group >= 0 ? json_object_new_int(d->dev.iommu_group) : NULL);
+                        for (size_t j = 0; j < d->dev.n_reset_methods; j++)
+                                json_object_array_add(methods, json_object_new_string(d->dev.reset_methods[j]));
+                }
+                json_object_object_add(o, "reset_methods", methods);
+                for (size_t j = 0; j < d->n_actions; j++)
+                        json_object_array_add(acts, action_json(&d->actions[j]));
+                json_object_object_add(o, "actions", acts);
+                for (size_t j = 1; j < d->n_ladder; j++)
+                        json_object_array_add(fallback, action_json(&d->ladder[j]));
+                json_object_object_add(o, "fallback", fallback);
+                json_object_array_add(devs, o);
+        }
+        json_object_object_add(root, "devices", devs);
+        for (size_t i = 0; i < p->n_problems; i++) {
+                const struct plan_problem *pr = &p->problems[i];
+                struct json_object *o = json_object_new_object();
+
+                json_object_object_add(o, "severity", json_object_new_string(severity_str(pr->severity)));
+                json_object_object_add(o, "slot", pr->slot[0] ? json_object_new_string(pr->slot) : NULL);
+                json_object_object_add(o, "message", json_object_new_string(pr->message));
+                json_object_array_add(probs, o);
+        }
+        json_object_object_add(root, "problems", probs);
+        *ret = root;
+        return 0;
+}
+
+void plan_print(const struct plan *p, FILE *out)
+{
+        fprintf(out, "VM %lu, phase %s, node %s\n", p->vmid, phase_to_string(p->phase), p->node);
+        if (p->n_devices == 0)
+                fprintf(out, "  no PCI devices passed through: nothing to do\n");
+        else
+                fprintf(out, "  %-9s %-13s %-9s %-5s %-10s %-14s %s\n", "HOSTPCI", "SLOT", "ID", "CLASS", "DRIVER",
+                        "RESET METHODS", "ACTIONS");
+        for (size_t i = 0; i < p->n_devices; i++) {
+                const struct plan_device *d = &p->devices[i];
+                char id[16] = "-", cls[8] = "-", methods[64] = "", acts[512] = "";
+                size_t w = 0;
+
+                if (d->dev.present) {
+                        snprintf(id, sizeof(id), "%04x:%04x", d->dev.vendor, d->dev.device);
+                        pcidev_class_str(&d->dev, cls);
+                }
+                for (size_t j = 0; j < d->dev.n_reset_methods; j++)
+                        snprintf(methods + strlen(methods), sizeof(methods) - strlen(methods), "%s%s", j ? "," : "",
+                                 d->dev.reset_methods[j]);
+                for (size_t j = 0; j < d->n_actions && w < sizeof(acts); j++) {
+                        const struct plan_action *a = &d->actions[j];
+
+                        w += (size_t)snprintf(acts + w, sizeof(acts) - w, "%s%s%s%s", j ? ", " : "",
+                                              action_to_string(a->kind), a->method[0] ? " " : "", a->method);
+                }
+                if (!d->dev.present)
+                        snprintf(acts, sizeof(acts), "(not present)");
+                else if (d->n_actions == 0)
+                        snprintf(acts, sizeof(acts), "none");
+                fprintf(out, "  %-9s %-13s %-9s %-5s %-10s %-14s %s\n", d->hostpci, d->dev.bdf, id, cls,
+                        d->dev.driver[0] ? d->dev.driver : "-", methods[0] ? methods : "-", acts);
+                for (size_t j = 0; j < d->n_actions; j++)
+                        if (d->actions[j].kind == ACTION_SKIP)
+                                fprintf(out, "  %-9s   skipped: %s\n", "", d->actions[j].reason);
+                if (d->n_ladder > 1) {
+                        fprintf(out, "  %-9s   if that fails:", "");
+                        for (size_t j = 1; j < d->n_ladder; j++)
+                                fprintf(out, "%s %s%s%s", j > 1 ? "," : "", action_to_string(d->ladder[j].kind),
+                                        d->ladder[j].method[0] ? " " : "", d->ladder[j].method);
+                        fputc('\n', out);
+                }
+        }
+        for (size_t i = 0; i < p->n_problems; i++)
+                fprintf(out, "  %s: %s%s%s\n", severity_str(p->problems[i].severity), p->problems[i].slot,
+                        p->problems[i].slot[0] ? ": " : "", p->problems[i].message);
+}

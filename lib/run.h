@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "bdf.h"
+#include "context.h"
+#include "util.h"
+
+/* Exit statuses of DESIGN.md §3. */
+enum {
+        EXIT_DONE = 0,
+        EXIT_FAILED = 1,
+        EXIT_USAGE = 2,
+};
+
+struct run_options {
+        const char *config_path;     /* --config, NULL: /etc/pve-gpu-reset.json */
+        const char *migrated_from;   /* $PVE_MIGRATED_FROM, "" or NULL when not a migration */
+        const char *forced_method;   /* reset --method */
+        bool dry_run;
+        bool json;
+        int verbose;
+};
+
+/* Each returns an exit status (EXIT_*) and has already told the user what happened. */
+int run_hook(struct pgr_ctx *ctx, unsigned long vmid, const char *phase, const struct run_options *o);
+int run_plan(struct pgr_ctx *ctx, unsigned long vmid, const char *phase, const struct run_options *o);
+int run_reset(struct pgr_ctx *ctx, const struct pci_addr *addrs, size_t n, const struct run_options *o);
+bool run_method_valid(const char *method);

@@ -1,0 +1,85 @@
+#!/bin/bash
+# CLI contract of DESIGN.md §3: exit codes, one-line messages naming the problem, nothing opened or
+# changed by a run that rejects its input. Runs the real binary against scratch roots and fixture trees.
+set -u
+builddir=${1:-build}
+bin=$(cd "$builddir" && pwd)/pve-gpu-reset
+fixtures=$(cd "$builddir" && pwd)/fixtures
+passed=0 failed=0
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+export PVE_GPU_RESET_JOURNAL=stderr
+
+ok() { passed=$((passed + 1)); echo "ok - $1"; }
+not_ok() { failed=$((failed + 1)); echo "not ok - $1"; shift; printf '    %s\n' "$@"; }
+
+# expect NAME STATUS REGEX -- CMD...: exit status and a stderr+stdout line matching REGEX.
+expect() {
+        local name=$1 want=$2 re=$3 out rc
+        shift 4
+        out=$("$@" 2>&1)
+        rc=$?
+        if [ "$rc" -ne "$want" ]; then
+                not_ok "$name" "exit $rc, want $want" "$out"
+        elif ! printf '%s\n' "$out" | grep -Eq -- "$re"; then
+                not_ok "$name" "output does not match /$re/:" "$out"
+        else
+                ok "$name"
+        fi
+}
+
+# A root with one VM and a snapshot of its tree, to prove a rejected run changed nothing.
+mkroot() {
+        local r=$scratch/$1
+        mkdir -p "$r/etc/pve/qemu-server" "$r/sys/bus/pci/devices" "$r/run"
+        echo 1 > "$r/sys/bus/pci/drivers_autoprobe"
+        printf '%s\n' "${@:2}" > "$r/etc/pve/qemu-server/100.conf"
+        echo "$r"
+}
+snapshot() { (cd "$1" && find . -printf '%p %s %T@\n' | sort); }
+
+root=$(mkroot plain "cores: 2" "memory: 2048")
+expect "version" 0 '^pve-gpu-reset [0-9]' -- "$bin" --version
+expect "help" 0 'plan VMID' -- "$bin" --help
+expect "no arguments" 2 'Usage' -- "$bin"
+expect "VMID ../100 rejected before any file is opened" 2 "invalid VMID '../100'" -- "$bin" --root "$root" ../100 pre-start
+expect "VMID 99 too small" 2 "invalid VMID '99'" -- "$bin" --root "$root" 99 pre-start
+expect "VMID too large" 2 "invalid VMID '1000000000'" -- "$bin" --root "$root" 1000000000 pre-start
+expect "plan VMID with letters" 2 "invalid VMID '10a0'" -- "$bin" --root "$root" plan 10a0
+expect "unknown option" 2 "unknown option '--frobnicate'" -- "$bin" --frobnicate plan 100
+expect "plan takes no --method" 2 "plan does not take --method" -- "$bin" --root "$root" plan 100 --method flr
+expect "hook mode takes no --json" 2 "does not take --json" -- "$bin" --root "$root" 100 pre-start --json
+expect "unknown command" 2 "unknown command 'frob'" -- "$bin" --root "$root" frob 100
+expect "unknown phase in plan" 2 "unknown --phase 'pre-boot'" -- "$bin" --root "$root" plan 100 --phase pre-boot
+expect "unknown phase in hook mode is ignored" 0 "unknown phase 'pre-boot' ignored" -- "$bin" --root "$root" 100 pre-boot
+expect "relative --root" 2 "absolute path" -- "$bin" --root rel plan 100
+expect "missing VM config exits 1 and names the file" 1 "/etc/pve/qemu-server/101.conf" -- "$bin" --root "$root" plan 101
+expect "VM without hostpci: nothing to do" 0 "nothing to do" -- "$bin" --root "$root" plan 100
+expect "VM without hostpci, hook: exit 0" 0 "" -- "$bin" --root "$root" 100 pre-start
+expect "reset with bad address" 2 "invalid PCI address '01:00.9'" -- "$bin" --root "$root" reset 01:00.9
+expect "reset with bad method" 2 "unknown --method 'frob'" -- "$bin" --root "$root" reset 01:00.0 --method frob
+
+root=$(mkroot badopt "hostpci0: 01:00,foo=1")
+before=$(snapshot "$root")
+expect "hostpci0: 01:00,foo=1 names file:line and option" 2 "100.conf:1: .*foo" -- "$bin" --root "$root" plan 100
+expect "bad hostpci in pre-start exits 2" 2 "100.conf:1" -- "$bin" --root "$root" 100 pre-start
+[ "$before" = "$(snapshot "$root")" ] && ok "rejected hook run changed nothing under the root" ||
+        not_ok "rejected hook run changed nothing under the root" "tree differs"
+
+root=$(mkroot badpolicy "cores: 1")
+printf '{"defaults": {' > "$scratch/truncated.json"
+expect "truncated policy names the file" 2 "truncated.json" -- "$bin" --root "$root" --config "$scratch/truncated.json" plan 100
+printf '{"defaults": {"on_failure": "explode"}}' > "$scratch/badvalue.json"
+expect "bad policy value names the key" 2 "defaults.on_failure" -- "$bin" --root "$root" --config "$scratch/badvalue.json" plan 100
+printf '{}' > "$scratch/ww.json"
+chmod 0666 "$scratch/ww.json"
+expect "world-writable policy refused" 2 "writable" -- "$bin" --root "$root" --config "$scratch/ww.json" plan 100
+expect "missing --config file" 2 "nope.json" -- "$bin" --root "$root" --config "$scratch/nope.json" plan 100
+
+# Fixture hosts built from real lspci dumps (tests/fixtures/hosts).
+for f in tests/cli/cases/*.sh; do
+        [ -f "$f" ] && . "$f"
+done
+
+echo "cli: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Stand-in for `pve-gpu-reset [--root DIR] [--node N] attach VMID [--storage S] | detach VMID` while
+ * hook/main.c cannot be built: same arguments, same messages, same exit codes (run.sh: PGR_BIN).
+ * `policy-check VMID` loads the policy as the hook does and prints the VM's chained hookscript. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "attach.h"
+#include "context.h"
+#include "policy.h"
+#include "util.h"
+#include "vmconf.h"
+
+int main(int argc, char **argv)
+{
+        static const struct option longopts[] = {
+                { "root", required_argument, NULL, 'R' },
+                { "node", required_argument, NULL, 'n' },
+                { "storage", required_argument, NULL, 'S' },
+                {},
+        };
+        const char *root = NULL, *node = NULL, *storage = NULL;
+        struct pgr_error err = { "" };
+        struct pgr_ctx ctx;
+        unsigned long vmid;
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, "", longopts, NULL)) >= 0) {
+                switch (c) {
+                case 'R': root = optarg; break;
+                case 'n': node = optarg; break;
+                case 'S': storage = optarg; break;
+                default: return 2;
+                }
+        }
+        argv += optind;
+        argc -= optind;
+        if (argc == 2 && streq(argv[0], "policy-check")) {
+                struct policy *p = NULL;
+                struct policy_settings ps;
+
+                if (vmid_parse(argv[1], &vmid) < 0 || pgr_ctx_init(&ctx, root, node) < 0)
+                        return 2;
+                r = policy_load(&ctx, NULL, &p, &err);
+                if (r < 0) {
+                        fprintf(stderr, "pve-gpu-reset: %s\n", err.msg);
+                        return 2;
+                }
+                policy_resolve(p, vmid, 0, 0, &ps);
+                printf("hookscript=%s\n", ps.hookscript);
+                policy_free(p);
+                return 0;
+        }
+        if (argc != 2 || (!streq(argv[0], "attach") && !streq(argv[0], "detach")) ||
+            (storage && streq(argv[0], "detach"))) {
+                fputs("usage: attach-driver [--root DIR] [--node N] attach VMID [--storage S] | detach VMID\n", stderr);
+                return 2;
+        }
+        if (vmid_parse(argv[1], &vmid) < 0) {
+                fprintf(stderr, "pve-gpu-reset: invalid VMID '%s'\n", argv[1]);
+                return 2;
+        }
+        if (pgr_ctx_init(&ctx, root, node) < 0)
+                return 2;
+        r = streq(argv[0], "attach") ? attach_vm(&ctx, vmid, storage, NULL, &err) : detach_vm(&ctx, vmid, &err);
+        if (r < 0) {
+                fprintf(stderr, "pve-gpu-reset: %s\n", err.msg);
+                return r == -EINVAL ? 2 : 1;
+        }
+        printf("%s\n", err.msg);
+        return 0;
+}

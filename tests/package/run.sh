@@ -1,0 +1,380 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# `make check-package`: builds the Debian package (tools/mkdeb.sh), checks what it holds and that its
+# binary runs, then checks `attach` / `detach` against scratch roots with a stand-in `qm` on PATH.
+# Usage: tests/package/run.sh [BUILDDIR]     (default: build). Last line: "package: N passed, N failed".
+# Environment: PGR_BIN   the program that takes `[--node N] attach VMID [--storage S] | detach VMID`;
+#                        default: the binary from the package when it has attach, else a small driver
+#                        (attach-driver.c) linked against BUILDDIR/libpgr.a.
+#              PGR_SKIP_DEB=1  reuse the .deb already in BUILDDIR/deb instead of building it.
+set -u
+srcdir=$(cd "$(dirname "$0")/../.." && pwd)
+builddir=${1:-build}
+case $builddir in /*) ;; *) builddir=$srcdir/$builddir ;; esac
+fixtures=${PGR_SHARED:-$(cd "$srcdir/.." && pwd)/shared}/fixtures/real
+passed=0 failed=0
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+export PVE_GPU_RESET_JOURNAL=stderr
+
+ok() { passed=$((passed + 1)); echo "ok - $1"; }
+not_ok() { failed=$((failed + 1)); echo "not ok - $1"; shift; [ $# -gt 0 ] && printf '    %s\n' "$@"; }
+check() { # check NAME CMD...: passes when CMD succeeds
+        local name=$1
+        shift
+        if "$@" >/dev/null 2>&1; then ok "$name"; else not_ok "$name" "failed: $*"; fi
+}
+
+# ---- the package --------------------------------------------------------------------------------
+
+debdir=$builddir/deb
+deb=
+if [ "${PGR_SKIP_DEB:-}" != 1 ]; then
+        if "$srcdir/tools/mkdeb.sh" "$debdir" >"$scratch/mkdeb.log" 2>&1; then
+                ok "package builds (tools/mkdeb.sh)"
+        else
+                not_ok "package builds (tools/mkdeb.sh)" "$(tail -n 25 "$scratch/mkdeb.log")"
+        fi
+fi
+deb=$(ls "$debdir"/pve-gpu-reset_*.deb 2>/dev/null | head -n 1)
+
+if [ -n "$deb" ] && [ -f "$debdir/lintian.txt" ]; then
+        if grep -q '^E:' "$debdir/lintian.txt"; then
+                not_ok "lintian reports no error" "$(grep '^E:' "$debdir/lintian.txt")"
+        else
+                ok "lintian reports no error ($(grep -c '^[WIP]:' "$debdir/lintian.txt") other tags)"
+        fi
+fi
+
+if [ -n "$deb" ]; then
+        dpkg-deb -c "$deb" | awk '{ print $1, $2, $6, $7, $8 }' >"$scratch/contents"
+        has() { # has NAME MODE PATH
+                if grep -Eq "^$2 root/root \\./${3#/}( |\$)" "$scratch/contents"; then
+                        ok "$1"
+                else
+                        not_ok "$1" "no $2 root/root ./${3#/} in dpkg -c:" "$(cat "$scratch/contents")"
+                fi
+        }
+        has "binary in /usr/sbin" '-rwxr-xr-x' /usr/sbin/pve-gpu-reset
+        has "policy in /etc" '-rw-r--r--' /etc/pve-gpu-reset.json
+        if [ -f "$srcdir/conf/pve-gpu-reset.catalog" ]; then
+                has "journal catalog" '-rw-r--r--' /usr/lib/systemd/catalog/pve-gpu-reset.catalog
+        else
+                echo "skip - journal catalog: conf/pve-gpu-reset.catalog not written yet"
+        fi
+        has "man page, compressed" '-rw-r--r--' /usr/share/man/man8/pve-gpu-reset.8.gz
+        has "bash completion" '-rw-r--r--' /usr/share/bash-completion/completions/pve-gpu-reset
+        has "copyright" '-rw-r--r--' /usr/share/doc/pve-gpu-reset/copyright
+
+        dpkg-deb -e "$deb" "$scratch/control"
+        if [ "$(cat "$scratch/control/conffiles" 2>/dev/null)" = /etc/pve-gpu-reset.json ]; then
+                ok "the policy is the only conffile"
+        else
+                not_ok "the policy is the only conffile" "conffiles: $(cat "$scratch/control/conffiles" 2>&1)"
+        fi
+        depends=$(dpkg-deb -f "$deb" Depends)
+        case "$depends" in
+        *libpci3*libsystemd0* | *libsystemd0*libpci3*)
+                case "$depends" in
+                *libjson-c*) ok "Depends has the shared libraries ($depends)" ;;
+                *) not_ok "Depends has the shared libraries" "Depends: $depends" ;;
+                esac ;;
+        *) not_ok "Depends has the shared libraries" "Depends: $depends" ;;
+        esac
+        version=$(dpkg-deb -f "$deb" Version)
+        makever=$(sed -n 's/^VERSION *:= *//p' "$srcdir/Makefile")
+        if [ "$version" = "$makever" ]; then
+                ok "package version $version is the Makefile's"
+        else
+                not_ok "package version is the Makefile's" "package $version, Makefile $makever"
+        fi
+
+        dpkg-deb -x "$deb" "$scratch/pkg"
+        pkgbin=$scratch/pkg/usr/sbin/pve-gpu-reset
+        out=$("$pkgbin" --version 2>&1)
+        rc=$?
+        if [ $rc -eq 0 ] && [ -n "$out" ]; then
+                ok "packaged binary runs: $out"
+        else
+                not_ok "packaged binary runs --version" "exit $rc: $out"
+        fi
+        if [ -f "$scratch/pkg/usr/lib/systemd/catalog/pve-gpu-reset.catalog" ]; then
+                # What systemd's dpkg trigger on /usr/lib/systemd/catalog does after installation.
+                n_ids=$(grep -c '^-- [0-9a-f]\{32\}' "$scratch/pkg/usr/lib/systemd/catalog/pve-gpu-reset.catalog")
+                n_listed=$(journalctl --root="$scratch/pkg" --update-catalog >/dev/null 2>&1 &&
+                           journalctl --root="$scratch/pkg" --list-catalog 2>/dev/null | grep -c ' pve-gpu-reset: ')
+                if [ "$n_ids" -gt 0 ] && [ "$n_listed" = "$n_ids" ]; then
+                        ok "installed catalog loads: journalctl --list-catalog shows its $n_ids entries"
+                else
+                        not_ok "installed catalog loads" "$n_ids entries in the file, $n_listed listed"
+                fi
+        fi
+        zcat "$scratch/pkg/usr/share/man/man8/pve-gpu-reset.8.gz" >"$scratch/pve-gpu-reset.8"
+        warn=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$scratch/pve-gpu-reset.8" 2>&1 >/dev/null)
+        if [ -z "$warn" ]; then ok "man page renders without warnings"; else not_ok "man page renders" "$warn"; fi
+        if grep -q '^\.TH PVE\\-GPU\\-RESET 8 ' "$scratch/pve-gpu-reset.8" &&
+           grep -q "pve\\\\-gpu\\\\-reset $makever" "$scratch/pve-gpu-reset.8"; then
+                ok "man page is section 8 and names version $makever"
+        else
+                not_ok "man page is section 8 and names version $makever"
+        fi
+fi
+
+# The completion script on its own (the packaged copy when there is one).
+completion=$srcdir/conf/bash-completion/pve-gpu-reset
+[ -n "$deb" ] && completion=$scratch/pkg/usr/share/bash-completion/completions/pve-gpu-reset
+croot=$scratch/croot
+mkdir -p "$croot/etc/pve/qemu-server" "$croot/sys/bus/pci/devices/0000:01:00.0" "$croot/sys/bus/pci/devices/0000:01:00.1"
+touch "$croot/etc/pve/qemu-server/100.conf" "$croot/etc/pve/qemu-server/2050.conf"
+printf 'dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,backup\n\ndir: hooks\n\tpath /srv/hooks\n\tcontent snippets\n' \
+        >"$croot/etc/pve/storage.cfg"
+complete_line() { # complete_line "COMMAND LINE" → the completions, space-separated
+        PVE_GPU_RESET_ROOT=$croot bash -c '. "$1"; COMP_LINE=$2; COMP_POINT=${#2}; _pve_gpu_reset; echo "${COMPREPLY[*]}"' \
+                _ "$completion" "$1" 2>&1
+}
+expect_completion() { # expect_completion NAME "LINE" "WANT"
+        local got
+        got=$(complete_line "$2")
+        if [ "$got" = "$3" ]; then ok "completion: $1"; else not_ok "completion: $1" "'$2' → '$got', want '$3'"; fi
+}
+expect_completion "subcommand" "pve-gpu-reset att" "attach"
+expect_completion "VMIDs from /etc/pve/qemu-server" "pve-gpu-reset plan " "100 2050"
+expect_completion "phases in hook mode" "pve-gpu-reset 100 post-" "post-start post-stop"
+expect_completion "phases for --phase" "pve-gpu-reset plan 100 --phase pre-s" "pre-start pre-stop"
+expect_completion "PCI functions after ':'" "pve-gpu-reset reset 0000:01:00." "00.0 00.1"
+expect_completion "storages with snippets" "pve-gpu-reset attach 100 --storage " "hooks"
+expect_completion "reset methods" "pve-gpu-reset reset 01:00.0 --method re" "reset_subordinate remove-rescan"
+
+# ---- attach / detach ----------------------------------------------------------------------------
+
+# The driver: a stand-in for the CLI's attach/detach, and `policy-check` (the policy as the hook reads it).
+driver=$builddir/attach-driver
+if make -s -C "$srcdir" BUILDDIR="$builddir" "$builddir/libpgr.a" >"$scratch/make.log" 2>&1 &&
+   # shellcheck disable=SC2046
+   cc -std=gnu11 -O1 -g -Wall -Wextra -Werror -I"$srcdir/lib" -o "$driver" "$srcdir/tests/package/attach-driver.c" \
+        "$builddir/libpgr.a" $(pkg-config --cflags --libs libpci json-c libsystemd) >>"$scratch/make.log" 2>&1; then
+        ok "attach driver builds against $builddir/libpgr.a"
+else
+        not_ok "attach driver builds against $builddir/libpgr.a" "$(tail -n 20 "$scratch/make.log")"
+fi
+# What runs `attach`/`detach`. To test the real CLI instead, set PGR_BIN=$pkgbin here (or in the environment).
+PGR_BIN=${PGR_BIN:-$driver}
+echo "# attach/detach run by $PGR_BIN"
+bin_target=$(readlink -f "$PGR_BIN")
+
+# Stand-in for Proxmox's qm: logs its arguments, fails with $QM_FAIL, and applies
+# `set VMID --hookscript V` / `set VMID --delete hookscript` to the VM config under the root, with
+# qemu-server's check that the script exists and is executable (for local: volumes).
+mkdir -p "$scratch/bin"
+cat >"$scratch/bin/qm" <<'EOF'
+#!/bin/sh
+printf '%s\n' "$*" >>"$QM_LOG"
+if [ -n "${QM_FAIL:-}" ]; then echo "$QM_FAIL" >&2; exit 255; fi
+[ "$1" = set ] || exit 0
+conf=$PVE_GPU_RESET_ROOT/etc/pve/qemu-server/$2.conf
+[ -f "$conf" ] || { echo "Configuration file 'nodes/pve1/qemu-server/$2.conf' does not exist" >&2; exit 2; }
+case "$3 $4" in
+"--hookscript local:snippets/"*)
+        script=$PVE_GPU_RESET_ROOT/var/lib/vz/snippets/${4#local:snippets/}
+        [ -f "$script" ] || { echo "hookscript: script '$4' does not exist" >&2; exit 255; }
+        [ -x "$script" ] || { echo "hookscript: script '$4' is not executable" >&2; exit 255; } ;;
+esac
+awk -v key="$3" -v val="$4" '
+        !done && /^\[/ { if (key == "--hookscript") print "hookscript: " val; done = 1 }
+        !done && /^hookscript:/ { next }
+        { print }
+        END { if (!done && key == "--hookscript") print "hookscript: " val }' "$conf" >"$conf.new" && mv "$conf.new" "$conf"
+EOF
+chmod 0755 "$scratch/bin/qm"
+export PATH="$scratch/bin:$PATH"
+
+STORAGE_INSTALLER='dir: local
+	path /var/lib/vz
+	content iso,vztmpl,backup
+
+lvmthin: local-lvm
+	thinpool data
+	vgname pve
+	content rootdir,images
+'
+STORAGE_SNIPPETS='dir: local
+	path /var/lib/vz
+	content iso,vztmpl,backup,snippets
+
+lvmthin: local-lvm
+	thinpool data
+	vgname pve
+	content rootdir,images
+
+dir: isos
+	path /srv/isos
+	content iso
+
+nfs: nas
+	export /export/pve
+	path /mnt/pve/nas
+	server 192.0.2.10
+	content snippets,iso
+'
+
+# A fresh root per test: VM 100 (a real user config without hookscript), VM 101 (a real user
+# config with hookscript local:snippets/vm100-hooks.sh, which exists), the policy as shipped.
+n_root=0
+mkroot() { # mkroot STORAGE_CFG_TEXT|-  → sets $root, $QM_LOG; exports PVE_GPU_RESET_ROOT
+        n_root=$((n_root + 1))
+        root=$scratch/root$n_root
+        mkdir -p "$root/etc/pve/nodes/pve1/qemu-server" "$root/var/lib/vz/snippets"
+        ln -s nodes/pve1/qemu-server "$root/etc/pve/qemu-server"
+        cp "$fixtures/vmconf/spongey-211-win11-rx6600xt-xvga-romfile.conf" "$root/etc/pve/qemu-server/100.conf"
+        cp "$fixtures/vmconf/vm100-amd-8845hs-igpu-hookscript-romfile-both-functions-parent.conf" \
+                "$root/etc/pve/qemu-server/101.conf"
+        printf '#!/bin/sh\nexit 0\n' >"$root/var/lib/vz/snippets/vm100-hooks.sh"
+        chmod 0755 "$root/var/lib/vz/snippets/vm100-hooks.sh"
+        cp "$srcdir/conf/pve-gpu-reset.json" "$root/etc/pve-gpu-reset.json"
+        [ "$1" != - ] && printf '%s' "$1" >"$root/etc/pve/storage.cfg"
+        QM_LOG=$root/qm.log
+        : >"$QM_LOG"
+        export QM_LOG PVE_GPU_RESET_ROOT=$root
+}
+
+# expect NAME STATUS REGEX -- CMD...: exit status, and the output (stdout+stderr) matches REGEX.
+expect() {
+        local name=$1 want=$2 re=$3 rc
+        shift 4
+        out=$("$@" 2>&1)
+        rc=$?
+        if [ "$rc" -ne "$want" ]; then
+                not_ok "$name" "exit $rc, want $want" "$out"
+        elif ! printf '%s\n' "$out" | grep -Eq -- "$re"; then
+                not_ok "$name" "output does not match /$re/:" "$out"
+        else
+                ok "$name"
+        fi
+}
+qm_log_is() { # qm_log_is NAME "EXPECTED LINES"
+        if [ "$(cat "$QM_LOG")" = "$2" ]; then ok "$1"; else not_ok "$1" "qm calls:" "$(cat "$QM_LOG")" "want:" "$2"; fi
+}
+json() { jq -r "$1" "$root/etc/pve-gpu-reset.json" 2>&1; }
+json_is() { # json_is NAME JQ-FILTER WANT
+        local got
+        got=$(json "$2")
+        if [ "$got" = "$3" ]; then ok "$1"; else not_ok "$1" "$2 = '$got', want '$3'"; fi
+}
+hookscript_of() { sed -n 's/^hookscript: //p;/^\[/q' "$root/etc/pve/qemu-server/$1.conf"; }
+pgr() { "$PGR_BIN" --node pve1 "$@"; }
+
+mkroot "$STORAGE_INSTALLER"
+expect "no storage with snippets: exit 2 with the pvesm command that fixes it" 2 \
+        "no storage with 'snippets' content.*pvesm set local --content iso,vztmpl,backup,snippets" -- pgr attach 100
+qm_log_is "no storage with snippets: qm not run" ""
+check "no storage with snippets: no snippet placed" test ! -e "$root/var/lib/vz/snippets/pve-gpu-reset"
+
+mkroot "$STORAGE_SNIPPETS"
+expect "--storage without snippets: exit 2 naming it" 2 "storage 'isos'.*does not have 'snippets'.*pvesm set isos --content iso,snippets" \
+        -- pgr attach 100 --storage isos
+expect "--storage unknown: exit 2" 2 "--storage nowhere: no such storage" -- pgr attach 100 --storage nowhere
+expect "--storage of a block storage: exit 2" 2 "local-lvm.*type lvmthin.*cannot hold snippets" -- pgr attach 100 --storage local-lvm
+expect "VM without config: exit 1 naming the file" 1 "/etc/pve/qemu-server/555.conf" -- pgr attach 555
+expect "detach VM without config: exit 1" 1 "/etc/pve/qemu-server/555.conf" -- pgr detach 555
+qm_log_is "rejected attaches: qm not run" ""
+expect "qm missing: exit 1 saying so" 1 "qm not found" -- env PATH=/nonexistent "$PGR_BIN" --node pve1 attach 100
+check "qm missing: VM config unchanged" test -z "$(hookscript_of 100)"
+check "qm missing: no snippet placed" test ! -e "$root/var/lib/vz/snippets/pve-gpu-reset"
+
+mkroot "$STORAGE_SNIPPETS"
+expect "attach a VM without hookscript" 0 "VM 100: attached local:snippets/pve-gpu-reset" -- pgr attach 100
+check "attach: snippet is a symlink" test -L "$root/var/lib/vz/snippets/pve-gpu-reset"
+link=$(readlink "$root/var/lib/vz/snippets/pve-gpu-reset")
+if [ "$link" = "$bin_target" ]; then ok "attach: symlink points at the binary"; else not_ok "attach: symlink points at the binary" "-> $link, want $bin_target"; fi
+qm_log_is "attach: qm set 100 --hookscript local:snippets/pve-gpu-reset" "set 100 --hookscript local:snippets/pve-gpu-reset"
+json_is "attach without a previous hookscript: nothing chained" '.vms["100"]' null
+expect "attach again: already attached, exit 0" 0 "VM 100: already attached" -- pgr attach 100
+qm_log_is "attach again: qm not run again" "set 100 --hookscript local:snippets/pve-gpu-reset"
+rm "$root/var/lib/vz/snippets/pve-gpu-reset"
+expect "attach again after the snippet vanished" 0 "already attached" -- pgr attach 100
+check "attach again: the snippet is back" test -L "$root/var/lib/vz/snippets/pve-gpu-reset"
+: >"$QM_LOG"
+expect "detach a VM without chained hookscript" 0 "VM 100: detached" -- pgr detach 100
+qm_log_is "detach: qm set 100 --delete hookscript" "set 100 --delete hookscript"
+check "detach: VM config has no hookscript" test -z "$(hookscript_of 100)"
+check "detach: snippet stays for other VMs" test -L "$root/var/lib/vz/snippets/pve-gpu-reset"
+: >"$QM_LOG"
+expect "detach again: not attached, exit 0" 0 "not attached" -- pgr detach 100
+qm_log_is "detach again: qm not run" ""
+
+mkroot "$STORAGE_SNIPPETS"
+cp "$root/etc/pve-gpu-reset.json" "$scratch/policy.orig"
+expect "attach a VM that has a hookscript" 0 "local:snippets/vm100-hooks.sh" -- pgr attach 101
+qm_log_is "attach with hookscript: qm set 101 --hookscript local:snippets/pve-gpu-reset" \
+        "set 101 --hookscript local:snippets/pve-gpu-reset"
+json_is "attach with hookscript: policy records vms.101.hookscript" '.vms["101"].hookscript' /var/lib/vz/snippets/vm100-hooks.sh
+json_is "attach with hookscript: the rest of the policy is kept" \
+        '[.defaults.reset_methods[0], .defaults.settle_ms, .vms._about[0][0:15], ._examples.vms["101"].hookscript] | join(" ")' \
+        "device_specific 250 Per-VM override /var/lib/vz/snippets/pin-cpus.sh"
+check "attach with hookscript: policy mode 0644" test "$(stat -c %a "$root/etc/pve-gpu-reset.json")" = 644
+check "attach with hookscript: VM config now names ours" test "$(hookscript_of 101)" = local:snippets/pve-gpu-reset
+expect "the hook's policy parser accepts the file and sees the chained script" 0 \
+        "^hookscript=/var/lib/vz/snippets/vm100-hooks.sh$" -- "$driver" policy-check 101
+: >"$QM_LOG"
+expect "detach restores the chained hookscript" 0 "its hookscript is local:snippets/vm100-hooks.sh again" -- pgr detach 101
+qm_log_is "detach: qm set 101 --hookscript local:snippets/vm100-hooks.sh" "set 101 --hookscript local:snippets/vm100-hooks.sh"
+json_is "detach: vms.101 is gone from the policy" '.vms | has("101")' false
+if jq -S . "$scratch/policy.orig" | diff -q - <(jq -S . "$root/etc/pve-gpu-reset.json") >/dev/null; then
+        ok "attach + detach leave the policy's content as shipped"
+else
+        not_ok "attach + detach leave the policy's content as shipped" "$(jq -S . "$scratch/policy.orig" | diff - <(jq -S . "$root/etc/pve-gpu-reset.json"))"
+fi
+check "detach: VM config names the old hookscript again" test "$(hookscript_of 101)" = local:snippets/vm100-hooks.sh
+
+mkroot "$STORAGE_SNIPPETS"
+cp "$root/etc/pve-gpu-reset.json" "$scratch/policy.orig"
+QM_FAIL="VM is locked (backup)" expect "qm fails: exit 1 with its message" 1 "qm set 101 --hookscript local:snippets/pve-gpu-reset failed.*VM is locked \\(backup\\)" -- pgr attach 101
+check "qm fails: the policy is restored byte for byte" cmp -s "$scratch/policy.orig" "$root/etc/pve-gpu-reset.json"
+
+mkroot "$STORAGE_SNIPPETS"
+rm "$root/etc/pve-gpu-reset.json"
+expect "attach with a hookscript and no policy file" 0 "vm100-hooks.sh" -- pgr attach 101
+json_is "no policy file: one is created with just the chained script" tojson '{"vms":{"101":{"hookscript":"/var/lib/vz/snippets/vm100-hooks.sh"}}}'
+check "no policy file: the new one is root-owned, mode 0644" test "$(stat -c %U:%a "$root/etc/pve-gpu-reset.json")" = root:644
+sed -i '1i hookscript: gone:snippets/x.sh' "$root/etc/pve/qemu-server/100.conf"
+: >"$QM_LOG"
+expect "a hookscript on an unknown storage cannot be chained: exit 2" 2 "gone:snippets/x.sh cannot be chained.*no storage 'gone'" -- pgr attach 100
+qm_log_is "unknown storage: qm not run" ""
+
+mkroot "$STORAGE_SNIPPETS"
+printf '{"vms": [] }\n' >"$root/etc/pve-gpu-reset.json"
+expect "a policy whose vms is not an object: exit 2 naming the key" 2 "pve-gpu-reset.json: vms: expected an object" -- pgr attach 101
+printf '{"vms": {\n' >"$root/etc/pve-gpu-reset.json"
+expect "a policy that is not JSON: exit 2 naming the file" 2 "/etc/pve-gpu-reset.json: " -- pgr attach 101
+qm_log_is "bad policy: qm not run" ""
+check "bad policy: VM config unchanged" test "$(hookscript_of 101)" = local:snippets/vm100-hooks.sh
+printf '{"vms": {"101": {"hookscript": "/root/pin-cpus.sh", "on_failure": "continue"}}}\n' >"$root/etc/pve-gpu-reset.json"
+sed -i 's|^hookscript: .*|hookscript: local:snippets/pve-gpu-reset|' "$root/etc/pve/qemu-server/101.conf"
+expect "detach with a chained script outside any snippets directory: exit 2, nothing changed" 2 \
+        "vms.101.hookscript /root/pin-cpus.sh is not in the snippets directory of any storage" -- pgr detach 101
+qm_log_is "chained script outside snippets: qm not run" ""
+rm -f "$root/etc/pve-gpu-reset.json"
+expect "detach with no policy file: removes the hookscript" 0 "no hookscript now" -- pgr detach 101
+check "no policy file: detach does not create one" test ! -e "$root/etc/pve-gpu-reset.json"
+
+mkroot "$STORAGE_SNIPPETS"
+ln -sf "$bin_target" "$root/var/lib/vz/snippets/vm100-hooks.sh"
+expect "a hookscript that is this binary under another name is replaced, not chained" 0 "attached local:snippets/pve-gpu-reset" -- pgr attach 101
+json_is "this binary under another name: nothing chained" '.vms | has("101")' false
+
+mkroot "$STORAGE_SNIPPETS"
+expect "shared storage not mounted: exit 1" 1 "storage 'nas' is not mounted at /mnt/pve/nas" -- pgr attach 100 --storage nas
+mkdir -p "$root/mnt/pve/nas"
+expect "attach on a shared (nfs) storage" 0 "attached nas:snippets/pve-gpu-reset" -- pgr attach 100 --storage nas
+check "shared storage: the snippet is a copy, not a symlink" test -f "$root/mnt/pve/nas/snippets/pve-gpu-reset" -a ! -L "$root/mnt/pve/nas/snippets/pve-gpu-reset"
+check "shared storage: the copy is the binary, executable" cmp -s "$bin_target" "$root/mnt/pve/nas/snippets/pve-gpu-reset"
+check "shared storage: the copy is executable" test -x "$root/mnt/pve/nas/snippets/pve-gpu-reset"
+qm_log_is "shared storage: qm set 100 --hookscript nas:snippets/pve-gpu-reset" "set 100 --hookscript nas:snippets/pve-gpu-reset"
+expect "moving to --storage local re-attaches" 0 "attached local:snippets/pve-gpu-reset" -- pgr attach 100 --storage local
+
+mkroot -
+expect "no storage.cfg: Proxmox's built-in local has snippets" 0 "attached local:snippets/pve-gpu-reset" -- pgr attach 100
+check "no storage.cfg: symlink under /var/lib/vz/snippets" test -L "$root/var/lib/vz/snippets/pve-gpu-reset"
+
+echo "package: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
