@@ -2,6 +2,7 @@
 /* argv → hook mode (`VMID PHASE`, what Proxmox calls) or a subcommand; nothing else lives here. */
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,10 +36,15 @@ struct args {
         int verbose;
 };
 
-static int bad_usage(const char *fmt, const char *what)
+static int bad_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int bad_usage(const char *fmt, ...)
 {
+        va_list ap;
+
         fputs("pve-gpu-reset: ", stderr);
-        fprintf(stderr, fmt, what);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
         fputs(" (see --help)\n", stderr);
         return EXIT_USAGE;
 }
@@ -119,7 +125,7 @@ int main(int argc, char **argv)
                 case 'i': a.vmid_opt = optarg; break;
                 default:
                         if (optopt)
-                                return bad_usage("option -%c needs a value or is unknown", (char[]){ (char)optopt, 0 });
+                                return bad_usage("option -%c needs a value or is unknown", optopt);
                         return bad_usage("unknown option '%s'", argv[optind - 1]);
                 }
         }
@@ -140,10 +146,10 @@ int main(int argc, char **argv)
         if (a.root && a.root[0] != '/')
                 return bad_usage("--root must be an absolute path, got '%s'", a.root);
         if (a.config && a.config[0] == '\0')
-                return bad_usage("--config needs a file%s", "");
+                return bad_usage("--config needs a file");
         r = pgr_ctx_init(&ctx, a.root, a.node);
         if (r < 0)
-                return bad_usage("invalid --root, --node or $PVE_GPU_RESET_ROOT%s", "");
+                return bad_usage("invalid --root, --node or $PVE_GPU_RESET_ROOT");
         o.config_path = a.config;
         o.dry_run = a.dry_run;
         o.json = a.json;

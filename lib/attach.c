@@ -223,32 +223,33 @@ static int write_file_atomic(const char *path, const char *data, size_t len, mod
         return r;
 }
 
-/* Strict JSON, as the hook's policy parser reads it (no comments, no trailing commas). */
+/* Strict JSON, as the hook's policy parser reads it (no comments, no trailing commas or text). */
 static json_object *parse_strict(const char *text, size_t len, enum json_tokener_error *ret_jerr)
 {
         struct json_tokener *tok = json_tokener_new();
         json_object *o;
+        size_t end;
 
-        if (!tok) {
-                *ret_jerr = json_tokener_error_memory;
+        *ret_jerr = json_tokener_error_parse_unexpected;
+        if (!tok || len > INT32_MAX) {
+                if (tok)
+                        json_tokener_free(tok);
                 return NULL;
         }
-        json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS);
         o = json_tokener_parse_ex(tok, text, (int)len);
         *ret_jerr = json_tokener_get_error(tok);
-        if (o && (*ret_jerr != json_tokener_success || tok->char_offset != (int)len)) {
-                /* trailing text after the value */
-                size_t i = (size_t)tok->char_offset;
-
-                while (i < len && strchr(" \t\r\n", text[i]))
-                        i++;
-                if (i != len) {
-                        json_object_put(o);
-                        o = NULL;
-                        *ret_jerr = json_tokener_error_parse_unexpected;
-                }
-        }
+        end = json_tokener_get_parse_end(tok);
         json_tokener_free(tok);
+        if (!o)
+                return NULL;
+        while (end < len && (text[end] == ' ' || text[end] == '\t' || text[end] == '\r' || text[end] == '\n'))
+                end++;
+        if (end != len || *ret_jerr != json_tokener_success) {
+                json_object_put(o);
+                *ret_jerr = json_tokener_error_parse_unexpected;
+                return NULL;
+        }
         return o;
 }
 
@@ -545,8 +546,10 @@ static int place_snippet(const struct pgr_ctx *ctx, const struct storage *s, con
         snprintf(ret->storage, sizeof(ret->storage), "%s", s->id);
         snprintf(ret->volid, sizeof(ret->volid), "%s:snippets/%s", s->id, ATTACH_SNIPPET_NAME);
         if (snprintf(ret->snippet, sizeof(ret->snippet), "%s/%s", dir, ATTACH_SNIPPET_NAME) >=
-            (int)sizeof(ret->snippet))
+            (int)sizeof(ret->snippet)) {
+                pgr_error_set(err, "%s: path too long", dir);
                 return -ENAMETOOLONG;
+        }
         ret->copied = s->shared || !(streq(s->type, "dir") || streq(s->type, "btrfs"));
 
         r = pgr_path(ctx, fullbase, sizeof(fullbase), s->path);
@@ -859,7 +862,7 @@ int detach_vm_opts(const struct pgr_ctx *ctx, unsigned long vmid, const struct a
         r = policy_get_chained(&pf, vmid, &chained, err);
         if (r < 0)
                 return r;
-        if (chained) {
+        if (chained && *chained) { /* "" is the policy's way to say none */
                 snprintf(res.chained, sizeof(res.chained), "%s", chained);
                 r = storagecfg_path_volid(cfg, chained, ctx->node, res.chained_volid, sizeof(res.chained_volid));
                 if (r < 0) {
@@ -875,7 +878,7 @@ int detach_vm_opts(const struct pgr_ctx *ctx, unsigned long vmid, const struct a
         if (r < 0)
                 return r;
 
-        if (chained) {
+        if (res.chained[0]) {
                 r = policy_drop_chained(&pf, vmid, err);
                 if (r < 0)
                         return r;

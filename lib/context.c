@@ -38,7 +38,9 @@ static int real_write(void *userdata, const char *path, const char *value)
         ssize_t n;
 
         (void)userdata;
-        fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+        /* O_TRUNC as a shell's `echo 1 > attr` does: sysfs ignores it, plain files (fixture trees) need it;
+         * no O_CREAT, a missing attribute must stay an error. */
+        fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return -errno;
         do
@@ -55,6 +57,27 @@ const struct pgr_sysfs_ops pgr_sysfs_ops_real = {
         .read = real_read,
         .write = real_write,
 };
+
+static int read_hostname(const struct pgr_ctx *ctx, char *buf, size_t size)
+{
+        char path[PATH_MAX], line[256];
+        _cleanup_fclose_ FILE *f = NULL;
+        size_t n;
+
+        if (pgr_path(ctx, path, sizeof(path), "/etc/hostname") < 0)
+                return -ENAMETOOLONG;
+        f = fopen(path, "re");
+        if (!f)
+                return -errno;
+        if (!fgets(line, sizeof(line), f))
+                return -ENODATA;
+        n = strcspn(line, ".\n \t");
+        if (n == 0 || n >= size)
+                return -EINVAL;
+        memcpy(buf, line, n);
+        buf[n] = '\0';
+        return 0;
+}
 
 int pgr_ctx_init(struct pgr_ctx *ctx, const char *root, const char *node)
 {
@@ -80,6 +103,8 @@ int pgr_ctx_init(struct pgr_ctx *ctx, const char *root, const char *node)
                 if (strlen(node) >= sizeof(ctx->node) || strchr(node, '/'))
                         return -EINVAL;
                 strcpy(ctx->node, node);
+        } else if (ctx->root[0] && read_hostname(ctx, ctx->node, sizeof(ctx->node)) == 0) {
+                /* A fixture tree or guest root names its own node. */
         } else {
                 char host[256] = "";
                 char *dot;

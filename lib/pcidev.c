@@ -293,14 +293,13 @@ static void probe_iommu_group(const struct pgr_ctx *ctx, struct pcidev *p)
                 return; /* keeps what fitted */
 }
 
-static void probe_link(const struct pgr_ctx *ctx, struct pcidev *p, const char *devdir)
+static void probe_link(struct pcidev *p, const char *devdir)
 {
         char path[PATH_MAX];
         DIR *d;
         struct dirent *de;
         int n;
 
-        (void)ctx;
         n = snprintf(path, sizeof(path), "%s/link", devdir);
         if (n < 0 || (size_t)n >= sizeof(path))
                 return;
@@ -462,7 +461,7 @@ int pcidev_probe(struct pcidev_access *acc, const struct pci_addr *addr, struct 
         probe_slot(ctx, p);
         probe_bus_neighbours(ctx, p);
         if (sysfs_dev_realpath(ctx, addr, devdir, sizeof(devdir)) == 0) {
-                probe_link(ctx, p, devdir);
+                probe_link(p, devdir);
                 probe_parent(ctx, p, devdir);
         }
         *ret = *p;

@@ -284,6 +284,7 @@ static void build_ladder(const struct plan_input *in, struct plan *p, struct pla
 
         const char *rungs[POLICY_MAX_METHODS];
         size_t n_rungs = 0;
+        bool noted_no_reset = false;
 
         /* An explicit --method bypasses the policy's order: the administrator asked for that rung. */
         if (in->forced_method)
@@ -299,7 +300,9 @@ static void build_ladder(const struct plan_input *in, struct plan *p, struct pla
 
                 if (is_kernel_method(m)) {
                         if (!dev->has_reset) {
-                                WHY("%s: the kernel offers no reset for this function; ", m);
+                                if (!noted_no_reset)
+                                        WHY("the kernel offers no reset method for this function; ");
+                                noted_no_reset = true;
                                 continue;
                         }
                         if (dev->has_reset_method && !pcidev_has_method(dev, m)) {
@@ -355,9 +358,24 @@ static void build_ladder(const struct plan_input *in, struct plan *p, struct pla
                                 how = "bridge";
                         if (in->forced_method && streq(in->forced_method, "reset_subordinate") && !streq(how, "reset_subordinate"))
                                 continue;
-                        ladder_add(d, ACTION_BUS_RESET, how, parent);
+                        ladder_add(d, ACTION_BUS_RESET, how, "");
                 } else if (streq(m, "remove-rescan")) {
-                        ladder_add(d, ACTION_REMOVE_RESCAN, "", "");
+                        struct pci_addr funcs[8];
+                        size_t n = 0;
+                        bool foreign = false;
+
+                        /* Removing the slot removes every function in it. */
+                        (void)pcidev_slot_functions(in->ctx, &dev->addr, funcs, ELEMENTSOF(funcs), &n);
+                        for (size_t j = 0; j < n && !foreign; j++)
+                                if (!in_reset_set(p, &funcs[j])) {
+                                        char b[PCI_ADDR_STRLEN];
+
+                                        WHY("remove-rescan: %s shares the slot and is not this VM's; ",
+                                            pci_addr_format(&funcs[j], b));
+                                        foreign = true;
+                                }
+                        if (!foreign)
+                                ladder_add(d, ACTION_REMOVE_RESCAN, "", "");
                 }
         }
 #undef WHY
@@ -398,7 +416,7 @@ static void plan_one(const struct plan_input *in, struct plan *p, struct plan_de
         const struct pcidev *dev = &d->dev;
         const struct policy_settings *s = &d->policy;
         bool prepare = in->phase == PHASE_PRE_START || in->phase == PHASE_POST_STOP;
-        char why[768];
+        char why[768], parent[PCI_ADDR_STRLEN];
 
         if (!dev->present) {
                 if (in->phase == PHASE_PRE_START)
@@ -408,6 +426,9 @@ static void plan_one(const struct plan_input *in, struct plan *p, struct plan_de
                         add_problem(p, SEVERITY_WARNING, &dev->addr, "not present");
                 return;
         }
+        if (!dev->config_readable)
+                add_problem(p, SEVERITY_WARNING, &dev->addr,
+                            "config space reads all 0xff: the card is asleep in D3cold or fell off the bus");
         if (dev->header_type == 1) {
                 add_action(d, ACTION_SKIP, NULL, "a PCI bridge: never reset or rebound");
                 return;
@@ -453,10 +474,14 @@ static void plan_one(const struct plan_input *in, struct plan *p, struct plan_de
                 return;
         }
         if (d->n_actions < PLAN_MAX_ACTIONS) {
-                d->actions[d->n_actions] = d->ladder[0];
-                if (!d->actions[d->n_actions].reason[0] || d->ladder[0].kind == ACTION_BUS_RESET)
-                        snprintf(d->actions[d->n_actions].reason, sizeof(d->actions[0].reason), "%.255s", why);
-                d->n_actions++;
+                struct plan_action *a = &d->actions[d->n_actions++];
+
+                *a = d->ladder[0];
+                if (a->kind == ACTION_BUS_RESET)
+                        snprintf(a->reason, sizeof(a->reason), "through bridge %s%s%.200s", pci_addr_format(&dev->parent, parent),
+                                 why[0] ? "; " : "", why);
+                else if (!a->reason[0])
+                        snprintf(a->reason, sizeof(a->reason), "%.255s", why);
         }
 }
 
@@ -639,7 +664,7 @@ void plan_print(const struct plan *p, FILE *out)
         if (p->n_devices == 0)
                 fprintf(out, "  no PCI devices passed through: nothing to do\n");
         else
-                fprintf(out, "  %-9s %-13s %-9s %-5s %-10s %-14s %s\n", "HOSTPCI", "SLOT", "ID", "CLASS", "DRIVER",
+                fprintf(out, "  %-9s %-13s %-9s %-5s %-13s %-14s %s\n", "HOSTPCI", "SLOT", "ID", "CLASS", "DRIVER",
                         "RESET METHODS", "ACTIONS");
         for (size_t i = 0; i < p->n_devices; i++) {
                 const struct plan_device *d = &p->devices[i];
@@ -663,7 +688,7 @@ void plan_print(const struct plan *p, FILE *out)
                         snprintf(acts, sizeof(acts), "(not present)");
                 else if (d->n_actions == 0)
                         snprintf(acts, sizeof(acts), "none");
-                fprintf(out, "  %-9s %-13s %-9s %-5s %-10s %-14s %s\n", d->hostpci, d->dev.bdf, id, cls,
+                fprintf(out, "  %-9s %-13s %-9s %-5s %-13s %-14s %s\n", d->hostpci, d->dev.bdf, id, cls,
                         d->dev.driver[0] ? d->dev.driver : "-", methods[0] ? methods : "-", acts);
                 for (size_t j = 0; j < d->n_actions; j++)
                         if (d->actions[j].kind == ACTION_SKIP)

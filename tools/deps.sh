@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages the build and the test suites need, when they are missing.
 # As root it runs apt-get; otherwise it prints the exact command to run.
 set -eu
-pkgs="build-essential pkg-config libpci-dev pci.ids libjson-c-dev libsystemd-dev libcmocka-dev systemd
+pkgs="build-essential python3 pkg-config libpci-dev pci.ids libjson-c-dev libsystemd-dev libcmocka-dev systemd
       clang libclang-rt-14-dev valgrind qemu-system-x86 busybox-static cpio kmod dpkg-dev debhelper lintian
       bash-completion file"
 missing=""

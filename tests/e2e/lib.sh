@@ -1,4 +1,7 @@
 # shellcheck shell=bash
+# Results are handed back in E2E_* globals (SC2034); QEMU arguments contain commas (SC2054);
+# the cache holds plain names (SC2012); e2e_fetch_kernels takes optional package names (SC2119, SC2120).
+# shellcheck disable=SC2012,SC2034,SC2054,SC2119,SC2120
 # tests/e2e/lib.sh — run real programs inside real Debian kernels in QEMU (TCG, never KVM).
 #
 # Source it from bash:   . tests/e2e/lib.sh
@@ -6,10 +9,11 @@
 #   e2e_fetch_kernels                  download + unpack the kernels (cached); sets E2E_KERNELS="KVER KVER"
 #   e2e_build_initramfs KVER OUT [F..] busybox initramfs for KVER; F = SRC[:DEST] (file or directory)
 #   e2e_boot KVER CPIO [QEMU ARGS..]   boot it, print the console, return the scenario's exit status
+#   e2e_run_scenario KVER SCRIPT [F..] build + boot a guest scenario (its "# e2e-*:" headers apply)
 #   e2e_shell KVER CPIO [QEMU ARGS..]  the same, interactive (console on your terminal, no timeout)
 #
 # Inside the guest, /init mounts proc/sys/devtmpfs, loads the modules, runs /scenario (give it as
-# `script:/scenario`) with `sh -e`-less plain `sh`, then prints `E2E-EXIT=<rc>` and powers off.
+# `script:/scenario`) with plain `sh /scenario`, then prints `E2E-EXIT=<rc>` and powers off.
 # Everything the guest prints goes to ttyS0, which e2e_boot copies to stdout (and to $E2E_LOG if set).
 #
 # Knobs (environment, all optional):
@@ -27,9 +31,9 @@
 #   E2E_LOG          file that receives a copy of the console output of e2e_boot
 #   E2E_QUIET        1 = e2e_boot does not copy the console to stdout (the log still gets it)
 #
-# After e2e_boot: E2E_RC (scenario status; 124 timeout, 125 no end marker, 126 a module did not load), E2E_BOOT_SECS (host wall
-# time from starting QEMU to /init running), E2E_GUEST_UPTIME (guest uptime when /init started),
-# E2E_TOTAL_SECS (whole QEMU run).
+# After e2e_boot: E2E_RC (scenario status; 124 timeout, 125 no end marker, 126 a module did not
+# load), E2E_WHY (why it failed, "" on success), E2E_BOOT_SECS (host wall time from starting QEMU to
+# /init running), E2E_GUEST_UPTIME (guest uptime when /init started), E2E_TOTAL_SECS (whole QEMU run).
 #
 # Guest PCI layout. "gpu" is always first, so buses 01-03 never move; the others are numbered depth-first
 # by SeaBIOS, so their bus numbers depend on which pieces come before them (shown for both cases).
@@ -80,7 +84,7 @@ e2e_need() {
         local t missing=""
         for t in "$@"; do command -v "$t" >/dev/null 2>&1 || missing="$missing $t"; done
         [ -z "$missing" ] && return 0
-        e2e_die "missing host tools:$missing (Debian: apt-get install qemu-system-x86 busybox-static cpio xz-utils zstd dpkg)"
+        e2e_die "missing host tools:$missing (Debian: apt-get install qemu-system-x86 busybox-static cpio)"
 }
 
 # ---------------------------------------------------------------------------------------------------
@@ -178,6 +182,7 @@ e2e_fetch_kernels() {
         # Several suites may share the cache: one fetcher at a time.
         exec {lockfd}>"$E2E_CACHE/.fetch.lock" || return 1
         flock "$lockfd"
+        # shellcheck disable=SC2086
         _e2e_fetch_locked $metas
         rc=$?
         exec {lockfd}>&-
@@ -231,7 +236,7 @@ _e2e_modname() { local n=${1##*/}; n=${n%%.ko*}; printf '%s\n' "${n//-/_}"; }
 
 _e2e_cat_module() {
         case $1 in
-        *.ko.xz) xz -dc "$1" ;;
+        *.ko.xz) if command -v xz >/dev/null 2>&1; then xz -dc "$1"; else busybox unxz -c "$1"; fi ;;
         *.ko.zst) zstd -qdc "$1" ;;
         *.ko.gz) gzip -dc "$1" ;;
         *) cat "$1" ;;
@@ -359,7 +364,7 @@ EOF
 e2e_build_initramfs() {
         local kver=$1 out=$2 stage spec src dest t m p root
         shift 2 || { e2e_die "usage: e2e_build_initramfs KVER OUT_CPIO [SRC[:DEST]...]"; return 1; }
-        e2e_need busybox cpio xz ldd || return 1
+        e2e_need busybox cpio ldd || return 1
         root=$(e2e_kernel_root "$kver") || return 1
         stage=$(mktemp -d "${TMPDIR:-/tmp}/e2e-initramfs.XXXXXX") || return 1
         (
@@ -377,6 +382,7 @@ e2e_build_initramfs() {
                 printf 'root:x:0:0:root:/root:/bin/sh\n' >etc/passwd
                 printf 'root:x:0:\n' >etc/group
                 cp "$(command -v busybox)" usr/bin/busybox
+                _e2e_copy_elf_libs "$stage" "$(command -v busybox)" # nothing for busybox-static
                 for a in $(usr/bin/busybox --list); do
                         [ -e "usr/bin/$a" ] || ln -s busybox "usr/bin/$a"
                 done
@@ -424,7 +430,7 @@ e2e_build_initramfs() {
 e2e_qemu_args() {
         local piece
         E2E_QEMU_ARGS=(
-                -machine q35,kernel-irqchip=split -accel tcg -cpu max -m "$E2E_MEM" -smp 1
+                -machine q35,kernel-irqchip=split -accel tcg -cpu qemu64 -m "$E2E_MEM" -smp 1
                 -nodefaults -no-user-config -display none -serial stdio -monitor none -no-reboot
                 -device intel-iommu,intremap=on,caching-mode=on
         )
@@ -531,8 +537,8 @@ e2e_shell() {
         _e2e_kernel_args "$kver" "$cpio" || return 1
         local i
         for i in "${!E2E_QEMU_ARGS[@]}"; do
-                [ "${E2E_QEMU_ARGS[$i]}" = stdio ] && E2E_QEMU_ARGS[$i]=mon:stdio
-                [ "${E2E_QEMU_ARGS[$i]}" = -monitor ] && { E2E_QEMU_ARGS[$i]=-name; E2E_QEMU_ARGS[$((i + 1))]=e2e; }
+                [ "${E2E_QEMU_ARGS[i]}" = stdio ] && E2E_QEMU_ARGS[i]=mon:stdio
+                [ "${E2E_QEMU_ARGS[i]}" = -monitor ] && { E2E_QEMU_ARGS[i]=-name; E2E_QEMU_ARGS[i + 1]=e2e; }
         done
         qemu-system-x86_64 "${E2E_QEMU_ARGS[@]}" "$@"
 }

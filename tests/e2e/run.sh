@@ -7,6 +7,7 @@
 # (shell globs); the knobs of lib.sh (E2E_TIMEOUT, E2E_CACHE, ...) apply.
 # Last line: "e2e: N passed, N failed"; exit status 1 when anything failed.
 set -u
+# shellcheck disable=SC2119
 E2E_DIR=$(cd "$(dirname "$0")" && pwd)
 . "$E2E_DIR/lib.sh" || { echo "e2e: 0 passed, 1 failed"; exit 1; }
 

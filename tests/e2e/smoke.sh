@@ -5,6 +5,7 @@
 # With BUILDDIR, the hook binary BUILDDIR/pve-gpu-reset is copied in too (with its libraries).
 # Exit status: 0 when every kernel passed.
 set -u
+# shellcheck disable=SC2119
 . "$(dirname "$0")/lib.sh" || exit 1
 [ $# -ge 1 ] && E2E_BUILDDIR=$1
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -142,7 +143,12 @@ static void test_shipped_policy_round_trip_is_byte_exact(void **state)
 
         (void)state;
         assert_non_null(src);
-        assert_true(asprintf(&path, "%s/../conf/pve-gpu-reset.json", src) > 0);
+        /* PGR_SRCDIR is the repository or its tests/ directory, depending on the runner */
+        assert_true(asprintf(&path, "%s/conf/pve-gpu-reset.json", src) > 0);
+        if (access(path, F_OK) < 0) {
+                free(path);
+                assert_true(asprintf(&path, "%s/../conf/pve-gpu-reset.json", src) > 0);
+        }
         assert_int_equal(read_full_file(path, 1 << 20, &orig, &len), 0);
         assert_int_equal(json_text_set_string(orig, len, hs, 3, "/var/lib/vz/snippets/pin-cpus.sh", &added), 0);
         assert_non_null(strstr(added, "\"101\": {\n      \"hookscript\": \"/var/lib/vz/snippets/pin-cpus.sh\"\n    }"));

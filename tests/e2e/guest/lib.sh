@@ -13,6 +13,7 @@
 #   wait_for SECS CMD.. poll CMD every 50 ms until it succeeds (0) or SECS pass (1)
 #   pci BDF             /sys/bus/pci/devices/BDF (BDF with domain)
 
+# shellcheck shell=sh disable=SC2016
 T_FAILED=0
 T_COUNT=0
 T_WRITE_TIMEOUT=${T_WRITE_TIMEOUT:-30}

@@ -1,6 +1,7 @@
 # tests/e2e/guest/smoke.sh — proves the harness inside the guest (busybox sh, run as /scenario).
 # e2e-topology: gpu
 # e2e-hotplug: native
+# shellcheck shell=sh disable=SC1091,SC2086
 . /e2e/lib.sh
 
 GPU=0000:01:00.0 HDA=0000:01:00.1 VIRTIO=0000:02:00.0 E1000E=0000:02:00.1 NVME=0000:03:00.0
@@ -118,6 +119,20 @@ t_check "driver_override=vfio-pci again" sys_write "$(pci $NVME)/driver_override
 t_check "drivers_probe" sys_write /sys/bus/pci/drivers_probe $NVME
 t_eq "nvme on vfio-pci with autoprobe off" "$(drv $NVME)" "vfio-pci"
 t_check "drivers_autoprobe=1 restored" sys_write /sys/bus/pci/drivers_autoprobe 1
+t_phase_end
+
+t_phase slot-power-off
+# Native PCIe hotplug (pciehp): powering the slot off removes the card for good, as a dead GPU would.
+t_check "echo 0 > slots/1/power" sys_write /sys/bus/pci/slots/1/power 0
+t_check "01:00.x gone" sh -c "! test -e $PCI/$GPU && ! test -e $PCI/$HDA"
+t_check "rescan below $RP1" sys_write "$(pci $RP1)/rescan" 1
+t_check "global rescan" sys_write /sys/bus/pci/rescan 1
+t_check "rescans do not bring back a powered-off slot" sh -c "! test -e $PCI/$GPU"
+if sys_write /sys/bus/pci/slots/1/power 1; then
+        t_fail "power on of the emptied slot should fail"
+else
+        t_eq "power on fails with ENODEV" "$SYS_ERR" "No such device"
+fi
 t_phase_end
 
 t_done

@@ -1,0 +1,811 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "apply.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lock.h"
+#include "msgid.h"
+#include "state.h"
+#include "sysfs.h"
+
+#define VFIO_DRIVER "vfio-pci"
+
+static long long now_usec(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+static void sleep_ms(unsigned ms)
+{
+        struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
+/* Polls cond until true or timeout_ms passed; the interval grows from 1 ms to 20 ms so a fast
+ * kernel answer costs ~1 ms and a slow one does not burn the CPU. */
+static bool wait_for(bool (*cond)(const struct pgr_ctx *, const struct pci_addr *, const void *),
+                     const struct pgr_ctx *ctx, const struct pci_addr *a, const void *arg, unsigned timeout_ms)
+{
+        long long deadline = now_usec() + (long long)timeout_ms * 1000;
+        unsigned step = 1;
+
+        for (;;) {
+                if (cond(ctx, a, arg))
+                        return true;
+                if (now_usec() >= deadline)
+                        return false;
+                sleep_ms(step);
+                if (step < 20)
+                        step *= 2;
+        }
+}
+
+static bool cond_present(const struct pgr_ctx *ctx, const struct pci_addr *a, const void *arg)
+{
+        (void)arg;
+        return sysfs_dev_present(ctx, a);
+}
+
+static bool cond_absent(const struct pgr_ctx *ctx, const struct pci_addr *a, const void *arg)
+{
+        (void)arg;
+        return !sysfs_dev_present(ctx, a);
+}
+
+static bool cond_driver(const struct pgr_ctx *ctx, const struct pci_addr *a, const void *arg)
+{
+        char drv[64];
+
+        return sysfs_dev_link(ctx, a, "driver", drv, sizeof(drv)) == 0 && streq(drv, (const char *)arg);
+}
+
+static bool cond_unbound(const struct pgr_ctx *ctx, const struct pci_addr *a, const void *arg)
+{
+        char drv[64];
+
+        (void)arg;
+        return sysfs_dev_link(ctx, a, "driver", drv, sizeof(drv)) == -ENOENT;
+}
+
+/* Config space answers with the expected IDs (a dead or resetting device reads all 0xff). */
+static bool config_answers(const struct pgr_ctx *ctx, const struct pci_addr *a, unsigned vendor, unsigned device)
+{
+        char path[PATH_MAX], bdf[PCI_ADDR_STRLEN], buf[8];
+        int n;
+
+        if (pgr_pathf(ctx, path, sizeof(path), "/sys/bus/pci/devices/%s/config", pci_addr_format(a, bdf)) < 0)
+                return false;
+        n = ctx->ops->read(ctx->ops_userdata, path, buf, sizeof(buf));
+        if (n < 4)
+                return false;
+        return ((unsigned)(unsigned char)buf[0] | (unsigned)(unsigned char)buf[1] << 8) == vendor &&
+               ((unsigned)(unsigned char)buf[2] | (unsigned)(unsigned char)buf[3] << 8) == device;
+}
+
+struct verify_want {
+        unsigned vendor, device;
+};
+
+static bool cond_answers(const struct pgr_ctx *ctx, const struct pci_addr *a, const void *arg)
+{
+        const struct verify_want *w = arg;
+
+        return config_answers(ctx, a, w->vendor, w->device);
+}
+
+/* Per-run bookkeeping: what this run already did, so a slot reset or a remove+rescan that covered
+ * several functions is done once. */
+struct run_state {
+        struct apply_ctx *a;
+        struct plan *p;
+        struct pci_addr done_bridges[PLAN_MAX_DEVICES];
+        size_t n_done_bridges;
+        struct pci_addr done_slots[PLAN_MAX_DEVICES];
+        size_t n_done_slots;
+};
+
+static void journal_step(struct apply_ctx *a, const struct plan_device *d, const char *msgid, int priority,
+                         const char *action, const char *method, const char *result, long long duration,
+                         const char *drv_before, const char *drv_after, int error, const char *fmt, ...)
+        __attribute__((format(printf, 12, 13)));
+static void journal_step(struct apply_ctx *a, const struct plan_device *d, const char *msgid, int priority,
+                         const char *action, const char *method, const char *result, long long duration,
+                         const char *drv_before, const char *drv_after, int error, const char *fmt, ...)
+{
+        char msg[512], id[16];
+        va_list ap;
+        struct journal_event ev = {
+                .message_id = msgid,
+                .priority = priority,
+                .vmid = a->vmid,
+                .phase = phase_to_string(a->phase),
+                .slot = d ? d->dev.bdf : NULL,
+                .pci_id = NULL,
+                .action = action,
+                .method = method && method[0] ? method : NULL,
+                .result = result,
+                .duration_usec = duration,
+                .driver_before = drv_before && drv_before[0] ? drv_before : (drv_before ? "none" : NULL),
+                .driver_after = drv_after && drv_after[0] ? drv_after : (drv_after ? "none" : NULL),
+                .errno_value = error < 0 ? -error : error,
+                .message = msg,
+        };
+
+        if (d && d->dev.present) {
+                snprintf(id, sizeof(id), "%04x:%04x", d->dev.vendor, d->dev.device);
+                ev.pci_id = id;
+        }
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        journal_log(a->journal, &ev);
+}
+
+static int write_checked(struct apply_ctx *a, const struct pci_addr *dev, const char *attr, const char *value)
+{
+        if (a->dry_run)
+                return 0;
+        return sysfs_dev_write(a->ctx, dev, attr, value);
+}
+
+/* Writes attr and reads it back: the write's effect, not just its return code. */
+static int write_verified(struct apply_ctx *a, const struct pci_addr *dev, const char *attr, const char *value)
+{
+        char buf[64];
+        int r;
+
+        r = write_checked(a, dev, attr, value);
+        if (r < 0 || a->dry_run)
+                return r;
+        r = sysfs_dev_read(a->ctx, dev, attr, buf, sizeof(buf));
+        if (r < 0)
+                return r;
+        return streq(buf, value) ? 0 : -EIO;
+}
+
+static void current_driver(const struct pgr_ctx *ctx, const struct pci_addr *a, char *buf, size_t size)
+{
+        if (sysfs_dev_link(ctx, a, "driver", buf, size) < 0)
+                buf[0] = '\0';
+}
+
+/* driver_override=vfio-pci + drivers_probe, then wait for the driver link. */
+static int bind_vfio(struct apply_ctx *a, const struct plan_device *d, const struct pci_addr *dev, unsigned timeout_ms)
+{
+        char bdf[PCI_ADDR_STRLEN], drv[64], path[PATH_MAX];
+        int r;
+
+        if (a->dry_run)
+                return 0;
+        if (pgr_path(a->ctx, path, sizeof(path), "/sys/bus/pci/drivers/" VFIO_DRIVER) < 0 || access(path, F_OK) < 0)
+                return -ENXIO; /* vfio-pci is not loaded */
+        pci_addr_format(dev, bdf);
+        current_driver(a->ctx, dev, drv, sizeof(drv));
+        if (streq(drv, VFIO_DRIVER))
+                return 0;
+        r = write_verified(a, dev, "driver_override", VFIO_DRIVER);
+        if (r < 0)
+                return r;
+        if (drv[0]) {
+                r = write_checked(a, dev, "driver/unbind", bdf);
+                if (r < 0)
+                        return r;
+                if (!wait_for(cond_unbound, a->ctx, dev, NULL, timeout_ms))
+                        return -EBUSY;
+        }
+        r = sysfs_write(a->ctx, "/sys/bus/pci/drivers_probe", bdf);
+        /* drivers_probe also reports success when nothing bound: the driver link is the truth. */
+        if (!wait_for(cond_driver, a->ctx, dev, VFIO_DRIVER, timeout_ms))
+                return r < 0 ? r : -ETIMEDOUT;
+        (void)d;
+        return 0;
+}
+
+static int keep_awake(struct apply_ctx *a, const struct pci_addr *dev)
+{
+        int r = 0, q;
+
+        if (sysfs_dev_has(a->ctx, dev, "d3cold_allowed")) {
+                q = write_verified(a, dev, "d3cold_allowed", "0");
+                if (q < 0)
+                        r = q;
+        }
+        if (sysfs_dev_has(a->ctx, dev, "power/control")) {
+                q = write_verified(a, dev, "power/control", "on");
+                if (q < 0)
+                        r = q;
+        }
+        return r;
+}
+
+static int aspm_off(struct apply_ctx *a, const struct plan_device *d, const struct pci_addr *dev)
+{
+        int r = 0;
+
+        for (size_t i = 0; i < d->dev.n_link_aspm; i++) {
+                char attr[48];
+                int q;
+
+                snprintf(attr, sizeof(attr), "link/%s", d->dev.link_aspm[i]);
+                q = write_verified(a, dev, attr, "0");
+                if (q < 0 && q != -ENOENT)
+                        r = q;
+        }
+        if (d->dev.n_link_aspm == 0 && d->dev.aspm_ctl > 0 && !a->dry_run)
+                r = pcidev_aspm_disable(a->acc, dev);
+        return r;
+}
+
+/* Present, same IDs, config space answering, on vfio-pci: the state every step must leave. */
+static int verify_usable(struct apply_ctx *a, const struct plan_device *d, const struct pci_addr *dev,
+                         unsigned timeout_ms, char *why, size_t why_size)
+{
+        struct verify_want w = { d->dev.vendor, d->dev.device };
+        char drv[64];
+
+        if (a->dry_run)
+                return 0;
+        if (!wait_for(cond_present, a->ctx, dev, NULL, timeout_ms)) {
+                snprintf(why, why_size, "did not come back within %u ms", timeout_ms);
+                return -ENODEV;
+        }
+        if (!wait_for(cond_answers, a->ctx, dev, &w, timeout_ms)) {
+                snprintf(why, why_size, "config space does not answer as %04x:%04x", w.vendor, w.device);
+                return -EIO;
+        }
+        current_driver(a->ctx, dev, drv, sizeof(drv));
+        if (!streq(drv, VFIO_DRIVER)) {
+                snprintf(why, why_size, "bound to %s instead of vfio-pci", drv[0] ? drv : "no driver");
+                return -EUCLEAN;
+        }
+        return 0;
+}
+
+/* After a remove/rescan the kernel forgot driver_override, d3cold_allowed and reset_method. */
+static int restore_after_rescan(struct apply_ctx *a, const struct plan_device *d, const struct pci_addr *dev)
+{
+        int r;
+
+        r = bind_vfio(a, d, dev, d->policy.bind_timeout_ms);
+        if (r < 0)
+                return r;
+        if (d->policy.keep_awake)
+                (void)keep_awake(a, dev);
+        if (d->policy.aspm_off)
+                (void)aspm_off(a, d, dev);
+        return 0;
+}
+
+static bool covered(const struct pci_addr *list, size_t n, const struct pci_addr *a, bool by_slot)
+{
+        for (size_t i = 0; i < n; i++)
+                if (by_slot ? pci_addr_same_slot(&list[i], a) : pci_addr_eq(&list[i], a))
+                        return true;
+        return false;
+}
+
+static struct plan_device *plan_lookup(struct plan *p, const struct pci_addr *a)
+{
+        for (size_t i = 0; i < p->n_devices; i++)
+                if (pci_addr_eq(&p->devices[i].dev.addr, a))
+                        return &p->devices[i];
+        return NULL;
+}
+
+/* The drivers_autoprobe window: while it is 0 no host driver can grab a rescanned card. Signals that
+ * would kill us are held back until it is 1 again; SIGKILL cannot be, which is what the guard file
+ * and apply_recover_autoprobe are for. */
+struct autoprobe_window {
+        sigset_t saved;
+        bool active;
+};
+
+static int autoprobe_off(struct apply_ctx *a, struct autoprobe_window *w)
+{
+        sigset_t block;
+        int r;
+
+        if (a->dry_run)
+                return 0;
+        sigemptyset(&block);
+        sigaddset(&block, SIGTERM);
+        sigaddset(&block, SIGINT);
+        sigaddset(&block, SIGHUP);
+        sigaddset(&block, SIGQUIT);
+        sigprocmask(SIG_BLOCK, &block, &w->saved);
+        r = state_autoprobe_guard_set(a->ctx);
+        if (r >= 0)
+                r = sysfs_write(a->ctx, "/sys/bus/pci/drivers_autoprobe", "0");
+        if (r < 0) {
+                (void)state_autoprobe_guard_clear(a->ctx);
+                sigprocmask(SIG_SETMASK, &w->saved, NULL);
+                return r;
+        }
+        w->active = true;
+        return 0;
+}
+
+static int autoprobe_on(struct apply_ctx *a, struct autoprobe_window *w)
+{
+        char buf[8];
+        int r;
+
+        if (!w->active)
+                return 0;
+        r = sysfs_write(a->ctx, "/sys/bus/pci/drivers_autoprobe", "1");
+        if (r >= 0 && sysfs_read(a->ctx, "/sys/bus/pci/drivers_autoprobe", buf, sizeof(buf)) >= 0 && !streq(buf, "1"))
+                r = -EIO;
+        if (r >= 0)
+                (void)state_autoprobe_guard_clear(a->ctx);
+        w->active = false;
+        sigprocmask(SIG_SETMASK, &w->saved, NULL);
+        return r;
+}
+
+/* Rescans only the bus the functions sit on (/sys/class/pci_bus/DDDD:BB/rescan); the parent
+ * bridge's own "rescan" attribute would rescan the bus the bridge sits on, a wider net. */
+static int rescan_bus(struct apply_ctx *a, const struct pci_addr *dev, const struct pci_addr *parent)
+{
+        char abs[PATH_MAX], bdf[PCI_ADDR_STRLEN];
+        int r;
+
+        snprintf(abs, sizeof(abs), "/sys/class/pci_bus/%04x:%02x/rescan", dev->domain, dev->bus);
+        r = sysfs_write(a->ctx, abs, "1");
+        if (r != -ENOENT || !parent)
+                return r;
+        /* The bus object goes away with its last device on some kernels: rescan through the bridge. */
+        snprintf(abs, sizeof(abs), "/sys/bus/pci/devices/%s/rescan", pci_addr_format(parent, bdf));
+        return sysfs_write(a->ctx, abs, "1");
+}
+
+/* Removes funcs, waits settle_ms, rescans their bus under drivers_autoprobe=0, then binds each
+ * function to vfio-pci. Caller holds the bus lock. */
+static int remove_and_rescan(struct run_state *rs, const struct plan_device *d, const struct pci_addr *funcs, size_t n,
+                             bool remove_first, char *why, size_t why_size)
+{
+        struct apply_ctx *a = rs->a;
+        struct autoprobe_window w = {};
+        const struct pci_addr *parent = d->dev.has_parent ? &d->dev.parent : NULL;
+        int r, q;
+
+        r = autoprobe_off(a, &w);
+        if (r < 0) {
+                snprintf(why, why_size, "cannot set drivers_autoprobe=0: %s", strerror(-r));
+                return r;
+        }
+        for (size_t i = 0; remove_first && i < n && r >= 0; i++) {
+                char bdf[PCI_ADDR_STRLEN];
+
+                r = write_checked(a, &funcs[i], "remove", "1");
+                if (r >= 0 && !a->dry_run && !wait_for(cond_absent, a->ctx, &funcs[i], NULL, d->policy.reset_timeout_ms))
+                        r = -EBUSY;
+                if (r < 0)
+                        snprintf(why, why_size, "remove of %s failed: %s", pci_addr_format(&funcs[i], bdf), strerror(-r));
+        }
+        if (r >= 0 && !a->dry_run) {
+                sleep_ms(d->policy.settle_ms);
+                r = rescan_bus(a, &funcs[0], parent);
+                if (r < 0)
+                        snprintf(why, why_size, "rescan failed: %s", strerror(-r));
+        }
+        for (size_t i = 0; i < n && r >= 0 && !a->dry_run; i++) {
+                char bdf[PCI_ADDR_STRLEN];
+                const struct plan_device *fd = plan_lookup(rs->p, &funcs[i]);
+
+                if (!wait_for(cond_present, a->ctx, &funcs[i], NULL, d->policy.rescan_timeout_ms)) {
+                        snprintf(why, why_size, "%s did not come back after rescan within %u ms",
+                                 pci_addr_format(&funcs[i], bdf), d->policy.rescan_timeout_ms);
+                        r = -ENODEV;
+                        break;
+                }
+                q = restore_after_rescan(a, fd ? fd : d, &funcs[i]);
+                if (q < 0) {
+                        snprintf(why, why_size, "%s: binding to vfio-pci after rescan failed: %s",
+                                 pci_addr_format(&funcs[i], bdf), strerror(-q));
+                        r = q;
+                }
+        }
+        q = autoprobe_on(a, &w);
+        if (q < 0 && r >= 0) {
+                snprintf(why, why_size, "cannot restore drivers_autoprobe=1: %s", strerror(-q));
+                r = q;
+        }
+        return r;
+}
+
+static int do_kernel_reset(struct apply_ctx *a, const struct plan_device *d, const char *method)
+{
+        const struct pci_addr *dev = &d->dev.addr;
+        int r, q;
+
+        if (a->dry_run)
+                return 0;
+        if (!streq(method, "default")) {
+                r = sysfs_dev_write(a->ctx, dev, "reset_method", method);
+                if (r < 0)
+                        return r;
+        }
+        r = sysfs_dev_write(a->ctx, dev, "reset", "1");
+        if (!streq(method, "default")) {
+                q = sysfs_dev_write(a->ctx, dev, "reset_method", "default");
+                if (q < 0 && r >= 0)
+                        r = q;
+        }
+        return r;
+}
+
+/* Secondary bus reset through the bridge's Bridge Control register, as libvirt does: set, hold,
+ * clear, let the link retrain. Every function below has been removed, so nothing uses it. */
+static int do_bridge_sbr(struct apply_ctx *a, const struct plan_device *d)
+{
+        int r;
+
+        r = pcidev_bridge_secondary_reset(a->acc, &d->dev.parent, true);
+        if (r < 0)
+                return r;
+        sleep_ms(2); /* PCI spec: assert reset at least 1 ms */
+        r = pcidev_bridge_secondary_reset(a->acc, &d->dev.parent, false);
+        if (r < 0)
+                return r;
+        sleep_ms(d->policy.settle_ms); /* devices need time before config space is valid (100 ms+) */
+        return 0;
+}
+
+static void slot_functions_below(const struct plan_device *d, struct pci_addr *ret, size_t *ret_n)
+{
+        *ret_n = 0;
+        for (size_t i = 0; i < d->dev.n_below_parent && *ret_n < PCIDEV_MAX_RELATED; i++)
+                ret[(*ret_n)++] = d->dev.below_parent[i];
+}
+
+/* One rung of the ladder. Returns 0 when the device was reset and verified usable. */
+static int run_rung(struct run_state *rs, struct plan_device *d, const struct plan_action *rung, char *why,
+                    size_t why_size)
+{
+        struct apply_ctx *a = rs->a;
+        struct pgr_lock bus = PGR_LOCK_INIT;
+        struct pgr_error lerr = {};
+        struct pci_addr funcs[PCIDEV_MAX_RELATED];
+        size_t n = 0;
+        int r;
+
+        why[0] = '\0';
+        switch (rung->kind) {
+        case ACTION_RESET:
+                r = do_kernel_reset(a, d, rung->method);
+                if (r < 0) {
+                        snprintf(why, why_size, "%s reset failed: %s", rung->method,
+                                 r == -ENOTTY ? "the kernel says this method does not apply (ENOTTY)" : strerror(-r));
+                        return r;
+                }
+                return verify_usable(a, d, &d->dev.addr, d->policy.reset_timeout_ms, why, why_size);
+
+        case ACTION_BUS_RESET:
+                if (covered(rs->done_bridges, rs->n_done_bridges, &d->dev.parent, false))
+                        return verify_usable(a, d, &d->dev.addr, d->policy.reset_timeout_ms, why, why_size);
+                r = lock_bus(a->ctx, a->vmid, "bus-reset", a->lock_timeout_ms, &bus, &lerr);
+                if (r < 0) {
+                        snprintf(why, why_size, "%.300s", lerr.msg);
+                        return r;
+                }
+                if (streq(rung->method, "reset_subordinate")) {
+                        char bdf[PCI_ADDR_STRLEN], abs[PATH_MAX];
+
+                        /* The kernel saves and restores every function below: nothing to remove. */
+                        snprintf(abs, sizeof(abs), "/sys/bus/pci/devices/%s/reset_subordinate",
+                                 pci_addr_format(&d->dev.parent, bdf));
+                        r = a->dry_run ? 0 : sysfs_write(a->ctx, abs, "1");
+                        if (r < 0)
+                                snprintf(why, why_size, "reset_subordinate on %s failed: %s", bdf, strerror(-r));
+                } else {
+                        slot_functions_below(d, funcs, &n);
+                        r = 0;
+                        for (size_t i = 0; i < n && r >= 0; i++)
+                                r = write_checked(a, &funcs[i], "remove", "1");
+                        for (size_t i = 0; i < n && r >= 0 && !a->dry_run; i++)
+                                if (!wait_for(cond_absent, a->ctx, &funcs[i], NULL, d->policy.reset_timeout_ms))
+                                        r = -EBUSY;
+                        if (r >= 0 && !a->dry_run)
+                                r = do_bridge_sbr(a, d);
+                        if (r < 0)
+                                snprintf(why, why_size, "secondary bus reset through the bridge failed: %s", strerror(-r));
+                        else
+                                r = remove_and_rescan(rs, d, funcs, n, false, why, why_size);
+                }
+                lock_release(&bus);
+                if (r < 0)
+                        return r;
+                if (rs->n_done_bridges < ELEMENTSOF(rs->done_bridges))
+                        rs->done_bridges[rs->n_done_bridges++] = d->dev.parent;
+                return verify_usable(a, d, &d->dev.addr, d->policy.reset_timeout_ms, why, why_size);
+
+        case ACTION_REMOVE_RESCAN:
+                if (covered(rs->done_slots, rs->n_done_slots, &d->dev.addr, true))
+                        return verify_usable(a, d, &d->dev.addr, d->policy.rescan_timeout_ms, why, why_size);
+                r = pcidev_slot_functions(a->ctx, &d->dev.addr, funcs, 8, &n);
+                if (r < 0 || n == 0) {
+                        snprintf(why, why_size, "cannot list the slot's functions");
+                        return r < 0 ? r : -ENODEV;
+                }
+                /* Every function of the slot must be this VM's (or the command's) to remove. */
+                for (size_t i = 0; i < n; i++) {
+                        const struct plan_device *o = plan_lookup(rs->p, &funcs[i]);
+                        char bdf[PCI_ADDR_STRLEN];
+
+                        if (!o || (o->n_actions && o->actions[0].kind == ACTION_SKIP)) {
+                                snprintf(why, why_size, "%s shares the slot and is not ours to remove",
+                                         pci_addr_format(&funcs[i], bdf));
+                                return -EPERM;
+                        }
+                }
+                r = lock_bus(a->ctx, a->vmid, "remove-rescan", a->lock_timeout_ms, &bus, &lerr);
+                if (r < 0) {
+                        snprintf(why, why_size, "%.300s", lerr.msg);
+                        return r;
+                }
+                r = remove_and_rescan(rs, d, funcs, n, true, why, why_size);
+                lock_release(&bus);
+                if (r < 0)
+                        return r;
+                if (rs->n_done_slots < ELEMENTSOF(rs->done_slots))
+                        rs->done_slots[rs->n_done_slots++] = d->dev.addr;
+                return verify_usable(a, d, &d->dev.addr, d->policy.rescan_timeout_ms, why, why_size);
+
+        default:
+                return -EINVAL;
+        }
+}
+
+static const char *rung_action(const struct plan_action *rung)
+{
+        return action_to_string(rung->kind);
+}
+
+static int reset_device(struct run_state *rs, struct plan_device *d, struct apply_result *res)
+{
+        struct apply_ctx *a = rs->a;
+        char why[384], drv_before[64];
+        int r = -ENODEV;
+
+        current_driver(a->ctx, &d->dev.addr, drv_before, sizeof(drv_before));
+        for (size_t i = 0; i < d->n_ladder; i++) {
+                const struct plan_action *rung = &d->ladder[i];
+                long long t0 = now_usec();
+                char drv_after[64];
+                bool last = i + 1 == d->n_ladder;
+
+                r = run_rung(rs, d, rung, why, sizeof(why));
+                current_driver(a->ctx, &d->dev.addr, drv_after, sizeof(drv_after));
+                if (r >= 0) {
+                        journal_step(a, d, PGR_MSGID_RESET_DONE, LOG_NOTICE, rung_action(rung), rung->method, "ok",
+                                     now_usec() - t0, drv_before, drv_after, 0, "%s: %s%s%s done, back on vfio-pci",
+                                     d->dev.bdf, rung_action(rung), rung->method[0] ? " " : "", rung->method);
+                        return 0;
+                }
+                journal_step(a, d, r == -ENODEV ? PGR_MSGID_DEVICE_GONE : PGR_MSGID_RESET_FAILED,
+                             last ? LOG_ERR : LOG_WARNING, rung_action(rung), rung->method, "failed", now_usec() - t0,
+                             drv_before, drv_after, r, "%s: %s%s%s failed: %s%s", d->dev.bdf, rung_action(rung),
+                             rung->method[0] ? " " : "", rung->method, why, last ? "" : "; trying the next method");
+        }
+        if (!res->first_failure[0])
+                snprintf(res->first_failure, sizeof(res->first_failure), "%s (%04x:%04x): %s", d->dev.bdf, d->dev.vendor,
+                         d->dev.device, why);
+        return r;
+}
+
+/* The non-reset steps of one device, each journaled with its effect. */
+static int prepare_device(struct run_state *rs, struct plan_device *d, struct apply_result *res)
+{
+        struct apply_ctx *a = rs->a;
+        int failed = 0;
+
+        for (size_t i = 0; i < d->n_actions; i++) {
+                const struct plan_action *act = &d->actions[i];
+                char before[64], after[64];
+                long long t0 = now_usec();
+                int r;
+
+                current_driver(a->ctx, &d->dev.addr, before, sizeof(before));
+                switch (act->kind) {
+                case ACTION_BIND_VFIO:
+                        r = bind_vfio(a, d, &d->dev.addr, d->policy.bind_timeout_ms);
+                        current_driver(a->ctx, &d->dev.addr, after, sizeof(after));
+                        journal_step(a, d, r < 0 ? PGR_MSGID_BIND_FAILED : before[0] ? PGR_MSGID_HOST_DRIVER : PGR_MSGID_BOUND_VFIO,
+                                     r < 0 ? LOG_ERR : before[0] ? LOG_WARNING : LOG_INFO, "bind-vfio", NULL,
+                                     r < 0 ? "failed" : "ok", now_usec() - t0, before, after, r,
+                                     r == -ENXIO ? "%s: vfio-pci is not loaded; run 'modprobe vfio-pci' and add it to /etc/modules"
+                                     : r < 0 ? "%s: could not move it to vfio-pci"
+                                     : before[0] ? "%s: moved from host driver to vfio-pci; keep the host driver off this card (blacklist or softdep)"
+                                                 : "%s: bound to vfio-pci",
+                                     d->dev.bdf);
+                        if (r < 0) {
+                                failed = r;
+                                if (!res->first_failure[0])
+                                        snprintf(res->first_failure, sizeof(res->first_failure),
+                                                 "%s: cannot bind to vfio-pci (%s)", d->dev.bdf,
+                                                 r == -ENXIO ? "vfio-pci not loaded" : strerror(-r));
+                        }
+                        break;
+                case ACTION_KEEP_AWAKE:
+                        r = keep_awake(a, &d->dev.addr);
+                        journal_step(a, d, PGR_MSGID_POWER, r < 0 ? LOG_WARNING : LOG_INFO, "keep-awake", NULL,
+                                     r < 0 ? "failed" : "ok", now_usec() - t0, NULL, NULL, r,
+                                     "%s: d3cold_allowed=0, power/control=on%s", d->dev.bdf, r < 0 ? " failed" : "");
+                        break;
+                case ACTION_ASPM_OFF:
+                        r = aspm_off(a, d, &d->dev.addr);
+                        journal_step(a, d, PGR_MSGID_POWER, r < 0 ? LOG_WARNING : LOG_INFO, "aspm-off", NULL,
+                                     r < 0 ? "failed" : "ok", now_usec() - t0, NULL, NULL, r,
+                                     "%s: ASPM off on its link%s", d->dev.bdf, r < 0 ? " failed" : "");
+                        break;
+                default:
+                        break;
+                }
+        }
+        return failed;
+}
+
+static int lock_all_slots(struct apply_ctx *a, struct plan *p, struct pgr_lock *locks, size_t *n_locks,
+                          struct pgr_error *err)
+{
+        struct pci_addr slots[PLAN_MAX_DEVICES];
+        size_t n = 0;
+        int r;
+
+        for (size_t i = 0; i < p->n_devices; i++) {
+                struct pci_addr s = p->devices[i].dev.addr;
+
+                s.func = -1;
+                if (!covered(slots, n, &s, true))
+                        slots[n++] = s;
+        }
+        /* Always in address order, so two runs never wait on each other in a cycle. */
+        for (size_t i = 1; i < n; i++)
+                for (size_t j = i; j > 0 && pci_addr_cmp(&slots[j - 1], &slots[j]) > 0; j--) {
+                        struct pci_addr t = slots[j];
+
+                        slots[j] = slots[j - 1];
+                        slots[j - 1] = t;
+                }
+        for (size_t i = 0; i < n; i++) {
+                locks[i] = (struct pgr_lock)PGR_LOCK_INIT;
+                r = lock_slot(a->ctx, &slots[i], a->vmid, phase_to_string(a->phase), a->lock_timeout_ms, &locks[i], err);
+                if (r < 0)
+                        return r;
+                *n_locks = i + 1;
+        }
+        return 0;
+}
+
+int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, struct pgr_error *err)
+{
+        struct run_state rs = { .a = a, .p = p };
+        struct pgr_lock locks[PLAN_MAX_DEVICES];
+        size_t n_locks = 0;
+        int r, ret = 0;
+
+        memset(res, 0, sizeof(*res));
+        r = lock_all_slots(a, p, locks, &n_locks, err);
+        if (r < 0) {
+                journal_step(a, NULL, PGR_MSGID_LOCK_TIMEOUT, LOG_ERR, "lock", NULL, "failed", -1, NULL, NULL, r, "%s",
+                             err->msg);
+                ret = r;
+                goto out;
+        }
+        for (size_t i = 0; i < p->n_devices; i++) {
+                struct plan_device *d = &p->devices[i];
+                bool resets = false;
+
+                if (!d->dev.present)
+                        continue;
+                for (size_t j = 0; j < d->n_actions; j++) {
+                        if (d->actions[j].kind == ACTION_SKIP) {
+                                res->n_skipped++;
+                                journal_step(a, d, d->actions[j].for_safety ? PGR_MSGID_SKIPPED_SAFETY : PGR_MSGID_SKIPPED_CONFIG,
+                                             LOG_NOTICE, "skip", NULL, "skipped", -1, NULL, NULL,
+                                             0, "%s: skipped: %s", d->dev.bdf, d->actions[j].reason);
+                        }
+                        resets |= d->actions[j].kind == ACTION_RESET || d->actions[j].kind == ACTION_BUS_RESET ||
+                                  d->actions[j].kind == ACTION_REMOVE_RESCAN;
+                }
+                r = prepare_device(&rs, d, res);
+                if (r >= 0 && resets)
+                        r = reset_device(&rs, d, res);
+                d->applied = true;
+                d->apply_result = r < 0 ? r : 0;
+                if (r < 0) {
+                        res->n_failed++;
+                        ret = -EIO;
+                } else if (resets || d->n_actions > 0)
+                        res->n_ok++;
+        }
+out:
+        for (size_t i = 0; i < n_locks; i++)
+                lock_release(&locks[i]);
+        return ret;
+}
+
+static bool pid_alive(const struct pgr_ctx *ctx, long pid)
+{
+        char path[PATH_MAX];
+
+        return pid > 0 && pgr_pathf(ctx, path, sizeof(path), "/proc/%ld", pid) == 0 && access(path, F_OK) == 0;
+}
+
+int apply_recover_autoprobe(struct apply_ctx *a, struct pgr_error *err)
+{
+        struct pgr_lock bus = PGR_LOCK_INIT;
+        char buf[8];
+        long pid;
+        int r;
+
+        pid = state_autoprobe_guard_pid(a->ctx);
+        if (pid <= 0)
+                return 0;
+        r = lock_bus(a->ctx, a->vmid, "recover-autoprobe", a->lock_timeout_ms, &bus, err);
+        if (r < 0)
+                return r;
+        /* Re-read under the lock: the run that wrote it may have just finished. */
+        pid = state_autoprobe_guard_pid(a->ctx);
+        if (pid <= 0 || (pid != getpid() && pid_alive(a->ctx, pid))) {
+                lock_release(&bus);
+                return 0;
+        }
+        r = sysfs_write(a->ctx, "/sys/bus/pci/drivers_autoprobe", "1");
+        if (r >= 0 && sysfs_read(a->ctx, "/sys/bus/pci/drivers_autoprobe", buf, sizeof(buf)) >= 0 && !streq(buf, "1"))
+                r = -EIO;
+        if (r >= 0)
+                (void)state_autoprobe_guard_clear(a->ctx);
+        lock_release(&bus);
+        journal_step(a, NULL, PGR_MSGID_AUTOPROBE_RESTORED, r < 0 ? LOG_ERR : LOG_WARNING, "recover", NULL,
+                     r < 0 ? "failed" : "ok", -1, NULL, NULL, r,
+                     "drivers_autoprobe was left at 0 by run %ld, which did not finish; %s", pid,
+                     r < 0 ? "restoring it failed: run 'echo 1 > /sys/bus/pci/drivers_autoprobe'" : "restored to 1");
+        if (r < 0) {
+                pgr_error_set(err, "cannot restore /sys/bus/pci/drivers_autoprobe: %s", strerror(-r));
+                return r;
+        }
+        return 1;
+}
+
+int apply_rescan_missing(struct apply_ctx *a, struct plan *p, struct pgr_error *err)
+{
+        struct run_state rs = { .a = a, .p = p };
+        int ret = 0;
+
+        for (size_t i = 0; i < p->n_devices; i++) {
+                struct plan_device *d = &p->devices[i];
+                struct pgr_lock bus = PGR_LOCK_INIT;
+                char why[384] = "";
+                long long t0 = now_usec();
+                int r;
+
+                if (d->dev.present || (d->n_actions && d->actions[0].kind == ACTION_SKIP))
+                        continue;
+                r = lock_bus(a->ctx, a->vmid, "rescan-missing", a->lock_timeout_ms, &bus, err);
+                if (r < 0)
+                        return r;
+                r = remove_and_rescan(&rs, d, &d->dev.addr, 1, false, why, sizeof(why));
+                lock_release(&bus);
+                journal_step(a, d, r < 0 ? PGR_MSGID_DEVICE_GONE : PGR_MSGID_BOUND_VFIO, r < 0 ? LOG_ERR : LOG_NOTICE,
+                             "rescan", NULL, r < 0 ? "failed" : "ok", now_usec() - t0, NULL, NULL, r,
+                             "%s: was missing; %s", d->dev.bdf,
+                             r < 0 ? why : "found again by a rescan of its bus and bound to vfio-pci");
+                if (r < 0)
+                        ret = r;
+        }
+        return ret;
+}

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* hostpci_parse (one "hostpciN:" value) and the Proxmox helpers it shares with mapping.c. The same
+ * value as a line of a VM config must give the same result. */
+#define _GNU_SOURCE 1 /* asprintf */
+#include "fuzz.h"
+
+#include <ctype.h>
+#include <errno.h>
+
+#include "vmconf.h"
+
+static bool one_line(const char *s)
+{
+        size_t n = strlen(s);
+
+        if (n == 0 || isspace((unsigned char)s[0]) || isspace((unsigned char)s[n - 1]))
+                return false;
+        return !strchr(s, '\n') && !strchr(s, '\r');
+}
+
+static void check_against_config(const char *value, int r, const struct hostpci *h)
+{
+        _cleanup_free_ char *text = NULL;
+        struct vmconf *c = NULL;
+        struct pgr_error err = {};
+        int rc;
+
+        if (!one_line(value) || asprintf(&text, "hostpci3: %s\n", value) < 0)
+                return;
+        rc = vmconf_parse(text, strlen(text), "fuzz.conf", &c, &err);
+        if (rc == -ENOMEM || r == -ENOMEM)
+                return;
+        FUZZ_CHECK((rc == 0) == (r == 0));
+        if (rc < 0)
+                return;
+        FUZZ_CHECK(c->hostpci[3].present);
+        FUZZ_CHECK(c->hostpci[3].n_ids == h->n_ids);
+        FUZZ_CHECK(memcmp(c->hostpci[3].ids, h->ids, h->n_ids * sizeof(h->ids[0])) == 0);
+        FUZZ_CHECK((c->hostpci[3].mapping == NULL) == (h->mapping == NULL));
+        FUZZ_CHECK(c->hostpci[3].driver == h->driver);
+        vmconf_free(c);
+}
+
+static void check_helpers(const char *s, size_t n)
+{
+        struct pci_addr ids[4];
+        char why[128], q[VMCONF_QUOTE_MAX];
+        size_t got = 99;
+        int b = 42, r;
+
+        for (int need_domain = 0; need_domain <= 1; need_domain++) {
+                why[0] = '\0';
+                r = vmconf_pci_ids_parse(s, n, need_domain, ids, ELEMENTSOF(ids), &got, why, sizeof(why));
+                FUZZ_CHECK(memchr(why, '\0', sizeof(why)));
+                if (r < 0) {
+                        FUZZ_CHECK(r == -EINVAL || r == -E2BIG);
+                        continue;
+                }
+                FUZZ_CHECK(got >= 1 && got <= ELEMENTSOF(ids));
+                for (size_t i = 0; i < got; i++)
+                        FUZZ_CHECK(ids[i].domain <= 0xffff && ids[i].bus <= 0xff && ids[i].slot <= 0x1f &&
+                                   ids[i].func >= -1 && ids[i].func <= 7);
+        }
+        (void)vmconf_configid_valid(s, n);
+        if (vmconf_boolean_parse(s, n, &b))
+                FUZZ_CHECK(b == 0 || b == 1);
+        FUZZ_CHECK(vmconf_quote(s, n, q, sizeof(q)) == q);
+        FUZZ_CHECK(strlen(q) < sizeof(q));
+        for (const char *p = q; *p; p++)
+                FUZZ_CHECK((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+        _cleanup_free_ char *value = fuzz_strdup(data, size);
+        _cleanup_free_ char *exact = fuzz_memdup(data, size);
+        struct hostpci h, untouched;
+        struct pgr_error err = {};
+        int r;
+
+        memset(&h, 0x5a, sizeof(h));
+        untouched = h;
+        r = hostpci_parse(value, &h, &err);
+        FUZZ_CHECK_ERRMSG(&err);
+        if (r < 0) {
+                FUZZ_CHECK(r == -EINVAL || r == -ENOMEM);
+                FUZZ_CHECK(memcmp(&h, &untouched, sizeof(h)) == 0); /* ret untouched on error */
+                FUZZ_CHECK(err.msg[0]);
+        } else {
+                FUZZ_CHECK(h.present);
+                FUZZ_CHECK(h.n_ids <= HOSTPCI_MAX_IDS);
+                FUZZ_CHECK((h.n_ids > 0) != (h.mapping != NULL));
+                for (size_t i = 0; i < h.n_ids; i++)
+                        FUZZ_CHECK(h.ids[i].domain <= 0xffff && h.ids[i].bus <= 0xff && h.ids[i].slot <= 0x1f &&
+                                   h.ids[i].func >= -1 && h.ids[i].func <= 7);
+        }
+        check_against_config(value, r, &h);
+        if (r == 0)
+                hostpci_done(&h);
+        check_helpers(exact, size);
+        return 0;
+}

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* mapping_parse: /etc/pve/mapping/pci.cfg as exact-size bytes. */
+#include "fuzz.h"
+
+#include <errno.h>
+
+#include "mapping.h"
+#include "vmconf.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+        struct mapping_file *f = NULL;
+        struct pgr_error err = {};
+        int r;
+
+        r = mapping_parse((const char *)data, size, "pci.cfg", &f, &err);
+        FUZZ_CHECK_ERRMSG(&err);
+        if (r < 0) {
+                FUZZ_CHECK(f == NULL);
+                FUZZ_CHECK(r == -EINVAL || r == -EFBIG || r == -ENOMEM);
+                if (r != -ENOMEM)
+                        FUZZ_CHECK(strncmp(err.msg, "pci.cfg", 7) == 0);
+                return 0;
+        }
+        FUZZ_CHECK(f);
+        for (size_t i = 0; i < f->n_mappings; i++) {
+                const struct mapping *m = &f->mappings[i];
+
+                FUZZ_CHECK(m->name && vmconf_configid_valid(m->name, strlen(m->name)));
+                FUZZ_CHECK(mapping_find(f, m->name) == m); /* names are unique */
+                FUZZ_CHECK(m->line >= 1);
+                for (size_t j = 0; j < m->n_maps; j++) {
+                        const struct mapping_map *mm = &m->maps[j];
+
+                        FUZZ_CHECK(mm->node && mm->node[0]);
+                        FUZZ_CHECK(mm->n_paths >= 1 && mm->n_paths <= MAPPING_MAX_PATHS);
+                        FUZZ_CHECK(mm->line > m->line);
+                        for (size_t k = 0; k < mm->n_paths; k++)
+                                FUZZ_CHECK(mm->paths[k].domain <= 0xffff && mm->paths[k].bus <= 0xff &&
+                                           mm->paths[k].slot <= 0x1f && mm->paths[k].func >= -1 &&
+                                           mm->paths[k].func <= 7);
+                        if (mm->has_id)
+                                FUZZ_CHECK(mm->vendor <= 0xffff && mm->device <= 0xffff);
+                        if (mm->has_subsystem)
+                                FUZZ_CHECK(mm->sub_vendor <= 0xffff && mm->sub_device <= 0xffff);
+                        FUZZ_CHECK(mm->iommugroup >= -1);
+                }
+        }
+        mapping_file_free(f);
+        return 0;
+}

@@ -1,0 +1,406 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "fakekernel.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void cat_to(const char *path, char *buf, size_t size)
+{
+        FILE *f = fopen(path, "re");
+        size_t n = 0;
+
+        buf[0] = '\0';
+        if (!f)
+                return;
+        n = fread(buf, 1, size - 1, f);
+        buf[n] = '\0';
+        fclose(f);
+        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+                buf[--n] = '\0';
+}
+
+static int put(const char *path, const char *value)
+{
+        FILE *f = fopen(path, "we");
+
+        if (!f)
+                return -errno;
+        fprintf(f, "%s\n", value);
+        return fclose(f) == 0 ? 0 : -errno;
+}
+
+const char *fk_cat(const struct fakekernel *fk, const char *rel, char *buf, size_t size)
+{
+        char path[PATH_MAX];
+
+        snprintf(path, sizeof(path), "%s/%s", fk->root, rel);
+        cat_to(path, buf, size);
+        return buf;
+}
+
+static struct fk_dev *dev_find(struct fakekernel *fk, const char *bdf)
+{
+        for (int i = 0; i < fk->n_devs; i++)
+                if (strcmp(fk->devs[i].bdf, bdf) == 0)
+                        return &fk->devs[i];
+        return NULL;
+}
+
+static const char *base(const char *p)
+{
+        const char *s = strrchr(p, '/');
+
+        return s ? s + 1 : p;
+}
+
+const char *fk_driver(const struct fakekernel *fk, const char *bdf, char *buf, size_t size)
+{
+        char path[PATH_MAX], target[PATH_MAX];
+        ssize_t n;
+
+        snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/%.16s/driver", fk->root, bdf);
+        n = readlink(path, target, sizeof(target) - 1);
+        buf[0] = '\0';
+        if (n > 0) {
+                target[n] = '\0';
+                snprintf(buf, size, "%s", base(target));
+        }
+        return buf;
+}
+
+void fk_init(struct fakekernel *fk, struct pgr_ctx *ctx, const char *root);
+
+static void unbind(struct fakekernel *fk, const char *bdf)
+{
+        char link[PATH_MAX], drv[64], back[PATH_MAX];
+
+        fk_driver(fk, bdf, drv, sizeof(drv));
+        if (!drv[0])
+                return;
+        snprintf(back, sizeof(back), "%s/sys/bus/pci/drivers/%s/%s", fk->root, drv, bdf);
+        unlink(back);
+        snprintf(link, sizeof(link), "%s/sys/bus/pci/devices/%s/driver", fk->root, bdf);
+        unlink(link);
+}
+
+static void bind(struct fakekernel *fk, const char *bdf, const char *drv)
+{
+        char link[PATH_MAX], target[2048], back[PATH_MAX], devdir[PATH_MAX], dir[2048];
+
+        snprintf(dir, sizeof(dir), "%s/sys/bus/pci/drivers/%s", fk->root, drv);
+        if (access(dir, F_OK) < 0)
+                return;
+        snprintf(link, sizeof(link), "%s/sys/bus/pci/devices/%s/driver", fk->root, bdf);
+        unlink(link);
+        if (symlink(dir, link) < 0)
+                return;
+        snprintf(devdir, sizeof(devdir), "%s/sys/bus/pci/devices/%s", fk->root, bdf);
+        if (realpath(devdir, target)) {
+                snprintf(back, sizeof(back), "%s/%s", dir, bdf);
+                unlink(back);
+                if (symlink(target, back) < 0)
+                        return;
+        }
+}
+
+/* Every function on the same bus as bdf (the kernel's "alone on the bus" test). */
+static bool alone_on_bus(struct fakekernel *fk, const char *bdf)
+{
+        for (int i = 0; i < fk->n_devs; i++)
+                if (!fk->devs[i].removed && strcmp(fk->devs[i].bdf, bdf) != 0 &&
+                    strncmp(fk->devs[i].bdf, bdf, 7) == 0)
+                        return false;
+        return true;
+}
+
+static void stash_path(const struct fakekernel *fk, const char *bdf, char *buf, size_t size)
+{
+        snprintf(buf, size, "%s/.fk-stash/%s", fk->root, bdf);
+}
+
+static int do_remove(struct fakekernel *fk, struct fk_dev *d)
+{
+        char link[PATH_MAX], stash[2048], dir[2048];
+
+        unbind(fk, d->bdf);
+        snprintf(dir, sizeof(dir), "%s/.fk-stash", fk->root);
+        mkdir(dir, 0755);
+        stash_path(fk, d->bdf, stash, sizeof(stash));
+        if (rename(d->orig_path, stash) < 0)
+                return -errno;
+        snprintf(link, sizeof(link), "%s/sys/bus/pci/devices/%s", fk->root, d->bdf);
+        unlink(link);
+        d->removed = true;
+        return 0;
+}
+
+/* The kernel forgets what user space set: driver_override, reset_method, d3cold_allowed. */
+static void forget_settings(struct fakekernel *fk, struct fk_dev *d)
+{
+        char p[PATH_MAX];
+
+        snprintf(p, sizeof(p), "%s/driver_override", d->orig_path);
+        put(p, "(null)");
+        snprintf(p, sizeof(p), "%s/reset_method", d->orig_path);
+        if (d->orig_methods[0])
+                put(p, d->orig_methods);
+        snprintf(p, sizeof(p), "%s/d3cold_allowed", d->orig_path);
+        put(p, "1");
+        (void)fk;
+}
+
+static void do_rescan_bus(struct fakekernel *fk, const char *busprefix /* "DDDD:BB" or "" for all */)
+{
+        char autoprobe[16];
+
+        fk_cat(fk, "sys/bus/pci/drivers_autoprobe", autoprobe, sizeof(autoprobe));
+        for (int i = 0; i < fk->n_devs; i++) {
+                struct fk_dev *d = &fk->devs[i];
+                char stash[2048], link[PATH_MAX];
+
+                if (!d->removed || d->dead || (busprefix[0] && strncmp(d->bdf, busprefix, strlen(busprefix)) != 0))
+                        continue;
+                stash_path(fk, d->bdf, stash, sizeof(stash));
+                if (rename(stash, d->orig_path) < 0)
+                        continue;
+                snprintf(link, sizeof(link), "%s/sys/bus/pci/devices/%s", fk->root, d->bdf);
+                if (symlink(d->orig_path, link) < 0)
+                        continue;
+                d->removed = false;
+                forget_settings(fk, d);
+                if (strcmp(autoprobe, "1") == 0 && d->orig_driver[0])
+                        bind(fk, d->bdf, d->orig_driver);
+        }
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+        size_t a = strlen(s), b = strlen(suffix);
+
+        return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* "sys/bus/pci/devices/0000:01:00.0/<attr>" → the device and attr. */
+static struct fk_dev *dev_of(struct fakekernel *fk, const char *rel, const char **attr)
+{
+        static const char prefix[] = "sys/bus/pci/devices/";
+        char bdf[16];
+
+        if (strncmp(rel, prefix, sizeof(prefix) - 1) != 0)
+                return NULL;
+        snprintf(bdf, sizeof(bdf), "%.12s", rel + sizeof(prefix) - 1);
+        *attr = rel + sizeof(prefix) - 1 + 12;
+        if (**attr == '/')
+                (*attr)++;
+        return dev_find(fk, bdf);
+}
+
+static int fault(struct fakekernel *fk, const char *rel, const char *value)
+{
+        for (int i = 0; i < fk->n_faults; i++) {
+                struct fk_fault *f = &fk->faults[i];
+
+                if (f->count == 0 || !ends_with(rel, f->suffix) || (f->value[0] && strcmp(f->value, value) != 0))
+                        continue;
+                if (f->count > 0)
+                        f->count--;
+                return -f->error;
+        }
+        return 0;
+}
+
+static int fk_write(void *userdata, const char *path, const char *value)
+{
+        struct fakekernel *fk = userdata;
+        size_t rl = strlen(fk->root);
+        const char *rel, *attr = "";
+        struct fk_dev *d;
+        char p[PATH_MAX];
+        int r;
+
+        if (strncmp(path, fk->root, rl) != 0 || path[rl] != '/')
+                return -EXDEV; /* a write outside the fixture root is a test failure */
+        rel = path + rl + 1;
+        if (fk->n_log < FK_MAX_LOG)
+                snprintf(fk->log[fk->n_log++], sizeof(fk->log[0]), "%.120s=%.30s", rel, value);
+        if (fk->before_write && (r = fk->before_write(fk, rel, value)) != 0)
+                return r;
+        r = fault(fk, rel, value);
+        if (r < 0)
+                return r;
+
+        if (strcmp(rel, "sys/bus/pci/drivers_probe") == 0) {
+                char override[64], drv[64];
+
+                d = dev_find(fk, value);
+                if (!d || d->removed)
+                        return -ENODEV;
+                if (fk_driver(fk, value, drv, sizeof(drv))[0])
+                        return 0;
+                snprintf(p, sizeof(p), "%s/driver_override", d->orig_path);
+                cat_to(p, override, sizeof(override));
+                if (strcmp(override, "(null)") != 0 && override[0])
+                        bind(fk, value, override);
+                else if (d->orig_driver[0])
+                        bind(fk, value, d->orig_driver);
+                return 0;
+        }
+        if (strcmp(rel, "sys/bus/pci/rescan") == 0) {
+                do_rescan_bus(fk, "");
+                return 0;
+        }
+        if (strncmp(rel, "sys/class/pci_bus/", 18) == 0 && ends_with(rel, "/rescan")) {
+                char bus[16];
+
+                snprintf(bus, sizeof(bus), "%.7s", rel + 18);
+                do_rescan_bus(fk, bus);
+                return 0;
+        }
+        d = dev_of(fk, rel, &attr);
+        if (!d) {
+                /* A bridge's rescan, reset_subordinate and the rest: plain files. */
+                if (ends_with(rel, "/rescan")) {
+                        do_rescan_bus(fk, "");
+                        return 0;
+                }
+                return access(path, F_OK) < 0 ? -errno : put(path, value);
+        }
+        if (d->removed)
+                return -ENOENT;
+        if (strcmp(attr, "remove") == 0)
+                return do_remove(fk, d);
+        if (strcmp(attr, "driver/unbind") == 0) {
+                if (strcmp(value, d->bdf) != 0)
+                        return -ENODEV;
+                unbind(fk, d->bdf);
+                return 0;
+        }
+        if (strcmp(attr, "reset_method") == 0) {
+                char copy[128], *save = NULL;
+
+                snprintf(p, sizeof(p), "%s/reset_method", d->orig_path);
+                if (strcmp(value, "default") == 0)
+                        return put(p, d->orig_methods);
+                snprintf(copy, sizeof(copy), "%s", value);
+                for (char *w = strtok_r(copy, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+                        char padded[160], word[40];
+
+                        snprintf(padded, sizeof(padded), " %s ", d->orig_methods);
+                        snprintf(word, sizeof(word), " %s ", w);
+                        if (!strstr(padded, word))
+                                return -EINVAL;
+                }
+                return put(p, value);
+        }
+        if (strcmp(attr, "reset") == 0) {
+                char methods[128];
+
+                snprintf(p, sizeof(p), "%s/reset_method", d->orig_path);
+                cat_to(p, methods, sizeof(methods));
+                if (strncmp(methods, "bus", 3) == 0 && (methods[3] == '\0' || methods[3] == ' ') && !alone_on_bus(fk, d->bdf))
+                        return -ENOTTY;
+                return 0;
+        }
+        return access(path, F_OK) < 0 ? -errno : put(path, value);
+}
+
+static int fk_read(void *userdata, const char *path, char *buf, size_t size)
+{
+        struct fakekernel *fk = userdata;
+        int fd;
+        ssize_t n;
+
+        fk->n_reads++;
+        if (size == 0)
+                return -EINVAL;
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        n = read(fd, buf, size - 1);
+        close(fd);
+        if (n < 0)
+                return -errno;
+        buf[n] = '\0';
+        return (int)n;
+}
+
+static const struct pgr_sysfs_ops fk_ops = {
+        .read = fk_read,
+        .write = fk_write,
+};
+
+void fk_init(struct fakekernel *fk, struct pgr_ctx *ctx, const char *root)
+{
+        char dir[2048];
+        DIR *dp;
+        struct dirent *de;
+
+        memset(fk, 0, sizeof(*fk));
+        snprintf(fk->root, sizeof(fk->root), "%s", root);
+        snprintf(dir, sizeof(dir), "%s/sys/bus/pci/devices", root);
+        dp = opendir(dir);
+        while (dp && (de = readdir(dp)) && fk->n_devs < FK_MAX_DEVS) {
+                struct fk_dev *d;
+                char link[PATH_MAX], p[PATH_MAX];
+
+                if (de->d_name[0] == '.')
+                        continue;
+                d = &fk->devs[fk->n_devs++];
+                snprintf(d->bdf, sizeof(d->bdf), "%.15s", de->d_name);
+                snprintf(link, sizeof(link), "%s/%.64s", dir, de->d_name);
+                if (!realpath(link, d->orig_path))
+                        d->orig_path[0] = '\0';
+                fk_driver(fk, d->bdf, d->orig_driver, sizeof(d->orig_driver));
+                snprintf(p, sizeof(p), "%s/reset_method", d->orig_path);
+                cat_to(p, d->orig_methods, sizeof(d->orig_methods));
+        }
+        if (dp)
+                closedir(dp);
+        ctx->ops = &fk_ops;
+        ctx->ops_userdata = fk;
+}
+
+void fk_fail(struct fakekernel *fk, const char *suffix, const char *value, int error, int count)
+{
+        struct fk_fault *f;
+
+        if (fk->n_faults >= FK_MAX_FAULTS)
+                return;
+        f = &fk->faults[fk->n_faults++];
+        snprintf(f->suffix, sizeof(f->suffix), "%s", suffix);
+        snprintf(f->value, sizeof(f->value), "%s", value ? value : "");
+        f->error = error;
+        f->count = count;
+}
+
+void fk_dead(struct fakekernel *fk, const char *bdf)
+{
+        struct fk_dev *d = dev_find(fk, bdf);
+
+        if (d)
+                d->dead = true;
+}
+
+int fk_count(const struct fakekernel *fk, const char *suffix, const char *value)
+{
+        int n = 0;
+
+        for (int i = 0; i < fk->n_log; i++) {
+                const char *eq = strrchr(fk->log[i], '=');
+                char path[160];
+
+                if (!eq)
+                        continue;
+                snprintf(path, sizeof(path), "%.*s", (int)(eq - fk->log[i]), fk->log[i]);
+                if (ends_with(path, suffix) && (!value || strcmp(eq + 1, value) == 0))
+                        n++;
+        }
+        return n;
+}

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <stdbool.h>
+
+#include "context.h"
+
+/* A stand-in for the kernel's reactions to sysfs writes on a fixture tree, plugged in through the
+ * context's sysfs seam: remove moves a device away, a rescan brings it back (bound to its host driver
+ * when drivers_autoprobe is 1, as the real race goes), drivers_probe honours driver_override,
+ * reset_method/reset follow the kernel's rules (a per-function "bus" reset fails with ENOTTY when the
+ * device is not alone on its bus). Faults can be injected per path suffix. */
+
+#define FK_MAX_FAULTS 16
+#define FK_MAX_LOG 256
+#define FK_MAX_DEVS 64
+
+struct fk_fault {
+        char suffix[128];
+        char value[32]; /* "" matches any value */
+        int error;      /* positive errno */
+        int count;      /* times to fail; -1 forever */
+};
+
+struct fk_dev {
+        char bdf[16];
+        char orig_driver[64];
+        char orig_methods[128];
+        char orig_path[2048];   /* canonical directory while present */
+        bool removed;
+        bool dead;              /* never comes back after a remove */
+};
+
+struct fakekernel {
+        char root[1024];
+        struct fk_fault faults[FK_MAX_FAULTS];
+        int n_faults;
+        struct fk_dev devs[FK_MAX_DEVS];
+        int n_devs;
+        char log[FK_MAX_LOG][160]; /* "<path below root>=<value>" of every write attempted */
+        int n_log;
+        int n_reads;
+        /* Called before each write; a non-zero return is the write's result (negative errno). */
+        int (*before_write)(struct fakekernel *fk, const char *rel, const char *value);
+        void *userdata;
+};
+
+/* Scans <root>/sys/bus/pci/devices and points ctx at the fake ops. */
+void fk_init(struct fakekernel *fk, struct pgr_ctx *ctx, const char *root);
+void fk_fail(struct fakekernel *fk, const char *suffix, const char *value, int error, int count);
+void fk_dead(struct fakekernel *fk, const char *bdf);
+/* Number of writes whose path ends with suffix (and whose value equals value, if non-NULL). */
+int fk_count(const struct fakekernel *fk, const char *suffix, const char *value);
+/* Reads <root>/rel into buf (trailing newline stripped); "" when missing. */
+const char *fk_cat(const struct fakekernel *fk, const char *rel, char *buf, size_t size);
+const char *fk_driver(const struct fakekernel *fk, const char *bdf, char *buf, size_t size);
