@@ -276,6 +276,8 @@ int journal_log(struct journal *j, const struct journal_event *ev)
         bool to_journal, to_stream, delivered = false;
         int r = 0;
 
+        if (!ev)
+                return -EINVAL;
         if (!j)
                 return write_line(stderr, ev) < 0 ? -EIO : journal_event_valid(ev) ? 0 : -EINVAL;
 

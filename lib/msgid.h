@@ -40,10 +40,6 @@
 /* The VM's own (chained) hookscript ran; RESULT says whether it succeeded. */
 #define PGR_MSGID_CHAINED_HOOK       "2872e3d24b654f56b26b78fdb4c770ab"
 
-/* Transitional alias: a skip that is not classified yet counts as a safety skip. New code should use
- * PGR_MSGID_SKIPPED_SAFETY or PGR_MSGID_SKIPPED_CONFIG. Not a separate id. */
-#define PGR_MSGID_SKIPPED PGR_MSGID_SKIPPED_SAFETY
-
 #define PGR_MSGID_LEN 32
 
 /* Every id once, with a short stable name (used by `history --json` as "event", and by tests to

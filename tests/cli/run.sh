@@ -49,7 +49,7 @@ expect "plan VMID with letters" 2 "invalid VMID '10a0'" -- "$bin" --root "$root"
 expect "unknown option" 2 "unknown option '--frobnicate'" -- "$bin" --frobnicate plan 100
 expect "plan takes no --method" 2 "plan does not take --method" -- "$bin" --root "$root" plan 100 --method flr
 expect "hook mode takes no --json" 2 "does not take --json" -- "$bin" --root "$root" 100 pre-start --json
-expect "unknown command" 2 "unknown command 'frob'" -- "$bin" --root "$root" frob 100
+expect "unknown command" 2 "unknown command 'frob'" -- "$bin" --root "$root" frob 100 200
 expect "unknown phase in plan" 2 "unknown --phase 'pre-boot'" -- "$bin" --root "$root" plan 100 --phase pre-boot
 expect "unknown phase in hook mode is ignored" 0 "unknown phase 'pre-boot' ignored" -- "$bin" --root "$root" 100 pre-boot
 expect "relative --root" 2 "absolute path" -- "$bin" --root rel plan 100

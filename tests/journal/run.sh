@@ -37,7 +37,7 @@ if [ -z "${PGR_JOURNAL_NS:-}" ]; then
         fi
         mkdir -p "$builddir" || exit 1
         builddir=$(cd "$builddir" && pwd)
-        PGR_JOURNAL_NS=1 exec unshare --mount --propagation private "$0" "$builddir"
+        PGR_JOURNAL_NS=1 exec unshare --mount --propagation private /bin/sh "$0" "$builddir"
         echo "journal: cannot unshare the mount namespace"
         echo "journal: 0 passed, 1 failed"
         exit 1
@@ -165,7 +165,7 @@ jexport() {
 }
 
 jcount() {
-        jexport "$@" | grep -c '^__CURSOR='
+        jexport | grep -c '^__CURSOR='
 }
 
 history() {
@@ -176,20 +176,19 @@ history() {
 seed_history() {
         "$emit" log id=host-driver priority=5 vmid=100 phase=pre-start slot=0000:01:00.0 pci_id=10de:2204 \
                 action=bind-vfio result=ok duration=52000 before=nvidia after=vfio-pci \
-                "message=0000:01:00.0 was bound to nvidia, moved to vfio-pci" &&
+                "message=0000:01:00.0 was bound to nvidia, moved to vfio-pci" || die "emit failed"
         "$emit" log id=reset-done priority=5 vmid=100 phase=pre-start slot=0000:01:00.0 pci_id=10de:2204 \
                 action=reset method=flr result=ok duration=123456 before=vfio-pci after=vfio-pci \
-                "message=0000:01:00.0 reset with flr" &&
+                "message=0000:01:00.0 reset with flr" || die "emit failed"
         "$emit" log id=reset-failed priority=3 vmid=100 phase=pre-start slot=0000:01:00.1 pci_id=10de:1aef \
                 action=reset method=bus result=failed duration=1500000 errno=25 \
-                "message=0000:01:00.1: bus reset failed: the audio function shares the bus" 2>/dev/null &&
+                "message=0000:01:00.1: bus reset failed: the audio function shares the bus" 2>/dev/null || die "emit failed"
         "$emit" log id=phase-failed priority=3 vmid=100 phase=pre-start action=summary result=failed duration=2100000 \
-                "message=VM 100 pre-start: 1 device(s) ok, 1 failed, 0 skipped" 2>/dev/null &&
+                "message=VM 100 pre-start: 1 device(s) ok, 1 failed, 0 skipped" 2>/dev/null || die "emit failed"
         "$emit" log id=skipped-safety priority=4 vmid=101 phase=post-stop slot=0000:02:00.0 pci_id=1002:73bf \
-                action=skip result=skipped "message=0000:02:00.0 is reserved by VM 102" 2>/dev/null &&
+                action=skip result=skipped "message=0000:02:00.0 is reserved by VM 102" 2>/dev/null || die "emit failed"
         "$emit" log id=reset-done priority=5 phase=reset slot=0000:01:00.0 pci_id=10de:2204 action=bus-reset \
-                method=reset_subordinate result=ok duration=410000 "message=0000:01:00 reset through its bridge" ||
-                die "emit failed"
+                method=reset_subordinate result=ok duration=410000 "message=0000:01:00 reset through its bridge" || die "emit failed"
         sync_journal
 }
 
@@ -565,6 +564,7 @@ else
                 mkdir -p "$t"
                 (
                         trap stop_journald EXIT
+                        trap 'exit 130' INT TERM
                         "case_$c"
                 ) >"$t/log" 2>&1
                 rc=$?

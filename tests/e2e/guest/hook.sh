@@ -1,0 +1,41 @@
+# tests/e2e/guest/hook.sh — running the real hook inside the guest (sourced after /e2e/lib.sh).
+#   vmconf VMID LINE...   write /etc/pve/qemu-server/VMID.conf
+#   policy JSON           write /etc/pve-gpu-reset.json ("" removes it)
+#   hook VMID PHASE       run `pve-gpu-reset VMID PHASE`; output in $HOOK_OUT (also echoed), status $HOOK_RC,
+#                         wall time in $HOOK_SECS
+#   hook_says REGEX       the last hook output matches REGEX
+#   all_on_vfio BDF...    every function is present and bound to vfio-pci
+# shellcheck shell=sh
+HOOK=/usr/sbin/pve-gpu-reset
+
+vmconf() {
+        _vm=$1
+        shift
+        mkdir -p /etc/pve/qemu-server/
+        printf '%s\n' "$@" > "/etc/pve/qemu-server/$_vm.conf"
+}
+
+policy() {
+        if [ -z "$1" ]; then rm -f /etc/pve-gpu-reset.json; else printf '%s\n' "$1" > /etc/pve-gpu-reset.json; fi
+}
+
+hook() {
+        _t0=$(t_now)
+        HOOK_OUT=$("$HOOK" "$@" 2>&1)
+        HOOK_RC=$?
+        HOOK_SECS=$(awk -v a="$_t0" -v b="$(t_now)" 'BEGIN { printf "%.2f", b - a }')
+        echo "$HOOK_OUT" | sed "s/^/#   [$*] /"
+        echo "# pve-gpu-reset $* -> exit $HOOK_RC in ${HOOK_SECS}s"
+}
+
+hook_says() { echo "$HOOK_OUT" | grep -Eq -- "$1"; }
+
+all_on_vfio() {
+        for _d in "$@"; do
+                [ -e "$PCI/$_d/config" ] || return 1
+                [ "$(drv "$_d")" = vfio-pci ] || return 1
+        done
+}
+
+# "rung ok 123ms" figures of the last hook run, for the closing note.
+hook_rungs() { echo "$HOOK_OUT" | grep -Eo '(reset [a-z_]+|bus-reset [a-z_]+|remove-rescan) (ok|failed) [0-9.]+(us|ms|s)' | sort -u | sed 's/^/E2E-RUNG /'; }
