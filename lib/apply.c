@@ -471,7 +471,11 @@ static void slot_functions_below(const struct plan_device *d, struct pci_addr *r
                 ret[(*ret_n)++] = d->dev.below_parent[i];
 }
 
-/* One rung of the ladder. Returns 0 when the device was reset and verified usable. */
+/* A rung another function of the same slot already ran in this run (a slot reset or a remove+rescan
+ * covers every function): verified, not repeated. */
+#define RUNG_COVERED 1
+
+/* One rung of the ladder. Returns 0 (or RUNG_COVERED) when the device was reset and verified usable. */
 static int run_rung(struct run_state *rs, struct plan_device *d, const struct plan_action *rung, char *why,
                     size_t why_size)
 {
@@ -494,8 +498,10 @@ static int run_rung(struct run_state *rs, struct plan_device *d, const struct pl
                 return verify_usable(a, d, &d->dev.addr, d->policy.reset_timeout_ms, why, why_size);
 
         case ACTION_BUS_RESET:
-                if (covered(rs->done_bridges, rs->n_done_bridges, &d->dev.parent, false))
-                        return verify_usable(a, d, &d->dev.addr, d->policy.reset_timeout_ms, why, why_size);
+                if (covered(rs->done_bridges, rs->n_done_bridges, &d->dev.parent, false)) {
+                        r = verify_usable(a, d, &d->dev.addr, d->policy.reset_timeout_ms, why, why_size);
+                        return r < 0 ? r : RUNG_COVERED;
+                }
                 r = lock_bus(a->ctx, a->vmid, "bus-reset", a->lock_timeout_ms, &bus, &lerr);
                 if (r < 0) {
                         snprintf(why, why_size, "%.300s", lerr.msg);
@@ -533,8 +539,10 @@ static int run_rung(struct run_state *rs, struct plan_device *d, const struct pl
                 return verify_usable(a, d, &d->dev.addr, d->policy.reset_timeout_ms, why, why_size);
 
         case ACTION_REMOVE_RESCAN:
-                if (covered(rs->done_slots, rs->n_done_slots, &d->dev.addr, true))
-                        return verify_usable(a, d, &d->dev.addr, d->policy.rescan_timeout_ms, why, why_size);
+                if (covered(rs->done_slots, rs->n_done_slots, &d->dev.addr, true)) {
+                        r = verify_usable(a, d, &d->dev.addr, d->policy.rescan_timeout_ms, why, why_size);
+                        return r < 0 ? r : RUNG_COVERED;
+                }
                 r = pcidev_slot_functions(a->ctx, &d->dev.addr, funcs, 8, &n);
                 if (r < 0 || n == 0) {
                         snprintf(why, why_size, "cannot list the slot's functions");
@@ -591,8 +599,9 @@ static int reset_device(struct run_state *rs, struct plan_device *d, struct appl
                 current_driver(a->ctx, &d->dev.addr, drv_after, sizeof(drv_after));
                 if (r >= 0) {
                         journal_step(a, d, PGR_MSGID_RESET_DONE, LOG_NOTICE, rung_action(rung), rung->method, "ok",
-                                     now_usec() - t0, drv_before, drv_after, 0, "%s: %s%s%s done, back on vfio-pci",
-                                     d->dev.bdf, rung_action(rung), rung->method[0] ? " " : "", rung->method);
+                                     now_usec() - t0, drv_before, drv_after, 0, "%s: %s%s%s %s, back on vfio-pci",
+                                     d->dev.bdf, rung_action(rung), rung->method[0] ? " " : "", rung->method,
+                                     r == RUNG_COVERED ? "(done once for the whole slot above)" : "done");
                         return 0;
                 }
                 journal_step(a, d, r == -ENODEV ? PGR_MSGID_DEVICE_GONE : PGR_MSGID_RESET_FAILED,

@@ -445,7 +445,10 @@ static void plan_one(const struct plan_input *in, struct plan *p, struct plan_de
         }
         if (prepare && !streq(dev->driver, "vfio-pci"))
                 add_action(d, ACTION_BIND_VFIO, NULL, dev->driver[0] ? "on host driver %s" : "%s", dev->driver[0] ? dev->driver : "no driver");
-        if (prepare && s->keep_awake && (dev->d3cold_allowed > 0 || (dev->power_control[0] && !streq(dev->power_control, "on"))))
+        /* Binding changes power settings too (vfio-pci turns runtime PM on): keep-awake follows a bind. */
+        if (prepare && s->keep_awake &&
+            (dev->d3cold_allowed > 0 || (dev->power_control[0] && !streq(dev->power_control, "on")) ||
+             (d->n_actions && d->actions[d->n_actions - 1].kind == ACTION_BIND_VFIO)))
                 add_action(d, ACTION_KEEP_AWAKE, NULL, NULL);
         if (prepare && s->aspm_off && (dev->aspm_ctl > 0 || (dev->aspm_ctl < 0 && dev->n_link_aspm > 0)))
                 add_action(d, ACTION_ASPM_OFF, NULL, NULL);

@@ -192,6 +192,9 @@ static void summary(struct journal *j, unsigned long vmid, enum phase phase, con
         if (failed)
                 snprintf(msg, sizeof(msg), "VM %lu %s: %zu device(s) ok, %zu failed, %zu skipped: %.400s", vmid,
                          phase_to_string(phase), res->n_ok, res->n_failed, res->n_skipped, res->first_failure);
+        else if (res->n_ok == 0 && res->n_skipped == 0)
+                snprintf(msg, sizeof(msg), "VM %lu %s: nothing to do, every device already vfio-owned, awake and clean",
+                         vmid, phase_to_string(phase));
         else
                 snprintf(msg, sizeof(msg), "VM %lu %s: %zu device(s) ok, %zu skipped", vmid, phase_to_string(phase),
                          res->n_ok, res->n_skipped);
@@ -272,6 +275,14 @@ static int execute(struct pgr_ctx *ctx, struct inputs *in, struct plan_input *pi
                                          p->devices[i].dev.bdf);
                         r = -ENODEV;
                 }
+        /* A problem the plan found (no safe reset, reserved by another VM) fails the phase too. */
+        for (size_t i = 0; i < p->n_problems && r >= 0; i++)
+                if (p->problems[i].severity == SEVERITY_ERROR) {
+                        snprintf(res->first_failure, sizeof(res->first_failure), "%s%s%s", p->problems[i].slot,
+                                 p->problems[i].slot[0] ? ": " : "", p->problems[i].message);
+                        res->n_failed++;
+                        r = -EIO;
+                }
         if (r == -EIO || r == -ENODEV || r >= 0) {
                 *ret_plan = p;
                 p = NULL;
@@ -304,7 +315,7 @@ int run_hook(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, con
 
                 /* Proxmox may add phases; an unknown one must never break a VM start. */
                 snprintf(msg, sizeof(msg), "VM %lu: unknown phase '%.40s' ignored", vmid, phase_str);
-                journal_log(j, &(struct journal_event){ .message_id = PGR_MSGID_PHASE_OK, .priority = LOG_NOTICE,
+                journal_log(j, &(struct journal_event){ .message_id = PGR_MSGID_PHASE_OK, .priority = LOG_NOTICE, .phase = phase_str,
                                                          .vmid = vmid, .action = "summary", .result = "skipped",
                                                          .duration_usec = -1, .message = msg });
                 goto out;

@@ -7,6 +7,7 @@
 #include <errno.h>
 
 #include "bdf.h"
+#include "util.h"
 
 static void check_roundtrip(const char *s, const struct pci_addr *a, bool full)
 {

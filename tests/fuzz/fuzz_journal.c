@@ -10,6 +10,7 @@
 #include <limits.h>
 
 #include "journal.h"
+#include "util.h"
 
 static FILE *devnull;
 

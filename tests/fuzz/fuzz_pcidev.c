@@ -163,7 +163,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         mkfile(devdir, "link/l0s_aspm", "0\n");
         mkfile(bridgedir, "reset_subordinate", "");
         mkfile(bridgedir, "vendor", "0x8086\n");
-        mkfile(slot_address, "", "");
+        {
+                char slotdir[PATH_MAX + 32];
+
+                snprintf(slotdir, sizeof(slotdir), "%s/sys/bus/pci/slots/1", root);
+                mkfile(slotdir, "address", "");
+        }
 
         FUZZ_CHECK(pgr_ctx_init(&ctx, root, "pve") == 0);
         ctx.ops = &fuzz_ops;

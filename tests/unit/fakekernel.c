@@ -102,12 +102,18 @@ static void bind(struct fakekernel *fk, const char *bdf, const char *drv)
         if (symlink(dir, link) < 0)
                 return;
         snprintf(devdir, sizeof(devdir), "%s/sys/bus/pci/devices/%s", fk->root, bdf);
-        if (realpath(devdir, target)) {
+        char *real = realpath(devdir, NULL);
+
+        if (real && strlen(real) < sizeof(target)) {
+                strcpy(target, real);
                 snprintf(back, sizeof(back), "%s/%s", dir, bdf);
                 unlink(back);
-                if (symlink(target, back) < 0)
+                if (symlink(target, back) < 0) {
+                        free(real);
                         return;
+                }
         }
+        free(real);
 }
 
 /* Every function on the same bus as bdf (the kernel's "alone on the bus" test). */
@@ -355,8 +361,10 @@ void fk_init(struct fakekernel *fk, struct pgr_ctx *ctx, const char *root)
                 d = &fk->devs[fk->n_devs++];
                 snprintf(d->bdf, sizeof(d->bdf), "%.15s", de->d_name);
                 snprintf(link, sizeof(link), "%s/%.64s", dir, de->d_name);
-                if (!realpath(link, d->orig_path))
-                        d->orig_path[0] = '\0';
+                char *real = realpath(link, NULL);
+
+                snprintf(d->orig_path, sizeof(d->orig_path), "%s", real && strlen(real) < sizeof(d->orig_path) ? real : "");
+                free(real);
                 fk_driver(fk, d->bdf, d->orig_driver, sizeof(d->orig_driver));
                 snprintf(p, sizeof(p), "%s/reset_method", d->orig_path);
                 cat_to(p, d->orig_methods, sizeof(d->orig_methods));

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "doctor_report.h"
+#include "pcidev.h"
+#include "plan.h"
+
+/* One PCI function the doctor examines: a function of the VM (slots expanded), or host-wide every
+ * function of every VM on this node plus whatever is bound to vfio-pci. */
+struct doctor_device {
+        struct pcidev dev;               /* facts; dev.present may be false */
+        unsigned long vmid;              /* the (first) VM that passes it through, 0: none */
+        char hostpci[16];                /* "hostpci0", "" when in no VM */
+        bool untouched;                  /* driver=keep or mdev=: neither bound nor reset */
+        const struct plan_device *pd;    /* its entry in a post-stop plan, NULL when none */
+};
+
+struct doctor_devices {
+        size_t n;
+        struct doctor_device *v;
+};
+
+/* "10de:2204" */
+void doctor_device_id(const struct doctor_device *d, char buf[static 16]);
+/* The functions of the set (present ones), for the per-device checks of other modules. */
+const struct doctor_device *doctor_devices_find(const struct doctor_devices *set, const struct pci_addr *a);
+/* A "display" function: class 03xx. */
+bool doctor_device_is_display(const struct doctor_device *d);
+
+/* The per-device checks: driver, iommu-group, reset, power, bar. host_vfio_loaded tells the driver
+ * check whether an unbound function means "vfio-pci not loaded yet". */
+void doctor_check_devices(const struct pgr_ctx *ctx, const struct doctor_devices *set, bool vfio_loaded,
+                          struct doctor_report *rep);

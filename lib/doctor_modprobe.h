@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "context.h"
+#include "doctor_device.h"
+#include "doctor_report.h"
+
+/* What modprobe and the boot will do with the host's GPU drivers and vfio-pci, read the way kmod
+ * reads it: the *.conf files of /etc/modprobe.d, /run/modprobe.d, /usr/lib/modprobe.d and
+ * /lib/modprobe.d (a name in an earlier directory hides the same name in a later one; files are
+ * read in name order; '#' comments, '\' continues a line), then the module options of the kernel
+ * command line (kmod appends those last, so they win). Boot-time loading: /etc/modules and
+ * /etc/modules-load.d/ (plus /run, /usr/lib/modules-load.d). Module names compare with '-' = '_'. */
+
+enum modprobe_kind {
+        MODPROBE_BLACKLIST,     /* blacklist M; modprobe.blacklist=M; module_blacklist=M */
+        MODPROBE_INSTALL_FALSE, /* install M /bin/false|/bin/true: never loads */
+        MODPROBE_VFIO_IDS,      /* options vfio-pci ids=...; vfio-pci.ids=... (value: the id list) */
+        MODPROBE_SOFTDEP_VFIO,  /* softdep M pre: ... vfio-pci ... (M = the module) */
+        MODPROBE_SOFTDEP_BROKEN,/* softdep M pre:vfio-pci (no space: kmod ignores it) */
+        MODPROBE_LOAD,          /* M listed in /etc/modules or modules-load.d */
+};
+
+struct modprobe_entry {
+        enum modprobe_kind kind;
+        char module[64];        /* normalized: '-' → '_' */
+        char value[512];
+        char file[256];         /* host path without root prefix, "/proc/cmdline" for the command line */
+        unsigned line;          /* 0 for the command line */
+};
+
+struct modprobe_conf {
+        size_t n, alloc;
+        struct modprobe_entry *v;
+        size_t n_files;         /* modprobe.d files read */
+        time_t newest_mtime;    /* newest modprobe.d / modules file, 0 none */
+        char newest_file[256];
+};
+
+/* cmdline: the running kernel's command line ("" when unknown). -ENOMEM only: unreadable files are
+ * skipped. */
+int modprobe_conf_load(const struct pgr_ctx *ctx, const char *cmdline, struct modprobe_conf **ret);
+void modprobe_conf_free(struct modprobe_conf *c);
+static inline void modprobe_conf_freep(struct modprobe_conf **c) { modprobe_conf_free(*c); }
+
+/* Parses one modprobe.d file's text (for tests and the loader). */
+int modprobe_conf_parse(struct modprobe_conf *c, const char *text, const char *file);
+
+/* Entry of this kind for module (NULL: any module), or NULL. */
+const struct modprobe_entry *modprobe_conf_find(const struct modprobe_conf *c, enum modprobe_kind kind,
+                                                const char *module);
+/* Blacklisted in any way (blacklist, install /bin/false, modprobe.blacklist=, module_blacklist=). */
+const struct modprobe_entry *modprobe_conf_blacklisted(const struct modprobe_conf *c, const char *module);
+/* The ids= value that takes effect (the last one given), or NULL; ret_count: how many were given. */
+const struct modprobe_entry *modprobe_conf_vfio_ids(const struct modprobe_conf *c, size_t *ret_count);
+/* "10de:2204" listed in an ids= value ("10de:2204,10de:1aef" or with :subvendor... fields). */
+bool modprobe_ids_has(const char *ids, unsigned vendor, unsigned device);
+
+/* What the modprobe check needs to know about the running kernel. */
+struct modprobe_kernel {
+        const char *release;            /* "6.8.12-4-pve", "" when unknown */
+        unsigned major, minor;          /* 0 when unknown */
+        /* Whether a module exists on this host (loaded, or installed for the running kernel). */
+        bool (*available)(const struct pgr_ctx *ctx, const char *module, void *userdata);
+        void *userdata;
+};
+
+/* The `modprobe` check for the device set: vfio-pci ids= against every function's vendor:device,
+ * blacklists and softdeps for the host drivers that could claim them, vfio-pci loaded at boot,
+ * and an initramfs older than the files. */
+void doctor_check_modprobe(const struct pgr_ctx *ctx, const struct modprobe_conf *c, const struct doctor_devices *set,
+                           const struct modprobe_kernel *k, struct doctor_report *rep);

@@ -1,0 +1,64 @@
+# The `make demo` guest: an emulated Proxmox-like host with a GPU-like card (VGA + HDMI-audio-like
+# function in one slot), whose audio function a host driver grabbed at boot. VM 100 owns the card;
+# Proxmox's pre-start and post-stop run the hook; the journal (a real systemd-journald) keeps the history.
+# e2e-topology: gpu
+# e2e-modules: snd-hda-intel
+# e2e-timeout: 240
+# e2e-files: guest/hook.sh:/e2e/hook.sh /usr/lib/systemd/systemd-journald:/usr/lib/systemd/systemd-journald /usr/bin/journalctl:/usr/bin/journalctl
+# shellcheck shell=sh disable=SC1091
+. /e2e/lib.sh
+. /e2e/hook.sh
+
+mkdir -p /run/systemd/journal /run/log/journal /var/log /etc/systemd /sys/fs/cgroup
+mount -t cgroup2 none /sys/fs/cgroup 2>/dev/null # journald needs a cgroup root
+[ -s /etc/machine-id ] || echo 5f1c9d3e2a7b4c6d8e9f0a1b2c3d4e5f > /etc/machine-id
+/usr/lib/systemd/systemd-journald > /tmp/journald.log 2>&1 &
+wait_for 20 test -S /run/systemd/journal/socket || { echo "journald did not start:"; cat /tmp/journald.log; }
+
+show_card() {
+        for f in 0000:01:00.0 0000:01:00.1; do
+                if [ -e "$PCI/$f" ]; then
+                        printf '    %s  %s  driver=%-14s power/control=%s d3cold_allowed=%s\n' "$f" \
+                                "$(lspci -s "$f" | cut -d' ' -f2- | cut -d: -f1 | cut -c1-26)" "$(drv $f)" \
+                                "$(sys_read "$PCI/$f/power/control")" "$(sys_read "$PCI/$f/d3cold_allowed")"
+                else
+                        printf '    %s  MISSING\n' "$f"
+                fi
+        done
+}
+
+step() { printf '\n== %s\n' "$*"; }
+
+echo DEMO-BEGIN
+step "Host $(cat /etc/hostname), kernel $(uname -r). VM 100's config (/etc/pve/qemu-server/100.conf):"
+vmconf 100 "name: gpu-workstation" "machine: q35" "bios: ovmf" "memory: 8192" "hostpci0: 01:00,pcie=1,x-vga=1" \
+        "hookscript: local:snippets/pve-gpu-reset"
+sed 's/^/    /' /etc/pve/qemu-server/100.conf
+step "The card before the VM starts (a host driver grabbed the audio function at boot):"
+show_card
+step "pve-gpu-reset plan 100 --phase pre-start   (what the hook would do; changes nothing)"
+pve-gpu-reset plan 100 --phase pre-start | sed 's/^/    /'
+
+step "Proxmox starts VM 100: it runs 'pve-gpu-reset 100 pre-start' (task log shows):"
+t0=$(t_now); pve-gpu-reset 100 pre-start 2>&1 | sed 's/^/    /'; rc=$?
+echo "    -> exit status ${rc}, $(awk -v a="$t0" -v b="$(t_now)" 'BEGIN { printf "%.2f", b - a }') s"
+show_card
+
+step "The guest powers off: Proxmox runs 'pve-gpu-reset 100 post-stop':"
+t0=$(t_now); pve-gpu-reset 100 post-stop 2>&1 | sed 's/^/    /'
+echo "    -> $(awk -v a="$t0" -v b="$(t_now)" 'BEGIN { printf "%.2f", b - a }') s"
+show_card
+
+step "Restart: pre-start again (the card is clean since post-stop, so no second reset):"
+pve-gpu-reset 100 pre-start 2>&1 | sed 's/^/    /'
+show_card
+
+step "pve-gpu-reset history --vmid 100   (read from the journal, newest first)"
+pve-gpu-reset history --vmid 100 2>&1 | sed 's/^/    /'
+step "journalctl -t pve-gpu-reset VMID=100 -o verbose | one entry:"
+journalctl -D /run/log/journal -t pve-gpu-reset VMID=100 ACTION=bus-reset -o verbose -n 1 --no-pager 2>&1 |
+        grep -E '^\s+(MESSAGE|MESSAGE_ID|PRIORITY|VMID|PHASE|PCI_SLOT|PCI_ID|ACTION|RESET_METHOD|RESULT|DURATION_USEC|DRIVER_BEFORE|DRIVER_AFTER)=' |
+        sed 's/^ */    /'
+echo DEMO-END
+all_on_vfio 0000:01:00.0 0000:01:00.1 && t_pass "card usable on vfio-pci" || t_fail "card not usable"
+t_done

@@ -1,0 +1,305 @@
+#!/bin/sh
+# libFuzzer targets for every parser of outside input (tests/fuzz/fuzz_*.c).
+#
+#   tests/fuzz/run.sh [SECONDS]   build, then fuzz each target for SECONDS (default $FUZZ_SECONDS or 60),
+#                                 one after another; summary table; exit 1 if any target crashed
+#   tests/fuzz/run.sh --smoke     each target: its seeds once plus $FUZZ_SMOKE_SECONDS (5) of fuzzing,
+#                                 $FUZZ_JOBS (default: number of CPUs) targets at a time; for `make check`
+#   tests/fuzz/run.sh --build     build only
+#
+# Run from anywhere; paths are relative to the repository. Environment:
+#   FUZZ_TARGETS="vmconf policy"  only these targets          FUZZ_BUILDDIR  scratch dir (build/fuzz)
+#   CLANG                         compiler (clang, else clang-14)
+#   FUZZ_JOBS                     parallel targets (default 1; --smoke: number of CPUs)
+#   PGR_SHARED                    shared fixtures for seeds (default ../shared next to the repository)
+#
+# Layout under FUZZ_BUILDDIR: obj/ (lib/*.c built with clang and the sanitizers), bin/fuzz_<t>,
+# seeds/<t>/ (generated from the real fixtures and conf/), corpus/<t>/ (what libFuzzer keeps, grows
+# across runs), crashes/<t>/ (crash-*, timeout-*, oom-* inputs), logs/<t>.log.
+# Committed: seeds/<t>/ (small hand-written seeds), dict/<t>.dict, crashes/<t>/ (inputs that crashed
+# once: every run replays them first, and they seed the corpus).
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+cd "$top" || exit 1
+
+mode=fuzz
+seconds=${FUZZ_SECONDS:-60}
+case "${1:-}" in
+--smoke) mode=smoke; seconds=${FUZZ_SMOKE_SECONDS:-5} ;;
+--build) mode=build ;;
+--help|-h) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+'') ;;
+*[!0-9]*) echo "usage: tests/fuzz/run.sh [SECONDS | --smoke | --build]" >&2; exit 2 ;;
+*) seconds=$1 ;;
+esac
+case "$seconds" in ''|*[!0-9]*|0) echo "fuzz: bad number of seconds '$seconds'" >&2; exit 2 ;; esac
+
+B=${FUZZ_BUILDDIR:-build/fuzz}
+shared=${PGR_SHARED:-$(cd "$top/.." && pwd)/shared}
+all_targets=$(cd "$here" && ls fuzz_*.c | sed 's/^fuzz_//; s/\.c$//')
+targets=${FUZZ_TARGETS:-$all_targets}
+if [ "$mode" = smoke ]; then
+        jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
+else
+        jobs=${FUZZ_JOBS:-1}
+fi
+
+# ---- toolchain ----
+cc=${CLANG:-}
+if [ -z "$cc" ]; then
+        for c in clang clang-14; do
+                if command -v "$c" >/dev/null 2>&1; then cc=$c; break; fi
+        done
+fi
+if [ -z "$cc" ]; then
+        echo "fuzz: clang not found; install it with tools/deps.sh (clang, libclang-rt-14-dev)" >&2
+        echo "fuzz: 0 passed, 1 failed"
+        exit 1
+fi
+SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+CFLAGS="-std=gnu11 -g -O1 $SAN -Wall -Wextra -Wno-unused-parameter -Ilib $(pkg-config --cflags libpci json-c libsystemd)"
+LIBS=$(pkg-config --libs libpci json-c libsystemd)
+mkdir -p "$B/obj" "$B/bin" "$B/seeds" "$B/corpus" "$B/crashes" "$B/logs"
+
+probe="$B/obj/probe"
+printf '#include <stdint.h>\n#include <stddef.h>\nint LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);\nint LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }\n' >"$probe.c"
+if ! "$cc" -fsanitize=fuzzer,address,undefined -o "$probe" "$probe.c" >"$probe.log" 2>&1; then
+        cat "$probe.log" >&2
+        echo "fuzz: $cc cannot link -fsanitize=fuzzer; install libclang-rt-14-dev (tools/deps.sh)" >&2
+        echo "fuzz: 0 passed, 1 failed"
+        exit 1
+fi
+
+# ---- build: lib/*.c with the sanitizers (libFuzzer coverage too), one archive, one binary per target ----
+newest_header=$(ls -t lib/*.h "$here/fuzz.h" | head -1)
+built_lib=0 lib_failed=""
+for src in lib/*.c; do
+        obj="$B/obj/$(basename "$src" .c).o"
+        if [ -f "$obj" ] && [ ! "$src" -nt "$obj" ] && [ ! "$newest_header" -nt "$obj" ]; then
+                continue
+        fi
+        if "$cc" $CFLAGS -fsanitize=fuzzer-no-link -c -o "$obj" "$src" 2>"$obj.log"; then
+                built_lib=1
+        else
+                # Someone may be half-way through editing it: the targets that do not need it still build.
+                cat "$obj.log" >&2
+                rm -f "$obj"
+                lib_failed="$lib_failed $src"
+                built_lib=1
+        fi
+done
+lib_objs=$(for src in lib/*.c; do o="$B/obj/$(basename "$src" .c).o"; [ -f "$o" ] && echo "$o"; done)
+# Objects of sources that are gone must not stay in the archive.
+if [ $built_lib = 1 ] || [ ! -f "$B/libpgr-fuzz.a" ]; then
+        rm -f "$B/libpgr-fuzz.a"
+        # shellcheck disable=SC2086
+        ar rcs "$B/libpgr-fuzz.a" $lib_objs || exit 1
+fi
+[ -n "$lib_failed" ] && echo "fuzz: warning: did not compile:$lib_failed" >&2
+
+build_failed=""
+for t in $targets; do
+        src="$here/fuzz_$t.c" bin="$B/bin/fuzz_$t"
+        if [ ! -f "$src" ]; then
+                echo "fuzz: no target '$t' (have: $(echo $all_targets))" >&2
+                build_failed="$build_failed $t"
+                continue
+        fi
+        if [ -x "$bin" ] && [ ! "$src" -nt "$bin" ] && [ ! "$B/libpgr-fuzz.a" -nt "$bin" ] && [ ! "$here/fuzz.h" -nt "$bin" ]; then
+                continue
+        fi
+        # shellcheck disable=SC2086
+        if ! "$cc" $CFLAGS -fsanitize=fuzzer -o "$bin" "$src" "$B/libpgr-fuzz.a" $LIBS 2>"$B/logs/build-$t.log"; then
+                cat "$B/logs/build-$t.log" >&2
+                rm -f "$bin"
+                build_failed="$build_failed $t"
+        fi
+done
+if [ "$mode" = build ]; then
+        [ -z "$build_failed" ] && { echo "fuzz: built $(echo $targets | wc -w) targets in $B/bin"; exit 0; }
+        echo "fuzz: build failed:$build_failed" >&2
+        exit 1
+fi
+
+# ---- seeds from the real fixtures (generated, under $B; committed hand-written ones stay in tests/fuzz/seeds) ----
+seed_file() { # dir name: stdin into dir/name
+        mkdir -p "$1"
+        cat >"$1/$2"
+}
+link_base() { # basename of a symlink's target, nothing when absent
+        t=$(readlink "$1" 2>/dev/null) && printf '%s' "${t##*/}"
+}
+pcidev_seed() { # a device directory of a fake root -> one input of fuzz_pcidev.c
+        d=$1
+        sys=${d%/bus/pci/devices/*}
+        bdf=$(basename "$d")
+        cat "$d/reset_method" 2>/dev/null; printf '\000'
+        link_base "$d/driver"; printf '\000'
+        link_base "$d/iommu_group"; printf '\000'
+        for a in driver_override d3cold_allowed boot_vga power/control power_state vendor device class \
+                 subsystem_vendor subsystem_device; do
+                cat "$d/$a" 2>/dev/null; printf '\000'
+        done
+        for a in "$sys"/bus/pci/slots/*/address; do
+                [ -f "$a" ] && [ "$(cat "$a")" = "${bdf%.*}" ] && { cat "$a"; break; }
+        done
+        printf '\000'
+        head -c 4096 "$d/config" 2>/dev/null
+}
+gen_seeds() {
+        s="$B/seeds"
+        rm -rf "$s"
+        mkdir -p "$s"
+        real="$shared/fixtures/real"
+        if [ -d "$real" ]; then
+                for f in "$real"/vmconf/*.conf; do
+                        [ -f "$f" ] && seed_file "$s/vmconf" "$(basename "$f")" <"$f"
+                done
+                # each distinct hostpci value of the real configs
+                i=0
+                grep -h '^hostpci[0-9]*:' "$real"/vmconf/*.conf 2>/dev/null | sed 's/^[^:]*:[[:space:]]*//' | tr -d '\r' |
+                        sort -u | while IFS= read -r v; do
+                                i=$((i + 1))
+                                printf '%s' "$v" | seed_file "$s/hostpci" "real-$i"
+                        done
+                for f in "$real"/mapping/*.cfg; do
+                        [ -f "$f" ] && seed_file "$s/mapping" "$(basename "$f")" <"$f"
+                done
+                # PCI addresses as lspci and the configs write them
+                cat "$real"/lspci-v/*.txt "$real"/lspci-x/*.txt "$real"/vmconf/*.conf 2>/dev/null |
+                        grep -oE '([0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}(\.[0-7])?' | sort -u | head -40 |
+                        while IFS= read -r a; do printf '%s' "$a" | seed_file "$s/bdf" "real-$a"; done
+        fi
+        # fake roots built from the shared fixtures by tests/fixtures/mktree: device facts with real
+        # config space, and the configs the host files define inline
+        if [ -x tests/fixtures/mktree ] && [ -d "$shared/fixtures" ] && command -v python3 >/dev/null 2>&1 &&
+           PGR_SHARED="$shared" tests/fixtures/mktree --all "$B/trees" >"$B/logs/mktree.log" 2>&1; then
+                for d in "$B"/trees/*/sys/bus/pci/devices/*; do
+                        [ -d "$d" ] || continue
+                        host=${d#"$B"/trees/}
+                        host=${host%%/*}
+                        mkdir -p "$s/pcidev"
+                        pcidev_seed "$d" >"$s/pcidev/$host-$(basename "$d")"
+                done
+                for f in "$B"/trees/*/etc/pve/nodes/*/qemu-server/*.conf; do
+                        [ -f "$f" ] || continue
+                        host=${f#"$B"/trees/}
+                        seed_file "$s/vmconf" "tree-${host%%/*}-$(basename "$f")" <"$f"
+                done
+                for f in "$B"/trees/*/etc/pve/mapping/pci.cfg; do
+                        [ -f "$f" ] || continue
+                        host=${f#"$B"/trees/}
+                        seed_file "$s/mapping" "tree-${host%%/*}" <"$f"
+                done
+                for f in "$B"/trees/*/run/qemu-server/pci-id-reservations; do
+                        [ -f "$f" ] || continue
+                        host=${f#"$B"/trees/}
+                        seed_file "$s/reservations" "tree-${host%%/*}" <"$f"
+                done
+                for f in "$B"/trees/*/etc/pve-gpu-reset.json; do
+                        [ -f "$f" ] || continue
+                        host=${f#"$B"/trees/}
+                        seed_file "$s/policy" "tree-${host%%/*}" <"$f"
+                done
+                for f in "$B"/trees/*/etc/pve/storage.cfg; do
+                        [ -f "$f" ] || continue
+                        host=${f#"$B"/trees/}
+                        { printf 'local:snippets/pve-gpu-reset\000pve\000'; cat "$f"; } | seed_file "$s/storagecfg" "tree-${host%%/*}"
+                done
+        fi
+        if [ -f conf/pve-gpu-reset.json ]; then
+                seed_file "$s/policy" pve-gpu-reset.json <conf/pve-gpu-reset.json
+                { printf '\004vms\000100\000hookscript\000local:snippets/pve-gpu-reset\000'; cat conf/pve-gpu-reset.json; } |
+                        seed_file "$s/jsonedit" set-vms-hookscript
+                { printf '\002defaults\000settle_ms\000\000'; cat conf/pve-gpu-reset.json; } |
+                        seed_file "$s/jsonedit" remove-defaults-settle
+        fi
+}
+gen_seeds
+
+# ---- run ----
+# run_one TARGET: writes $B/logs/TARGET.{log,result}; result line: status execs corpus_files corpus_bytes crash
+run_one() {
+        t=$1
+        bin="$B/bin/fuzz_$t" log="$B/logs/$t.log" res="$B/logs/$t.result"
+        corpus="$B/corpus/$t" art="$B/crashes/$t"
+        mkdir -p "$corpus" "$art"
+        : >"$log"
+        if [ ! -x "$bin" ]; then
+                echo "build-failed 0 0 0 -" >"$res"
+                return
+        fi
+        opts="-print_final_stats=1 -timeout=20 -rss_limit_mb=2048 -artifact_prefix=$art/"
+        [ -f "$here/dict/$t.dict" ] && opts="$opts -dict=$here/dict/$t.dict"
+        status=ok crash=-
+        # 1. every input that once crashed must not crash any more
+        if [ -d "$here/crashes/$t" ] && [ -n "$(ls -A "$here/crashes/$t" 2>/dev/null)" ]; then
+                # shellcheck disable=SC2086
+                if ! "$bin" $opts "$here/crashes/$t"/* >>"$log" 2>&1; then
+                        status=regression
+                fi
+        fi
+        # 2. the seeds once, then fuzz for the rest of the time (new inputs go to the first directory)
+        #    (a crash input that still crashes is left out, so the run can look for new ones)
+        dirs="$corpus"
+        for d in "$here/seeds/$t" "$B/seeds/$t" "$here/crashes/$t"; do
+                [ "$d" = "$here/crashes/$t" ] && [ "$status" = regression ] && continue
+                [ -d "$d" ] && dirs="$dirs $d"
+        done
+        # shellcheck disable=SC2086
+        "$bin" $opts -max_total_time="$seconds" $dirs >>"$log" 2>&1
+        rc=$?
+        if [ $rc -ne 0 ]; then
+                [ "$status" = regression ] && status=regr+crash || status=crashed
+                crash=$(sed -n 's/.*Test unit written to //p' "$log" | tail -1)
+                [ -n "$crash" ] || crash="(exit $rc, see $log)"
+        elif [ "$status" = regression ]; then
+                crash="$(sed -n 's/.*Test unit written to //p' "$log" | head -1) (a known one in tests/fuzz/crashes/$t)"
+        fi
+        execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+        files=$(ls "$corpus" | wc -l)
+        bytes=$(du -sb "$corpus" 2>/dev/null | cut -f1)
+        echo "$status ${execs:-0} $files ${bytes:-0} $crash" >"$res"
+}
+
+start=$(date +%s)
+running=0
+for t in $targets; do
+        [ "$mode" = fuzz ] && echo "fuzz: $t for ${seconds}s ..."
+        if [ "$jobs" -gt 1 ]; then
+                run_one "$t" &
+                running=$((running + 1))
+                if [ $running -ge "$jobs" ]; then
+                        wait
+                        running=0
+                fi
+        else
+                run_one "$t"
+        fi
+done
+wait
+
+# ---- summary ----
+passed=0 failed=0
+printf '\n%-14s %-12s %12s %10s %12s  %s\n' target result executions corpus corpus-bytes crash-input
+for t in $targets; do
+        res="$B/logs/$t.result"
+        if [ -f "$res" ]; then
+                read -r status execs files bytes crash <"$res"
+        else
+                status=build-failed execs=0 files=0 bytes=0 crash=-
+        fi
+        printf '%-14s %-12s %12s %10s %12s  %s\n' "$t" "$status" "$execs" "$files" "$bytes" "$crash"
+        if [ "$status" = ok ]; then
+                passed=$((passed + 1))
+        else
+                failed=$((failed + 1))
+                echo "----- $t: tail of $B/logs/$t.log" >&2
+                grep -E 'ERROR|SUMMARY|broken promise|runtime error|Test unit written|^#0|^    #[0-9] ' "$B/logs/$t.log" | head -30 >&2
+        fi
+done
+echo "fuzz: ${seconds}s per target, $(( $(date +%s) - start ))s in all; logs and crash inputs in $B/"
+echo "fuzz: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
