@@ -26,7 +26,13 @@
 struct pcidev_access {
         const struct pgr_ctx *ctx;
         struct pci_access *pacc;
+        bool no_names;
 };
+
+void pcidev_access_skip_names(struct pcidev_access *acc)
+{
+        acc->no_names = true;
+}
 
 /* libpci declares error() noreturn and its compiled code relies on that, so the handler must not
  * return. Nothing we call can reach it with bad input: the tree is validated before pci_init(),
@@ -208,7 +214,7 @@ static void lookup_name(struct pcidev_access *acc, struct pcidev *p)
         char buf[sizeof(p->name)];
         const char *n;
 
-        if (p->vendor == 0xffff || p->vendor == 0)
+        if (acc->no_names || p->vendor == 0xffff || p->vendor == 0)
                 return;
         n = pci_lookup_name(acc->pacc, buf, (int)sizeof(buf),
                             PCI_LOOKUP_VENDOR | PCI_LOOKUP_DEVICE | PCI_LOOKUP_NO_NUMBERS | PCI_LOOKUP_NO_HWDB,

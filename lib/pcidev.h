@@ -15,6 +15,8 @@
 struct pcidev_access;
 int pcidev_access_new(const struct pgr_ctx *ctx, struct pcidev_access **ret);
 void pcidev_access_free(struct pcidev_access *acc);
+/* The hook has no use for pci.ids names, and parsing pci.ids is most of a no-op run's time. */
+void pcidev_access_skip_names(struct pcidev_access *acc);
 static inline void pcidev_access_freep(struct pcidev_access **a) { pcidev_access_free(*a); }
 
 /* Facts about one function at one moment. Strings are "" when unknown/absent; ints -1. */

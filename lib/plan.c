@@ -411,6 +411,19 @@ static bool skip_for_safety(const struct plan_input *in, struct plan *p, struct 
         return false;
 }
 
+/* The kernel's link/..._aspm attributes are the truth where they exist (5.5+); else Link Control. */
+static bool aspm_enabled(const struct pgr_ctx *ctx, const struct pcidev *dev)
+{
+        for (size_t i = 0; i < dev->n_link_aspm; i++) {
+                char attr[48], val[8];
+
+                snprintf(attr, sizeof(attr), "link/%s", dev->link_aspm[i]);
+                if (sysfs_dev_read(ctx, &dev->addr, attr, val, sizeof(val)) == 0 && streq(val, "1"))
+                        return true;
+        }
+        return dev->n_link_aspm == 0 && dev->aspm_ctl > 0;
+}
+
 static void plan_one(const struct plan_input *in, struct plan *p, struct plan_device *d, const struct reservations *res)
 {
         const struct pcidev *dev = &d->dev;
@@ -450,7 +463,7 @@ static void plan_one(const struct plan_input *in, struct plan *p, struct plan_de
             (dev->d3cold_allowed > 0 || (dev->power_control[0] && !streq(dev->power_control, "on")) ||
              (d->n_actions && d->actions[d->n_actions - 1].kind == ACTION_BIND_VFIO)))
                 add_action(d, ACTION_KEEP_AWAKE, NULL, NULL);
-        if (prepare && s->aspm_off && (dev->aspm_ctl > 0 || (dev->aspm_ctl < 0 && dev->n_link_aspm > 0)))
+        if (prepare && s->aspm_off && aspm_enabled(in->ctx, dev))
                 add_action(d, ACTION_ASPM_OFF, NULL, NULL);
 
         switch (in->phase) {

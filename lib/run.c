@@ -46,8 +46,8 @@ static void inputs_done(struct inputs *in)
 }
 
 /* Loads everything a plan needs. Returns an exit status; err says what was wrong. vmid 0: no VM. */
-static int load_inputs(struct pgr_ctx *ctx, unsigned long vmid, const struct run_options *o, struct inputs *in,
-                       struct pgr_error *err)
+static int load_inputs(struct pgr_ctx *ctx, unsigned long vmid, const struct run_options *o, bool names,
+                       struct inputs *in, struct pgr_error *err)
 {
         int r;
 
@@ -69,6 +69,8 @@ static int load_inputs(struct pgr_ctx *ctx, unsigned long vmid, const struct run
                 pgr_error_set(err, "cannot open PCI access under '%s/sys/bus/pci': %s", ctx->root, strerror(-r));
                 return EXIT_FAILED;
         }
+        if (!names)
+                pcidev_access_skip_names(in->acc);
         return EXIT_DONE;
 }
 
@@ -114,7 +116,7 @@ int run_plan(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, con
                         phase_str);
                 return EXIT_USAGE;
         }
-        status = load_inputs(ctx, vmid, o, &in, &err);
+        status = load_inputs(ctx, vmid, o, true, &in, &err);
         if (status != EXIT_DONE) {
                 fprintf(stderr, "pve-gpu-reset: %s\n", err.msg);
                 goto out;
@@ -320,7 +322,7 @@ int run_hook(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, con
                                                          .duration_usec = -1, .message = msg });
                 goto out;
         }
-        status = load_inputs(ctx, vmid, o, &in, &err);
+        status = load_inputs(ctx, vmid, o, false, &in, &err);
         if (status != EXIT_DONE) {
                 config_error(j, vmid, phase_str, err.msg);
                 fprintf(stderr, "pve-gpu-reset: %s\n", err.msg);
@@ -389,7 +391,7 @@ int run_reset(struct pgr_ctx *ctx, const struct pci_addr *addrs, size_t n, const
 
         if (journal_open(ctx, &j) < 0)
                 fprintf(stderr, "pve-gpu-reset: journal unavailable; logging to stderr\n");
-        status = load_inputs(ctx, 0, o, &in, &err);
+        status = load_inputs(ctx, 0, o, false, &in, &err);
         if (status != EXIT_DONE) {
                 fprintf(stderr, "pve-gpu-reset: %s\n", err.msg);
                 goto out;

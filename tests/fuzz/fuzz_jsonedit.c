@@ -39,6 +39,28 @@ static struct json_object *parse_strict(const char *s, size_t len)
         return o;
 }
 
+/* FUZZ_JSONEDIT_PLAIN_KEYS=1: only keys that JSON can hold without escapes (what attach passes),
+ * to look past a known bug with such keys. */
+static bool plain_keys_only;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+        const char *e = getenv("FUZZ_JSONEDIT_PLAIN_KEYS");
+
+        (void)argc;
+        (void)argv;
+        plain_keys_only = e && streq(e, "1");
+        return 0;
+}
+
+static bool needs_escape(const char *s)
+{
+        for (; *s; s++)
+                if (*s == '"' || *s == '\\' || (unsigned char)*s < 0x20)
+                        return true;
+        return false;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         struct fuzz_fields f;
@@ -57,6 +79,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 0; i < n_path; i++)
                 path[i] = f.f[i];
         text = fuzz_memdup(f.rest, f.rest_size);
+        if (plain_keys_only)
+                for (size_t i = 0; i < n_path; i++)
+                        if (needs_escape(path[i])) {
+                                fuzz_fields_done(&f);
+                                return 0;
+                        }
 
         if (remove)
                 r = json_text_remove(text, f.rest_size, path, n_path, &out);

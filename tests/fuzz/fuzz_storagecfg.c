@@ -50,7 +50,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 return 0;
         }
         FUZZ_CHECK(c && c->n >= 1);
-        FUZZ_CHECK(storagecfg_find(c, "local") == &c->v[0]); /* the built-in or the file's, first */
+        FUZZ_CHECK(storagecfg_find(c, "local")); /* Proxmox's built-in when the file has none */
+        if (storagecfg_find(c, "local")->builtin)
+                FUZZ_CHECK(storagecfg_find(c, "local") == &c->v[0]);
         for (size_t i = 0; i < c->n; i++) {
                 const struct storage *s = &c->v[i];
                 char dir[PATH_MAX];

@@ -217,7 +217,12 @@ gen_seeds() {
                         seed_file "$s/jsonedit" remove-defaults-settle
         fi
 }
-gen_seeds
+# Regenerated when what they come from changed.
+stamp="$B/seeds/.stamp"
+if [ ! -f "$stamp" ] || [ -n "$(find conf/pve-gpu-reset.json tests/fixtures "$shared/fixtures" -newer "$stamp" 2>/dev/null | head -1)" ]; then
+        gen_seeds
+        touch "$stamp"
+fi
 
 # ---- run ----
 # run_one TARGET: writes $B/logs/TARGET.{log,result}; result line: status execs corpus_files corpus_bytes crash
@@ -225,6 +230,11 @@ run_one() {
         t=$1
         bin="$B/bin/fuzz_$t" log="$B/logs/$t.log" res="$B/logs/$t.result"
         corpus="$B/corpus/$t" art="$B/crashes/$t"
+        if [ "$mode" = smoke ]; then
+                # bounded and repeatable: the seeds, not whatever corpus earlier long runs grew
+                corpus="$B/smoke-corpus/$t"
+                rm -rf "$corpus"
+        fi
         mkdir -p "$corpus" "$art"
         : >"$log"
         if [ ! -x "$bin" ]; then

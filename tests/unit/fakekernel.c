@@ -181,7 +181,7 @@ static void do_rescan_bus(struct fakekernel *fk, const char *busprefix /* "DDDD:
                         continue;
                 d->removed = false;
                 forget_settings(fk, d);
-                if (strcmp(autoprobe, "1") == 0 && d->orig_driver[0])
+                if ((strcmp(autoprobe, "1") == 0 || !fk->autoprobe_blocks_rescan_bind) && d->orig_driver[0])
                         bind(fk, d->bdf, d->orig_driver);
         }
 }

@@ -40,6 +40,9 @@ struct fakekernel {
         char log[FK_MAX_LOG][160]; /* "<path below root>=<value>" of every write attempted */
         int n_log;
         int n_reads;
+        /* The kernel attaches a rescanned PCI device itself (pci_bus_add_device → device_attach), whatever
+         * drivers_autoprobe says; drivers_autoprobe only stops a driver module loaded meanwhile. */
+        bool autoprobe_blocks_rescan_bind;
         /* Called before each write; a non-zero return is the write's result (negative errno). */
         int (*before_write)(struct fakekernel *fk, const char *rel, const char *value);
         void *userdata;

@@ -1,0 +1,732 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The `modprobe` check: what modprobe.d, /etc/modules and the kernel command line make of the
+ * host drivers and vfio-pci, read the way kmod reads them (libkmod-config.c). */
+#define _GNU_SOURCE 1 /* asprintf */
+#include "doctor_modprobe.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "util.h"
+
+#define MODPROBE_FILE_MAX (256 * 1024)
+
+static void normalize(char *dst, size_t size, const char *src, size_t n)
+{
+        size_t i;
+
+        for (i = 0; i + 1 < size && i < n && src[i]; i++)
+                dst[i] = src[i] == '-' ? '_' : src[i];
+        dst[i] = '\0';
+}
+
+static bool module_eq(const char *a, const char *b)
+{
+        for (; *a && *b; a++, b++)
+                if ((*a == '-' ? '_' : *a) != (*b == '-' ? '_' : *b))
+                        return false;
+        return *a == *b;
+}
+
+static int add(struct modprobe_conf *c, enum modprobe_kind kind, const char *module, size_t module_len,
+               const char *value, size_t value_len, const char *file, unsigned line)
+{
+        struct modprobe_entry *e;
+
+        if (c->n == c->alloc) {
+                size_t alloc = c->alloc ? c->alloc * 2 : 32;
+                struct modprobe_entry *v = realloc(c->v, alloc * sizeof(*v));
+
+                if (!v)
+                        return -ENOMEM;
+                c->v = v;
+                c->alloc = alloc;
+        }
+        e = &c->v[c->n++];
+        memset(e, 0, sizeof(*e));
+        e->kind = kind;
+        normalize(e->module, sizeof(e->module), module, module_len);
+        if (value)
+                snprintf(e->value, sizeof(e->value), "%.*s", (int)value_len, value);
+        snprintf(e->file, sizeof(e->file), "%s", file);
+        e->line = line;
+        return 0;
+}
+
+/* Splits s in place on blanks: the next token, or NULL. */
+static char *next_token(char **s)
+{
+        char *p = *s, *t;
+
+        while (*p == ' ' || *p == '\t')
+                p++;
+        if (!*p) {
+                *s = p;
+                return NULL;
+        }
+        t = p;
+        while (*p && *p != ' ' && *p != '\t')
+                p++;
+        if (*p)
+                *p++ = '\0';
+        *s = p;
+        return t;
+}
+
+static int parse_line(struct modprobe_conf *c, char *line, const char *file, unsigned lineno)
+{
+        char *rest = line, *cmd, *mod, *tok;
+        int r = 0;
+
+        cmd = next_token(&rest);
+        if (!cmd || cmd[0] == '#')
+                return 0;
+        mod = next_token(&rest);
+        if (!mod)
+                return 0;
+        if (streq(cmd, "blacklist"))
+                return add(c, MODPROBE_BLACKLIST, mod, strlen(mod), NULL, 0, file, lineno);
+        if (streq(cmd, "install")) {
+                tok = next_token(&rest);
+                if (tok && (streq(tok, "/bin/false") || streq(tok, "/bin/true") || streq(tok, "/usr/bin/false") ||
+                            streq(tok, "/usr/bin/true") || streq(tok, "false") || streq(tok, "true")) &&
+                    !next_token(&rest))
+                        return add(c, MODPROBE_INSTALL_FALSE, mod, strlen(mod), tok, strlen(tok), file, lineno);
+                return 0;
+        }
+        if (streq(cmd, "options")) {
+                if (!module_eq(mod, "vfio_pci"))
+                        return 0;
+                while (r >= 0 && (tok = next_token(&rest)))
+                        if (strncmp(tok, "ids=", 4) == 0)
+                                r = add(c, MODPROBE_VFIO_IDS, "vfio_pci", 8, tok + 4, strlen(tok + 4), file, lineno);
+                return r;
+        }
+        if (streq(cmd, "softdep")) {
+                bool pre = false;
+
+                while (r >= 0 && (tok = next_token(&rest))) {
+                        if (streq(tok, "pre:"))
+                                pre = true;
+                        else if (streq(tok, "post:"))
+                                pre = false;
+                        else if (pre && module_eq(tok, "vfio_pci"))
+                                r = add(c, MODPROBE_SOFTDEP_VFIO, mod, strlen(mod), NULL, 0, file, lineno);
+                        else if (strncmp(tok, "pre:", 4) == 0 && module_eq(tok + 4, "vfio_pci"))
+                                /* kmod takes "pre:" only as a word of its own: this line does nothing */
+                                r = add(c, MODPROBE_SOFTDEP_BROKEN, mod, strlen(mod), tok, strlen(tok), file, lineno);
+                }
+                return r;
+        }
+        return 0;
+}
+
+int modprobe_conf_parse(struct modprobe_conf *c, const char *text, const char *file)
+{
+        _cleanup_free_ char *buf = strdup(text);
+        char *p, *line;
+        unsigned lineno = 0;
+        int r;
+
+        if (!buf)
+                return -ENOMEM;
+        p = buf;
+        while (*p) {
+                unsigned start = ++lineno;
+                char *w;
+
+                /* A logical line: physical lines joined where one ends in '\'. */
+                line = w = p;
+                for (;;) {
+                        if (*p == '\0')
+                                break;
+                        if (*p == '\\' && p[1] == '\n') {
+                                p += 2;
+                                lineno++;
+                                continue;
+                        }
+                        if (*p == '\n') {
+                                p++;
+                                break;
+                        }
+                        *w++ = *p++;
+                }
+                *w = '\0';
+                r = parse_line(c, line, file, start);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static void note_mtime(const struct pgr_ctx *ctx, struct modprobe_conf *c, const char *abs)
+{
+        char path[PATH_MAX];
+        struct stat st;
+
+        if (pgr_path(ctx, path, sizeof(path), abs) < 0 || stat(path, &st) < 0)
+                return;
+        if (st.st_mtime > c->newest_mtime) {
+                c->newest_mtime = st.st_mtime;
+                snprintf(c->newest_file, sizeof(c->newest_file), "%s", abs);
+        }
+}
+
+/* The *.conf files of dirs, a name in an earlier directory hiding it in later ones, in name order;
+ * each as "<dir>/<name>" (host path). */
+static int list_conf_files(const struct pgr_ctx *ctx, const char *const *dirs, size_t n_dirs, char ***ret,
+                           size_t *ret_n)
+{
+        char **v = NULL;
+        size_t n = 0, alloc = 0;
+
+        for (size_t d = 0; d < n_dirs; d++) {
+                char path[PATH_MAX];
+                DIR *dir;
+                struct dirent *de;
+
+                if (pgr_path(ctx, path, sizeof(path), dirs[d]) < 0)
+                        continue;
+                dir = opendir(path);
+                if (!dir)
+                        continue;
+                while ((de = readdir(dir))) {
+                        size_t len = strlen(de->d_name);
+                        bool dup = false;
+                        char *s;
+
+                        if (de->d_name[0] == '.' || len < 6 || !streq(de->d_name + len - 5, ".conf"))
+                                continue;
+                        for (size_t i = 0; i < n && !dup; i++)
+                                dup = streq(strrchr(v[i], '/') + 1, de->d_name);
+                        if (dup)
+                                continue;
+                        if (n == alloc) {
+                                char **nv = realloc(v, (alloc ? alloc * 2 : 16) * sizeof(*v));
+
+                                if (!nv)
+                                        goto oom;
+                                v = nv;
+                                alloc = alloc ? alloc * 2 : 16;
+                        }
+                        if (asprintf(&s, "%s/%s", dirs[d], de->d_name) < 0)
+                                goto oom;
+                        v[n++] = s;
+                        continue;
+oom:
+                        closedir(dir);
+                        for (size_t i = 0; i < n; i++)
+                                free(v[i]);
+                        free(v);
+                        return -ENOMEM;
+                }
+                closedir(dir);
+        }
+        /* kmod sorts by file name, not by path */
+        for (size_t i = 1; i < n; i++)
+                for (size_t j = i; j > 0 && strcmp(strrchr(v[j - 1], '/'), strrchr(v[j], '/')) > 0; j--) {
+                        char *t = v[j];
+
+                        v[j] = v[j - 1];
+                        v[j - 1] = t;
+                }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+static void free_strv(char **v, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                free(v[i]);
+        free(v);
+}
+
+static int read_host_file(const struct pgr_ctx *ctx, const char *abs, char **ret)
+{
+        char path[PATH_MAX];
+        int r;
+
+        r = pgr_path(ctx, path, sizeof(path), abs);
+        if (r < 0)
+                return r;
+        return read_full_file(path, MODPROBE_FILE_MAX, ret, NULL);
+}
+
+static int load_modprobe_d(const struct pgr_ctx *ctx, struct modprobe_conf *c)
+{
+        static const char *const dirs[] = { "/etc/modprobe.d", "/run/modprobe.d", "/usr/local/lib/modprobe.d",
+                                            "/usr/lib/modprobe.d", "/lib/modprobe.d" };
+        char **files = NULL;
+        size_t n = 0;
+        int r;
+
+        r = list_conf_files(ctx, dirs, ELEMENTSOF(dirs), &files, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                _cleanup_free_ char *text = NULL;
+
+                if (read_host_file(ctx, files[i], &text) < 0)
+                        continue;
+                c->n_files++;
+                note_mtime(ctx, c, files[i]);
+                r = modprobe_conf_parse(c, text, files[i]);
+        }
+        free_strv(files, n);
+        return r < 0 ? r : 0;
+}
+
+/* /etc/modules (Debian) and modules-load.d: one module per line, '#' and ';' comments. */
+static int parse_modules_list(struct modprobe_conf *c, const char *text, const char *file)
+{
+        unsigned lineno = 0;
+
+        for (const char *p = text; *p;) {
+                const char *eol = strchr(p, '\n'), *s = p, *e;
+                size_t len;
+
+                if (!eol)
+                        eol = p + strlen(p);
+                lineno++;
+                while (s < eol && isspace((unsigned char)*s))
+                        s++;
+                e = s;
+                while (e < eol && !isspace((unsigned char)*e))
+                        e++;
+                len = (size_t)(e - s);
+                if (len && *s != '#' && *s != ';') {
+                        int r = add(c, MODPROBE_LOAD, s, len, NULL, 0, file, lineno);
+
+                        if (r < 0)
+                                return r;
+                }
+                p = *eol ? eol + 1 : eol;
+        }
+        return 0;
+}
+
+static int load_modules_lists(const struct pgr_ctx *ctx, struct modprobe_conf *c)
+{
+        static const char *const dirs[] = { "/etc/modules-load.d", "/run/modules-load.d",
+                                            "/usr/local/lib/modules-load.d", "/usr/lib/modules-load.d",
+                                            "/lib/modules-load.d" };
+        _cleanup_free_ char *text = NULL;
+        char **files = NULL;
+        size_t n = 0;
+        int r;
+
+        if (read_host_file(ctx, "/etc/modules", &text) >= 0) {
+                note_mtime(ctx, c, "/etc/modules");
+                r = parse_modules_list(c, text, "/etc/modules");
+                if (r < 0)
+                        return r;
+        }
+        r = list_conf_files(ctx, dirs, ELEMENTSOF(dirs), &files, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                _cleanup_free_ char *t = NULL;
+
+                if (read_host_file(ctx, files[i], &t) < 0)
+                        continue;
+                r = parse_modules_list(c, t, files[i]);
+        }
+        free_strv(files, n);
+        return r < 0 ? r : 0;
+}
+
+/* Module options and blacklists on the kernel command line, as kmod reads them. */
+static int parse_cmdline(struct modprobe_conf *c, const char *cmdline)
+{
+        _cleanup_free_ char *buf = strdup(cmdline);
+        char *rest, *tok;
+        int r = 0;
+
+        if (!buf)
+                return -ENOMEM;
+        rest = buf;
+        while (r >= 0 && (tok = next_token(&rest))) {
+                char *eq = strchr(tok, '='), *dot = strchr(tok, '.');
+                bool blacklist = false;
+
+                if (!eq)
+                        continue;
+                if (strncmp(tok, "modprobe.blacklist=", 19) == 0 || strncmp(tok, "module_blacklist=", 17) == 0)
+                        blacklist = true;
+                if (blacklist) {
+                        for (char *m = eq + 1, *comma; r >= 0 && *m; m = comma ? comma + 1 : m + strlen(m)) {
+                                comma = strchr(m, ',');
+                                size_t len = comma ? (size_t)(comma - m) : strlen(m);
+
+                                if (len)
+                                        r = add(c, MODPROBE_BLACKLIST, m, len, tok, (size_t)(eq - tok), "/proc/cmdline", 0);
+                        }
+                        continue;
+                }
+                if (dot && dot < eq) {
+                        char mod[64];
+
+                        normalize(mod, sizeof(mod), tok, (size_t)(dot - tok));
+                        if (streq(mod, "vfio_pci") && (size_t)(eq - dot - 1) == 3 && strncmp(dot + 1, "ids", 3) == 0)
+                                r = add(c, MODPROBE_VFIO_IDS, "vfio_pci", 8, eq + 1, strlen(eq + 1), "/proc/cmdline", 0);
+                }
+        }
+        return r;
+}
+
+int modprobe_conf_load(const struct pgr_ctx *ctx, const char *cmdline, struct modprobe_conf **ret)
+{
+        struct modprobe_conf *c = calloc(1, sizeof(*c));
+        int r;
+
+        if (!c)
+                return -ENOMEM;
+        r = load_modprobe_d(ctx, c);
+        if (r >= 0)
+                r = load_modules_lists(ctx, c);
+        if (r >= 0 && cmdline)
+                r = parse_cmdline(c, cmdline);
+        if (r < 0) {
+                modprobe_conf_free(c);
+                return r;
+        }
+        *ret = c;
+        return 0;
+}
+
+void modprobe_conf_free(struct modprobe_conf *c)
+{
+        if (!c)
+                return;
+        free(c->v);
+        free(c);
+}
+
+const struct modprobe_entry *modprobe_conf_find(const struct modprobe_conf *c, enum modprobe_kind kind,
+                                                const char *module)
+{
+        for (size_t i = 0; i < c->n; i++)
+                if (c->v[i].kind == kind && (!module || module_eq(c->v[i].module, module)))
+                        return &c->v[i];
+        return NULL;
+}
+
+const struct modprobe_entry *modprobe_conf_blacklisted(const struct modprobe_conf *c, const char *module)
+{
+        const struct modprobe_entry *e = modprobe_conf_find(c, MODPROBE_BLACKLIST, module);
+
+        return e ? e : modprobe_conf_find(c, MODPROBE_INSTALL_FALSE, module);
+}
+
+const struct modprobe_entry *modprobe_conf_vfio_ids(const struct modprobe_conf *c, size_t *ret_count)
+{
+        const struct modprobe_entry *last = NULL;
+        size_t n = 0;
+
+        for (size_t i = 0; i < c->n; i++)
+                if (c->v[i].kind == MODPROBE_VFIO_IDS) {
+                        last = &c->v[i];
+                        n++;
+                }
+        if (ret_count)
+                *ret_count = n;
+        return last;
+}
+
+bool modprobe_ids_has(const char *ids, unsigned vendor, unsigned device)
+{
+        for (const char *p = ids; *p;) {
+                const char *comma = strchr(p, ',');
+                size_t len = comma ? (size_t)(comma - p) : strlen(p);
+                unsigned v, d;
+                char item[64];
+
+                snprintf(item, sizeof(item), "%.*s", (int)(len < sizeof(item) ? len : sizeof(item) - 1), p);
+                if (sscanf(item, "%x:%x", &v, &d) == 2 && v == vendor && d == device)
+                        return true;
+                p = comma ? comma + 1 : p + len;
+        }
+        return false;
+}
+
+static const char *where(const struct modprobe_entry *e, char *buf, size_t size)
+{
+        if (e->line)
+                snprintf(buf, size, "%s:%u", e->file, e->line);
+        else
+                snprintf(buf, size, "the kernel command line");
+        return buf;
+}
+
+/* Host drivers that bind this kind of function, and whether the fix is a blacklist (nouveau,
+ * nvidiafb: nothing on a passthrough host needs them) or a softdep (the host may need the driver
+ * for another card: let vfio-pci load first and claim its ids). */
+struct host_driver {
+        const char *module;
+        bool blacklist;
+};
+
+static size_t host_drivers_for(const struct pcidev *d, struct host_driver *ret, size_t max)
+{
+        unsigned cls = d->class_code >> 8;
+        size_t n = 0;
+
+#define ADD(m, b) do { if (n < max) ret[n++] = (struct host_driver){ (m), (b) }; } while (0)
+        if (cls >> 8 == 0x03) {
+                if (d->vendor == 0x10de) {
+                        ADD("nouveau", true);
+                        ADD("nvidia", false);
+                } else if (d->vendor == 0x1002) {
+                        ADD("amdgpu", false);
+                        ADD("radeon", false);
+                } else if (d->vendor == 0x8086) {
+                        ADD("i915", false);
+                        ADD("xe", false);
+                }
+        } else if (cls == 0x0403)
+                ADD("snd_hda_intel", false);
+        else if (cls == 0x0c03)
+                ADD("xhci_pci", false);
+        else if (cls == 0x0c80 && d->vendor == 0x10de)
+                ADD("i2c_nvidia_gpu", false);
+#undef ADD
+        return n;
+}
+
+static bool driver_bound_in_set(const struct doctor_devices *set, const char *module)
+{
+        for (size_t i = 0; i < set->n; i++) {
+                const char *drv = set->v[i].dev.driver;
+
+                /* sysfs driver names are not module names: xhci_hcd is xhci_pci's driver */
+                if (module_eq(drv, module) || (streq(module, "xhci_pci") && streq(drv, "xhci_hcd")) ||
+                    (streq(module, "i2c_nvidia_gpu") && streq(drv, "nvidia-gpu")))
+                        return true;
+        }
+        return false;
+}
+
+static bool wanted_on_vfio(const struct doctor_device *d)
+{
+        return d->dev.present && !d->untouched && d->dev.header_type != 1;
+}
+
+static void check_ids(const struct modprobe_conf *c, const struct doctor_devices *set, bool host_driver_around,
+                      struct doctor_report *rep, bool *problem)
+{
+        struct dstr missing = {}, merged = {}, listed = {}, fix = {};
+        size_t count = 0, n_needed = 0;
+        const struct modprobe_entry *eff = modprobe_conf_vfio_ids(c, &count);
+        char at[300];
+
+        if (eff)
+                dstr_addf(&merged, "%s", eff->value);
+        for (size_t i = 0; i < set->n; i++) {
+                const struct doctor_device *d = &set->v[i];
+                char id[16];
+                bool dup = false;
+
+                if (!wanted_on_vfio(d))
+                        continue;
+                for (size_t j = 0; j < i && !dup; j++)
+                        dup = wanted_on_vfio(&set->v[j]) && set->v[j].dev.vendor == d->dev.vendor &&
+                              set->v[j].dev.device == d->dev.device;
+                if (dup)
+                        continue;
+                n_needed++;
+                doctor_device_id(d, id);
+                dstr_addf(&listed, "%s%s", listed.len ? "," : "", id);
+                if (eff && modprobe_ids_has(eff->value, d->dev.vendor, d->dev.device))
+                        continue;
+                dstr_addf(&missing, "%s%s (%s)", missing.len ? ", " : "", id, d->dev.bdf);
+                if (eff)
+                        dstr_addf(&merged, ",%s", id);
+        }
+        if (n_needed == 0)
+                goto out;
+        if (!eff) {
+                *problem = true;
+                dstr_addf(&fix, "echo \"options vfio-pci ids=%s\" >> /etc/modprobe.d/vfio.conf && update-initramfs -u -k all, "
+                          "then reboot", dstr_get(&listed));
+                doctor_add(rep, "modprobe", host_driver_around ? DOCTOR_WARN : DOCTOR_INFO, NULL, dstr_get(&fix),
+                           "no 'options vfio-pci ids=' in /etc/modprobe.d: at boot %s; Proxmox binds the card only when the VM starts",
+                           host_driver_around ? "a host driver can claim the card first"
+                                              : "nothing claims the card for vfio-pci");
+                goto out;
+        }
+        if (missing.len) {
+                const struct modprobe_entry *earlier = NULL;
+
+                *problem = true;
+                for (size_t i = 0; i < c->n && !earlier; i++)
+                        if (c->v[i].kind == MODPROBE_VFIO_IDS && &c->v[i] != eff)
+                                earlier = &c->v[i];
+                if (eff->line)
+                        dstr_addf(&fix, "in %s replace line %u with: options vfio-pci ids=%s (keep the line's other "
+                                  "options), then update-initramfs -u -k all and reboot",
+                                  eff->file, eff->line, dstr_get(&merged));
+                else
+                        dstr_addf(&fix, "set vfio-pci.ids=%s on the kernel command line (/etc/default/grub or "
+                                  "/etc/kernel/cmdline), then update-grub or proxmox-boot-tool refresh, and reboot",
+                                  dstr_get(&merged));
+                doctor_add(rep, "modprobe", DOCTOR_FAIL, NULL, dstr_get(&fix),
+                           "vfio-pci ids=%s (%s%s) does not list %s: at boot the host driver keeps %s%s",
+                           eff->value, where(eff, at, sizeof(at)), count > 1 ? ", the one that takes effect" : "",
+                           dstr_get(&missing), missing.len > 20 ? "these functions" : "this function",
+                           count > 1 ? "; other ids= lines do not count, only the last one given applies" : "");
+                (void)earlier;
+        }
+        if (count > 1) {
+                struct dstr all = {};
+
+                for (size_t i = 0; i < c->n; i++)
+                        if (c->v[i].kind == MODPROBE_VFIO_IDS)
+                                dstr_addf(&all, "%s%s", all.len ? ", " : "", where(&c->v[i], at, sizeof(at)));
+                *problem = true;
+                dstr_done(&fix);
+                dstr_addf(&fix, "merge them into one line: options vfio-pci ids=%s in /etc/modprobe.d/vfio.conf, delete the "
+                          "others, then update-initramfs -u -k all", dstr_get(&merged));
+                doctor_add(rep, "modprobe", DOCTOR_WARN, NULL, dstr_get(&fix),
+                           "vfio-pci ids= is given %zu times (%s): only the last one (%s) takes effect", count,
+                           dstr_get(&all), where(eff, at, sizeof(at)));
+                dstr_done(&all);
+        }
+out:
+        dstr_done(&missing);
+        dstr_done(&merged);
+        dstr_done(&listed);
+        dstr_done(&fix);
+}
+
+void doctor_check_modprobe(const struct pgr_ctx *ctx, const struct modprobe_conf *c, const struct doctor_devices *set,
+                           const struct modprobe_kernel *k, struct doctor_report *rep)
+{
+        struct host_driver seen[16];
+        size_t n_seen = 0;
+        bool problem = false, host_driver_around = false, any_softdep = false;
+        struct dstr good = {};
+        char at[300];
+
+        /* The host drivers that matter: those that could bind a function of the set. */
+        for (size_t i = 0; i < set->n; i++) {
+                struct host_driver hd[4];
+                size_t n;
+
+                if (!wanted_on_vfio(&set->v[i]))
+                        continue;
+                n = host_drivers_for(&set->v[i].dev, hd, ELEMENTSOF(hd));
+                for (size_t j = 0; j < n; j++) {
+                        bool dup = false;
+
+                        for (size_t s = 0; s < n_seen && !dup; s++)
+                                dup = streq(seen[s].module, hd[j].module);
+                        if (!dup && n_seen < ELEMENTSOF(seen))
+                                seen[n_seen++] = hd[j];
+                }
+        }
+        for (size_t s = 0; s < n_seen; s++) {
+                bool around = driver_bound_in_set(set, seen[s].module) ||
+                              (k->available && k->available(ctx, seen[s].module, k->userdata));
+                const struct modprobe_entry *bl = modprobe_conf_blacklisted(c, seen[s].module),
+                                            *sd = modprobe_conf_find(c, MODPROBE_SOFTDEP_VFIO, seen[s].module);
+                char fix[512];
+
+                if (sd)
+                        any_softdep = true;
+                if (!around && !bl && !sd)
+                        continue;
+                if (!bl && !sd)
+                        host_driver_around = true;
+                if (bl) {
+                        dstr_addf(&good, "%s%s blacklisted (%s)", good.len ? "; " : "", seen[s].module,
+                                  where(bl, at, sizeof(at)));
+                        continue;
+                }
+                if (sd) {
+                        dstr_addf(&good, "%s'softdep %s pre: vfio-pci' (%s)", good.len ? "; " : "", seen[s].module,
+                                  where(sd, at, sizeof(at)));
+                        continue;
+                }
+                problem = true;
+                if (seen[s].blacklist) {
+                        snprintf(fix, sizeof(fix), "echo \"blacklist %s\" >> /etc/modprobe.d/blacklist.conf && "
+                                 "update-initramfs -u -k all, then reboot", seen[s].module);
+                        doctor_add(rep, "modprobe", DOCTOR_WARN, NULL, fix,
+                                   "%s is not blacklisted: it can claim the card at boot before vfio-pci, and a "
+                                   "passthrough host has no use for it", seen[s].module);
+                } else {
+                        snprintf(fix, sizeof(fix), "echo \"softdep %s pre: vfio-pci\" >> /etc/modprobe.d/vfio.conf && "
+                                 "update-initramfs -u -k all, then reboot", seen[s].module);
+                        doctor_add(rep, "modprobe", DOCTOR_WARN, NULL, fix,
+                                   "no 'softdep %s pre: vfio-pci': when %s loads at boot it can claim the card before "
+                                   "vfio-pci does (a softdep loads vfio-pci first, so vfio-pci's ids= win)",
+                                   seen[s].module, seen[s].module);
+                }
+        }
+        check_ids(c, set, host_driver_around, rep, &problem);
+
+        for (size_t i = 0; i < c->n; i++) {
+                const struct modprobe_entry *e = &c->v[i];
+                char fix[512];
+
+                if (e->kind != MODPROBE_SOFTDEP_BROKEN)
+                        continue;
+                problem = true;
+                snprintf(fix, sizeof(fix), "in %s line %u write 'pre: vfio-pci' (a space after 'pre:'), then "
+                         "update-initramfs -u -k all", e->file, e->line);
+                doctor_add(rep, "modprobe", DOCTOR_WARN, NULL, fix,
+                           "'softdep %s %s' (%s) does nothing: modprobe only knows 'pre:' as a word of its own, so "
+                           "vfio-pci is not loaded before %s", e->module, e->value, where(e, at, sizeof(at)), e->module);
+        }
+
+        /* ids= only matter once vfio-pci is loaded: at boot that takes /etc/modules or a softdep. */
+        if (modprobe_conf_vfio_ids(c, NULL) && !modprobe_conf_find(c, MODPROBE_LOAD, "vfio_pci") && !any_softdep &&
+            host_driver_around) {
+                problem = true;
+                doctor_add(rep, "modprobe", DOCTOR_WARN, NULL,
+                           "printf 'vfio\\nvfio_iommu_type1\\nvfio_pci\\n' >> /etc/modules && update-initramfs -u -k all",
+                           "vfio-pci is not loaded at boot (not in /etc/modules or /etc/modules-load.d, no softdep): its "
+                           "ids= apply only after a host driver had its chance");
+        }
+        if (k->major > 6 || (k->major == 6 && k->minor >= 2)) {
+                const struct modprobe_entry *e = modprobe_conf_find(c, MODPROBE_LOAD, "vfio_virqfd");
+
+                if (e) {
+                        char fix[512];
+
+                        snprintf(fix, sizeof(fix), "delete line %u (vfio_virqfd) from %s", e->line, e->file);
+                        doctor_add(rep, "modprobe", DOCTOR_INFO, NULL, fix,
+                                   "%s lists vfio_virqfd, which is part of vfio since Linux 6.2: harmless, but boot "
+                                   "logs 'Failed to find module'", where(e, at, sizeof(at)));
+                }
+        }
+        if (k->release && *k->release && c->newest_mtime) {
+                char initrd[PATH_MAX], abs[PATH_MAX];
+                struct stat st;
+
+                snprintf(abs, sizeof(abs), "/boot/initrd.img-%s", k->release);
+                if (pgr_path(ctx, initrd, sizeof(initrd), abs) == 0 && stat(initrd, &st) == 0 &&
+                    st.st_mtime < c->newest_mtime) {
+                        problem = true;
+                        doctor_add(rep, "modprobe", DOCTOR_WARN, NULL, "update-initramfs -u -k all, then reboot",
+                                   "%s changed after %s was built: the drivers loaded from the initramfs still see "
+                                   "the old settings", c->newest_file, abs);
+                }
+        }
+        if (!problem) {
+                const struct modprobe_entry *ids = modprobe_conf_vfio_ids(c, NULL);
+
+                if (ids)
+                        dstr_addf(&good, "%svfio-pci ids=%s (%s) lists every function", good.len ? "; " : "", ids->value,
+                                  where(ids, at, sizeof(at)));
+                doctor_add(rep, "modprobe", DOCTOR_OK, NULL, NULL, "%s",
+                           good.len ? dstr_get(&good) : "nothing in modprobe.d concerns these devices");
+        }
+        dstr_done(&good);
+}

@@ -1,0 +1,343 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The reset engine on fixture trees, with the fake kernel (tests/unit/fakekernel.c) reacting to the
+ * writes: every rung, the fall to the next rung, a fault at each step, a card that vanishes, a host
+ * driver that wins the rescan race, and the drivers_autoprobe recovery after a killed run. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "apply.h"
+#include "fakekernel.h"
+#include "lock.h"
+#include "state.h"
+
+struct rig {
+        struct pgr_ctx ctx;
+        struct fakekernel fk;
+        struct policy *policy;
+        struct vmconf *conf;
+        struct pcidev_access *acc;
+        struct journal *journal;
+        FILE *log;
+        char *logbuf;
+        size_t loglen;
+        struct plan *plan;
+        struct apply_result res;
+        int r;
+};
+
+/* The fixture trees are a fresh copy per test binary; every test here gets its own copy again. */
+static void copy_host(const char *host, char *root, size_t size)
+{
+        char cmd[8192];
+        static int n;
+
+        snprintf(root, size, "%s/apply-%d-%d", getenv("PGR_FIXTURES"), (int)getpid(), n++);
+        snprintf(cmd, sizeof(cmd), "cp -a '%s/%s' '%s'", getenv("PGR_FIXTURES"), host, root);
+        assert_int_equal(system(cmd), 0);
+}
+
+static void rig_plan(struct rig *g, unsigned long vmid, enum phase phase)
+{
+        struct pgr_error err = {};
+        struct plan_input in = { .ctx = &g->ctx, .acc = g->acc, .conf = g->conf, .policy = g->policy,
+                                 .phase = phase, .vmid = vmid, .now = 1700000000 };
+
+        plan_free(g->plan);
+        g->plan = NULL;
+        assert_int_equal(plan_build(&in, &g->plan, &err), 0);
+}
+
+static void rig_up(struct rig *g, const char *host, unsigned long vmid, enum phase phase, const char *policy_json)
+{
+        char root[4096];
+        struct pgr_error err = {};
+
+        memset(g, 0, sizeof(*g));
+        copy_host(host, root, sizeof(root));
+        assert_int_equal(pgr_ctx_init(&g->ctx, root, NULL), 0);
+        fk_init(&g->fk, &g->ctx, root);
+        if (!policy_json) /* fast timeouts: the fake kernel answers at once or never */
+                policy_json = "{\"defaults\": {\"settle_ms\": 0, \"reset_timeout_ms\": 200, \"rescan_timeout_ms\": 200, "
+                              "\"bind_timeout_ms\": 200}}";
+        assert_int_equal(policy_parse(policy_json, strlen(policy_json), "t.json", &g->policy, &err), 0);
+        assert_int_equal(vmconf_load(&g->ctx, vmid, NULL, &g->conf, &err), 0);
+        assert_int_equal(pcidev_access_new(&g->ctx, &g->acc), 0);
+        pcidev_access_skip_names(g->acc);
+        g->log = open_memstream(&g->logbuf, &g->loglen);
+        assert_int_equal(journal_open_mode(JOURNAL_MODE_STDERR, g->log, &g->journal), 0);
+        rig_plan(g, vmid, phase);
+}
+
+static int rig_apply(struct rig *g)
+{
+        struct pgr_error err = {};
+        struct apply_ctx a = { .ctx = &g->ctx, .acc = g->acc, .journal = g->journal, .vmid = g->plan->vmid,
+                               .phase = g->plan->phase, .lock_timeout_ms = 500 };
+
+        g->r = apply_plan(&a, g->plan, &g->res, &err);
+        fflush(g->log);
+        return g->r;
+}
+
+static bool logged(struct rig *g, const char *needle)
+{
+        fflush(g->log);
+        return g->logbuf && strstr(g->logbuf, needle);
+}
+
+static void rig_down(struct rig *g)
+{
+        char cmd[4200];
+
+        journal_close(g->journal);
+        fclose(g->log);
+        free(g->logbuf);
+        plan_free(g->plan);
+        pcidev_access_free(g->acc);
+        vmconf_free(g->conf);
+        policy_free(g->policy);
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g->fk.root);
+        assert_int_equal(system(cmd), 0);
+}
+
+static const char *driver(struct rig *g, const char *bdf)
+{
+        static char buf[64];
+
+        return fk_driver(&g->fk, bdf, buf, sizeof(buf));
+}
+
+static const char *autoprobe(struct rig *g)
+{
+        static char buf[16];
+
+        return fk_cat(&g->fk, "sys/bus/pci/drivers_autoprobe", buf, sizeof(buf));
+}
+
+/* Every lock file under the root names no holder (a released lock is emptied). */
+static void assert_no_lock_held(struct rig *g)
+{
+        static const char *const names[] = { "bus.lock", "slot-0000:01:00.lock", "slot-0000:02:00.lock" };
+
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                char rel[128], buf[128];
+
+                snprintf(rel, sizeof(rel), "run/lock/pve-gpu-reset/%s", names[i]);
+                assert_null(strstr(fk_cat(&g->fk, rel, buf, sizeof(buf)), "pid="));
+        }
+}
+
+static void slot_reset_runs_once_for_the_whole_gpu_slot(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "gpu-audio-rootport", 100, PHASE_POST_STOP, NULL);
+        assert_int_equal(rig_apply(&g), 0);
+        assert_int_equal(fk_count(&g.fk, "0000:00:01.0/reset_subordinate", "1"), 1);
+        assert_int_equal(fk_count(&g.fk, "/reset", NULL), 0); /* the stale per-function bus method: never */
+        assert_string_equal(driver(&g, "0000:01:00.0"), "vfio-pci");
+        assert_string_equal(driver(&g, "0000:01:00.1"), "vfio-pci");
+        assert_true(logged(&g, "0000:01:00.1 bus-reset reset_subordinate ok"));
+        assert_true(logged(&g, "done once for the whole slot"));
+        assert_int_equal(g.res.n_failed, 0);
+        assert_no_lock_held(&g);
+        rig_down(&g);
+}
+
+static void failed_slot_reset_falls_to_remove_and_rescan(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "gpu-audio-rootport", 100, PHASE_POST_STOP, NULL);
+        fk_fail(&g.fk, "reset_subordinate", NULL, EIO, -1);
+        assert_int_equal(rig_apply(&g), 0);
+        assert_true(logged(&g, "bus-reset reset_subordinate failed"));
+        assert_true(logged(&g, "0000:01:00.0 remove-rescan ok"));
+        assert_int_equal(fk_count(&g.fk, "0000:01:00.0/remove", "1"), 1);
+        assert_int_equal(fk_count(&g.fk, "0000:01:00.1/remove", "1"), 1);
+        assert_int_equal(fk_count(&g.fk, "sys/class/pci_bus/0000:01/rescan", "1"), 1);
+        assert_int_equal(fk_count(&g.fk, "sys/bus/pci/rescan", NULL), 0); /* never the global rescan */
+        assert_string_equal(driver(&g, "0000:01:00.0"), "vfio-pci");
+        assert_string_equal(driver(&g, "0000:01:00.1"), "vfio-pci");
+        assert_string_equal(autoprobe(&g), "1");
+        rig_down(&g);
+}
+
+static void flr_enotty_falls_to_the_slot_reset(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "rtx2080ti-4func", 100, PHASE_POST_STOP, NULL);
+        fk_fail(&g.fk, "0000:02:00.0/reset", NULL, ENOTTY, -1);
+        assert_int_equal(rig_apply(&g), 0);
+        assert_true(logged(&g, "0000:02:00.0 reset flr failed"));
+        assert_true(logged(&g, "ENOTTY"));
+        assert_true(logged(&g, "0000:02:00.0 bus-reset reset_subordinate ok"));
+        /* reset_method is restored to the kernel's list after a failed try. */
+        assert_int_equal(fk_count(&g.fk, "0000:02:00.0/reset_method", "default"), 1);
+        rig_down(&g);
+}
+
+static void host_driver_that_wins_the_rescan_is_displaced(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "host-driver", 100, PHASE_PRE_START,
+               "{\"defaults\": {\"reset_methods\": [\"remove-rescan\"], \"settle_ms\": 0, \"rescan_timeout_ms\": 200, "
+               "\"bind_timeout_ms\": 200}}");
+        assert_string_equal(driver(&g, "0000:01:00.0"), "nvidia");
+        assert_int_equal(rig_apply(&g), 0);
+        /* After the rescan the kernel gave it back to nvidia (drivers_autoprobe cannot stop that). */
+        assert_true(fk_count(&g.fk, "0000:01:00.0/driver/unbind", NULL) >= 2);
+        assert_string_equal(driver(&g, "0000:01:00.0"), "vfio-pci");
+        assert_string_equal(driver(&g, "0000:01:00.1"), "vfio-pci");
+        assert_true(logged(&g, "moved from host driver to vfio-pci"));
+        assert_string_equal(autoprobe(&g), "1");
+        rig_down(&g);
+}
+
+static void card_that_never_comes_back_fails_and_restores_autoprobe(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "gpu-audio-rootport", 100, PHASE_POST_STOP,
+               "{\"defaults\": {\"reset_methods\": [\"remove-rescan\"], \"settle_ms\": 0, \"rescan_timeout_ms\": 100}}");
+        fk_dead(&g.fk, "0000:01:00.0");
+        assert_int_equal(rig_apply(&g), -EIO);
+        assert_int_equal(g.res.n_failed, 1);
+        assert_non_null(strstr(g.res.first_failure, "0000:01:00.0"));
+        assert_non_null(strstr(g.res.first_failure, "did not come back"));
+        assert_string_equal(autoprobe(&g), "1");
+        assert_true(logged(&g, "remove-rescan failed"));
+        assert_no_lock_held(&g);
+        rig_down(&g);
+}
+
+static void foreign_device_below_the_bridge_is_never_written(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "plx-shared-bridge", 100, PHASE_POST_STOP, NULL);
+        (void)rig_apply(&g);
+        for (int i = 0; i < g.fk.n_log; i++) {
+                assert_null(strstr(g.fk.log[i], "0000:04:00.1"));
+                assert_null(strstr(g.fk.log[i], "0000:03:08.0"));
+                assert_null(strstr(g.fk.log[i], "/remove"));
+                assert_null(strstr(g.fk.log[i], "rescan"));
+                assert_null(strstr(g.fk.log[i], "reset"));
+        }
+        assert_string_equal(driver(&g, "0000:04:00.1"), "snd_hda_intel");
+        rig_down(&g);
+}
+
+static void keep_and_mdev_devices_see_no_write(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "keep-mdev", 100, PHASE_PRE_START, NULL);
+        assert_int_equal(rig_apply(&g), 0);
+        for (int i = 0; i < g.fk.n_log; i++)
+                assert_null(strstr(g.fk.log[i], "sys/bus/pci/devices/"));
+        assert_int_equal(g.res.n_skipped, 3);
+        rig_down(&g);
+}
+
+static void autoprobe_left_at_zero_by_a_killed_run_is_restored(void **state)
+{
+        struct rig g;
+        struct pgr_error err = {};
+        struct apply_ctx a;
+        char path[4200];
+        FILE *f;
+
+        (void)state;
+        rig_up(&g, "gpu-audio-rootport", 100, PHASE_PRE_START, NULL);
+        a = (struct apply_ctx){ .ctx = &g.ctx, .acc = g.acc, .journal = g.journal, .vmid = 100,
+                                .phase = PHASE_PRE_START, .lock_timeout_ms = 500 };
+        assert_int_equal(apply_recover_autoprobe(&a, &err), 0); /* nothing to do */
+        assert_int_equal(state_autoprobe_guard_set(&g.ctx), 0);
+        snprintf(path, sizeof(path), "%s/run/pve-gpu-reset/autoprobe-off", g.fk.root);
+        f = fopen(path, "we");
+        assert_non_null(f);
+        fputs("pid=999999\n", f); /* a run that no longer exists */
+        fclose(f);
+        snprintf(path, sizeof(path), "%s/sys/bus/pci/drivers_autoprobe", g.fk.root);
+        f = fopen(path, "we");
+        assert_non_null(f);
+        fputs("0\n", f);
+        fclose(f);
+        assert_int_equal(apply_recover_autoprobe(&a, &err), 1);
+        assert_string_equal(autoprobe(&g), "1");
+        assert_int_equal(state_autoprobe_guard_pid(&g.ctx), 0);
+        assert_true(logged(&g, "drivers_autoprobe was left at 0"));
+        rig_down(&g);
+}
+
+/* A fault at every step of every rung: a clear outcome, autoprobe back at 1, no lock held, and no
+ * write outside the VM's functions and their bridge. */
+static void every_step_fault_leaves_the_host_consistent(void **state)
+{
+        static const char *const steps[] = {
+                "reset_subordinate", "0000:01:00.0/remove", "0000:01:00.1/remove", "pci_bus/0000:01/rescan",
+                "driver_override", "drivers_probe", "drivers_autoprobe", "d3cold_allowed", "power/control",
+                "l0s_aspm", "driver/unbind",
+        };
+        static const int errors[] = { EINVAL, ENOTTY, EBUSY, EACCES };
+
+        (void)state;
+        for (size_t s = 0; s < ELEMENTSOF(steps); s++)
+                for (size_t e = 0; e < ELEMENTSOF(errors); e++) {
+                        struct rig g;
+
+                        rig_up(&g, "host-driver", 100, PHASE_PRE_START, NULL);
+                        fk_fail(&g.fk, steps[s], NULL, errors[e], -1);
+                        (void)rig_apply(&g);
+                        assert_true(g.r == 0 || g.r == -EIO);
+                        if (g.r < 0)
+                                assert_true(g.res.first_failure[0] != '\0');
+                        assert_string_equal(autoprobe(&g), streq(steps[s], "drivers_autoprobe") ? "1" : "1");
+                        assert_no_lock_held(&g);
+                        for (int i = 0; i < g.fk.n_log; i++) {
+                                const char *w = g.fk.log[i];
+
+                                if (strncmp(w, "sys/bus/pci/devices/", 20) == 0)
+                                        assert_true(strncmp(w + 20, "0000:01:00.", 11) == 0 ||
+                                                    strncmp(w + 20, "0000:00:01.0/", 13) == 0);
+                        }
+                        rig_down(&g);
+                }
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(slot_reset_runs_once_for_the_whole_gpu_slot),
+                cmocka_unit_test(failed_slot_reset_falls_to_remove_and_rescan),
+                cmocka_unit_test(flr_enotty_falls_to_the_slot_reset),
+                cmocka_unit_test(host_driver_that_wins_the_rescan_is_displaced),
+                cmocka_unit_test(card_that_never_comes_back_fails_and_restores_autoprobe),
+                cmocka_unit_test(foreign_device_below_the_bridge_is_never_written),
+                cmocka_unit_test(keep_and_mdev_devices_see_no_write),
+                cmocka_unit_test(autoprobe_left_at_zero_by_a_killed_run_is_restored),
+                cmocka_unit_test(every_step_fault_leaves_the_host_consistent),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,352 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Plan decisions on fixture trees built from real lspci dumps (tests/fixtures/hosts). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plan.h"
+#include "policy.h"
+
+struct fixture {
+        struct pgr_ctx ctx;
+        struct policy *policy;
+        struct vmconf *conf;
+        struct mapping_file *maps;
+        struct pcidev_access *acc;
+        struct plan *plan;
+};
+
+static void load(struct fixture *f, const char *host, unsigned long vmid, enum phase phase, const char *policy_json)
+{
+        char root[4096];
+        struct pgr_error err = {};
+        struct plan_input in;
+
+        memset(f, 0, sizeof(*f));
+        snprintf(root, sizeof(root), "%s/%s", getenv("PGR_FIXTURES"), host);
+        assert_int_equal(pgr_ctx_init(&f->ctx, root, NULL), 0);
+        if (policy_json)
+                assert_int_equal(policy_parse(policy_json, strlen(policy_json), "test.json", &f->policy, &err), 0);
+        else
+                assert_int_equal(policy_new_default(&f->policy), 0);
+        assert_int_equal(vmconf_load(&f->ctx, vmid, NULL, &f->conf, &err), 0);
+        assert_int_equal(mapping_load(&f->ctx, &f->maps, &err), 0);
+        assert_int_equal(pcidev_access_new(&f->ctx, &f->acc), 0);
+        in = (struct plan_input){ .ctx = &f->ctx, .acc = f->acc, .conf = f->conf, .mappings = f->maps,
+                                  .policy = f->policy, .phase = phase, .vmid = vmid, .now = 1700000000 };
+        assert_int_equal(plan_build(&in, &f->plan, &err), 0);
+}
+
+static void unload(struct fixture *f)
+{
+        plan_free(f->plan);
+        pcidev_access_free(f->acc);
+        mapping_file_free(f->maps);
+        vmconf_free(f->conf);
+        policy_free(f->policy);
+}
+
+static const struct plan_device none;
+
+static const struct plan_device *dev(const struct fixture *f, const char *bdf)
+{
+        for (size_t i = 0; i < f->plan->n_devices; i++)
+                if (streq(f->plan->devices[i].dev.bdf, bdf))
+                        return &f->plan->devices[i];
+        fail_msg("%s not in the plan", bdf);
+        return &none; /* not reached: fail_msg ends the test */
+}
+
+static const struct plan_action no_action = { .kind = _ACTION_MAX };
+
+/* The device's action of that kind, or a placeholder of kind _ACTION_MAX (so a test can read it). */
+static const struct plan_action *find(const struct plan_device *d, enum plan_action_kind kind)
+{
+        for (size_t i = 0; i < d->n_actions; i++)
+                if (d->actions[i].kind == kind)
+                        return &d->actions[i];
+        return &no_action;
+}
+
+static bool has(const struct plan_device *d, enum plan_action_kind kind)
+{
+        return find(d, kind) != &no_action;
+}
+
+static bool has_kernel_bus_reset(const struct plan_device *d)
+{
+        for (size_t i = 0; i < d->n_ladder; i++)
+                if (d->ladder[i].kind == ACTION_RESET && streq(d->ladder[i].method, "bus"))
+                        return true;
+        return false;
+}
+
+static void functionless_gpu_slot_expands_to_every_function(void **state)
+{
+        struct fixture f;
+
+        (void)state;
+        load(&f, "gpu-audio-rootport", 100, PHASE_POST_STOP, NULL);
+        assert_int_equal(f.plan->n_devices, 2);
+        assert_string_equal(f.plan->devices[0].dev.bdf, "0000:01:00.0");
+        assert_string_equal(f.plan->devices[1].dev.bdf, "0000:01:00.1");
+        assert_string_equal(f.plan->devices[0].hostpci, "hostpci0");
+        assert_string_equal(f.plan->devices[1].hostpci, "hostpci0");
+        unload(&f);
+}
+
+static void gpu_with_audio_sibling_never_gets_per_function_bus_reset(void **state)
+{
+        static const char *const hosts[] = { "gpu-audio-rootport", "quadro-noflr", "qemu-guest-6.1", "qemu-guest-6.12" };
+
+        (void)state;
+        for (size_t h = 0; h < ELEMENTSOF(hosts); h++) {
+                struct fixture f;
+                const struct plan_device *vga;
+
+                load(&f, hosts[h], 100, PHASE_POST_STOP, NULL);
+                vga = &f.plan->devices[0];
+                assert_true(pcidev_has_method(&vga->dev, "bus")); /* the kernel lists it... */
+                assert_false(has_kernel_bus_reset(vga));           /* ...and we never use it */
+                assert_true(has(vga, ACTION_BUS_RESET));      /* a slot reset instead */
+                unload(&f);
+        }
+}
+
+static void slot_reset_prefers_reset_subordinate_and_falls_back_to_remove_rescan(void **state)
+{
+        struct fixture f;
+        const struct plan_device *d;
+
+        (void)state;
+        load(&f, "gpu-audio-rootport", 100, PHASE_POST_STOP, NULL);
+        d = dev(&f, "0000:01:00.0");
+        assert_true(has(d, ACTION_BUS_RESET));
+        assert_string_equal(find(d, ACTION_BUS_RESET)->method, "reset_subordinate");
+        assert_int_equal(d->n_ladder, 2);
+        assert_int_equal(d->ladder[1].kind, ACTION_REMOVE_RESCAN);
+        unload(&f);
+
+        /* Without reset_subordinate (quadro-noflr's root port) the Bridge Control register is used. */
+        load(&f, "quadro-noflr", 100, PHASE_POST_STOP, NULL);
+        assert_string_equal(find(dev(&f, "0000:01:00.0"), ACTION_BUS_RESET)->method, "bridge");
+        unload(&f);
+
+        /* Policy can force the Bridge Control path even where the kernel has reset_subordinate. */
+        load(&f, "gpu-audio-rootport", 100, PHASE_POST_STOP, "{\"defaults\": {\"bus_reset\": \"bridge\"}}");
+        assert_string_equal(find(dev(&f, "0000:01:00.0"), ACTION_BUS_RESET)->method, "bridge");
+        unload(&f);
+}
+
+static void flr_capable_gpu_uses_flr_first(void **state)
+{
+        struct fixture f;
+        const struct plan_device *d;
+
+        (void)state;
+        load(&f, "rtx2080ti-4func", 100, PHASE_POST_STOP, NULL);
+        assert_int_equal(f.plan->n_devices, 4);
+        d = dev(&f, "0000:02:00.0");
+        assert_true(has(d, ACTION_RESET));
+        assert_string_equal(find(d, ACTION_RESET)->method, "flr");
+        assert_int_equal(d->ladder[1].kind, ACTION_BUS_RESET);
+        /* The USB and UCSI functions sit on host drivers: moved to vfio-pci first. */
+        assert_true(has(dev(&f, "0000:02:00.2"), ACTION_BIND_VFIO));
+        assert_true(has(dev(&f, "0000:02:00.3"), ACTION_BIND_VFIO));
+        assert_false(has(dev(&f, "0000:02:00.0"), ACTION_BIND_VFIO));
+        unload(&f);
+}
+
+static void policy_order_is_respected(void **state)
+{
+        struct fixture f;
+
+        (void)state;
+        /* A Blackwell-style rule: never FLR, slot reset first. */
+        load(&f, "rtx2080ti-4func", 100, PHASE_POST_STOP,
+             "{\"devices\": {\"10de:1e07\": {\"reset_methods\": [\"slot\", \"remove-rescan\"]}}}");
+        assert_false(has(dev(&f, "0000:02:00.0"), ACTION_RESET));
+        assert_string_equal(find(dev(&f, "0000:02:00.0"), ACTION_BUS_RESET)->method, "reset_subordinate");
+        unload(&f);
+}
+
+static void foreign_function_on_the_bridge_blocks_slot_reset_and_removal(void **state)
+{
+        struct fixture f;
+        const struct plan_device *d;
+        const struct plan_action *skip;
+
+        (void)state;
+        load(&f, "plx-shared-bridge", 100, PHASE_POST_STOP, NULL);
+        assert_int_equal(f.plan->n_devices, 1);
+        d = dev(&f, "0000:04:00.0");
+        assert_int_equal(d->n_ladder, 0);
+        skip = find(d, ACTION_SKIP);
+        assert_int_equal(skip->kind, ACTION_SKIP);
+        assert_non_null(strstr(skip->reason, "0000:04:00.1 below bridge"));
+        assert_true(skip->for_safety);
+        assert_true(plan_has_errors(f.plan));
+        unload(&f);
+}
+
+static void driver_keep_and_mdev_are_skipped_with_a_reason(void **state)
+{
+        struct fixture f;
+        const struct plan_action *a;
+
+        (void)state;
+        load(&f, "keep-mdev", 100, PHASE_POST_STOP, NULL);
+        a = find(dev(&f, "0000:00:02.0"), ACTION_SKIP);
+        assert_int_equal(a->kind, ACTION_SKIP);
+        assert_non_null(strstr(a->reason, "mdev"));
+        assert_int_equal(dev(&f, "0000:00:02.0")->n_actions, 1);
+        a = find(dev(&f, "0000:01:00.0"), ACTION_SKIP);
+        assert_int_equal(a->kind, ACTION_SKIP);
+        assert_non_null(strstr(a->reason, "driver=keep"));
+        assert_int_equal(dev(&f, "0000:01:00.1")->n_actions, 1);
+        assert_false(plan_has_errors(f.plan));
+        unload(&f);
+}
+
+static void mapping_resolves_to_this_nodes_path(void **state)
+{
+        struct fixture f;
+
+        (void)state;
+        load(&f, "mapping", 100, PHASE_POST_STOP, NULL);
+        assert_int_equal(f.plan->n_devices, 2); /* path=0000:07:00 without function: both functions */
+        assert_string_equal(f.plan->devices[0].dev.bdf, "0000:07:00.0");
+        assert_string_equal(f.plan->devices[0].hostpci, "hostpci0");
+        assert_false(plan_has_errors(f.plan));
+        unload(&f);
+}
+
+static void unknown_mapping_is_a_problem_not_a_crash(void **state)
+{
+        struct fixture f;
+
+        (void)state;
+        load(&f, "mapping", 101, PHASE_POST_STOP, NULL);
+        assert_true(plan_has_errors(f.plan));
+        assert_non_null(strstr(f.plan->problems[0].message, "hostpci"));
+        unload(&f);
+}
+
+static void host_driver_is_moved_to_vfio_and_kept_awake_before_start(void **state)
+{
+        struct fixture f;
+        const struct plan_device *d;
+
+        (void)state;
+        load(&f, "host-driver", 100, PHASE_PRE_START, NULL);
+        d = dev(&f, "0000:01:00.0");
+        assert_int_equal(d->actions[0].kind, ACTION_BIND_VFIO);
+        assert_non_null(strstr(d->actions[0].reason, "nvidia"));
+        assert_int_equal(d->actions[1].kind, ACTION_KEEP_AWAKE); /* binding turns runtime PM on */
+        assert_int_equal(dev(&f, "0000:01:00.1")->actions[0].kind, ACTION_BIND_VFIO);
+        unload(&f);
+}
+
+static void post_start_and_pre_stop_do_nothing(void **state)
+{
+        static const enum phase phases[] = { PHASE_POST_START, PHASE_PRE_STOP };
+
+        (void)state;
+        for (size_t i = 0; i < ELEMENTSOF(phases); i++) {
+                struct fixture f;
+
+                load(&f, "host-driver", 100, phases[i], NULL);
+                assert_int_equal(f.plan->n_devices, 2);
+                for (size_t j = 0; j < f.plan->n_devices; j++)
+                        assert_int_equal(f.plan->devices[j].n_actions, 0);
+                unload(&f);
+        }
+}
+
+static void dead_card_is_reported(void **state)
+{
+        struct fixture f;
+        bool warned = false;
+
+        (void)state;
+        load(&f, "dead-gpu", 100, PHASE_POST_STOP, NULL);
+        for (size_t i = 0; i < f.plan->n_problems; i++)
+                warned |= strstr(f.plan->problems[i].message, "0xff") != NULL;
+        assert_true(warned);
+        unload(&f);
+}
+
+static void json_has_the_documented_shape(void **state)
+{
+        struct fixture f;
+        struct json_object *j = NULL, *devs, *d0, *acts;
+
+        (void)state;
+        load(&f, "gpu-audio-rootport", 100, PHASE_POST_STOP, NULL);
+        assert_int_equal(plan_to_json(f.plan, &j), 0);
+        assert_int_equal(json_object_get_int(json_object_object_get(j, "vmid")), 100);
+        assert_string_equal(json_object_get_string(json_object_object_get(j, "phase")), "post-stop");
+        assert_string_equal(json_object_get_string(json_object_object_get(j, "node")), "pve");
+        devs = json_object_object_get(j, "devices");
+        assert_int_equal(json_object_array_length(devs), 2);
+        d0 = json_object_array_get_idx(devs, 0);
+        assert_string_equal(json_object_get_string(json_object_object_get(d0, "slot")), "0000:01:00.0");
+        assert_string_equal(json_object_get_string(json_object_object_get(d0, "id")), "10de:0a65");
+        assert_string_equal(json_object_get_string(json_object_object_get(d0, "class")), "0300");
+        assert_string_equal(json_object_get_string(json_object_object_get(d0, "driver")), "vfio-pci");
+        assert_int_equal(json_object_get_int(json_object_object_get(d0, "iommu_group")), 13);
+        assert_string_equal(json_object_get_string(json_object_array_get_idx(json_object_object_get(d0, "reset_methods"), 0)), "bus");
+        acts = json_object_object_get(d0, "actions");
+        assert_true(json_object_array_length(acts) >= 1);
+        assert_non_null(json_object_object_get(j, "problems"));
+        json_object_put(j);
+        unload(&f);
+}
+
+static void pending_and_snapshot_sections_change_nothing(void **state)
+{
+        char root[4096], path[4200];
+        struct fixture f;
+        FILE *fp;
+
+        (void)state;
+        snprintf(root, sizeof(root), "%s/gpu-audio-rootport", getenv("PGR_FIXTURES"));
+        snprintf(path, sizeof(path), "%s/etc/pve/qemu-server/150.conf", root);
+        fp = fopen(path, "we");
+        assert_non_null(fp);
+        fputs("hostpci0: 01:00.0\nmemory: 2048\n\n[PENDING]\nhostpci1: 02:00.0\n\n[snap1]\nhostpci0: 02:00\n", fp);
+        fclose(fp);
+        load(&f, "gpu-audio-rootport", 150, PHASE_POST_STOP, NULL);
+        assert_int_equal(f.plan->n_devices, 1);
+        assert_string_equal(f.plan->devices[0].dev.bdf, "0000:01:00.0");
+        unload(&f);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(functionless_gpu_slot_expands_to_every_function),
+                cmocka_unit_test(gpu_with_audio_sibling_never_gets_per_function_bus_reset),
+                cmocka_unit_test(slot_reset_prefers_reset_subordinate_and_falls_back_to_remove_rescan),
+                cmocka_unit_test(flr_capable_gpu_uses_flr_first),
+                cmocka_unit_test(policy_order_is_respected),
+                cmocka_unit_test(foreign_function_on_the_bridge_blocks_slot_reset_and_removal),
+                cmocka_unit_test(driver_keep_and_mdev_are_skipped_with_a_reason),
+                cmocka_unit_test(mapping_resolves_to_this_nodes_path),
+                cmocka_unit_test(unknown_mapping_is_a_problem_not_a_crash),
+                cmocka_unit_test(host_driver_is_moved_to_vfio_and_kept_awake_before_start),
+                cmocka_unit_test(post_start_and_pre_stop_do_nothing),
+                cmocka_unit_test(dead_card_is_reported),
+                cmocka_unit_test(json_has_the_documented_shape),
+                cmocka_unit_test(pending_and_snapshot_sections_change_nothing),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
