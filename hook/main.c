@@ -210,7 +210,7 @@ int main(int argc, char **argv)
                 if (reject_options(&a, cmd, attach ? "storage" : "") < 0 || want_args(argc - 1, 1, 1, cmd) < 0 ||
                     parse_vmid_arg(argv[1], &vmid) < 0)
                         return EXIT_USAGE;
-                r = attach ? attach_vm(&ctx, vmid, a.storage, NULL, &err) : detach_vm(&ctx, vmid, &err);
+                r = attach ? attach_vm(&ctx, vmid, a.storage, NULL, a.config, &err) : detach_vm(&ctx, vmid, a.config, &err);
                 if (r < 0) {
                         fprintf(stderr, "pve-gpu-reset: %s\n", err.msg);
                         return r == -EINVAL ? EXIT_USAGE : EXIT_FAILED;

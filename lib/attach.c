@@ -892,9 +892,9 @@ int detach_vm_opts(const struct pgr_ctx *ctx, unsigned long vmid, const struct a
 }
 
 int attach_vm(const struct pgr_ctx *ctx, unsigned long vmid, const char *storage, const char *self_path,
-              struct pgr_error *err)
+              const char *policy_path, struct pgr_error *err)
 {
-        const struct attach_options o = { .storage = storage, .self_path = self_path };
+        const struct attach_options o = { .storage = storage, .self_path = self_path, .policy_path = policy_path };
         struct attach_result res;
         char chain[2 * PATH_MAX + 128] = "";
         int r;
@@ -915,9 +915,9 @@ int attach_vm(const struct pgr_ctx *ctx, unsigned long vmid, const char *storage
         return 0;
 }
 
-int detach_vm(const struct pgr_ctx *ctx, unsigned long vmid, struct pgr_error *err)
+int detach_vm(const struct pgr_ctx *ctx, unsigned long vmid, const char *policy_path, struct pgr_error *err)
 {
-        const struct attach_options o = { 0 };
+        const struct attach_options o = { .policy_path = policy_path };
         struct attach_result res;
         int r;
 

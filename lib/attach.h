@@ -60,5 +60,6 @@ int detach_vm_opts(const struct pgr_ctx *ctx, unsigned long vmid, const struct a
 /* What the CLI calls. On success err->msg holds one line for the user saying what was done
  * (or why nothing was needed), to print on stdout. */
 int attach_vm(const struct pgr_ctx *ctx, unsigned long vmid, const char *storage, const char *self_path,
+              const char *policy_path,
               struct pgr_error *err);
-int detach_vm(const struct pgr_ctx *ctx, unsigned long vmid, struct pgr_error *err);
+int detach_vm(const struct pgr_ctx *ctx, unsigned long vmid, const char *policy_path, struct pgr_error *err);

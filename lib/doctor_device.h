@@ -30,7 +30,10 @@ const struct doctor_device *doctor_devices_find(const struct doctor_devices *set
 /* A "display" function: class 03xx. */
 bool doctor_device_is_display(const struct doctor_device *d);
 
-/* The per-device checks: driver, iommu-group, reset, power, bar. host_vfio_loaded tells the driver
- * check whether an unbound function means "vfio-pci not loaded yet". */
+struct kmsg_log;
+
+/* The per-device checks: driver, iommu-group, reset, power, bar. vfio_loaded tells the driver check
+ * whether an unbound function means "vfio-pci not loaded yet"; log (may be NULL) lets the reset
+ * check see an FLR that already hung. */
 void doctor_check_devices(const struct pgr_ctx *ctx, const struct doctor_devices *set, bool vfio_loaded,
-                          struct doctor_report *rep);
+                          const struct kmsg_log *log, struct doctor_report *rep);

@@ -38,7 +38,7 @@ enum kmsg_kind {
         KMSG_ACS_VIOLATION,
         KMSG_ACS_OVERRIDE,
         KMSG_FALLEN_OFF_BUS,
-        KMSG_RM_INIT_FAILED,
+        KMSG_DRIVER_INIT_FAILED,
         KMSG_XID,
         KMSG_AER_UNCORRECTABLE,
         KMSG_AER_CORRECTABLE,

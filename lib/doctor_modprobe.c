@@ -521,7 +521,7 @@ static void check_ids(const struct modprobe_conf *c, const struct doctor_devices
                       struct doctor_report *rep, bool *problem)
 {
         struct dstr missing = {}, merged = {}, listed = {}, fix = {};
-        size_t count = 0, n_needed = 0;
+        size_t count = 0, n_needed = 0, n_missing = 0;
         const struct modprobe_entry *eff = modprobe_conf_vfio_ids(c, &count);
         char at[300];
 
@@ -545,6 +545,7 @@ static void check_ids(const struct modprobe_conf *c, const struct doctor_devices
                 if (eff && modprobe_ids_has(eff->value, d->dev.vendor, d->dev.device))
                         continue;
                 dstr_addf(&missing, "%s%s (%s)", missing.len ? ", " : "", id, d->dev.bdf);
+                n_missing++;
                 if (eff)
                         dstr_addf(&merged, ",%s", id);
         }
@@ -578,7 +579,7 @@ static void check_ids(const struct modprobe_conf *c, const struct doctor_devices
                 doctor_add(rep, "modprobe", DOCTOR_FAIL, NULL, dstr_get(&fix),
                            "vfio-pci ids=%s (%s%s) does not list %s: at boot the host driver keeps %s%s",
                            eff->value, where(eff, at, sizeof(at)), count > 1 ? ", the one that takes effect" : "",
-                           dstr_get(&missing), missing.len > 20 ? "these functions" : "this function",
+                           dstr_get(&missing), n_missing > 1 ? "these functions" : "this function",
                            count > 1 ? "; other ids= lines do not count, only the last one given applies" : "");
                 (void)earlier;
         }

@@ -297,7 +297,7 @@ void doctor_report_print(const struct doctor_report *r, FILE *out)
         enum doctor_status v = doctor_report_verdict(r);
         size_t n_fail = doctor_report_count(r, DOCTOR_FAIL), n_warn = doctor_report_count(r, DOCTOR_WARN);
         struct print_state st = { .out = out };
-        char scope[64];
+        char scope[320];
 
         if (r->vmid)
                 snprintf(scope, sizeof(scope), "VM %lu on node %s", r->vmid, r->node);

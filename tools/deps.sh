@@ -4,7 +4,7 @@
 set -eu
 pkgs="build-essential python3 pkg-config libpci-dev pci.ids libjson-c-dev libsystemd-dev libcmocka-dev systemd
       clang libclang-rt-14-dev valgrind qemu-system-x86 busybox-static cpio kmod dpkg-dev debhelper lintian
-      bash-completion file"
+      bash-completion file jq"
 missing=""
 for p in $pkgs; do
         dpkg-query -W -f='${db:Status-Status}\n' "$p" 2>/dev/null | grep -qx installed || missing="$missing $p"

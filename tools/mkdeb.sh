@@ -40,7 +40,7 @@ for deb in "$outdir"/*.deb; do
 done
 
 # lintian on the .changes checks the .deb and the .buildinfo. It warns on stderr when run as root.
-changes=$(ls "$outdir"/*.changes)
+changes=$(find "$outdir" -maxdepth 1 -name "*.changes" | head -n 1)
 rc=0
 lintian --display-info --pedantic "$changes" >"$outdir/lintian.txt" 2>"$scratch/lintian.err" || rc=$?
 grep -v 'running with root privileges' "$scratch/lintian.err" >&2 || true

@@ -22,7 +22,7 @@
 #   E2E_MODULES      modules to load, in addition to their dependencies (see E2E_DEFAULT_MODULES)
 #   E2E_EXTRA_MODULES more modules, e.g. "snd-hda-intel" (binds the GPU's HDA function to a host driver)
 #   E2E_HOST_TOOLS   host programs copied in with their libraries (default "lspci setpci")
-#   E2E_TOPOLOGY     QEMU PCI topology pieces: "gpu" (default) plus optional "switch" and "pcibridge"
+#   E2E_TOPOLOGY     QEMU PCI topology pieces: "gpu" (default) plus optional "switch", "pcibridge", "gpu8"
 #   E2E_HOTPLUG      "native" (default: pciehp, /sys/bus/pci/slots/N/power, as in sysfs-reference)
 #                    or "acpi" (QEMU's q35 default: ACPI hotplug for the root ports)
 #   E2E_TIMEOUT      hard limit for one boot in seconds (default 120)
@@ -51,6 +51,10 @@
 #         00:05.0 rp5 (slot 5) -> 08:00.0 pci-bridge 1b36:0001 -> 09:01.0 bochs-display + 09:02.0 e1000
 #         8086:100e (all three in one IOMMU group). Without "switch": 04:00.0 -> 05:01.0 + 05:02.0.
 #         The only reset for 09:01.0 is a bus reset of 08:00.0, which always hits the foreign 09:02.0.
+#   gpu8: eight GPU-like slots for the scale benchmark (tests/bench): root ports 00:10.0-00:17.0
+#         (slots and chassis 16-23), each -> bochs-display 1234:1111 class 0380 (multifunction) +
+#         intel-hda. Bus numbers follow the pieces before it (after "gpu" alone: 04-0b); find a slot's
+#         bus with /sys/bus/pci/slots/16..23/address.
 # Reset methods seen (6.1 and 6.12 alike): VGA "bus" (fails with ENOTTY: not alone on its bus), intel-hda
 # none, virtio-net "flr pm bus", e1000e "pm" (fn 1) / "pm bus" (alone), nvme "flr bus", e1000 none.
 
@@ -473,7 +477,16 @@ e2e_qemu_args() {
                                 -netdev user,id=n4,restrict=on
                                 -device e1000,netdev=n4,bus=pb1,addr=2.0
                         ) ;;
-                *) e2e_die "unknown E2E_TOPOLOGY piece '$piece' (gpu, switch, pcibridge)"; return 1 ;;
+                gpu8)
+                        local g
+                        for g in 0 1 2 3 4 5 6 7; do
+                                E2E_QEMU_ARGS+=(
+                                        -device pcie-root-port,id=rp1$g,bus=pcie.0,addr=0x1$g,slot=$((16 + g)),chassis=$((16 + g))
+                                        -device bochs-display,bus=rp1$g,addr=0.0,multifunction=on
+                                        -device intel-hda,bus=rp1$g,addr=0.1
+                                )
+                        done ;;
+                *) e2e_die "unknown E2E_TOPOLOGY piece '$piece' (gpu, switch, pcibridge, gpu8)"; return 1 ;;
                 esac
         done
 }

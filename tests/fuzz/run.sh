@@ -167,6 +167,16 @@ gen_seeds() {
                 for f in "$real"/mapping/*.cfg; do
                         [ -f "$f" ] && seed_file "$s/mapping" "$(basename "$f")" <"$f"
                 done
+                for f in "$real"/dmesg/*.txt; do
+                        [ -f "$f" ] && seed_file "$s/kmsg" "$(basename "$f")" <"$f"
+                done
+                for f in "$real"/hostconf/*; do
+                        case $f in
+                        *.source) ;;
+                        *.conf|*modules*) seed_file "$s/modprobe" "$(basename "$f")" <"$f" ;;
+                        *) { printf 'video\000efifb:off\000'; cat "$f"; } | seed_file "$s/cmdline" "$(basename "$f")" ;;
+                        esac
+                done
                 # PCI addresses as lspci and the configs write them
                 cat "$real"/lspci-v/*.txt "$real"/lspci-x/*.txt "$real"/vmconf/*.conf 2>/dev/null |
                         grep -oE '([0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}(\.[0-7])?' | sort -u | head -40 |
@@ -219,7 +229,7 @@ gen_seeds() {
 }
 # Regenerated when what they come from changed.
 stamp="$B/seeds/.stamp"
-if [ ! -f "$stamp" ] || [ -n "$(find conf/pve-gpu-reset.json tests/fixtures "$shared/fixtures" -newer "$stamp" 2>/dev/null | head -1)" ]; then
+if [ ! -f "$stamp" ] || [ -n "$(find "$0" conf/pve-gpu-reset.json tests/fixtures "$shared/fixtures" -newer "$stamp" 2>/dev/null | head -1)" ]; then
         gen_seeds
         touch "$stamp"
 fi

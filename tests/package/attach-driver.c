@@ -64,7 +64,7 @@ int main(int argc, char **argv)
         }
         if (pgr_ctx_init(&ctx, root, node) < 0)
                 return 2;
-        r = streq(argv[0], "attach") ? attach_vm(&ctx, vmid, storage, NULL, &err) : detach_vm(&ctx, vmid, &err);
+        r = streq(argv[0], "attach") ? attach_vm(&ctx, vmid, storage, NULL, NULL, &err) : detach_vm(&ctx, vmid, NULL, &err);
         if (r < 0) {
                 fprintf(stderr, "pve-gpu-reset: %s\n", err.msg);
                 return r == -EINVAL ? 2 : 1;

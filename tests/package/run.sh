@@ -4,8 +4,9 @@
 # binary runs, then checks `attach` / `detach` against scratch roots with a stand-in `qm` on PATH.
 # Usage: tests/package/run.sh [BUILDDIR]     (default: build). Last line: "package: N passed, N failed".
 # Environment: PGR_BIN   the program that takes `[--node N] attach VMID [--storage S] | detach VMID`;
-#                        default: the binary from the package when it has attach, else a small driver
-#                        (attach-driver.c) linked against BUILDDIR/libpgr.a.
+#                        default: the binary from the package (the real CLI), else a small driver
+#                        (attach-driver.c, linked against BUILDDIR/libpgr.a; it also provides
+#                        `policy-check`, the policy as the hook reads it).
 #              PGR_SKIP_DEB=1  reuse the .deb already in BUILDDIR/deb instead of building it.
 set -u
 srcdir=$(cd "$(dirname "$0")/../.." && pwd)
@@ -36,7 +37,9 @@ if [ "${PGR_SKIP_DEB:-}" != 1 ]; then
                 not_ok "package builds (tools/mkdeb.sh)" "$(tail -n 25 "$scratch/mkdeb.log")"
         fi
 fi
-deb=$(ls "$debdir"/pve-gpu-reset_*.deb 2>/dev/null | head -n 1)
+for f in "$debdir"/pve-gpu-reset_*.deb; do
+        [ -f "$f" ] && deb=$f && break
+done
 
 if [ -n "$deb" ] && [ -f "$debdir/lintian.txt" ]; then
         if grep -q '^E:' "$debdir/lintian.txt"; then
@@ -149,15 +152,23 @@ expect_completion "reset methods" "pve-gpu-reset reset 01:00.0 --method re" "res
 
 # The driver: a stand-in for the CLI's attach/detach, and `policy-check` (the policy as the hook reads it).
 driver=$builddir/attach-driver
-if make -s -C "$srcdir" BUILDDIR="$builddir" "$builddir/libpgr.a" >"$scratch/make.log" 2>&1 &&
-   # shellcheck disable=SC2046
-   cc -std=gnu11 -O1 -g -Wall -Wextra -Werror -I"$srcdir/lib" -o "$driver" "$srcdir/tests/package/attach-driver.c" \
-        "$builddir/libpgr.a" $(pkg-config --cflags --libs libpci json-c libsystemd) >>"$scratch/make.log" 2>&1; then
+build_driver() {
+        local flags
+        flags=$(pkg-config --cflags --libs libpci json-c libsystemd) || return 1
+        make -s -C "$srcdir" BUILDDIR="$builddir" "$builddir/libpgr.a" || return 1
+        # shellcheck disable=SC2086 # $flags is a word list
+        cc -std=gnu11 -O1 -g -Wall -Wextra -Werror -I"$srcdir/lib" -o "$driver" \
+                "$srcdir/tests/package/attach-driver.c" "$builddir/libpgr.a" $flags
+}
+if build_driver >"$scratch/make.log" 2>&1; then
         ok "attach driver builds against $builddir/libpgr.a"
 else
         not_ok "attach driver builds against $builddir/libpgr.a" "$(tail -n 20 "$scratch/make.log")"
 fi
-# What runs `attach`/`detach`. To test the real CLI instead, set PGR_BIN=$pkgbin here (or in the environment).
+# What runs `attach`/`detach`: PGR_BIN, else the packaged binary (the real CLI), else the driver.
+if [ -z "${PGR_BIN:-}" ] && [ -n "$deb" ] && "$pkgbin" --help 2>&1 | grep -q 'attach VMID'; then
+        PGR_BIN=$pkgbin
+fi
 PGR_BIN=${PGR_BIN:-$driver}
 echo "# attach/detach run by $PGR_BIN"
 bin_target=$(readlink -f "$PGR_BIN")

@@ -1,0 +1,516 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Host-wide checks: `iommu`, `cmdline`, `kernel`. */
+#include "doctor_host.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "sysfs.h"
+#include "util.h"
+
+#define HOST_FILE_MAX (1024 * 1024)
+#define MODULES_INDEX_MAX (16 * 1024 * 1024)
+
+static int read_host_file(const struct pgr_ctx *ctx, const char *abs, size_t max, char **ret)
+{
+        char path[PATH_MAX];
+        int r;
+
+        r = pgr_path(ctx, path, sizeof(path), abs);
+        if (r < 0)
+                return r;
+        return read_full_file(path, max, ret, NULL);
+}
+
+static bool host_exists(const struct pgr_ctx *ctx, const char *abs)
+{
+        char path[PATH_MAX];
+
+        return pgr_path(ctx, path, sizeof(path), abs) == 0 && access(path, F_OK) == 0;
+}
+
+/* GRUB_CMDLINE_LINUX="..." then GRUB_CMDLINE_LINUX_DEFAULT="..." (GRUB puts them in that order). */
+static void grub_cmdline(const char *text, char *buf, size_t size)
+{
+        static const char *const keys[] = { "GRUB_CMDLINE_LINUX=", "GRUB_CMDLINE_LINUX_DEFAULT=" };
+        size_t w = 0;
+
+        buf[0] = '\0';
+        for (size_t k = 0; k < ELEMENTSOF(keys); k++)
+                for (const char *p = text; p && *p;) {
+                        const char *eol = strchr(p, '\n'), *s = p, *e;
+
+                        if (!eol)
+                                eol = p + strlen(p);
+                        while (s < eol && isspace((unsigned char)*s))
+                                s++;
+                        if ((size_t)(eol - s) > strlen(keys[k]) && strncmp(s, keys[k], strlen(keys[k])) == 0) {
+                                s += strlen(keys[k]);
+                                if (*s == '"' || *s == '\'') {
+                                        char q = *s++;
+
+                                        e = memchr(s, q, (size_t)(eol - s));
+                                        if (!e)
+                                                e = eol;
+                                } else
+                                        e = eol;
+                                if (w < size)
+                                        w += (size_t)snprintf(buf + w, size - w, "%s%.*s", w ? " " : "", (int)(e - s), s);
+                        }
+                        p = *eol ? eol + 1 : NULL;
+                }
+}
+
+static void parse_release(struct doctor_host *h)
+{
+        unsigned a = 0, b = 0;
+
+        if (sscanf(h->release, "%u.%u", &a, &b) == 2) {
+                h->kmajor = a;
+                h->kminor = b;
+        }
+}
+
+static int load_modules_index(const struct pgr_ctx *ctx, struct doctor_host *h)
+{
+        static const char *const files[] = { "modules.dep", "modules.builtin" };
+        char abs[PATH_MAX];
+        size_t total = 0;
+        char *all = NULL;
+
+        snprintf(abs, sizeof(abs), "/lib/modules/%s", h->release);
+        h->have_modules_dir = host_exists(ctx, abs);
+        if (!h->have_modules_dir)
+                return 0;
+        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+                _cleanup_free_ char *t = NULL;
+                size_t len;
+                char *n;
+                int r;
+
+                snprintf(abs, sizeof(abs), "/lib/modules/%s/%s", h->release, files[i]);
+                r = read_host_file(ctx, abs, MODULES_INDEX_MAX, &t);
+                if (r == -ENOMEM) {
+                        free(all);
+                        return r;
+                }
+                if (r < 0)
+                        continue;
+                len = strlen(t);
+                n = realloc(all, total + len + 2);
+                if (!n) {
+                        free(all);
+                        return -ENOMEM;
+                }
+                all = n;
+                memcpy(all + total, t, len);
+                all[total + len] = '\n';
+                total += len + 1;
+                all[total] = '\0';
+        }
+        h->modules_index = all;
+        return 0;
+}
+
+int doctor_host_load(const struct pgr_ctx *ctx, struct doctor_host **ret)
+{
+        struct doctor_host *h = calloc(1, sizeof(*h));
+        _cleanup_free_ char *t = NULL;
+        char path[PATH_MAX];
+        DIR *d;
+        int r;
+
+        if (!h)
+                return -ENOMEM;
+        if (read_host_file(ctx, "/proc/cmdline", HOST_FILE_MAX, &t) >= 0) {
+                h->have_cmdline = true;
+                snprintf(h->cmdline, sizeof(h->cmdline), "%s", strstrip(t));
+        }
+        free(t);
+        t = NULL;
+        if (read_host_file(ctx, "/etc/kernel/cmdline", HOST_FILE_MAX, &t) >= 0) {
+                snprintf(h->boot_file, sizeof(h->boot_file), "/etc/kernel/cmdline");
+                snprintf(h->boot_cmdline, sizeof(h->boot_cmdline), "%s", strstrip(t));
+        } else if (read_host_file(ctx, "/etc/default/grub", HOST_FILE_MAX, &t) >= 0) {
+                snprintf(h->boot_file, sizeof(h->boot_file), "/etc/default/grub");
+                grub_cmdline(t, h->boot_cmdline, sizeof(h->boot_cmdline));
+        }
+        free(t);
+        t = NULL;
+        if (read_host_file(ctx, "/proc/sys/kernel/osrelease", 4096, &t) >= 0)
+                snprintf(h->release, sizeof(h->release), "%s", strstrip(t));
+        else if (!ctx->root[0]) {
+                struct utsname u;
+
+                if (uname(&u) == 0)
+                        snprintf(h->release, sizeof(h->release), "%s", u.release);
+        }
+        parse_release(h);
+        free(t);
+        t = NULL;
+        if (read_host_file(ctx, "/proc/cpuinfo", 4 * HOST_FILE_MAX, &t) >= 0) {
+                const char *v = strstr(t, "vendor_id");
+
+                if (v && (v = strchr(v, ':')))
+                        sscanf(v + 1, " %31s", h->cpu_vendor);
+        }
+        h->n_iommu_groups = -1;
+        if (pgr_path(ctx, path, sizeof(path), "/sys/kernel/iommu_groups") == 0 && (d = opendir(path))) {
+                struct dirent *de;
+
+                h->n_iommu_groups = 0;
+                while ((de = readdir(d)))
+                        if (de->d_name[0] != '.')
+                                h->n_iommu_groups++;
+                closedir(d);
+        }
+        if (h->release[0]) {
+                r = load_modules_index(ctx, h);
+                if (r < 0) {
+                        doctor_host_free(h);
+                        return r;
+                }
+        }
+        *ret = h;
+        return 0;
+}
+
+void doctor_host_free(struct doctor_host *h)
+{
+        if (!h)
+                return;
+        free(h->modules_index);
+        free(h);
+}
+
+const char *cmdline_value(const char *cmdline, const char *key, char *buf, size_t size)
+{
+        size_t klen = strlen(key);
+        const char *found = NULL;
+
+        for (const char *p = cmdline; *p;) {
+                const char *e;
+
+                while (*p == ' ' || *p == '\t' || *p == '\n')
+                        p++;
+                if (!*p)
+                        break;
+                e = p;
+                while (*e && *e != ' ' && *e != '\t' && *e != '\n')
+                        e++;
+                if ((size_t)(e - p) >= klen && strncmp(p, key, klen) == 0 && (p + klen == e || p[klen] == '=')) {
+                        const char *v = p + klen == e ? e : p + klen + 1;
+
+                        snprintf(buf, size, "%.*s", (int)(e - v), v);
+                        found = buf;
+                }
+                p = e;
+        }
+        return found;
+}
+
+bool cmdline_has(const char *cmdline, const char *key, const char *value)
+{
+        size_t klen = strlen(key), vlen = strlen(value);
+
+        for (const char *p = cmdline; *p;) {
+                const char *e;
+
+                while (*p == ' ' || *p == '\t' || *p == '\n')
+                        p++;
+                if (!*p)
+                        break;
+                e = p;
+                while (*e && *e != ' ' && *e != '\t' && *e != '\n')
+                        e++;
+                if ((size_t)(e - p) > klen && strncmp(p, key, klen) == 0 && p[klen] == '=')
+                        for (const char *v = p + klen + 1; v < e;) {
+                                const char *c = memchr(v, ',', (size_t)(e - v));
+                                size_t n = c ? (size_t)(c - v) : (size_t)(e - v);
+
+                                if (n == vlen && strncmp(v, value, n) == 0)
+                                        return true;
+                                v += n + 1;
+                        }
+                p = e;
+        }
+        return false;
+}
+
+static bool names_eq(const char *a, size_t an, const char *b)
+{
+        size_t i;
+
+        for (i = 0; i < an && b[i]; i++)
+                if ((a[i] == '-' ? '_' : a[i]) != (b[i] == '-' ? '_' : b[i]))
+                        return false;
+        return i == an && !b[i];
+}
+
+bool doctor_host_module_loaded(const struct pgr_ctx *ctx, const char *module)
+{
+        char abs[PATH_MAX], m[64];
+        size_t i;
+
+        for (i = 0; module[i] && i + 1 < sizeof(m); i++)
+                m[i] = module[i] == '-' ? '_' : module[i];
+        m[i] = '\0';
+        snprintf(abs, sizeof(abs), "/sys/module/%s", m);
+        return host_exists(ctx, abs);
+}
+
+bool doctor_host_module_available(const struct pgr_ctx *ctx, const char *module, void *userdata)
+{
+        const struct doctor_host *h = userdata;
+
+        if (doctor_host_module_loaded(ctx, module))
+                return true;
+        if (!h || !h->modules_index)
+                return false;
+        /* lines "kernel/drivers/vfio/pci/vfio-pci.ko[.xz|.zst]: deps..." and "kernel/.../x.ko" */
+        for (const char *p = h->modules_index; *p;) {
+                const char *eol = strchr(p, '\n'), *end, *base, *ko;
+
+                if (!eol)
+                        eol = p + strlen(p);
+                end = memchr(p, ':', (size_t)(eol - p));
+                if (!end)
+                        end = eol;
+                base = p;
+                for (const char *s = p; s < end; s++)
+                        if (*s == '/')
+                                base = s + 1;
+                ko = base;
+                while (ko + 3 <= end && strncmp(ko, ".ko", 3) != 0)
+                        ko++;
+                if (ko + 3 <= end && names_eq(base, (size_t)(ko - base), module))
+                        return true;
+                p = *eol ? eol + 1 : eol;
+        }
+        return false;
+}
+
+static bool is_amd(const struct doctor_host *h)
+{
+        return streq(h->cpu_vendor, "AuthenticAMD") || streq(h->cpu_vendor, "HygonGenuine");
+}
+
+static bool is_intel(const struct doctor_host *h)
+{
+        return streq(h->cpu_vendor, "GenuineIntel");
+}
+
+/* The fix for kernel command line parameters: where this host keeps them. */
+static void boot_fix(const struct doctor_host *h, struct dstr *fix, const char *what)
+{
+        if (streq(h->boot_file, "/etc/kernel/cmdline"))
+                dstr_addf(fix, "%s in /etc/kernel/cmdline (one line; systemd-boot/proxmox-boot-tool), then "
+                          "proxmox-boot-tool refresh and reboot", what);
+        else
+                dstr_addf(fix, "%s in GRUB_CMDLINE_LINUX_DEFAULT in /etc/default/grub, then update-grub and reboot "
+                          "(hosts booting with systemd-boot keep it in /etc/kernel/cmdline: proxmox-boot-tool refresh)",
+                          what);
+}
+
+void doctor_check_iommu(const struct doctor_host *h, struct doctor_report *rep)
+{
+        struct dstr fix = {};
+
+        if (h->n_iommu_groups > 0) {
+                doctor_add(rep, "iommu", DOCTOR_OK, NULL, NULL, "IOMMU on: %d groups in /sys/kernel/iommu_groups",
+                           h->n_iommu_groups);
+                return;
+        }
+        if (is_intel(h))
+                dstr_addf(&fix, "enable VT-d (\"Intel Virtualization Technology for Directed I/O\") in the BIOS/UEFI setup");
+        else if (is_amd(h))
+                dstr_addf(&fix, "enable \"IOMMU\" (AMD-Vi; often under Advanced > AMD CBS > NBIO) and SVM in the BIOS/UEFI "
+                          "setup");
+        else
+                dstr_addf(&fix, "enable VT-d (Intel) or IOMMU/AMD-Vi (AMD) in the BIOS/UEFI setup");
+        if (!is_amd(h) && !cmdline_has(h->cmdline, "intel_iommu", "on"))
+                dstr_addf(&fix, ", and add intel_iommu=on to the kernel command line (see the cmdline finding)");
+        dstr_addf(&fix, "; after the reboot /sys/kernel/iommu_groups must list groups");
+        doctor_add(rep, "iommu", DOCTOR_FAIL, NULL, dstr_get(&fix),
+                   "IOMMU off: /sys/kernel/iommu_groups is %s, so VFIO cannot pass any device through",
+                   h->n_iommu_groups < 0 ? "missing" : "empty");
+        dstr_done(&fix);
+}
+
+static bool framebuffer_off(const char *cmdline)
+{
+        return cmdline_has(cmdline, "video", "efifb:off") || cmdline_has(cmdline, "video", "simplefb:off") ||
+               cmdline_has(cmdline, "initcall_blacklist", "sysfb_init") || cmdline_has(cmdline, "video", "vesafb:off");
+}
+
+void doctor_check_cmdline(const struct doctor_host *h, const struct doctor_devices *set, const struct kmsg_log *log,
+                          struct doctor_report *rep)
+{
+        static const char *const off_params[][2] = {
+                { "intel_iommu", "off" }, { "amd_iommu", "off" }, { "iommu", "off" },
+        };
+        bool problem = false;
+        struct dstr ok = {};
+        char v[256];
+
+        if (!h->have_cmdline) {
+                doctor_add(rep, "cmdline", DOCTOR_INFO, NULL, NULL, "/proc/cmdline is not readable");
+                return;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(off_params); i++)
+                if (cmdline_has(h->cmdline, off_params[i][0], off_params[i][1])) {
+                        struct dstr fix = {};
+                        char what[64];
+
+                        snprintf(what, sizeof(what), "remove %s=%s", off_params[i][0], off_params[i][1]);
+                        boot_fix(h, &fix, what);
+                        doctor_add(rep, "cmdline", DOCTOR_FAIL, NULL, dstr_get(&fix),
+                                   "%s=%s on the kernel command line turns the IOMMU off", off_params[i][0],
+                                   off_params[i][1]);
+                        dstr_done(&fix);
+                        problem = true;
+                }
+        if (h->n_iommu_groups <= 0 && !is_amd(h) && !cmdline_has(h->cmdline, "intel_iommu", "on")) {
+                struct dstr fix = {};
+
+                if (cmdline_has(h->boot_cmdline, "intel_iommu", "on"))
+                        dstr_addf(&fix, "%s has intel_iommu=on but the running kernel was not booted with it: %s, "
+                                  "then reboot", h->boot_file,
+                                  streq(h->boot_file, "/etc/kernel/cmdline") ? "proxmox-boot-tool refresh" : "update-grub");
+                else
+                        boot_fix(h, &fix, "add intel_iommu=on iommu=pt");
+                doctor_add(rep, "cmdline", DOCTOR_FAIL, NULL, dstr_get(&fix),
+                           "the IOMMU is off and the kernel command line has no intel_iommu=on%s",
+                           is_intel(h) ? "" : " (needed on Intel CPUs; AMD CPUs turn the IOMMU on by default)");
+                dstr_done(&fix);
+                problem = true;
+        }
+        if (cmdline_value(h->cmdline, "amd_iommu", v, sizeof(v)) && (streq(v, "on") || streq(v, "pt"))) {
+                struct dstr fix = {};
+                char what[400];
+
+                snprintf(what, sizeof(what), "remove amd_iommu=%.256s (for passthrough mode use iommu=pt)", v);
+                boot_fix(h, &fix, what);
+                doctor_add(rep, "cmdline", DOCTOR_INFO, NULL, dstr_get(&fix),
+                           "amd_iommu=%s is not an option of the AMD IOMMU driver (it logs \"AMD-Vi: Unknown option\"); "
+                           "the AMD IOMMU is on by default", v);
+                dstr_done(&fix);
+        }
+        if (cmdline_value(h->cmdline, "pcie_acs_override", v, sizeof(v))) {
+                struct dstr fix = {};
+
+                boot_fix(h, &fix, "remove pcie_acs_override=");
+                dstr_addf(&fix, " — unless every VM sharing a real IOMMU group is trusted; a slot whose root port has "
+                          "ACS (usually a CPU-attached one) isolates the card for real");
+                doctor_add(rep, "cmdline", DOCTOR_WARN, NULL, dstr_get(&fix),
+                           "pcie_acs_override=%s splits IOMMU groups without hardware isolation: devices that really "
+                           "share a group can still reach each other's memory by peer-to-peer DMA", v);
+                dstr_done(&fix);
+                problem = true;
+        }
+        /* The boot GPU: the firmware framebuffer sits in its BAR until something takes it away. */
+        for (size_t i = 0; i < set->n; i++) {
+                const struct doctor_device *d = &set->v[i];
+                const struct kmsg_event *e;
+                struct dstr fix = {};
+
+                if (!d->dev.present || d->dev.boot_vga != 1 || d->untouched || framebuffer_off(h->cmdline))
+                        continue;
+                e = kmsg_log_find(log, KMSG_BAR_RESERVE, d->dev.bdf);
+                if (!e)
+                        e = kmsg_log_find(log, KMSG_BAR_EFIFB, d->dev.bdf);
+                if (!e)
+                        e = kmsg_log_find(log, KMSG_BAR_RESERVE, "");
+                if (framebuffer_off(h->boot_cmdline))
+                        dstr_addf(&fix, "%s disables the framebuffer but the running kernel was not booted with it: %s, "
+                                  "then reboot", h->boot_file,
+                                  streq(h->boot_file, "/etc/kernel/cmdline") ? "proxmox-boot-tool refresh" : "update-grub");
+                else
+                        boot_fix(h, &fix, h->kmajor && (h->kmajor < 5 || (h->kmajor == 5 && h->kminor < 15))
+                                                  ? "add video=efifb:off video=vesafb:off"
+                                                  : "add initcall_blacklist=sysfb_init (Linux 5.15+; video=efifb:off "
+                                                    "on older kernels)");
+                doctor_add(rep, "cmdline", e ? DOCTOR_FAIL : DOCTOR_WARN, d->dev.bdf, dstr_get(&fix),
+                           "%s is the boot VGA device and nothing on the kernel command line takes the firmware "
+                           "framebuffer off it%s%s%s", d->dev.bdf, e ? ": the kernel log shows it (" : "",
+                           e ? e->text : "", e ? ")" : " (vfio-pci then cannot reserve its BAR: \"BAR 0: can't reserve\")");
+                dstr_done(&fix);
+                problem = true;
+        }
+        if (problem)
+                goto out;
+        if (cmdline_value(h->cmdline, "intel_iommu", v, sizeof(v)))
+                dstr_addf(&ok, "intel_iommu=%s", v);
+        if (cmdline_value(h->cmdline, "iommu", v, sizeof(v)))
+                dstr_addf(&ok, "%siommu=%s", ok.len ? " " : "", v);
+        else
+                dstr_addf(&ok, "%sno iommu=pt (optional: host devices skip IOMMU translation with it)", ok.len ? "; " : "");
+        if (cmdline_value(h->cmdline, "pcie_aspm", v, sizeof(v)))
+                dstr_addf(&ok, "; pcie_aspm=%s", v);
+        dstr_addf(&ok, "; no pcie_acs_override");
+        doctor_add(rep, "cmdline", DOCTOR_OK, NULL, NULL, "%s", dstr_get(&ok));
+out:
+        dstr_done(&ok);
+}
+
+void doctor_check_kernel(const struct pgr_ctx *ctx, const struct doctor_host *h, struct doctor_report *rep)
+{
+        static const char *const mods[] = { "vfio", "vfio_iommu_type1", "vfio_pci" };
+        struct dstr loaded = {}, installed = {}, missing = {}, unknown = {};
+        char modules_dir[200];
+
+        /* the version */
+        if (!h->release[0])
+                doctor_add(rep, "kernel", DOCTOR_INFO, NULL, NULL, "kernel version unknown (no /proc/sys/kernel/osrelease)");
+        else if (h->kmajor && (h->kmajor < 5 || (h->kmajor == 5 && h->kminor < 15)))
+                doctor_add(rep, "kernel", DOCTOR_WARN, NULL,
+                           "install a current Proxmox kernel (apt install proxmox-default-kernel) and reboot",
+                           "Linux %s is older than 5.15: no reset_method, so the kernel tries its reset methods in its "
+                           "own order and none can be chosen per card, and no reset_subordinate", h->release);
+        else
+                doctor_add(rep, "kernel", DOCTOR_OK, NULL, NULL, "Linux %s", h->release);
+
+        /* the VFIO modules */
+        snprintf(modules_dir, sizeof(modules_dir), "/lib/modules/%s", h->release[0] ? h->release : "<release>");
+        for (size_t i = 0; i < ELEMENTSOF(mods); i++) {
+                struct dstr *to;
+
+                if (doctor_host_module_loaded(ctx, mods[i]))
+                        to = &loaded;
+                else if (doctor_host_module_available(ctx, mods[i], (void *)(uintptr_t)h))
+                        to = &installed;
+                else if (h->have_modules_dir)
+                        to = &missing;
+                else
+                        to = &unknown;
+                dstr_addf(to, "%s%s", to->len ? ", " : "", mods[i]);
+        }
+        if (missing.len)
+                doctor_add(rep, "kernel", DOCTOR_FAIL, NULL,
+                           "boot a kernel with VFIO (every Proxmox kernel has it: apt install proxmox-default-kernel, "
+                           "reboot); check with: modinfo vfio-pci",
+                           "%s: neither loaded nor in %s: this kernel cannot pass devices through", dstr_get(&missing),
+                           modules_dir);
+        if (unknown.len)
+                doctor_add(rep, "kernel", DOCTOR_WARN, NULL, "modprobe vfio-pci, then: lsmod | grep vfio",
+                           "%s: not loaded, and %s is missing, so whether the kernel has them is unknown",
+                           dstr_get(&unknown), modules_dir);
+        if (installed.len)
+                doctor_add(rep, "kernel", DOCTOR_INFO, NULL, NULL,
+                           "%s: installed, not loaded yet (Proxmox loads them when a VM with hostpci starts)",
+                           dstr_get(&installed));
+        if (!missing.len && !unknown.len && !installed.len)
+                doctor_add(rep, "kernel", DOCTOR_OK, NULL, NULL, "%s loaded", dstr_get(&loaded));
+        dstr_done(&loaded);
+        dstr_done(&installed);
+        dstr_done(&missing);
+        dstr_done(&unknown);
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "context.h"
+#include "doctor_device.h"
+#include "doctor_kmsg.h"
+#include "doctor_report.h"
+
+/* Facts about the host (not one device), all read through the root prefix:
+ *   /proc/cmdline (running kernel's command line), /etc/kernel/cmdline (systemd-boot/proxmox-boot-tool)
+ *   or /etc/default/grub (GRUB_CMDLINE_LINUX + GRUB_CMDLINE_LINUX_DEFAULT) for what the next boot gets,
+ *   /proc/sys/kernel/osrelease (or uname(2) on the real root), /proc/cpuinfo's vendor_id,
+ *   /sys/kernel/iommu_groups, /sys/module/<m> (loaded) and /lib/modules/<release>/modules.dep and
+ *   modules.builtin (installed). */
+struct doctor_host {
+        bool have_cmdline;
+        char cmdline[8192];
+        char boot_file[32];             /* "/etc/kernel/cmdline", "/etc/default/grub" or "" */
+        char boot_cmdline[8192];        /* what that file gives the next boot */
+        char release[128];              /* "" unknown */
+        unsigned kmajor, kminor;
+        char cpu_vendor[32];            /* "GenuineIntel", "AuthenticAMD" or "" */
+        int n_iommu_groups;             /* -1: /sys/kernel/iommu_groups missing */
+        bool have_modules_dir;          /* /lib/modules/<release> exists */
+        char *modules_index;            /* modules.dep + modules.builtin text, NULL when none */
+};
+
+int doctor_host_load(const struct pgr_ctx *ctx, struct doctor_host **ret);
+void doctor_host_free(struct doctor_host *h);
+static inline void doctor_host_freep(struct doctor_host **h) { doctor_host_free(*h); }
+
+/* The value of the last KEY=... word of a command line (KEY alone gives ""), NULL if absent. */
+const char *cmdline_value(const char *cmdline, const char *key, char *buf, size_t size);
+/* Whether some KEY=... word has VALUE among its comma-separated values ("video=efifb:off,vesafb:off"). */
+bool cmdline_has(const char *cmdline, const char *key, const char *value);
+
+/* Loaded (/sys/module/<m>) or installed for the running kernel (modules.dep, modules.builtin);
+ * '-' and '_' are the same. userdata is the struct doctor_host. */
+bool doctor_host_module_loaded(const struct pgr_ctx *ctx, const char *module);
+bool doctor_host_module_available(const struct pgr_ctx *ctx, const char *module, void *userdata);
+
+/* The host-wide checks. */
+void doctor_check_iommu(const struct doctor_host *h, struct doctor_report *rep);
+void doctor_check_cmdline(const struct doctor_host *h, const struct doctor_devices *set, const struct kmsg_log *log,
+                          struct doctor_report *rep);
+void doctor_check_kernel(const struct pgr_ctx *ctx, const struct doctor_host *h, struct doctor_report *rep);

@@ -1,0 +1,135 @@
+#!/bin/bash
+# Hardening suite (issue 7): the hook under valgrind on every fixture tree, lock contention that names
+# the holder, hostile VM configs, a read-only /sys, concurrent hooks. Each case runs the real binary on
+# a fresh copy of a fixture root. Last line: "hardening: N passed, N failed".
+set -u
+builddir=${1:-build}
+bin=$(cd "$builddir" && pwd)/pve-gpu-reset
+fixtures=$(cd "$builddir" && pwd)/fixtures
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+export PVE_GPU_RESET_JOURNAL=stderr
+passed=0 failed=0
+ok() { passed=$((passed + 1)); echo "ok - $1"; }
+not_ok() { failed=$((failed + 1)); echo "not ok - $1"; shift; printf '    %s\n' "$@"; }
+fresh() { rm -rf "$scratch/$1"; cp -a "$fixtures/$1" "$scratch/$1"; echo "$scratch/$1"; }
+check() { # check NAME CONDITION-CMD... (output of the last run in $out)
+        local name=$1
+        shift
+        if "$@"; then ok "$name"; else not_ok "$name" "$(printf '%s\n' "$out" | tail -5)"; fi
+}
+run() { out=$("$@" 2>&1); rc=$?; }
+says() { printf '%s\n' "$out" | grep -Eq -- "$1"; }
+# Fixture roots have no kernel behind them (an unbind never happens), so every wait is kept short.
+fast=$scratch/fast.json
+echo '{"defaults": {"bind_timeout_ms": 100, "reset_timeout_ms": 100, "rescan_timeout_ms": 100, "settle_ms": 0}}' >"$fast"
+no_lock_held() { ! grep -qs pid= "$1"/run/lock/pve-gpu-reset/*.lock; }
+autoprobe_is_1() { [ "$(cat "$1/sys/bus/pci/drivers_autoprobe")" = 1 ]; }
+
+# --- valgrind: no invalid access, no leak, on every fixture host and command
+if command -v valgrind >/dev/null; then
+        vg=(valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect
+            --show-leak-kinds=definite,indirect)
+        for host in "$fixtures"/*/; do
+                host=$(basename "$host")
+                root=$(fresh "$host")
+                for vm in "$root"/etc/pve/qemu-server/1*.conf; do
+                        [ -f "$vm" ] || continue
+                        id=$(basename "$vm" .conf)
+                        for cmd in "plan $id --json" "$id pre-start" "$id post-stop"; do
+                                # shellcheck disable=SC2086
+                                run "${vg[@]}" "$bin" --root "$root" --config "$fast" $cmd
+                                if [ "$rc" -eq 99 ] || printf '%s\n' "$out" | grep -q '^==[0-9]*=='; then
+                                        not_ok "valgrind clean: $host: $cmd" "$(printf '%s\n' "$out" | grep '^==' | head -8)"
+                                else
+                                        ok "valgrind clean: $host: $cmd (exit $rc)"
+                                fi
+                        done
+                done
+        done
+        root=$(fresh gpu-audio-rootport)
+        run "${vg[@]}" "$bin" --root "$root" reset 01:00.0 --method reset_subordinate
+        check "valgrind clean: reset command (exit $rc)" test "$rc" -ne 99
+else
+        not_ok "valgrind is installed" "run tools/deps.sh"
+fi
+
+# --- a lock held by another run: the hook waits its timeout, then names the holder
+root=$(fresh gpu-audio-rootport)
+mkdir -p "$root/run/lock/pve-gpu-reset"
+echo '{"defaults": {"lock_timeout_ms": 300}}' > "$scratch/lock.json"
+lock="$root/run/lock/pve-gpu-reset/slot-0000:01:00.lock"
+(
+        exec 9>"$lock"
+        flock 9
+        echo "pid=$BASHPID vmid=555 what=post-stop since=$(date +%s)" >&9
+        sleep 3
+) &
+holder=$!
+sleep 0.5
+run "$bin" --root "$root" --config "$scratch/lock.json" 100 post-stop
+check "held slot lock: post-stop fails (exit 1)" test "$rc" -eq 1
+check "held slot lock: the message names the holder" says "held by pid $holder \(vmid=555 what=post-stop\)"
+check "held slot lock: drivers_autoprobe untouched" autoprobe_is_1 "$root"
+wait $holder
+run "$bin" --root "$root" --config "$scratch/lock.json" 100 post-stop
+check "after the holder is gone the same run succeeds" test "$rc" -eq 0
+check "no lock left held" no_lock_held "$root"
+
+# --- four hooks for the same VM at once (two slots, one bus lock): all finish, none deadlocks. Hooks
+# for N VMs on one bridge at once run on a real kernel in the benchmark B3 (tests/bench).
+root=$(fresh rtx2080ti-4func)
+pids=()
+for i in 1 2 3 4; do "$bin" --root "$root" --config "$fast" 102 post-stop >"$scratch/c$i.out" 2>&1 & pids+=($!); done
+rcs=""
+for p in "${pids[@]}"; do wait "$p"; rcs="$rcs$?"; done
+out=$(cat "$scratch"/c*.out)
+check "4 concurrent hooks for one VM all exit 0 [$rcs]" test "$rcs" = 0000
+check "concurrent hooks leave no lock held" no_lock_held "$root"
+check "concurrent hooks leave drivers_autoprobe at 1" autoprobe_is_1 "$root"
+
+# --- hostile VM configs: clear message, exit 2, nothing written
+root=$(fresh gpu-audio-rootport)
+conf=$root/etc/pve/qemu-server
+head -c $((1024 * 1024 + 1)) /dev/zero | tr '\0' 'a' > "$conf/300.conf"
+run "$bin" --root "$root" 300 pre-start
+check "config over 1 MiB: exit 2" test "$rc" -eq 2
+check "config over 1 MiB: says so" says "300.conf.*(large|1 MiB|size)"
+printf 'memory: 1024\nhostpci0: 01:00\0,pcie=1\n' > "$conf/301.conf"
+run "$bin" --root "$root" 301 pre-start
+check "config with a NUL byte: exit 2 naming the line" sh -c '[ "$1" -eq 2 ] && printf "%s" "$2" | grep -q "301.conf:2"' sh "$rc" "$out"
+printf 'memory: 1024\r\nhostpci0: 01:00,pcie=1\r\n' > "$conf/302.conf"
+run "$bin" --root "$root" plan 302 --json
+check "config with CRLF line ends parses" says '"slot":"0000:01:00.0"'
+{ printf 'args: '; head -c 600000 /dev/zero | tr '\0' 'x'; printf '\nhostpci0: 01:00\n'; } > "$conf/303.conf"
+run "$bin" --root "$root" plan 303 --json
+check "config with a 600 kB line parses" says '"slot":"0000:01:00.1"'
+ln -s 304.conf "$conf/304.conf"
+run "$bin" --root "$root" 304 pre-start
+check "symlink loop in /etc/pve: exit 2 with a message" sh -c '[ "$1" -eq 2 ] && printf "%s" "$2" | grep -qi "loop\|symbolic"' sh "$rc" "$out"
+check "hostile configs wrote nothing" sh -c '! [ -e "$1/run/pve-gpu-reset" ]' sh "$root"
+
+# --- the policy file is read once: replacing it mid-run changes nothing of that run (unit-tested in
+# test_policy); here: a policy that becomes world-writable between runs is refused by the next run.
+root=$(fresh gpu-audio-rootport)
+echo '{}' > "$root/etc/pve-gpu-reset.json"
+chmod 0644 "$root/etc/pve-gpu-reset.json"
+run "$bin" --root "$root" 100 post-stop
+check "root-owned 0644 policy accepted" test "$rc" -eq 0
+chmod 0666 "$root/etc/pve-gpu-reset.json"
+run "$bin" --root "$root" 100 post-stop
+check "world-writable policy refused with exit 2" test "$rc" -eq 2
+check "world-writable policy: message says how to fix it" says "chmod"
+
+# --- a read-only /sys: writes fail with EROFS, the hook says which and exits 1
+if unshare -m true 2>/dev/null; then
+        root=$(fresh gpu-audio-rootport)
+        run unshare -m sh -c 'mount --bind "$1/sys" "$1/sys" && mount -o remount,bind,ro "$1/sys" && shift && exec "$@"' \
+                sh "$root" "$bin" --root "$root" 100 post-stop
+        check "read-only /sys: post-stop exits 1" test "$rc" -eq 1
+        check "read-only /sys: the message names the device and the error" says "0000:01:00.*(Read-only|EROFS)"
+        check "read-only /sys: no lock left held" no_lock_held "$root"
+fi
+
+echo "hardening: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

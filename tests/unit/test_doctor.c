@@ -1,0 +1,589 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* `doctor` on fixture hosts ($PGR_FIXTURES/<host>, built by tests/fixtures/mktree from the real host
+ * configs, kernel logs and lspci dumps of ../shared/fixtures): for each host, the check that must
+ * pass or fail, with its status, device and fix. */
+#define _GNU_SOURCE 1
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "doctor.h"
+#include "doctor_report.h"
+#include "util.h"
+
+static void fixture_root(const char *host, char *buf, size_t size)
+{
+        const char *fx = getenv("PGR_FIXTURES");
+
+        assert_non_null(fx); /* tests/run-unit.sh sets it */
+        snprintf(buf, size, "%s/%s", fx, host);
+}
+
+/* mktree writes every file 0644; Proxmox wants an executable hookscript. */
+static void make_snippet_executable(const char *root)
+{
+        char path[PATH_MAX + 64];
+
+        snprintf(path, sizeof(path), "%s/var/lib/vz/snippets/pve-gpu-reset", root);
+        (void)chmod(path, 0755);
+}
+
+static struct doctor_report *doctor_on(const char *host, const char *node, unsigned long vmid)
+{
+        struct doctor_report *rep = NULL;
+        struct pgr_error err = {};
+        struct pgr_ctx ctx;
+        char root[PATH_MAX];
+        int r;
+
+        fixture_root(host, root, sizeof(root));
+        make_snippet_executable(root);
+        assert_int_equal(pgr_ctx_init(&ctx, root, node), 0);
+        r = doctor_collect(&ctx, vmid, NULL, &rep, &err);
+        if (r < 0)
+                fail_msg("doctor on %s: %s (%s)", host, strerror(-r), err.msg);
+        assert_non_null(rep);
+        return rep;
+}
+
+static void dump(const struct doctor_report *rep)
+{
+        for (size_t i = 0; i < rep->n; i++)
+                print_message("  %s %s %s: %s | fix: %s\n", doctor_status_to_string(rep->v[i].status), rep->v[i].id,
+                              rep->v[i].slot[0] ? rep->v[i].slot : "-", rep->v[i].message,
+                              rep->v[i].fix ? rep->v[i].fix : "-");
+}
+
+/* The finding with this id, slot ("" host-wide) and status whose message holds needle. */
+static const struct doctor_finding *expect(const struct doctor_report *rep, const char *id, const char *slot,
+                                           enum doctor_status st, const char *needle)
+{
+        for (size_t i = 0; i < rep->n; i++) {
+                const struct doctor_finding *f = &rep->v[i];
+
+                if (streq(f->id, id) && streq(f->slot, slot) && f->status == st && (!needle || strstr(f->message, needle)))
+                        return f;
+        }
+        dump(rep);
+        fail_msg("no %s finding %s for '%s' containing '%s'", doctor_status_to_string(st), id, slot[0] ? slot : "(host)",
+                 needle ? needle : "");
+        return NULL;
+}
+
+static void expect_fix(const struct doctor_finding *f, const char *needle)
+{
+        if (!f->fix || !strstr(f->fix, needle))
+                fail_msg("fix of %s (%s) lacks '%s': %s", f->id, f->message, needle, f->fix ? f->fix : "(none)");
+}
+
+static void expect_none_worse_than(const struct doctor_report *rep, enum doctor_status st)
+{
+        for (size_t i = 0; i < rep->n; i++)
+                if (rep->v[i].status > st && rep->v[i].status != DOCTOR_INFO) {
+                        dump(rep);
+                        fail_msg("unexpected %s %s: %s", doctor_status_to_string(rep->v[i].status), rep->v[i].id,
+                                 rep->v[i].message);
+                }
+}
+
+static const char *const rtx2080ti[] = { "0000:02:00.0", "0000:02:00.1", "0000:02:00.2", "0000:02:00.3" };
+
+static void test_healthy_host_every_check_ok(void **state)
+{
+        _cleanup_(doctor_report_freep) struct doctor_report *rep = doctor_on("doctor-healthy", "pve", 100);
+        const struct doctor_finding *f;
+
+        (void)state;
+        assert_int_equal(doctor_report_verdict(rep), DOCTOR_OK);
+        expect_none_worse_than(rep, DOCTOR_OK);
+        expect(rep, "iommu", "", DOCTOR_OK, "IOMMU on");
+        expect(rep, "cmdline", "", DOCTOR_OK, "intel_iommu=on iommu=pt");
+        expect(rep, "kernel", "", DOCTOR_OK, "Linux 6.8.12-4-pve");
+        expect(rep, "kernel", "", DOCTOR_OK, "vfio, vfio_iommu_type1, vfio_pci loaded");
+        expect(rep, "modprobe", "", DOCTOR_OK, "vfio-pci ids=10de:1e07,10de:10f7,10de:1ad6,10de:1ad7");
+        expect(rep, "modprobe", "", DOCTOR_OK, "nouveau blacklisted (/etc/modprobe.d/blacklist.conf:2)");
+        /* the real /etc/modules still lists vfio_virqfd: worth a note, not a warning */
+        f = expect(rep, "modprobe", "", DOCTOR_INFO, "vfio_virqfd");
+        expect_fix(f, "delete line 9 (vfio_virqfd) from /etc/modules");
+        expect(rep, "kernel-log", "", DOCTOR_OK, "no known trouble in the kernel log (/var/log/kern.log");
+        expect(rep, "vm", "", DOCTOR_OK, "VM 100: hostpci0 0000:02:00 pcie=1 x-vga=1; q35, ovmf, reboot: 0");
+        expect(rep, "iommu-group", "0000:02:00.0", DOCTOR_OK, "IOMMU group 40: only this card's functions (4)");
+        expect(rep, "reset", "0000:02:00.0", DOCTOR_OK, "Post-stop uses: flr");
+        expect(rep, "bar", "0000:02:00.0", DOCTOR_OK, "BAR1 256 MiB 64-bit prefetchable above 4 GiB");
+        for (size_t i = 0; i < ELEMENTSOF(rtx2080ti); i++) {
+                expect(rep, "driver", rtx2080ti[i], DOCTOR_OK, "bound to vfio-pci");
+                expect(rep, "power", rtx2080ti[i], DOCTOR_OK, "power_state D0, d3cold_allowed 0, power/control on, ASPM off");
+                expect(rep, "bar", rtx2080ti[i], DOCTOR_OK, "all assigned");
+        }
+        /* functions without a reset of their own: the whole slot, through the root port */
+        expect(rep, "reset", "0000:02:00.1", DOCTOR_OK, "slot reset through 0000:00:02.0 (reset_subordinate)");
+}
+
+static void test_healthy_host_wide_same_verdict(void **state)
+{
+        _cleanup_(doctor_report_freep) struct doctor_report *rep = doctor_on("doctor-healthy", "pve", 0);
+
+        (void)state;
+        assert_int_equal(doctor_report_verdict(rep), DOCTOR_OK);
+        assert_int_equal(rep->vmid, 0);
+        assert_int_equal(rep->n_groups, 4);
+        expect(rep, "driver", "0000:02:00.3", DOCTOR_OK, "bound to vfio-pci");
+        expect(rep, "vm", "", DOCTOR_OK, "VM 100");
+}
+
+static void test_json_has_the_documented_shape(void **state)
+{
+        _cleanup_(doctor_report_freep) struct doctor_report *rep = doctor_on("doctor-healthy", "pve", 100);
+        struct json_object *o = NULL, *v, *checks;
+        bool saw_host = false, saw_device = false;
+
+        (void)state;
+        assert_int_equal(doctor_report_to_json(rep, &o), 0);
+        assert_true(json_object_object_get_ex(o, "verdict", &v));
+        assert_string_equal(json_object_get_string(v), "ok");
+        assert_true(json_object_object_get_ex(o, "checks", &checks));
+        assert_int_equal(json_object_array_length(checks), rep->n);
+        for (size_t i = 0; i < json_object_array_length(checks); i++) {
+                struct json_object *c = json_object_array_get_idx(checks, i), *slot, *fix, *status;
+
+                json_object_object_foreach(c, key, val) {
+                        (void)val;
+                        assert_true(streq(key, "id") || streq(key, "status") || streq(key, "slot") ||
+                                    streq(key, "message") || streq(key, "fix"));
+                }
+                assert_true(json_object_object_get_ex(c, "slot", &slot));
+                assert_true(json_object_object_get_ex(c, "fix", &fix));
+                assert_true(json_object_object_get_ex(c, "status", &status));
+                if (slot)
+                        saw_device = true;
+                else {
+                        /* host-wide findings come first */
+                        assert_false(saw_device);
+                        saw_host = true;
+                }
+                if (streq(json_object_get_string(status), "ok"))
+                        assert_null(fix);
+        }
+        assert_true(saw_host && saw_device);
+        json_object_put(o);
+}
+
+static void test_no_iommu_fails_iommu_cmdline_group_and_log(void **state)
+{
+        _cleanup_(doctor_report_freep) struct doctor_report *rep = doctor_on("doctor-no-iommu", "pve", 100);
+        const struct doctor_finding *f;
+
+        (void)state;
+        assert_int_equal(doctor_report_verdict(rep), DOCTOR_FAIL);
+        f = expect(rep, "iommu", "", DOCTOR_FAIL, "/sys/kernel/iommu_groups is empty");
+        expect_fix(f, "enable VT-d");
+        /* /etc/default/grub has intel_iommu=on, the running kernel does not: update-grub was forgotten */
+        f = expect(rep, "cmdline", "", DOCTOR_FAIL, "no intel_iommu=on");
+        expect_fix(f, "/etc/default/grub has intel_iommu=on but the running kernel was not booted with it: update-grub");
+        f = expect(rep, "iommu-group", "0000:01:00.0", DOCTOR_FAIL, "no IOMMU group");
+        expect_fix(f, "turn the IOMMU on");
+        f = expect(rep, "kernel-log", "", DOCTOR_FAIL, "no iommu_group found");
+        expect_fix(f, "BIOS/UEFI");
+        expect(rep, "driver", "0000:01:00.0", DOCTOR_WARN, "no driver although vfio-pci is loaded");
+}
+
+static void test_nouveau_owns_the_card(void **state)
+{
+        _cleanup_(doctor_report_freep) struct doctor_report *rep = doctor_on("doctor-nouveau", "pve", 100);
+        const struct doctor_finding *f;
+
+        (void)state;
+        f = expect(rep, "driver", "0000:01:00.0", DOCTOR_FAIL, "nouveau");
+        expect_fix(f, "echo \"blacklist nouveau\" >> /etc/modprobe.d/blacklist.conf");
+        expect_fix(f, "options vfio-pci ids=10de:1b06,10de:10ef");
+        expect_fix(f, "update-initramfs -u -k all");
+        expect(rep, "driver", "0000:01:00.1", DOCTOR_OK, "bound to vfio-pci");
+        /* the real blacklist of an AMD host: HDA and AMD drivers, not nouveau */
+        f = expect(rep, "modprobe", "", DOCTOR_WARN, "nouveau is not blacklisted");
+        expect_fix(f, "blacklist nouveau");
+        /* "kernel: nouveau 0000:01:00.0: Refused to change power state" three times, no time stamps */
+        f = expect(rep, "kernel-log", "0000:01:00.0", DOCTOR_WARN, "Refused to change power state, currently in D3");
+        assert_non_null(strstr(f->message, "(3 such messages"));
+        expect_fix(f, "d3cold_allowed");
+}
+
+static void test_host_driver_needs_ids_and_softdep(void **state)
+{
+        _cleanup_(doctor_report_freep) struct doctor_report *rep = doctor_on("host-driver", "pve", 100);
+        const struct doctor_finding *f;
+
+        (void)state;
+        f = expect(rep, "driver", "0000:01:00.0", DOCTOR_FAIL, "bound to the host driver nvidia");
+        expect_fix(f, "echo \"options vfio-pci ids=10de:1b06,10de:10ef\" >> /etc/modprobe.d/vfio.conf");
+        expect_fix(f, "echo \"softdep nvidia pre: vfio-pci\" >> /etc/modprobe.d/vfio.conf");
+        f = expect(rep, "driver", "0000:01:00.1", DOCTOR_FAIL, "bound to the host driver snd_hda_intel");
+        expect_fix(f, "softdep snd_hda_intel pre: vfio-pci");
+        f = expect(rep, "modprobe", "", DOCTOR_WARN, "no 'options vfio-pci ids='");
+        expect_fix(f, "echo \"options vfio-pci ids=10de:1b06,10de:10ef\" >> /etc/modprobe.d/vfio.conf && update-initramfs -u -k all");
+        expect(rep, "modprobe", "", DOCTOR_WARN, "no 'softdep nvidia pre: vfio-pci'");
+}
+
+static void test_stale_vfio_ids_on_the_command_line(void **state)
+{
+        _cleanup_(doctor_report_freep) struct doctor_report *rep = doctor_on("doctor-ids-mismatch", "pve", 100);
+        const struct doctor_finding *f;
+
+        (void)state;
+        assert_int_equal(doctor_report_verdict(rep), DOCTOR_FAIL);
+        f = expect(rep, "modprobe", "", DOCTOR_FAIL, "does not list 10de:1b06 (0000:0a:00.0), 10de:10ef (0000:0a:00.1)");
+        assert_non_null(strstr(f->message, "the kernel command line"));
+        expect_fix(f, "vfio-pci.ids=10de:1b81,10de:10f0,1002:73ff,1002:ab28,10de:1b06,10de:10ef");
+        f = expect(rep, "cmdline", "", DOCTOR_WARN, "pcie_acs_override=downstream,multifunction");
+        expect_fix(f, "/etc/default/grub");
+        expect(rep, "cmdline", "", DOCTOR_INFO, "amd_iommu=on is not an option");
+        /* AER on the root port above the card is reported under the card */
+        f = expect(rep, "kernel-log", "0000:0a:00.0", DOCTOR_WARN, "(on its parent bridge)");
+        assert_non_null(strstr(f->message, "severity=Correctable"));
+        expect_fix(f, "pcie_aspm=off");
+}
+
+static void test_real_vfio_conf_misses_the_gt218_vga_id(void **state)
+{
+        _cleanup_(doctor_report_freep) struct doctor_report *rep = doctor_on("gpu-audio-rootport", "pve", 100);
+        const struct doctor_finding *f;
+
+        (void)state;
+        /* pvebak's vfio.conf: ids=10de:0be3,10de:10c5 (a GT 405), the GT218 VGA is 10de:0a65 */
+        f = expect(rep, "modprobe", "", DOCTOR_FAIL, "does not list 10de:0a65 (0000:01:00.0)");
+        expect_fix(f, "in /etc/modprobe.d/vfio.conf replace line 2 with: options vfio-pci ids=10de:0be3,10de:10c5,10de:0a65");
+        /* and its 'softdep drm pre:vfio-pci' lacks the space kmod needs */
+        f = expect(rep, "modprobe", "", DOCTOR_WARN, "'softdep drm pre:vfio-pci' (/etc/modprobe.d/vfio.conf:1) does nothing");
+        expect_fix(f, "'pre: vfio-pci'");
+}
+
+static void test_group_shared_with_a_host_nic(void **state)
+{
+        _cleanup_(doctor_report_freep) struct doctor_report *rep = doctor_on("doctor-shared-group", "pve", 100);
+        const struct doctor_finding *f;
+
+        (void)state;
+        f = expect(rep, "iommu-group", "0000:01:00.0", DOCTOR_FAIL, "0000:02:00.0 (Ethernet controller, in use by the host driver e1000e");
+        assert_non_null(strstr(f->message, "group not viable"));
+        expect_fix(f, "move the card to a slot with its own group");
+        expect_fix(f, "pcie_acs_override");
+        /* one finding per group: not repeated under the audio function */
+        assert_null(doctor_report_find(rep, "iommu-group", "0000:01:00.1", NULL));
+}
+
+static void test_blackwell_flr_is_known_bad(void **state)
+{
+        _cleanup_(doctor_report_freep) struct doctor_report *rep = doctor_on("doctor-blackwell", "pve-node-3", 100);
+        const struct doctor_finding *f;
+
+        (void)state;
+        f = expect(rep, "reset", "0000:43:00.0", DOCTOR_FAIL, "FLR is widely reported to hang these cards");
+        expect_fix(f, "prefer a slot reset: policy devices.\"10de:2b85\".reset_methods = [\"slot\",\"remove-rescan\"]");
+        expect(rep, "reset", "0000:43:00.1", DOCTOR_OK, "slot reset through 0000:40:01.1");
+        /* the real pvesh mapping resolves on node pve-node-3 */
+        expect(rep, "vm", "", DOCTOR_OK, "hostpci0 mapping=rtx5090 pcie=1 x-vga=1");
+        expect(rep, "bar", "0000:43:00.0", DOCTOR_OK, "BAR1 32 GiB 64-bit prefetchable above 4 GiB");
+}
+
+static void test_navi_needs_vendor_reset(void **state)
+{
+        _cleanup_(doctor_report_freep) struct doctor_report *with = doctor_on("doctor-navi", "pve", 100);
+        _cleanup_(doctor_report_freep) struct doctor_report *without = doctor_on("doctor-navi", "pve", 101);
+        const struct doctor_finding *f;
+
+        (void)state;
+        expect(with, "reset", "0000:44:00.0", DOCTOR_OK, "Post-stop uses: device_specific");
+        expect(with, "kernel-log", "", DOCTOR_OK, "no known trouble");
+        assert_int_equal(doctor_report_verdict(with), DOCTOR_OK);
+        f = expect(without, "reset", "0000:0b:00.0", DOCTOR_FAIL, "AMD Navi 14");
+        expect_fix(f, "https://github.com/gnif/vendor-reset");
+        expect_fix(f, "echo device_specific > /sys/bus/pci/devices/0000:0b:00.0/reset_method");
+}
+
+static void test_card_stuck_in_d3cold(void **state)
+{
+        _cleanup_(doctor_report_freep) struct doctor_report *rep = doctor_on("doctor-d3cold", "pve", 100);
+        const struct doctor_finding *f;
+
+        (void)state;
+        f = expect(rep, "power", "0000:01:00.0", DOCTOR_FAIL, "power_state D3cold");
+        expect_fix(f, "echo 0 > /sys/bus/pci/devices/0000:01:00.0/d3cold_allowed");
+        expect(rep, "driver", "0000:01:00.0", DOCTOR_FAIL, "config space reads all 0xff");
+        f = expect(rep, "kernel-log", "0000:01:00.0", DOCTOR_FAIL, "Unable to change power state from D3cold to D0");
+        assert_non_null(strstr(f->message, "[586739.361008]"));
+        assert_non_null(strstr(f->message, "(3 such messages, the first at [586739.359281])"));
+}
+
+static void test_bar_not_assigned(void **state)
+{
+        _cleanup_(doctor_report_freep) struct doctor_report *rep = doctor_on("doctor-bar", "pve", 100);
+        const struct doctor_finding *f;
+
+        (void)state;
+        f = expect(rep, "bar", "0000:08:00.0", DOCTOR_FAIL, "BAR1 (512 MiB 64-bit), BAR3 (32 MiB 64-bit) not assigned");
+        expect_fix(f, "Above 4G Decoding");
+        /* the mail-wrapped "BAR 1 [mem size 0x20000000 64bit pref]:\ncan't assign; no space" lines, joined */
+        f = expect(rep, "kernel-log", "0000:08:00.0", DOCTOR_WARN, "failed to assign");
+        assert_non_null(strstr(f->message, "4 such messages"));
+}
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+        (void)st;
+        (void)ftw;
+        return flag == FTW_DP ? rmdir(p) : unlink(p);
+}
+
+static void rm_rf(const char *path)
+{
+        (void)nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void test_old_kernel_then_no_vfio(void **state)
+{
+        char root[PATH_MAX], path[PATH_MAX + 64];
+        const struct doctor_finding *f;
+        struct doctor_report *rep;
+
+        (void)state;
+        rep = doctor_on("doctor-old-kernel", "pve", 100);
+        f = expect(rep, "kernel", "", DOCTOR_WARN, "Linux 5.4.203-1-pve is older than 5.15");
+        expect_fix(f, "proxmox-default-kernel");
+        expect(rep, "reset", "0000:01:00.0", DOCTOR_OK, "absent (kernel before 5.15: only 'reset')");
+        doctor_report_free(rep);
+
+        /* the same kernel without the vfio modules loaded: modules.dep does not have them either */
+        fixture_root("doctor-old-kernel", root, sizeof(root));
+        for (const char *const *m = (const char *const[]){ "vfio", "vfio_pci", "vfio_iommu_type1", NULL }; *m; m++) {
+                snprintf(path, sizeof(path), "%s/sys/module/%s", root, *m);
+                rm_rf(path);
+        }
+        rep = doctor_on("doctor-old-kernel", "pve", 100);
+        f = expect(rep, "kernel", "", DOCTOR_FAIL,
+                   "vfio, vfio_iommu_type1, vfio_pci: neither loaded nor in /lib/modules/5.4.203-1-pve");
+        expect_fix(f, "modinfo vfio-pci");
+        doctor_report_free(rep);
+}
+
+static void test_flr_that_hangs_in_kmsg_records(void **state)
+{
+        _cleanup_(doctor_report_freep) struct doctor_report *rep = doctor_on("doctor-flr-hang", "pve", 100);
+        const struct doctor_finding *f;
+
+        (void)state;
+        /* dev/kmsg holds "prio,seq,usec,flags;msg" records with " KEY=value" metadata lines */
+        f = expect(rep, "kernel-log", "0000:0c:00.3", DOCTOR_FAIL, "[ 2496.387544] \"vfio-pci 0000:0c:00.3: not ready 65535ms after FLR; giving up\"");
+        assert_non_null(strstr(f->message, "(7 such messages, the first at [ 2423.556570])"));
+        expect_fix(f, "devices.\"1022:149c\".reset_methods");
+        f = expect(rep, "reset", "0000:0c:00.3", DOCTOR_FAIL, "The kernel log shows FLR hanging on this function");
+        expect_fix(f, "neither applies to this VM yet");
+}
+
+static void test_vm_configs_that_go_wrong(void **state)
+{
+        _cleanup_(doctor_report_freep) struct doctor_report *r100 = doctor_on("doctor-vm", "pve", 100);
+        _cleanup_(doctor_report_freep) struct doctor_report *r101 = doctor_on("doctor-vm", "pve", 101);
+        _cleanup_(doctor_report_freep) struct doctor_report *r206 = doctor_on("doctor-vm", "pve", 206);
+        _cleanup_(doctor_report_freep) struct doctor_report *r210 = doctor_on("doctor-vm", "pve", 210);
+        _cleanup_(doctor_report_freep) struct doctor_report *all = doctor_on("doctor-vm", "pve", 0);
+        const struct doctor_finding *f;
+
+        (void)state;
+        f = expect(r100, "vm", "", DOCTOR_FAIL, "pcie=1 needs a q35 machine, the VM has pc-i440fx-8.1");
+        expect_fix(f, "qm set 100 --machine q35");
+        f = expect(r100, "vm", "", DOCTOR_FAIL, "hookscript local:snippets/pve-gpu-reset does not exist");
+        expect_fix(f, "pve-gpu-reset attach 100");
+        f = expect(r100, "vm", "", DOCTOR_WARN, "a reboot inside the guest runs no hook");
+        expect_fix(f, "qm set 100 --reboot 0");
+
+        f = expect(r101, "vm", "", DOCTOR_FAIL, "hardware probably changed");
+        assert_non_null(strstr(f->message, "0000:07:00.0 has id 10de:1b06"));
+        expect_fix(f, "Resource Mappings");
+
+        f = expect(r206, "vm", "", DOCTOR_FAIL, "no PCI device at 0000:02:00");
+        assert_non_null(strstr(f->message, "206.conf:17"));
+        expect(r206, "vm", "", DOCTOR_FAIL, "no PCI device at 0000:04:00");
+        f = expect(r206, "vm", "", DOCTOR_WARN, "its hookscript is local:snippets/exec-cmds");
+        expect_fix(f, "keeps local:snippets/exec-cmds as the chained hookscript");
+
+        expect(r210, "vm", "", DOCTOR_FAIL, "no PCI device at 0000:0f:00.4");
+        f = expect(r210, "vm", "", DOCTOR_WARN, "pve-gpu-reset is not its hookscript");
+        expect_fix(f, "qm set 210 --hookscript local:snippets/pve-gpu-reset");
+
+        /* host-wide: every VM's findings, and the card two VMs share */
+        expect(all, "vm", "", DOCTOR_FAIL, "VM 101 hostpci0");
+        expect(all, "vm", "", DOCTOR_FAIL, "VM 206 hostpci1");
+        expect(all, "vm", "", DOCTOR_INFO, "VM 210 hostpci0: 0000:01:00.0 is also hostpci0 of VM 100");
+}
+
+static void test_missing_vm_is_a_failing_finding(void **state)
+{
+        _cleanup_(doctor_report_freep) struct doctor_report *rep = doctor_on("doctor-healthy", "pve", 999);
+        const struct doctor_finding *f;
+
+        (void)state;
+        f = expect(rep, "vm", "", DOCTOR_FAIL, "/etc/pve/qemu-server/999.conf");
+        expect_fix(f, "qm list");
+        assert_int_equal(rep->n_groups, 0);
+}
+
+struct scratch {
+        char dir[64];
+};
+
+static void scratch_root(struct scratch *s, const char *conf)
+{
+        char path[PATH_MAX];
+        FILE *f;
+
+        snprintf(s->dir, sizeof(s->dir), "/tmp/pgr-doctor-XXXXXX");
+        assert_non_null(mkdtemp(s->dir));
+        snprintf(path, sizeof(path), "%s/etc/pve/qemu-server", s->dir);
+        for (char *p = path + strlen(s->dir) + 1; (p = strchr(p, '/')); p++) {
+                *p = '\0';
+                mkdir(path, 0755);
+                *p = '/';
+        }
+        assert_int_equal(mkdir(path, 0755), 0);
+        snprintf(path, sizeof(path), "%s/etc/pve/qemu-server/100.conf", s->dir);
+        f = fopen(path, "we");
+        assert_non_null(f);
+        fputs(conf, f);
+        fclose(f);
+}
+
+static void test_bad_vm_config_is_bad_input(void **state)
+{
+        struct doctor_report *rep = NULL;
+        struct pgr_error err = {};
+        struct scratch s;
+        struct pgr_ctx ctx;
+
+        (void)state;
+        scratch_root(&s, "hostpci0: 01:00,foo=1\n");
+        assert_int_equal(pgr_ctx_init(&ctx, s.dir, "pve"), 0);
+        assert_int_equal(doctor_collect(&ctx, 100, NULL, &rep, &err), -EINVAL);
+        assert_null(rep);
+        assert_non_null(strstr(err.msg, "100.conf:1"));
+        assert_non_null(strstr(err.msg, "foo"));
+        /* looking at the whole host, the same file is a finding */
+        assert_int_equal(doctor_collect(&ctx, 0, NULL, &rep, &err), 0);
+        expect(rep, "vm", "", DOCTOR_FAIL, "100.conf:1");
+        doctor_report_free(rep);
+        rm_rf(s.dir);
+}
+
+static void test_bad_policy_is_bad_input(void **state)
+{
+        struct doctor_report *rep = NULL;
+        struct pgr_error err = {};
+        char root[PATH_MAX], policy[] = "/tmp/pgr-doctor-policy-XXXXXX";
+        struct pgr_ctx ctx;
+        int fd;
+
+        (void)state;
+        fd = mkstemp(policy);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, "{\"defaults\": {", 14), 14);
+        close(fd);
+        fixture_root("doctor-healthy", root, sizeof(root));
+        assert_int_equal(pgr_ctx_init(&ctx, root, "pve"), 0);
+        assert_true(doctor_collect(&ctx, 100, policy, &rep, &err) < 0);
+        assert_null(rep);
+        assert_non_null(strstr(err.msg, policy));
+        unlink(policy);
+}
+
+/* Every file with its size and mtime, and every symlink with its target. */
+static char *tree_listing;
+static size_t tree_len;
+
+static int list_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+        char line[PATH_MAX + 128], target[PATH_MAX] = "";
+
+        (void)ftw;
+        if (flag == FTW_SL) {
+                ssize_t n = readlink(p, target, sizeof(target) - 1);
+
+                target[n > 0 ? n : 0] = '\0';
+        }
+        snprintf(line, sizeof(line), "%s %o %lld %lld.%09ld %s\n", p, st->st_mode, (long long)st->st_size,
+                 (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec, target);
+        tree_listing = realloc(tree_listing, tree_len + strlen(line) + 1);
+        assert_non_null(tree_listing);
+        memcpy(tree_listing + tree_len, line, strlen(line) + 1);
+        tree_len += strlen(line);
+        return 0;
+}
+
+static char *snapshot(const char *root)
+{
+        char *s;
+
+        tree_listing = NULL;
+        tree_len = 0;
+        assert_int_equal(nftw(root, list_one, 16, FTW_PHYS), 0);
+        s = tree_listing;
+        tree_listing = NULL;
+        return s;
+}
+
+static void test_doctor_changes_nothing(void **state)
+{
+        static const char *const hosts[] = { "doctor-healthy", "doctor-nouveau", "doctor-d3cold", "doctor-vm" };
+
+        (void)state;
+        for (size_t i = 0; i < ELEMENTSOF(hosts); i++) {
+                char root[PATH_MAX];
+                _cleanup_free_ char *before = NULL, *after = NULL;
+                struct doctor_report *rep;
+
+                fixture_root(hosts[i], root, sizeof(root));
+                make_snippet_executable(root);
+                before = snapshot(root);
+                rep = doctor_on(hosts[i], "pve", 0);
+                doctor_report_free(rep);
+                after = snapshot(root);
+                assert_string_equal(before, after);
+        }
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_healthy_host_every_check_ok),
+                cmocka_unit_test(test_healthy_host_wide_same_verdict),
+                cmocka_unit_test(test_json_has_the_documented_shape),
+                cmocka_unit_test(test_no_iommu_fails_iommu_cmdline_group_and_log),
+                cmocka_unit_test(test_nouveau_owns_the_card),
+                cmocka_unit_test(test_host_driver_needs_ids_and_softdep),
+                cmocka_unit_test(test_stale_vfio_ids_on_the_command_line),
+                cmocka_unit_test(test_real_vfio_conf_misses_the_gt218_vga_id),
+                cmocka_unit_test(test_group_shared_with_a_host_nic),
+                cmocka_unit_test(test_blackwell_flr_is_known_bad),
+                cmocka_unit_test(test_navi_needs_vendor_reset),
+                cmocka_unit_test(test_card_stuck_in_d3cold),
+                cmocka_unit_test(test_bar_not_assigned),
+                cmocka_unit_test(test_old_kernel_then_no_vfio),
+                cmocka_unit_test(test_flr_that_hangs_in_kmsg_records),
+                cmocka_unit_test(test_vm_configs_that_go_wrong),
+                cmocka_unit_test(test_missing_vm_is_a_failing_finding),
+                cmocka_unit_test(test_bad_vm_config_is_bad_input),
+                cmocka_unit_test(test_bad_policy_is_bad_input),
+                cmocka_unit_test(test_doctor_changes_nothing),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
