@@ -48,7 +48,9 @@ CASES="fields_round_trip priorities_follow_the_event errors_and_warnings_also_on
        mode_stderr_bypasses_journald mode_both_writes_both bad_mode_still_logs_to_stderr
        history_newest_first_with_vmid_and_device_filters history_since history_json_lines
        history_table history_reads_the_system_journal_by_default history_bad_filters_exit_2
-       no_journald_everything_on_stderr dead_journald_falls_back_to_stderr cli_history_matches"
+       no_journald_everything_on_stderr dead_journald_falls_back_to_stderr cli_history_matches
+       hook_post_stop_journals_every_action hook_failure_goes_to_journal_and_task_log
+       config_error_is_journaled reset_command_journals_without_vmid"
 
 scratch=$(mktemp -d /tmp/pgr-journal.XXXXXX) || exit 1
 emit=$builddir/tests/journal-emit
@@ -512,6 +514,88 @@ case_cli_history_matches() {
         diff -u "$t/lib" "$t/cli" || die "pve-gpu-reset history differs from the library"
         PVE_GPU_RESET_JOURNAL_DIR=/run/log/journal "$bin" history --since bogus >/dev/null 2>&1
         expect_status $? 2 "pve-gpu-reset history --since bogus"
+}
+
+# ---- the real hook and reset command against fixture roots ----
+
+fixture_root() { # a fresh copy of a fixture host
+        rm -rf "$t/root"
+        cp -a "$builddir/fixtures/$1" "$t/root" || die "no fixture $1 (make fixtures)"
+        echo "$t/root"
+}
+
+case_hook_post_stop_journals_every_action() {
+        [ -x "$bin" ] || { echo "skip: no $bin"; exit 77; }
+        fresh_journald
+        root=$(fixture_root gpu-audio-rootport)
+        "$bin" --root "$root" 100 post-stop 2>"$t/err"
+        expect_status $? 0 "hook post-stop: $(cat "$t/err")"
+        sync_journal
+        jexport VMID=100 ACTION=bus-reset PCI_SLOT=0000:01:00.0 >"$t/exp"
+        for f in SYSLOG_IDENTIFIER=pve-gpu-reset VMID=100 PHASE=post-stop PCI_SLOT=0000:01:00.0 PCI_ID=10de:0a65 \
+                 ACTION=bus-reset RESET_METHOD=reset_subordinate RESULT=ok DRIVER_BEFORE=vfio-pci \
+                 DRIVER_AFTER=vfio-pci PRIORITY=5 MESSAGE_ID=0bf7d0405cd643a8903089cd0e9f3091; do
+                expect_has "$t/exp" "$f"
+        done
+        grep -q '^DURATION_USEC=[0-9][0-9]*$' "$t/exp" || die "no DURATION_USEC in the reset entry"
+        jexport VMID=100 ACTION=keep-awake >"$t/exp"
+        expect_has "$t/exp" "PCI_SLOT=0000:01:00.0"
+        jexport VMID=100 ACTION=summary PHASE=post-stop >"$t/exp"
+        expect_has "$t/exp" "RESULT=ok"
+        expect_has "$t/exp" "MESSAGE_ID=0f0ab458e67e48d096adaabd1154d606"
+        # every id the hook wrote is in the catalog
+        for id in $(jexport VMID=100 | sed -n 's/^MESSAGE_ID=//p' | sort -u); do
+                grep -q "^-- $id" "$catalog" || die "MESSAGE_ID $id is not in the catalog"
+        done
+        # with journald running, a successful run keeps the task log quiet
+        expect_empty "$t/err"
+        PVE_GPU_RESET_JOURNAL_DIR=/run/log/journal "$bin" history --vmid 100 >"$t/hist" 2>&1
+        grep -q "0000:01:00.0 *bus-reset *reset_subordinate *ok" "$t/hist" || die "history misses the reset: $(cat "$t/hist")"
+}
+
+case_hook_failure_goes_to_journal_and_task_log() {
+        [ -x "$bin" ] || { echo "skip: no $bin"; exit 77; }
+        fresh_journald
+        root=$(fixture_root plx-shared-bridge)
+        "$bin" --root "$root" 100 post-stop 2>"$t/err"
+        expect_status $? 1 "post-stop on a card with no safe reset"
+        sync_journal
+        jexport VMID=100 ACTION=skip >"$t/exp"
+        expect_has "$t/exp" "RESULT=skipped"
+        expect_has "$t/exp" "MESSAGE_ID=920894808d3a41579ab7e13e022d43c7"
+        jexport VMID=100 ACTION=summary >"$t/exp"
+        expect_has "$t/exp" "RESULT=failed"
+        expect_has "$t/exp" "PRIORITY=3"
+        grep -q "0000:04:00.0" "$t/err" || die "the task log line does not name the device: $(cat "$t/err")"
+}
+
+case_config_error_is_journaled() {
+        [ -x "$bin" ] || { echo "skip: no $bin"; exit 77; }
+        fresh_journald
+        root=$(fixture_root gpu-audio-rootport)
+        printf 'hostpci0: 01:00,foo=1\n' >"$root/etc/pve/qemu-server/120.conf"
+        "$bin" --root "$root" 120 pre-start 2>"$t/err"
+        expect_status $? 2 "pre-start with a bad hostpci line"
+        sync_journal
+        jexport VMID=120 >"$t/exp"
+        expect_has "$t/exp" "MESSAGE_ID=4c8edc5e256e44fb8bfdc3b0bcda2950"
+        expect_has "$t/exp" "PHASE=pre-start"
+        grep -q "120.conf:1" "$t/exp" || die "the journal entry does not name file:line"
+}
+
+case_reset_command_journals_without_vmid() {
+        [ -x "$bin" ] || { echo "skip: no $bin"; exit 77; }
+        fresh_journald
+        root=$(fixture_root gpu-audio-rootport)
+        "$bin" --root "$root" reset 01:00.0 01:00.1 --method reset_subordinate 2>"$t/err"
+        expect_status $? 0 "reset command: $(cat "$t/err")"
+        sync_journal
+        jexport PHASE=reset ACTION=bus-reset >"$t/exp"
+        expect_has "$t/exp" "RESET_METHOD=reset_subordinate"
+        expect_has "$t/exp" "PCI_SLOT=0000:01:00.0"
+        expect_lacks "$t/exp" "VMID="
+        PVE_GPU_RESET_JOURNAL_DIR=/run/log/journal "$bin" history --device 0000:01:00.0 --json >"$t/hist"
+        grep -q '"action":"bus-reset"' "$t/hist" || die "history --device misses the reset: $(cat "$t/hist")"
 }
 
 # ---- runner ----
