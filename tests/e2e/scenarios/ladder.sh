@@ -92,5 +92,17 @@ t_eq "drivers_autoprobe is 1 again" "$(sys_read /sys/bus/pci/drivers_autoprobe)"
 t_check "next run found the missing functions and bound them" all_on_vfio $GPU $HDA
 # A released lock's file holds no holder line; the killed run's was released by the kernel.
 for l in /run/lock/pve-gpu-reset/*.lock; do t_check "lock $l names no live holder" sh -c '! grep -q pid= "$1" || ! kill -0 "$(sed -n "s/^pid=\([0-9]*\).*/\1/p" "$1")" 2>/dev/null' sh "$l"; done
+echo "# --- 7b. SIGTERM in the middle of remove+rescan: held back until drivers_autoprobe is 1 again"
+policy '{"defaults": {"reset_methods": ["remove-rescan"], "settle_ms": 2000}}'
+"$HOOK" 101 post-stop > /tmp/term.out 2>&1 &
+pid=$!
+t_check "the run set drivers_autoprobe=0" wait_for 20 sh -c '[ "$(cat /sys/bus/pci/drivers_autoprobe)" = 0 ]'
+kill -TERM $pid
+wait $pid
+rc=$?
+t_eq "the run ended by SIGTERM after its critical section (exit 143)" "$rc" 143
+t_eq "drivers_autoprobe restored before it died" "$(sys_read /sys/bus/pci/drivers_autoprobe)" 1
+t_check "the functions it had removed are back on vfio-pci" all_on_vfio $GPU $HDA
+t_check "no guard file left" test ! -e /run/pve-gpu-reset/autoprobe-off
 policy ""
 t_done
