@@ -400,10 +400,9 @@ static size_t kmsg_prefix(const char *s, const char *end, char *time, size_t tim
                         return 0;
                 if (field == 2)
                         usec = usec * 10 + (unsigned long long)(*p - '0');
-                if (field > 3)
-                        return 0;
         }
-        if (p >= end || field != 3 || p == s)
+        /* flags, then optional ",caller=T42" and the like (CONFIG_PRINTK_CALLER) */
+        if (p >= end || field < 3 || p == s)
                 return 0;
         snprintf(time, time_size, "[%5llu.%06llu]", usec / 1000000, usec % 1000000);
         return (size_t)(p - s) + 1;
