@@ -70,7 +70,8 @@ $(BUILDDIR)/fixtures.stamp: tests/fixtures/mktree $(wildcard tests/fixtures/host
 CHECK_SUITES := check-unit check-asan check-cli check-hardening check-journal check-package check-fuzz check-e2e
 check: deps
 	@failed=""; for s in $(CHECK_SUITES); do \
-	  echo "=== $$s"; $(MAKE) --no-print-directory $$s || failed="$$failed $$s"; \
+	  echo "=== $$s"; t0=$$(date +%s); $(MAKE) --no-print-directory $$s || failed="$$failed $$s"; \
+	  echo "=== $$s: $$(( $$(date +%s) - t0 )) s"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "check: FAILED:$$failed"; exit 1; fi; echo "check: every suite passed"
 

@@ -308,16 +308,19 @@ static bool is_intel(const struct doctor_host *h)
         return streq(h->cpu_vendor, "GenuineIntel");
 }
 
-/* The fix for kernel command line parameters: where this host keeps them. */
-static void boot_fix(const struct doctor_host *h, struct dstr *fix, const char *what)
+/* The fix for kernel command line parameters: where this host keeps them. add: add params, else
+ * remove them; note (may be NULL) is put after the parameters. */
+static void boot_fix(const struct doctor_host *h, struct dstr *fix, bool add, const char *params, const char *note)
 {
+        const char *prep = add ? "to" : "from";
+
+        dstr_addf(fix, "%s %s%s%s ", add ? "add" : "remove", params, note ? " " : "", note ? note : "");
         if (streq(h->boot_file, "/etc/kernel/cmdline"))
-                dstr_addf(fix, "%s in /etc/kernel/cmdline (one line; systemd-boot/proxmox-boot-tool), then "
-                          "proxmox-boot-tool refresh and reboot", what);
+                dstr_addf(fix, "%s /etc/kernel/cmdline (one line; systemd-boot), then proxmox-boot-tool refresh and reboot",
+                          prep);
         else
-                dstr_addf(fix, "%s in GRUB_CMDLINE_LINUX_DEFAULT in /etc/default/grub, then update-grub and reboot "
-                          "(hosts booting with systemd-boot keep it in /etc/kernel/cmdline: proxmox-boot-tool refresh)",
-                          what);
+                dstr_addf(fix, "%s GRUB_CMDLINE_LINUX_DEFAULT in /etc/default/grub, then update-grub and reboot (on hosts "
+                          "booting with systemd-boot: /etc/kernel/cmdline, then proxmox-boot-tool refresh)", prep);
 }
 
 void doctor_check_iommu(const struct doctor_host *h, struct doctor_report *rep)
@@ -370,8 +373,8 @@ void doctor_check_cmdline(const struct doctor_host *h, const struct doctor_devic
                         struct dstr fix = {};
                         char what[64];
 
-                        snprintf(what, sizeof(what), "remove %s=%s", off_params[i][0], off_params[i][1]);
-                        boot_fix(h, &fix, what);
+                        snprintf(what, sizeof(what), "%s=%s", off_params[i][0], off_params[i][1]);
+                        boot_fix(h, &fix, false, what, NULL);
                         doctor_add(rep, "cmdline", DOCTOR_FAIL, NULL, dstr_get(&fix),
                                    "%s=%s on the kernel command line turns the IOMMU off", off_params[i][0],
                                    off_params[i][1]);
@@ -386,7 +389,7 @@ void doctor_check_cmdline(const struct doctor_host *h, const struct doctor_devic
                                   "then reboot", h->boot_file,
                                   streq(h->boot_file, "/etc/kernel/cmdline") ? "proxmox-boot-tool refresh" : "update-grub");
                 else
-                        boot_fix(h, &fix, "add intel_iommu=on iommu=pt");
+                        boot_fix(h, &fix, true, "intel_iommu=on iommu=pt", NULL);
                 doctor_add(rep, "cmdline", DOCTOR_FAIL, NULL, dstr_get(&fix),
                            "the IOMMU is off and the kernel command line has no intel_iommu=on%s",
                            is_intel(h) ? "" : " (needed on Intel CPUs; AMD CPUs turn the IOMMU on by default)");
@@ -395,10 +398,10 @@ void doctor_check_cmdline(const struct doctor_host *h, const struct doctor_devic
         }
         if (cmdline_value(h->cmdline, "amd_iommu", v, sizeof(v)) && (streq(v, "on") || streq(v, "pt"))) {
                 struct dstr fix = {};
-                char what[400];
+                char what[300];
 
-                snprintf(what, sizeof(what), "remove amd_iommu=%.256s (for passthrough mode use iommu=pt)", v);
-                boot_fix(h, &fix, what);
+                snprintf(what, sizeof(what), "amd_iommu=%.256s", v);
+                boot_fix(h, &fix, false, what, "(for passthrough mode the option is iommu=pt)");
                 doctor_add(rep, "cmdline", DOCTOR_INFO, NULL, dstr_get(&fix),
                            "amd_iommu=%s is not an option of the AMD IOMMU driver (it logs \"AMD-Vi: Unknown option\"); "
                            "the AMD IOMMU is on by default", v);
@@ -407,8 +410,8 @@ void doctor_check_cmdline(const struct doctor_host *h, const struct doctor_devic
         if (cmdline_value(h->cmdline, "pcie_acs_override", v, sizeof(v))) {
                 struct dstr fix = {};
 
-                boot_fix(h, &fix, "remove pcie_acs_override=");
-                dstr_addf(&fix, " — unless every VM sharing a real IOMMU group is trusted; a slot whose root port has "
+                boot_fix(h, &fix, false, "pcie_acs_override=...", NULL);
+                dstr_addf(&fix, "; keep it only if every VM sharing a real IOMMU group is trusted; a slot whose root port has "
                           "ACS (usually a CPU-attached one) isolates the card for real");
                 doctor_add(rep, "cmdline", DOCTOR_WARN, NULL, dstr_get(&fix),
                            "pcie_acs_override=%s splits IOMMU groups without hardware isolation: devices that really "
@@ -434,10 +437,13 @@ void doctor_check_cmdline(const struct doctor_host *h, const struct doctor_devic
                                   "then reboot", h->boot_file,
                                   streq(h->boot_file, "/etc/kernel/cmdline") ? "proxmox-boot-tool refresh" : "update-grub");
                 else
-                        boot_fix(h, &fix, h->kmajor && (h->kmajor < 5 || (h->kmajor == 5 && h->kminor < 15))
-                                                  ? "add video=efifb:off video=vesafb:off"
-                                                  : "add initcall_blacklist=sysfb_init (Linux 5.15+; video=efifb:off "
-                                                    "on older kernels)");
+                        boot_fix(h, &fix, true,
+                                 h->kmajor && (h->kmajor < 5 || (h->kmajor == 5 && h->kminor < 15))
+                                         ? "video=efifb:off video=vesafb:off"
+                                         : "initcall_blacklist=sysfb_init",
+                                 h->kmajor && (h->kmajor < 5 || (h->kmajor == 5 && h->kminor < 15))
+                                         ? NULL
+                                         : "(Linux 5.15+; video=efifb:off on older kernels)");
                 doctor_add(rep, "cmdline", e ? DOCTOR_FAIL : DOCTOR_WARN, d->dev.bdf, dstr_get(&fix),
                            "%s is the boot VGA device and nothing on the kernel command line takes the firmware "
                            "framebuffer off it%s%s%s", d->dev.bdf, e ? ": the kernel log shows it (" : "",

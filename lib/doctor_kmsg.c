@@ -716,8 +716,9 @@ void doctor_check_kernel_log(const struct kmsg_log *log, const struct doctor_dev
         size_t reported = 0;
 
         if (!log->available) {
-                doctor_add(rep, "kernel-log", DOCTOR_INFO, NULL, "run pve-gpu-reset doctor as root",
-                           "the kernel log is not readable (tried /dev/kmsg, /var/log/kern.log and the journal)");
+                doctor_add(rep, "kernel-log", DOCTOR_INFO, NULL,
+                           "run pve-gpu-reset doctor as root (reading /dev/kmsg needs it when kernel.dmesg_restrict=1)",
+                           "no kernel log to read (tried /dev/kmsg, /var/log/kern.log and, on the real root, the journal)");
                 return;
         }
         for (size_t i = 0; i < log->n; i++) {
@@ -746,9 +747,10 @@ void doctor_check_kernel_log(const struct kmsg_log *log, const struct doctor_dev
                         else
                                 continue; /* another device's trouble: not this VM's */
                 }
-                if (e->count > 1)
-                        snprintf(count, sizeof(count), " (%u such messages, the first at %s)", e->count,
-                                 e->first_time[0] ? e->first_time : "an unknown time");
+                if (e->count > 1 && e->first_time[0])
+                        snprintf(count, sizeof(count), " (%u such messages, the first at %s)", e->count, e->first_time);
+                else if (e->count > 1)
+                        snprintf(count, sizeof(count), " (%u such messages)", e->count);
                 expand_fix(&fix, kinds[e->kind].fix, id, slot[0] ? slot : (e->slot[0] ? e->slot : "DDDD:BB:DD.F"));
                 doctor_add(rep, "kernel-log", kinds[e->kind].status, slot, dstr_get(&fix), "%s%s\"%s\"%s: %s%s",
                            e->time[0] ? e->time : "", e->time[0] ? " " : "", e->text, via, kinds[e->kind].meaning, count);

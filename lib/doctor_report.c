@@ -239,8 +239,6 @@ int doctor_report_to_json(const struct doctor_report *r, struct json_object **re
                 return -ENOMEM;
         }
         json_object_object_add(root, "verdict", json_object_new_string(doctor_status_to_string(doctor_report_verdict(r))));
-        json_object_object_add(root, "vmid", r->vmid ? json_object_new_int64((int64_t)r->vmid) : NULL);
-        json_object_object_add(root, "node", json_object_new_string(r->node));
         for_each_in_order(r, json_one, checks);
         json_object_object_add(root, "checks", checks);
         if ((size_t)json_object_array_length(checks) != r->n) {
@@ -304,9 +302,9 @@ void doctor_report_print(const struct doctor_report *r, FILE *out)
         else
                 snprintf(scope, sizeof(scope), "node %s", r->node);
         if (v == DOCTOR_OK)
-                fprintf(out, "verdict: ok — nothing to fix (%s, %zu checks)\n", scope, r->n);
+                fprintf(out, "verdict: ok - nothing to fix (%s, %zu checks)\n", scope, r->n);
         else
-                fprintf(out, "verdict: %s — %zu failed, %zu warning%s (%s)\n", v == DOCTOR_FAIL ? "FAIL" : "WARN", n_fail,
+                fprintf(out, "verdict: %s - %zu failed, %zu warning%s (%s)\n", v == DOCTOR_FAIL ? "FAIL" : "WARN", n_fail,
                         n_warn, n_warn == 1 ? "" : "s", scope);
         for_each_in_order(r, print_one, &st);
 }

@@ -67,9 +67,8 @@ size_t doctor_report_count(const struct doctor_report *r, enum doctor_status s);
 const struct doctor_finding *doctor_report_find(const struct doctor_report *r, const char *id, const char *slot,
                                                 const char *needle);
 
-/* {"verdict":"ok|warn|fail","checks":[{"id":..,"status":..,"slot":..|null,"message":..,"fix":..|null}]},
- * plus "vmid" (null host-wide) and "node". Checks are in the order the human output shows them:
- * host-wide first, then device by device. */
+/* {"verdict":"ok|warn|fail","checks":[{"id":..,"status":..,"slot":..|null,"message":..,"fix":..|null}]}.
+ * Checks are in the order the human output shows them: host-wide first, then device by device. */
 int doctor_report_to_json(const struct doctor_report *r, struct json_object **ret);
 /* One-line verdict, then host-wide findings, then findings grouped by device. */
 void doctor_report_print(const struct doctor_report *r, FILE *out);

@@ -338,6 +338,53 @@ static void test_bar_not_assigned(void **state)
         assert_non_null(strstr(f->message, "4 such messages"));
 }
 
+static void test_boot_gpu_keeps_the_framebuffer(void **state)
+{
+        _cleanup_(doctor_report_freep) struct doctor_report *rep = doctor_on("doctor-efifb", "pve", 100);
+        const struct doctor_finding *f;
+
+        (void)state;
+        f = expect(rep, "cmdline", "0000:0a:00.0", DOCTOR_FAIL, "is the boot VGA device");
+        assert_non_null(strstr(f->message, "BAR 1: assigned to efifb"));
+        expect_fix(f, "add initcall_blacklist=sysfb_init");
+        expect_fix(f, "to GRUB_CMDLINE_LINUX_DEFAULT in /etc/default/grub, then update-grub");
+        expect(rep, "kernel-log", "0000:0a:00.0", DOCTOR_WARN, "assigned to efifb");
+        f = expect(rep, "cmdline", "", DOCTOR_INFO, "amd_iommu=on is not an option");
+        expect_fix(f, "remove amd_iommu=on");
+        /* the healthy host's boot GPU is not the passed-through card: nothing to say */
+}
+
+static void test_policy_without_keep_awake_warns(void **state)
+{
+        char root[PATH_MAX], policy[] = "/tmp/pgr-doctor-policy-XXXXXX";
+        static const char json[] = "{\"defaults\": {\"keep_awake\": false, \"aspm_off\": false}}";
+        struct doctor_report *rep = NULL;
+        struct pgr_error err = {};
+        const struct doctor_finding *f;
+        struct pgr_ctx ctx;
+        int fd;
+
+        (void)state;
+        fd = mkstemp(policy);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, json, sizeof(json) - 1), (ssize_t)sizeof(json) - 1);
+        close(fd);
+        fixture_root("gpu-audio-rootport", root, sizeof(root));
+        assert_int_equal(pgr_ctx_init(&ctx, root, "pve"), 0);
+        assert_int_equal(doctor_collect(&ctx, 100, policy, &rep, &err), 0);
+        /* power/control auto and d3cold_allowed 1, and the hook is told not to fix it */
+        f = expect(rep, "power", "0000:01:00.0", DOCTOR_WARN, "the policy turns keep_awake off");
+        expect_fix(f, "set keep_awake true in the policy");
+        expect(rep, "power", "0000:01:00.1", DOCTOR_WARN, "ASPM stays on (policy aspm_off false)");
+        doctor_report_free(rep);
+        rep = NULL;
+        /* with the defaults the same facts are only a note: the hook keeps the card awake */
+        assert_int_equal(doctor_collect(&ctx, 100, NULL, &rep, &err), 0);
+        expect(rep, "power", "0000:01:00.0", DOCTOR_INFO, "the hook keeps it awake at every start and stop");
+        doctor_report_free(rep);
+        unlink(policy);
+}
+
 static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
 {
         (void)st;
@@ -576,6 +623,8 @@ int main(void)
                 cmocka_unit_test(test_navi_needs_vendor_reset),
                 cmocka_unit_test(test_card_stuck_in_d3cold),
                 cmocka_unit_test(test_bar_not_assigned),
+                cmocka_unit_test(test_boot_gpu_keeps_the_framebuffer),
+                cmocka_unit_test(test_policy_without_keep_awake_warns),
                 cmocka_unit_test(test_old_kernel_then_no_vfio),
                 cmocka_unit_test(test_flr_that_hangs_in_kmsg_records),
                 cmocka_unit_test(test_vm_configs_that_go_wrong),

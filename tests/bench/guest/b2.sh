@@ -17,7 +17,7 @@ fail=0
 
 bench "B2 info kernel=$(uname -r) reps=$REPS recipe_reps=$RECIPE_REPS cpus=$(nproc)"
 # process start in the guest: a do-nothing program linked like the hook, and a static one
-"$TIMEIT" -n "$REPS" -w 2 -c floor -- /opt/bench/floor ::: -c floor-nosd -- /opt/bench/floor-nosd ::: \
+"$TIMEIT" -n $((REPS * 3)) -w 2 -c floor -- /opt/bench/floor ::: -c floor-nosd -- /opt/bench/floor-nosd ::: \
         -c floor-static -- /opt/bench/floor-static |
         sed 's/^TIMEIT \([^ ]*\) /BENCH B2 \1 run=all /'
 
