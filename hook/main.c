@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/linkhash.h>
+
 #include "attach.h"
 #include "bdf.h"
 #include "context.h"
@@ -106,6 +108,9 @@ int main(int argc, char **argv)
         unsigned long vmid = 0;
         int c, r;
 
+        /* json-c seeds its default string hash from /dev/urandom, which can stall a hook run at boot for
+         * a second; our JSON is small and root-owned, so the unseeded hash is fine. */
+        json_global_set_string_hash(JSON_C_STR_HASH_PERLLIKE);
         opterr = 0;
         while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) >= 0) {
                 switch (c) {

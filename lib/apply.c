@@ -371,16 +371,25 @@ static int rescan_bus(struct apply_ctx *a, const struct pci_addr *dev, const str
         return sysfs_write(a->ctx, abs, "1");
 }
 
-/* Removes funcs, waits settle_ms, rescans their bus under drivers_autoprobe=0, then binds each
- * function to vfio-pci. Caller holds the bus lock. */
+/* Removes funcs, waits settle_ms, rescans their bus under drivers_autoprobe=0 (holding the bus
+ * lock), then binds each function to vfio-pci. */
 static int remove_and_rescan(struct run_state *rs, const struct plan_device *d, const struct pci_addr *funcs, size_t n,
                              bool remove_first, char *why, size_t why_size)
 {
         struct apply_ctx *a = rs->a;
         struct autoprobe_window w = {};
         const struct pci_addr *parent = d->dev.has_parent ? &d->dev.parent : NULL;
+        _cleanup_(lock_releasep) struct pgr_lock bus = PGR_LOCK_INIT;
+        struct pgr_error lerr = {};
         int r, q;
 
+        /* drivers_autoprobe is global: one run at a time may hold it at 0. Slot resets need no such
+         * lock, the slot locks already keep two runs off one card. */
+        r = lock_bus(a->ctx, a->vmid, remove_first ? "remove-rescan" : "rescan", a->lock_timeout_ms, &bus, &lerr);
+        if (r < 0) {
+                snprintf(why, why_size, "%.300s", lerr.msg);
+                return r;
+        }
         r = autoprobe_off(a, &w);
         if (r < 0) {
                 snprintf(why, why_size, "cannot set drivers_autoprobe=0: %s", strerror(-r));
@@ -396,7 +405,8 @@ static int remove_and_rescan(struct run_state *rs, const struct plan_device *d, 
                         snprintf(why, why_size, "remove of %s failed: %s", pci_addr_format(&funcs[i], bdf), strerror(-r));
         }
         if (r >= 0 && !a->dry_run) {
-                sleep_ms(d->policy.settle_ms);
+                if (remove_first) /* the bridge rung already waited after its secondary bus reset */
+                        sleep_ms(d->policy.settle_ms);
                 r = rescan_bus(a, &funcs[0], parent);
                 if (r < 0)
                         snprintf(why, why_size, "rescan failed: %s", strerror(-r));
@@ -480,8 +490,6 @@ static int run_rung(struct run_state *rs, struct plan_device *d, const struct pl
                     size_t why_size)
 {
         struct apply_ctx *a = rs->a;
-        struct pgr_lock bus = PGR_LOCK_INIT;
-        struct pgr_error lerr = {};
         struct pci_addr funcs[PCIDEV_MAX_RELATED];
         size_t n = 0;
         int r;
@@ -501,11 +509,6 @@ static int run_rung(struct run_state *rs, struct plan_device *d, const struct pl
                 if (covered(rs->done_bridges, rs->n_done_bridges, &d->dev.parent, false)) {
                         r = verify_usable(a, d, &d->dev.addr, d->policy.reset_timeout_ms, why, why_size);
                         return r < 0 ? r : RUNG_COVERED;
-                }
-                r = lock_bus(a->ctx, a->vmid, "bus-reset", a->lock_timeout_ms, &bus, &lerr);
-                if (r < 0) {
-                        snprintf(why, why_size, "%.300s", lerr.msg);
-                        return r;
                 }
                 if (streq(rung->method, "reset_subordinate")) {
                         char bdf[PCI_ADDR_STRLEN], abs[PATH_MAX];
@@ -531,7 +534,6 @@ static int run_rung(struct run_state *rs, struct plan_device *d, const struct pl
                         else
                                 r = remove_and_rescan(rs, d, funcs, n, false, why, why_size);
                 }
-                lock_release(&bus);
                 if (r < 0)
                         return r;
                 if (rs->n_done_bridges < ELEMENTSOF(rs->done_bridges))
@@ -559,13 +561,7 @@ static int run_rung(struct run_state *rs, struct plan_device *d, const struct pl
                                 return -EPERM;
                         }
                 }
-                r = lock_bus(a->ctx, a->vmid, "remove-rescan", a->lock_timeout_ms, &bus, &lerr);
-                if (r < 0) {
-                        snprintf(why, why_size, "%.300s", lerr.msg);
-                        return r;
-                }
                 r = remove_and_rescan(rs, d, funcs, n, true, why, why_size);
-                lock_release(&bus);
                 if (r < 0)
                         return r;
                 if (rs->n_done_slots < ELEMENTSOF(rs->done_slots))
@@ -792,23 +788,19 @@ int apply_recover_autoprobe(struct apply_ctx *a, struct pgr_error *err)
 
 int apply_rescan_missing(struct apply_ctx *a, struct plan *p, struct pgr_error *err)
 {
+        (void)err;
         struct run_state rs = { .a = a, .p = p };
         int ret = 0;
 
         for (size_t i = 0; i < p->n_devices; i++) {
                 struct plan_device *d = &p->devices[i];
-                struct pgr_lock bus = PGR_LOCK_INIT;
                 char why[384] = "";
                 long long t0 = now_usec();
                 int r;
 
                 if (d->dev.present || (d->n_actions && d->actions[0].kind == ACTION_SKIP))
                         continue;
-                r = lock_bus(a->ctx, a->vmid, "rescan-missing", a->lock_timeout_ms, &bus, err);
-                if (r < 0)
-                        return r;
                 r = remove_and_rescan(&rs, d, &d->dev.addr, 1, false, why, sizeof(why));
-                lock_release(&bus);
                 journal_step(a, d, r < 0 ? PGR_MSGID_DEVICE_GONE : PGR_MSGID_BOUND_VFIO, r < 0 ? LOG_ERR : LOG_NOTICE,
                              "rescan", NULL, r < 0 ? "failed" : "ok", now_usec() - t0, NULL, NULL, r,
                              "%s: was missing; %s", d->dev.bdf,

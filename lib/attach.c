@@ -180,22 +180,6 @@ static void policy_file_done(struct policy_file *pf)
         pf->root = NULL;
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-        while (len > 0) {
-                ssize_t n = write(fd, buf, len);
-
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                buf += n;
-                len -= (size_t)n;
-        }
-        return 0;
-}
-
 /* Temp file in the same directory, then rename: readers see the old or the new file, never half. */
 static int write_file_atomic(const char *path, const char *data, size_t len, mode_t mode)
 {
@@ -449,29 +433,6 @@ static int policy_drop_chained(struct policy_file *pf, unsigned long vmid, struc
 }
 
 /* ---- the snippet ------------------------------------------------------------------------------- */
-
-static int mkdir_p(const char *path, mode_t mode)
-{
-        char buf[PATH_MAX];
-        size_t n = strlen(path);
-
-        if (n == 0 || n >= sizeof(buf))
-                return -ENAMETOOLONG;
-        memcpy(buf, path, n + 1);
-        for (char *p = buf + 1;; p++) {
-                if (*p == '/' || *p == '\0') {
-                        char c = *p;
-
-                        *p = '\0';
-                        if (mkdir(buf, mode) < 0 && errno != EEXIST)
-                                return -errno;
-                        *p = c;
-                        if (!c)
-                                break;
-                }
-        }
-        return 0;
-}
 
 static int place_symlink(const char *dest, const char *target)
 {

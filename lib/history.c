@@ -88,7 +88,8 @@ static int parse_span(const char *s, long long *ret)
                 }
                 if (whole > SINCE_MAX_SPAN / unit)
                         return -ERANGE;
-                total += whole * unit + frac * unit / frac_div;
+                /* frac * unit overflows for years: split unit so each term stays small and the sum exact */
+                total += whole * unit + frac * (unit / frac_div) + frac * (unit % frac_div) / frac_div;
                 if (total > SINCE_MAX_SPAN)
                         return -ERANGE;
                 any = true;

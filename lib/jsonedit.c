@@ -281,6 +281,16 @@ static int splice(const char *s, size_t len, size_t from, size_t to, const char 
         return 0;
 }
 
+/* Keys are written and compared verbatim: one that would need escaping is refused. */
+static bool keys_plain(const char *const *path, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                for (const unsigned char *c = (const unsigned char *)path[i]; *c; c++)
+                        if (*c < 0x20 || *c == '"' || *c == '\\')
+                                return false;
+        return true;
+}
+
 int json_text_set_string(const char *text, size_t len, const char *const *path, size_t n_path, const char *value,
                          char **ret)
 {
@@ -291,7 +301,7 @@ int json_text_set_string(const char *text, size_t len, const char *const *path, 
         bool compact;
         int r;
 
-        if (n_path == 0)
+        if (n_path == 0 || !keys_plain(path, n_path))
                 return -EINVAL;
         r = walk(text, len, path, n_path, &o, &level);
         if (r < 0)
@@ -349,7 +359,7 @@ int json_text_remove(const char *text, size_t len, const char *const *path, size
         size_t level = 0;
         int r;
 
-        if (n_path == 0)
+        if (n_path == 0 || !keys_plain(path, n_path))
                 return -EINVAL;
         r = walk(text, len, path, n_path, &o, &level);
         if (r < 0)

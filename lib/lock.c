@@ -53,27 +53,6 @@ int lock_flock_timeout(int fd, int op, unsigned timeout_ms)
 }
 
 /* mkdir -p with mode for every missing component of an absolute path. */
-static int mkdir_p(const char *path, mode_t mode)
-{
-        char buf[PATH_MAX];
-        size_t n = strlen(path);
-
-        if (n == 0 || n >= sizeof(buf))
-                return -ENAMETOOLONG;
-        memcpy(buf, path, n + 1);
-        for (char *p = buf + 1; *p; p++) {
-                if (*p != '/')
-                        continue;
-                *p = '\0';
-                if (mkdir(buf, mode) < 0 && errno != EEXIST)
-                        return -errno;
-                *p = '/';
-        }
-        if (mkdir(buf, mode) < 0 && errno != EEXIST)
-                return -errno;
-        return 0;
-}
-
 /* The holder line keeps to one line of space-free words, so a waiter can parse it back. */
 static void sanitize_word(const char *in, char *out, size_t size)
 {

@@ -253,6 +253,8 @@ static void probe_reset(const struct pgr_ctx *ctx, struct pcidev *p)
         for (char *m = strtok_r(buf, " \t\n", &save); m; m = strtok_r(NULL, " \t\n", &save)) {
                 if (p->n_reset_methods >= PCIDEV_MAX_METHODS)
                         break;
+                if (strlen(m) >= sizeof(p->reset_methods[0]))
+                        continue; /* a name we do not know; cut, it could pass for one we do */
                 snprintf(p->reset_methods[p->n_reset_methods++], sizeof(p->reset_methods[0]), "%s", m);
         }
 }

@@ -383,6 +383,21 @@ static void build_ladder(const struct plan_input *in, struct plan *p, struct pla
                 why[w - 2] = '\0';
 }
 
+static long group_holder(const struct pgr_ctx *ctx, struct plan *p, int group)
+{
+        long pid;
+
+        for (size_t i = 0; i < p->n_vfio_groups; i++)
+                if (p->vfio_groups[i] == group)
+                        return p->vfio_holders[i];
+        pid = vfio_group_holder(ctx, group);
+        if (p->n_vfio_groups < PLAN_MAX_DEVICES) {
+                p->vfio_groups[p->n_vfio_groups] = group;
+                p->vfio_holders[p->n_vfio_groups++] = pid;
+        }
+        return pid;
+}
+
 static bool skip_for_safety(const struct plan_input *in, struct plan *p, struct plan_device *d,
                             const struct reservations *res)
 {
@@ -399,7 +414,7 @@ static bool skip_for_safety(const struct plan_input *in, struct plan *p, struct 
                 return true;
         }
         if (dev->iommu_group >= 0 && (in->phase == PHASE_POST_STOP || in->phase == PHASE_MANUAL || in->phase == PHASE_PRE_START)) {
-                pid = vfio_group_holder(in->ctx, dev->iommu_group);
+                pid = group_holder(in->ctx, p, dev->iommu_group);
                 if (pid > 0) {
                         add_action(d, ACTION_SKIP, NULL, "/dev/vfio/%d is held open by pid %ld: another VM uses it",
                                    dev->iommu_group, pid)->for_safety = true;

@@ -81,6 +81,11 @@ struct plan {
         struct plan_device *devices;
         size_t n_problems;
         struct plan_problem problems[PLAN_MAX_PROBLEMS];
+        /* Who holds /dev/vfio/<group> open, looked up once per group (a GPU and its audio share one,
+         * and each look-up reads every fd of every process). */
+        size_t n_vfio_groups;
+        int vfio_groups[PLAN_MAX_DEVICES];
+        long vfio_holders[PLAN_MAX_DEVICES];
 };
 
 struct plan_input {

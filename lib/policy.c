@@ -845,34 +845,6 @@ int policy_parse(const char *json, size_t len, const char *name, struct policy *
 
 /* ---- loading ---- */
 
-static int read_fd(int fd, size_t max, char **ret, size_t *ret_len)
-{
-        _cleanup_free_ char *buf = malloc(max + 2);
-        size_t len = 0;
-
-        if (!buf)
-                return -ENOMEM;
-        while (len <= max) {
-                ssize_t n = read(fd, buf + len, max + 1 - len);
-
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (n == 0)
-                        break;
-                len += (size_t)n;
-        }
-        if (len > max)
-                return -EFBIG;
-        buf[len] = '\0';
-        *ret = buf;
-        buf = NULL;
-        *ret_len = len;
-        return 0;
-}
-
 int policy_load(const struct pgr_ctx *ctx, const char *path, struct policy **ret, struct pgr_error *err)
 {
         _cleanup_close_ int fd = -1;
@@ -931,7 +903,7 @@ int policy_load(const struct pgr_ctx *ctx, const char *path, struct policy **ret
                 pgr_error_set(err, "%s: larger than %d bytes", fn, POLICY_MAX_SIZE);
                 return -EFBIG;
         }
-        r = read_fd(fd, POLICY_MAX_SIZE, &text, &len);
+        r = read_full_fd(fd, POLICY_MAX_SIZE, &text, &len);
         if (r == -EFBIG) {
                 pgr_error_set(err, "%s: larger than %d bytes", fn, POLICY_MAX_SIZE);
                 return r;

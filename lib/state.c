@@ -22,43 +22,6 @@ static int state_path(const struct pgr_ctx *ctx, char *buf, size_t size, const c
         return pgr_pathf(ctx, buf, size, STATE_DIR "/%s", name);
 }
 
-static int mkdir_p(const char *path, mode_t mode)
-{
-        char buf[PATH_MAX];
-        size_t n = strlen(path);
-
-        if (n == 0 || n >= sizeof(buf))
-                return -ENAMETOOLONG;
-        memcpy(buf, path, n + 1);
-        for (char *p = buf + 1; *p; p++) {
-                if (*p != '/')
-                        continue;
-                *p = '\0';
-                if (mkdir(buf, mode) < 0 && errno != EEXIST)
-                        return -errno;
-                *p = '/';
-        }
-        if (mkdir(buf, mode) < 0 && errno != EEXIST)
-                return -errno;
-        return 0;
-}
-
-static int write_all(int fd, const char *data, size_t len)
-{
-        while (len > 0) {
-                ssize_t n = write(fd, data, len);
-
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                data += n;
-                len -= (size_t)n;
-        }
-        return 0;
-}
-
 /* Replaces STATE_DIR/name with data: a temp file in the same directory, then rename(2), so a
  * reader sees the old or the new content, never a mix. */
 static int write_atomic(const struct pgr_ctx *ctx, const char *name, const char *data, size_t len)

@@ -67,22 +67,12 @@ char *strstrip(char *s)
         return s;
 }
 
-/* Reads a whole regular file of at most max bytes; NUL-terminated. -EFBIG past max. */
-int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len)
+/* Reads everything from fd, at most max bytes; NUL-terminated. -EFBIG past max. */
+int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len)
 {
-        _cleanup_close_ int fd = -1;
         _cleanup_free_ char *buf = NULL;
-        struct stat st;
-        size_t len = 0, cap;
+        size_t len = 0, cap = 4096;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (S_ISDIR(st.st_mode))
-                return -EISDIR;
-        cap = (S_ISREG(st.st_mode) && st.st_size > 0 && (size_t)st.st_size <= max) ? (size_t)st.st_size + 1 : 4096;
         buf = malloc(cap);
         if (!buf)
                 return -ENOMEM;
@@ -117,5 +107,58 @@ int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len)
         buf = NULL;
         if (ret_len)
                 *ret_len = len;
+        return 0;
+}
+
+/* Reads a whole file of at most max bytes; NUL-terminated. -EFBIG past max. */
+int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len)
+{
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (S_ISDIR(st.st_mode))
+                return -EISDIR;
+        return read_full_fd(fd, max, ret, ret_len);
+}
+
+int write_all(int fd, const char *data, size_t len)
+{
+        while (len > 0) {
+                ssize_t n = write(fd, data, len);
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                data += n;
+                len -= (size_t)n;
+        }
+        return 0;
+}
+
+int mkdir_p(const char *path, mode_t mode)
+{
+        char buf[PATH_MAX];
+        size_t n = strlen(path);
+
+        if (n == 0 || n >= sizeof(buf))
+                return -ENAMETOOLONG;
+        memcpy(buf, path, n + 1);
+        for (char *p = buf + 1; *p; p++) {
+                if (*p != '/')
+                        continue;
+                *p = '\0';
+                if (mkdir(buf, mode) < 0 && errno != EEXIST)
+                        return -errno;
+                *p = '/';
+        }
+        if (mkdir(buf, mode) < 0 && errno != EEXIST)
+                return -errno;
         return 0;
 }

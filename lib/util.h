@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 /* Cleanup helpers in the style of systemd: every early return frees. */
@@ -32,3 +33,6 @@ int parse_uint(const char *s, int base, unsigned long max, unsigned long *ret);
 bool parse_boolean(const char *s, bool *ret); /* 1|on|yes|true, 0|off|no|false */
 char *strstrip(char *s);                      /* trims ASCII whitespace in place */
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len);
+int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len);
+int write_all(int fd, const char *data, size_t len); /* loops over short writes and EINTR */
+int mkdir_p(const char *path, mode_t mode);           /* every missing component; EEXIST is fine */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -86,3 +87,18 @@ static inline void fuzz_fields_done(struct fuzz_fields *f)
 
 /* A pgr_error message is a C string that fits its buffer. */
 #define FUZZ_CHECK_ERRMSG(e) FUZZ_CHECK(memchr((e)->msg, '\0', sizeof((e)->msg)) != NULL)
+
+/* Where targets that need files make their temp root: $FUZZ_TMPDIR (run.sh gives each target one
+ * and removes it afterwards, also after a crash), else /dev/shm (fsync is free there), else
+ * $TMPDIR or /tmp. */
+static inline const char *fuzz_tmpdir(void)
+{
+        const char *t = getenv("FUZZ_TMPDIR");
+
+        if (t && *t)
+                return t;
+        if (access("/dev/shm", W_OK) == 0)
+                return "/dev/shm";
+        t = getenv("TMPDIR");
+        return t && *t ? t : "/tmp";
+}

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* modprobe_conf_parse: a /etc/modprobe.d/*.conf file (or /etc/modules) as `doctor` reads it, and
+/* modprobe_conf_parse: a file of /etc/modprobe.d (or /etc/modules) as `doctor` reads it, and
  * the lookups on the result. */
 #include "fuzz.h"
 

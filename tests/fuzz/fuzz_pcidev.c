@@ -129,7 +129,7 @@ static void rm_tree(void)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-        const char *tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+        const char *tmp = fuzz_tmpdir();
         char bridgedir[PATH_MAX];
 
         (void)argc;

@@ -32,7 +32,7 @@ static void cleanup(void)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-        const char *tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+        const char *tmp = fuzz_tmpdir();
         char root[PATH_MAX], p[PATH_MAX + 16];
 
         (void)argc;

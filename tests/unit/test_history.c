@@ -255,6 +255,20 @@ static void query_rejects_a_relative_journal_dir_from_the_environment(void **sta
         unsetenv(HISTORY_DIR_ENV);
 }
 
+/* Fuzzer regression (tests/fuzz/crashes/since): a fraction of a year overflowed frac * unit. */
+static void fractional_years_do_not_overflow(void **state)
+{
+        struct pgr_error err = {};
+        long long now = 4000000000LL * 1000000LL, t = 0;
+
+        (void)state;
+        assert_int_equal(history_parse_since("-.555555y", now, &t, &err), 0);
+        /* 0.555555 of a Julian year (31557600 s) before now, to the microsecond */
+        assert_true(now - t == 555555LL * 31557600LL);
+        assert_int_equal(history_parse_since("-1.999999month", now, &t, &err), 0);
+        assert_true(now - t > 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -268,6 +282,7 @@ int main(void)
                 cmocka_unit_test(query_of_an_empty_journal_directory_says_no_entries),
                 cmocka_unit_test(query_of_a_missing_directory_fails_naming_it),
                 cmocka_unit_test(query_rejects_a_relative_journal_dir_from_the_environment),
+                cmocka_unit_test(fractional_years_do_not_overflow),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -156,6 +156,20 @@ static void test_shipped_policy_round_trip_is_byte_exact(void **state)
         assert_string_equal(removed, orig);
 }
 
+/* Fuzzer regression (tests/fuzz/crashes/jsonedit): a key that needs escaping would corrupt the file. */
+static void test_keys_that_need_escaping_are_refused(void **state)
+{
+        static const char *const quote[] = { "\"", "" }, *const backslash[] = { "vms", "a\\b" },
+                                 *const ctrl[] = { "vms\n" };
+        char *out = NULL;
+
+        (void)state;
+        assert_int_equal(json_text_set_string("{}", 2, quote, 2, "", &out), -EINVAL);
+        assert_null(out);
+        assert_int_equal(json_text_set_string("{}", 2, backslash, 2, "x", &out), -EINVAL);
+        assert_int_equal(json_text_remove("{\"vms\": {}}", 11, ctrl, 1, &out), -EINVAL);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -168,6 +182,7 @@ int main(void)
                 cmocka_unit_test(test_remove_first_middle_last_and_only_member),
                 cmocka_unit_test(test_missing_member_and_malformed_text),
                 cmocka_unit_test(test_shipped_policy_round_trip_is_byte_exact),
+                cmocka_unit_test(test_keys_that_need_escaping_are_refused),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
