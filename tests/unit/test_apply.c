@@ -19,6 +19,7 @@
 #include "fakekernel.h"
 #include "lock.h"
 #include "state.h"
+#include "testutil.h"
 
 struct rig {
         struct pgr_ctx ctx;
@@ -97,8 +98,6 @@ static bool logged(struct rig *g, const char *needle)
 
 static void rig_down(struct rig *g)
 {
-        char cmd[4200];
-
         journal_close(g->journal);
         fclose(g->log);
         free(g->logbuf);
@@ -106,8 +105,7 @@ static void rig_down(struct rig *g)
         pcidev_access_free(g->acc);
         vmconf_free(g->conf);
         policy_free(g->policy);
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g->fk.root);
-        assert_int_equal(system(cmd), 0);
+        assert_int_equal(rm_rf(g->fk.root), 0);
 }
 
 static const char *driver(struct rig *g, const char *bdf)

@@ -22,6 +22,7 @@
 #include "doctor.h"
 #include "doctor_report.h"
 #include "util.h"
+#include "testutil.h"
 
 static void fixture_root(const char *host, char *buf, size_t size)
 {
@@ -385,18 +386,6 @@ static void test_policy_without_keep_awake_warns(void **state)
         unlink(policy);
 }
 
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-        (void)st;
-        (void)ftw;
-        return flag == FTW_DP ? rmdir(p) : unlink(p);
-}
-
-static void rm_rf(const char *path)
-{
-        (void)nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static void test_old_kernel_then_no_vfio(void **state)
 {
         char root[PATH_MAX], path[PATH_MAX + 64];
@@ -414,7 +403,7 @@ static void test_old_kernel_then_no_vfio(void **state)
         fixture_root("doctor-old-kernel", root, sizeof(root));
         for (const char *const *m = (const char *const[]){ "vfio", "vfio_pci", "vfio_iommu_type1", NULL }; *m; m++) {
                 snprintf(path, sizeof(path), "%s/sys/module/%s", root, *m);
-                rm_rf(path);
+                (void)rm_rf(path);
         }
         rep = doctor_on("doctor-old-kernel", "pve", 100);
         f = expect(rep, "kernel", "", DOCTOR_FAIL,
@@ -528,7 +517,7 @@ static void test_bad_vm_config_is_bad_input(void **state)
         assert_int_equal(doctor_collect(&ctx, 0, NULL, &rep, &err), 0);
         expect(rep, "vm", "", DOCTOR_FAIL, "100.conf:1");
         doctor_report_free(rep);
-        rm_rf(s.dir);
+        (void)rm_rf(s.dir);
 }
 
 static void test_bad_policy_is_bad_input(void **state)

@@ -21,6 +21,7 @@
 #include "doctor_kmsg.h"
 #include "doctor_modprobe.h"
 #include "util.h"
+#include "testutil.h"
 
 static char *read_real(const char *rel)
 {
@@ -362,13 +363,6 @@ static void write_file(const char *dir, const char *rel, const char *text)
         fclose(f);
 }
 
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-        (void)st;
-        (void)ftw;
-        return flag == FTW_DP ? rmdir(p) : unlink(p);
-}
-
 static void test_grub_and_systemd_boot_command_lines(void **state)
 {
         _cleanup_free_ char *grub = read_real("hostconf/pvebak-default-grub-intel-iommu-video-off.txt");
@@ -398,7 +392,7 @@ static void test_grub_and_systemd_boot_command_lines(void **state)
         assert_true(cmdline_has(h->boot_cmdline, "isolcpus", "2-7"));
         doctor_host_free(h);
 
-        assert_int_equal(nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
+        assert_int_equal(rm_rf(dir), 0);
 }
 
 int main(void)

@@ -19,6 +19,7 @@
 
 #include "mapping.h"
 #include "vmconf.h"
+#include "testutil.h"
 
 /* ---- helpers ---- */
 
@@ -397,14 +398,6 @@ static void mapping_parse_never_reads_past_len(void **state)
 
 /* ---- a tiny sysfs tree ---- */
 
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-        (void)st;
-        (void)flag;
-        (void)ftw;
-        return remove(p);
-}
-
 struct tree {
         char dir[64];
         struct pgr_ctx ctx;
@@ -480,7 +473,7 @@ static int tree_teardown(void **state)
 {
         struct tree *t = *state;
 
-        nftw(t->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+        rm_rf(t->dir);
         free(t);
         return 0;
 }

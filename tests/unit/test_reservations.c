@@ -19,19 +19,12 @@
 #include <unistd.h>
 
 #include "reservations.h"
+#include "testutil.h"
 
 struct fixture {
         char root[64];
         struct pgr_ctx ctx;
 };
-
-static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-        (void)st;
-        (void)flag;
-        (void)ftw;
-        return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -49,7 +42,7 @@ static int teardown(void **state)
 {
         struct fixture *f = *state;
 
-        nftw(f->root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+        rm_rf(f->root);
         free(f);
         return 0;
 }

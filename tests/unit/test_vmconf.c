@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "vmconf.h"
+#include "testutil.h"
 
 /* ---- helpers ---- */
 
@@ -1033,14 +1034,6 @@ static void vmconf_qemu_server_mapping_test(void **state)
 
 /* ---- loading through the root prefix ---- */
 
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-        (void)st;
-        (void)flag;
-        (void)ftw;
-        return remove(p);
-}
-
 struct root {
         char dir[64];
         struct pgr_ctx ctx;
@@ -1055,7 +1048,7 @@ static void root_make(struct root *r)
 
 static void root_free(struct root *r)
 {
-        nftw(r->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+        rm_rf(r->dir);
 }
 
 static void write_file(const char *root, const char *rel, const char *content)
