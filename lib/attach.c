@@ -180,33 +180,6 @@ static void policy_file_done(struct policy_file *pf)
         pf->root = NULL;
 }
 
-/* Temp file in the same directory, then rename: readers see the old or the new file, never half. */
-static int write_file_atomic(const char *path, const char *data, size_t len, mode_t mode)
-{
-        _cleanup_free_ char *tmp = NULL;
-        int fd, r;
-
-        if (asprintf(&tmp, "%s.XXXXXX", path) < 0) {
-                tmp = NULL;
-                return -ENOMEM;
-        }
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        r = write_all(fd, data, len);
-        if (r == 0 && fchmod(fd, mode) < 0)
-                r = -errno;
-        if (r == 0 && fsync(fd) < 0)
-                r = -errno;
-        if (close(fd) < 0 && r == 0)
-                r = -errno;
-        if (r == 0 && rename(tmp, path) < 0)
-                r = -errno;
-        if (r < 0)
-                unlink(tmp);
-        return r;
-}
-
 /* Strict JSON, as the hook's policy parser reads it (no comments, no trailing commas or text). */
 static json_object *parse_strict(const char *text, size_t len, enum json_tokener_error *ret_jerr)
 {

@@ -263,7 +263,7 @@ int mapping_parse(const char *text, size_t len, const char *filename, struct map
         size_t cap = 0, pos = 0, cur = SIZE_MAX, map_cap = 0;
         bool seen_descr = false, seen_mdev = false, seen_lm = false;
         unsigned lineno = 0;
-        const char *nul;
+        unsigned nul;
         int r;
 
         if (!filename)
@@ -274,13 +274,9 @@ int mapping_parse(const char *text, size_t len, const char *filename, struct map
         }
         if (len > 0 && !text)
                 return -EINVAL;
-        nul = len ? memchr(text, '\0', len) : NULL;
+        nul = nul_line(text, len);
         if (nul) {
-                unsigned l = 1;
-
-                for (const char *p = text; p < nul; p++)
-                        l += *p == '\n';
-                pgr_error_set(err, "%s:%u: NUL byte in the file", filename, l);
+                pgr_error_set(err, "%s:%u: NUL byte in the file", filename, nul);
                 return -EINVAL;
         }
 

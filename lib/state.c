@@ -26,8 +26,8 @@ static int state_path(const struct pgr_ctx *ctx, char *buf, size_t size, const c
  * reader sees the old or the new content, never a mix. */
 static int write_atomic(const struct pgr_ctx *ctx, const char *name, const char *data, size_t len)
 {
-        char dir[PATH_MAX], path[PATH_MAX], tmp[PATH_MAX];
-        int fd, r;
+        char dir[PATH_MAX], path[PATH_MAX];
+        int r;
 
         r = pgr_path(ctx, dir, sizeof(dir), STATE_DIR);
         if (r < 0)
@@ -35,28 +35,10 @@ static int write_atomic(const struct pgr_ctx *ctx, const char *name, const char 
         r = state_path(ctx, path, sizeof(path), name);
         if (r < 0)
                 return r;
-        r = pgr_pathf(ctx, tmp, sizeof(tmp), STATE_DIR "/.%s.XXXXXX", name);
-        if (r < 0)
-                return r;
         r = mkdir_p(dir, 0755);
         if (r < 0)
                 return r;
-
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        r = write_all(fd, data, len);
-        if (r == 0 && fchmod(fd, 0644) < 0)
-                r = -errno;
-        if (r == 0 && fsync(fd) < 0)
-                r = -errno;
-        if (close(fd) < 0 && r == 0)
-                r = -errno;
-        if (r == 0 && rename(tmp, path) < 0)
-                r = -errno;
-        if (r < 0)
-                unlink(tmp);
-        return r;
+        return write_file_atomic(path, data, len, 0644);
 }
 
 static int remove_file(const struct pgr_ctx *ctx, const char *name)

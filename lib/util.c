@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+#define _GNU_SOURCE 1 /* asprintf, mkostemp */
 #include "util.h"
 
 #include <ctype.h>
@@ -161,4 +162,43 @@ int mkdir_p(const char *path, mode_t mode)
         if (mkdir(buf, mode) < 0 && errno != EEXIST)
                 return -errno;
         return 0;
+}
+
+/* Temp file in the same directory, then rename: readers see the old or the new file, never half. */
+int write_file_atomic(const char *path, const char *data, size_t len, mode_t mode)
+{
+        _cleanup_free_ char *tmp = NULL;
+        int fd, r;
+
+        if (asprintf(&tmp, "%s.XXXXXX", path) < 0) {
+                tmp = NULL;
+                return -ENOMEM;
+        }
+        fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        r = write_all(fd, data, len);
+        if (r == 0 && fchmod(fd, mode) < 0)
+                r = -errno;
+        if (r == 0 && fsync(fd) < 0)
+                r = -errno;
+        if (close(fd) < 0 && r == 0)
+                r = -errno;
+        if (r == 0 && rename(tmp, path) < 0)
+                r = -errno;
+        if (r < 0)
+                unlink(tmp);
+        return r;
+}
+
+unsigned nul_line(const char *text, size_t len)
+{
+        const char *nul = len ? memchr(text, '\0', len) : NULL;
+        unsigned line = 1;
+
+        if (!nul)
+                return 0;
+        for (const char *p = text; p < nul; p++)
+                line += *p == '\n';
+        return line;
 }

@@ -36,3 +36,7 @@ int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len);
 int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len);
 int write_all(int fd, const char *data, size_t len); /* loops over short writes and EINTR */
 int mkdir_p(const char *path, mode_t mode);           /* every missing component; EEXIST is fine */
+/* Temp file in the same directory, fsync, rename: readers see the old or the new file, never half. */
+int write_file_atomic(const char *path, const char *data, size_t len, mode_t mode);
+/* The 1-based line of the first NUL byte in text, 0 when there is none. */
+unsigned nul_line(const char *text, size_t len);

@@ -550,7 +550,7 @@ int vmconf_parse(const char *text, size_t len, const char *filename, struct vmco
 {
         _cleanup_(vmconf_freep) struct vmconf *c = NULL;
         struct keyset keys = {};
-        const char *nul;
+        unsigned nul;
         unsigned lineno = 0;
         size_t pos = 0;
         int r = 0;
@@ -564,13 +564,9 @@ int vmconf_parse(const char *text, size_t len, const char *filename, struct vmco
         }
         if (len > 0 && !text)
                 return -EINVAL;
-        nul = len ? memchr(text, '\0', len) : NULL;
+        nul = nul_line(text, len);
         if (nul) {
-                unsigned l = 1;
-
-                for (const char *p = text; p < nul; p++)
-                        l += *p == '\n';
-                pgr_error_set(err, "%s:%u: NUL byte in the file", filename, l);
+                pgr_error_set(err, "%s:%u: NUL byte in the file", filename, nul);
                 return -EINVAL;
         }
 
