@@ -471,7 +471,8 @@ static void plan_one(const struct plan_input *in, struct plan *p, struct plan_de
                 add_problem(p, SEVERITY_ERROR, &dev->addr, "bound to %s, not vfio-pci", dev->driver);
                 return;
         }
-        if (prepare && !streq(dev->driver, "vfio-pci"))
+        /* The reset command leaves a function it resets on vfio-pci, like the hook does. */
+        if ((prepare || (in->phase == PHASE_MANUAL && !dev->driver[0])) && !streq(dev->driver, "vfio-pci"))
                 add_action(d, ACTION_BIND_VFIO, NULL, dev->driver[0] ? "on host driver %s" : "%s", dev->driver[0] ? dev->driver : "no driver");
         /* Binding changes power settings too (vfio-pci turns runtime PM on): keep-awake follows a bind. */
         if (prepare && s->keep_awake &&
@@ -691,7 +692,10 @@ int plan_to_json(const struct plan *p, struct json_object **ret)
 
 void plan_print(const struct plan *p, FILE *out)
 {
-        fprintf(out, "VM %lu, phase %s, node %s\n", p->vmid, phase_to_string(p->phase), p->node);
+        if (p->phase == PHASE_MANUAL)
+                fprintf(out, "reset command, node %s\n", p->node);
+        else
+                fprintf(out, "VM %lu, phase %s, node %s\n", p->vmid, phase_to_string(p->phase), p->node);
         if (p->n_devices == 0)
                 fprintf(out, "  no PCI devices passed through: nothing to do\n");
         else

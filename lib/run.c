@@ -309,6 +309,9 @@ int run_hook(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, con
         long long t0 = mono_usec();
         int r, status = EXIT_DONE;
 
+        /* --dry-run: say what would be done, do nothing, journal nothing. */
+        if (o->dry_run)
+                return phase == PHASE_INVALID ? EXIT_DONE : run_plan(ctx, vmid, phase_str, o);
         r = journal_open(ctx, &j);
         if (r < 0)
                 fprintf(stderr, "pve-gpu-reset: journal unavailable (%s); logging to stderr\n", strerror(-r));
@@ -389,9 +392,9 @@ int run_reset(struct pgr_ctx *ctx, const struct pci_addr *addrs, size_t n, const
         long long t0 = mono_usec();
         int r, status;
 
-        if (journal_open(ctx, &j) < 0)
+        if (!o->dry_run && journal_open(ctx, &j) < 0)
                 fprintf(stderr, "pve-gpu-reset: journal unavailable; logging to stderr\n");
-        status = load_inputs(ctx, 0, o, false, &in, &err);
+        status = load_inputs(ctx, 0, o, o->dry_run, &in, &err);
         if (status != EXIT_DONE) {
                 fprintf(stderr, "pve-gpu-reset: %s\n", err.msg);
                 goto out;
@@ -400,6 +403,17 @@ int run_reset(struct pgr_ctx *ctx, const struct pci_addr *addrs, size_t n, const
         pi.override = addrs;
         pi.n_override = n;
         pi.forced_method = o->forced_method;
+        if (o->dry_run) {
+                r = plan_build(&pi, &p, &err);
+                if (r < 0) {
+                        fprintf(stderr, "pve-gpu-reset: %s\n", err.msg[0] ? err.msg : strerror(-r));
+                        status = EXIT_FAILED;
+                } else {
+                        plan_print(p, stdout);
+                        status = plan_has_errors(p) ? EXIT_FAILED : EXIT_DONE;
+                }
+                goto out;
+        }
         r = execute(ctx, &in, &pi, o, j, &res, &p);
         if (p) {
                 for (size_t i = 0; i < p->n_problems; i++)

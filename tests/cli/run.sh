@@ -76,6 +76,17 @@ chmod 0666 "$scratch/ww.json"
 expect "world-writable policy refused" 2 "writable" -- "$bin" --root "$root" --config "$scratch/ww.json" plan 100
 expect "missing --config file" 2 "nope.json" -- "$bin" --root "$root" --config "$scratch/nope.json" plan 100
 
+# --dry-run: the plan is shown, nothing under the root changes, nothing is journaled.
+if [ -d "$fixtures/qemu-guest-6.1" ]; then
+        root=$scratch/dry
+        cp -a "$fixtures/qemu-guest-6.1" "$root"
+        before=$(snapshot "$root")
+        expect "--dry-run hook shows the plan" 0 "bus-reset reset_subordinate" -- "$bin" --root "$root" --dry-run 100 post-stop
+        expect "--dry-run reset shows the plan" 0 "^reset command" -- "$bin" --root "$root" --dry-run reset 01:00.0 01:00.1
+        [ "$before" = "$(snapshot "$root")" ] && ok "--dry-run changed nothing under the root" ||
+                not_ok "--dry-run changed nothing under the root" "tree differs"
+fi
+
 # Fixture hosts built from real lspci dumps (tests/fixtures/hosts).
 for f in tests/cli/cases/*.sh; do
         [ -f "$f" ] && . "$f"
