@@ -690,7 +690,7 @@ int plan_to_json(const struct plan *p, struct json_object **ret)
         return 0;
 }
 
-void plan_print(const struct plan *p, FILE *out)
+void plan_print(const struct plan *p, bool verbose, FILE *out)
 {
         if (p->phase == PHASE_MANUAL)
                 fprintf(out, "reset command, node %s\n", p->node);
@@ -728,6 +728,9 @@ void plan_print(const struct plan *p, FILE *out)
                 for (size_t j = 0; j < d->n_actions; j++)
                         if (d->actions[j].kind == ACTION_SKIP)
                                 fprintf(out, "  %-9s   skipped: %s\n", "", d->actions[j].reason);
+                        else if (verbose && d->actions[j].reason[0])
+                                fprintf(out, "  %-9s   %s: %s\n", "", action_to_string(d->actions[j].kind),
+                                        d->actions[j].reason);
                 if (d->n_ladder > 1) {
                         fprintf(out, "  %-9s   if that fails:", "");
                         for (size_t j = 1; j < d->n_ladder; j++)

@@ -115,4 +115,5 @@ bool plan_has_errors(const struct plan *p);
 size_t plan_device_addrs(const struct plan *p, struct pci_addr *ret, size_t max);
 
 int plan_to_json(const struct plan *p, struct json_object **ret);
-void plan_print(const struct plan *p, FILE *out);
+/* verbose: each action's reason on a line of its own. */
+void plan_print(const struct plan *p, bool verbose, FILE *out);

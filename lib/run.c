@@ -141,7 +141,7 @@ int run_plan(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, con
                 puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
                 json_object_put(j);
         } else
-                plan_print(p, stdout);
+                plan_print(p, o->verbose > 0, stdout);
         status = plan_has_errors(p) ? EXIT_FAILED : EXIT_DONE;
 out:
         inputs_done(&in);
@@ -295,6 +295,12 @@ fail:
         return r;
 }
 
+/* -v: every entry also on stderr, not only warnings and errors. */
+static int open_journal(const struct pgr_ctx *ctx, const struct run_options *o, struct journal **ret)
+{
+        return o->verbose ? journal_open_mode(JOURNAL_MODE_BOTH, stderr, ret) : journal_open(ctx, ret);
+}
+
 int run_hook(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, const struct run_options *o)
 {
         _cleanup_(plan_freep) struct plan *p = NULL;
@@ -312,7 +318,7 @@ int run_hook(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, con
         /* --dry-run: say what would be done, do nothing, journal nothing. */
         if (o->dry_run)
                 return phase == PHASE_INVALID ? EXIT_DONE : run_plan(ctx, vmid, phase_str, o);
-        r = journal_open(ctx, &j);
+        r = open_journal(ctx, o, &j);
         if (r < 0)
                 fprintf(stderr, "pve-gpu-reset: journal unavailable (%s); logging to stderr\n", strerror(-r));
         if (phase == PHASE_INVALID || phase == PHASE_MANUAL) {
@@ -392,7 +398,7 @@ int run_reset(struct pgr_ctx *ctx, const struct pci_addr *addrs, size_t n, const
         long long t0 = mono_usec();
         int r, status;
 
-        if (!o->dry_run && journal_open(ctx, &j) < 0)
+        if (!o->dry_run && open_journal(ctx, o, &j) < 0)
                 fprintf(stderr, "pve-gpu-reset: journal unavailable; logging to stderr\n");
         status = load_inputs(ctx, 0, o, o->dry_run, &in, &err);
         if (status != EXIT_DONE) {
@@ -409,7 +415,7 @@ int run_reset(struct pgr_ctx *ctx, const struct pci_addr *addrs, size_t n, const
                         fprintf(stderr, "pve-gpu-reset: %s\n", err.msg[0] ? err.msg : strerror(-r));
                         status = EXIT_FAILED;
                 } else {
-                        plan_print(p, stdout);
+                        plan_print(p, o->verbose > 0, stdout);
                         status = plan_has_errors(p) ? EXIT_FAILED : EXIT_DONE;
                 }
                 goto out;

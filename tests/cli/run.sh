@@ -83,6 +83,7 @@ if [ -d "$fixtures/qemu-guest-6.1" ]; then
         before=$(snapshot "$root")
         expect "--dry-run hook shows the plan" 0 "bus-reset reset_subordinate" -- "$bin" --root "$root" --dry-run 100 post-stop
         expect "--dry-run reset shows the plan" 0 "^reset command" -- "$bin" --root "$root" --dry-run reset 01:00.0 01:00.1
+        expect "-v plan says why each action was chosen" 0 "bus-reset: through bridge 0000:00:01.0" -- "$bin" --root "$root" -v plan 100
         [ "$before" = "$(snapshot "$root")" ] && ok "--dry-run changed nothing under the root" ||
                 not_ok "--dry-run changed nothing under the root" "tree differs"
 fi
