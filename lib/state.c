@@ -99,6 +99,15 @@ int state_save_vm_devices(const struct pgr_ctx *ctx, unsigned long vmid, const s
         }
         data[len] = '\0';
         vm_devices_name(vmid, name, sizeof(name));
+        /* Every pre-start records the set; the same set again costs a read, not a write + fsync. */
+        {
+                _cleanup_free_ char *old = NULL;
+                size_t old_len = 0;
+
+                if (read_file(ctx, name, sizeof(data), &old, &old_len) == 0 && old_len == len &&
+                    memcmp(old, data, len) == 0)
+                        return 0;
+        }
         return write_atomic(ctx, name, data, len);
 }
 
