@@ -474,7 +474,7 @@ int storagecfg_volid_path(const struct storagecfg *c, const char *volid, char *b
                 pgr_error_set(err, "'%s': storage '%s' (type %s) has no directory", volid, sid, s->type);
                 return r == -ENOENT ? -ENOENT : r;
         }
-        n = snprintf(buf, size, "%s/%s", dir, name);
+        n = snprintf(buf, size, "%s%s%s", dir, streq(dir, "/") ? "" : "/", name);
         if (n < 0 || (size_t)n >= size) {
                 pgr_error_set(err, "'%s': path too long", volid);
                 return -ENAMETOOLONG;
@@ -492,7 +492,7 @@ static bool storage_holds(const struct storage *s, const char *dir)
 int storagecfg_path_volid(const struct storagecfg *c, const char *path, const char *node, char *buf,
                           size_t size)
 {
-        char norm[PATH_MAX];
+        char norm[PATH_MAX], dir[PATH_MAX];
         const struct storage *found = NULL;
         const char *name;
         char *slash;
@@ -502,10 +502,16 @@ int storagecfg_path_volid(const struct storagecfg *c, const char *path, const ch
         if (r < 0)
                 return r;
         slash = strrchr(norm, '/');
-        if (!slash || slash == norm || !slash[1])
+        if (!slash || !slash[1])
                 return -ENOENT;
-        *slash = '\0';
         name = slash + 1;
+        /* The directory part: "/" itself when the snippet sits at the top (content-dirs snippets=/). */
+        if (slash == norm)
+                strcpy(dir, "/");
+        else {
+                memcpy(dir, norm, (size_t)(slash - norm));
+                dir[slash - norm] = '\0';
+        }
 
         /* Best: a storage Proxmox would list the snippet on, "local" first; then any with that dir. */
         for (int pass = 0; pass < 3 && !found; pass++)
@@ -516,7 +522,7 @@ int storagecfg_path_volid(const struct storagecfg *c, const char *path, const ch
                                 continue;
                         if (pass == 1 && !(s->snippets && storage_usable_on(s, node)))
                                 continue;
-                        if (storage_holds(s, norm))
+                        if (storage_holds(s, dir))
                                 found = s;
                 }
         if (!found)

@@ -251,9 +251,27 @@ static void test_load_missing_file_under_root_is_builtin(void **state)
         assert_int_equal(rmdir(root), 0);
 }
 
+/* Fuzzer regression (tests/fuzz/crashes/storagecfg): a snippets directory that is "/" itself. */
+static void test_snippets_dir_at_the_root_round_trips(void **state)
+{
+        static const char cfg[] = "dir: top\n\tpath /\n\tcontent snippets\n\tcontent-dirs snippets=/\n";
+        struct storagecfg *c = NULL;
+        struct pgr_error err = {};
+        char path[PATH_MAX], volid[PATH_MAX];
+
+        (void)state;
+        assert_int_equal(storagecfg_parse(cfg, sizeof(cfg) - 1, "storage.cfg", &c, &err), 0);
+        assert_int_equal(storagecfg_volid_path(c, "top:snippets/hook.sh", path, sizeof(path), &err), 0);
+        assert_string_equal(path, "/hook.sh");
+        assert_int_equal(storagecfg_path_volid(c, path, "pve", volid, sizeof(volid)), 0);
+        assert_string_equal(volid, "top:snippets/hook.sh");
+        storagecfg_free(c);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_snippets_dir_at_the_root_round_trips),
                 cmocka_unit_test(test_installer_default_local_has_no_snippets),
                 cmocka_unit_test(test_empty_file_gives_builtin_local_with_snippets),
                 cmocka_unit_test(test_local_of_another_type_is_replaced_by_builtin),
