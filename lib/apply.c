@@ -183,7 +183,7 @@ static void current_driver(const struct pgr_ctx *ctx, const struct pci_addr *a, 
 }
 
 /* driver_override=vfio-pci + drivers_probe, then wait for the driver link. */
-static int bind_vfio(struct apply_ctx *a, const struct plan_device *d, const struct pci_addr *dev, unsigned timeout_ms)
+static int bind_vfio(struct apply_ctx *a, const struct pci_addr *dev, unsigned timeout_ms)
 {
         char bdf[PCI_ADDR_STRLEN], drv[64], path[PATH_MAX];
         int r;
@@ -210,7 +210,6 @@ static int bind_vfio(struct apply_ctx *a, const struct plan_device *d, const str
         /* drivers_probe also reports success when nothing bound: the driver link is the truth. */
         if (!wait_for(cond_driver, a->ctx, dev, VFIO_DRIVER, timeout_ms))
                 return r < 0 ? r : -ETIMEDOUT;
-        (void)d;
         return 0;
 }
 
@@ -279,7 +278,7 @@ static int restore_after_rescan(struct apply_ctx *a, const struct plan_device *d
 {
         int r;
 
-        r = bind_vfio(a, d, dev, d->policy.bind_timeout_ms);
+        r = bind_vfio(a, dev, d->policy.bind_timeout_ms);
         if (r < 0)
                 return r;
         if (d->policy.keep_awake)
@@ -474,13 +473,6 @@ static int do_bridge_sbr(struct apply_ctx *a, const struct plan_device *d)
         return 0;
 }
 
-static void slot_functions_below(const struct plan_device *d, struct pci_addr *ret, size_t *ret_n)
-{
-        *ret_n = 0;
-        for (size_t i = 0; i < d->dev.n_below_parent && *ret_n < PCIDEV_MAX_RELATED; i++)
-                ret[(*ret_n)++] = d->dev.below_parent[i];
-}
-
 /* A rung another function of the same slot already ran in this run (a slot reset or a remove+rescan
  * covers every function): verified, not repeated. */
 #define RUNG_COVERED 1
@@ -520,19 +512,21 @@ static int run_rung(struct run_state *rs, struct plan_device *d, const struct pl
                         if (r < 0)
                                 snprintf(why, why_size, "reset_subordinate on %s failed: %s", bdf, strerror(-r));
                 } else {
-                        slot_functions_below(d, funcs, &n);
+                        const struct pci_addr *below = d->dev.below_parent;
+
+                        n = d->dev.n_below_parent;
                         r = 0;
                         for (size_t i = 0; i < n && r >= 0; i++)
-                                r = write_checked(a, &funcs[i], "remove", "1");
+                                r = write_checked(a, &below[i], "remove", "1");
                         for (size_t i = 0; i < n && r >= 0 && !a->dry_run; i++)
-                                if (!wait_for(cond_absent, a->ctx, &funcs[i], NULL, d->policy.reset_timeout_ms))
+                                if (!wait_for(cond_absent, a->ctx, &below[i], NULL, d->policy.reset_timeout_ms))
                                         r = -EBUSY;
                         if (r >= 0 && !a->dry_run)
                                 r = do_bridge_sbr(a, d);
                         if (r < 0)
                                 snprintf(why, why_size, "secondary bus reset through the bridge failed: %s", strerror(-r));
                         else
-                                r = remove_and_rescan(rs, d, funcs, n, false, why, why_size);
+                                r = remove_and_rescan(rs, d, below, n, false, why, why_size);
                 }
                 if (r < 0)
                         return r;
@@ -573,11 +567,6 @@ static int run_rung(struct run_state *rs, struct plan_device *d, const struct pl
         }
 }
 
-static const char *rung_action(const struct plan_action *rung)
-{
-        return action_to_string(rung->kind);
-}
-
 static int reset_device(struct run_state *rs, struct plan_device *d, struct apply_result *res)
 {
         struct apply_ctx *a = rs->a;
@@ -594,15 +583,15 @@ static int reset_device(struct run_state *rs, struct plan_device *d, struct appl
                 r = run_rung(rs, d, rung, why, sizeof(why));
                 current_driver(a->ctx, &d->dev.addr, drv_after, sizeof(drv_after));
                 if (r >= 0) {
-                        journal_step(a, d, PGR_MSGID_RESET_DONE, LOG_NOTICE, rung_action(rung), rung->method, "ok",
+                        journal_step(a, d, PGR_MSGID_RESET_DONE, LOG_NOTICE, action_to_string(rung->kind), rung->method, "ok",
                                      now_usec() - t0, drv_before, drv_after, 0, "%s: %s%s%s %s, back on vfio-pci",
-                                     d->dev.bdf, rung_action(rung), rung->method[0] ? " " : "", rung->method,
+                                     d->dev.bdf, action_to_string(rung->kind), rung->method[0] ? " " : "", rung->method,
                                      r == RUNG_COVERED ? "(done once for the whole slot above)" : "done");
                         return 0;
                 }
                 journal_step(a, d, r == -ENODEV ? PGR_MSGID_DEVICE_GONE : PGR_MSGID_RESET_FAILED,
-                             last ? LOG_ERR : LOG_WARNING, rung_action(rung), rung->method, "failed", now_usec() - t0,
-                             drv_before, drv_after, r, "%s: %s%s%s failed: %s%s", d->dev.bdf, rung_action(rung),
+                             last ? LOG_ERR : LOG_WARNING, action_to_string(rung->kind), rung->method, "failed", now_usec() - t0,
+                             drv_before, drv_after, r, "%s: %s%s%s failed: %s%s", d->dev.bdf, action_to_string(rung->kind),
                              rung->method[0] ? " " : "", rung->method, why, last ? "" : "; trying the next method");
         }
         if (!res->first_failure[0])
@@ -626,7 +615,7 @@ static int prepare_device(struct run_state *rs, struct plan_device *d, struct ap
                 current_driver(a->ctx, &d->dev.addr, before, sizeof(before));
                 switch (act->kind) {
                 case ACTION_BIND_VFIO:
-                        r = bind_vfio(a, d, &d->dev.addr, d->policy.bind_timeout_ms);
+                        r = bind_vfio(a, &d->dev.addr, d->policy.bind_timeout_ms);
                         current_driver(a->ctx, &d->dev.addr, after, sizeof(after));
                         journal_step(a, d, r < 0 ? PGR_MSGID_BIND_FAILED : before[0] ? PGR_MSGID_HOST_DRIVER : PGR_MSGID_BOUND_VFIO,
                                      r < 0 ? LOG_ERR : before[0] ? LOG_WARNING : LOG_INFO, "bind-vfio", NULL,

@@ -19,15 +19,10 @@
 #include "state.h"
 #include "vmconf.h"
 
-static const char *const extra_methods[] = { "slot", "reset_subordinate", "bridge", "remove-rescan",
-                                             "device_specific", "flr", "af_flr", "pm", "bus" };
-
+/* The rungs the policy knows, plus the two ways of doing a slot reset. */
 bool run_method_valid(const char *method)
 {
-        for (size_t i = 0; i < ELEMENTSOF(extra_methods); i++)
-                if (streq(method, extra_methods[i]))
-                        return true;
-        return false;
+        return policy_method_known(method) || streq(method, "reset_subordinate") || streq(method, "bridge");
 }
 
 struct inputs {
