@@ -263,22 +263,13 @@ int mapping_parse(const char *text, size_t len, const char *filename, struct map
         size_t cap = 0, pos = 0, cur = SIZE_MAX, map_cap = 0;
         bool seen_descr = false, seen_mdev = false, seen_lm = false;
         unsigned lineno = 0;
-        unsigned nul;
         int r;
 
         if (!filename)
                 filename = "(pci.cfg)";
-        if (len > MAPPING_MAX_SIZE) {
-                pgr_error_set(err, "%s: larger than %d bytes (1 MiB)", filename, MAPPING_MAX_SIZE);
-                return -EFBIG;
-        }
-        if (len > 0 && !text)
-                return -EINVAL;
-        nul = nul_line(text, len);
-        if (nul) {
-                pgr_error_set(err, "%s:%u: NUL byte in the file", filename, nul);
-                return -EINVAL;
-        }
+        r = text_check(text, len, MAPPING_MAX_SIZE, filename, "", err);
+        if (r < 0)
+                return r;
 
         f = calloc(1, sizeof(*f));
         if (!f)

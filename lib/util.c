@@ -202,3 +202,22 @@ unsigned nul_line(const char *text, size_t len)
                 line += *p == '\n';
         return line;
 }
+
+int text_check(const char *text, size_t len, size_t max, const char *filename, const char *limit_note,
+               struct pgr_error *err)
+{
+        unsigned nul;
+
+        if (len > max) {
+                pgr_error_set(err, "%s: larger than %zu bytes (%zu MiB)%s", filename, max, max >> 20, limit_note);
+                return -EFBIG;
+        }
+        if (len > 0 && !text)
+                return -EINVAL;
+        nul = nul_line(text, len);
+        if (nul) {
+                pgr_error_set(err, "%s:%u: NUL byte in the file", filename, nul);
+                return -EINVAL;
+        }
+        return 0;
+}

@@ -40,3 +40,7 @@ int mkdir_p(const char *path, mode_t mode);           /* every missing component
 int write_file_atomic(const char *path, const char *data, size_t len, mode_t mode);
 /* The 1-based line of the first NUL byte in text, 0 when there is none. */
 unsigned nul_line(const char *text, size_t len);
+/* What every config reader checks first: at most max bytes (limit_note ends that message) and no
+ * NUL byte (the message names its line). 0, -EFBIG or -EINVAL. */
+int text_check(const char *text, size_t len, size_t max, const char *filename, const char *limit_note,
+               struct pgr_error *err);

@@ -550,25 +550,15 @@ int vmconf_parse(const char *text, size_t len, const char *filename, struct vmco
 {
         _cleanup_(vmconf_freep) struct vmconf *c = NULL;
         struct keyset keys = {};
-        unsigned nul;
         unsigned lineno = 0;
         size_t pos = 0;
         int r = 0;
 
         if (!filename)
                 filename = "(config)";
-        if (len > VMCONF_MAX_SIZE) {
-                pgr_error_set(err, "%s: larger than %d bytes (1 MiB), the limit of a Proxmox config", filename,
-                              VMCONF_MAX_SIZE);
-                return -EFBIG;
-        }
-        if (len > 0 && !text)
-                return -EINVAL;
-        nul = nul_line(text, len);
-        if (nul) {
-                pgr_error_set(err, "%s:%u: NUL byte in the file", filename, nul);
-                return -EINVAL;
-        }
+        r = text_check(text, len, VMCONF_MAX_SIZE, filename, ", the limit of a Proxmox config", err);
+        if (r < 0)
+                return r;
 
         c = calloc(1, sizeof(*c));
         if (!c)
