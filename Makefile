@@ -59,7 +59,7 @@ unit: $(UNIT_BIN)
 deps:
 	@tools/deps.sh $(DEPS_GROUPS)
 
-# Fixture sysfs trees built from the real lspci dumps in ../shared/fixtures.
+# Fixture sysfs trees built from the real lspci dumps in tests/fixtures/real.
 fixtures: $(BUILDDIR)/fixtures.stamp
 $(BUILDDIR)/fixtures.stamp: tests/fixtures/mktree $(wildcard tests/fixtures/hosts/*.host)
 	@mkdir -p $(BUILDDIR)

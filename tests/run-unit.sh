@@ -3,13 +3,13 @@
 # fixture trees (tests write to reset, bind and friends). Prints "N passed, N failed".
 set -u
 builddir=${1:-build}
+top=$(cd "$(dirname "$0")/.." && pwd)
 passed=0 failed=0
 for t in "$builddir"/tests/test_*; do
         [ -x "$t" ] || continue
         scratch=$(mktemp -d)
         cp -a "$builddir/fixtures" "$scratch/fixtures" 2>/dev/null || true
-        out=$(PGR_FIXTURES="$scratch/fixtures" PGR_SHARED="${PGR_SHARED:-$(cd "$(dirname "$0")/../.." && pwd)/shared}" \
-              PGR_SRCDIR="$(cd "$(dirname "$0")/.." && pwd)" "$t" 2>&1)
+        out=$(PGR_FIXTURES="$scratch/fixtures" PGR_REAL="$top/tests/fixtures/real" PGR_SRCDIR="$top" "$t" 2>&1)
         rc=$?
         rm -rf "$scratch"
         n_ok=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | tail -1)

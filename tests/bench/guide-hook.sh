@@ -1,6 +1,6 @@
 #!/bin/bash
 # tests/bench/guide-hook.sh — B1 contestant (a): the GPU hookscript administrators paste from guides
-# and forum posts (see ../shared/fixtures/real/HOOKSCRIPTS.md, items 2, 3, 8, 10): bash, find the VM's
+# and forum posts (see tests/fixtures/real/HOOKSCRIPTS.md, items 2, 3, 8, 10): bash, find the VM's
 # hostpci devices by grepping its config, and on pre-start "soft reset" each one with remove, sleep 2,
 # rescan, unless it already sits on vfio-pci (the guard some versions add so a clean card is left
 # alone; the benchmark times that no-op path). Then bind it to vfio-pci with driver_override.

@@ -11,7 +11,6 @@
 #   FUZZ_TARGETS="vmconf policy"  only these targets          FUZZ_BUILDDIR  scratch dir (build/fuzz)
 #   CLANG                         compiler (clang, else clang-14)
 #   FUZZ_JOBS                     parallel targets (default 1; --smoke: number of CPUs)
-#   PGR_SHARED                    shared fixtures for seeds (default ../shared next to the repository)
 #
 # Layout under FUZZ_BUILDDIR: obj/ (lib/*.c built with clang and the sanitizers), bin/fuzz_<t>,
 # seeds/<t>/ (generated from the real fixtures and conf/), corpus/<t>/ (what libFuzzer keeps, grows
@@ -37,7 +36,7 @@ esac
 case "$seconds" in ''|*[!0-9]*|0) echo "fuzz: bad number of seconds '$seconds'" >&2; exit 2 ;; esac
 
 B=${FUZZ_BUILDDIR:-build/fuzz}
-shared=${PGR_SHARED:-$(cd "$top/.." && pwd)/shared}
+real=tests/fixtures/real
 all_targets=$(cd "$here" && ls fuzz_*.c | sed 's/^fuzz_//; s/\.c$//')
 targets=${FUZZ_TARGETS:-$all_targets}
 if [ "$mode" = smoke ]; then
@@ -152,7 +151,6 @@ gen_seeds() {
         s="$B/seeds"
         rm -rf "$s"
         mkdir -p "$s"
-        real="$shared/fixtures/real"
         if [ -d "$real" ]; then
                 for f in "$real"/vmconf/*.conf; do
                         [ -f "$f" ] && seed_file "$s/vmconf" "$(basename "$f")" <"$f"
@@ -182,10 +180,10 @@ gen_seeds() {
                         grep -oE '([0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}(\.[0-7])?' | sort -u | head -40 |
                         while IFS= read -r a; do printf '%s' "$a" | seed_file "$s/bdf" "real-$a"; done
         fi
-        # fake roots built from the shared fixtures by tests/fixtures/mktree: device facts with real
+        # fake roots built from the real fixtures by tests/fixtures/mktree: device facts with real
         # config space, and the configs the host files define inline
-        if [ -x tests/fixtures/mktree ] && [ -d "$shared/fixtures" ] && command -v python3 >/dev/null 2>&1 &&
-           PGR_SHARED="$shared" tests/fixtures/mktree --all "$B/trees" >"$B/logs/mktree.log" 2>&1; then
+        if [ -x tests/fixtures/mktree ] && command -v python3 >/dev/null 2>&1 &&
+           tests/fixtures/mktree --all "$B/trees" >"$B/logs/mktree.log" 2>&1; then
                 for d in "$B"/trees/*/sys/bus/pci/devices/*; do
                         [ -d "$d" ] || continue
                         host=${d#"$B"/trees/}
@@ -229,7 +227,7 @@ gen_seeds() {
 }
 # Regenerated when what they come from changed.
 stamp="$B/seeds/.stamp"
-if [ ! -f "$stamp" ] || [ -n "$(find "$0" conf/pve-gpu-reset.json tests/fixtures "$shared/fixtures" -newer "$stamp" 2>/dev/null | head -1)" ]; then
+if [ ! -f "$stamp" ] || [ -n "$(find "$0" conf/pve-gpu-reset.json tests/fixtures -newer "$stamp" 2>/dev/null | head -1)" ]; then
         gen_seeds
         touch "$stamp"
 fi

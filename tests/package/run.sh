@@ -12,7 +12,7 @@ set -u
 srcdir=$(cd "$(dirname "$0")/../.." && pwd)
 builddir=${1:-build}
 case $builddir in /*) ;; *) builddir=$srcdir/$builddir ;; esac
-fixtures=${PGR_SHARED:-$(cd "$srcdir/.." && pwd)/shared}/fixtures/real
+fixtures=$srcdir/tests/fixtures/real
 passed=0 failed=0
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* `doctor` on fixture hosts ($PGR_FIXTURES/<host>, built by tests/fixtures/mktree from the real host
- * configs, kernel logs and lspci dumps of ../shared/fixtures): for each host, the check that must
+ * configs, kernel logs and lspci dumps of tests/fixtures/real): for each host, the check that must
  * pass or fail, with its status, device and fix. */
 #define _GNU_SOURCE 1
 #include <stdarg.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The readers behind `doctor`: kernel logs in every format found in the wild (the real logs of
- * ../shared/fixtures/real/dmesg), modprobe.d files and kernel command lines (../hostconf). */
+ * tests/fixtures/real/dmesg), modprobe.d files and kernel command lines (../hostconf). */
 #define _GNU_SOURCE 1
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,12 +25,10 @@
 
 static char *read_real(const char *rel)
 {
-        const char *shared = getenv("PGR_SHARED");
         char path[PATH_MAX];
         char *text = NULL;
 
-        assert_non_null(shared); /* tests/run-unit.sh sets it */
-        snprintf(path, sizeof(path), "%s/fixtures/real/%s", shared, rel);
+        snprintf(path, sizeof(path), "%s/%s", real_fixtures(), rel);
         if (read_full_file(path, 16 * 1024 * 1024, &text, NULL) < 0)
                 fail_msg("cannot read %s", path);
         return text;

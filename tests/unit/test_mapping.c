@@ -23,21 +23,13 @@
 
 /* ---- helpers ---- */
 
-static const char *shared_dir(void)
-{
-        const char *s = getenv("PGR_SHARED");
-
-        if (!s || !*s)
-                skip();
-        return s;
-}
 
 static char *load_fixture(const char *name)
 {
         char path[PATH_MAX];
         char *text = NULL;
 
-        snprintf(path, sizeof(path), "%s/fixtures/real/mapping/%s", shared_dir(), name);
+        snprintf(path, sizeof(path), "%s/mapping/%s", real_fixtures(), name);
         assert_int_equal(read_full_file(path, MAPPING_MAX_SIZE, &text, NULL), 0);
         return text;
 }

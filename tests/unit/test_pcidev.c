@@ -20,6 +20,7 @@
 #include "pcidev.h"
 #include "sysfs.h"
 #include "util.h"
+#include "testutil.h"
 
 struct host {
         char root[PATH_MAX];
@@ -564,21 +565,19 @@ static void test_bridge_secondary_reset_toggles_bridge_control(void **state)
 }
 
 /* The qemu-guest-* trees say what the real kernels said: every "key=value", "link -> target" and
- * "link/: names" line of ../shared/fixtures/sysfs-reference/ matches the tree. */
+ * "link/: names" line of tests/fixtures/real/sysfs-reference/ matches the tree. */
 static void check_reference(const char *host, const char *reference)
 {
-        const char *shared = getenv("PGR_SHARED");
         char refpath[PATH_MAX], dev[PCI_ADDR_STRLEN] = "", line[512];
         struct pgr_ctx ctx;
         char root[PATH_MAX];
         size_t n_checked = 0;
         FILE *f;
 
-        assert_non_null(shared);
         assert_non_null(getenv("PGR_FIXTURES"));
         snprintf(root, sizeof(root), "%s/%s", getenv("PGR_FIXTURES"), host);
         assert_int_equal(pgr_ctx_init(&ctx, root, "pve"), 0);
-        snprintf(refpath, sizeof(refpath), "%s/fixtures/sysfs-reference/%s", shared, reference);
+        snprintf(refpath, sizeof(refpath), "%s/sysfs-reference/%s", real_fixtures(), reference);
         f = fopen(refpath, "re");
         assert_non_null(f);
         while (fgets(line, sizeof(line), f)) {

@@ -23,14 +23,6 @@
 
 /* ---- helpers ---- */
 
-static const char *shared_dir(void)
-{
-        const char *s = getenv("PGR_SHARED");
-
-        if (!s || !*s)
-                skip();
-        return s;
-}
 
 static char *load_fixture(const char *rel, size_t *ret_len)
 {
@@ -38,7 +30,7 @@ static char *load_fixture(const char *rel, size_t *ret_len)
         char *text = NULL;
         size_t len = 0;
 
-        snprintf(path, sizeof(path), "%s/fixtures/real/vmconf/%s", shared_dir(), rel);
+        snprintf(path, sizeof(path), "%s/vmconf/%s", real_fixtures(), rel);
         assert_int_equal(read_full_file(path, 4 * VMCONF_MAX_SIZE, &text, &len), 0);
         if (ret_len)
                 *ret_len = len;
@@ -810,11 +802,11 @@ static void vmconf_every_real_config_parses_or_fails_as_expected(void **state)
         unsigned ok = 0, failed = 0;
 
         (void)state;
-        snprintf(dir, sizeof(dir), "%s/fixtures/real/vmconf", shared_dir());
+        snprintf(dir, sizeof(dir), "%s/vmconf", real_fixtures());
         check_dir(dir, &ok, &failed);
         assert_int_equal(failed, ELEMENTSOF(expected_failures));
         assert_true(ok >= 30);
-        snprintf(dir, sizeof(dir), "%s/fixtures/real/vmconf/qemu-server-parse-config", shared_dir());
+        snprintf(dir, sizeof(dir), "%s/vmconf/qemu-server-parse-config", real_fixtures());
         ok = failed = 0;
         check_dir(dir, &ok, &failed);
         assert_int_equal(failed, 0);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 
 static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -19,4 +20,15 @@ static int remove_one(const char *path, const struct stat *st, int flag, struct 
 int rm_rf(const char *path)
 {
         return nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS) < 0 ? -errno : 0;
+}
+
+const char *real_fixtures(void)
+{
+        const char *dir = getenv("PGR_REAL");
+
+        if (!dir || !*dir) {
+                fprintf(stderr, "PGR_REAL is not set: run the unit tests through tests/run-unit.sh\n");
+                abort();
+        }
+        return dir;
 }
