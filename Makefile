@@ -56,8 +56,9 @@ $(BUILDDIR)/tests/%: $(BUILDDIR)/tests/unit/%.o $(UNIT_HELPER_OBJ) $(LIB_A)
 
 unit: $(UNIT_BIN)
 
+# Every Debian package any target needs: one list, in tools/deps.sh.
 deps:
-	@tools/deps.sh $(DEPS_GROUPS)
+	@tools/deps.sh
 
 # Fixture sysfs trees built from the real lspci dumps in tests/fixtures/real.
 fixtures: $(BUILDDIR)/fixtures.stamp
@@ -100,13 +101,14 @@ check-fuzz:
 	tests/fuzz/run.sh --smoke
 
 FUZZ_SECONDS ?= 60
-fuzz:
+fuzz: deps
 	tests/fuzz/run.sh $(FUZZ_SECONDS)
 
-bench: all fixtures
+bench: deps
+	$(MAKE) --no-print-directory all fixtures
 	tests/bench/run.sh $(BUILDDIR)
 
-deb:
+deb: deps
 	tools/mkdeb.sh
 
 check-e2e: all

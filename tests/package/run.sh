@@ -42,11 +42,36 @@ for f in "$debdir"/pve-gpu-reset_*.deb; do
 done
 
 if [ -n "$deb" ] && [ -f "$debdir/lintian.txt" ]; then
-        if grep -q '^E:' "$debdir/lintian.txt"; then
-                not_ok "lintian reports no error" "$(grep '^E:' "$debdir/lintian.txt")"
+        # --display-info --pedantic: every tag lintian has, informational and pedantic ones included.
+        if grep -q '^[EWIPX]:' "$debdir/lintian.txt"; then
+                not_ok "lintian reports no tag" "$(grep '^[EWIPX]:' "$debdir/lintian.txt")"
         else
-                ok "lintian reports no error ($(grep -c '^[WIP]:' "$debdir/lintian.txt") other tags)"
+                ok "lintian reports no tag (--display-info --pedantic)"
         fi
+fi
+if [ "${PGR_SKIP_DEB:-}" != 1 ] && [ -f "$debdir/build.log" ]; then
+        # debian/rules runs the unit and CLI suites in dh_auto_test.
+        if grep -q '^unit: [1-9][0-9]* passed, 0 failed' "$debdir/build.log" &&
+           grep -q '^cli: [1-9][0-9]* passed, 0 failed' "$debdir/build.log"; then
+                ok "the package build ran the unit and CLI suites"
+        else
+                not_ok "the package build ran the unit and CLI suites" \
+                        "$(grep -E '^(unit|cli): ' "$debdir/build.log" || echo 'no summary line in build.log')"
+        fi
+fi
+
+# One list of Debian packages (tools/deps.sh): whatever the package build needs is in it.
+deps_list=$("$srcdir/tools/deps.sh" --list)
+build_deps=$(sed -n '/^Build-Depends:/,/^[A-Z]/p' "$srcdir/debian/control" | sed 's/^Build-Depends://; /^[A-Z]/d' |
+             tr ',' '\n' | sed 's/[(<].*//; s/[[:space:]]//g' | grep -v '^$' | grep -v '^debhelper-compat$')
+missing_deps=""
+for p in $build_deps; do
+        printf '%s\n' "$deps_list" | grep -qx "$p" || missing_deps="$missing_deps $p"
+done
+if [ -n "$build_deps" ] && [ -z "$missing_deps" ]; then
+        ok "every Build-Depends is in tools/deps.sh ($(echo $build_deps))"
+else
+        not_ok "every Build-Depends is in tools/deps.sh" "missing:${missing_deps:- (no Build-Depends found)}"
 fi
 
 if [ -n "$deb" ]; then
