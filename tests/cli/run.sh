@@ -1,5 +1,5 @@
 #!/bin/bash
-# CLI contract of DESIGN.md §3: exit codes, one-line messages naming the problem, nothing opened or
+# CLI contract of doc/DESIGN.md §4: exit codes, one-line messages naming the problem, nothing opened or
 # changed by a run that rejects its input. Runs the real binary against scratch roots and fixture trees.
 set -u
 builddir=${1:-build}

@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-or-later
-# Journal suite (DESIGN §1, §5, §6): a real systemd-journald in a private mount namespace, read back
+# Journal suite (doc/DESIGN.md §2.4, §3.8, §6): a real systemd-journald in a private mount namespace, read back
 # with journalctl and with the history reader.
 #
 #   tests/journal/run.sh BUILDDIR        (as root; the last line is "journal: N passed, N failed")

@@ -1,4 +1,4 @@
-# Scenarios 1, 2, 3, 6, 7 of issue 3 on the GPU-like layout (DESIGN.md §6): every rung of the reset
+# Scenarios 1, 2, 3, 6, 7 of issue 3 on the GPU-like layout (doc/DESIGN.md §6): every rung of the reset
 # ladder on a real kernel, a host driver displaced, the administrator's full cycle, and a run killed
 # with SIGKILL in the middle of remove+rescan.
 # e2e-topology: gpu
