@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include "mapping.h"
+#include "plan.h"
+#include "policy.h"
 #include "vmconf.h"
 #include "testutil.h"
 
@@ -981,6 +983,53 @@ static void proxmox_path_linux_cannot_have_is_not_found(void **state)
         }
 }
 
+/* qemu-server PCI.pm choose_hostpci_devices: each hostpci line takes the first alternative none of
+ * whose functions an earlier line of this VM took ($used), so two lines with the same mapping get two
+ * devices, and both are this VM's to prepare. */
+static void plan_two_hostpci_lines_with_one_mapping_get_two_devices(void **state)
+{
+        struct tree *t = *state;
+        struct policy *policy = NULL;
+        struct vmconf *conf = NULL;
+        struct mapping_file *maps = NULL;
+        struct pcidev_access *acc = NULL;
+        struct plan *p = NULL;
+        struct pgr_error err = {};
+        struct plan_input in;
+        char d[PATH_MAX];
+
+        add_dev(t, "0000:07:00.0", 0x10de, 0x27b0, 0x10de, 0x16fa, 16);
+        add_dev(t, "0000:08:00.0", 0x10de, 0x27b0, 0x10de, 0x16fa, 17);
+        snprintf(d, sizeof(d), "%s/etc/pve/mapping", t->dir);
+        mkdirs(d);
+        put(d, "pci.cfg", "gpus\n"
+                          "\tmap id=10de:27b0,iommugroup=16,node=pve,path=0000:07:00.0,subsystem-id=10de:16fa\n"
+                          "\tmap id=10de:27b0,iommugroup=17,node=pve,path=0000:08:00.0,subsystem-id=10de:16fa\n");
+        snprintf(d, sizeof(d), "%s/etc/pve/qemu-server", t->dir);
+        mkdirs(d);
+        put(d, "102.conf", "hostpci0: mapping=gpus\nhostpci1: mapping=gpus\nmemory: 1024");
+
+        assert_int_equal(policy_new_default(&policy), 0);
+        assert_int_equal(vmconf_load(&t->ctx, 102, NULL, &conf, &err), 0);
+        assert_int_equal(mapping_load(&t->ctx, &maps, &err), 0);
+        assert_int_equal(pcidev_access_new(&t->ctx, &acc), 0);
+        in = (struct plan_input){ .ctx = &t->ctx, .acc = acc, .conf = conf, .mappings = maps, .policy = policy,
+                                  .phase = PHASE_POST_STOP, .vmid = 102, .now = 1700000000 };
+        assert_int_equal(plan_build(&in, &p, &err), 0);
+        for (size_t i = 0; i < p->n_problems; i++)
+                print_message("problem: %s\n", p->problems[i].message);
+        assert_int_equal(p->n_devices, 2);
+        assert_string_equal(p->devices[0].dev.bdf, "0000:07:00.0");
+        assert_string_equal(p->devices[0].hostpci, "hostpci0");
+        assert_string_equal(p->devices[1].dev.bdf, "0000:08:00.0");
+        assert_string_equal(p->devices[1].hostpci, "hostpci1");
+        plan_free(p);
+        pcidev_access_free(acc);
+        mapping_file_free(maps);
+        vmconf_free(conf);
+        policy_free(policy);
+}
+
 /* ---- loading ---- */
 
 static void mapping_load_missing_file_is_an_empty_set(void **state)
@@ -1054,6 +1103,7 @@ int main(void)
                 TREE_TEST(proxmox_assert_valid_compares_text),
                 TREE_TEST(proxmox_assert_valid_checks_mdev),
                 TREE_TEST(proxmox_path_linux_cannot_have_is_not_found),
+                TREE_TEST(plan_two_hostpci_lines_with_one_mapping_get_two_devices),
                 TREE_TEST(mapping_load_missing_file_is_an_empty_set),
                 TREE_TEST(mapping_load_reads_pci_cfg_under_the_root),
         };
