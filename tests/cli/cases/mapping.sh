@@ -15,6 +15,14 @@ for phase in pre-start post-start pre-stop post-stop; do
         expect "pci.cfg entry Proxmox only warns about: hook $phase on a VM without mapping exits 0" 0 "" -- \
                 "$bin" --root "$root" 100 "$phase"
 done
+# doctor VMID read pci.cfg for every VM and gave up (exit 2) over it; now only a mapping= line looks.
+out=$("$bin" --root "$root" doctor 100 2>&1)
+rc=$?
+if [ "$rc" -ne 2 ] && ! printf '%s\n' "$out" | grep -q "pci.cfg"; then
+        ok "pci.cfg entry Proxmox only warns about: doctor 100 (no mapping) checks the VM"
+else
+        not_ok "pci.cfg entry Proxmox only warns about: doctor 100 (no mapping) checks the VM" "exit $rc" "$out"
+fi
 printf 'gpu\r\n\tmap id=10de:2204,node=pve,path=0000:01:00\r\n\r\n' > "$root/etc/pve/mapping/pci.cfg"
 expect "CRLF pci.cfg: plan 100 (no mapping) succeeds" 0 "nothing to do" -- "$bin" --root "$root" --node pve plan 100
 rm -f "$root/etc/pve/mapping/pci.cfg"
