@@ -223,6 +223,10 @@ static int collect_from_config(const struct plan_input *in, struct plan *p, stru
                         r = in->mappings ? mapping_resolve(in->ctx, in->mappings, h->mapping, mapping_usable, &u,
                                                            ids, &n, &merr)
                                          : -ENOENT;
+                        /* choose_hostpci_devices picks nothing for an mdev line and vm_start reserves
+                         * nothing for it: "in use" fails no start, and its parent is never touched. */
+                        if (r == -EBUSY && h->mdev)
+                                r = mapping_resolve(in->ctx, in->mappings, h->mapping, NULL, NULL, ids, &n, &merr);
                         if (r == -ENOMEM)
                                 return r;
                         if (r < 0) {

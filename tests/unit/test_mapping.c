@@ -1030,6 +1030,54 @@ static void plan_two_hostpci_lines_with_one_mapping_get_two_devices(void **state
         policy_free(policy);
 }
 
+/* qemu-server PCI.pm choose_hostpci_devices skips mdev lines ("mdev devices must be chosen later")
+ * and vm_start reserves nothing for them ("we don't reserve for mdev devices"): a vGPU parent that
+ * another VM's reservation names is no reason for a plan error that could abort this start. */
+static void plan_mdev_line_does_not_choose_by_reservation(void **state)
+{
+        struct tree *t = *state;
+        struct policy *policy = NULL;
+        struct vmconf *conf = NULL;
+        struct mapping_file *maps = NULL;
+        struct pcidev_access *acc = NULL;
+        struct plan *p = NULL;
+        struct pgr_error err = {};
+        struct plan_input in;
+        char d[PATH_MAX];
+
+        add_dev(t, "0000:07:00.0", 0x10de, 0x27b0, 0x10de, 0x16fa, 16);
+        snprintf(d, sizeof(d), "%s/sys/bus/pci/devices/0000:07:00.0/mdev_supported_types", t->dir);
+        mkdirs(d);
+        snprintf(d, sizeof(d), "%s/run/qemu-server", t->dir);
+        mkdirs(d);
+        put(d, "pci-id-reservations", "0000:07:00.0 200 time:1800000000");
+        snprintf(d, sizeof(d), "%s/etc/pve/mapping", t->dir);
+        mkdirs(d);
+        put(d, "pci.cfg", "vgpu\n\tmdev 1\n" ADA_MAP);
+        snprintf(d, sizeof(d), "%s/etc/pve/qemu-server", t->dir);
+        mkdirs(d);
+        put(d, "102.conf", "hostpci0: mapping=vgpu,mdev=nvidia-35\nmemory: 1024");
+
+        assert_int_equal(policy_new_default(&policy), 0);
+        assert_int_equal(vmconf_load(&t->ctx, 102, NULL, &conf, &err), 0);
+        assert_int_equal(mapping_load(&t->ctx, &maps, &err), 0);
+        assert_int_equal(pcidev_access_new(&t->ctx, &acc), 0);
+        in = (struct plan_input){ .ctx = &t->ctx, .acc = acc, .conf = conf, .mappings = maps, .policy = policy,
+                                  .phase = PHASE_PRE_START, .vmid = 102, .now = 1700000000 };
+        assert_int_equal(plan_build(&in, &p, &err), 0);
+        for (size_t i = 0; i < p->n_problems; i++) {
+                print_message("problem: %s\n", p->problems[i].message);
+                assert_null(strstr(p->problems[i].message, "free device"));
+        }
+        assert_int_equal(p->n_devices, 1);
+        assert_int_equal(p->devices[0].actions[0].kind, ACTION_SKIP);
+        plan_free(p);
+        pcidev_access_free(acc);
+        mapping_file_free(maps);
+        vmconf_free(conf);
+        policy_free(policy);
+}
+
 /* ---- loading ---- */
 
 static void mapping_load_missing_file_is_an_empty_set(void **state)
@@ -1104,6 +1152,7 @@ int main(void)
                 TREE_TEST(proxmox_assert_valid_checks_mdev),
                 TREE_TEST(proxmox_path_linux_cannot_have_is_not_found),
                 TREE_TEST(plan_two_hostpci_lines_with_one_mapping_get_two_devices),
+                TREE_TEST(plan_mdev_line_does_not_choose_by_reservation),
                 TREE_TEST(mapping_load_missing_file_is_an_empty_set),
                 TREE_TEST(mapping_load_reads_pci_cfg_under_the_root),
         };
