@@ -91,6 +91,15 @@ static bool is_lower_hex(char c)
         return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
 }
 
+static unsigned lower_hex_value(const char *s, size_t n)
+{
+        unsigned v = 0;
+
+        for (size_t i = 0; i < n; i++)
+                v = v * 16 + (unsigned)(s[i] <= '9' ? s[i] - '0' : s[i] - 'a' + 10);
+        return v;
+}
+
 /* $map_fmt id / subsystem-id: ^[0-9A-Fa-f]{4}:[0-9A-Fa-f]{4}$ */
 static bool id_pattern_ok(const char *s, size_t n)
 {
@@ -175,7 +184,6 @@ static int path_pattern_ok(const char *s, size_t n)
 static int path_elem_parse(const char *s, size_t n, struct pci_addr *ret)
 {
         size_t d = 0;
-        unsigned long domain = 0;
         struct pci_addr a;
 
         while (d < n && is_lower_hex(s[d]))
@@ -187,11 +195,9 @@ static int path_elem_parse(const char *s, size_t n, struct pci_addr *ret)
                 return -ENODEV;
         if (d > 4)
                 return -EOPNOTSUPP;
-        for (size_t i = 0; i < d; i++)
-                domain = domain * 16 + (unsigned long)(isdigit((unsigned char)s[i]) ? s[i] - '0' : s[i] - 'a' + 10);
-        a.domain = (unsigned)domain;
-        a.bus = (unsigned)strtoul((char[]){ s[d + 1], s[d + 2], 0 }, NULL, 16);
-        a.slot = (unsigned)strtoul((char[]){ s[d + 4], s[d + 5], 0 }, NULL, 16);
+        a.domain = lower_hex_value(s, 4);
+        a.bus = lower_hex_value(s + d + 1, 2);
+        a.slot = lower_hex_value(s + d + 4, 2);
         if (a.slot > 0x1f)
                 return -ENODEV;
         if (n == d + 6)
@@ -471,6 +477,7 @@ int mapping_parse(const char *text, size_t len, const char *filename, struct map
         while (pos < len) {
                 const char *line = text + pos, *eol = memchr(line, '\n', len - pos);
                 size_t n = eol ? (size_t)(eol - line) : len - pos, i = 0, kn, vn, end;
+                const char *v;
                 char q[VMCONF_QUOTE_MAX];
 
                 pos += n + (eol ? 1 : 0);
@@ -523,15 +530,9 @@ int mapping_parse(const char *text, size_t len, const char *filename, struct map
                         ;
                 for (end = n; end > i + kn && is_space(line[end - 1]); end--)
                         ;
-                vn = 0;
-                {
-                        const char *v = line + i + kn;
-
-                        vn = end - i - kn;
-                        while (vn > 0 && is_space(v[0]))
-                                v++, vn--;
-                        r = section_property(f, &sec, line + i, kn, v, vn, vn > 0, lineno);
-                }
+                for (v = line + i + kn, vn = end - i - kn; vn > 0 && is_space(v[0]); v++, vn--)
+                        ;
+                r = section_property(f, &sec, line + i, kn, v, vn, vn > 0, lineno);
                 if (r < 0)
                         return r;
         }
