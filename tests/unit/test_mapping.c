@@ -983,6 +983,25 @@ static void proxmox_path_linux_cannot_have_is_not_found(void **state)
         }
 }
 
+/* 10000:e1:00.0 (an Intel VMD domain) is a real Linux name Proxmox may use, but beyond struct
+ * pci_addr: the whole mapping is left alone rather than an alternative skipped (which could make us
+ * pick another device than qemu-server does). */
+static void mapping_beyond_us_is_left_alone(void **state)
+{
+        struct tree *t = *state;
+        struct pci_addr paths[MAPPING_MAX_PATHS];
+        struct pgr_error err = {};
+        size_t n = 0;
+
+        add_rtx4000(t);
+        assert_int_equal(resolve(t, "gpu\n" ADA_MAP "\tmap id=10de:27b0,node=pve,path=10000:e1:00.0\n", "gpu", NULL,
+                                 NULL, paths, &n, &err),
+                         -EOPNOTSUPP);
+        assert_string_equal(err.msg, "mapping 'gpu': path element '10000:e1:00.0' (line 3) is beyond what "
+                                     "pve-gpu-reset handles (PCI domain above ffff, or more than 16 paths); this "
+                                     "mapping is left alone");
+}
+
 /* qemu-server PCI.pm choose_hostpci_devices: each hostpci line takes the first alternative none of
  * whose functions an earlier line of this VM took ($used), so two lines with the same mapping get two
  * devices, and both are this VM's to prepare. */
@@ -1151,6 +1170,7 @@ int main(void)
                 TREE_TEST(proxmox_assert_valid_compares_text),
                 TREE_TEST(proxmox_assert_valid_checks_mdev),
                 TREE_TEST(proxmox_path_linux_cannot_have_is_not_found),
+                TREE_TEST(mapping_beyond_us_is_left_alone),
                 TREE_TEST(plan_two_hostpci_lines_with_one_mapping_get_two_devices),
                 TREE_TEST(plan_mdev_line_does_not_choose_by_reservation),
                 TREE_TEST(mapping_load_missing_file_is_an_empty_set),
