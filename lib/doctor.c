@@ -48,7 +48,6 @@ struct doctor {
         struct doctor_report *rep;
         struct policy *policy;
         struct mapping_file *maps;
-        char maps_err[512];
         struct pcidev_access *acc;
         size_t n_vms;
         struct vm_entry *vms;
@@ -444,11 +443,11 @@ static void check_mapping(struct doctor *d, const struct vmconf *c, const struct
         char fix[1024];
         int r;
 
-        if (!d->maps) {
+        if (d->maps->error[0]) {
                 *problem = true;
                 doctor_add(d->rep, "vm", DOCTOR_FAIL, NULL, "fix /etc/pve/mapping/pci.cfg (Datacenter > Resource Mappings)",
                            "VM %lu hostpci%u: mapping=%s, but the mappings cannot be read: %s", c->vmid, h->index,
-                           h->mapping, d->maps_err);
+                           h->mapping, d->maps->error);
                 return;
         }
         r = mapping_resolve(d->ctx, d->maps, h->mapping, NULL, NULL, paths, &n, &err);
@@ -585,7 +584,6 @@ int doctor_collect(const struct pgr_ctx *ctx, unsigned long vmid, const char *co
         _cleanup_(modprobe_conf_freep) struct modprobe_conf *mp = NULL;
         _cleanup_(kmsg_log_freep) struct kmsg_log *log = NULL;
         struct doctor d = { .ctx = ctx, .vmid = vmid };
-        struct pgr_error merr = {};
         struct modprobe_kernel k;
         int r;
 
@@ -599,17 +597,10 @@ int doctor_collect(const struct pgr_ctx *ctx, unsigned long vmid, const char *co
         r = load_vms(&d, err);
         if (r < 0)
                 goto out;
-        r = mapping_load(ctx, &d.maps, &merr);
-        if (r == -ENOMEM)
+        /* Never fails over its content (only -ENOMEM): a VM without mapping= does not care. */
+        r = mapping_load(ctx, &d.maps, err);
+        if (r < 0)
                 goto out;
-        if (r < 0) {
-                if (vmid) {
-                        pgr_error_set(err, "%s", merr.msg);
-                        goto out;
-                }
-                snprintf(d.maps_err, sizeof(d.maps_err), "%s", merr.msg);
-                d.maps = NULL;
-        }
         r = pcidev_access_new(ctx, &d.acc);
         if (r == -ENOMEM)
                 goto out;

@@ -162,22 +162,40 @@ struct usable_ctx {
         const struct reservations *res;
         unsigned long vmid;
         long long now;
+        const struct collect *c;
+        bool taken[PLAN_MAX_DEVICES];   /* c->items[i] was given to an earlier hostpci line */
 };
 
+/* qemu-server PCI.pm choose_hostpci_devices: an alternative is skipped when one of its functions
+ * (a path without function: every function lspci lists) went to an earlier hostpci line of this VM
+ * ($used; mdev lines take none), or is reserved by another VM (reserve_pci_usage). */
 static bool mapping_usable(const struct pci_addr *a, void *userdata)
 {
         const struct usable_ctx *u = userdata;
-        struct pci_addr f = *a;
+        struct pci_addr funcs[8];
+        size_t n = 0;
 
-        if (f.func < 0)
-                f.func = 0;
-        return reservations_holder(u->ctx, u->res, &f, u->vmid, u->now) == 0;
+        if (a->func >= 0)
+                funcs[n++] = *a;
+        else if (pcidev_slot_functions(u->ctx, a, funcs, ELEMENTSOF(funcs), &n) < 0 || n == 0) {
+                funcs[0] = *a;
+                funcs[0].func = 0;
+                n = 1;
+        }
+        for (size_t i = 0; i < n; i++) {
+                for (size_t k = 0; k < u->c->n; k++)
+                        if (u->taken[k] && pci_addr_eq(&u->c->items[k].addr, &funcs[i]))
+                                return false;
+                if (reservations_holder(u->ctx, u->res, &funcs[i], u->vmid, u->now) != 0)
+                        return false;
+        }
+        return true;
 }
 
 static int collect_from_config(const struct plan_input *in, struct plan *p, struct collect *c,
                                const struct reservations *res, struct pgr_error *err)
 {
-        struct usable_ctx u = { .ctx = in->ctx, .res = res, .vmid = in->vmid, .now = in->now };
+        struct usable_ctx u = { .ctx = in->ctx, .res = res, .vmid = in->vmid, .now = in->now, .c = c };
 
         for (size_t i = 0; i < VMCONF_MAX_HOSTPCI; i++) {
                 const struct hostpci *h = &in->conf->hostpci[i];
@@ -186,6 +204,7 @@ static int collect_from_config(const struct plan_input *in, struct plan *p, stru
                 size_t n = h->n_ids;
                 const char *skip = NULL;
                 char name[16];
+                size_t n_before = c->n;
                 int r;
 
                 if (!h->present)
@@ -204,10 +223,15 @@ static int collect_from_config(const struct plan_input *in, struct plan *p, stru
                         r = in->mappings ? mapping_resolve(in->ctx, in->mappings, h->mapping, mapping_usable, &u,
                                                            ids, &n, &merr)
                                          : -ENOENT;
+                        /* choose_hostpci_devices picks nothing for an mdev line and vm_start reserves
+                         * nothing for it: "in use" fails no start, and its parent is never touched. */
+                        if (r == -EBUSY && h->mdev)
+                                r = mapping_resolve(in->ctx, in->mappings, h->mapping, NULL, NULL, ids, &n, &merr);
                         if (r == -ENOMEM)
                                 return r;
                         if (r < 0) {
-                                add_problem(p, SEVERITY_ERROR, NULL, "%s: %s", name,
+                                /* -EOPNOTSUPP: Proxmox may well start it, we just leave it alone */
+                                add_problem(p, r == -EOPNOTSUPP ? SEVERITY_WARNING : SEVERITY_ERROR, NULL, "%s: %s", name,
                                             merr.msg[0] ? merr.msg
                                                         : "mapping not found (no /etc/pve/mapping/pci.cfg)");
                                 continue;
@@ -223,6 +247,8 @@ static int collect_from_config(const struct plan_input *in, struct plan *p, stru
                         if (r < 0)
                                 return r;
                 }
+                for (size_t k = n_before; k < c->n; k++)
+                        u.taken[k] = !h->mdev;
         }
         return 0;
 }

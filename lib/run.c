@@ -55,9 +55,6 @@ static int load_inputs(struct pgr_ctx *ctx, unsigned long vmid, const struct run
                         return EXIT_FAILED;
                 if (r < 0)
                         return EXIT_USAGE;
-                r = mapping_load(ctx, &in->maps, err);
-                if (r < 0)
-                        return r == -ENOMEM ? EXIT_FAILED : EXIT_USAGE;
         }
         r = pcidev_access_new(ctx, &in->acc);
         if (r < 0) {
@@ -66,6 +63,44 @@ static int load_inputs(struct pgr_ctx *ctx, unsigned long vmid, const struct run
         }
         if (!names)
                 pcidev_access_skip_names(in->acc);
+        return EXIT_DONE;
+}
+
+/* qemu-server reads /etc/pve/mapping/pci.cfg only for a hostpci line with mapping= (PCI.pm
+ * parse_hostpci), and then only warns about the lines it skips (SectionConfig.pm parse_config): so
+ * do we. Nothing in it is ours to refuse; a mapping it cannot give is a problem of that hostpci
+ * line in the plan. Returns an exit status (only -ENOMEM fails). */
+static int load_mappings(struct pgr_ctx *ctx, unsigned long vmid, const char *phase, struct journal *j,
+                         struct inputs *in, struct pgr_error *err)
+{
+        bool used = false;
+        char msg[PATH_MAX + 64];
+
+        for (size_t i = 0; in->conf && i < VMCONF_MAX_HOSTPCI; i++)
+                used |= in->conf->hostpci[i].present && in->conf->hostpci[i].mapping;
+        if (!used)
+                return EXIT_DONE;
+        if (mapping_load(ctx, &in->maps, err) < 0) {
+                pgr_error_set(err, "out of memory reading /etc/pve/mapping/pci.cfg");
+                return EXIT_FAILED;
+        }
+        for (size_t i = 0; i <= in->maps->n_warnings; i++) {
+                if (i == in->maps->n_warnings && !in->maps->n_warnings_dropped)
+                        break;
+                if (i == in->maps->n_warnings)
+                        snprintf(msg, sizeof(msg), "%s: %zu more warnings", in->maps->path,
+                                 in->maps->n_warnings_dropped);
+                journal_log(j, &(struct journal_event){
+                        .message_id = PGR_MSGID_CONFIG_ERROR,
+                        .priority = LOG_WARNING,
+                        .vmid = vmid,
+                        .phase = phase,
+                        .action = "config",
+                        .result = "skipped",
+                        .duration_usec = -1,
+                        .message = i < in->maps->n_warnings ? in->maps->warnings[i] : msg,
+                });
+        }
         return EXIT_DONE;
 }
 
@@ -112,6 +147,8 @@ int run_plan(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, con
                 return EXIT_USAGE;
         }
         status = load_inputs(ctx, vmid, o, true, &in, &err);
+        if (status == EXIT_DONE)
+                status = load_mappings(ctx, vmid, phase_str, NULL, &in, &err);
         if (status != EXIT_DONE) {
                 fprintf(stderr, "pve-gpu-reset: %s\n", err.msg);
                 goto out;
@@ -327,6 +364,8 @@ int run_hook(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, con
                 goto out;
         }
         status = load_inputs(ctx, vmid, o, false, &in, &err);
+        if (status == EXIT_DONE && (phase == PHASE_PRE_START || phase == PHASE_POST_STOP))
+                status = load_mappings(ctx, vmid, phase_str, j, &in, &err);
         if (status != EXIT_DONE) {
                 config_error(j, vmid, phase_str, err.msg);
                 fprintf(stderr, "pve-gpu-reset: %s\n", err.msg);

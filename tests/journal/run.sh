@@ -50,7 +50,7 @@ CASES="fields_round_trip priorities_follow_the_event errors_and_warnings_also_on
        history_table history_reads_the_system_journal_by_default history_bad_filters_exit_2
        no_journald_everything_on_stderr dead_journald_falls_back_to_stderr cli_history_matches
        hook_post_stop_journals_every_action hook_failure_goes_to_journal_and_task_log
-       config_error_is_journaled reset_command_journals_without_vmid"
+       config_error_is_journaled reset_command_journals_without_vmid mapping_warning_is_journaled"
 
 scratch=$(mktemp -d /tmp/pgr-journal.XXXXXX) || exit 1
 emit=$builddir/tests/journal-emit
@@ -581,6 +581,24 @@ case_config_error_is_journaled() {
         expect_has "$t/exp" "MESSAGE_ID=4c8edc5e256e44fb8bfdc3b0bcda2950"
         expect_has "$t/exp" "PHASE=pre-start"
         grep -q "120.conf:1" "$t/exp" || die "the journal entry does not name file:line"
+}
+
+# pve-common SectionConfig.pm parse_config warns about a pci.cfg line it skips and goes on: so does
+# the hook, on stderr (the task log) and in the journal, and the phase still runs.
+case_mapping_warning_is_journaled() {
+        [ -x "$bin" ] || { echo "skip: no $bin"; exit 77; }
+        fresh_journald
+        root=$(fixture_root mapping)
+        cfg=$root/etc/pve/mapping/pci.cfg
+        printf '\tcolor red\n' >>"$cfg"
+        "$bin" --root "$root" 100 post-stop 2>"$t/err"
+        expect_status $? 0 "post-stop with a skipped pci.cfg line"
+        grep -q "pci.cfg:3: mapping 'nvidia-gpu': unknown property 'color'; line ignored" "$t/err" ||
+                die "the warning is not on stderr: $(cat "$t/err")"
+        sync_journal
+        jexport VMID=100 >"$t/exp"
+        expect_has "$t/exp" "MESSAGE=/etc/pve/mapping/pci.cfg:3: mapping 'nvidia-gpu': unknown property 'color'; line ignored"
+        expect_has "$t/exp" "PRIORITY=4"
 }
 
 case_reset_command_journals_without_vmid() {
