@@ -31,9 +31,9 @@ hook() {
 hook_says() { echo "$HOOK_OUT" | grep -Eq -- "$1"; }
 
 all_on_vfio() {
-        for _d in "$@"; do
-                [ -e "$PCI/$_d/config" ] || return 1
-                [ "$(drv "$_d")" = vfio-pci ] || return 1
+        for _fn in "$@"; do
+                [ -e "$PCI/$_fn/config" ] || return 1
+                [ "$(drv "$_fn")" = vfio-pci ] || return 1
         done
 }
 
