@@ -3,7 +3,9 @@
 # binds nor resets a driver=keep device (it stays on its host driver) and never touches the parent of an
 # mdev (it only creates a mediated device on it), so across pre-start -> post-stop -> pre-start the hook
 # must not change their driver, driver_override or config space, must not reset them (FLR, PM or a bus
-# reset of their root port), while the GPU is reset as usual.
+# reset of their root port), while the GPU is reset as usual. The e1000e beside the mdev parent is a
+# second driver=keep device, named through a resource mapping (hostpci3: mapping=NAME,driver=keep):
+# the skip has to survive the mapping as well as the post-stop's replay of the recorded set.
 # Evidence of "no reset" three ways: the hook's own journal lines, the devices' config space and
 # working state in the guest, and QEMU's trace (checked on the host after the boot, see lib.sh): any
 # reset of the nvme (FLR, or a secondary bus reset of 00:03.0) runs nvme_pci_reset; one of the e1000e
@@ -54,8 +56,11 @@ same_as_before() {
         t_eq "$2: $1 config space (256 bytes) unchanged" "$(cfg_changes "$1")" ""
 }
 
+{ echo "e2e-nic"; map_line $E1000E $E1000E; } > /etc/pve/mapping/pci.cfg
 vmconf 100 "memory: 1024" "hostpci0: 0000:01:00,pcie=1,x-vga=1" "hostpci1: 0000:03:00.0,driver=keep" \
-        "hostpci2: 0000:02:00.0,mdev=nvidia-63"
+        "hostpci2: 0000:02:00.0,mdev=nvidia-63" "hostpci3: mapping=e2e-nic,driver=keep"
+t_check "the plan resolves the mapping of the e1000e and skips it" \
+        sh -c '"$1" plan 100 | grep -A1 "$2" | grep -q "skipped: driver=keep"' sh "$HOOK" $E1000E
 
 n=0
 for step in pre-start post-stop pre-start; do
@@ -66,7 +71,7 @@ for step in pre-start post-stop pre-start; do
         t_check "$step #$n: the GPU's functions are on vfio-pci" all_on_vfio $GPU $HDA
         t_check "$step #$n: no step for the driver=keep NVMe but skip" untouched $NVME
         t_check "$step #$n: no step for the mdev parent but skip" untouched $VIRTIO
-        t_check "$step #$n: nothing for the foreign e1000e next to the mdev parent" untouched $E1000E
+        t_check "$step #$n: no step for the mapped driver=keep e1000e but skip" untouched $E1000E
         t_check "$step #$n: no bus reset or removal of the NVMe's or mdev parent's slot" \
                 sh -c '! echo "$1" | grep -Eq "(0000:03:00|0000:02:00)\.[0-7] (bus-reset|remove-rescan)"' sh "$HOOK_OUT"
         same_as_before $NVME "$step #$n"

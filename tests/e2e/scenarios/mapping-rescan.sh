@@ -15,13 +15,6 @@
 
 GPU=0000:01:00.0 HDA=0000:01:00.1 NVME=0000:03:00.0
 
-group() { basename "$(readlink "$(pci "$1")/iommu_group")"; }
-id() { printf '%s:%s' "$(sed 's/^0x//' "$(pci "$1")/$2vendor")" "$(sed 's/^0x//' "$(pci "$1")/$2device")"; }
-# map_line BDF PATH -> the "map" property Proxmox writes for a device (pvesh create /cluster/mapping/pci)
-map_line() {
-        printf '\tmap id=%s,iommugroup=%s,node=%s,path=%s,subsystem-id=%s\n' "$(id "$1")" "$(group "$1")" \
-                "$E2E_NODE" "$2" "$(id "$1" subsystem_)"
-}
 gone() { [ ! -e "$(pci "$1")" ]; }
 
 {
@@ -38,8 +31,8 @@ t_check "the plan resolves the nvme mapping while the device is there" \
         sh -c '"$1" plan 107 | grep -q "$2"' sh "$HOOK" $NVME
 t_check "the plan resolves the GPU slot mapping while the card is there" \
         sh -c '"$1" plan 108 | grep -q "$2"' sh "$HOOK" $HDA
-nvme_group=$(group $NVME) gpu_group=$(group $GPU)
-t_info "nvme $NVME: IOMMU group $nvme_group; GPU $GPU: IOMMU group $(group $GPU)"
+nvme_group=$(iommu_group $NVME) gpu_group=$(iommu_group $GPU)
+t_info "nvme $NVME: IOMMU group $nvme_group; GPU $GPU: IOMMU group $(iommu_group $GPU)"
 
 echo "# --- B0. control: the same nvme named raw (hostpci0: 0000:03:00.0) is rescanned today"
 vmconf 106 "hostpci0: 0000:03:00.0"
@@ -51,7 +44,7 @@ t_check "raw: 03:00.0 is back and on vfio-pci" all_on_vfio $NVME
 t_check "raw: the hook says it rescanned it" hook_says "$NVME rescan ok"
 # A function that was alone in its IOMMU group gets the lowest free group number back, which is its
 # old one: the mapping's iommugroup still matches (Proxmox's assert_valid would refuse it otherwise).
-t_eq "raw: the rescanned nvme is in its old IOMMU group again" "$(group $NVME)" "$nvme_group"
+t_eq "raw: the rescanned nvme is in its old IOMMU group again" "$(iommu_group $NVME)" "$nvme_group"
 
 echo "# --- B1. the mapped nvme was removed before pre-start: pre-start rescans and binds it"
 t_check "remove 03:00.0" sys_write "$(pci $NVME)/remove" 1
@@ -60,7 +53,7 @@ hook 107 pre-start
 t_eq "pre-start exits 0" "$HOOK_RC" 0
 t_check "03:00.0 is back and on vfio-pci" all_on_vfio $NVME
 t_check "the hook says it rescanned it" hook_says "$NVME rescan ok"
-t_eq "the rescanned nvme is in its old IOMMU group again (the mapping still matches)" "$(group $NVME 2>/dev/null)" "$nvme_group"
+t_eq "the rescanned nvme is in its old IOMMU group again (the mapping still matches)" "$(iommu_group $NVME)" "$nvme_group"
 t_eq "drivers_autoprobe is 1" "$(sys_read /sys/bus/pci/drivers_autoprobe)" 1
 
 echo "# --- B2. both functions of the mapped GPU slot were removed before pre-start"
@@ -71,6 +64,6 @@ hook 108 pre-start
 t_eq "pre-start exits 0" "$HOOK_RC" 0
 t_check "both functions are back and on vfio-pci" all_on_vfio $GPU $HDA
 t_check "the hook says it rescanned them" hook_says "$GPU rescan ok"
-t_eq "the rescanned GPU is in its old IOMMU group again (the mapping still matches)" "$(group $GPU 2>/dev/null)" "$gpu_group"
+t_eq "the rescanned GPU is in its old IOMMU group again (the mapping still matches)" "$(iommu_group $GPU)" "$gpu_group"
 t_eq "drivers_autoprobe is 1" "$(sys_read /sys/bus/pci/drivers_autoprobe)" 1
 t_done

@@ -15,12 +15,11 @@
 . /e2e/lib.sh
 . /e2e/hook.sh
 
-group() { basename "$(readlink "$(pci "$1")/iommu_group")"; }
 SLOT=$(cat /sys/bus/pci/slots/6/address)
 F0=$SLOT.0 F1=$SLOT.1 F2=$SLOT.2
-t_info "card in slot 6: $F0 $(drv "$F0") / $F1 $(drv "$F1") / $F2 $(drv "$F2"); groups $(group "$F0") $(group "$F1") $(group "$F2")"
-t_eq "precondition: .1 is in the IOMMU group of .0" "$(group "$F1")" "$(group "$F0")"
-t_eq "precondition: .2 is in the IOMMU group of .0" "$(group "$F2")" "$(group "$F0")"
+t_info "card in slot 6: $F0 $(drv "$F0") / $F1 $(drv "$F1") / $F2 $(drv "$F2"); groups $(iommu_group "$F0") $(iommu_group "$F1") $(iommu_group "$F2")"
+t_eq "precondition: .1 is in the IOMMU group of .0" "$(iommu_group "$F1")" "$(iommu_group "$F0")"
+t_eq "precondition: .2 is in the IOMMU group of .0" "$(iommu_group "$F2")" "$(iommu_group "$F0")"
 t_eq "precondition: no driver has .2" "$(drv "$F2")" ""
 
 policy '{"devices": {"1234:1111": {"reset_methods": ["slot", "remove-rescan"]},
