@@ -23,6 +23,8 @@
 #   E2E_EXTRA_MODULES more modules, e.g. "snd-hda-intel" (binds the GPU's HDA function to a host driver)
 #   E2E_HOST_TOOLS   host programs copied in with their libraries (default "lspci setpci")
 #   E2E_TOPOLOGY     QEMU PCI topology pieces: "gpu" (default) plus optional "switch", "pcibridge", "gpu8"
+#   E2E_TRACE        QEMU trace events (-trace PATTERN each), e.g. "pci_nvme_pci_reset resettable_phase_enter_begin";
+#                    QEMU writes them to stderr, which e2e_boot merges into the console stream and $E2E_LOG
 #   E2E_HOTPLUG      "native" (default: pciehp, /sys/bus/pci/slots/N/power, as in sysfs-reference)
 #                    or "acpi" (QEMU's q35 default: ACPI hotplug for the root ports)
 #   E2E_TIMEOUT      hard limit for one boot in seconds (default 120)
@@ -51,6 +53,10 @@
 #         00:05.0 rp5 (slot 5) -> 08:00.0 pci-bridge 1b36:0001 -> 09:01.0 bochs-display + 09:02.0 e1000
 #         8086:100e (all three in one IOMMU group). Without "switch": 04:00.0 -> 05:01.0 + 05:02.0.
 #         The only reset for 09:01.0 is a bus reset of 08:00.0, which always hits the foreign 09:02.0.
+#   mfgroup: one multifunction card, its functions in one IOMMU group (functions have no ACS)
+#         00:06.0 rp6 (slot 6) -> 04:00.0 bochs-display 1234:1111 (multifunction) + 04:00.1 intel-hda
+#         + 04:00.2 qemu-xhci 1b36:000d (no driver). Bus 04 after "gpu" alone; find it with
+#         /sys/bus/pci/slots/6/address.
 #   gpu8: eight GPU-like slots for the scale benchmark (tests/bench): root ports 00:10.0-00:17.0
 #         (slots and chassis 16-23), each -> bochs-display 1234:1111 class 0380 (multifunction) +
 #         intel-hda. Bus numbers follow the pieces before it (after "gpu" alone: 04-0b); find a slot's
@@ -69,6 +75,7 @@ E2E_MODULES=${E2E_MODULES:-$E2E_DEFAULT_MODULES}
 E2E_EXTRA_MODULES=${E2E_EXTRA_MODULES:-}
 E2E_HOST_TOOLS=${E2E_HOST_TOOLS-"lspci setpci"}
 E2E_TOPOLOGY=${E2E_TOPOLOGY:-gpu}
+E2E_TRACE=${E2E_TRACE:-}
 E2E_HOTPLUG=${E2E_HOTPLUG:-native}
 E2E_TIMEOUT=${E2E_TIMEOUT:-120}
 E2E_MEM=${E2E_MEM:-512M}
@@ -443,6 +450,8 @@ e2e_qemu_args() {
         acpi) ;;
         *) e2e_die "E2E_HOTPLUG must be native or acpi, not '$E2E_HOTPLUG'"; return 1 ;;
         esac
+        # QEMU's own record of device resets: the guest cannot hide a reset it did not mean to do.
+        for piece in $E2E_TRACE; do E2E_QEMU_ARGS+=(-trace "$piece"); done
         for piece in $E2E_TOPOLOGY; do
                 case $piece in
                 gpu)
@@ -477,6 +486,16 @@ e2e_qemu_args() {
                                 -netdev user,id=n4,restrict=on
                                 -device e1000,netdev=n4,bus=pb1,addr=2.0
                         ) ;;
+                mfgroup)
+                        # One multifunction card whose three functions share an IOMMU group (no ACS between
+                        # functions): a GPU-like .0, its audio .1 and a USB controller .2, like NVIDIA cards
+                        # with an xHCI function. No driver binds .2 (xhci-pci is not loaded).
+                        E2E_QEMU_ARGS+=(
+                                -device pcie-root-port,id=rp6,bus=pcie.0,addr=0x6,slot=6,chassis=6
+                                -device bochs-display,bus=rp6,addr=0.0,multifunction=on
+                                -device intel-hda,bus=rp6,addr=0.1
+                                -device qemu-xhci,bus=rp6,addr=0.2
+                        ) ;;
                 gpu8)
                         local g
                         for g in 0 1 2 3 4 5 6 7; do
@@ -486,7 +505,7 @@ e2e_qemu_args() {
                                         -device intel-hda,bus=rp1$g,addr=0.1
                                 )
                         done ;;
-                *) e2e_die "unknown E2E_TOPOLOGY piece '$piece' (gpu, switch, pcibridge, gpu8)"; return 1 ;;
+                *) e2e_die "unknown E2E_TOPOLOGY piece '$piece' (gpu, switch, pcibridge, mfgroup, gpu8)"; return 1 ;;
                 esac
         done
 }
@@ -564,6 +583,30 @@ e2e_scenario_header() {
         head -n 40 "$1" | sed -n "s/^# e2e-$2:[[:space:]]*//p" | head -n1
 }
 
+# _e2e_trace_checks SCENARIO LOG -> prints one "trace: ok/not ok" line per "# e2e-trace-none: ERE" and
+# "# e2e-trace-some: ERE" header of SCENARIO, matched against the lines of LOG between the guest's
+# E2E-MODULES-LOADED and E2E-EXIT= markers: the scenario's own time, without the machine reset at
+# power-on, the drivers' probes or the shutdown that follows (drivers write config space then). QEMU writes a trace line from the vCPU thread that also writes the serial
+# console, so the order in LOG is the order of events. Returns the number of failed checks.
+_e2e_trace_checks() {
+        local scen=$1 log=$2 line kind re hits n failed=0 after
+        after=$(tr -d '\r' <"$log" | sed -n '/^E2E-MODULES-LOADED/,/^E2E-EXIT=/p')
+        while IFS= read -r line; do
+                kind=${line%%:*} re=${line#*:}
+                re=${re#"${re%%[![:space:]]*}"}
+                hits=$(printf '%s\n' "$after" | grep -E -- "$re")
+                n=$(printf '%s' "$hits" | grep -c '')
+                if { [ "$kind" = none ] && [ "$n" = 0 ]; } || { [ "$kind" = some ] && [ "$n" != 0 ]; }; then
+                        echo "trace: ok - $kind: $re ($n lines)"
+                else
+                        failed=$((failed + 1))
+                        echo "trace: not ok - $kind: $re ($n lines)"
+                        printf '%s\n' "$hits" | head -n 5 | sed 's/^/trace:   /'
+                fi
+        done < <(head -n 40 "$scen" | sed -n 's/^# e2e-trace-\(none\|some\):/\1:/p')
+        return $failed
+}
+
 # e2e_run_scenario KVER SCENARIO [SRC[:DEST]...]
 #   Builds an initramfs for KVER holding the guest helpers (/e2e/lib.sh), the hook binary
 #   ($E2E_BUILDDIR/pve-gpu-reset -> /usr/sbin/pve-gpu-reset, when E2E_BUILDDIR is set and it exists),
@@ -572,6 +615,9 @@ e2e_scenario_header() {
 #     # e2e-topology: gpu switch     # e2e-hotplug: acpi        # e2e-modules: snd-hda-intel
 #     # e2e-append: pci=noaer        # e2e-timeout: 180         # e2e-kernels: 6.12.*
 #     # e2e-files: path/rel/to/tests/e2e:/dest ...
+#     # e2e-trace: pci_nvme_pci_reset ...   QEMU trace events, checked on the host after the boot by
+#     # e2e-trace-none: ERE                 (no trace line after the scenario started may match) and
+#     # e2e-trace-some: ERE                 (at least one must); several of each may be given
 #   The console goes to $E2E_LOGDIR/NAME-KVER.log (default tests/e2e/cache/logs) = $E2E_LAST_LOG;
 #   E2E_TIMES holds the guest's "E2E-TIME phase secs" lines; E2E_WHY says why it failed.
 e2e_run_scenario() {
@@ -590,12 +636,13 @@ e2e_run_scenario() {
                 [ -n "$ok" ] || return 77
         fi
         local E2E_TOPOLOGY=$E2E_TOPOLOGY E2E_HOTPLUG=$E2E_HOTPLUG E2E_EXTRA_MODULES=$E2E_EXTRA_MODULES \
-                E2E_APPEND=$E2E_APPEND E2E_TIMEOUT=$E2E_TIMEOUT E2E_LOG
+                E2E_APPEND=$E2E_APPEND E2E_TIMEOUT=$E2E_TIMEOUT E2E_TRACE=$E2E_TRACE E2E_LOG
         v=$(e2e_scenario_header "$scen" topology) && [ -n "$v" ] && E2E_TOPOLOGY=$v
         v=$(e2e_scenario_header "$scen" hotplug) && [ -n "$v" ] && E2E_HOTPLUG=$v
         v=$(e2e_scenario_header "$scen" modules) && [ -n "$v" ] && E2E_EXTRA_MODULES="$E2E_EXTRA_MODULES $v"
         v=$(e2e_scenario_header "$scen" append) && [ -n "$v" ] && E2E_APPEND="$E2E_APPEND $v"
         v=$(e2e_scenario_header "$scen" timeout) && [ -n "$v" ] && E2E_TIMEOUT=$v
+        v=$(e2e_scenario_header "$scen" trace) && [ -n "$v" ] && E2E_TRACE="$E2E_TRACE $v"
         v=$(e2e_scenario_header "$scen" files)
         for f in $v; do
                 case $f in /*) files+=("$f") ;; *) files+=("$E2E_DIR/$f") ;; esac
@@ -615,6 +662,17 @@ e2e_run_scenario() {
         e2e_boot "$kver" "$cpio"
         rc=$?
         rm -f "$cpio"
+        if [ -n "${E2E_TRACE// /}" ] && [ "$rc" != 124 ] && [ "$rc" != 125 ] && [ "$rc" != 126 ]; then
+                local tout why
+                tout=$(_e2e_trace_checks "$scen" "$E2E_LOG")
+                [ "${E2E_QUIET:-0}" = 1 ] || printf '%s\n' "$tout"
+                printf '%s\n' "$tout" >>"$E2E_LOG"
+                if printf '%s\n' "$tout" | grep -q '^trace: not ok'; then
+                        why=$(printf '%s\n' "$tout" | sed -n 's/^trace: not ok - /QEMU trace check failed: /p' | head -n1)
+                        if [ "$rc" = 0 ]; then rc=1 E2E_WHY=$why; else E2E_WHY="$E2E_WHY; $why"; fi
+                        e2e_log "$kver: $why"
+                fi
+        fi
         E2E_TIMES=$(tr -d '\r' <"$E2E_LOG" | sed -n 's/^E2E-TIME //p')
         E2E_LAST_LOG=$E2E_LOG
         return $rc

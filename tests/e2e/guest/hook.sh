@@ -5,6 +5,9 @@
 #                         wall time in $HOOK_SECS
 #   hook_says REGEX       the last hook output matches REGEX
 #   all_on_vfio BDF...    every function is present and bound to vfio-pci
+#   iommu_group BDF       the function's IOMMU group number ("" when it has none or is gone)
+#   map_line BDF PATH     a "map" line of /etc/pve/mapping/pci.cfg for PATH, with BDF's ids and group, as
+#                         Proxmox writes it (pvesh create /cluster/mapping/pci --map ...)
 # shellcheck shell=sh
 HOOK=/usr/sbin/pve-gpu-reset
 
@@ -31,11 +34,19 @@ hook() {
 hook_says() { echo "$HOOK_OUT" | grep -Eq -- "$1"; }
 
 all_on_vfio() {
-        for _d in "$@"; do
-                [ -e "$PCI/$_d/config" ] || return 1
-                [ "$(drv "$_d")" = vfio-pci ] || return 1
+        for _fn in "$@"; do
+                [ -e "$PCI/$_fn/config" ] || return 1
+                [ "$(drv "$_fn")" = vfio-pci ] || return 1
         done
 }
 
 # "rung ok 123ms" figures of the last hook run, for the closing note.
 hook_rungs() { echo "$HOOK_OUT" | grep -Eo '(reset [a-z_]+|bus-reset [a-z_]+|remove-rescan) (ok|failed) [0-9.]+(us|ms|s)' | sort -u | sed 's/^/E2E-RUNG /'; }
+
+iommu_group() { _g=$(readlink "$PCI/$1/iommu_group" 2>/dev/null) && basename "$_g"; }
+
+_pci_id() { printf '%s:%s' "$(sed 's/^0x//' "$PCI/$1/$2vendor")" "$(sed 's/^0x//' "$PCI/$1/$2device")"; }
+map_line() {
+        printf '\tmap id=%s,iommugroup=%s,node=%s,path=%s,subsystem-id=%s\n' "$(_pci_id "$1")" \
+                "$(iommu_group "$1")" "$E2E_NODE" "$2" "$(_pci_id "$1" subsystem_)"
+}
