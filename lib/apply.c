@@ -701,13 +701,15 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
         }
         for (size_t i = 0; i < p->n_devices; i++) {
                 struct plan_device *d = &p->devices[i];
-                bool resets = false;
+                bool resets = false, skipped = false;
 
                 if (!d->dev.present)
                         continue;
                 for (size_t j = 0; j < d->n_actions; j++) {
                         if (d->actions[j].kind == ACTION_SKIP) {
-                                res->n_skipped++;
+                                /* Counted once however many skips it has, and then not as ok. */
+                                res->n_skipped += !skipped;
+                                skipped = true;
                                 journal_step(a, d, d->actions[j].for_safety ? PGR_MSGID_SKIPPED_SAFETY : PGR_MSGID_SKIPPED_CONFIG,
                                              LOG_NOTICE, "skip", NULL, "skipped", -1, NULL, NULL,
                                              0, "%s: skipped: %s", d->dev.bdf, d->actions[j].reason);
@@ -723,7 +725,7 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
                 if (r < 0) {
                         res->n_failed++;
                         ret = -EIO;
-                } else if (resets || d->n_actions > 0)
+                } else if (!skipped && (resets || d->n_actions > 0))
                         res->n_ok++;
         }
 out:
