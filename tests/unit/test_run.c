@@ -242,6 +242,67 @@ static void post_stop_old_record_function_unknown_to_the_config_is_left_alone(vo
         rig_down(&g);
 }
 
+/* A mapping with "mdev 1" (which a user with Mapping.Use may use): 07:00 is the parent of the
+ * mediated devices, shared by every VM with a slice; stopping one VM must not reset it. */
+static void post_stop_leaves_the_parent_of_an_mdev_mapping_alone(void **state)
+{
+        struct rig g;
+        char path[8192];
+
+        (void)state;
+        rig_up(&g, "mapping");
+        snprintf(path, sizeof(path), "%s/etc/pve/mapping/pci.cfg", g.root);
+        write_text(path, "nvidia-gpu\n\tmap id=10de:27b0,iommugroup=16,node=pve,path=0000:07:00,subsystem-id=10de:16fa\n"
+                         "\tmdev 1\n");
+        assert_int_equal(hook(&g, "pre-start"), EXIT_DONE);
+        assert_int_equal(hook(&g, "post-stop"), EXIT_DONE);
+        assert_int_equal(touches(&g, "0000:07:00.0"), 0);
+        assert_int_equal(touches(&g, "0000:07:00.1"), 0);
+        rig_down(&g);
+}
+
+/* `plan 100 --phase post-stop` shows what post-stop would do from the record: the same skips. */
+static int do_plan(struct rig *g, const void *phase)
+{
+        struct run_options o = { .config_path = g->policy, .json = true };
+        int status, fd, saved;
+        char path[8192];
+
+        snprintf(path, sizeof(path), "%s/plan.json", g->root);
+        fflush(stdout);
+        saved = dup(STDOUT_FILENO);
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        assert_true(saved >= 0 && fd >= 0);
+        dup2(fd, STDOUT_FILENO);
+        close(fd);
+        status = run_plan(&g->ctx, 100, phase, &o);
+        fflush(stdout);
+        dup2(saved, STDOUT_FILENO);
+        close(saved);
+        return status;
+}
+
+static void plan_of_post_stop_shows_the_recorded_skips(void **state)
+{
+        struct rig g;
+        char path[8192];
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+
+        (void)state;
+        rig_up(&g, "keep-mdev");
+        /* A format-1 record (no word about keep/mdev): the plan asks the current config. */
+        state_write(&g, "vm-100.devices", "0000:00:02.0\n0000:01:00.0\n0000:01:00.1\n");
+        assert_int_equal(rig_capture(&g, do_plan, "post-stop"), EXIT_DONE);
+        snprintf(path, sizeof(path), "%s/plan.json", g.root);
+        assert_int_equal(read_full_file(path, 1 << 20, &text, &len), 0);
+        assert_null(strstr(text, "bind-vfio"));
+        assert_null(strstr(text, "\"reset\""));
+        assert_non_null(strstr(text, "driver=keep"));
+        assert_non_null(strstr(text, "mediated device"));
+        rig_down(&g);
+}
+
 /* `reset 01:00.0`: VM 100 gives it with driver=keep (01:00 sits on vfio-pci, so the host-driver
  * refusal does not catch it). */
 static void reset_command_refuses_a_function_given_with_keep_or_mdev(void **state)
@@ -266,8 +327,8 @@ static void refused_reset_writes_no_clean_mark_and_counts_once(void **state)
         rig_up(&g, "host-driver");
         assert_int_equal(reset_cmd(&g, "0000:01:00.0"), EXIT_FAILED); /* on nvidia */
         assert_int_equal(resets(&g, "0000:01:00.0"), 0);
-        assert_false(state_exists(&g, "clean-0000:01:00.0"));
         assert_non_null(strstr(g.text, "0 device(s) ok, 1 failed, 0 skipped"));
+        assert_false(state_exists(&g, "clean-0000:01:00.0"));
         rig_down(&g);
 }
 
@@ -387,6 +448,8 @@ int main(void)
                 cmocka_unit_test(post_stop_leaves_keep_and_mdev_functions_alone),
                 cmocka_unit_test(post_stop_with_an_old_record_still_skips_keep_and_mdev),
                 cmocka_unit_test(post_stop_old_record_function_unknown_to_the_config_is_left_alone),
+                cmocka_unit_test(post_stop_leaves_the_parent_of_an_mdev_mapping_alone),
+                cmocka_unit_test(plan_of_post_stop_shows_the_recorded_skips),
                 cmocka_unit_test(reset_command_refuses_a_function_given_with_keep_or_mdev),
                 cmocka_unit_test(refused_reset_writes_no_clean_mark_and_counts_once),
                 cmocka_unit_test(clean_mark_is_trusted_only_while_on_vfio),
