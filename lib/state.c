@@ -13,7 +13,6 @@
 
 #include "sysfs.h"
 
-#define AUTOPROBE_GUARD "autoprobe-off"
 /* Marks and guards are one short line; a device list is STATE_MAX_DEVICES of them. */
 #define SMALL_FILE_MAX 256
 #define DEVICES_FILE_MAX (STATE_MAX_DEVICES * 64)
@@ -376,12 +375,12 @@ int state_autoprobe_guard_set(const struct pgr_ctx *ctx)
         int n;
 
         n = snprintf(data, sizeof(data), "pid=%d\n", (int)getpid());
-        return write_atomic(ctx, AUTOPROBE_GUARD, data, (size_t)n);
+        return write_atomic(ctx, STATE_AUTOPROBE_GUARD, data, (size_t)n);
 }
 
 int state_autoprobe_guard_clear(const struct pgr_ctx *ctx)
 {
-        return remove_file(ctx, AUTOPROBE_GUARD);
+        return remove_file(ctx, STATE_AUTOPROBE_GUARD);
 }
 
 long state_autoprobe_guard_pid(const struct pgr_ctx *ctx)
@@ -392,7 +391,7 @@ long state_autoprobe_guard_pid(const struct pgr_ctx *ctx)
         size_t len;
         int r;
 
-        r = read_file(ctx, AUTOPROBE_GUARD, SMALL_FILE_MAX, &text, &len);
+        r = read_file(ctx, STATE_AUTOPROBE_GUARD, SMALL_FILE_MAX, &text, &len);
         if (r == -ENOENT)
                 return 0;
         if (r < 0)

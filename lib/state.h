@@ -12,6 +12,7 @@
 #define STATE_MAX_DEVICES 64
 #define STATE_DIR "/run/pve-gpu-reset"
 #define STATE_NAME_MAX 64
+#define STATE_AUTOPROBE_GUARD "autoprobe-off"
 
 /* What pre-start recorded for post-stop, under <root>/run/pve-gpu-reset/ (tmpfs: gone after a host
  * reboot, when every device is fresh anyway). Files are written atomically (temp + rename). */
