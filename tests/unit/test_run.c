@@ -318,6 +318,24 @@ static void reset_command_refuses_a_function_given_with_keep_or_mdev(void **stat
         rig_down(&g);
 }
 
+/* The same for a mapping with "mdev 1": any VM's mapping=NAME gives the parent as mdev. */
+static void reset_command_refuses_the_parent_of_an_mdev_mapping(void **state)
+{
+        struct rig g;
+        char path[8192];
+
+        (void)state;
+        rig_up(&g, "mapping");
+        snprintf(path, sizeof(path), "%s/etc/pve/mapping/pci.cfg", g.root);
+        write_text(path, "nvidia-gpu\n\tmap id=10de:27b0,iommugroup=16,node=pve,path=0000:07:00,subsystem-id=10de:16fa\n"
+                         "\tmdev 1\n");
+        assert_int_equal(reset_cmd(&g, "0000:07:00.0"), EXIT_FAILED);
+        assert_int_equal(touches(&g, "0000:07:00.0"), 0);
+        assert_int_equal(resets(&g, "0000:07:00.0"), 0);
+        assert_non_null(strstr(g.text, "VM 100 gives it with a mediated device"));
+        rig_down(&g);
+}
+
 /* A refused function was not reset: no clean mark, and the summary counts it once, as failed. */
 static void refused_reset_writes_no_clean_mark_and_counts_once(void **state)
 {
@@ -451,6 +469,7 @@ int main(void)
                 cmocka_unit_test(post_stop_leaves_the_parent_of_an_mdev_mapping_alone),
                 cmocka_unit_test(plan_of_post_stop_shows_the_recorded_skips),
                 cmocka_unit_test(reset_command_refuses_a_function_given_with_keep_or_mdev),
+                cmocka_unit_test(reset_command_refuses_the_parent_of_an_mdev_mapping),
                 cmocka_unit_test(refused_reset_writes_no_clean_mark_and_counts_once),
                 cmocka_unit_test(clean_mark_is_trusted_only_while_on_vfio),
                 cmocka_unit_test(old_format_clean_mark_is_not_trusted),
