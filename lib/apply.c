@@ -312,6 +312,17 @@ struct autoprobe_window {
         bool active;
 };
 
+/* A guard that stays makes the next run "restore" a setting that is already right, and say so: harmless,
+ * but said here, naming the file. */
+static void autoprobe_guard_clear(struct apply_ctx *a)
+{
+        int r = state_autoprobe_guard_clear(a->ctx);
+
+        if (r < 0)
+                journal_step(a, NULL, PGR_MSGID_STATE_WRITE_FAILED, LOG_WARNING, "state", NULL, "failed", -1, NULL, NULL,
+                             r, "cannot remove " STATE_DIR "/" STATE_AUTOPROBE_GUARD ": %s", strerror(-r));
+}
+
 static int autoprobe_off(struct apply_ctx *a, struct autoprobe_window *w)
 {
         sigset_t block;
@@ -329,7 +340,7 @@ static int autoprobe_off(struct apply_ctx *a, struct autoprobe_window *w)
         if (r >= 0)
                 r = sysfs_write(a->ctx, "/sys/bus/pci/drivers_autoprobe", "0");
         if (r < 0) {
-                (void)state_autoprobe_guard_clear(a->ctx);
+                autoprobe_guard_clear(a);
                 sigprocmask(SIG_SETMASK, &w->saved, NULL);
                 return r;
         }
@@ -348,7 +359,7 @@ static int autoprobe_on(struct apply_ctx *a, struct autoprobe_window *w)
         if (r >= 0 && sysfs_read(a->ctx, "/sys/bus/pci/drivers_autoprobe", buf, sizeof(buf)) >= 0 && !streq(buf, "1"))
                 r = -EIO;
         if (r >= 0)
-                (void)state_autoprobe_guard_clear(a->ctx);
+                autoprobe_guard_clear(a);
         w->active = false;
         sigprocmask(SIG_SETMASK, &w->saved, NULL);
         return r;
@@ -701,13 +712,15 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
         }
         for (size_t i = 0; i < p->n_devices; i++) {
                 struct plan_device *d = &p->devices[i];
-                bool resets = false;
+                bool resets = false, skipped = false;
 
                 if (!d->dev.present)
                         continue;
                 for (size_t j = 0; j < d->n_actions; j++) {
                         if (d->actions[j].kind == ACTION_SKIP) {
-                                res->n_skipped++;
+                                /* Counted once however many skips it has, and then not as ok. */
+                                res->n_skipped += !skipped;
+                                skipped = true;
                                 journal_step(a, d, d->actions[j].for_safety ? PGR_MSGID_SKIPPED_SAFETY : PGR_MSGID_SKIPPED_CONFIG,
                                              LOG_NOTICE, "skip", NULL, "skipped", -1, NULL, NULL,
                                              0, "%s: skipped: %s", d->dev.bdf, d->actions[j].reason);
@@ -723,7 +736,7 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
                 if (r < 0) {
                         res->n_failed++;
                         ret = -EIO;
-                } else if (resets || d->n_actions > 0)
+                } else if (!skipped && (resets || d->n_actions > 0))
                         res->n_ok++;
         }
 out:
@@ -762,7 +775,7 @@ int apply_recover_autoprobe(struct apply_ctx *a, struct pgr_error *err)
         if (r >= 0 && sysfs_read(a->ctx, "/sys/bus/pci/drivers_autoprobe", buf, sizeof(buf)) >= 0 && !streq(buf, "1"))
                 r = -EIO;
         if (r >= 0)
-                (void)state_autoprobe_guard_clear(a->ctx);
+                autoprobe_guard_clear(a);
         lock_release(&bus);
         journal_step(a, NULL, PGR_MSGID_AUTOPROBE_RESTORED, r < 0 ? LOG_ERR : LOG_WARNING, "recover", NULL,
                      r < 0 ? "failed" : "ok", -1, NULL, NULL, r,

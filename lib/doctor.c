@@ -72,61 +72,6 @@ static void doctor_done(struct doctor *d)
         policy_free(d->policy);
 }
 
-static int cmp_ulong(const void *a, const void *b)
-{
-        unsigned long x = *(const unsigned long *)a, y = *(const unsigned long *)b;
-
-        return x < y ? -1 : x > y;
-}
-
-/* Every VMID with a config on this node, ascending. */
-static int list_vmids(const struct pgr_ctx *ctx, unsigned long **ret, size_t *ret_n)
-{
-        unsigned long *v = NULL;
-        size_t n = 0, alloc = 0;
-        char path[PATH_MAX];
-        struct dirent *de;
-        DIR *dir;
-        int r;
-
-        *ret = NULL;
-        *ret_n = 0;
-        r = pgr_path(ctx, path, sizeof(path), "/etc/pve/qemu-server");
-        if (r < 0)
-                return r;
-        dir = opendir(path);
-        if (!dir)
-                return 0;
-        while ((de = readdir(dir))) {
-                char name[32];
-                size_t len = strlen(de->d_name);
-                unsigned long vmid;
-
-                if (len < 6 || len >= sizeof(name) || !streq(de->d_name + len - 5, ".conf"))
-                        continue;
-                snprintf(name, sizeof(name), "%.*s", (int)(len - 5), de->d_name);
-                if (vmid_parse(name, &vmid) < 0)
-                        continue;
-                if (n == alloc) {
-                        unsigned long *nv = realloc(v, (alloc ? alloc * 2 : 16) * sizeof(*v));
-
-                        if (!nv) {
-                                closedir(dir);
-                                free(v);
-                                return -ENOMEM;
-                        }
-                        v = nv;
-                        alloc = alloc ? alloc * 2 : 16;
-                }
-                v[n++] = vmid;
-        }
-        closedir(dir);
-        qsort(v, n, sizeof(*v), cmp_ulong);
-        *ret = v;
-        *ret_n = n;
-        return 0;
-}
-
 static const struct hostpci *hostpci_by_name(const struct vmconf *conf, const char *name)
 {
         for (size_t i = 0; conf && i < VMCONF_MAX_HOSTPCI; i++) {
@@ -141,14 +86,7 @@ static const struct hostpci *hostpci_by_name(const struct vmconf *conf, const ch
 
 static bool hostpci_untouched(const struct doctor *d, const struct hostpci *h)
 {
-        const struct mapping *m;
-
-        if (!h)
-                return false;
-        if (h->driver == HOSTPCI_DRIVER_KEEP || h->mdev)
-                return true;
-        m = h->mapping && d->maps ? mapping_find(d->maps, h->mapping) : NULL;
-        return m && m->mdev;
+        return h && plan_use_skip_reason(plan_hostpci_use(h, d->maps));
 }
 
 static int add_plan_devices(struct doctor *d, const struct plan *p, const struct vmconf *conf, unsigned long vmid)
@@ -267,7 +205,7 @@ static int load_vms(struct doctor *d, struct pgr_error *err)
                 ids[0] = d->vmid;
                 n = 1;
         } else {
-                r = list_vmids(d->ctx, &ids, &n);
+                r = vmconf_list_vmids(d->ctx, &ids, &n);
                 if (r < 0)
                         return r;
         }

@@ -39,6 +39,8 @@
 #define PGR_MSGID_LOCK_TIMEOUT       "6538447d46b64d038c05a5fc5de7be8b"
 /* The VM's own (chained) hookscript ran; RESULT says whether it succeeded. */
 #define PGR_MSGID_CHAINED_HOOK       "2872e3d24b654f56b26b78fdb4c770ab"
+/* A file under /run/pve-gpu-reset/ (device record, clean or used mark) could not be written. */
+#define PGR_MSGID_STATE_WRITE_FAILED "6d2b558e92214785b001b8322205c988"
 
 #define PGR_MSGID_LEN 32
 

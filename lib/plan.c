@@ -99,7 +99,8 @@ static struct plan_action *add_action(struct plan_device *d, enum plan_action_ki
 struct wanted {
         struct pci_addr addr;
         char hostpci[16];
-        const char *skip_reason; /* driver=keep, mdev: never touched */
+        enum hostpci_use use;
+        const char *skip_reason; /* driver=keep, mdev...: never touched */
 };
 
 struct collect {
@@ -115,7 +116,7 @@ static bool collect_has(const struct collect *c, const struct pci_addr *a)
         return false;
 }
 
-static int collect_add(struct collect *c, const struct pci_addr *a, const char *hostpci, const char *skip_reason)
+static int collect_add(struct collect *c, const struct pci_addr *a, const char *hostpci, enum hostpci_use use)
 {
         if (collect_has(c, a))
                 return 0;
@@ -123,7 +124,8 @@ static int collect_add(struct collect *c, const struct pci_addr *a, const char *
                 return -E2BIG;
         c->items[c->n].addr = *a;
         snprintf(c->items[c->n].hostpci, sizeof(c->items[c->n].hostpci), "%s", hostpci);
-        c->items[c->n].skip_reason = skip_reason;
+        c->items[c->n].use = use;
+        c->items[c->n].skip_reason = plan_use_skip_reason(use);
         c->n++;
         return 0;
 }
@@ -131,14 +133,14 @@ static int collect_add(struct collect *c, const struct pci_addr *a, const char *
 /* A slot without function means every function present; none present still yields function 0 so
  * the plan can say the device is missing (pre-start rescans for it). */
 static int collect_id(const struct plan_input *in, struct plan *p, struct collect *c, const struct pci_addr *id,
-                      const char *hostpci, const char *skip_reason)
+                      const char *hostpci, enum hostpci_use use)
 {
         struct pci_addr funcs[8];
         size_t n = 0;
         int r;
 
         if (id->func >= 0)
-                return collect_add(c, id, hostpci, skip_reason);
+                return collect_add(c, id, hostpci, use);
         r = pcidev_slot_functions(in->ctx, id, funcs, ELEMENTSOF(funcs), &n);
         if (r < 0 && r != -ENOENT)
                 return r;
@@ -147,10 +149,10 @@ static int collect_id(const struct plan_input *in, struct plan *p, struct collec
 
                 f0.func = 0;
                 add_problem(p, SEVERITY_ERROR, id, "%s: no function of slot present", hostpci);
-                return collect_add(c, &f0, hostpci, skip_reason);
+                return collect_add(c, &f0, hostpci, use);
         }
         for (size_t i = 0; i < n; i++) {
-                r = collect_add(c, &funcs[i], hostpci, skip_reason);
+                r = collect_add(c, &funcs[i], hostpci, use);
                 if (r < 0)
                         return r;
         }
@@ -202,7 +204,7 @@ static int collect_from_config(const struct plan_input *in, struct plan *p, stru
                 struct pci_addr ids[MAPPING_MAX_PATHS];
                 const struct pci_addr *list = h->ids;
                 size_t n = h->n_ids;
-                const char *skip = NULL;
+                enum hostpci_use use = plan_hostpci_use(h, in->mappings);
                 char name[16];
                 size_t n_before = c->n;
                 int r;
@@ -210,16 +212,9 @@ static int collect_from_config(const struct plan_input *in, struct plan *p, stru
                 if (!h->present)
                         continue;
                 snprintf(name, sizeof(name), "hostpci%u", h->index);
-                if (h->driver == HOSTPCI_DRIVER_KEEP)
-                        skip = "driver=keep: Proxmox neither binds nor resets it, so neither do we";
-                else if (h->mdev)
-                        skip = "mediated device (mdev=): a slice of a shared GPU; the parent is never reset";
                 if (h->mapping) {
                         struct pgr_error merr = {};
-                        const struct mapping *m = in->mappings ? mapping_find(in->mappings, h->mapping) : NULL;
 
-                        if (m && m->mdev && !skip)
-                                skip = "mapping is for mediated devices (mdev): the parent is never reset";
                         r = in->mappings ? mapping_resolve(in->ctx, in->mappings, h->mapping, mapping_usable, &u,
                                                            ids, &n, &merr)
                                          : -ENOENT;
@@ -239,7 +234,7 @@ static int collect_from_config(const struct plan_input *in, struct plan *p, stru
                         list = ids;
                 }
                 for (size_t j = 0; j < n; j++) {
-                        r = collect_id(in, p, c, &list[j], name, skip);
+                        r = collect_id(in, p, c, &list[j], name, use);
                         if (r == -E2BIG) {
                                 pgr_error_set(err, "VM %lu: more than %d PCI functions", in->vmid, PLAN_MAX_DEVICES);
                                 return r;
@@ -253,21 +248,105 @@ static int collect_from_config(const struct plan_input *in, struct plan *p, stru
         return 0;
 }
 
-/* Which hostpciN gave this function, for the recorded set of post-stop. */
-static void label_override(const struct plan_input *in, const struct pci_addr *a, char *buf, size_t size)
-{
-        snprintf(buf, size, "%s", in->phase == PHASE_MANUAL ? "manual" : "recorded");
-        if (!in->conf)
-                return;
-        for (size_t i = 0; i < VMCONF_MAX_HOSTPCI; i++) {
-                const struct hostpci *h = &in->conf->hostpci[i];
+static const char *const use_skip_reasons[_HOSTPCI_USE_MAX] = {
+        [HOSTPCI_USE_KEEP] = "driver=keep: Proxmox neither binds nor resets it, so neither do we",
+        [HOSTPCI_USE_MDEV] = "mediated device (mdev=): a slice of a shared GPU; the parent is never reset",
+        [HOSTPCI_USE_MAPPING_MDEV] = "mapping is for mediated devices (mdev): the parent is never reset",
+};
 
-                for (size_t j = 0; h->present && j < h->n_ids; j++)
-                        if (pci_addr_same_slot(&h->ids[j], a) && (h->ids[j].func < 0 || h->ids[j].func == a->func)) {
-                                snprintf(buf, size, "hostpci%u", h->index);
-                                return;
-                        }
+const char *plan_use_skip_reason(enum hostpci_use use)
+{
+        return (unsigned)use < _HOSTPCI_USE_MAX ? use_skip_reasons[use] : NULL;
+}
+
+/* qemu-server PVE/QemuServer/PCI.pm prepare_pci_device: an mdev entry (or a mapping with mdev 1)
+ * creates a slice, driver=keep skips both the bind and the reset. */
+enum hostpci_use plan_hostpci_use(const struct hostpci *h, const struct mapping_file *maps)
+{
+        const struct mapping *m;
+
+        if (h->driver == HOSTPCI_DRIVER_KEEP)
+                return HOSTPCI_USE_KEEP;
+        if (h->mdev)
+                return HOSTPCI_USE_MDEV;
+        m = h->mapping && maps ? mapping_find(maps, h->mapping) : NULL;
+        if (m && m->mdev)
+                return HOSTPCI_USE_MAPPING_MDEV;
+        return HOSTPCI_USE_VFIO;
+}
+
+static bool id_covers(const struct pci_addr *id, const struct pci_addr *a)
+{
+        return pci_addr_same_slot(id, a) && (id->func < 0 || id->func == a->func);
+}
+
+/* Does h give function a? Its host IDs, or any path of its mapping on this node (every line, not
+ * only the one a start would pick: what matters is what the config says about the function). */
+static bool hostpci_gives(const struct pgr_ctx *ctx, const struct hostpci *h, const struct mapping_file *maps,
+                          const struct pci_addr *a)
+{
+        const struct mapping *m;
+
+        for (size_t j = 0; j < h->n_ids; j++)
+                if (id_covers(&h->ids[j], a))
+                        return true;
+        m = h->mapping && maps ? mapping_find(maps, h->mapping) : NULL;
+        for (size_t k = 0; m && k < m->n_maps; k++)
+                for (size_t j = 0; m->maps[k].node && streq(m->maps[k].node, ctx->node) && j < m->maps[k].n_paths; j++)
+                        if (id_covers(&m->maps[k].paths[j], a))
+                                return true;
+        return false;
+}
+
+/* What conf says about function a: the strictest use of the hostpciN entries that give it
+ * (HOSTPCI_USE_UNKNOWN: none does); ret_label gets the first such hostpciN. */
+static enum hostpci_use config_use(const struct pgr_ctx *ctx, const struct vmconf *conf, const struct mapping_file *maps,
+                                   const struct pci_addr *a, char *ret_label, size_t label_size)
+{
+        enum hostpci_use use = HOSTPCI_USE_UNKNOWN;
+
+        for (size_t i = 0; conf && i < VMCONF_MAX_HOSTPCI; i++) {
+                const struct hostpci *h = &conf->hostpci[i];
+                enum hostpci_use u;
+
+                if (!h->present || !hostpci_gives(ctx, h, maps, a))
+                        continue;
+                u = plan_hostpci_use(h, maps);
+                if (use == HOSTPCI_USE_UNKNOWN && ret_label)
+                        snprintf(ret_label, label_size, "hostpci%u", h->index);
+                if (use == HOSTPCI_USE_UNKNOWN || plan_use_skip_reason(u))
+                        use = u;
         }
+        return use;
+}
+
+/* The override path (post-stop's recorded set, the reset command's arguments, doctor's extras):
+ * label each collected function and give it the same skip as the config path would. A function is
+ * left alone when the record says keep/mdev, when the current config says so (a record from before
+ * an upgrade carries no such word), and, for a record that does not say, when the current config
+ * does not give it at all. For the reset command any VM config on the node counts. */
+static void refine_override(const struct plan_input *in, struct plan *p, struct wanted *w, enum hostpci_use recorded)
+{
+        char label[16] = "";
+        enum hostpci_use use = config_use(in->ctx, in->conf, in->mappings, &w->addr, label, sizeof(label));
+
+        snprintf(w->hostpci, sizeof(w->hostpci), "%s", label[0] ? label : in->phase == PHASE_MANUAL ? "manual" : "recorded");
+        for (size_t i = 0; i < in->n_all_confs && !plan_use_skip_reason(use); i++) {
+                enum hostpci_use u = config_use(in->ctx, in->all_confs[i], in->mappings, &w->addr, NULL, 0);
+
+                if (plan_use_skip_reason(u)) {
+                        use = u;
+                        add_problem(p, SEVERITY_ERROR, &w->addr, "VM %lu gives it with %s: not ours to reset",
+                                    in->all_confs[i]->vmid, u == HOSTPCI_USE_KEEP ? "driver=keep" : "a mediated device (mdev)");
+                }
+        }
+        if (plan_use_skip_reason(recorded))
+                use = recorded;
+        w->use = use;
+        w->skip_reason = plan_use_skip_reason(use);
+        if (!w->skip_reason && in->override_use && recorded == HOSTPCI_USE_UNKNOWN && use == HOSTPCI_USE_UNKNOWN)
+                w->skip_reason = "recorded by an older version without what the config said about it, and the "
+                                 "current config does not give it: left alone (the next start resets it)";
 }
 
 static bool in_reset_set(const struct plan *p, const struct pci_addr *a)
@@ -568,10 +647,12 @@ int plan_build(const struct plan_input *in, struct plan **ret, struct pgr_error 
         if (in->override) {
                 r = 0;
                 for (size_t i = 0; i < in->n_override && r >= 0; i++) {
-                        char label[16];
+                        enum hostpci_use recorded = in->override_use ? in->override_use[i] : HOSTPCI_USE_UNKNOWN;
+                        size_t first = c->n;
 
-                        label_override(in, &in->override[i], label, sizeof(label));
-                        r = collect_id(in, p, c, &in->override[i], label, NULL);
+                        r = collect_id(in, p, c, &in->override[i], "", recorded);
+                        for (size_t k = first; k < c->n && r >= 0; k++)
+                                refine_override(in, p, &c->items[k], recorded);
                 }
         } else if (in->conf)
                 r = collect_from_config(in, p, c, &res, err);
@@ -599,6 +680,7 @@ int plan_build(const struct plan_input *in, struct plan **ret, struct pgr_error 
                         goto out;
                 }
                 policy_resolve(in->policy, in->vmid, d->dev.vendor, d->dev.device, &d->policy);
+                d->use = c->items[i].use;
                 if (c->items[i].skip_reason)
                         add_action(d, ACTION_SKIP, NULL, "%s", c->items[i].skip_reason);
         }
@@ -630,13 +712,29 @@ bool plan_has_errors(const struct plan *p)
         return false;
 }
 
-size_t plan_device_addrs(const struct plan *p, struct pci_addr *ret, size_t max)
+size_t plan_recorded_devices(const struct plan *p, struct state_device *ret, size_t max)
 {
         size_t n = 0;
 
         for (size_t i = 0; i < p->n_devices && n < max; i++)
-                ret[n++] = p->devices[i].dev.addr;
+                ret[n++] = (struct state_device){ .addr = p->devices[i].dev.addr,
+                                                  .use = p->devices[i].use ? p->devices[i].use : HOSTPCI_USE_VFIO };
         return n;
+}
+
+bool plan_device_was_reset(const struct plan_device *d)
+{
+        bool reset = false;
+
+        if (!d->applied || d->apply_result < 0 || !d->needs_reset)
+                return false;
+        for (size_t i = 0; i < d->n_actions; i++) {
+                if (d->actions[i].kind == ACTION_SKIP)
+                        return false;
+                reset |= d->actions[i].kind == ACTION_RESET || d->actions[i].kind == ACTION_BUS_RESET ||
+                         d->actions[i].kind == ACTION_REMOVE_RESCAN;
+        }
+        return reset;
 }
 
 static const char *severity_str(enum plan_severity s)

@@ -11,6 +11,7 @@
 #include "pcidev.h"
 #include "policy.h"
 #include "reservations.h"
+#include "state.h"
 #include "vmconf.h"
 
 enum phase {
@@ -58,6 +59,7 @@ struct plan_device {
          * actions[], the rest are what apply falls back to. */
         size_t n_ladder;
         struct plan_action ladder[PLAN_MAX_LADDER];
+        enum hostpci_use use;           /* what the config (or post-stop's record) says about it */
         bool needs_reset;               /* the phase wants a reset of this function */
         bool applied;                   /* apply ran this device's actions */
         int apply_result;               /* then: 0 usable, negative errno failed */
@@ -100,6 +102,13 @@ struct plan_input {
          * command's arguments); NULL: from conf. */
         const struct pci_addr *override;
         size_t n_override;
+        /* post-stop: what pre-start recorded about each override function (HOSTPCI_USE_UNKNOWN from
+         * an old record). NULL: the functions were named by hand (reset command, doctor). */
+        const enum hostpci_use *override_use;
+        /* The reset command: every VM config on the node; a function any of them gives with
+         * driver=keep or mdev is refused. */
+        const struct vmconf *const *all_confs;
+        size_t n_all_confs;
         const char *forced_method;             /* reset --method M, or NULL */
         long long now;                         /* epoch seconds, for reservations and clean marks */
 };
@@ -111,8 +120,16 @@ void plan_free(struct plan *p);
 static inline void plan_freep(struct plan **p) { plan_free(*p); }
 
 bool plan_has_errors(const struct plan *p);
-/* The functions the VM's config gives it (slots expanded, keep/mdev included), for state records. */
-size_t plan_device_addrs(const struct plan *p, struct pci_addr *ret, size_t max);
+/* The functions the VM's config gives it (slots expanded, keep/mdev included, each with what the
+ * config said about it), for post-stop's record. */
+size_t plan_recorded_devices(const struct plan *p, struct state_device *ret, size_t max);
+/* apply reset this device and found it usable: it needed a reset, had a reset action, no skip. */
+bool plan_device_was_reset(const struct plan_device *d);
+
+/* The one rule for "what the config says keeps us off a function": a reason (driver=keep, mdev,
+ * mapping for mdev) or NULL. Every path (pre-start, post-stop, reset, plan, doctor) asks it. */
+const char *plan_use_skip_reason(enum hostpci_use use);
+enum hostpci_use plan_hostpci_use(const struct hostpci *h, const struct mapping_file *maps);
 
 int plan_to_json(const struct plan *p, struct json_object **ret);
 /* verbose: each action's reason on a line of its own. */

@@ -3,6 +3,7 @@
 #include "run.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <syslog.h>
@@ -56,6 +57,10 @@ static int load_inputs(struct pgr_ctx *ctx, unsigned long vmid, const struct run
                 if (r < 0)
                         return EXIT_USAGE;
         }
+        /* The reset command needs them too: a mapping with mdev 1 keeps it off the mapping's paths. */
+        r = mapping_load(ctx, &in->maps, err);
+        if (r < 0)
+                return r == -ENOMEM ? EXIT_FAILED : EXIT_USAGE;
         r = pcidev_access_new(ctx, &in->acc);
         if (r < 0) {
                 pgr_error_set(err, "cannot open PCI access under '%s/sys/bus/pci': %s", ctx->root, strerror(-r));
@@ -119,16 +124,28 @@ static void plan_input_init(struct plan_input *pi, struct pgr_ctx *ctx, const st
         };
 }
 
-/* post-stop resets what pre-start recorded (the file may already carry pending hostpci edits). */
-static void use_recorded_set(struct pgr_ctx *ctx, unsigned long vmid, struct plan_input *pi,
-                             struct pci_addr *buf, size_t max)
+/* What pre-start recorded, as post-stop's plan input wants it. */
+struct recorded_set {
+        struct pci_addr addrs[STATE_MAX_DEVICES];
+        enum hostpci_use uses[STATE_MAX_DEVICES];
+};
+
+/* post-stop resets what pre-start recorded (the file may already carry pending hostpci edits),
+ * with what the config said about each function then: plan_build skips keep/mdev ones. */
+static void use_recorded_set(struct pgr_ctx *ctx, unsigned long vmid, struct plan_input *pi, struct recorded_set *rs)
 {
+        struct state_device devs[STATE_MAX_DEVICES];
         size_t n = 0;
 
-        if (state_load_vm_devices(ctx, vmid, buf, max, &n) >= 0 && n > 0) {
-                pi->override = buf;
-                pi->n_override = n;
+        if (state_load_vm_devices(ctx, vmid, devs, ELEMENTSOF(devs), &n) < 0 || n == 0)
+                return;
+        for (size_t i = 0; i < n; i++) {
+                rs->addrs[i] = devs[i].addr;
+                rs->uses[i] = devs[i].use;
         }
+        pi->override = rs->addrs;
+        pi->override_use = rs->uses;
+        pi->n_override = n;
 }
 
 int run_plan(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, const struct run_options *o)
@@ -137,7 +154,7 @@ int run_plan(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, con
         struct inputs in = {};
         struct pgr_error err = {};
         struct plan_input pi;
-        struct pci_addr recorded[STATE_MAX_DEVICES];
+        struct recorded_set recorded;
         enum phase phase = phase_from_string(phase_str);
         int r, status;
 
@@ -155,7 +172,7 @@ int run_plan(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, con
         }
         plan_input_init(&pi, ctx, &in, vmid, phase);
         if (phase == PHASE_POST_STOP)
-                use_recorded_set(ctx, vmid, &pi, recorded, ELEMENTSOF(recorded));
+                use_recorded_set(ctx, vmid, &pi, &recorded);
         r = plan_build(&pi, &p, &err);
         if (r < 0) {
                 fprintf(stderr, "pve-gpu-reset: %s\n", err.msg[0] ? err.msg : strerror(-r));
@@ -216,6 +233,83 @@ static int run_chained(const char *path, unsigned long vmid, const char *phase, 
         return status;
 }
 
+/* A state file that could not be written: said, never fatal (a missing record or mark costs a reset). */
+static void state_warn(struct journal *j, unsigned long vmid, enum phase phase, const char *path, int r)
+{
+        char msg[256];
+
+        if (r >= 0)
+                return;
+        snprintf(msg, sizeof(msg), "cannot update %s: %s", path,
+                 r == -EUCLEAN ? "the function is not on vfio-pci" : strerror(-r));
+        journal_log(j, &(struct journal_event){
+                .message_id = PGR_MSGID_STATE_WRITE_FAILED,
+                .priority = LOG_WARNING,
+                .vmid = vmid,
+                .phase = phase_to_string(phase),
+                .action = "state",
+                .result = "failed",
+                .duration_usec = -1,
+                .errno_value = -r,
+                .message = msg,
+        });
+}
+
+/* Only a function that was really reset gets a clean mark: not one refused or skipped. */
+static void mark_reset_clean(struct pgr_ctx *ctx, struct journal *j, const struct plan *p, unsigned long vmid,
+                             long long now)
+{
+        char path[STATE_NAME_MAX + sizeof(STATE_DIR)];
+
+        for (size_t i = 0; i < p->n_devices; i++) {
+                const struct plan_device *d = &p->devices[i];
+
+                if (plan_device_was_reset(d))
+                        state_warn(j, vmid, p->phase, state_clean_path(&d->dev.addr, path),
+                                   state_mark_clean(ctx, &d->dev.addr, vmid, now));
+        }
+}
+
+static void free_all_confs(struct vmconf **confs, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                vmconf_free(confs[i]);
+        free(confs);
+}
+
+/* Every VM config on the node, for the reset command's keep/mdev refusal. One that cannot be read
+ * is said and passed over: a config Proxmox could not start from gives nothing to anyone. */
+static int load_all_confs(struct pgr_ctx *ctx, struct vmconf ***ret, size_t *ret_n)
+{
+        _cleanup_free_ unsigned long *ids = NULL;
+        struct vmconf **confs;
+        size_t n_ids = 0, n = 0;
+        int r;
+
+        r = vmconf_list_vmids(ctx, &ids, &n_ids);
+        if (r < 0)
+                return r;
+        confs = calloc(n_ids ? n_ids : 1, sizeof(*confs));
+        if (!confs)
+                return -ENOMEM;
+        for (size_t i = 0; i < n_ids; i++) {
+                struct pgr_error err = {};
+
+                r = vmconf_load(ctx, ids[i], NULL, &confs[n], &err);
+                if (r == -ENOMEM) {
+                        free_all_confs(confs, n);
+                        return r;
+                }
+                if (r < 0)
+                        fprintf(stderr, "pve-gpu-reset: warning: %s\n", err.msg);
+                else
+                        n++;
+        }
+        *ret = confs;
+        *ret_n = n;
+        return 0;
+}
+
 static void summary(struct journal *j, unsigned long vmid, enum phase phase, const struct apply_result *res,
                     bool failed, long long t0)
 {
@@ -266,6 +360,58 @@ static void config_error(struct journal *j, unsigned long vmid, const char *phas
         });
 }
 
+/* The device a problem names: its function, or any function of the slot it names. */
+static const struct plan_device *problem_device(const struct plan *p, const struct plan_problem *pr)
+{
+        size_t l = strlen(pr->slot);
+
+        for (size_t i = 0; l && i < p->n_devices; i++) {
+                const char *bdf = p->devices[i].dev.bdf;
+
+                if (streq(bdf, pr->slot) || (strncmp(bdf, pr->slot, l) == 0 && bdf[l] == '.'))
+                        return &p->devices[i];
+        }
+        return NULL;
+}
+
+/* A problem the plan found (no safe reset, reserved by another VM, refused) fails the run too. Each
+ * device is counted once: one apply counted as skipped (it was refused) or ok moves to failed; one
+ * already failed (apply failed, or missing) stays as it was. A problem that names no device (a
+ * mapping that does not resolve) is a failure of its own. */
+static void count_plan_errors(const struct plan *p, struct apply_result *res, int *r)
+{
+        bool counted[PLAN_MAX_DEVICES] = { false };
+
+        for (size_t i = 0; i < p->n_problems; i++) {
+                const struct plan_problem *pr = &p->problems[i];
+                const struct plan_device *d;
+                bool skipped = false;
+
+                if (pr->severity != SEVERITY_ERROR)
+                        continue;
+                if (*r >= 0) {
+                        snprintf(res->first_failure, sizeof(res->first_failure), "%s%s%s", pr->slot,
+                                 pr->slot[0] ? ": " : "", pr->message);
+                        *r = -EIO;
+                }
+                d = problem_device(p, pr);
+                if (!d) {
+                        res->n_failed++;
+                        continue;
+                }
+                if (counted[d - p->devices] || !d->dev.present || !d->applied || d->apply_result < 0)
+                        continue;
+                counted[d - p->devices] = true;
+                for (size_t k = 0; k < d->n_actions; k++)
+                        skipped |= d->actions[k].kind == ACTION_SKIP;
+                if (skipped && res->n_skipped)
+                        res->n_skipped--;
+                else if (!skipped && d->n_actions && res->n_ok)
+                        res->n_ok--;
+                res->n_failed++;
+        }
+}
+
 static int execute(struct pgr_ctx *ctx, struct inputs *in, struct plan_input *pi, const struct run_options *o,
                    struct journal *j, struct apply_result *res, struct plan **ret_plan)
 {
@@ -309,14 +455,7 @@ static int execute(struct pgr_ctx *ctx, struct inputs *in, struct plan_input *pi
                                          p->devices[i].dev.bdf);
                         r = -ENODEV;
                 }
-        /* A problem the plan found (no safe reset, reserved by another VM) fails the phase too. */
-        for (size_t i = 0; i < p->n_problems && r >= 0; i++)
-                if (p->problems[i].severity == SEVERITY_ERROR) {
-                        snprintf(res->first_failure, sizeof(res->first_failure), "%s%s%s", p->problems[i].slot,
-                                 p->problems[i].slot[0] ? ": " : "", p->problems[i].message);
-                        res->n_failed++;
-                        r = -EIO;
-                }
+        count_plan_errors(p, res, &r);
         if (r == -EIO || r == -ENODEV || r >= 0) {
                 *ret_plan = p;
                 p = NULL;
@@ -342,7 +481,7 @@ int run_hook(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, con
         struct plan_input pi;
         struct apply_result res = {};
         struct policy_settings vm;
-        struct pci_addr recorded[STATE_MAX_DEVICES];
+        struct recorded_set recorded;
         enum phase phase = phase_from_string(phase_str);
         long long t0 = mono_usec();
         int r, status = EXIT_DONE;
@@ -374,26 +513,27 @@ int run_hook(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, con
         policy_resolve(in.policy, vmid, 0, 0, &vm);
         plan_input_init(&pi, ctx, &in, vmid, phase);
         if (phase == PHASE_POST_STOP)
-                use_recorded_set(ctx, vmid, &pi, recorded, ELEMENTSOF(recorded));
+                use_recorded_set(ctx, vmid, &pi, &recorded);
 
         if (phase == PHASE_PRE_START || phase == PHASE_POST_STOP) {
                 r = execute(ctx, &in, &pi, o, j, &res, &p);
                 if (p && !o->dry_run) {
-                        struct pci_addr addrs[STATE_MAX_DEVICES];
-                        size_t n = plan_device_addrs(p, addrs, ELEMENTSOF(addrs));
+                        struct state_device devs[STATE_MAX_DEVICES];
+                        size_t n = plan_recorded_devices(p, devs, ELEMENTSOF(devs));
                         long long now = (long long)time(NULL);
+                        char path[STATE_NAME_MAX + sizeof(STATE_DIR)];
 
                         if (phase == PHASE_PRE_START) {
-                                (void)state_save_vm_devices(ctx, vmid, addrs, n);
+                                state_warn(j, vmid, phase, state_vm_devices_path(vmid, path),
+                                           state_save_vm_devices(ctx, vmid, devs, n));
+                                /* keep/mdev functions are never ours: no mark either way. */
                                 for (size_t i = 0; i < n; i++)
-                                        (void)state_mark_used(ctx, &addrs[i]);
+                                        if (!plan_use_skip_reason(devs[i].use))
+                                                state_warn(j, vmid, phase, state_used_path(&devs[i].addr, path),
+                                                           state_mark_used(ctx, &devs[i].addr, vmid, now));
                         } else {
-                                for (size_t i = 0; i < p->n_devices; i++) {
-                                        const struct plan_device *d = &p->devices[i];
-                                        if (d->applied && d->apply_result >= 0 && d->needs_reset)
-                                                (void)state_mark_clean(ctx, &d->dev.addr, vmid, now);
-                                }
-                                (void)state_forget_vm(ctx, vmid);
+                                mark_reset_clean(ctx, j, p, vmid, now);
+                                state_warn(j, vmid, phase, state_vm_devices_path(vmid, path), state_forget_vm(ctx, vmid));
                         }
                 }
                 summary(j, vmid, phase, &res, r < 0, t0);
@@ -407,7 +547,10 @@ int run_hook(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, con
                         status = (phase == PHASE_PRE_START && !abort_start) ? EXIT_DONE : EXIT_FAILED;
                 }
         }
-        if (vm.hookscript[0]) {
+        /* qemu-server runs the pre-start hookscript with stop_on_error (pve-guest-common
+         * PVE/GuestHelpers.pm exec_hookscript dies, vm_start aborts): a start we abort must not reach
+         * the chained script, which would prepare things for a VM that does not start. */
+        if (vm.hookscript[0] && !(phase == PHASE_PRE_START && status == EXIT_FAILED)) {
                 r = run_chained(vm.hookscript, vmid, phase_str, j);
                 if (r != 0) {
                         fprintf(stderr, "pve-gpu-reset: chained hookscript %s exited with %d\n", vm.hookscript, r);
@@ -429,6 +572,8 @@ int run_reset(struct pgr_ctx *ctx, const struct pci_addr *addrs, size_t n, const
         struct pgr_error err = {};
         struct plan_input pi;
         struct apply_result res = {};
+        struct vmconf **confs = NULL;
+        size_t n_confs = 0;
         long long t0 = mono_usec();
         int r, status;
 
@@ -443,6 +588,14 @@ int run_reset(struct pgr_ctx *ctx, const struct pci_addr *addrs, size_t n, const
         pi.override = addrs;
         pi.n_override = n;
         pi.forced_method = o->forced_method;
+        r = load_all_confs(ctx, &confs, &n_confs);
+        if (r < 0) {
+                fprintf(stderr, "pve-gpu-reset: cannot read the VM configs under /etc/pve/qemu-server: %s\n", strerror(-r));
+                status = EXIT_FAILED;
+                goto out;
+        }
+        pi.all_confs = (const struct vmconf *const *)confs;
+        pi.n_all_confs = n_confs;
         if (o->dry_run) {
                 r = plan_build(&pi, &p, &err);
                 if (r < 0) {
@@ -459,15 +612,14 @@ int run_reset(struct pgr_ctx *ctx, const struct pci_addr *addrs, size_t n, const
                 for (size_t i = 0; i < p->n_problems; i++)
                         fprintf(stderr, "pve-gpu-reset: %s%s%s\n", p->problems[i].slot, p->problems[i].slot[0] ? ": " : "",
                                 p->problems[i].message);
-                for (size_t i = 0; i < p->n_devices && !o->dry_run; i++)
-                        if (p->devices[i].applied && p->devices[i].apply_result >= 0)
-                                (void)state_mark_clean(ctx, &p->devices[i].dev.addr, 0, (long long)time(NULL));
+                mark_reset_clean(ctx, j, p, 0, (long long)time(NULL));
         }
         summary(j, 0, PHASE_MANUAL, &res, r < 0 || (p && plan_has_errors(p)), t0);
         if (r < 0)
                 fprintf(stderr, "pve-gpu-reset: reset failed: %s\n", res.first_failure);
         status = r < 0 || (p && plan_has_errors(p)) ? EXIT_FAILED : EXIT_DONE;
 out:
+        free_all_confs(confs, n_confs);
         inputs_done(&in);
         journal_close(j);
         return status;

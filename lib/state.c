@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define STATE_DIR "/run/pve-gpu-reset"
-#define AUTOPROBE_GUARD "autoprobe-off"
+#include "sysfs.h"
+
 /* Marks and guards are one short line; a device list is STATE_MAX_DEVICES of them. */
 #define SMALL_FILE_MAX 256
 #define DEVICES_FILE_MAX (STATE_MAX_DEVICES * 64)
@@ -77,22 +77,78 @@ static void clean_name(const struct pci_addr *a, char *buf, size_t size)
         snprintf(buf, size, "clean-%s", pci_addr_format(a, b));
 }
 
-int state_save_vm_devices(const struct pgr_ctx *ctx, unsigned long vmid, const struct pci_addr *devs, size_t n)
+static void used_name(const struct pci_addr *a, char *buf, size_t size)
 {
-        char data[STATE_MAX_DEVICES * PCI_ADDR_STRLEN + 1];
-        char name[64];
-        size_t len = 0;
+        char b[PCI_ADDR_STRLEN];
+
+        snprintf(buf, size, "used-%s", pci_addr_format(a, b));
+}
+
+const char *state_vm_devices_path(unsigned long vmid, char buf[static STATE_NAME_MAX + sizeof(STATE_DIR)])
+{
+        char name[STATE_NAME_MAX];
+
+        vm_devices_name(vmid, name, sizeof(name));
+        snprintf(buf, STATE_NAME_MAX + sizeof(STATE_DIR), STATE_DIR "/%s", name);
+        return buf;
+}
+
+const char *state_clean_path(const struct pci_addr *a, char buf[static STATE_NAME_MAX + sizeof(STATE_DIR)])
+{
+        char name[STATE_NAME_MAX];
+
+        clean_name(a, name, sizeof(name));
+        snprintf(buf, STATE_NAME_MAX + sizeof(STATE_DIR), STATE_DIR "/%s", name);
+        return buf;
+}
+
+const char *state_used_path(const struct pci_addr *a, char buf[static STATE_NAME_MAX + sizeof(STATE_DIR)])
+{
+        char name[STATE_NAME_MAX];
+
+        used_name(a, name, sizeof(name));
+        snprintf(buf, STATE_NAME_MAX + sizeof(STATE_DIR), STATE_DIR "/%s", name);
+        return buf;
+}
+
+#define DEVICES_FORMAT_LINE "format=2"
+
+static const char *const use_names[_HOSTPCI_USE_MAX] = {
+        [HOSTPCI_USE_VFIO] = "vfio",
+        [HOSTPCI_USE_KEEP] = "keep",
+        [HOSTPCI_USE_MDEV] = "mdev",
+        [HOSTPCI_USE_MAPPING_MDEV] = "mapping-mdev",
+};
+
+static int use_from_name(const char *s, enum hostpci_use *ret)
+{
+        for (int i = 0; i < _HOSTPCI_USE_MAX; i++)
+                if (use_names[i] && streq(s, use_names[i])) {
+                        *ret = (enum hostpci_use)i;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+int state_save_vm_devices(const struct pgr_ctx *ctx, unsigned long vmid, const struct state_device *devs, size_t n)
+{
+        char data[sizeof(DEVICES_FORMAT_LINE) + STATE_MAX_DEVICES * (PCI_ADDR_STRLEN + 16) + 1];
+        char name[STATE_NAME_MAX];
+        size_t len;
 
         if (n > STATE_MAX_DEVICES)
                 return -E2BIG;
+        len = (size_t)snprintf(data, sizeof(data), DEVICES_FORMAT_LINE "\n");
         for (size_t i = 0; i < n; i++) {
                 char b[PCI_ADDR_STRLEN];
                 int w;
 
-                /* One function per line: a whole-slot address would not parse back. */
-                if (devs[i].func < 0)
+                /* One function per line: a whole-slot address would not parse back. An unknown use
+                 * would make post-stop guess: pre-start always knows it. */
+                if (devs[i].addr.func < 0 || (unsigned)devs[i].use >= _HOSTPCI_USE_MAX || !use_names[devs[i].use])
                         return -EINVAL;
-                w = snprintf(data + len, sizeof(data) - len, "%s\n", pci_addr_format(&devs[i], b));
+                w = snprintf(data + len, sizeof(data) - len, "%s %s\n", pci_addr_format(&devs[i].addr, b),
+                             use_names[devs[i].use]);
                 if (w < 0 || (size_t)w >= sizeof(data) - len)
                         return -E2BIG;
                 len += (size_t)w;
@@ -111,40 +167,54 @@ int state_save_vm_devices(const struct pgr_ctx *ctx, unsigned long vmid, const s
         return write_atomic(ctx, name, data, len);
 }
 
-/* Parses text[0..len) as one DDDD:BB:SS.F per line; counts into *ret_n, fills ret when non-NULL. */
-static int parse_devices(const char *text, size_t len, struct pci_addr *ret, size_t max, size_t *ret_n)
+/* Parses text[0..len): format 2 (a format line, then "BDF USE" lines) or format 1 (BDF lines);
+ * counts into *ret_n, fills ret when non-NULL. */
+static int parse_devices(const char *text, size_t len, struct state_device *ret, size_t max, size_t *ret_n)
 {
         size_t pos = 0, n = 0;
+        bool format2 = false;
 
+        if (len >= sizeof(DEVICES_FORMAT_LINE) && memcmp(text, DEVICES_FORMAT_LINE "\n", sizeof(DEVICES_FORMAT_LINE)) == 0) {
+                format2 = true;
+                pos = sizeof(DEVICES_FORMAT_LINE);
+        }
         while (pos < len) {
                 const char *line = text + pos;
                 const char *nl = memchr(line, '\n', len - pos);
                 size_t l = nl ? (size_t)(nl - line) : len - pos;
-                char buf[PCI_ADDR_STRLEN];
-                struct pci_addr a;
+                char buf[PCI_ADDR_STRLEN + 16], *use_s = NULL;
+                struct state_device d = { .use = HOSTPCI_USE_UNKNOWN };
 
                 pos += l + (nl ? 1 : 0);
                 if (l == 0 || l >= sizeof(buf) || memchr(line, '\0', l))
                         return -EINVAL;
                 memcpy(buf, line, l);
                 buf[l] = '\0';
-                if (pci_addr_parse_full(buf, &a) < 0)
+                if (format2) {
+                        use_s = strchr(buf, ' ');
+                        if (!use_s)
+                                return -EINVAL;
+                        *use_s++ = '\0';
+                        if (use_from_name(use_s, &d.use) < 0)
+                                return -EINVAL;
+                }
+                if (pci_addr_parse_full(buf, &d.addr) < 0)
                         return -EINVAL;
                 if (n >= max)
                         return -E2BIG;
                 if (ret)
-                        ret[n] = a;
+                        ret[n] = d;
                 n++;
         }
         *ret_n = n;
         return 0;
 }
 
-int state_load_vm_devices(const struct pgr_ctx *ctx, unsigned long vmid, struct pci_addr *ret, size_t max,
+int state_load_vm_devices(const struct pgr_ctx *ctx, unsigned long vmid, struct state_device *ret, size_t max,
                           size_t *ret_n)
 {
         _cleanup_free_ char *text = NULL;
-        char name[64];
+        char name[STATE_NAME_MAX];
         size_t len, n;
         int r;
 
@@ -165,36 +235,94 @@ int state_load_vm_devices(const struct pgr_ctx *ctx, unsigned long vmid, struct 
 
 int state_forget_vm(const struct pgr_ctx *ctx, unsigned long vmid)
 {
-        char name[64];
+        char name[STATE_NAME_MAX];
 
         vm_devices_name(vmid, name, sizeof(name));
         return remove_file(ctx, name);
 }
 
-int state_mark_clean(const struct pgr_ctx *ctx, const struct pci_addr *a, unsigned long vmid, long long now)
+/* What proves the function stayed bound since: the kernel creates the driver link at every bind,
+ * with a fresh inode (kernfs numbers never repeat soon) and change time. On vfio-pci now, or -EUCLEAN. */
+static int bind_fingerprint(const struct pgr_ctx *ctx, const struct pci_addr *a, char *buf, size_t size)
 {
-        char name[64], data[96];
-        int n;
+        char path[PATH_MAX], bdf[PCI_ADDR_STRLEN], drv[64];
+        struct stat st;
+        int r;
 
-        if (a->func < 0)
-                return -EINVAL;
-        clean_name(a, name, sizeof(name));
-        n = snprintf(data, sizeof(data), "vmid=%lu time=%lld\n", vmid, now);
-        return write_atomic(ctx, name, data, (size_t)n);
+        r = sysfs_dev_link(ctx, a, "driver", drv, sizeof(drv));
+        if (r < 0 && r != -ENOENT)
+                return r;
+        if (r == -ENOENT || !streq(drv, "vfio-pci"))
+                return -EUCLEAN;
+        r = pgr_pathf(ctx, path, sizeof(path), "/sys/bus/pci/devices/%s/driver", pci_addr_format(a, bdf));
+        if (r < 0)
+                return r;
+        if (lstat(path, &st) < 0)
+                return -errno;
+        snprintf(buf, size, "%llu-%lld.%09ld", (unsigned long long)st.st_ino, (long long)st.st_ctim.tv_sec,
+                 st.st_ctim.tv_nsec);
+        return 0;
 }
 
-int state_mark_used(const struct pgr_ctx *ctx, const struct pci_addr *a)
+int state_mark_clean(const struct pgr_ctx *ctx, const struct pci_addr *a, unsigned long vmid, long long now)
 {
-        char name[64];
+        char name[STATE_NAME_MAX], data[160], fp[64];
+        int n, r;
 
         if (a->func < 0)
                 return -EINVAL;
+        r = bind_fingerprint(ctx, a, fp, sizeof(fp));
+        if (r < 0)
+                return r;
         clean_name(a, name, sizeof(name));
+        n = snprintf(data, sizeof(data), "format=2 vmid=%lu time=%lld bind=%s\n", vmid, now, fp);
+        r = write_atomic(ctx, name, data, (size_t)n);
+        if (r < 0)
+                return r;
+        /* The use this reset cleaned up after is over. A used mark that stays (removal failed) is
+         * older than the clean mark, or as old: then the mark is not trusted, one reset too many. */
+        used_name(a, name, sizeof(name));
         return remove_file(ctx, name);
 }
 
+int state_mark_used(const struct pgr_ctx *ctx, const struct pci_addr *a, unsigned long vmid, long long now)
+{
+        char name[STATE_NAME_MAX], data[96];
+        int n, r, q;
+
+        if (a->func < 0)
+                return -EINVAL;
+        /* Both: the used mark outlives a clean mark whose removal failed, and the removal covers a
+         * used mark that could not be written. */
+        used_name(a, name, sizeof(name));
+        n = snprintf(data, sizeof(data), "vmid=%lu time=%lld\n", vmid, now);
+        r = write_atomic(ctx, name, data, (size_t)n);
+        clean_name(a, name, sizeof(name));
+        q = remove_file(ctx, name);
+        return r < 0 ? r : q;
+}
+
+/* text[0..len) must be exactly "format=2 vmid=N time=T bind=FP" with an optional final newline. */
+static bool parse_clean_mark(const char *text, size_t len, long long *ret_time, char *fp, size_t fp_size)
+{
+        unsigned long vmid;
+        long long t;
+        int end = -1;
+        char f[64];
+
+        if (memchr(text, '\0', len) || fp_size < sizeof(f))
+                return false;
+        if (sscanf(text, "format=2 vmid=%lu time=%lld bind=%63[0-9.-]%n", &vmid, &t, f, &end) != 3 || end < 0)
+                return false;
+        if (!((size_t)end == len || ((size_t)end + 1 == len && text[end] == '\n')))
+                return false;
+        *ret_time = t;
+        snprintf(fp, fp_size, "%s", f);
+        return true;
+}
+
 /* The whole content must be "vmid=N time=T" with an optional final newline. */
-static bool parse_clean_mark(const char *text, size_t len, long long *ret_time)
+static bool parse_used_mark(const char *text, size_t len, long long *ret_time)
 {
         unsigned long vmid;
         long long t;
@@ -212,10 +340,11 @@ static bool parse_clean_mark(const char *text, size_t len, long long *ret_time)
 
 bool state_is_clean(const struct pgr_ctx *ctx, const struct pci_addr *a, long long since)
 {
-        _cleanup_free_ char *text = NULL;
-        char name[64];
+        _cleanup_free_ char *text = NULL, *used = NULL;
+        char name[STATE_NAME_MAX], fp[64], now_fp[64];
         size_t len;
-        long long t;
+        long long t, used_t;
+        int r;
 
         if (a->func < 0)
                 return false;
@@ -223,9 +352,21 @@ bool state_is_clean(const struct pgr_ctx *ctx, const struct pci_addr *a, long lo
         if (read_file(ctx, name, SMALL_FILE_MAX, &text, &len) < 0)
                 return false;
         /* A mark we cannot read is no mark: one reset too many is harmless, one too few is not. */
-        if (!parse_clean_mark(text, len, &t))
+        if (!parse_clean_mark(text, len, &t, fp, sizeof(fp)))
                 return false;
-        return since < 0 || t > since;
+        if (since >= 0 && t <= since)
+                return false;
+        /* Rebound (or on another driver) since the reset: a host driver or another user had it. */
+        if (bind_fingerprint(ctx, a, now_fp, sizeof(now_fp)) < 0 || !streq(fp, now_fp))
+                return false;
+        /* Handed to a VM since and never cleaned after (post-stop skipped, e.g. on a migration source). */
+        used_name(a, name, sizeof(name));
+        r = read_file(ctx, name, SMALL_FILE_MAX, &used, &len);
+        if (r == -ENOENT)
+                return true;
+        if (r < 0 || !parse_used_mark(used, len, &used_t))
+                return false;
+        return used_t < t;
 }
 
 int state_autoprobe_guard_set(const struct pgr_ctx *ctx)
@@ -234,12 +375,12 @@ int state_autoprobe_guard_set(const struct pgr_ctx *ctx)
         int n;
 
         n = snprintf(data, sizeof(data), "pid=%d\n", (int)getpid());
-        return write_atomic(ctx, AUTOPROBE_GUARD, data, (size_t)n);
+        return write_atomic(ctx, STATE_AUTOPROBE_GUARD, data, (size_t)n);
 }
 
 int state_autoprobe_guard_clear(const struct pgr_ctx *ctx)
 {
-        return remove_file(ctx, AUTOPROBE_GUARD);
+        return remove_file(ctx, STATE_AUTOPROBE_GUARD);
 }
 
 long state_autoprobe_guard_pid(const struct pgr_ctx *ctx)
@@ -250,7 +391,7 @@ long state_autoprobe_guard_pid(const struct pgr_ctx *ctx)
         size_t len;
         int r;
 
-        r = read_file(ctx, AUTOPROBE_GUARD, SMALL_FILE_MAX, &text, &len);
+        r = read_file(ctx, STATE_AUTOPROBE_GUARD, SMALL_FILE_MAX, &text, &len);
         if (r == -ENOENT)
                 return 0;
         if (r < 0)

@@ -7,28 +7,52 @@
 #include "bdf.h"
 #include "context.h"
 #include "util.h"
+#include "vmconf.h"
 
 #define STATE_MAX_DEVICES 64
+#define STATE_DIR "/run/pve-gpu-reset"
+#define STATE_NAME_MAX 64
+#define STATE_AUTOPROBE_GUARD "autoprobe-off"
 
 /* What pre-start recorded for post-stop, under <root>/run/pve-gpu-reset/ (tmpfs: gone after a host
  * reboot, when every device is fresh anyway). Files are written atomically (temp + rename). */
 
-/* vm-<vmid>.devices: the functions the VM was given, one DDDD:BB:SS.F per line. Save: -EINVAL for an
- * address without function, -E2BIG past STATE_MAX_DEVICES. */
-int state_save_vm_devices(const struct pgr_ctx *ctx, unsigned long vmid, const struct pci_addr *devs, size_t n);
-/* -ENOENT when nothing was recorded, -EINVAL for any malformed line, -E2BIG for more than max
- * entries; ret and ret_n are untouched on failure. */
-int state_load_vm_devices(const struct pgr_ctx *ctx, unsigned long vmid, struct pci_addr *ret, size_t max,
+/* A function pre-start handed to the VM, with what the config said about it. */
+struct state_device {
+        struct pci_addr addr;
+        enum hostpci_use use;
+};
+
+/* vm-<vmid>.devices: the functions the VM was given. Format 2: a "format=2" line, then one
+ * "DDDD:BB:SS.F USE" per line (USE: vfio, keep, mdev, mapping-mdev). Format 1 (older versions): one
+ * DDDD:BB:SS.F per line, read back with use HOSTPCI_USE_UNKNOWN. Save: -EINVAL for an address without
+ * function or an unknown use, -E2BIG past STATE_MAX_DEVICES. */
+int state_save_vm_devices(const struct pgr_ctx *ctx, unsigned long vmid, const struct state_device *devs, size_t n);
+/* -ENOENT when nothing was recorded, -EINVAL for any malformed line (or another format), -E2BIG for
+ * more than max entries; ret and ret_n are untouched on failure. */
+int state_load_vm_devices(const struct pgr_ctx *ctx, unsigned long vmid, struct state_device *ret, size_t max,
                           size_t *ret_n);
 int state_forget_vm(const struct pgr_ctx *ctx, unsigned long vmid);
 
-/* clean-<bdf>: post-stop reset this function and nothing has used it since ("vmid=N time=EPOCH").
- * mark_used removes the mark (pre-start hands the device to a VM). */
+/* clean-<bdf>: this function was reset and found usable on vfio-pci ("format=2 vmid=N time=EPOCH
+ * bind=FINGERPRINT"). The fingerprint is the inode and change time of its sysfs driver link, which
+ * the kernel makes anew at every bind: a card that went to another driver (or was unbound) since
+ * no longer matches. mark_clean refuses (-EUCLEAN) a function not on vfio-pci now, and retires the
+ * used mark once the clean mark is written.
+ * used-<bdf>: pre-start handed the function to a VM ("vmid=N time=EPOCH"); mark_used also removes
+ * the clean mark. Both: -EINVAL for an address without function; the first error otherwise. */
 int state_mark_clean(const struct pgr_ctx *ctx, const struct pci_addr *a, unsigned long vmid, long long now);
-int state_mark_used(const struct pgr_ctx *ctx, const struct pci_addr *a);
-/* true when a well-formed clean mark exists and its time is newer than since (strictly; e.g. a
- * reservation time); since < 0: any time. mark_clean/mark_used: -EINVAL for an address without function. */
+int state_mark_used(const struct pgr_ctx *ctx, const struct pci_addr *a, unsigned long vmid, long long now);
+/* A clean mark is trusted only while nothing says the card was used or rebound since it was written:
+ * true when a well-formed format-2 mark exists, its time is newer than since (strictly; since < 0:
+ * any time), the function is on vfio-pci now with the fingerprint the mark recorded, and no used mark
+ * as new as the clean mark (or unreadable) exists. When in doubt: false, and the card is reset. */
 bool state_is_clean(const struct pgr_ctx *ctx, const struct pci_addr *a, long long since);
+
+/* The file each of the calls above works on, as shown to the user ("/run/pve-gpu-reset/clean-..."). */
+const char *state_vm_devices_path(unsigned long vmid, char buf[static STATE_NAME_MAX + sizeof(STATE_DIR)]);
+const char *state_clean_path(const struct pci_addr *a, char buf[static STATE_NAME_MAX + sizeof(STATE_DIR)]);
+const char *state_used_path(const struct pci_addr *a, char buf[static STATE_NAME_MAX + sizeof(STATE_DIR)]);
 
 /* The drivers_autoprobe guard: "autoprobe-off" holds the pid of the run that set
  * /sys/bus/pci/drivers_autoprobe to 0. Written before the write, removed after the restore. */

@@ -5,6 +5,7 @@
 #include "vmconf.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
@@ -732,5 +733,59 @@ int vmconf_load(const struct pgr_ctx *ctx, unsigned long vmid, const char *migra
         c->vmid = vmid;
         snprintf(c->path, sizeof(c->path), "%s", abs);
         *ret = c;
+        return 0;
+}
+
+static int cmp_ulong(const void *a, const void *b)
+{
+        unsigned long x = *(const unsigned long *)a, y = *(const unsigned long *)b;
+
+        return x < y ? -1 : x > y;
+}
+
+int vmconf_list_vmids(const struct pgr_ctx *ctx, unsigned long **ret, size_t *ret_n)
+{
+        unsigned long *v = NULL;
+        size_t n = 0, alloc = 0;
+        char path[PATH_MAX];
+        struct dirent *de;
+        DIR *dir;
+        int r;
+
+        *ret = NULL;
+        *ret_n = 0;
+        r = pgr_path(ctx, path, sizeof(path), "/etc/pve/qemu-server");
+        if (r < 0)
+                return r;
+        dir = opendir(path);
+        if (!dir)
+                return 0;
+        while ((de = readdir(dir))) {
+                char name[32];
+                size_t len = strlen(de->d_name);
+                unsigned long vmid;
+
+                if (len < 6 || len >= sizeof(name) || !streq(de->d_name + len - 5, ".conf"))
+                        continue;
+                snprintf(name, sizeof(name), "%.*s", (int)(len - 5), de->d_name);
+                if (vmid_parse(name, &vmid) < 0)
+                        continue;
+                if (n == alloc) {
+                        unsigned long *nv = realloc(v, (alloc ? alloc * 2 : 16) * sizeof(*v));
+
+                        if (!nv) {
+                                closedir(dir);
+                                free(v);
+                                return -ENOMEM;
+                        }
+                        v = nv;
+                        alloc = alloc ? alloc * 2 : 16;
+                }
+                v[n++] = vmid;
+        }
+        closedir(dir);
+        qsort(v, n, sizeof(*v), cmp_ulong);
+        *ret = v;
+        *ret_n = n;
         return 0;
 }

@@ -19,6 +19,17 @@ enum hostpci_driver {
         HOSTPCI_DRIVER_KEEP,     /* "neither reset nor bind": never touched */
 };
 
+/* What a VM's config says about one of its functions, as far as touching it goes: recorded by
+ * pre-start for post-stop, and the one input of plan_use_skip_reason. */
+enum hostpci_use {
+        HOSTPCI_USE_UNKNOWN = 0,  /* recorded by a version that did not say (state format 1) */
+        HOSTPCI_USE_VFIO,         /* Proxmox binds it to vfio-pci and resets it: so do we */
+        HOSTPCI_USE_KEEP,         /* driver=keep */
+        HOSTPCI_USE_MDEV,         /* mdev=TYPE: the parent of a mediated device */
+        HOSTPCI_USE_MAPPING_MDEV, /* mapping=NAME of a mapping with "mdev 1" */
+        _HOSTPCI_USE_MAX,
+};
+
 /* One hostpciN line. Unset booleans/ints are -1. */
 struct hostpci {
         bool present;
@@ -74,6 +85,9 @@ int vmconf_parse(const char *text, size_t len, const char *filename, struct vmco
 int vmconf_load(const struct pgr_ctx *ctx, unsigned long vmid, const char *migrated_from, struct vmconf **ret,
                 struct pgr_error *err);
 void vmconf_free(struct vmconf *c);
+/* Every VMID with a config in /etc/pve/qemu-server (this node's), ascending; none when the
+ * directory is missing. The caller frees *ret. */
+int vmconf_list_vmids(const struct pgr_ctx *ctx, unsigned long **ret, size_t *ret_n);
 static inline void vmconf_freep(struct vmconf **c) { vmconf_free(*c); }
 
 /* Helpers for the Proxmox syntaxes shared with mapping.c. All take (s, n) and never read past n. */

@@ -104,7 +104,7 @@ b1() {
 }
 
 b1_run() {
-        local tmp=$1 root=$2 root2=$3 r f clean clean2 case line med p10 p90 iqr mn mx rss rssx fails load0 load1
+        local tmp=$1 root=$2 root2=$3 r f u clean clean2 case line med p10 p90 iqr mn mx rss rssx fails load0 load1
         for r in "$root" "$root2"; do
                 cp -a "$fixtures/gpu-audio-rootport/." "$r/" || return 1
                 printf 'boot: order=scsi0\ncores: 2\nmemory: 2048\nname: no-gpu\nostype: l26\nscsi0: local-lvm:vm-300-disk-0,size=32G\n' \
@@ -119,18 +119,25 @@ b1_run() {
                         PVE_GPU_RESET_ROOT=$r "$bin" 100 post-stop 2>>"$out/b1/setup.log" || {
                         say "B1: setting up the clean GPU failed (see $out/b1/setup.log)"; return 1; }
         done
-        clean=()
-        for f in "$root"/run/pve-gpu-reset/clean-*; do
-                [ -f "$f" ] || continue
-                cp "$f" "$out/b1/" && clean+=(-f "$out/b1/${f##*/}" "$f")
+        # A clean mark holds only for the vfio-pci binding it recorded (so each root keeps its own marks)
+        # and while no start was recorded after it: every restore also puts back a used mark older than it.
+        clean=() clean2=()
+        for r in "$root" "$root2"; do
+                mkdir -p "$out/b1/${r##*/}"
+                for f in "$r"/run/pve-gpu-reset/clean-*; do
+                        [ -f "$f" ] || continue
+                        u=used-${f##*/clean-}
+                        cp "$f" "$out/b1/${r##*/}/" && echo "vmid=100 time=0" >"$out/b1/${r##*/}/$u" || return 1
+                        if [ "$r" = "$root" ]; then
+                                clean+=(-f "$out/b1/${r##*/}/${f##*/}" "$f" -f "$out/b1/${r##*/}/$u" "${f%/*}/$u")
+                        else
+                                clean2+=(-f "$out/b1/${r##*/}/${f##*/}" "$f" -f "$out/b1/${r##*/}/$u" "${f%/*}/$u")
+                        fi
+                done
         done
-        clean2=()
-        for f in "$root2"/run/pve-gpu-reset/clean-*; do
-                [ -f "$f" ] && clean2+=(-f "$out/b1/${f##*/}" "$f")
-        done
-        [ ${#clean[@]} -eq 6 ] || { say "B1: post-stop did not record 2 clean functions"; return 1; }
+        [ ${#clean[@]} -eq 12 ] || { say "B1: post-stop did not record 2 clean functions"; return 1; }
         # the no-op is really a no-op: with the marks restored pre-start does nothing
-        for f in "$out"/b1/clean-*; do cp "$f" "$root/run/pve-gpu-reset/"; done
+        b1_restore_marks "$root"
         PVE_GPU_RESET_ROOT=$root "$bin" 100 pre-start 2>"$out/b1/check-clean.log"
         PVE_GPU_RESET_ROOT=$root "$bin" 300 pre-start 2>"$out/b1/check-none.log"
         for f in check-clean check-none; do
@@ -213,13 +220,18 @@ b1_run() {
         b1_profile "$root" || true
 }
 
+# Puts back what B1's "clean" pre-start consumes: the root's clean marks and old used marks.
+b1_restore_marks() {
+        cp "$out/b1/${1##*/}"/* "$1/run/pve-gpu-reset/"
+}
+
 # Where B1's time goes: instructions (callgrind) and system calls (strace), ours against the floor.
 b1_profile() {
         local root=$1 f
         md "### B1 profile"
         md ""
         if command -v valgrind >/dev/null && command -v callgrind_annotate >/dev/null; then
-                for f in "$out"/b1/clean-*; do cp "$f" "$root/run/pve-gpu-reset/"; done
+                b1_restore_marks "$root"
                 PVE_GPU_RESET_ROOT=$root valgrind -q --tool=callgrind --callgrind-out-file="$out/b1/callgrind.clean" \
                         "$bin" 100 pre-start 2>/dev/null
                 PVE_GPU_RESET_ROOT=$root valgrind -q --tool=callgrind --callgrind-out-file="$out/b1/callgrind.none" \
@@ -244,7 +256,7 @@ b1_profile() {
                 md ""
         fi
         if command -v strace >/dev/null; then
-                for f in "$out"/b1/clean-*; do cp "$f" "$root/run/pve-gpu-reset/"; done
+                b1_restore_marks "$root"
                 PVE_GPU_RESET_ROOT=$root strace -f -c -o "$out/b1/strace.clean" "$bin" 100 pre-start 2>/dev/null
                 PVE_GPU_RESET_ROOT=$root strace -f -c -o "$out/b1/strace.none" "$bin" 300 pre-start 2>/dev/null
                 strace -f -c -o "$out/b1/strace.floor" "$out/floor"

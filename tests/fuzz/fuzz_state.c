@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The files under <root>/run/pve-gpu-reset/ that a crashed or foreign writer may have left: the
- * same bytes are written as vm-100.devices, clean-0000:01:00.0 and autoprobe-off of a temp root,
+ * same bytes are written as vm-100.devices, clean- and used-0000:01:00.0 and autoprobe-off of a temp root,
  * then read back by state_load_vm_devices, state_is_clean and state_autoprobe_guard_pid. */
 #include "fuzz.h"
 
@@ -17,7 +17,8 @@ static char dir[PATH_MAX];
 
 static void cleanup(void)
 {
-        static const char *const names[] = { "vm-100.devices", "clean-0000:01:00.0", "autoprobe-off" };
+        static const char *const names[] = { "vm-100.devices", "clean-0000:01:00.0", "used-0000:01:00.0",
+                                             "autoprobe-off" };
         char p[PATH_MAX + 64];
 
         for (size_t i = 0; i < ELEMENTSOF(names); i++) {
@@ -62,7 +63,7 @@ static void put(const char *name, const uint8_t *data, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-        struct pci_addr got[STATE_MAX_DEVICES], sentinel[STATE_MAX_DEVICES];
+        struct state_device got[STATE_MAX_DEVICES], sentinel[STATE_MAX_DEVICES];
         struct pci_addr a = { 0, 1, 0, 0 };
         size_t n = 9999;
         long pid;
@@ -72,6 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 return 0;
         put("vm-100.devices", data, size);
         put("clean-0000:01:00.0", data, size);
+        put("used-0000:01:00.0", data, size);
         put("autoprobe-off", data, size);
 
         for (size_t max = 2; max <= STATE_MAX_DEVICES; max += STATE_MAX_DEVICES - 2) {
@@ -87,13 +89,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 FUZZ_CHECK(n <= max);
                 FUZZ_CHECK(memcmp(got + n, sentinel + n, (STATE_MAX_DEVICES - n) * sizeof(got[0])) == 0);
                 for (size_t i = 0; i < n; i++)
-                        FUZZ_CHECK(got[i].domain <= 0xffff && got[i].bus <= 0xff && got[i].slot <= 0x1f &&
-                                   got[i].func >= 0 && got[i].func <= 7);
+                        FUZZ_CHECK(got[i].addr.domain <= 0xffff && got[i].addr.bus <= 0xff && got[i].addr.slot <= 0x1f &&
+                                   got[i].addr.func >= 0 && got[i].addr.func <= 7 &&
+                                   (unsigned)got[i].use < _HOSTPCI_USE_MAX);
                 /* what was loaded saves and loads back the same */
                 if (n > 0) {
-                        struct pci_addr again[STATE_MAX_DEVICES];
+                        struct state_device again[STATE_MAX_DEVICES];
                         size_t n2 = 0;
 
+                        /* A format-1 record loads as "unknown", which is never written. */
+                        for (size_t i = 0; i < n; i++)
+                                if (got[i].use == HOSTPCI_USE_UNKNOWN)
+                                        got[i].use = HOSTPCI_USE_VFIO;
                         FUZZ_CHECK(state_save_vm_devices(&ctx, 100, got, n) == 0);
                         FUZZ_CHECK(state_load_vm_devices(&ctx, 100, again, STATE_MAX_DEVICES, &n2) == 0);
                         FUZZ_CHECK(n2 == n && memcmp(again, got, n * sizeof(got[0])) == 0);

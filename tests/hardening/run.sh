@@ -111,6 +111,24 @@ run "$bin" --root "$root" 304 pre-start
 check "symlink loop in /etc/pve: exit 2 with a message" sh -c '[ "$1" -eq 2 ] && printf "%s" "$2" | grep -qi "loop\|symbolic"' sh "$rc" "$out"
 check "hostile configs wrote nothing" sh -c '! [ -e "$1/run/pve-gpu-reset" ]' sh "$root"
 
+# --- functions a VM config gives with driver=keep or mdev are never written: not by pre-start, not by
+# post-stop replaying what pre-start recorded, not by the reset command (keep-mdev: VM 100 has the iGPU
+# 00:02.0 as mdev and 01:00 with driver=keep).
+root=$(fresh keep-mdev)
+devsnap() { (cd "$root/sys/devices" && find . -path '*0000:00:02.0*' -o -path '*0000:01:00.*' | sort |
+        while read -r f; do [ -f "$f" ] && printf '%s %s\n' "$f" "$(md5sum < "$f")"; [ -L "$f" ] && printf '%s -> %s\n' "$f" "$(readlink "$f")"; done); }
+before=$(devsnap)
+run "$bin" --root "$root" --config "$fast" 100 pre-start
+check "keep/mdev: pre-start exits 0" test "$rc" -eq 0
+check "keep/mdev: pre-start recorded what the config said" grep -qx '0000:01:00.0 keep' "$root/run/pve-gpu-reset/vm-100.devices"
+run "$bin" --root "$root" --config "$fast" 100 post-stop
+check "keep/mdev: post-stop exits 0" test "$rc" -eq 0
+run "$bin" --root "$root" --config "$fast" reset 01:00.0
+check "keep/mdev: reset 01:00.0 is refused (exit 1)" test "$rc" -eq 1
+check "keep/mdev: the refusal names driver=keep" says "driver=keep"
+check "keep/mdev: no attribute of 00:02.0 or 01:00 was written" test "$before" = "$(devsnap)"
+check "keep/mdev: no clean mark for them" sh -c '! ls "$1"/run/pve-gpu-reset/clean-* 2>/dev/null' sh "$root"
+
 # --- the policy file is read once: replacing it mid-run changes nothing of that run (unit-tested in
 # test_policy); here: a policy that becomes world-writable between runs is refused by the next run.
 root=$(fresh gpu-audio-rootport)

@@ -257,6 +257,56 @@ static void keep_and_mdev_devices_see_no_write(void **state)
         rig_down(&g);
 }
 
+/* Just before drivers_autoprobe goes back to 1, the guard file becomes something unlink(2) cannot
+ * remove (a directory): the run must say so, naming the file. */
+static int guard_turns_into_a_directory(struct fakekernel *fk, const char *rel, const char *value)
+{
+        char path[2048];
+
+        if (strcmp(rel, "sys/bus/pci/drivers_autoprobe") != 0 || strcmp(value, "1") != 0)
+                return 0;
+        snprintf(path, sizeof(path), "%s/run/pve-gpu-reset/autoprobe-off", fk->root);
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(mkdir(path, 0755), 0);
+        return 0;
+}
+
+static void autoprobe_guard_that_cannot_be_removed_is_journalled(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "gpu-audio-rootport", 100, PHASE_POST_STOP, NULL);
+        fk_fail(&g.fk, "reset_subordinate", NULL, EIO, -1);
+        g.fk.before_write = guard_turns_into_a_directory;
+        assert_int_equal(rig_apply(&g), 0);
+        assert_string_equal(autoprobe(&g), "1");
+        assert_true(logged(&g, "/run/pve-gpu-reset/autoprobe-off"));
+        rig_down(&g);
+}
+
+/* A device apply skips is counted once, as skipped: not also as ok (the summary said "1 ok, 1
+ * skipped" of one refused card). */
+static void skipped_device_counts_once(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "keep-mdev", 100, PHASE_PRE_START, NULL);
+        assert_int_equal(rig_apply(&g), 0);
+        assert_int_equal(g.res.n_ok, 0);
+        assert_int_equal(g.res.n_skipped, 3);
+        assert_int_equal(g.res.n_failed, 0);
+        rig_down(&g);
+
+        /* 04:00.0 has no usable reset: skipped for safety, nothing else. */
+        rig_up(&g, "plx-shared-bridge", 100, PHASE_POST_STOP, NULL);
+        (void)rig_apply(&g);
+        assert_int_equal(g.res.n_ok + g.res.n_skipped + g.res.n_failed, 1);
+        assert_int_equal(g.res.n_skipped, 1);
+        rig_down(&g);
+}
+
 static void autoprobe_left_at_zero_by_a_killed_run_is_restored(void **state)
 {
         struct rig g;
@@ -333,6 +383,8 @@ int main(void)
                 cmocka_unit_test(card_that_never_comes_back_fails_and_restores_autoprobe),
                 cmocka_unit_test(foreign_device_below_the_bridge_is_never_written),
                 cmocka_unit_test(keep_and_mdev_devices_see_no_write),
+                cmocka_unit_test(skipped_device_counts_once),
+                cmocka_unit_test(autoprobe_guard_that_cannot_be_removed_is_journalled),
                 cmocka_unit_test(autoprobe_left_at_zero_by_a_killed_run_is_restored),
                 cmocka_unit_test(every_step_fault_leaves_the_host_consistent),
         };

@@ -215,6 +215,90 @@ static void driver_keep_and_mdev_are_skipped_with_a_reason(void **state)
         unload(&f);
 }
 
+/* Builds the plan of post-stop from a recorded set (override), with or without what the record
+ * says about each function (uses NULL: a record from before format 2). */
+static void load_recorded(struct fixture *f, const char *host, const struct pci_addr *set, const enum hostpci_use *uses,
+                          size_t n)
+{
+        struct pgr_error err = {};
+        struct plan_input in;
+
+        plan_free(f->plan);
+        f->plan = NULL;
+        in = (struct plan_input){ .ctx = &f->ctx, .acc = f->acc, .conf = f->conf, .mappings = f->maps,
+                                  .policy = f->policy, .phase = PHASE_POST_STOP, .vmid = 100, .now = 1700000000,
+                                  .override = set, .n_override = n, .override_use = uses };
+        (void)host;
+        assert_int_equal(plan_build(&in, &f->plan, &err), 0);
+}
+
+/* The recorded set goes through the same rule as the config: keep and mdev functions are skipped
+ * whether the record says so, or (an old record) only the current config does. */
+static void recorded_set_skips_keep_and_mdev_like_the_config(void **state)
+{
+        static const struct pci_addr set[] = { { 0, 0, 2, 0 }, { 0, 1, 0, 0 }, { 0, 1, 0, 1 } };
+        static const enum hostpci_use said[] = { HOSTPCI_USE_MDEV, HOSTPCI_USE_KEEP, HOSTPCI_USE_KEEP };
+        static const enum hostpci_use old[] = { HOSTPCI_USE_UNKNOWN, HOSTPCI_USE_UNKNOWN, HOSTPCI_USE_UNKNOWN };
+        const enum hostpci_use *const variants[] = { said, old };
+        struct fixture f;
+
+        (void)state;
+        load(&f, "keep-mdev", 100, PHASE_POST_STOP, NULL);
+        for (size_t v = 0; v < ELEMENTSOF(variants); v++) {
+                load_recorded(&f, "keep-mdev", set, variants[v], ELEMENTSOF(set));
+                assert_int_equal(f.plan->n_devices, 3);
+                assert_non_null(strstr(find(dev(&f, "0000:00:02.0"), ACTION_SKIP)->reason, "mdev"));
+                assert_non_null(strstr(find(dev(&f, "0000:01:00.0"), ACTION_SKIP)->reason, "driver=keep"));
+                assert_non_null(strstr(find(dev(&f, "0000:01:00.1"), ACTION_SKIP)->reason, "driver=keep"));
+                for (size_t i = 0; i < f.plan->n_devices; i++)
+                        assert_int_equal(f.plan->devices[i].n_actions, 1);
+                assert_string_equal(dev(&f, "0000:01:00.0")->hostpci, "hostpci1");
+                assert_false(plan_has_errors(f.plan));
+        }
+        unload(&f);
+}
+
+/* The record wins over a config edited since: the function was given with driver=keep when the VM
+ * started, so its stop does not reset it even though the config now says otherwise. */
+static void recorded_keep_wins_over_an_edited_config(void **state)
+{
+        static const struct pci_addr set[] = { { 0, 1, 0, 0 } };
+        static const enum hostpci_use said[] = { HOSTPCI_USE_KEEP };
+        struct fixture f;
+
+        (void)state;
+        load(&f, "keep-mdev", 101, PHASE_POST_STOP, NULL); /* VM 101 gives 01:00 without keep */
+        load_recorded(&f, "keep-mdev", set, said, 1);
+        assert_int_equal(dev(&f, "0000:01:00.0")->n_actions, 1);
+        assert_non_null(strstr(find(dev(&f, "0000:01:00.0"), ACTION_SKIP)->reason, "driver=keep"));
+        unload(&f);
+}
+
+/* What pre-start records carries the use of each function. */
+static void recorded_devices_carry_what_the_config_said(void **state)
+{
+        struct fixture f;
+        struct state_device devs[8];
+        size_t n;
+
+        (void)state;
+        load(&f, "keep-mdev", 100, PHASE_PRE_START, NULL);
+        n = plan_recorded_devices(f.plan, devs, ELEMENTSOF(devs));
+        assert_int_equal(n, 3);
+        for (size_t i = 0; i < n; i++) {
+                char b[PCI_ADDR_STRLEN];
+
+                pci_addr_format(&devs[i].addr, b);
+                assert_int_equal(devs[i].use, streq(b, "0000:00:02.0") ? HOSTPCI_USE_MDEV : HOSTPCI_USE_KEEP);
+        }
+        unload(&f);
+        load(&f, "gpu-audio-rootport", 100, PHASE_PRE_START, NULL);
+        n = plan_recorded_devices(f.plan, devs, ELEMENTSOF(devs));
+        assert_int_equal(n, 2);
+        assert_int_equal(devs[0].use, HOSTPCI_USE_VFIO);
+        unload(&f);
+}
+
 static void mapping_resolves_to_this_nodes_path(void **state)
 {
         struct fixture f;
@@ -339,6 +423,9 @@ int main(void)
                 cmocka_unit_test(policy_order_is_respected),
                 cmocka_unit_test(foreign_function_on_the_bridge_blocks_slot_reset_and_removal),
                 cmocka_unit_test(driver_keep_and_mdev_are_skipped_with_a_reason),
+                cmocka_unit_test(recorded_set_skips_keep_and_mdev_like_the_config),
+                cmocka_unit_test(recorded_keep_wins_over_an_edited_config),
+                cmocka_unit_test(recorded_devices_carry_what_the_config_said),
                 cmocka_unit_test(mapping_resolves_to_this_nodes_path),
                 cmocka_unit_test(unknown_mapping_is_a_problem_not_a_crash),
                 cmocka_unit_test(host_driver_is_moved_to_vfio_and_kept_awake_before_start),

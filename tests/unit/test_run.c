@@ -1,0 +1,482 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Whole runs (run_hook, run_reset) on fixture copies with the fake kernel: what pre-start records,
+ * what post-stop replays, when a clean mark is trusted, what the reset command refuses, the chained
+ * hookscript, and what the summary and the warnings say. The journal goes to a file that replaces
+ * stderr for the run. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fakekernel.h"
+#include "run.h"
+#include "state.h"
+#include "sysfs.h"
+#include "testutil.h"
+
+struct rig {
+        struct pgr_ctx ctx;
+        struct fakekernel fk;
+        char root[4096];
+        char policy[4200];
+        char out[4200];   /* what the run printed on stderr (journal included) */
+        char *text;       /* its content after rig_run */
+};
+
+/* Fast timeouts: the fake kernel answers at once or never. */
+#define FAST_POLICY "\"settle_ms\": 0, \"reset_timeout_ms\": 200, \"rescan_timeout_ms\": 200, \"bind_timeout_ms\": 200"
+
+static void write_text(const char *path, const char *text)
+{
+        FILE *f = fopen(path, "we");
+
+        assert_non_null(f);
+        fputs(text, f);
+        assert_int_equal(fclose(f), 0);
+}
+
+/* Writes the policy: fast timeouts, then tail (more top-level members: ", \"vms\": {...}"). */
+static void rig_policy(struct rig *g, const char *tail)
+{
+        char json[6000];
+
+        snprintf(json, sizeof(json), "{\"defaults\": {" FAST_POLICY "}%s}", tail ? tail : "");
+        write_text(g->policy, json);
+        assert_int_equal(chmod(g->policy, 0644), 0);
+}
+
+static void rig_up(struct rig *g, const char *host)
+{
+        static int n;
+        char cmd[9000];
+
+        memset(g, 0, sizeof(*g));
+        snprintf(g->root, sizeof(g->root), "%s/run-%d-%d", getenv("PGR_FIXTURES"), (int)getpid(), n++);
+        snprintf(cmd, sizeof(cmd), "cp -a '%s/%s' '%s'", getenv("PGR_FIXTURES"), host, g->root);
+        assert_int_equal(system(cmd), 0);
+        assert_int_equal(pgr_ctx_init(&g->ctx, g->root, NULL), 0);
+        fk_init(&g->fk, &g->ctx, g->root);
+        snprintf(g->policy, sizeof(g->policy), "%s/policy.json", g->root);
+        rig_policy(g, NULL);
+        snprintf(g->out, sizeof(g->out), "%s/stderr.txt", g->root);
+        setenv("PVE_GPU_RESET_JOURNAL", "stderr", 1);
+}
+
+static void rig_down(struct rig *g)
+{
+        free(g->text);
+        assert_int_equal(rm_rf(g->root), 0);
+}
+
+/* Runs fn with stderr going to g->out; g->text holds everything printed so far. */
+static int rig_capture(struct rig *g, int (*fn)(struct rig *, const void *), const void *arg)
+{
+        int saved, fd, status;
+        size_t len;
+
+        fflush(stderr);
+        saved = dup(STDERR_FILENO);
+        fd = open(g->out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        assert_true(saved >= 0 && fd >= 0);
+        dup2(fd, STDERR_FILENO);
+        close(fd);
+        status = fn(g, arg);
+        fflush(stderr);
+        dup2(saved, STDERR_FILENO);
+        close(saved);
+        free(g->text);
+        g->text = NULL;
+        assert_int_equal(read_full_file(g->out, 1 << 20, &g->text, &len), 0);
+        return status;
+}
+
+static int do_hook(struct rig *g, const void *phase)
+{
+        struct run_options o = { .config_path = g->policy };
+
+        return run_hook(&g->ctx, 100, phase, &o);
+}
+
+static int hook(struct rig *g, const char *phase)
+{
+        return rig_capture(g, do_hook, phase);
+}
+
+static int do_reset(struct rig *g, const void *bdf)
+{
+        struct run_options o = { .config_path = g->policy };
+        struct pci_addr a;
+
+        assert_int_equal(pci_addr_parse_full(bdf, &a), 0);
+        return run_reset(&g->ctx, &a, 1, &o);
+}
+
+static int reset_cmd(struct rig *g, const char *bdf)
+{
+        return rig_capture(g, do_reset, bdf);
+}
+
+static const char *driver(struct rig *g, const char *bdf)
+{
+        static char buf[64];
+
+        return fk_driver(&g->fk, bdf, buf, sizeof(buf));
+}
+
+/* Writes that would take a function from its driver or reset it. */
+static int touches(struct rig *g, const char *bdf)
+{
+        char s[128];
+        int n = 0;
+        static const char *const attrs[] = { "driver_override", "driver/unbind", "reset", "reset_method", "remove",
+                                             "d3cold_allowed", "power/control" };
+
+        for (size_t i = 0; i < ELEMENTSOF(attrs); i++) {
+                snprintf(s, sizeof(s), "%s/%s", bdf, attrs[i]);
+                n += fk_count(&g->fk, s, NULL);
+        }
+        return n + fk_count(&g->fk, "drivers_probe", bdf);
+}
+
+static int resets(struct rig *g, const char *bdf)
+{
+        char s[128];
+
+        snprintf(s, sizeof(s), "%s/reset", bdf);
+        return fk_count(&g->fk, s, "1") + fk_count(&g->fk, "reset_subordinate", "1") + fk_count(&g->fk, "/remove", "1");
+}
+
+static bool state_exists(struct rig *g, const char *name)
+{
+        char path[8192];
+
+        snprintf(path, sizeof(path), "%s/run/pve-gpu-reset/%s", g->root, name);
+        return access(path, F_OK) == 0;
+}
+
+static void state_write(struct rig *g, const char *name, const char *text)
+{
+        char path[8192];
+
+        snprintf(path, sizeof(path), "%s/run/pve-gpu-reset", g->root);
+        assert_int_equal(mkdir_p(path, 0755), 0);
+        snprintf(path, sizeof(path), "%s/run/pve-gpu-reset/%s", g->root, name);
+        write_text(path, text);
+}
+
+static void state_read(struct rig *g, const char *name, char *buf, size_t size)
+{
+        char path[8192];
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+
+        snprintf(path, sizeof(path), "%s/run/pve-gpu-reset/%s", g->root, name);
+        assert_int_equal(read_full_file(path, size - 1, &text, &len), 0);
+        memcpy(buf, text, len);
+        buf[len] = '\0';
+}
+
+/* keep-mdev VM 100: hostpci0 is a GVT-g slice of the iGPU 00:02.0 (on i915), hostpci1 is 01:00 with
+ * driver=keep. Proxmox neither binds nor resets either (qemu-server PVE/QemuServer/PCI.pm
+ * prepare_pci_device: an mdev creates a slice, driver=keep skips bind and reset); post-stop must
+ * not either, whatever pre-start recorded. */
+static void post_stop_leaves_keep_and_mdev_functions_alone(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "keep-mdev");
+        assert_int_equal(hook(&g, "pre-start"), EXIT_DONE);
+        assert_int_equal(hook(&g, "post-stop"), EXIT_DONE);
+        assert_int_equal(touches(&g, "0000:00:02.0"), 0);
+        assert_int_equal(touches(&g, "0000:01:00.0"), 0);
+        assert_int_equal(touches(&g, "0000:01:00.1"), 0);
+        assert_string_equal(driver(&g, "0000:00:02.0"), "i915");
+        assert_null(strstr(g.text, "0000:00:02.0: bound"));
+        rig_down(&g);
+}
+
+/* A record written by an older version (one address per line, no word about keep/mdev), read by
+ * this one after an upgrade while the VM ran: the current config still says keep/mdev. */
+static void post_stop_with_an_old_record_still_skips_keep_and_mdev(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "keep-mdev");
+        state_write(&g, "vm-100.devices", "0000:00:02.0\n0000:01:00.0\n0000:01:00.1\n");
+        assert_int_equal(hook(&g, "post-stop"), EXIT_DONE);
+        assert_int_equal(touches(&g, "0000:00:02.0"), 0);
+        assert_int_equal(touches(&g, "0000:01:00.0"), 0);
+        assert_int_equal(touches(&g, "0000:01:00.1"), 0);
+        rig_down(&g);
+}
+
+/* An old record naming a function the current config no longer gives: what it was is unknown, so
+ * it is left alone (the next pre-start that gets it resets it: it has no clean mark). */
+static void post_stop_old_record_function_unknown_to_the_config_is_left_alone(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "keep-mdev");
+        {
+                char conf[8192];
+
+                snprintf(conf, sizeof(conf), "%s/etc/pve/qemu-server/100.conf", g.root);
+                write_text(conf, "memory: 2048\n");
+        }
+        state_write(&g, "vm-100.devices", "0000:00:02.0\n");
+        assert_int_equal(hook(&g, "post-stop"), EXIT_DONE);
+        assert_int_equal(touches(&g, "0000:00:02.0"), 0);
+        assert_string_equal(driver(&g, "0000:00:02.0"), "i915");
+        rig_down(&g);
+}
+
+/* A mapping with "mdev 1" (which a user with Mapping.Use may use): 07:00 is the parent of the
+ * mediated devices, shared by every VM with a slice; stopping one VM must not reset it. */
+static void post_stop_leaves_the_parent_of_an_mdev_mapping_alone(void **state)
+{
+        struct rig g;
+        char path[8192];
+
+        (void)state;
+        rig_up(&g, "mapping");
+        snprintf(path, sizeof(path), "%s/etc/pve/mapping/pci.cfg", g.root);
+        write_text(path, "nvidia-gpu\n\tmap id=10de:27b0,iommugroup=16,node=pve,path=0000:07:00,subsystem-id=10de:16fa\n"
+                         "\tmdev 1\n");
+        assert_int_equal(hook(&g, "pre-start"), EXIT_DONE);
+        assert_int_equal(hook(&g, "post-stop"), EXIT_DONE);
+        assert_int_equal(touches(&g, "0000:07:00.0"), 0);
+        assert_int_equal(touches(&g, "0000:07:00.1"), 0);
+        rig_down(&g);
+}
+
+/* `plan 100 --phase post-stop` shows what post-stop would do from the record: the same skips. */
+static int do_plan(struct rig *g, const void *phase)
+{
+        struct run_options o = { .config_path = g->policy, .json = true };
+        int status, fd, saved;
+        char path[8192];
+
+        snprintf(path, sizeof(path), "%s/plan.json", g->root);
+        fflush(stdout);
+        saved = dup(STDOUT_FILENO);
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        assert_true(saved >= 0 && fd >= 0);
+        dup2(fd, STDOUT_FILENO);
+        close(fd);
+        status = run_plan(&g->ctx, 100, phase, &o);
+        fflush(stdout);
+        dup2(saved, STDOUT_FILENO);
+        close(saved);
+        return status;
+}
+
+static void plan_of_post_stop_shows_the_recorded_skips(void **state)
+{
+        struct rig g;
+        char path[8192];
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+
+        (void)state;
+        rig_up(&g, "keep-mdev");
+        /* A format-1 record (no word about keep/mdev): the plan asks the current config. */
+        state_write(&g, "vm-100.devices", "0000:00:02.0\n0000:01:00.0\n0000:01:00.1\n");
+        assert_int_equal(rig_capture(&g, do_plan, "post-stop"), EXIT_DONE);
+        snprintf(path, sizeof(path), "%s/plan.json", g.root);
+        assert_int_equal(read_full_file(path, 1 << 20, &text, &len), 0);
+        assert_null(strstr(text, "bind-vfio"));
+        assert_null(strstr(text, "\"reset\""));
+        assert_non_null(strstr(text, "driver=keep"));
+        assert_non_null(strstr(text, "mediated device"));
+        rig_down(&g);
+}
+
+/* `reset 01:00.0`: VM 100 gives it with driver=keep (01:00 sits on vfio-pci, so the host-driver
+ * refusal does not catch it). */
+static void reset_command_refuses_a_function_given_with_keep_or_mdev(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "keep-mdev");
+        assert_int_equal(reset_cmd(&g, "0000:01:00.0"), EXIT_FAILED);
+        assert_int_equal(resets(&g, "0000:01:00.0"), 0);
+        assert_non_null(strstr(g.text, "driver=keep"));
+        assert_false(state_exists(&g, "clean-0000:01:00.0"));
+        rig_down(&g);
+}
+
+/* The same for a mapping with "mdev 1": any VM's mapping=NAME gives the parent as mdev. */
+static void reset_command_refuses_the_parent_of_an_mdev_mapping(void **state)
+{
+        struct rig g;
+        char path[8192];
+
+        (void)state;
+        rig_up(&g, "mapping");
+        snprintf(path, sizeof(path), "%s/etc/pve/mapping/pci.cfg", g.root);
+        write_text(path, "nvidia-gpu\n\tmap id=10de:27b0,iommugroup=16,node=pve,path=0000:07:00,subsystem-id=10de:16fa\n"
+                         "\tmdev 1\n");
+        assert_int_equal(reset_cmd(&g, "0000:07:00.0"), EXIT_FAILED);
+        assert_int_equal(touches(&g, "0000:07:00.0"), 0);
+        assert_int_equal(resets(&g, "0000:07:00.0"), 0);
+        assert_non_null(strstr(g.text, "VM 100 gives it with a mediated device"));
+        rig_down(&g);
+}
+
+/* A refused function was not reset: no clean mark, and the summary counts it once, as failed. */
+static void refused_reset_writes_no_clean_mark_and_counts_once(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        assert_int_equal(reset_cmd(&g, "0000:01:00.0"), EXIT_FAILED); /* on nvidia */
+        assert_int_equal(resets(&g, "0000:01:00.0"), 0);
+        assert_non_null(strstr(g.text, "0 device(s) ok, 1 failed, 0 skipped"));
+        assert_false(state_exists(&g, "clean-0000:01:00.0"));
+        rig_down(&g);
+}
+
+/* The mark left by post-stop spares pre-start a reset only while the card stayed on vfio-pci. */
+static void clean_mark_is_trusted_only_while_on_vfio(void **state)
+{
+        struct rig g;
+        int before;
+
+        (void)state;
+        rig_up(&g, "gpu-audio-rootport");
+        assert_int_equal(hook(&g, "post-stop"), EXIT_DONE);
+        assert_true(state_exists(&g, "clean-0000:01:00.0"));
+        /* Untouched since: no reset needed. */
+        before = resets(&g, "0000:01:00.0");
+        assert_int_equal(hook(&g, "pre-start"), EXIT_DONE);
+        assert_int_equal(resets(&g, "0000:01:00.0"), before);
+        rig_down(&g);
+
+        rig_up(&g, "gpu-audio-rootport");
+        assert_int_equal(hook(&g, "post-stop"), EXIT_DONE);
+        /* Someone gave the card to the host driver and back to vfio-pci meanwhile. */
+        assert_int_equal(sysfs_dev_write(&g.ctx, &(struct pci_addr){ 0, 1, 0, 0 }, "driver/unbind", "0000:01:00.0"), 0);
+        assert_int_equal(sysfs_write(&g.ctx, "/sys/bus/pci/drivers_probe", "0000:01:00.0"), 0);
+        assert_string_equal(driver(&g, "0000:01:00.0"), "vfio-pci"); /* driver_override still says so */
+        before = resets(&g, "0000:01:00.0");
+        assert_int_equal(hook(&g, "pre-start"), EXIT_DONE);
+        assert_true(resets(&g, "0000:01:00.0") > before);
+        rig_down(&g);
+}
+
+/* A mark without what proves continuity (the old format) is no proof: reset. */
+static void old_format_clean_mark_is_not_trusted(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "gpu-audio-rootport");
+        state_write(&g, "clean-0000:01:00.0", "vmid=100 time=1700000000\n");
+        state_write(&g, "clean-0000:01:00.1", "vmid=100 time=1700000000\n");
+        assert_int_equal(hook(&g, "pre-start"), EXIT_DONE);
+        assert_true(resets(&g, "0000:01:00.0") > 0);
+        rig_down(&g);
+}
+
+/* PVE 9.1.13+ runs post-stop from vm_stop_cleanup, which a migration source skips: the last use was
+ * never cleaned, even if the mark it should have removed is still there (removal failed). */
+static void used_mark_newer_than_clean_mark_means_dirty(void **state)
+{
+        struct rig g;
+        char mark0[256], mark1[256];
+        int before;
+
+        (void)state;
+        rig_up(&g, "gpu-audio-rootport");
+        assert_int_equal(hook(&g, "post-stop"), EXIT_DONE);
+        state_read(&g, "clean-0000:01:00.0", mark0, sizeof(mark0));
+        state_read(&g, "clean-0000:01:00.1", mark1, sizeof(mark1));
+        assert_int_equal(hook(&g, "pre-start"), EXIT_DONE);
+        /* The clean marks pre-start should have retired are back (a failed unlink, a restored copy). */
+        state_write(&g, "clean-0000:01:00.0", mark0);
+        state_write(&g, "clean-0000:01:00.1", mark1);
+        before = resets(&g, "0000:01:00.0");
+        assert_int_equal(hook(&g, "pre-start"), EXIT_DONE); /* no post-stop in between */
+        assert_true(resets(&g, "0000:01:00.0") > before);
+        rig_down(&g);
+}
+
+/* qemu-server's vm_start runs the pre-start hookscript with stop_on_error (pve-guest-common
+ * PVE/GuestHelpers.pm exec_hookscript: dies, the start is aborted): a chained hookscript must not run
+ * for a start that our pre-start aborts. */
+static void chained_hookscript_does_not_run_when_pre_start_aborts(void **state)
+{
+        struct rig g;
+        char script[4300], marker[4300], text[9000], tail[4400];
+
+        (void)state;
+        rig_up(&g, "plx-shared-bridge");
+        snprintf(script, sizeof(script), "%s/chained.sh", g.root);
+        snprintf(marker, sizeof(marker), "%s/chained-ran", g.root);
+        snprintf(text, sizeof(text), "#!/bin/sh\necho \"$2\" >> '%s'\n", marker);
+        write_text(script, text);
+        assert_int_equal(chmod(script, 0755), 0);
+        snprintf(tail, sizeof(tail), ", \"vms\": {\"100\": {\"hookscript\": \"%s\"}}", script);
+        rig_policy(&g, tail);
+        assert_int_equal(hook(&g, "pre-start"), EXIT_FAILED); /* 04:00.0 has no safe reset */
+        assert_int_equal(access(marker, F_OK), -1);
+        /* post-stop still chains: the VM is down either way, its cleanup must run. */
+        assert_int_equal(hook(&g, "post-stop"), EXIT_FAILED);
+        assert_int_equal(access(marker, F_OK), 0);
+        rig_down(&g);
+}
+
+/* A state file that cannot be written is said, with its name and the errno. */
+static void state_write_failures_are_journalled(void **state)
+{
+        struct rig g;
+        char path[8192];
+
+        (void)state;
+        rig_up(&g, "gpu-audio-rootport");
+        snprintf(path, sizeof(path), "%s/run", g.root);
+        assert_int_equal(mkdir_p(path, 0755), 0);
+        snprintf(path, sizeof(path), "%s/run/pve-gpu-reset", g.root);
+        write_text(path, "not a directory\n");
+        assert_int_equal(hook(&g, "pre-start"), EXIT_DONE);
+        assert_non_null(strstr(g.text, "vm-100.devices"));
+        assert_non_null(strstr(g.text, strerror(ENOTDIR)));
+        assert_int_equal(hook(&g, "post-stop"), EXIT_DONE);
+        assert_non_null(strstr(g.text, "clean-0000:01:00.0"));
+        rig_down(&g);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(post_stop_leaves_keep_and_mdev_functions_alone),
+                cmocka_unit_test(post_stop_with_an_old_record_still_skips_keep_and_mdev),
+                cmocka_unit_test(post_stop_old_record_function_unknown_to_the_config_is_left_alone),
+                cmocka_unit_test(post_stop_leaves_the_parent_of_an_mdev_mapping_alone),
+                cmocka_unit_test(plan_of_post_stop_shows_the_recorded_skips),
+                cmocka_unit_test(reset_command_refuses_a_function_given_with_keep_or_mdev),
+                cmocka_unit_test(reset_command_refuses_the_parent_of_an_mdev_mapping),
+                cmocka_unit_test(refused_reset_writes_no_clean_mark_and_counts_once),
+                cmocka_unit_test(clean_mark_is_trusted_only_while_on_vfio),
+                cmocka_unit_test(old_format_clean_mark_is_not_trusted),
+                cmocka_unit_test(used_mark_newer_than_clean_mark_means_dirty),
+                cmocka_unit_test(chained_hookscript_does_not_run_when_pre_start_aborts),
+                cmocka_unit_test(state_write_failures_are_journalled),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
