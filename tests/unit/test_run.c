@@ -254,6 +254,10 @@ static void post_stop_leaves_the_parent_of_an_mdev_mapping_alone(void **state)
         snprintf(path, sizeof(path), "%s/etc/pve/mapping/pci.cfg", g.root);
         write_text(path, "nvidia-gpu\n\tmap id=10de:27b0,iommugroup=16,node=pve,path=0000:07:00,subsystem-id=10de:16fa\n"
                          "\tmdev 1\n");
+        /* A parent of mediated devices offers them (PVE::Mapping::PCI::assert_valid compares "mdev 1" with
+         * pci_device_info's mdev, i.e. an mdev_supported_types directory). */
+        snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/0000:07:00.0/mdev_supported_types", g.root);
+        assert_int_equal(mkdir_p(path, 0755), 0);
         assert_int_equal(hook(&g, "pre-start"), EXIT_DONE);
         assert_int_equal(hook(&g, "post-stop"), EXIT_DONE);
         assert_int_equal(touches(&g, "0000:07:00.0"), 0);
