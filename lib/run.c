@@ -57,10 +57,13 @@ static int load_inputs(struct pgr_ctx *ctx, unsigned long vmid, const struct run
                 if (r < 0)
                         return EXIT_USAGE;
         }
-        /* The reset command needs them too: a mapping with mdev 1 keeps it off the mapping's paths. */
-        r = mapping_load(ctx, &in->maps, err);
-        if (r < 0)
-                return r == -ENOMEM ? EXIT_FAILED : EXIT_USAGE;
+        /* The reset command (no VM) needs every mapping: one with mdev 1 keeps it off the mapping's paths.
+         * A VM reads them only when it uses one (load_mappings). */
+        if (!vmid) {
+                r = mapping_load(ctx, &in->maps, err);
+                if (r < 0)
+                        return r == -ENOMEM ? EXIT_FAILED : EXIT_USAGE;
+        }
         r = pcidev_access_new(ctx, &in->acc);
         if (r < 0) {
                 pgr_error_set(err, "cannot open PCI access under '%s/sys/bus/pci': %s", ctx->root, strerror(-r));
