@@ -9,7 +9,7 @@
 #include "context.h"
 #include "msgid.h"
 
-/* Structured log of every step (DESIGN §5): one journal entry per action and one summary per phase,
+/* Structured log of every step (doc/DESIGN.md §3.8): one journal entry per action and one summary per phase,
  * SYSLOG_IDENTIFIER=pve-gpu-reset, so `journalctl -t pve-gpu-reset VMID=100` is a VM's history. */
 
 #define JOURNAL_IDENTIFIER "pve-gpu-reset"

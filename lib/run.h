@@ -8,7 +8,7 @@
 #include "context.h"
 #include "util.h"
 
-/* Exit statuses of DESIGN.md §3. */
+/* Exit statuses of doc/DESIGN.md §4. */
 enum {
         EXIT_DONE = 0,
         EXIT_FAILED = 1,
