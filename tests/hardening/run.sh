@@ -23,7 +23,7 @@ says() { printf '%s\n' "$out" | grep -Eq -- "$1"; }
 # Fixture roots have no kernel behind them (an unbind never happens), so every wait is kept short.
 fast=$scratch/fast.json
 echo '{"defaults": {"bind_timeout_ms": 100, "reset_timeout_ms": 100, "rescan_timeout_ms": 100, "settle_ms": 0}}' >"$fast"
-no_lock_held() { ! grep -qs pid= "$1"/run/lock/pve-gpu-reset/*.lock; }
+no_lock_held() { ! grep -qs pid= "$1"/run/pve-gpu-reset/*.lock; }
 autoprobe_is_1() { [ "$(cat "$1/sys/bus/pci/drivers_autoprobe")" = 1 ]; }
 
 # --- valgrind: no invalid access, no leak, on every fixture host and command
@@ -58,9 +58,9 @@ fi
 
 # --- a lock held by another run: the hook waits its timeout, then names the holder
 root=$(fresh gpu-audio-rootport)
-mkdir -p "$root/run/lock/pve-gpu-reset"
+mkdir -p -m 0700 "$root/run/pve-gpu-reset"
 echo '{"defaults": {"lock_timeout_ms": 300}}' > "$scratch/lock.json"
-lock="$root/run/lock/pve-gpu-reset/slot-0000:01:00.lock"
+lock="$root/run/pve-gpu-reset/slot-0000:01:00.lock"
 (
         exec 9>"$lock"
         flock 9
@@ -77,6 +77,23 @@ wait $holder
 run "$bin" --root "$root" --config "$scratch/lock.json" 100 post-stop
 check "after the holder is gone the same run succeeds" test "$rc" -eq 0
 check "no lock left held" no_lock_held "$root"
+
+# --- /run/lock is 1777: a local user who creates /run/lock/pve-gpu-reset first blocks nothing, since
+# locks live in the root-only /run/pve-gpu-reset; a planted or loose runtime directory is refused by name.
+root=$(fresh gpu-audio-rootport)
+mkdir -p -m 1777 "$root/run/lock"
+mkdir -m 0777 "$root/run/lock/pve-gpu-reset"
+chown 65534:65534 "$root/run/lock/pve-gpu-reset" 2>/dev/null
+run "$bin" --root "$root" --config "$fast" 100 post-stop
+check "squatted /run/lock/pve-gpu-reset: post-stop still exits 0" test "$rc" -eq 0
+check "runtime directory created root-only (0700)" test "$(stat -c %a "$root/run/pve-gpu-reset")" = 700
+root=$(fresh gpu-audio-rootport)
+mkdir -p "$root/run" "$scratch/elsewhere"
+ln -s "$scratch/elsewhere" "$root/run/pve-gpu-reset"
+run "$bin" --root "$root" --config "$fast" 100 post-stop
+check "symlinked runtime directory: post-stop exits 1" test "$rc" -eq 1
+check "symlinked runtime directory: the message names it" says "runtime directory .*/run/pve-gpu-reset is a symlink; refusing"
+check "symlinked runtime directory: nothing written through it" test -z "$(ls -A "$scratch/elsewhere")"
 
 # --- four hooks for the same VM at once (two slots, one bus lock): all finish, none deadlocks. Hooks
 # for N VMs on one bridge at once run on a real kernel in the benchmark B3 (tests/bench).

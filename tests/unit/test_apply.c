@@ -130,7 +130,7 @@ static void assert_no_lock_held(struct rig *g)
         for (size_t i = 0; i < ELEMENTSOF(names); i++) {
                 char rel[128], buf[128];
 
-                snprintf(rel, sizeof(rel), "run/lock/pve-gpu-reset/%s", names[i]);
+                snprintf(rel, sizeof(rel), "run/pve-gpu-reset/%s", names[i]);
                 assert_null(strstr(fk_cat(&g->fk, rel, buf, sizeof(buf)), "pid="));
         }
 }
