@@ -150,6 +150,12 @@ int lock_bus(const struct pgr_ctx *ctx, unsigned long vmid, const char *what, un
         return lock_take(ctx, "bus.lock", vmid, what, timeout_ms, ret, err);
 }
 
+int lock_autoprobe(const struct pgr_ctx *ctx, unsigned long vmid, const char *what, unsigned timeout_ms,
+                   struct pgr_lock *ret, struct pgr_error *err)
+{
+        return lock_take(ctx, "autoprobe.lock", vmid, what, timeout_ms, ret, err);
+}
+
 void lock_release(struct pgr_lock *l)
 {
         if (!l || l->fd < 0)

@@ -23,6 +23,11 @@ int lock_slot(const struct pgr_ctx *ctx, const struct pci_addr *slot, unsigned l
               unsigned timeout_ms, struct pgr_lock *ret, struct pgr_error *err);
 int lock_bus(const struct pgr_ctx *ctx, unsigned long vmid, const char *what, unsigned timeout_ms,
              struct pgr_lock *ret, struct pgr_error *err);
+/* "autoprobe.lock", held for the whole drivers_autoprobe=0 window (inside the bus lock). Recovery
+ * tries it with timeout 0: held means the run that wrote the guard is alive; free means it died
+ * (a pid can be reused by another process, a flock cannot outlive its holder). */
+int lock_autoprobe(const struct pgr_ctx *ctx, unsigned long vmid, const char *what, unsigned timeout_ms,
+                   struct pgr_lock *ret, struct pgr_error *err);
 /* Clears the holder line and closes (which drops the flock). Safe on PGR_LOCK_INIT and twice. */
 void lock_release(struct pgr_lock *l);
 static inline void lock_releasep(struct pgr_lock *l) { lock_release(l); }
