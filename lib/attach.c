@@ -15,12 +15,16 @@
 #include <unistd.h>
 
 #include "jsonedit.h"
+#include "lock.h"
 #include "policy.h"
 #include "vmconf.h"
 
 #define DEFAULT_PATH_ENV "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define SELF_MAX_SIZE (64 * 1024 * 1024)
 #define QM_OUTPUT_MAX 400
+/* Another attach/detach holds the lock for one qm set (about a second); a whole cluster's worth of
+ * parallel attaches waits its turn, a hung qm does not make us wait forever. */
+#define ATTACH_LOCK_TIMEOUT_MS (120 * 1000)
 
 /* ---- qm ---------------------------------------------------------------------------------- */
 
@@ -652,6 +656,7 @@ int attach_vm_opts(const struct pgr_ctx *ctx, unsigned long vmid, const struct a
         _cleanup_(vmconf_freep) struct vmconf *conf = NULL;
         _cleanup_(storagecfg_freep) struct storagecfg *cfg = NULL;
         _cleanup_(policy_file_done) struct policy_file pf = { .root = NULL };
+        _cleanup_(lock_releasep) struct pgr_lock lock = PGR_LOCK_INIT;
         struct attach_result res;
         const struct storage *s = NULL;
         char cur_sid[STORAGE_ID_MAX];
@@ -664,6 +669,11 @@ int attach_vm_opts(const struct pgr_ctx *ctx, unsigned long vmid, const struct a
         if (r < 0)
                 return r;
         r = self_binary(o->self_path, self_path, sizeof(self_path), err);
+        if (r < 0)
+                return r;
+        /* From the first read of the VM config to the last write of the policy: one attach/detach
+         * at a time, or a parallel one's edit of the policy is overwritten. */
+        r = lock_attach(ctx, vmid, "attach", ATTACH_LOCK_TIMEOUT_MS, &lock, err);
         if (r < 0)
                 return r;
         if (stat(self_path, &st) < 0 || !S_ISREG(st.st_mode) || access(self_path, X_OK) < 0) {
@@ -760,6 +770,7 @@ int detach_vm_opts(const struct pgr_ctx *ctx, unsigned long vmid, const struct a
         _cleanup_(vmconf_freep) struct vmconf *conf = NULL;
         _cleanup_(storagecfg_freep) struct storagecfg *cfg = NULL;
         _cleanup_(policy_file_done) struct policy_file pf = { .root = NULL };
+        _cleanup_(lock_releasep) struct pgr_lock lock = PGR_LOCK_INIT;
         struct attach_result res;
         struct pgr_error e2;
         const char *chained = NULL;
@@ -768,6 +779,9 @@ int detach_vm_opts(const struct pgr_ctx *ctx, unsigned long vmid, const struct a
 
         memset(&res, 0, sizeof(res));
         r = check_vmid(vmid, err);
+        if (r < 0)
+                return r;
+        r = lock_attach(ctx, vmid, "detach", ATTACH_LOCK_TIMEOUT_MS, &lock, err);
         if (r < 0)
                 return r;
         r = vmconf_load(ctx, vmid, NULL, &conf, err);

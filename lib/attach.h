@@ -22,6 +22,7 @@
  *   -ENOENT  the VM has no config on this node (from vmconf_load; exit 1, as for plan)
  *   -ENOEXEC qm is not on $PATH
  *   -EIO     qm ran and failed (err carries its output)
+ *   -ETIMEDOUT another attach/detach held /run/pve-gpu-reset/attach.lock for 120 s (err names it)
  *   other    an I/O error on the snippet or the policy file
  * The CLI maps -EINVAL to exit 2, everything else to exit 1. */
 

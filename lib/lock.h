@@ -28,6 +28,10 @@ int lock_bus(const struct pgr_ctx *ctx, unsigned long vmid, const char *what, un
  * (a pid can be reused by another process, a flock cannot outlive its holder). */
 int lock_autoprobe(const struct pgr_ctx *ctx, unsigned long vmid, const char *what, unsigned timeout_ms,
                    struct pgr_lock *ret, struct pgr_error *err);
+/* "attach.lock": attach and detach hold it around their whole read-modify-write of the policy file
+ * and the VM config (qm set included), so parallel runs never lose each other's chained hookscript. */
+int lock_attach(const struct pgr_ctx *ctx, unsigned long vmid, const char *what, unsigned timeout_ms,
+                struct pgr_lock *ret, struct pgr_error *err);
 /* Clears the holder line and closes (which drops the flock). Safe on PGR_LOCK_INIT and twice. */
 void lock_release(struct pgr_lock *l);
 static inline void lock_releasep(struct pgr_lock *l) { lock_release(l); }

@@ -381,6 +381,34 @@ check "shared storage: the copy is executable" test -x "$root/mnt/pve/nas/snippe
 qm_log_is "shared storage: qm set 100 --hookscript nas:snippets/pve-gpu-reset" "set 100 --hookscript nas:snippets/pve-gpu-reset"
 expect "moving to --storage local re-attaches" 0 "attached local:snippets/pve-gpu-reset" -- pgr attach 100 --storage local
 
+# 30 attaches at once, each VM with its own hookscript: every one must end up chained. The policy
+# is read, edited and replaced under one lock (/run/pve-gpu-reset/attach.lock); without it, parallel
+# read-modify-write cycles kept 1-11 of the 30 entries while telling every VM its hook was kept.
+mkroot "$STORAGE_SNIPPETS"
+for id in $(seq 200 229); do
+        printf '#!/bin/sh\nexit 0\n' >"$root/var/lib/vz/snippets/hook-$id.sh"
+        chmod 0755 "$root/var/lib/vz/snippets/hook-$id.sh"
+        printf 'hookscript: local:snippets/hook-%s.sh\nmemory: 1024\n' "$id" >"$root/etc/pve/qemu-server/$id.conf"
+done
+pids=()
+for id in $(seq 200 229); do pgr attach "$id" >"$root/attach-$id.out" 2>&1 & pids+=($!); done
+n_fail=0
+for p in "${pids[@]}"; do wait "$p" || n_fail=$((n_fail + 1)); done
+check "30 parallel attaches all exit 0" test "$n_fail" -eq 0
+kept=$(json '[.vms | to_entries[] | select((.value | objects | .hookscript) == "/var/lib/vz/snippets/hook-\(.key).sh")] | length')
+if [ "$kept" = 30 ]; then ok "30 parallel attaches keep all 30 chained hookscripts"; else not_ok "30 parallel attaches keep all 30 chained hookscripts" "kept $kept of 30: $(jq -c .vms "$root/etc/pve-gpu-reset.json")"; fi
+n_ours=$(grep -l '^hookscript: local:snippets/pve-gpu-reset$' "$root"/etc/pve/qemu-server/2??.conf | wc -l)
+check "30 parallel attaches: every VM's hookscript is ours" test "$n_ours" -eq 30
+pids=()
+for id in $(seq 200 229); do pgr detach "$id" >"$root/detach-$id.out" 2>&1 & pids+=($!); done
+n_fail=0
+for p in "${pids[@]}"; do wait "$p" || n_fail=$((n_fail + 1)); done
+check "30 parallel detaches all exit 0" test "$n_fail" -eq 0
+n_back=0
+for id in $(seq 200 229); do [ "$(hookscript_of "$id")" = "local:snippets/hook-$id.sh" ] && n_back=$((n_back + 1)); done
+check "30 parallel detaches restore all 30 hookscripts ($n_back)" test "$n_back" -eq 30
+json_is "30 parallel detaches: no VM left in the policy" '[.vms[] | objects | select(.hookscript)] | length' 0
+
 mkroot -
 expect "no storage.cfg: Proxmox's built-in local has snippets" 0 "attached local:snippets/pve-gpu-reset" -- pgr attach 100
 check "no storage.cfg: symlink under /var/lib/vz/snippets" test -L "$root/var/lib/vz/snippets/pve-gpu-reset"
