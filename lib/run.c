@@ -3,7 +3,10 @@
 #include "run.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <syslog.h>
 #include <time.h>
@@ -143,14 +146,66 @@ out:
         return status;
 }
 
+/* Set in a chained hookscript's environment. A hook that finds it was started, directly or not, by a
+ * chained hookscript of a hook: it runs its own work but chains nothing, so A chains B chains A...
+ * stops at the first repeat. */
+#define CHAINED_ENV "PVE_GPU_RESET_CHAINED"
+
+/* The chained path is this very binary (a symlink, a hard link, its own path). realpath catches a
+ * link chain, the inode check a hard link or bind mount. */
+static bool is_this_binary(const char *path)
+{
+        char self[PATH_MAX], real[PATH_MAX];
+        struct stat st_path, st_self;
+        ssize_t n;
+
+        if (stat(path, &st_path) == 0 && stat("/proc/self/exe", &st_self) == 0 &&
+            st_path.st_dev == st_self.st_dev && st_path.st_ino == st_self.st_ino)
+                return true;
+        n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        if (n < 0 || !realpath(path, real))
+                return false;
+        self[n] = '\0';
+        return streq(self, real);
+}
+
+static void chain_refused(struct journal *j, unsigned long vmid, const char *phase, const char *msg)
+{
+        journal_log(j, &(struct journal_event){
+                .message_id = PGR_MSGID_CHAINED_HOOK,
+                .priority = LOG_ERR,
+                .vmid = vmid,
+                .phase = phase,
+                .action = "chain",
+                .result = "refused",
+                .duration_usec = -1,
+                .message = msg,
+        });
+}
+
 /* The VM's chained hookscript (recorded by `attach` when the VM had one) runs after our work, with
- * the same arguments; in pre-start its failure aborts the start like ours. */
+ * the same arguments; in pre-start its failure aborts the start like ours. One that would run this
+ * hook again is refused (journal error) and counts as not run: Proxmox itself runs one hookscript,
+ * and a recursion would never return at all. */
 static int run_chained(const char *path, unsigned long vmid, const char *phase, struct journal *j)
 {
-        char vmid_s[24];
+        char vmid_s[24], msg[PATH_MAX + 160];
         pid_t pid;
         int status;
 
+        if (getenv(CHAINED_ENV)) {
+                snprintf(msg, sizeof(msg), "refusing to chain %s: this hook was itself started by a chained "
+                         "hookscript (%s is set), and chaining again would recurse; fix vms.%lu.hookscript",
+                         path, CHAINED_ENV, vmid);
+                chain_refused(j, vmid, phase, msg);
+                return 0;
+        }
+        if (is_this_binary(path)) {
+                snprintf(msg, sizeof(msg), "refusing to chain %s: it is this binary itself, which would run "
+                         "forever; remove vms.%lu.hookscript", path, vmid);
+                chain_refused(j, vmid, phase, msg);
+                return 0;
+        }
         snprintf(vmid_s, sizeof(vmid_s), "%lu", vmid);
         fflush(stdout);
         fflush(stderr);
@@ -158,6 +213,8 @@ static int run_chained(const char *path, unsigned long vmid, const char *phase, 
         if (pid < 0)
                 return -errno;
         if (pid == 0) {
+                if (setenv(CHAINED_ENV, "1", 1) < 0)
+                        _exit(127);
                 execl(path, path, vmid_s, phase, (char *)NULL);
                 fprintf(stderr, "pve-gpu-reset: cannot run chained hookscript %s: %s\n", path, strerror(errno));
                 _exit(127);

@@ -107,6 +107,33 @@ check "4 concurrent hooks for one VM all exit 0 [$rcs]" test "$rcs" = 0000
 check "concurrent hooks leave no lock held" no_lock_held "$root"
 check "concurrent hooks leave drivers_autoprobe at 1" autoprobe_is_1 "$root"
 
+# --- a chained hookscript that runs the hook again: never a recursion. Directly (the chained path is
+# this binary under another name) it is refused by inode; indirectly (a script that calls the hook,
+# which would chain the script again) the hook run from a chained script refuses to chain further.
+# The root and policy come from the environment and the root's policy file, as every level sees them.
+# The stand-in stops itself after 5 rounds, so even a broken hook cannot fork without end here.
+root=$(fresh gpu-audio-rootport)
+cat >"$scratch/rechain.sh" <<EOF
+#!/bin/sh
+n=\$(( \$(cat "$scratch/rechain.count" 2>/dev/null || echo 0) + 1 ))
+echo \$n >"$scratch/rechain.count"
+[ \$n -gt 5 ] && exit 99
+exec "$bin" "\$1" "\$2"
+EOF
+chmod 0755 "$scratch/rechain.sh"
+echo "{\"vms\": {\"100\": {\"hookscript\": \"$scratch/rechain.sh\"}}}" >"$root/etc/pve-gpu-reset.json"
+run env PVE_GPU_RESET_ROOT="$root" timeout 20 "$bin" 100 post-start
+check "a chained script that calls the hook again runs once ($(cat "$scratch/rechain.count"))" \
+        test "$(cat "$scratch/rechain.count")" = 1
+check "indirect recursion: exit 0" test "$rc" -eq 0
+check "indirect recursion: the inner hook says why it did not chain" says "refus.*chain|chain.*refus"
+ln -s "$bin" "$scratch/self-hook"
+echo "{\"vms\": {\"100\": {\"hookscript\": \"$scratch/self-hook\"}}}" >"$root/etc/pve-gpu-reset.json"
+# In its own pid namespace: if the hook did recurse, timeout takes the whole chain down with it.
+run env PVE_GPU_RESET_ROOT="$root" timeout 5 unshare --pid --fork --kill-child "$bin" 100 post-start
+check "a chained hookscript that is the hook itself: refused, exit 0" test "$rc" -eq 0
+check "self-chain: the message names the refusal" says "is this binary.*refus|refus.*itself"
+
 # --- hostile VM configs: clear message, exit 2, nothing written
 root=$(fresh gpu-audio-rootport)
 conf=$root/etc/pve/qemu-server
