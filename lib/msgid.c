@@ -21,6 +21,7 @@ const struct pgr_msgid pgr_msgids[] = {
         { PGR_MSGID_CONFIG_ERROR, "config-error" },
         { PGR_MSGID_LOCK_TIMEOUT, "lock-timeout" },
         { PGR_MSGID_CHAINED_HOOK, "chained-hook" },
+        { PGR_MSGID_STALE_COPY, "stale-copy" },
 };
 
 const size_t pgr_msgids_count = ELEMENTSOF(pgr_msgids);

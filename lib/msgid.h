@@ -39,6 +39,8 @@
 #define PGR_MSGID_LOCK_TIMEOUT       "6538447d46b64d038c05a5fc5de7be8b"
 /* The VM's own (chained) hookscript ran; RESULT says whether it succeeded. */
 #define PGR_MSGID_CHAINED_HOOK       "2872e3d24b654f56b26b78fdb4c770ab"
+/* The hook runs as a copy of the binary (on a shared storage) older than the installed one. */
+#define PGR_MSGID_STALE_COPY         "ad542deadde14fd0a9c8bc7abfa8e57e"
 
 #define PGR_MSGID_LEN 32
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "apply.h"
+#include "attach.h"
 #include "journal.h"
 #include "mapping.h"
 #include "msgid.h"
@@ -348,6 +349,32 @@ fail:
 }
 
 /* -v: every entry also on stderr, not only warnings and errors. */
+/* attach copies the binary to a shared storage, and a package upgrade does not reach that copy: say
+ * so on every run, loudly, and go on (an old hook still does its work). */
+static void warn_if_stale_copy(const struct pgr_ctx *ctx, struct journal *j, unsigned long vmid, const char *phase)
+{
+        char installed[PATH_MAX], version[ATTACH_VERSION_MAX], self[PATH_MAX], msg[3 * PATH_MAX];
+        ssize_t n;
+
+        if (attach_stale_copy(ctx, installed, sizeof(installed), version) <= 0)
+                return;
+        n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        self[n < 0 ? 0 : n] = '\0';
+        snprintf(msg, sizeof(msg), "this hook (%s) is a copy of pve-gpu-reset %s older than the installed %s %s: "
+                 "fixes of the newer version do not reach this VM; run 'pve-gpu-reset attach --refresh'",
+                 n < 0 ? "?" : self, PGR_VERSION, installed, version);
+        journal_log(j, &(struct journal_event){
+                .message_id = PGR_MSGID_STALE_COPY,
+                .priority = LOG_WARNING,
+                .vmid = vmid,
+                .phase = phase,
+                .action = "version",
+                .result = "stale",
+                .duration_usec = -1,
+                .message = msg,
+        });
+}
+
 static int open_journal(const struct pgr_ctx *ctx, const struct run_options *o, struct journal **ret)
 {
         return o->verbose ? journal_open_mode(JOURNAL_MODE_BOTH, stderr, ret) : journal_open(ctx, ret);
@@ -373,6 +400,7 @@ int run_hook(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, con
         r = open_journal(ctx, o, &j);
         if (r < 0)
                 fprintf(stderr, "pve-gpu-reset: journal unavailable (%s); logging to stderr\n", strerror(-r));
+        warn_if_stale_copy(ctx, j, vmid, phase_str);
         if (phase == PHASE_INVALID || phase == PHASE_MANUAL) {
                 char msg[128];
 
