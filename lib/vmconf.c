@@ -164,10 +164,11 @@ int vmconf_pci_ids_parse(const char *s, size_t n, bool need_domain, struct pci_a
         return 0;
 }
 
-/* Proxmox's pve-configid: [a-z][a-z0-9_-]+, case-insensitive. */
+/* Proxmox's pve-configid (pve-common JSONSchema.pm $CONFIGID_RE): [a-z][a-z0-9_-]+, case-insensitive, no
+ * length limit. */
 bool vmconf_configid_valid(const char *s, size_t n)
 {
-        if (n < 2 || n > 255 || !isalpha((unsigned char)s[0]))
+        if (n < 2 || !isalpha((unsigned char)s[0]))
                 return false;
         for (size_t i = 1; i < n; i++)
                 if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '-')

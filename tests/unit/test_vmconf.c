@@ -381,6 +381,15 @@ static void hostpci_mapping_names_follow_pve_configid(void **state)
         hostpci_ok("mapping=igpu-audio,romfile=AMDGopDriver.rom", &h); /* mapping and romfile coexist */
         assert_string_equal(h.romfile, "AMDGopDriver.rom");
         hostpci_done(&h);
+        /* pve-common src/PVE/JSONSchema.pm: $CONFIGID_RE = qr/[a-z][a-z0-9_-]+/i, no length limit. */
+        {
+                char value[400] = "mapping=g";
+
+                memset(value + strlen(value), 'p', 300);
+                hostpci_ok(value, &h);
+                assert_int_equal(strlen(h.mapping), 301);
+                hostpci_done(&h);
+        }
         hostpci_fails("mapping=1gpu", "invalid mapping name '1gpu' (expected [a-z][a-z0-9_-]+) in 'mapping=1gpu'");
         hostpci_fails("mapping=g", "invalid mapping name 'g' (expected [a-z][a-z0-9_-]+) in 'mapping=g'");
         hostpci_fails("mapping=gpu.0", "invalid mapping name 'gpu.0' (expected [a-z][a-z0-9_-]+) in 'mapping=gpu.0'");
