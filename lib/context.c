@@ -199,6 +199,12 @@ int pgr_runtime_dir_open(const struct pgr_ctx *ctx, char *ret_path, size_t size,
                               "(remove it, it is recreated on the next run)", dir, (unsigned)geteuid());
                 return -EPERM;
         }
+        /* Ours but readable by others (created 0755 by an older version): root-only from now on. */
+        if ((st.st_mode & 07777) != 0700 && fchmod(dfd, 0700) < 0) {
+                r = -errno;
+                pgr_error_set(err, "cannot make runtime directory %s mode 0700: %s", dir, strerror(-r));
+                return r;
+        }
         r = dfd;
         dfd = -1;
         return r;

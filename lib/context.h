@@ -40,6 +40,7 @@ int pgr_pathf(const struct pgr_ctx *ctx, char *buf, size_t size, const char *fmt
 struct pgr_error;
 /* Opens <root>/run/pve-gpu-reset (O_DIRECTORY), creating it mode 0700 when missing, and checks it
  * is a directory (not a symlink: -ELOOP; something else: -ENOTDIR) owned by our uid without group or
- * other write (-EPERM). ret_path (may be NULL) gets its host path. Returns the fd, or -errno with err
+ * other write (-EPERM); one that passes but is readable by others (0755 from an older version) is
+ * made 0700. ret_path (may be NULL) gets its host path. Returns the fd, or -errno with err
  * saying what is wrong and how to fix it. */
 int pgr_runtime_dir_open(const struct pgr_ctx *ctx, char *ret_path, size_t size, struct pgr_error *err);

@@ -407,6 +407,12 @@ printf '\177ELF\002\001\001 a newer build\000PVE-GPU-RESET-BINARY-MARKER version
 cp "$root/mnt/pve/nas/snippets/pve-gpu-reset" "$scratch/newer.orig"
 expect "attach --refresh never downgrades a newer copy" 0 "nas:snippets/pve-gpu-reset.*newer" -- pgr attach --refresh
 check "refresh: the newer copy is untouched" cmp -s "$scratch/newer.orig" "$root/mnt/pve/nas/snippets/pve-gpu-reset"
+# A copy made before builds carried the marker: an ELF file holding one of our journal message ids.
+printf '\177ELF\002\001\001 a build without marker\0002872e3d24b654f56b26b78fdb4c770ab\000' \
+        >"$root/mnt/pve/nas/snippets/pve-gpu-reset"
+expect "attach --refresh replaces a copy from before the version marker" 0 "refreshed nas:snippets/pve-gpu-reset" \
+        -- pgr attach --refresh
+check "refresh: the pre-marker copy is now the binary" cmp -s "$bin_target" "$root/mnt/pve/nas/snippets/pve-gpu-reset"
 expect "attach --refresh takes no VMID" 2 "refresh" -- pgr attach --refresh 100
 if [ -n "$deb" ]; then
         if grep -q 'attach --refresh' "$scratch/control/postinst" 2>/dev/null; then

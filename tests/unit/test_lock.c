@@ -353,9 +353,15 @@ static void world_writable_lock_dir_is_refused(void **state)
         assert_int_equal(chmod(dir, 0775), 0); /* group-writable is no better */
         assert_int_equal(lock_bus(&f->ctx, 100, "rescan", 0, &l, &err), -EPERM);
         assert_int_equal(l.fd, -1);
-        assert_int_equal(chmod(dir, 0755), 0);
+        assert_int_equal(chmod(dir, 0755), 0); /* ours, as an older version made it: accepted */
         assert_int_equal(lock_bus(&f->ctx, 100, "rescan", 0, &l, &err), 0);
         lock_release(&l);
+        {
+                struct stat st;
+
+                assert_int_equal(stat(dir, &st), 0);
+                assert_int_equal(st.st_mode & 07777, 0700); /* and root-only from then on */
+        }
 }
 
 static void symlinked_lock_file_is_not_followed(void **state)
