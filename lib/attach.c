@@ -912,7 +912,7 @@ static bool binary_identify(const char *data, size_t len, char ret_version[ATTAC
                 size_t n = 0;
 
                 while (v + n < end && n < ATTACH_VERSION_MAX - 1 &&
-                       (isalnum((unsigned char)v[n]) || strchr(".~+-:", v[n])))
+                       (isalnum((unsigned char)v[n]) || (v[n] != '\0' && strchr(".~+-:", v[n]))))
                         n++;
                 if (n > 0 && v + n < end && v[n] == '\n') {
                         memcpy(ret_version, v, n);

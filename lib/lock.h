@@ -7,8 +7,9 @@
 
 /* flock(2) locks under <root>/run/pve-gpu-reset/ (PGR_RUNTIME_DIR): one per slot
  * ("slot-0000:01:00.lock") so two hooks never work on one card at once, and one for bus-wide
- * operations ("bus.lock": remove/rescan, bus resets, drivers_autoprobe). The lock file holds "pid=N vmid=M what=..." of the holder, so a
- * timeout can name who has it. Locks die with the process (SIGKILL leaves none held). */
+ * operations ("bus.lock": remove/rescan, bus resets, drivers_autoprobe). The lock file holds
+ * "pid=N vmid=M what=..." of the holder, so a timeout can name who has it. Locks die with the
+ * process (SIGKILL leaves none held). */
 struct pgr_lock {
         int fd;
         char path[PATH_MAX];
