@@ -1068,6 +1068,15 @@ int attach_refresh(const struct pgr_ctx *ctx, const char *self_given, struct att
         return 0;
 }
 
+bool attach_is_pgr_binary(const char *path)
+{
+        _cleanup_free_ char *data = NULL;
+        char version[ATTACH_VERSION_MAX];
+        size_t len = 0;
+
+        return read_full_file(path, SELF_MAX_SIZE, &data, &len) == 0 && binary_identify(data, len, version);
+}
+
 int attach_stale_copy(const struct pgr_ctx *ctx, char *ret_installed, size_t size,
                       char ret_version[ATTACH_VERSION_MAX])
 {

@@ -99,6 +99,9 @@ struct attach_refresh_item {
 int attach_refresh(const struct pgr_ctx *ctx, const char *self_path, struct attach_refresh_item *ret, size_t max,
                    size_t *ret_n, struct pgr_error *err);
 
+/* path is a pve-gpu-reset binary, of any version (by its marker, or its message ids). */
+bool attach_is_pgr_binary(const char *path);
+
 /* For the hook: 1 when the running binary is not <root>/usr/sbin/pve-gpu-reset and that one is a
  * newer version (ret_installed: its host path, ret_version: its version); 0 otherwise, including
  * when it cannot be told (a check that cannot be made is no warning). */

@@ -201,9 +201,10 @@ static int run_chained(const char *path, unsigned long vmid, const char *phase, 
                 chain_refused(j, vmid, phase, msg);
                 return 0;
         }
-        if (is_this_binary(path)) {
-                snprintf(msg, sizeof(msg), "refusing to chain %s: it is this binary itself, which would run "
-                         "forever; remove vms.%lu.hookscript", path, vmid);
+        /* Any build of ours counts: an older copy (a shared storage's) would chain itself without end. */
+        if (is_this_binary(path) || attach_is_pgr_binary(path)) {
+                snprintf(msg, sizeof(msg), "refusing to chain %s: it is pve-gpu-reset itself, which would run "
+                         "itself forever; remove vms.%lu.hookscript", path, vmid);
                 chain_refused(j, vmid, phase, msg);
                 return 0;
         }

@@ -134,6 +134,13 @@ run env PVE_GPU_RESET_ROOT="$root" timeout 5 unshare --pid --fork --kill-child "
 check "a chained hookscript that is the hook itself: refused, exit 0" test "$rc" -eq 0
 check "self-chain: the message names the refusal" says "is this binary.*refus|refus.*itself"
 
+cp "$bin" "$scratch/copy-hook"
+echo "{\"vms\": {\"100\": {\"hookscript\": \"$scratch/copy-hook\"}}}" >"$root/etc/pve-gpu-reset.json"
+run env PVE_GPU_RESET_ROOT="$root" timeout 5 unshare --pid --fork --kill-child "$bin" 100 post-start
+check "a chained hookscript that is a copy of pve-gpu-reset: refused without running it, exit 0" \
+        sh -c '[ "$1" -eq 0 ] && printf "%s" "$2" | grep -q "refusing to chain .*copy-hook: it is pve-gpu-reset itself" &&
+               [ "$(printf "%s\n" "$2" | grep -c "\] chain ")" -eq 1 ]' sh "$rc" "$out"
+
 # --- hostile VM configs: clear message, exit 2, nothing written
 root=$(fresh gpu-audio-rootport)
 conf=$root/etc/pve/qemu-server
