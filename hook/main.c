@@ -27,6 +27,7 @@ static void usage(FILE *out)
               "  pve-gpu-reset history [--vmid N] [--device BDF] [--since T] [--json]\n"
               "  pve-gpu-reset reset BDF... [--method M]        reset by hand, same engine and safety rules\n"
               "  pve-gpu-reset attach VMID [--storage S] | detach VMID\n"
+              "  pve-gpu-reset attach --refresh                 update every copy on a shared storage to this binary\n"
               "Global options: --root DIR, --config FILE, --node NAME, --dry-run, -v, --version, --help\n"
               "Phases: pre-start, post-start, pre-stop, post-stop. Exit: 0 done, 1 failed, 2 bad usage or input.\n",
               out);
@@ -34,7 +35,7 @@ static void usage(FILE *out)
 
 struct args {
         const char *root, *config, *node, *phase, *since, *device, *storage, *method, *vmid_opt;
-        bool json, dry_run, help, version;
+        bool json, dry_run, help, version, refresh;
         int verbose;
 };
 
@@ -69,6 +70,7 @@ static int reject_options(const struct args *a, const char *cmd, const char *all
         } opts[] = {
                 { "phase", a->phase }, { "json", a->json }, { "since", a->since }, { "device", a->device },
                 { "storage", a->storage }, { "method", a->method }, { "vmid", a->vmid_opt },
+                { "refresh", a->refresh },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(opts); i++)
@@ -89,6 +91,35 @@ static int want_args(int argc, int min, int max, const char *cmd)
         return 0;
 }
 
+/* One line per snippet found; 1 when it could not be refreshed. */
+static int print_refresh_item(const struct attach_refresh_item *it)
+{
+        const char *v = it->version[0] ? it->version : "unknown (older)";
+
+        switch (it->state) {
+        case ATTACH_REFRESH_DONE:
+                printf("refreshed %s (%s): version %s replaced by %s\n", it->volid, it->snippet, v, PGR_VERSION);
+                return 0;
+        case ATTACH_REFRESH_CURRENT:
+                printf("%s (%s): up to date (%s)\n", it->volid, it->snippet, PGR_VERSION);
+                return 0;
+        case ATTACH_REFRESH_NEWER:
+                printf("%s (%s): version %s is newer than this binary (%s); left alone\n", it->volid, it->snippet, v,
+                       PGR_VERSION);
+                return 0;
+        case ATTACH_REFRESH_LINK:
+                printf("%s (%s): a symlink, always the installed binary\n", it->volid, it->snippet);
+                return 0;
+        case ATTACH_REFRESH_FOREIGN:
+                printf("%s (%s): not a pve-gpu-reset binary; left alone\n", it->volid, it->snippet);
+                return 0;
+        case ATTACH_REFRESH_FAILED:
+                break;
+        }
+        fprintf(stderr, "pve-gpu-reset: %s (%s): cannot refresh: %s\n", it->volid, it->snippet, strerror(it->error));
+        return 1;
+}
+
 int main(int argc, char **argv)
 {
         static const struct option longopts[] = {
@@ -99,6 +130,7 @@ int main(int argc, char **argv)
                 { "help", no_argument, NULL, 'h' },          { "since", required_argument, NULL, 's' },
                 { "device", required_argument, NULL, 'D' },  { "storage", required_argument, NULL, 'S' },
                 { "method", required_argument, NULL, 'm' },  { "vmid", required_argument, NULL, 'i' },
+                { "refresh", no_argument, NULL, 'F' },
                 {},
         };
         struct args a = {};
@@ -128,6 +160,7 @@ int main(int argc, char **argv)
                 case 'S': a.storage = optarg; break;
                 case 'm': a.method = optarg; break;
                 case 'i': a.vmid_opt = optarg; break;
+                case 'F': a.refresh = true; break;
                 default:
                         if (optopt)
                                 return bad_usage("option -%c needs a value or is unknown", optopt);
@@ -207,6 +240,25 @@ int main(int argc, char **argv)
                         if (pci_addr_parse(argv[i], &addrs[i - 1]) < 0)
                                 return bad_usage("invalid PCI address '%s': expected [DDDD:]BB:SS.F or BB:SS", argv[i]);
                 return run_reset(&ctx, addrs, (size_t)argc - 1, &o);
+        }
+        if (streq(cmd, "attach") && a.refresh) {
+                struct attach_refresh_item items[64];
+                struct pgr_error err = {};
+                size_t n = 0;
+                int failed = 0;
+
+                if (reject_options(&a, "attach --refresh", "refresh") < 0 || want_args(argc - 1, 0, 0, "attach --refresh") < 0)
+                        return EXIT_USAGE;
+                r = attach_refresh(&ctx, NULL, items, ELEMENTSOF(items), &n, &err);
+                if (r < 0) {
+                        fprintf(stderr, "pve-gpu-reset: %s\n", err.msg);
+                        return EXIT_FAILED;
+                }
+                for (size_t i = 0; i < n && i < ELEMENTSOF(items); i++)
+                        failed |= print_refresh_item(&items[i]);
+                if (n == 0)
+                        printf("no copy of pve-gpu-reset in any snippets directory; nothing to refresh\n");
+                return failed ? EXIT_FAILED : EXIT_DONE;
         }
         if (streq(cmd, "attach") || streq(cmd, "detach")) {
                 struct pgr_error err = {};

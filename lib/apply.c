@@ -306,9 +306,11 @@ static struct plan_device *plan_lookup(struct plan *p, const struct pci_addr *a)
 
 /* The drivers_autoprobe window: while it is 0 no host driver can grab a rescanned card. Signals that
  * would kill us are held back until it is 1 again; SIGKILL cannot be, which is what the guard file
- * and apply_recover_autoprobe are for. */
+ * and apply_recover_autoprobe are for. The window's lock is held from before the guard is written
+ * until after it is removed: it is how recovery tells a live run from a dead one. */
 struct autoprobe_window {
         sigset_t saved;
+        struct pgr_lock lock;
         bool active;
 };
 
@@ -326,10 +328,15 @@ static void autoprobe_guard_clear(struct apply_ctx *a)
 static int autoprobe_off(struct apply_ctx *a, struct autoprobe_window *w)
 {
         sigset_t block;
+        struct pgr_error lerr;
         int r;
 
+        w->lock = (struct pgr_lock)PGR_LOCK_INIT;
         if (a->dry_run)
                 return 0;
+        r = lock_autoprobe(a->ctx, a->vmid, "autoprobe-off", a->lock_timeout_ms, &w->lock, &lerr);
+        if (r < 0)
+                return r;
         sigemptyset(&block);
         sigaddset(&block, SIGTERM);
         sigaddset(&block, SIGINT);
@@ -341,6 +348,7 @@ static int autoprobe_off(struct apply_ctx *a, struct autoprobe_window *w)
                 r = sysfs_write(a->ctx, "/sys/bus/pci/drivers_autoprobe", "0");
         if (r < 0) {
                 autoprobe_guard_clear(a);
+                lock_release(&w->lock);
                 sigprocmask(SIG_SETMASK, &w->saved, NULL);
                 return r;
         }
@@ -360,6 +368,8 @@ static int autoprobe_on(struct apply_ctx *a, struct autoprobe_window *w)
                 r = -EIO;
         if (r >= 0)
                 autoprobe_guard_clear(a);
+        /* A guard left after a failed restore is for the next run's recovery: the lock goes either way. */
+        lock_release(&w->lock);
         w->active = false;
         sigprocmask(SIG_SETMASK, &w->saved, NULL);
         return r;
@@ -745,41 +755,47 @@ out:
         return ret;
 }
 
-static bool pid_alive(const struct pgr_ctx *ctx, long pid)
-{
-        char path[PATH_MAX];
-
-        return pid > 0 && pgr_pathf(ctx, path, sizeof(path), "/proc/%ld", pid) == 0 && access(path, F_OK) == 0;
-}
-
 int apply_recover_autoprobe(struct apply_ctx *a, struct pgr_error *err)
 {
-        struct pgr_lock bus = PGR_LOCK_INIT;
-        char buf[8];
+        _cleanup_(lock_releasep) struct pgr_lock bus = PGR_LOCK_INIT, window = PGR_LOCK_INIT;
+        struct pgr_error lerr;
+        char buf[8], who[48];
         long pid;
         int r;
 
-        pid = state_autoprobe_guard_pid(a->ctx);
-        if (pid <= 0)
+        /* 0: no guard. A guard that cannot be read or parsed (< 0) is stale too (state.h). */
+        if (state_autoprobe_guard_pid(a->ctx) == 0)
                 return 0;
         r = lock_bus(a->ctx, a->vmid, "recover-autoprobe", a->lock_timeout_ms, &bus, err);
         if (r < 0)
                 return r;
         /* Re-read under the lock: the run that wrote it may have just finished. */
         pid = state_autoprobe_guard_pid(a->ctx);
-        if (pid <= 0 || (pid != getpid() && pid_alive(a->ctx, pid))) {
-                lock_release(&bus);
+        if (pid == 0)
                 return 0;
+        /* Whether the guard's pid exists proves nothing (it may belong to another process by now);
+         * whether the writer still holds the window's lock does. */
+        r = lock_autoprobe(a->ctx, a->vmid, "recover-autoprobe", 0, &window, &lerr);
+        if (r == -ETIMEDOUT)
+                return 0;
+        if (r < 0) {
+                pgr_error_set(err, "%s", lerr.msg);
+                return r;
         }
         r = sysfs_write(a->ctx, "/sys/bus/pci/drivers_autoprobe", "1");
         if (r >= 0 && sysfs_read(a->ctx, "/sys/bus/pci/drivers_autoprobe", buf, sizeof(buf)) >= 0 && !streq(buf, "1"))
                 r = -EIO;
         if (r >= 0)
                 autoprobe_guard_clear(a);
+        lock_release(&window);
         lock_release(&bus);
+        if (pid > 0)
+                snprintf(who, sizeof(who), "run %ld", pid);
+        else
+                snprintf(who, sizeof(who), "a run (unreadable guard)");
         journal_step(a, NULL, PGR_MSGID_AUTOPROBE_RESTORED, r < 0 ? LOG_ERR : LOG_WARNING, "recover", NULL,
                      r < 0 ? "failed" : "ok", -1, NULL, NULL, r,
-                     "drivers_autoprobe was left at 0 by run %ld, which did not finish; %s", pid,
+                     "drivers_autoprobe was left at 0 by %s, which did not finish; %s", who,
                      r < 0 ? "restoring it failed: run 'echo 1 > /sys/bus/pci/drivers_autoprobe'" : "restored to 1");
         if (r < 0) {
                 pgr_error_set(err, "cannot restore /sys/bus/pci/drivers_autoprobe: %s", strerror(-r));

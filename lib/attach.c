@@ -2,6 +2,7 @@
 #define _GNU_SOURCE 1 /* pipe2, mkostemp, asprintf */
 #include "attach.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
@@ -15,12 +16,17 @@
 #include <unistd.h>
 
 #include "jsonedit.h"
+#include "lock.h"
+#include "msgid.h"
 #include "policy.h"
 #include "vmconf.h"
 
 #define DEFAULT_PATH_ENV "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define SELF_MAX_SIZE (64 * 1024 * 1024)
 #define QM_OUTPUT_MAX 400
+/* Another attach/detach holds the lock for one qm set (about a second); a whole cluster's worth of
+ * parallel attaches waits its turn, a hung qm does not make us wait forever. */
+#define ATTACH_LOCK_TIMEOUT_MS (120 * 1000)
 
 /* ---- qm ---------------------------------------------------------------------------------- */
 
@@ -652,6 +658,7 @@ int attach_vm_opts(const struct pgr_ctx *ctx, unsigned long vmid, const struct a
         _cleanup_(vmconf_freep) struct vmconf *conf = NULL;
         _cleanup_(storagecfg_freep) struct storagecfg *cfg = NULL;
         _cleanup_(policy_file_done) struct policy_file pf = { .root = NULL };
+        _cleanup_(lock_releasep) struct pgr_lock lock = PGR_LOCK_INIT;
         struct attach_result res;
         const struct storage *s = NULL;
         char cur_sid[STORAGE_ID_MAX];
@@ -664,6 +671,11 @@ int attach_vm_opts(const struct pgr_ctx *ctx, unsigned long vmid, const struct a
         if (r < 0)
                 return r;
         r = self_binary(o->self_path, self_path, sizeof(self_path), err);
+        if (r < 0)
+                return r;
+        /* From the first read of the VM config to the last write of the policy: one attach/detach
+         * at a time, or a parallel one's edit of the policy is overwritten. */
+        r = lock_attach(ctx, vmid, "attach", ATTACH_LOCK_TIMEOUT_MS, &lock, err);
         if (r < 0)
                 return r;
         if (stat(self_path, &st) < 0 || !S_ISREG(st.st_mode) || access(self_path, X_OK) < 0) {
@@ -760,6 +772,7 @@ int detach_vm_opts(const struct pgr_ctx *ctx, unsigned long vmid, const struct a
         _cleanup_(vmconf_freep) struct vmconf *conf = NULL;
         _cleanup_(storagecfg_freep) struct storagecfg *cfg = NULL;
         _cleanup_(policy_file_done) struct policy_file pf = { .root = NULL };
+        _cleanup_(lock_releasep) struct pgr_lock lock = PGR_LOCK_INIT;
         struct attach_result res;
         struct pgr_error e2;
         const char *chained = NULL;
@@ -768,6 +781,9 @@ int detach_vm_opts(const struct pgr_ctx *ctx, unsigned long vmid, const struct a
 
         memset(&res, 0, sizeof(res));
         r = check_vmid(vmid, err);
+        if (r < 0)
+                return r;
+        r = lock_attach(ctx, vmid, "detach", ATTACH_LOCK_TIMEOUT_MS, &lock, err);
         if (r < 0)
                 return r;
         r = vmconf_load(ctx, vmid, NULL, &conf, err);
@@ -866,4 +882,215 @@ int detach_vm(const struct pgr_ctx *ctx, unsigned long vmid, const char *policy_
         else
                 pgr_error_set(err, "VM %lu: detached %s; the VM has no hookscript now", vmid, res.volid);
         return 0;
+}
+
+/* ---- copies on shared storages: refresh, and the hook's staleness check -------------------------- */
+
+/* Every binary that links this file carries this line, so a copy is recognised, with its version,
+ * without running it. sizeof(BINARY_MARKER_PREFIX) is all the search code uses, so the prefix is in
+ * the binary once, followed by the version. */
+#define BINARY_MARKER_PREFIX "PVE-GPU-RESET-BINARY-MARKER version="
+__attribute__((used)) static const char binary_marker[] = BINARY_MARKER_PREFIX PGR_VERSION "\n";
+
+/* Builds from before the marker: an ELF file that holds one of our journal message ids (128 random
+ * bits each, in every build since the first) is one of ours, of an unknown, older version. */
+static bool is_legacy_build(const char *data, size_t len)
+{
+        return len >= 4 && memcmp(data, "\177ELF", 4) == 0 &&
+               memmem(data, len, PGR_MSGID_CHAINED_HOOK, PGR_MSGID_LEN) != NULL;
+}
+
+/* true when data is a pve-gpu-reset binary; ret_version gets its version ("" for a legacy build). */
+static bool binary_identify(const char *data, size_t len, char ret_version[ATTACH_VERSION_MAX])
+{
+        const size_t plen = sizeof(BINARY_MARKER_PREFIX) - 1;
+        const char *p = data, *end = data + len;
+
+        ret_version[0] = '\0';
+        while ((p = memmem(p, (size_t)(end - p), binary_marker, plen))) {
+                const char *v = p + plen;
+                size_t n = 0;
+
+                while (v + n < end && n < ATTACH_VERSION_MAX - 1 &&
+                       (isalnum((unsigned char)v[n]) || (v[n] != '\0' && strchr(".~+-:", v[n]))))
+                        n++;
+                if (n > 0 && v + n < end && v[n] == '\n') {
+                        memcpy(ret_version, v, n);
+                        ret_version[n] = '\0';
+                        return true;
+                }
+                p = v;
+        }
+        return is_legacy_build(data, len);
+}
+
+/* Debian-like order for what the Makefile's VERSION holds: digit runs compare as numbers, other
+ * characters by value, a shorter string first; "" (a legacy build) before every version. */
+static int version_compare(const char *a, const char *b)
+{
+        size_t i = 0, j = 0;
+
+        while (a[i] || b[j]) {
+                if (isdigit((unsigned char)a[i]) && isdigit((unsigned char)b[j])) {
+                        size_t si, sj, ni, nj;
+                        int c;
+
+                        while (a[i] == '0' && isdigit((unsigned char)a[i + 1]))
+                                i++;
+                        while (b[j] == '0' && isdigit((unsigned char)b[j + 1]))
+                                j++;
+                        for (si = i; isdigit((unsigned char)a[i]); i++)
+                                ;
+                        for (sj = j; isdigit((unsigned char)b[j]); j++)
+                                ;
+                        ni = i - si;
+                        nj = j - sj;
+                        if (ni != nj)
+                                return ni < nj ? -1 : 1;
+                        c = memcmp(a + si, b + sj, ni);
+                        if (c)
+                                return c < 0 ? -1 : 1;
+                        continue;
+                }
+                if (a[i] != b[j])
+                        return (unsigned char)a[i] < (unsigned char)b[j] ? -1 : 1;
+                i++;
+                j++;
+        }
+        return 0;
+}
+
+static int refresh_one(const char *full, const char *self, size_t self_len, const struct stat *self_st,
+                       struct attach_refresh_item *it)
+{
+        _cleanup_free_ char *cur = NULL;
+        size_t cur_len = 0;
+        struct stat st;
+        int r;
+
+        if (lstat(full, &st) < 0)
+                return -errno;
+        if (S_ISLNK(st.st_mode)) {
+                it->state = ATTACH_REFRESH_LINK; /* points at the installed binary: always current */
+                return 0;
+        }
+        if (!S_ISREG(st.st_mode)) {
+                it->state = ATTACH_REFRESH_FOREIGN;
+                return 0;
+        }
+        if (st.st_dev == self_st->st_dev && st.st_ino == self_st->st_ino) {
+                it->state = ATTACH_REFRESH_CURRENT;
+                return 0;
+        }
+        r = read_full_file(full, SELF_MAX_SIZE, &cur, &cur_len);
+        if (r == -EFBIG) {
+                it->state = ATTACH_REFRESH_FOREIGN; /* larger than any build of ours */
+                return 0;
+        }
+        if (r < 0) {
+                it->state = ATTACH_REFRESH_FAILED;
+                it->error = -r;
+                return 0;
+        }
+        if (!binary_identify(cur, cur_len, it->version)) {
+                it->state = ATTACH_REFRESH_FOREIGN;
+                return 0;
+        }
+        if (cur_len == self_len && memcmp(cur, self, self_len) == 0) {
+                it->state = ATTACH_REFRESH_CURRENT;
+                return 0;
+        }
+        if (version_compare(it->version, PGR_VERSION) > 0) {
+                it->state = ATTACH_REFRESH_NEWER; /* never a downgrade */
+                return 0;
+        }
+        r = write_file_atomic(full, self, self_len, 0755);
+        it->state = r < 0 ? ATTACH_REFRESH_FAILED : ATTACH_REFRESH_DONE;
+        it->error = r < 0 ? -r : 0;
+        return 0;
+}
+
+int attach_refresh(const struct pgr_ctx *ctx, const char *self_given, struct attach_refresh_item *ret, size_t max,
+                   size_t *ret_n, struct pgr_error *err)
+{
+        _cleanup_(storagecfg_freep) struct storagecfg *cfg = NULL;
+        _cleanup_(lock_releasep) struct pgr_lock lock = PGR_LOCK_INIT;
+        _cleanup_free_ char *self = NULL;
+        char self_path[PATH_MAX];
+        size_t self_len = 0, n = 0;
+        struct stat self_st;
+        int r;
+
+        r = self_binary(self_given, self_path, sizeof(self_path), err);
+        if (r < 0)
+                return r;
+        if (stat(self_path, &self_st) < 0) {
+                r = -errno;
+                pgr_error_set(err, "%s: %s", self_path, strerror(-r));
+                return r;
+        }
+        r = read_full_file(self_path, SELF_MAX_SIZE, &self, &self_len);
+        if (r < 0) {
+                pgr_error_set(err, "%s: cannot read: %s", self_path, strerror(-r));
+                return r;
+        }
+        r = lock_attach(ctx, 0, "refresh", ATTACH_LOCK_TIMEOUT_MS, &lock, err);
+        if (r < 0)
+                return r;
+        r = storagecfg_load(ctx, &cfg, err);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < cfg->n; i++) {
+                const struct storage *s = &cfg->v[i];
+                struct attach_refresh_item it = { .state = ATTACH_REFRESH_FAILED };
+                char dir[PATH_MAX], full[PATH_MAX];
+                bool seen = false;
+
+                if (storage_snippets_dir(s, dir, sizeof(dir)) < 0 ||
+                    snprintf(it.snippet, sizeof(it.snippet), "%s/%s", dir, ATTACH_SNIPPET_NAME) >= (int)sizeof(it.snippet) ||
+                    pgr_path(ctx, full, sizeof(full), it.snippet) < 0)
+                        continue;
+                for (size_t k = 0; k < n && k < max; k++)
+                        seen |= streq(ret[k].snippet, it.snippet); /* two storage ids, one directory */
+                if (seen)
+                        continue;
+                snprintf(it.volid, sizeof(it.volid), "%s:snippets/%s", s->id, ATTACH_SNIPPET_NAME);
+                r = refresh_one(full, self, self_len, &self_st, &it);
+                if (r == -ENOENT || r == -ENOTDIR)
+                        continue; /* not there, or the storage is not mounted here: nothing to refresh */
+                if (r < 0)
+                        it.error = -r;
+                if (n < max)
+                        ret[n] = it;
+                n++;
+        }
+        *ret_n = n;
+        return 0;
+}
+
+bool attach_is_pgr_binary(const char *path)
+{
+        _cleanup_free_ char *data = NULL;
+        char version[ATTACH_VERSION_MAX];
+        size_t len = 0;
+
+        return read_full_file(path, SELF_MAX_SIZE, &data, &len) == 0 && binary_identify(data, len, version);
+}
+
+int attach_stale_copy(const struct pgr_ctx *ctx, char *ret_installed, size_t size,
+                      char ret_version[ATTACH_VERSION_MAX])
+{
+        _cleanup_free_ char *data = NULL;
+        struct stat self_st, inst_st;
+        size_t len = 0;
+
+        if (pgr_path(ctx, ret_installed, size, ATTACH_INSTALLED_PATH) < 0 || stat(ret_installed, &inst_st) < 0 ||
+            stat("/proc/self/exe", &self_st) < 0)
+                return 0;
+        if (inst_st.st_dev == self_st.st_dev && inst_st.st_ino == self_st.st_ino)
+                return 0; /* this is the installed binary (a symlinked snippet, or /usr/sbin itself) */
+        if (read_full_file(ret_installed, SELF_MAX_SIZE, &data, &len) < 0 ||
+            !binary_identify(data, len, ret_version))
+                return 0;
+        return version_compare(ret_version, PGR_VERSION) > 0;
 }

@@ -22,6 +22,7 @@
  *   -ENOENT  the VM has no config on this node (from vmconf_load; exit 1, as for plan)
  *   -ENOEXEC qm is not on $PATH
  *   -EIO     qm ran and failed (err carries its output)
+ *   -ETIMEDOUT another attach/detach held /run/pve-gpu-reset/attach.lock for 120 s (err names it)
  *   other    an I/O error on the snippet or the policy file
  * The CLI maps -EINVAL to exit 2, everything else to exit 1. */
 
@@ -63,3 +64,46 @@ int attach_vm(const struct pgr_ctx *ctx, unsigned long vmid, const char *storage
               const char *policy_path,
               struct pgr_error *err);
 int detach_vm(const struct pgr_ctx *ctx, unsigned long vmid, const char *policy_path, struct pgr_error *err);
+
+/* `attach --refresh` (the package's postinst runs it on configure): a copy on a shared storage is
+ * not updated by a package upgrade, so fixes would never reach the VMs that run it. For every
+ * storage's snippets/pve-gpu-reset: a copy of an older or equal version whose bytes differ from this
+ * binary is replaced, atomically (temp file + rename in that directory). A symlink is left alone
+ * (always current); a file that is not a pve-gpu-reset binary (ATTACH_REFRESH_FOREIGN) is never
+ * touched; a newer copy is never downgraded. Copies are recognised by the marker line every build
+ * carries ("PVE-GPU-RESET-BINARY-MARKER version=V"), builds from before the marker by their journal
+ * message ids. */
+#define ATTACH_INSTALLED_PATH "/usr/sbin/pve-gpu-reset"
+#define ATTACH_VERSION_MAX 32
+
+enum attach_refresh_state {
+        ATTACH_REFRESH_DONE,    /* replaced by this binary */
+        ATTACH_REFRESH_CURRENT, /* already this binary */
+        ATTACH_REFRESH_NEWER,   /* a newer version: left alone */
+        ATTACH_REFRESH_LINK,    /* a symlink: always current */
+        ATTACH_REFRESH_FOREIGN, /* not a pve-gpu-reset binary: never touched */
+        ATTACH_REFRESH_FAILED,  /* error says why */
+};
+
+struct attach_refresh_item {
+        char volid[STORAGE_ID_MAX + 32];       /* "nas:snippets/pve-gpu-reset" */
+        char snippet[PATH_MAX];                /* host path */
+        char version[ATTACH_VERSION_MAX];      /* the copy's version as found ("" unknown) */
+        enum attach_refresh_state state;
+        int error;                             /* errno for ATTACH_REFRESH_FAILED */
+};
+
+/* self_path: the binary to copy (NULL: this one). Fills up to max items, *ret_n says how many were
+ * found (may exceed max). Fails only when nothing could be looked at (self, storage.cfg, the lock);
+ * a copy that could not be replaced is an ATTACH_REFRESH_FAILED item. */
+int attach_refresh(const struct pgr_ctx *ctx, const char *self_path, struct attach_refresh_item *ret, size_t max,
+                   size_t *ret_n, struct pgr_error *err);
+
+/* path is a pve-gpu-reset binary, of any version (by its marker, or its message ids). */
+bool attach_is_pgr_binary(const char *path);
+
+/* For the hook: 1 when the running binary is not <root>/usr/sbin/pve-gpu-reset and that one is a
+ * newer version (ret_installed: its host path, ret_version: its version); 0 otherwise, including
+ * when it cannot be told (a check that cannot be made is no warning). */
+int attach_stale_copy(const struct pgr_ctx *ctx, char *ret_installed, size_t size,
+                      char ret_version[ATTACH_VERSION_MAX]);

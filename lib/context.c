@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -143,4 +144,68 @@ int pgr_pathf(const struct pgr_ctx *ctx, char *buf, size_t size, const char *fmt
         if (n < 0 || (size_t)n >= sizeof(abs))
                 return -ENAMETOOLONG;
         return pgr_path(ctx, buf, size, abs);
+}
+
+int pgr_runtime_dir_open(const struct pgr_ctx *ctx, char *ret_path, size_t size, struct pgr_error *err)
+{
+        char dir[PATH_MAX], parent[PATH_MAX];
+        _cleanup_close_ int dfd = -1;
+        struct stat st;
+        int r;
+
+        r = pgr_path(ctx, dir, sizeof(dir), PGR_RUNTIME_DIR);
+        if (r == 0)
+                r = pgr_path(ctx, parent, sizeof(parent), "/run");
+        if (r < 0) {
+                pgr_error_set(err, "runtime directory %s%s: path too long", ctx->root, PGR_RUNTIME_DIR);
+                return r;
+        }
+        if (ret_path && snprintf(ret_path, size, "%s", dir) >= (int)size) {
+                pgr_error_set(err, "runtime directory %s: path too long", dir);
+                return -ENAMETOOLONG;
+        }
+        /* /run exists on a host; a fixture root may not have it. */
+        r = mkdir_p(parent, 0755);
+        if (r == 0 && mkdir(dir, 0700) < 0 && errno != EEXIST)
+                r = -errno;
+        if (r < 0) {
+                pgr_error_set(err, "cannot create runtime directory %s: %s", dir, strerror(-r));
+                return r;
+        }
+        if (lstat(dir, &st) < 0) {
+                r = -errno;
+                pgr_error_set(err, "cannot stat runtime directory %s: %s", dir, strerror(-r));
+                return r;
+        }
+        if (S_ISLNK(st.st_mode) || !S_ISDIR(st.st_mode)) {
+                pgr_error_set(err, "runtime directory %s is %s; refusing (remove it, it is recreated on the next run)",
+                              dir, S_ISLNK(st.st_mode) ? "a symlink" : "not a directory");
+                return S_ISLNK(st.st_mode) ? -ELOOP : -ENOTDIR;
+        }
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd < 0) {
+                r = -errno;
+                pgr_error_set(err, "cannot open runtime directory %s: %s", dir, strerror(-r));
+                return r;
+        }
+        /* Checked on what was opened: a swap between lstat and open is caught here. */
+        if (fstat(dfd, &st) < 0) {
+                r = -errno;
+                pgr_error_set(err, "cannot stat runtime directory %s: %s", dir, strerror(-r));
+                return r;
+        }
+        if (st.st_uid != geteuid() || (st.st_mode & 0022)) {
+                pgr_error_set(err, "runtime directory %s is not owned by uid %u or is group/world-writable; refusing "
+                              "(remove it, it is recreated on the next run)", dir, (unsigned)geteuid());
+                return -EPERM;
+        }
+        /* Ours but readable by others (created 0755 by an older version): root-only from now on. */
+        if ((st.st_mode & 07777) != 0700 && fchmod(dfd, 0700) < 0) {
+                r = -errno;
+                pgr_error_set(err, "cannot make runtime directory %s mode 0700: %s", dir, strerror(-r));
+                return r;
+        }
+        r = dfd;
+        dfd = -1;
+        return r;
 }

@@ -31,3 +31,16 @@ int pgr_ctx_init(struct pgr_ctx *ctx, const char *root, const char *node);
 int pgr_path(const struct pgr_ctx *ctx, char *buf, size_t size, const char *abs);
 int pgr_pathf(const struct pgr_ctx *ctx, char *buf, size_t size, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
+
+/* The root-only directory for every runtime file: locks, the state pre-start leaves for post-stop,
+ * the drivers_autoprobe guard. Never /run/lock: that is 1777, and a directory any local user can
+ * create first would refuse every start from then on. */
+#define PGR_RUNTIME_DIR "/run/pve-gpu-reset"
+
+struct pgr_error;
+/* Opens <root>/run/pve-gpu-reset (O_DIRECTORY), creating it mode 0700 when missing, and checks it
+ * is a directory (not a symlink: -ELOOP; something else: -ENOTDIR) owned by our uid without group or
+ * other write (-EPERM); one that passes but is readable by others (0755 from an older version) is
+ * made 0700. ret_path (may be NULL) gets its host path. Returns the fd, or -errno with err
+ * saying what is wrong and how to fix it. */
+int pgr_runtime_dir_open(const struct pgr_ctx *ctx, char *ret_path, size_t size, struct pgr_error *err);

@@ -10,7 +10,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LOCK_DIR "/run/lock/pve-gpu-reset"
 #define BACKOFF_MIN_MS 1
 #define BACKOFF_MAX_MS 50
 
@@ -52,7 +51,6 @@ int lock_flock_timeout(int fd, int op, unsigned timeout_ms)
         }
 }
 
-/* mkdir -p with mode for every missing component of an absolute path. */
 /* The holder line keeps to one line of space-free words, so a waiter can parse it back. */
 static void sanitize_word(const char *in, char *out, size_t size)
 {
@@ -96,40 +94,14 @@ static int lock_take(const struct pgr_ctx *ctx, const char *name, unsigned long 
 {
         char dir[PATH_MAX], path[PATH_MAX], word[64], line[160];
         _cleanup_close_ int dfd = -1, fd = -1;
-        struct stat st;
         int r, len;
 
-        r = pgr_path(ctx, dir, sizeof(dir), LOCK_DIR);
-        if (r < 0) {
-                pgr_error_set(err, "lock directory %s%s: path too long", ctx->root, LOCK_DIR);
-                return r;
-        }
-        r = pgr_pathf(ctx, path, sizeof(path), LOCK_DIR "/%s", name);
-        if (r < 0) {
-                pgr_error_set(err, "lock %s%s/%s: path too long", ctx->root, LOCK_DIR, name);
-                return r;
-        }
-        r = mkdir_p(dir, 0755);
-        if (r < 0) {
-                pgr_error_set(err, "cannot create lock directory %s: %s", dir, strerror(-r));
-                return r;
-        }
-        /* /run/lock is world-writable: refuse a directory (or symlink) someone else planted there. */
-        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (dfd < 0) {
-                r = -errno;
-                pgr_error_set(err, "cannot open lock directory %s: %s", dir, strerror(-r));
-                return r;
-        }
-        if (fstat(dfd, &st) < 0) {
-                r = -errno;
-                pgr_error_set(err, "cannot stat lock directory %s: %s", dir, strerror(-r));
-                return r;
-        }
-        if (st.st_uid != geteuid() || (st.st_mode & 0022)) {
-                pgr_error_set(err, "lock directory %s is not owned by uid %u or is group/world-writable; refusing",
-                              dir, (unsigned)geteuid());
-                return -EPERM;
+        dfd = pgr_runtime_dir_open(ctx, dir, sizeof(dir), err);
+        if (dfd < 0)
+                return dfd;
+        if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path)) {
+                pgr_error_set(err, "lock %s/%s: path too long", dir, name);
+                return -ENAMETOOLONG;
         }
         fd = openat(dfd, name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW, 0644);
         if (fd < 0) {
@@ -176,6 +148,18 @@ int lock_bus(const struct pgr_ctx *ctx, unsigned long vmid, const char *what, un
              struct pgr_lock *ret, struct pgr_error *err)
 {
         return lock_take(ctx, "bus.lock", vmid, what, timeout_ms, ret, err);
+}
+
+int lock_autoprobe(const struct pgr_ctx *ctx, unsigned long vmid, const char *what, unsigned timeout_ms,
+                   struct pgr_lock *ret, struct pgr_error *err)
+{
+        return lock_take(ctx, "autoprobe.lock", vmid, what, timeout_ms, ret, err);
+}
+
+int lock_attach(const struct pgr_ctx *ctx, unsigned long vmid, const char *what, unsigned timeout_ms,
+                struct pgr_lock *ret, struct pgr_error *err)
+{
+        return lock_take(ctx, "attach.lock", vmid, what, timeout_ms, ret, err);
 }
 
 void lock_release(struct pgr_lock *l)

@@ -5,10 +5,11 @@
 #include "context.h"
 #include "util.h"
 
-/* flock(2) locks under <root>/run/lock/pve-gpu-reset/: one per slot ("slot-0000:01:00.lock") so two
- * hooks never work on one card at once, and one for bus-wide operations ("bus.lock": remove/rescan,
- * bus resets, drivers_autoprobe). The lock file holds "pid=N vmid=M what=..." of the holder, so a
- * timeout can name who has it. Locks die with the process (SIGKILL leaves none held). */
+/* flock(2) locks under <root>/run/pve-gpu-reset/ (PGR_RUNTIME_DIR): one per slot
+ * ("slot-0000:01:00.lock") so two hooks never work on one card at once, and one for bus-wide
+ * operations ("bus.lock": remove/rescan, bus resets, drivers_autoprobe). The lock file holds
+ * "pid=N vmid=M what=..." of the holder, so a timeout can name who has it. Locks die with the
+ * process (SIGKILL leaves none held). */
 struct pgr_lock {
         int fd;
         char path[PATH_MAX];
@@ -17,12 +18,21 @@ struct pgr_lock {
 
 /* Waits up to timeout_ms; -ETIMEDOUT with err naming the holder ("lock PATH held by pid N (vmid=M
  * what=W) for S s; waited T ms"). vmid 0: manual command. what is stored as one word (blanks → '_').
- * /run/lock is world-writable, so the directory must be ours and not group/world-writable (-EPERM)
+ * The directory must be ours and not group/world-writable (-EPERM, see pgr_runtime_dir_open)
  * and the lock file is never a symlink (-ELOOP). Other errors fill err too. */
 int lock_slot(const struct pgr_ctx *ctx, const struct pci_addr *slot, unsigned long vmid, const char *what,
               unsigned timeout_ms, struct pgr_lock *ret, struct pgr_error *err);
 int lock_bus(const struct pgr_ctx *ctx, unsigned long vmid, const char *what, unsigned timeout_ms,
              struct pgr_lock *ret, struct pgr_error *err);
+/* "autoprobe.lock", held for the whole drivers_autoprobe=0 window (inside the bus lock). Recovery
+ * tries it with timeout 0: held means the run that wrote the guard is alive; free means it died
+ * (a pid can be reused by another process, a flock cannot outlive its holder). */
+int lock_autoprobe(const struct pgr_ctx *ctx, unsigned long vmid, const char *what, unsigned timeout_ms,
+                   struct pgr_lock *ret, struct pgr_error *err);
+/* "attach.lock": attach and detach hold it around their whole read-modify-write of the policy file
+ * and the VM config (qm set included), so parallel runs never lose each other's chained hookscript. */
+int lock_attach(const struct pgr_ctx *ctx, unsigned long vmid, const char *what, unsigned timeout_ms,
+                struct pgr_lock *ret, struct pgr_error *err);
 /* Clears the holder line and closes (which drops the flock). Safe on PGR_LOCK_INIT and twice. */
 void lock_release(struct pgr_lock *l);
 static inline void lock_releasep(struct pgr_lock *l) { lock_release(l); }

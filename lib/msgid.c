@@ -22,6 +22,7 @@ const struct pgr_msgid pgr_msgids[] = {
         { PGR_MSGID_LOCK_TIMEOUT, "lock-timeout" },
         { PGR_MSGID_CHAINED_HOOK, "chained-hook" },
         { PGR_MSGID_STATE_WRITE_FAILED, "state-write-failed" },
+        { PGR_MSGID_STALE_COPY, "stale-copy" },
 };
 
 const size_t pgr_msgids_count = ELEMENTSOF(pgr_msgids);

@@ -35,12 +35,14 @@
 #define PGR_MSGID_PHASE_FAILED       "47828e0337cf4507952164d7383389d4"
 /* The VM config, a mapping or /etc/pve-gpu-reset.json could not be used; nothing was touched. */
 #define PGR_MSGID_CONFIG_ERROR       "4c8edc5e256e44fb8bfdc3b0bcda2950"
-/* A device or bus lock under /run/lock/pve-gpu-reset/ was not obtained in time. */
+/* A device or bus lock under /run/pve-gpu-reset/ was not obtained in time. */
 #define PGR_MSGID_LOCK_TIMEOUT       "6538447d46b64d038c05a5fc5de7be8b"
 /* The VM's own (chained) hookscript ran; RESULT says whether it succeeded. */
 #define PGR_MSGID_CHAINED_HOOK       "2872e3d24b654f56b26b78fdb4c770ab"
 /* A file under /run/pve-gpu-reset/ (device record, clean or used mark) could not be written. */
 #define PGR_MSGID_STATE_WRITE_FAILED "6d2b558e92214785b001b8322205c988"
+/* The hook runs as a copy of the binary (on a shared storage) older than the installed one. */
+#define PGR_MSGID_STALE_COPY         "ad542deadde14fd0a9c8bc7abfa8e57e"
 
 #define PGR_MSGID_LEN 32
 

@@ -3,14 +3,17 @@
 #include "run.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "apply.h"
+#include "attach.h"
 #include "journal.h"
 #include "mapping.h"
 #include "msgid.h"
@@ -200,14 +203,67 @@ out:
         return status;
 }
 
+/* Set in a chained hookscript's environment. A hook that finds it was started, directly or not, by a
+ * chained hookscript of a hook: it runs its own work but chains nothing, so A chains B chains A...
+ * stops at the first repeat. */
+#define CHAINED_ENV "PVE_GPU_RESET_CHAINED"
+
+/* The chained path is this very binary (a symlink, a hard link, its own path). realpath catches a
+ * link chain, the inode check a hard link or bind mount. */
+static bool is_this_binary(const char *path)
+{
+        char self[PATH_MAX], real[PATH_MAX];
+        struct stat st_path, st_self;
+        ssize_t n;
+
+        if (stat(path, &st_path) == 0 && stat("/proc/self/exe", &st_self) == 0 &&
+            st_path.st_dev == st_self.st_dev && st_path.st_ino == st_self.st_ino)
+                return true;
+        n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        if (n < 0 || !realpath(path, real))
+                return false;
+        self[n] = '\0';
+        return streq(self, real);
+}
+
+static void chain_refused(struct journal *j, unsigned long vmid, const char *phase, const char *msg)
+{
+        journal_log(j, &(struct journal_event){
+                .message_id = PGR_MSGID_CHAINED_HOOK,
+                .priority = LOG_ERR,
+                .vmid = vmid,
+                .phase = phase,
+                .action = "chain",
+                .result = "refused",
+                .duration_usec = -1,
+                .message = msg,
+        });
+}
+
 /* The VM's chained hookscript (recorded by `attach` when the VM had one) runs after our work, with
- * the same arguments; in pre-start its failure aborts the start like ours. */
+ * the same arguments; in pre-start its failure aborts the start like ours. One that would run this
+ * hook again is refused (journal error) and counts as not run: Proxmox itself runs one hookscript,
+ * and a recursion would never return at all. */
 static int run_chained(const char *path, unsigned long vmid, const char *phase, struct journal *j)
 {
-        char vmid_s[24];
+        char vmid_s[24], msg[PATH_MAX + 160];
         pid_t pid;
         int status;
 
+        if (getenv(CHAINED_ENV)) {
+                snprintf(msg, sizeof(msg), "refusing to chain %s: this hook was itself started by a chained "
+                         "hookscript (%s is set), and chaining again would recurse; fix vms.%lu.hookscript",
+                         path, CHAINED_ENV, vmid);
+                chain_refused(j, vmid, phase, msg);
+                return 0;
+        }
+        /* Any build of ours counts: an older copy (a shared storage's) would chain itself without end. */
+        if (is_this_binary(path) || attach_is_pgr_binary(path)) {
+                snprintf(msg, sizeof(msg), "refusing to chain %s: it is pve-gpu-reset itself, which would run "
+                         "itself forever; remove vms.%lu.hookscript", path, vmid);
+                chain_refused(j, vmid, phase, msg);
+                return 0;
+        }
         snprintf(vmid_s, sizeof(vmid_s), "%lu", vmid);
         fflush(stdout);
         fflush(stderr);
@@ -215,6 +271,8 @@ static int run_chained(const char *path, unsigned long vmid, const char *phase, 
         if (pid < 0)
                 return -errno;
         if (pid == 0) {
+                if (setenv(CHAINED_ENV, "1", 1) < 0)
+                        _exit(127);
                 execl(path, path, vmid_s, phase, (char *)NULL);
                 fprintf(stderr, "pve-gpu-reset: cannot run chained hookscript %s: %s\n", path, strerror(errno));
                 _exit(127);
@@ -470,6 +528,32 @@ fail:
 }
 
 /* -v: every entry also on stderr, not only warnings and errors. */
+/* attach copies the binary to a shared storage, and a package upgrade does not reach that copy: say
+ * so on every run, loudly, and go on (an old hook still does its work). */
+static void warn_if_stale_copy(const struct pgr_ctx *ctx, struct journal *j, unsigned long vmid, const char *phase)
+{
+        char installed[PATH_MAX], version[ATTACH_VERSION_MAX], self[PATH_MAX], msg[3 * PATH_MAX];
+        ssize_t n;
+
+        if (attach_stale_copy(ctx, installed, sizeof(installed), version) <= 0)
+                return;
+        n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        self[n < 0 ? 0 : n] = '\0';
+        snprintf(msg, sizeof(msg), "this hook (%s) is a copy of pve-gpu-reset %s older than the installed %s %s: "
+                 "fixes of the newer version do not reach this VM; run 'pve-gpu-reset attach --refresh'",
+                 n < 0 ? "?" : self, PGR_VERSION, installed, version);
+        journal_log(j, &(struct journal_event){
+                .message_id = PGR_MSGID_STALE_COPY,
+                .priority = LOG_WARNING,
+                .vmid = vmid,
+                .phase = phase,
+                .action = "version",
+                .result = "stale",
+                .duration_usec = -1,
+                .message = msg,
+        });
+}
+
 static int open_journal(const struct pgr_ctx *ctx, const struct run_options *o, struct journal **ret)
 {
         return o->verbose ? journal_open_mode(JOURNAL_MODE_BOTH, stderr, ret) : journal_open(ctx, ret);
@@ -495,6 +579,7 @@ int run_hook(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, con
         r = open_journal(ctx, o, &j);
         if (r < 0)
                 fprintf(stderr, "pve-gpu-reset: journal unavailable (%s); logging to stderr\n", strerror(-r));
+        warn_if_stale_copy(ctx, j, vmid, phase_str);
         if (phase == PHASE_INVALID || phase == PHASE_MANUAL) {
                 char msg[128];
 

@@ -26,18 +26,18 @@ static int state_path(const struct pgr_ctx *ctx, char *buf, size_t size, const c
  * reader sees the old or the new content, never a mix. */
 static int write_atomic(const struct pgr_ctx *ctx, const char *name, const char *data, size_t len)
 {
-        char dir[PATH_MAX], path[PATH_MAX];
-        int r;
+        char path[PATH_MAX];
+        struct pgr_error err;
+        int r, dfd;
 
-        r = pgr_path(ctx, dir, sizeof(dir), STATE_DIR);
-        if (r < 0)
-                return r;
         r = state_path(ctx, path, sizeof(path), name);
         if (r < 0)
                 return r;
-        r = mkdir_p(dir, 0755);
-        if (r < 0)
-                return r;
+        /* Created root-only, and refused when it is not ours (pgr_runtime_dir_open). */
+        dfd = pgr_runtime_dir_open(ctx, NULL, 0, &err);
+        if (dfd < 0)
+                return dfd;
+        close(dfd);
         return write_file_atomic(path, data, len, 0644);
 }
 

@@ -10,7 +10,7 @@
 #include "vmconf.h"
 
 #define STATE_MAX_DEVICES 64
-#define STATE_DIR "/run/pve-gpu-reset"
+#define STATE_DIR PGR_RUNTIME_DIR
 #define STATE_NAME_MAX 64
 #define STATE_AUTOPROBE_GUARD "autoprobe-off"
 

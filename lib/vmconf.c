@@ -165,10 +165,11 @@ int vmconf_pci_ids_parse(const char *s, size_t n, bool need_domain, struct pci_a
         return 0;
 }
 
-/* Proxmox's pve-configid: [a-z][a-z0-9_-]+, case-insensitive. */
+/* Proxmox's pve-configid (pve-common JSONSchema.pm $CONFIGID_RE): [a-z][a-z0-9_-]+, case-insensitive, no
+ * length limit. */
 bool vmconf_configid_valid(const char *s, size_t n)
 {
-        if (n < 2 || n > 255 || !isalpha((unsigned char)s[0]))
+        if (n < 2 || !isalpha((unsigned char)s[0]))
                 return false;
         for (size_t i = 1; i < n; i++)
                 if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '-')
@@ -211,33 +212,27 @@ static bool parse_hex_id(const char *s, size_t n, int *ret)
         return true;
 }
 
-/* A file name below /usr/share/kvm: no absolute path, no '..' component, nothing unprintable. */
+/* qemu-server src/PVE/QemuServer/PCI.pm $hostpci_fmt, patterns anchored by PVE::JSONSchema: romfile
+ * '[^,;]+' (QEMU gets /usr/share/kvm/<romfile>; the hook never opens it), mdev '[^/\.:]+' with no
+ * length limit. Anything stricter here would refuse a start that Proxmox makes. */
+static bool none_of(const char *s, size_t n, const char *forbidden)
+{
+        if (n == 0)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (strchr(forbidden, s[i]) || s[i] == '\0')
+                        return false;
+        return true;
+}
+
 static bool romfile_valid(const char *s, size_t n)
 {
-        size_t start = 0;
-
-        if (n == 0 || s[0] == '/')
-                return false;
-        for (size_t i = 0; i <= n; i++) {
-                if (i < n && ((unsigned char)s[i] < 0x20 || s[i] == 0x7f || s[i] == ';'))
-                        return false;
-                if (i == n || s[i] == '/') {
-                        if (i - start == 2 && s[start] == '.' && s[start + 1] == '.')
-                                return false;
-                        start = i + 1;
-                }
-        }
-        return true;
+        return none_of(s, n, ",;");
 }
 
 static bool mdev_valid(const char *s, size_t n)
 {
-        if (n == 0 || n > 255)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '-')
-                        return false;
-        return true;
+        return none_of(s, n, "/.:");
 }
 
 static bool key_is(const char *k, size_t kn, const char *name)
@@ -341,8 +336,8 @@ static int hostpci_parse_n(const char *value, size_t len, struct hostpci *ret, s
                                 char q[VMCONF_QUOTE_MAX];
 
                                 pgr_error_set(err,
-                                              "invalid romfile '%s' (a file name below /usr/share/kvm, no '/' "
-                                              "at the start, no '..') in '%s'",
+                                              "invalid romfile '%s' (qemu-server allows any text without ',' or "
+                                              "';') in '%s'",
                                               vmconf_quote(v, vn, q, sizeof(q)), qv);
                                 r = -EINVAL;
                                 goto fail;

@@ -23,7 +23,7 @@ says() { printf '%s\n' "$out" | grep -Eq -- "$1"; }
 # Fixture roots have no kernel behind them (an unbind never happens), so every wait is kept short.
 fast=$scratch/fast.json
 echo '{"defaults": {"bind_timeout_ms": 100, "reset_timeout_ms": 100, "rescan_timeout_ms": 100, "settle_ms": 0}}' >"$fast"
-no_lock_held() { ! grep -qs pid= "$1"/run/lock/pve-gpu-reset/*.lock; }
+no_lock_held() { ! grep -qs pid= "$1"/run/pve-gpu-reset/*.lock; }
 autoprobe_is_1() { [ "$(cat "$1/sys/bus/pci/drivers_autoprobe")" = 1 ]; }
 
 # --- valgrind: no invalid access, no leak, on every fixture host and command
@@ -58,9 +58,9 @@ fi
 
 # --- a lock held by another run: the hook waits its timeout, then names the holder
 root=$(fresh gpu-audio-rootport)
-mkdir -p "$root/run/lock/pve-gpu-reset"
+mkdir -p -m 0700 "$root/run/pve-gpu-reset"
 echo '{"defaults": {"lock_timeout_ms": 300}}' > "$scratch/lock.json"
-lock="$root/run/lock/pve-gpu-reset/slot-0000:01:00.lock"
+lock="$root/run/pve-gpu-reset/slot-0000:01:00.lock"
 (
         exec 9>"$lock"
         flock 9
@@ -78,6 +78,23 @@ run "$bin" --root "$root" --config "$scratch/lock.json" 100 post-stop
 check "after the holder is gone the same run succeeds" test "$rc" -eq 0
 check "no lock left held" no_lock_held "$root"
 
+# --- /run/lock is 1777: a local user who creates /run/lock/pve-gpu-reset first blocks nothing, since
+# locks live in the root-only /run/pve-gpu-reset; a planted or loose runtime directory is refused by name.
+root=$(fresh gpu-audio-rootport)
+mkdir -p -m 1777 "$root/run/lock"
+mkdir -m 0777 "$root/run/lock/pve-gpu-reset"
+chown 65534:65534 "$root/run/lock/pve-gpu-reset" 2>/dev/null
+run "$bin" --root "$root" --config "$fast" 100 post-stop
+check "squatted /run/lock/pve-gpu-reset: post-stop still exits 0" test "$rc" -eq 0
+check "runtime directory created root-only (0700)" test "$(stat -c %a "$root/run/pve-gpu-reset")" = 700
+root=$(fresh gpu-audio-rootport)
+mkdir -p "$root/run" "$scratch/elsewhere"
+ln -s "$scratch/elsewhere" "$root/run/pve-gpu-reset"
+run "$bin" --root "$root" --config "$fast" 100 post-stop
+check "symlinked runtime directory: post-stop exits 1" test "$rc" -eq 1
+check "symlinked runtime directory: the message names it" says "runtime directory .*/run/pve-gpu-reset is a symlink; refusing"
+check "symlinked runtime directory: nothing written through it" test -z "$(ls -A "$scratch/elsewhere")"
+
 # --- four hooks for the same VM at once (two slots, one bus lock): all finish, none deadlocks. Hooks
 # for N VMs on one bridge at once run on a real kernel in the benchmark B3 (tests/bench).
 root=$(fresh rtx2080ti-4func)
@@ -89,6 +106,40 @@ out=$(cat "$scratch"/c*.out)
 check "4 concurrent hooks for one VM all exit 0 [$rcs]" test "$rcs" = 0000
 check "concurrent hooks leave no lock held" no_lock_held "$root"
 check "concurrent hooks leave drivers_autoprobe at 1" autoprobe_is_1 "$root"
+
+# --- a chained hookscript that runs the hook again: never a recursion. Directly (the chained path is
+# this binary under another name) it is refused by inode; indirectly (a script that calls the hook,
+# which would chain the script again) the hook run from a chained script refuses to chain further.
+# The root and policy come from the environment and the root's policy file, as every level sees them.
+# The stand-in stops itself after 5 rounds, so even a broken hook cannot fork without end here.
+root=$(fresh gpu-audio-rootport)
+cat >"$scratch/rechain.sh" <<EOF
+#!/bin/sh
+n=\$(( \$(cat "$scratch/rechain.count" 2>/dev/null || echo 0) + 1 ))
+echo \$n >"$scratch/rechain.count"
+[ \$n -gt 5 ] && exit 99
+exec "$bin" "\$1" "\$2"
+EOF
+chmod 0755 "$scratch/rechain.sh"
+echo "{\"vms\": {\"100\": {\"hookscript\": \"$scratch/rechain.sh\"}}}" >"$root/etc/pve-gpu-reset.json"
+run env PVE_GPU_RESET_ROOT="$root" timeout 20 "$bin" 100 post-start
+check "a chained script that calls the hook again runs once ($(cat "$scratch/rechain.count"))" \
+        test "$(cat "$scratch/rechain.count")" = 1
+check "indirect recursion: exit 0" test "$rc" -eq 0
+check "indirect recursion: the inner hook says why it did not chain" says "refus.*chain|chain.*refus"
+ln -s "$bin" "$scratch/self-hook"
+echo "{\"vms\": {\"100\": {\"hookscript\": \"$scratch/self-hook\"}}}" >"$root/etc/pve-gpu-reset.json"
+# In its own pid namespace: if the hook did recurse, timeout takes the whole chain down with it.
+run env PVE_GPU_RESET_ROOT="$root" timeout 5 unshare --pid --fork --kill-child "$bin" 100 post-start
+check "a chained hookscript that is the hook itself: refused, exit 0" test "$rc" -eq 0
+check "self-chain: the message names the refusal" says "is this binary.*refus|refus.*itself"
+
+cp "$bin" "$scratch/copy-hook"
+echo "{\"vms\": {\"100\": {\"hookscript\": \"$scratch/copy-hook\"}}}" >"$root/etc/pve-gpu-reset.json"
+run env PVE_GPU_RESET_ROOT="$root" timeout 5 unshare --pid --fork --kill-child "$bin" 100 post-start
+check "a chained hookscript that is a copy of pve-gpu-reset: refused without running it, exit 0" \
+        sh -c '[ "$1" -eq 0 ] && printf "%s" "$2" | grep -q "refusing to chain .*copy-hook: it is pve-gpu-reset itself" &&
+               [ "$(printf "%s\n" "$2" | grep -c "\] chain ")" -eq 1 ]' sh "$rc" "$out"
 
 # --- hostile VM configs: clear message, exit 2, nothing written
 root=$(fresh gpu-audio-rootport)

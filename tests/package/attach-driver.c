@@ -19,12 +19,14 @@ int main(int argc, char **argv)
                 { "root", required_argument, NULL, 'R' },
                 { "node", required_argument, NULL, 'n' },
                 { "storage", required_argument, NULL, 'S' },
+                { "refresh", no_argument, NULL, 'F' },
                 {},
         };
         const char *root = NULL, *node = NULL, *storage = NULL;
         struct pgr_error err = { "" };
         struct pgr_ctx ctx;
         unsigned long vmid;
+        bool refresh = false;
         int c, r;
 
         while ((c = getopt_long(argc, argv, "", longopts, NULL)) >= 0) {
@@ -32,6 +34,7 @@ int main(int argc, char **argv)
                 case 'R': root = optarg; break;
                 case 'n': node = optarg; break;
                 case 'S': storage = optarg; break;
+                case 'F': refresh = true; break;
                 default: return 2;
                 }
         }
@@ -53,9 +56,33 @@ int main(int argc, char **argv)
                 policy_free(p);
                 return 0;
         }
+        if (refresh) { /* the CLI's wording, shortened: one line per snippet */
+                static const char *const what[] = { "refreshed", "up to date", "newer; left alone", "a symlink",
+                                                    "not a pve-gpu-reset binary; left alone", "cannot refresh" };
+                struct attach_refresh_item items[64];
+                size_t n = 0;
+
+                if (argc != 1 || !streq(argv[0], "attach") || storage) {
+                        fputs("usage: attach-driver [--root DIR] attach --refresh\n", stderr);
+                        return 2;
+                }
+                if (pgr_ctx_init(&ctx, root, node) < 0)
+                        return 2;
+                r = attach_refresh(&ctx, NULL, items, 64, &n, &err);
+                if (r < 0) {
+                        fprintf(stderr, "pve-gpu-reset: %s\n", err.msg);
+                        return 1;
+                }
+                for (size_t i = 0; i < n && i < 64; i++)
+                        if (items[i].state == ATTACH_REFRESH_DONE)
+                                printf("refreshed %s (%s)\n", items[i].volid, items[i].snippet);
+                        else
+                                printf("%s (%s): %s\n", items[i].volid, items[i].snippet, what[items[i].state]);
+                return 0;
+        }
         if (argc != 2 || (!streq(argv[0], "attach") && !streq(argv[0], "detach")) ||
             (storage && streq(argv[0], "detach"))) {
-                fputs("usage: attach-driver [--root DIR] [--node N] attach VMID [--storage S] | detach VMID\n", stderr);
+                fputs("usage: attach-driver [--root DIR] [--node N] attach VMID [--storage S] | attach --refresh | detach VMID\n", stderr);
                 return 2;
         }
         if (vmid_parse(argv[1], &vmid) < 0) {

@@ -406,6 +406,75 @@ check "shared storage: the copy is executable" test -x "$root/mnt/pve/nas/snippe
 qm_log_is "shared storage: qm set 100 --hookscript nas:snippets/pve-gpu-reset" "set 100 --hookscript nas:snippets/pve-gpu-reset"
 expect "moving to --storage local re-attaches" 0 "attached local:snippets/pve-gpu-reset" -- pgr attach 100 --storage local
 
+# `attach --refresh` (run by the package's postinst on configure): every copy of this binary in a
+# snippets directory is replaced by the installed one, atomically; a symlink is already current, a
+# file that is not a pve-gpu-reset binary is never touched, and no copy is ever downgraded.
+mkroot "$STORAGE_SNIPPETS"
+printf '\ndir: other\n\tpath /srv/other\n\tcontent snippets\n\tshared 1\n' >>"$root/etc/pve/storage.cfg"
+mkdir -p "$root/mnt/pve/nas/snippets" "$root/srv/other/snippets"
+expect "attach (symlink on local) before the refresh" 0 "attached local:snippets/pve-gpu-reset" -- pgr attach 100
+printf '\177ELF\002\001\001 an older build\000PVE-GPU-RESET-BINARY-MARKER version=0.0.1\n\000' >"$root/mnt/pve/nas/snippets/pve-gpu-reset"
+chmod 0755 "$root/mnt/pve/nas/snippets/pve-gpu-reset"
+printf '#!/bin/sh\necho not ours\n' >"$root/srv/other/snippets/pve-gpu-reset"
+chmod 0755 "$root/srv/other/snippets/pve-gpu-reset"
+cp "$root/srv/other/snippets/pve-gpu-reset" "$scratch/foreign.orig"
+expect "attach --refresh replaces the older copy on nas" 0 "refreshed nas:snippets/pve-gpu-reset" -- pgr attach --refresh
+printf '%s\n' "$out" | grep -q "other:snippets/pve-gpu-reset.*not a pve-gpu-reset binary" &&
+        ok "attach --refresh names the foreign file it left alone" ||
+        not_ok "attach --refresh names the foreign file it left alone" "$out"
+check "refresh: the copy on nas is now the binary" cmp -s "$bin_target" "$root/mnt/pve/nas/snippets/pve-gpu-reset"
+check "refresh: the copy is executable" test -x "$root/mnt/pve/nas/snippets/pve-gpu-reset"
+check "refresh: no temp file left in the snippets directory" test "$(ls -A "$root/mnt/pve/nas/snippets")" = pve-gpu-reset
+check "refresh: the foreign file is untouched" cmp -s "$scratch/foreign.orig" "$root/srv/other/snippets/pve-gpu-reset"
+check "refresh: the symlink on local is left as it is" test -L "$root/var/lib/vz/snippets/pve-gpu-reset"
+expect "attach --refresh again: the copy is up to date" 0 "nas:snippets/pve-gpu-reset .*up to date" -- pgr attach --refresh
+printf '\177ELF\002\001\001 a newer build\000PVE-GPU-RESET-BINARY-MARKER version=999.0\n\000' >"$root/mnt/pve/nas/snippets/pve-gpu-reset"
+cp "$root/mnt/pve/nas/snippets/pve-gpu-reset" "$scratch/newer.orig"
+expect "attach --refresh never downgrades a newer copy" 0 "nas:snippets/pve-gpu-reset.*newer" -- pgr attach --refresh
+check "refresh: the newer copy is untouched" cmp -s "$scratch/newer.orig" "$root/mnt/pve/nas/snippets/pve-gpu-reset"
+# A copy made before builds carried the marker: an ELF file holding one of our journal message ids.
+printf '\177ELF\002\001\001 a build without marker\0002872e3d24b654f56b26b78fdb4c770ab\000' \
+        >"$root/mnt/pve/nas/snippets/pve-gpu-reset"
+expect "attach --refresh replaces a copy from before the version marker" 0 "refreshed nas:snippets/pve-gpu-reset" \
+        -- pgr attach --refresh
+check "refresh: the pre-marker copy is now the binary" cmp -s "$bin_target" "$root/mnt/pve/nas/snippets/pve-gpu-reset"
+expect "attach --refresh takes no VMID" 2 "refresh" -- pgr attach --refresh 100
+if [ -n "$deb" ]; then
+        if grep -q 'attach --refresh' "$scratch/control/postinst" 2>/dev/null; then
+                ok "postinst refreshes the copies on configure"
+        else
+                not_ok "postinst refreshes the copies on configure" "$(cat "$scratch/control/postinst" 2>&1)"
+        fi
+fi
+
+# 30 attaches at once, each VM with its own hookscript: every one must end up chained. The policy
+# is read, edited and replaced under one lock (/run/pve-gpu-reset/attach.lock); without it, parallel
+# read-modify-write cycles kept 1-11 of the 30 entries while telling every VM its hook was kept.
+mkroot "$STORAGE_SNIPPETS"
+for id in $(seq 200 229); do
+        printf '#!/bin/sh\nexit 0\n' >"$root/var/lib/vz/snippets/hook-$id.sh"
+        chmod 0755 "$root/var/lib/vz/snippets/hook-$id.sh"
+        printf 'hookscript: local:snippets/hook-%s.sh\nmemory: 1024\n' "$id" >"$root/etc/pve/qemu-server/$id.conf"
+done
+pids=()
+for id in $(seq 200 229); do pgr attach "$id" >"$root/attach-$id.out" 2>&1 & pids+=($!); done
+n_fail=0
+for p in "${pids[@]}"; do wait "$p" || n_fail=$((n_fail + 1)); done
+check "30 parallel attaches all exit 0" test "$n_fail" -eq 0
+kept=$(json '[.vms | to_entries[] | select((.value | objects | .hookscript) == "/var/lib/vz/snippets/hook-\(.key).sh")] | length')
+if [ "$kept" = 30 ]; then ok "30 parallel attaches keep all 30 chained hookscripts"; else not_ok "30 parallel attaches keep all 30 chained hookscripts" "kept $kept of 30: $(jq -c .vms "$root/etc/pve-gpu-reset.json")"; fi
+n_ours=$(grep -l '^hookscript: local:snippets/pve-gpu-reset$' "$root"/etc/pve/qemu-server/2??.conf | wc -l)
+check "30 parallel attaches: every VM's hookscript is ours" test "$n_ours" -eq 30
+pids=()
+for id in $(seq 200 229); do pgr detach "$id" >"$root/detach-$id.out" 2>&1 & pids+=($!); done
+n_fail=0
+for p in "${pids[@]}"; do wait "$p" || n_fail=$((n_fail + 1)); done
+check "30 parallel detaches all exit 0" test "$n_fail" -eq 0
+n_back=0
+for id in $(seq 200 229); do [ "$(hookscript_of "$id")" = "local:snippets/hook-$id.sh" ] && n_back=$((n_back + 1)); done
+check "30 parallel detaches restore all 30 hookscripts ($n_back)" test "$n_back" -eq 30
+json_is "30 parallel detaches: no VM left in the policy" '[.vms[] | objects | select(.hookscript)] | length' 0
+
 mkroot -
 expect "no storage.cfg: Proxmox's built-in local has snippets" 0 "attached local:snippets/pve-gpu-reset" -- pgr attach 100
 check "no storage.cfg: symlink under /var/lib/vz/snippets" test -L "$root/var/lib/vz/snippets/pve-gpu-reset"

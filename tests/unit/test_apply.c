@@ -130,7 +130,7 @@ static void assert_no_lock_held(struct rig *g)
         for (size_t i = 0; i < ELEMENTSOF(names); i++) {
                 char rel[128], buf[128];
 
-                snprintf(rel, sizeof(rel), "run/lock/pve-gpu-reset/%s", names[i]);
+                snprintf(rel, sizeof(rel), "run/pve-gpu-reset/%s", names[i]);
                 assert_null(strstr(fk_cat(&g->fk, rel, buf, sizeof(buf)), "pid="));
         }
 }
@@ -338,6 +338,77 @@ static void autoprobe_left_at_zero_by_a_killed_run_is_restored(void **state)
         rig_down(&g);
 }
 
+static void write_text(const char *path, const char *text)
+{
+        FILE *f = fopen(path, "we");
+
+        assert_non_null(f);
+        fputs(text, f);
+        assert_int_equal(fclose(f), 0);
+}
+
+/* A run killed with SIGKILL inside the window left the guard naming its pid, and that pid now belongs
+ * to another, live process (pids are reused). Liveness of the pid proves nothing: the writer is dead
+ * because nobody holds the window's lock, so drivers_autoprobe is restored. */
+static void autoprobe_guard_whose_pid_was_reused_is_still_recovered(void **state)
+{
+        struct rig g;
+        struct pgr_error err = {};
+        struct apply_ctx a;
+        char path[4200];
+
+        (void)state;
+        rig_up(&g, "gpu-audio-rootport", 100, PHASE_PRE_START, NULL);
+        a = (struct apply_ctx){ .ctx = &g.ctx, .acc = g.acc, .journal = g.journal, .vmid = 100,
+                                .phase = PHASE_PRE_START, .lock_timeout_ms = 500 };
+        assert_int_equal(state_autoprobe_guard_set(&g.ctx), 0);
+        snprintf(path, sizeof(path), "%s/run/pve-gpu-reset/autoprobe-off", g.fk.root);
+        write_text(path, "pid=4242\n");
+        snprintf(path, sizeof(path), "%s/proc", g.fk.root);
+        assert_true(mkdir(path, 0755) == 0 || errno == EEXIST);
+        snprintf(path, sizeof(path), "%s/proc/4242", g.fk.root); /* pid 4242 is alive: someone else now */
+        assert_int_equal(mkdir(path, 0755), 0);
+        snprintf(path, sizeof(path), "%s/sys/bus/pci/drivers_autoprobe", g.fk.root);
+        write_text(path, "0\n");
+        assert_int_equal(apply_recover_autoprobe(&a, &err), 1);
+        assert_string_equal(autoprobe(&g), "1");
+        assert_int_equal(state_autoprobe_guard_pid(&g.ctx), 0);
+        rig_down(&g);
+}
+
+/* A run inside its window (it holds the window's lock) is left alone, whatever its guard says; a guard
+ * nobody can parse, with the lock free, is stale and recovered. */
+static void autoprobe_guard_of_a_live_window_is_left_alone(void **state)
+{
+        struct rig g;
+        struct pgr_error err = {};
+        struct pgr_lock live = PGR_LOCK_INIT;
+        struct apply_ctx a;
+        char path[4200];
+
+        (void)state;
+        rig_up(&g, "gpu-audio-rootport", 100, PHASE_PRE_START, NULL);
+        a = (struct apply_ctx){ .ctx = &g.ctx, .acc = g.acc, .journal = g.journal, .vmid = 100,
+                                .phase = PHASE_PRE_START, .lock_timeout_ms = 500 };
+        assert_int_equal(lock_autoprobe(&g.ctx, 200, "autoprobe-off", 0, &live, &err), 0);
+        assert_int_equal(state_autoprobe_guard_set(&g.ctx), 0);
+        snprintf(path, sizeof(path), "%s/run/pve-gpu-reset/autoprobe-off", g.fk.root);
+        write_text(path, "pid=999999\n"); /* no such pid, yet its window is open */
+        snprintf(path, sizeof(path), "%s/sys/bus/pci/drivers_autoprobe", g.fk.root);
+        write_text(path, "0\n");
+        assert_int_equal(apply_recover_autoprobe(&a, &err), 0);
+        assert_string_equal(autoprobe(&g), "0");
+        assert_int_equal(state_autoprobe_guard_pid(&g.ctx), 999999);
+        lock_release(&live);
+
+        snprintf(path, sizeof(path), "%s/run/pve-gpu-reset/autoprobe-off", g.fk.root);
+        write_text(path, "garbage");
+        assert_int_equal(apply_recover_autoprobe(&a, &err), 1);
+        assert_string_equal(autoprobe(&g), "1");
+        assert_int_equal(state_autoprobe_guard_pid(&g.ctx), 0);
+        rig_down(&g);
+}
+
 /* A fault at every step of every rung: a clear outcome, autoprobe back at 1, no lock held, and no
  * write outside the VM's functions and their bridge. */
 static void every_step_fault_leaves_the_host_consistent(void **state)
@@ -386,6 +457,8 @@ int main(void)
                 cmocka_unit_test(skipped_device_counts_once),
                 cmocka_unit_test(autoprobe_guard_that_cannot_be_removed_is_journalled),
                 cmocka_unit_test(autoprobe_left_at_zero_by_a_killed_run_is_restored),
+                cmocka_unit_test(autoprobe_guard_whose_pid_was_reused_is_still_recovered),
+                cmocka_unit_test(autoprobe_guard_of_a_live_window_is_left_alone),
                 cmocka_unit_test(every_step_fault_leaves_the_host_consistent),
         };
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Slot and bus locks under <root>/run/lock/pve-gpu-reset, in a temp root per test. */
+/* Slot and bus locks under <root>/run/pve-gpu-reset (root-only, not /run/lock), in a temp root per test. */
 #define _GNU_SOURCE 1
 #include <stdarg.h>
 #include <stddef.h>
@@ -84,13 +84,13 @@ static void slot_lock_creates_dir_and_file_with_holder_line(void **state)
         assert_int_equal(lock_slot(&f->ctx, &gpu, 100, "post-stop", 1000, &l, &err), 0);
         after = time(NULL);
         assert_true(l.fd >= 0);
-        path_in(f, path, sizeof(path), "/run/lock/pve-gpu-reset/slot-0000:01:00.lock");
+        path_in(f, path, sizeof(path), "/run/pve-gpu-reset/slot-0000:01:00.lock");
         assert_string_equal(l.path, path);
 
-        path_in(f, path, sizeof(path), "/run/lock/pve-gpu-reset");
+        path_in(f, path, sizeof(path), "/run/pve-gpu-reset");
         assert_int_equal(lstat(path, &st), 0);
         assert_true(S_ISDIR(st.st_mode));
-        assert_int_equal(st.st_mode & 07777, 0755);
+        assert_int_equal(st.st_mode & 07777, 0700);
         assert_int_equal(stat(l.path, &st), 0);
         assert_true(S_ISREG(st.st_mode));
         assert_int_equal(st.st_mode & 07777, 0644);
@@ -116,7 +116,7 @@ static void second_lock_on_same_slot_times_out_naming_holder(void **state)
         /* flock locks belong to the open file description: a second open in this process conflicts. */
         assert_int_equal(lock_slot(&f->ctx, &gpu, 200, "pre-start", 30, &b, &err), -ETIMEDOUT);
         assert_int_equal(b.fd, -1);
-        snprintf(expect, sizeof(expect), "lock %s/run/lock/pve-gpu-reset/slot-0000:01:00.lock held by pid %d "
+        snprintf(expect, sizeof(expect), "lock %s/run/pve-gpu-reset/slot-0000:01:00.lock held by pid %d "
                  "(vmid=100 what=post-stop) for ", f->root, (int)getpid());
         assert_memory_equal(err.msg, expect, strlen(expect));
         assert_non_null(strstr(err.msg, " s; waited 30 ms"));
@@ -174,7 +174,7 @@ static void other_slot_and_bus_lock_are_independent(void **state)
         assert_int_equal(lock_slot(&f->ctx, &other_card, 101, "post-stop", 0, &b, &err), 0);
         assert_string_equal(strrchr(b.path, '/'), "/slot-0000:02:00.lock");
         assert_int_equal(lock_bus(&f->ctx, 100, "remove-rescan", 0, &bus, &err), 0);
-        path_in(f, path, sizeof(path), "/run/lock/pve-gpu-reset/bus.lock");
+        path_in(f, path, sizeof(path), "/run/pve-gpu-reset/bus.lock");
         assert_string_equal(bus.path, path);
         read_text(path, text, sizeof(text));
         snprintf(expect, sizeof(expect), "pid=%d vmid=100 what=remove-rescan since=", (int)getpid());
@@ -276,11 +276,9 @@ static void unreadable_holder_line_still_times_out_cleanly(void **state)
         /* An older or foreign holder that wrote nothing we understand. */
         path_in(f, dir, sizeof(dir), "/run");
         assert_int_equal(mkdir(dir, 0755), 0);
-        path_in(f, dir, sizeof(dir), "/run/lock");
+        path_in(f, dir, sizeof(dir), "/run/pve-gpu-reset");
         assert_int_equal(mkdir(dir, 0755), 0);
-        path_in(f, dir, sizeof(dir), "/run/lock/pve-gpu-reset");
-        assert_int_equal(mkdir(dir, 0755), 0);
-        path_in(f, path, sizeof(path), "/run/lock/pve-gpu-reset/bus.lock");
+        path_in(f, path, sizeof(path), "/run/pve-gpu-reset/bus.lock");
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         assert_true(fd >= 0);
         assert_int_equal(write(fd, "garbage", 7), 7);
@@ -324,17 +322,15 @@ static void planted_symlink_lock_dir_is_refused(void **state)
 
         path_in(f, dir, sizeof(dir), "/run");
         assert_int_equal(mkdir(dir, 0755), 0);
-        path_in(f, dir, sizeof(dir), "/run/lock");
-        assert_int_equal(mkdir(dir, 01777), 0);
         path_in(f, elsewhere, sizeof(elsewhere), "/elsewhere");
         assert_int_equal(mkdir(elsewhere, 0755), 0);
-        path_in(f, dir, sizeof(dir), "/run/lock/pve-gpu-reset");
+        path_in(f, dir, sizeof(dir), "/run/pve-gpu-reset");
         assert_int_equal(symlink(elsewhere, dir), 0);
 
         assert_true(lock_slot(&f->ctx, &gpu, 100, "post-stop", 0, &l, &err) < 0);
         assert_int_equal(l.fd, -1);
-        assert_non_null(strstr(err.msg, "lock directory"));
-        assert_non_null(strstr(err.msg, "/run/lock/pve-gpu-reset"));
+        assert_non_null(strstr(err.msg, "runtime directory"));
+        assert_non_null(strstr(err.msg, "/run/pve-gpu-reset"));
 }
 
 static void world_writable_lock_dir_is_refused(void **state)
@@ -346,22 +342,26 @@ static void world_writable_lock_dir_is_refused(void **state)
 
         path_in(f, dir, sizeof(dir), "/run");
         assert_int_equal(mkdir(dir, 0755), 0);
-        path_in(f, dir, sizeof(dir), "/run/lock");
-        assert_int_equal(mkdir(dir, 01777), 0);
-        path_in(f, dir, sizeof(dir), "/run/lock/pve-gpu-reset");
+        path_in(f, dir, sizeof(dir), "/run/pve-gpu-reset");
         assert_int_equal(mkdir(dir, 0777), 0);
 
         assert_int_equal(lock_bus(&f->ctx, 100, "rescan", 0, &l, &err), -EPERM);
-        snprintf(expect, sizeof(expect), "lock directory %s is not owned", dir);
+        snprintf(expect, sizeof(expect), "runtime directory %s is not owned", dir);
         assert_non_null(strstr(err.msg, expect));
         assert_non_null(strstr(err.msg, "group/world-writable; refusing"));
 
         assert_int_equal(chmod(dir, 0775), 0); /* group-writable is no better */
         assert_int_equal(lock_bus(&f->ctx, 100, "rescan", 0, &l, &err), -EPERM);
         assert_int_equal(l.fd, -1);
-        assert_int_equal(chmod(dir, 0755), 0);
+        assert_int_equal(chmod(dir, 0755), 0); /* ours, as an older version made it: accepted */
         assert_int_equal(lock_bus(&f->ctx, 100, "rescan", 0, &l, &err), 0);
         lock_release(&l);
+        {
+                struct stat st;
+
+                assert_int_equal(stat(dir, &st), 0);
+                assert_int_equal(st.st_mode & 07777, 0700); /* and root-only from then on */
+        }
 }
 
 static void symlinked_lock_file_is_not_followed(void **state)
@@ -374,22 +374,72 @@ static void symlinked_lock_file_is_not_followed(void **state)
 
         path_in(f, dir, sizeof(dir), "/run");
         assert_int_equal(mkdir(dir, 0755), 0);
-        path_in(f, dir, sizeof(dir), "/run/lock");
-        assert_int_equal(mkdir(dir, 0755), 0);
-        path_in(f, dir, sizeof(dir), "/run/lock/pve-gpu-reset");
+        path_in(f, dir, sizeof(dir), "/run/pve-gpu-reset");
         assert_int_equal(mkdir(dir, 0755), 0);
         path_in(f, victim, sizeof(victim), "/victim");
         fd = open(victim, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
         assert_true(fd >= 0);
         assert_int_equal(write(fd, "keep", 4), 4);
         close(fd);
-        path_in(f, path, sizeof(path), "/run/lock/pve-gpu-reset/bus.lock");
+        path_in(f, path, sizeof(path), "/run/pve-gpu-reset/bus.lock");
         assert_int_equal(symlink(victim, path), 0);
 
         assert_int_equal(lock_bus(&f->ctx, 100, "rescan", 0, &l, &err), -ELOOP);
         assert_non_null(strstr(err.msg, "cannot open lock"));
         read_text(victim, text, sizeof(text));
         assert_string_equal(text, "keep");
+}
+
+/* /run/lock is 1777: any local user could create /run/lock/pve-gpu-reset first, and every start would
+ * then be refused forever. Locks live in /run/pve-gpu-reset, which only root can create. */
+static void squatted_run_lock_dir_does_not_block_locking(void **state)
+{
+        struct fixture *f = *state;
+        struct pgr_lock l = PGR_LOCK_INIT;
+        struct pgr_error err = { "" };
+        char dir[PATH_MAX], expect[PATH_MAX];
+
+        path_in(f, dir, sizeof(dir), "/run");
+        assert_int_equal(mkdir(dir, 0755), 0);
+        path_in(f, dir, sizeof(dir), "/run/lock");
+        assert_int_equal(mkdir(dir, 01777), 0);
+        path_in(f, dir, sizeof(dir), "/run/lock/pve-gpu-reset");
+        assert_int_equal(mkdir(dir, 0777), 0);
+        if (geteuid() == 0)
+                assert_int_equal(chown(dir, 65534, 65534), 0); /* "nobody" got there first */
+
+        assert_int_equal(lock_slot(&f->ctx, &gpu, 100, "pre-start", 0, &l, &err), 0);
+        path_in(f, expect, sizeof(expect), "/run/pve-gpu-reset/slot-0000:01:00.lock");
+        assert_string_equal(l.path, expect);
+        lock_release(&l);
+}
+
+static void runtime_dir_of_another_owner_or_not_a_dir_is_refused(void **state)
+{
+        struct fixture *f = *state;
+        struct pgr_lock l = PGR_LOCK_INIT;
+        struct pgr_error err = { "" };
+        char dir[PATH_MAX];
+        int fd;
+
+        path_in(f, dir, sizeof(dir), "/run");
+        assert_int_equal(mkdir(dir, 0755), 0);
+        path_in(f, dir, sizeof(dir), "/run/pve-gpu-reset");
+        fd = open(dir, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        close(fd);
+        assert_true(lock_bus(&f->ctx, 100, "rescan", 0, &l, &err) < 0);
+        assert_int_equal(l.fd, -1);
+        assert_non_null(strstr(err.msg, "/run/pve-gpu-reset"));
+        assert_non_null(strstr(err.msg, "not a directory"));
+
+        if (geteuid() != 0)
+                return; /* chown needs root */
+        assert_int_equal(unlink(dir), 0);
+        assert_int_equal(mkdir(dir, 0700), 0);
+        assert_int_equal(chown(dir, 65534, 65534), 0);
+        assert_int_equal(lock_bus(&f->ctx, 100, "rescan", 0, &l, &err), -EPERM);
+        assert_non_null(strstr(err.msg, "is not owned by uid 0"));
 }
 
 static void flock_timeout_helper_shared_and_exclusive(void **state)
@@ -431,6 +481,9 @@ int main(void)
                 cmocka_unit_test_setup_teardown(planted_symlink_lock_dir_is_refused, setup, teardown),
                 cmocka_unit_test_setup_teardown(world_writable_lock_dir_is_refused, setup, teardown),
                 cmocka_unit_test_setup_teardown(symlinked_lock_file_is_not_followed, setup, teardown),
+                cmocka_unit_test_setup_teardown(squatted_run_lock_dir_does_not_block_locking, setup, teardown),
+                cmocka_unit_test_setup_teardown(runtime_dir_of_another_owner_or_not_a_dir_is_refused, setup,
+                                                teardown),
                 cmocka_unit_test_setup_teardown(flock_timeout_helper_shared_and_exclusive, setup, teardown),
         };
 

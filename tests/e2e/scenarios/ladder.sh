@@ -95,7 +95,7 @@ t_check "next run says it restored drivers_autoprobe" hook_says "drivers_autopro
 t_eq "drivers_autoprobe is 1 again" "$(sys_read /sys/bus/pci/drivers_autoprobe)" 1
 t_check "next run found the missing functions and bound them" all_on_vfio $GPU $HDA
 # A released lock's file holds no holder line; the killed run's was released by the kernel.
-for l in /run/lock/pve-gpu-reset/*.lock; do t_check "lock $l names no live holder" sh -c '! grep -q pid= "$1" || ! kill -0 "$(sed -n "s/^pid=\([0-9]*\).*/\1/p" "$1")" 2>/dev/null' sh "$l"; done
+for l in /run/pve-gpu-reset/*.lock; do t_check "lock $l names no live holder" sh -c '! grep -q pid= "$1" || ! kill -0 "$(sed -n "s/^pid=\([0-9]*\).*/\1/p" "$1")" 2>/dev/null' sh "$l"; done
 echo "# --- 7b. SIGTERM in the middle of remove+rescan: held back until drivers_autoprobe is 1 again"
 policy '{"defaults": {"reset_methods": ["remove-rescan"], "settle_ms": 2000}}'
 "$HOOK" 101 post-stop > /tmp/term.out 2>&1 &
