@@ -380,6 +380,7 @@ static int remove_and_rescan(struct run_state *rs, const struct plan_device *d, 
         const struct pci_addr *parent = d->dev.has_parent ? &d->dev.parent : NULL;
         _cleanup_(lock_releasep) struct pgr_lock bus = PGR_LOCK_INIT;
         struct pgr_error lerr = {};
+        size_t n_removed = 0;
         int r, q;
 
         /* drivers_autoprobe is global: one run at a time may hold it at 0. Slot resets need no such
@@ -398,30 +399,40 @@ static int remove_and_rescan(struct run_state *rs, const struct plan_device *d, 
                 char bdf[PCI_ADDR_STRLEN];
 
                 r = write_checked(a, &funcs[i], "remove", "1");
+                if (r >= 0)
+                        n_removed = i + 1; /* gone, or going: a late disappearance still needs the rescan */
                 if (r >= 0 && !a->dry_run && !wait_for(cond_absent, a->ctx, &funcs[i], NULL, d->policy.reset_timeout_ms))
                         r = -EBUSY;
                 if (r < 0)
                         snprintf(why, why_size, "remove of %s failed: %s", pci_addr_format(&funcs[i], bdf), strerror(-r));
         }
-        if (r >= 0 && !a->dry_run) {
-                if (remove_first) /* the bridge rung already waited after its secondary bus reset */
+        if (!remove_first)
+                n_removed = n;
+        /* Whatever failed after a remove, what was removed is rescanned and rebound: else it stays gone
+         * until a reboot. The first failure is the one reported. */
+        if (n_removed > 0 && !a->dry_run) {
+                if (remove_first && r >= 0) /* the bridge rung already waited after its secondary bus reset */
                         sleep_ms(d->policy.settle_ms);
-                r = rescan_bus(a, &funcs[0], parent);
-                if (r < 0)
-                        snprintf(why, why_size, "rescan failed: %s", strerror(-r));
+                q = rescan_bus(a, &funcs[0], parent);
+                if (q < 0 && r >= 0) {
+                        snprintf(why, why_size, "rescan failed: %s", strerror(-q));
+                        r = q;
+                }
         }
-        for (size_t i = 0; i < n && r >= 0 && !a->dry_run; i++) {
+        for (size_t i = 0; i < n_removed && !a->dry_run; i++) {
                 char bdf[PCI_ADDR_STRLEN];
                 const struct plan_device *fd = plan_lookup(rs->p, &funcs[i]);
 
                 if (!wait_for(cond_present, a->ctx, &funcs[i], NULL, d->policy.rescan_timeout_ms)) {
-                        snprintf(why, why_size, "%s did not come back after rescan within %u ms",
-                                 pci_addr_format(&funcs[i], bdf), d->policy.rescan_timeout_ms);
-                        r = -ENODEV;
-                        break;
+                        if (r >= 0) {
+                                snprintf(why, why_size, "%s did not come back after rescan within %u ms",
+                                         pci_addr_format(&funcs[i], bdf), d->policy.rescan_timeout_ms);
+                                r = -ENODEV;
+                        }
+                        continue;
                 }
                 q = restore_after_rescan(a, fd ? fd : d, &funcs[i]);
-                if (q < 0) {
+                if (q < 0 && r >= 0) {
                         snprintf(why, why_size, "%s: binding to vfio-pci after rescan failed: %s",
                                  pci_addr_format(&funcs[i], bdf), strerror(-q));
                         r = q;
@@ -514,19 +525,30 @@ static int run_rung(struct run_state *rs, struct plan_device *d, const struct pl
                 } else {
                         const struct pci_addr *below = d->dev.below_parent;
 
+                        size_t n_removed = 0;
+
                         n = d->dev.n_below_parent;
                         r = 0;
-                        for (size_t i = 0; i < n && r >= 0; i++)
+                        for (size_t i = 0; i < n && r >= 0; i++) {
                                 r = write_checked(a, &below[i], "remove", "1");
+                                if (r >= 0)
+                                        n_removed = i + 1;
+                        }
                         for (size_t i = 0; i < n && r >= 0 && !a->dry_run; i++)
                                 if (!wait_for(cond_absent, a->ctx, &below[i], NULL, d->policy.reset_timeout_ms))
                                         r = -EBUSY;
                         if (r >= 0 && !a->dry_run)
                                 r = do_bridge_sbr(a, d);
-                        if (r < 0)
-                                snprintf(why, why_size, "secondary bus reset through the bridge failed: %s", strerror(-r));
-                        else
+                        if (r >= 0)
                                 r = remove_and_rescan(rs, d, below, n, false, why, why_size);
+                        else {
+                                char ignored[384];
+
+                                snprintf(why, why_size, "secondary bus reset through the bridge failed: %s", strerror(-r));
+                                /* What was removed comes back whatever failed; the first failure is reported. */
+                                if (n_removed > 0)
+                                        (void)remove_and_rescan(rs, d, below, n_removed, false, ignored, sizeof(ignored));
+                        }
                 }
                 if (r < 0)
                         return r;

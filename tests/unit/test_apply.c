@@ -323,6 +323,74 @@ static void every_step_fault_leaves_the_host_consistent(void **state)
                 }
 }
 
+static bool present(struct rig *g, const char *bdf)
+{
+        char path[4200];
+
+        snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/%s", g->fk.root, bdf);
+        return access(path, F_OK) == 0;
+}
+
+/* Config space reads all 0xff from now on, as when a device falls off the bus. */
+static void kill_config(struct rig *g, const char *bdf)
+{
+        char path[4200], ff[256];
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/%s/config", g->fk.root, bdf);
+        memset(ff, 0xff, sizeof(ff));
+        f = fopen(path, "r+e");
+        assert_non_null(f);
+        assert_int_equal(fwrite(ff, 1, sizeof(ff), f), sizeof(ff));
+        assert_int_equal(fclose(f), 0);
+}
+
+/* Issue #7: .0 was removed, then the remove of .1 failed; the rescan must still run, or .0 stays
+ * gone until a reboot. */
+static void failed_second_remove_still_rescans_the_first(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "gpu-audio-rootport", 100, PHASE_POST_STOP,
+               "{\"defaults\": {\"reset_methods\": [\"remove-rescan\"], \"settle_ms\": 0, \"rescan_timeout_ms\": 200, "
+               "\"reset_timeout_ms\": 200, \"bind_timeout_ms\": 200}}");
+        fk_fail(&g.fk, "0000:01:00.1/remove", NULL, EBUSY, -1);
+        assert_int_equal(rig_apply(&g), -EIO);
+        assert_true(fk_count(&g.fk, "0000:01:00.0/remove", "1") >= 1);
+        assert_true(present(&g, "0000:01:00.0"));
+        assert_string_equal(driver(&g, "0000:01:00.0"), "vfio-pci");
+        assert_true(logged(&g, "remove of 0000:01:00.1 failed"));
+        assert_string_equal(autoprobe(&g), "1");
+        rig_down(&g);
+}
+
+/* The same on the bridge rung: what was removed before a failed remove or a failed secondary bus
+ * reset comes back through the rescan. */
+static void failed_bridge_reset_still_rescans_what_it_removed(void **state)
+{
+        static const char *const faults[] = { "0000:01:00.1/remove", "bridge config space" };
+
+        (void)state;
+        for (size_t i = 0; i < ELEMENTSOF(faults); i++) {
+                struct rig g;
+
+                rig_up(&g, "gpu-audio-rootport", 100, PHASE_POST_STOP,
+                       "{\"defaults\": {\"reset_methods\": [\"slot\"], \"bus_reset\": \"bridge\", \"settle_ms\": 0, "
+                       "\"rescan_timeout_ms\": 200, \"reset_timeout_ms\": 200, \"bind_timeout_ms\": 200}}");
+                if (i == 0)
+                        fk_fail(&g.fk, faults[i], NULL, EIO, -1);
+                else /* the Bridge Control write goes through libpci: a bridge that stopped answering */
+                        kill_config(&g, "0000:00:01.0");
+                (void)rig_apply(&g);
+                assert_true(present(&g, "0000:01:00.0"));
+                assert_true(present(&g, "0000:01:00.1"));
+                assert_string_equal(driver(&g, "0000:01:00.0"), "vfio-pci");
+                assert_string_equal(autoprobe(&g), "1");
+                rig_down(&g);
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -335,6 +403,8 @@ int main(void)
                 cmocka_unit_test(keep_and_mdev_devices_see_no_write),
                 cmocka_unit_test(autoprobe_left_at_zero_by_a_killed_run_is_restored),
                 cmocka_unit_test(every_step_fault_leaves_the_host_consistent),
+                cmocka_unit_test(failed_second_remove_still_rescans_the_first),
+                cmocka_unit_test(failed_bridge_reset_still_rescans_what_it_removed),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
