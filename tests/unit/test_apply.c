@@ -391,6 +391,20 @@ static void failed_bridge_reset_still_rescans_what_it_removed(void **state)
         }
 }
 
+/* The GeForce with USB-C passed as .0;.1: the slot reset covers .2 and .3 of the same IOMMU group. */
+static void collateral_functions_of_the_group_get_the_slot_reset(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "rtx2080ti-4func", 101, PHASE_POST_STOP, NULL);
+        assert_int_equal(rig_apply(&g), 0);
+        assert_int_equal(fk_count(&g.fk, "0000:00:03.0/reset_subordinate", "1"), 1);
+        assert_true(logged(&g, "0000:03:00.1 bus-reset reset_subordinate ok"));
+        assert_int_equal(g.res.n_failed, 0);
+        rig_down(&g);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -404,6 +418,7 @@ int main(void)
                 cmocka_unit_test(autoprobe_left_at_zero_by_a_killed_run_is_restored),
                 cmocka_unit_test(every_step_fault_leaves_the_host_consistent),
                 cmocka_unit_test(failed_second_remove_still_rescans_the_first),
+                cmocka_unit_test(collateral_functions_of_the_group_get_the_slot_reset),
                 cmocka_unit_test(failed_bridge_reset_still_rescans_what_it_removed),
         };
 
