@@ -111,6 +111,7 @@ static bool cond_answers(const struct pgr_ctx *ctx, const struct pci_addr *a, co
 struct run_state {
         struct apply_ctx *a;
         struct plan *p;
+        struct foreign_check *fc; /* redone under the slot locks: who else holds what now */
         struct pci_addr done_bridges[PLAN_MAX_DEVICES];
         size_t n_done_bridges;
         struct pci_addr done_slots[PLAN_MAX_DEVICES];
@@ -484,6 +485,22 @@ static int do_bridge_sbr(struct apply_ctx *a, const struct plan_device *d)
         return 0;
 }
 
+/* Every function a slot-wide rung would hit must be this VM's (or collateral of its IOMMU group) and
+ * nobody else's now, under the locks: the same check the plan made (plan_may_cover), redone. */
+static int check_covered(struct run_state *rs, const struct pci_addr *funcs, size_t n, char *why, size_t why_size)
+{
+        for (size_t i = 0; i < n; i++) {
+                char whynot[320], b[PCI_ADDR_STRLEN];
+                bool collateral;
+
+                if (!plan_may_cover(rs->fc, rs->p, &funcs[i], &collateral, whynot, sizeof(whynot))) {
+                        snprintf(why, why_size, "%s %s: not ours to reset", pci_addr_format(&funcs[i], b), whynot);
+                        return -EPERM;
+                }
+        }
+        return 0;
+}
+
 /* A rung another function of the same slot already ran in this run (a slot reset or a remove+rescan
  * covers every function): verified, not repeated. */
 #define RUNG_COVERED 1
@@ -513,6 +530,16 @@ static int run_rung(struct run_state *rs, struct plan_device *d, const struct pl
                         r = verify_usable(a, d, &d->dev.addr, d->policy.reset_timeout_ms, why, why_size);
                         return r < 0 ? r : RUNG_COVERED;
                 }
+                /* What is below the bridge now, not what the plan saw before the lock wait. */
+                r = pcidev_below_bridge(a->ctx, &d->dev.parent, funcs, ELEMENTSOF(funcs), &n);
+                if (r < 0) {
+                        snprintf(why, why_size, "cannot list every function below the bridge (%s): not resetting it",
+                                 r == -ENOBUFS ? "too many" : strerror(-r));
+                        return -EPERM;
+                }
+                r = check_covered(rs, funcs, n, why, why_size);
+                if (r < 0)
+                        return r;
                 if (streq(rung->method, "reset_subordinate")) {
                         char bdf[PCI_ADDR_STRLEN], abs[PATH_MAX];
 
@@ -523,11 +550,9 @@ static int run_rung(struct run_state *rs, struct plan_device *d, const struct pl
                         if (r < 0)
                                 snprintf(why, why_size, "reset_subordinate on %s failed: %s", bdf, strerror(-r));
                 } else {
-                        const struct pci_addr *below = d->dev.below_parent;
-
+                        const struct pci_addr *below = funcs;
                         size_t n_removed = 0;
 
-                        n = d->dev.n_below_parent;
                         r = 0;
                         for (size_t i = 0; i < n && r >= 0; i++) {
                                 r = write_checked(a, &below[i], "remove", "1");
@@ -561,22 +586,15 @@ static int run_rung(struct run_state *rs, struct plan_device *d, const struct pl
                         r = verify_usable(a, d, &d->dev.addr, d->policy.rescan_timeout_ms, why, why_size);
                         return r < 0 ? r : RUNG_COVERED;
                 }
-                r = pcidev_slot_functions(a->ctx, &d->dev.addr, funcs, 8, &n);
+                r = pcidev_slot_functions(a->ctx, &d->dev.addr, funcs, ELEMENTSOF(funcs), &n);
                 if (r < 0 || n == 0) {
                         snprintf(why, why_size, "cannot list the slot's functions");
                         return r < 0 ? r : -ENODEV;
                 }
                 /* Every function of the slot must be this VM's (or the command's) to remove. */
-                for (size_t i = 0; i < n; i++) {
-                        const struct plan_device *o = plan_lookup(rs->p, &funcs[i]);
-                        char bdf[PCI_ADDR_STRLEN];
-
-                        if (!o || (o->n_actions && o->actions[0].kind == ACTION_SKIP)) {
-                                snprintf(why, why_size, "%s shares the slot and is not ours to remove",
-                                         pci_addr_format(&funcs[i], bdf));
-                                return -EPERM;
-                        }
-                }
+                r = check_covered(rs, funcs, n, why, why_size);
+                if (r < 0)
+                        return r;
                 r = remove_and_rescan(rs, d, funcs, n, true, why, why_size);
                 if (r < 0)
                         return r;
@@ -706,9 +724,34 @@ static int lock_all_slots(struct apply_ctx *a, struct plan *p, struct pgr_lock *
         return 0;
 }
 
+/* Under the slot locks, just before the device is touched: did it become another VM's while this run
+ * waited (a reservation, its IOMMU group opened)? Then it is skipped for safety and the phase fails,
+ * saying so. The plan's own skips were journaled already; this is for what changed since. */
+static bool became_foreign(struct run_state *rs, struct plan_device *d, struct apply_result *res)
+{
+        struct apply_ctx *a = rs->a;
+        struct foreign_holder h;
+        char whose[160];
+
+        if (d->n_actions == 0 || d->actions[0].kind == ACTION_SKIP)
+                return false;
+        if (!foreign_check_device(rs->fc, &d->dev.addr, d->dev.iommu_group, &h))
+                return false;
+        foreign_holder_describe(&h, whose, sizeof(whose));
+        res->n_skipped++;
+        res->n_failed++;
+        journal_step(a, d, PGR_MSGID_SKIPPED_SAFETY, LOG_ERR, "skip", NULL, "skipped", -1, NULL, NULL, EBUSY,
+                     "%s: skipped: %s (found under the lock, after the plan)", d->dev.bdf, whose);
+        if (!res->first_failure[0])
+                snprintf(res->first_failure, sizeof(res->first_failure), "%s: %s; not touched", d->dev.bdf, whose);
+        return true;
+}
+
 int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, struct pgr_error *err)
 {
-        struct run_state rs = { .a = a, .p = p };
+        struct reservations reserved = {};
+        struct foreign_check fc = { .ctx = a->ctx, .res = &reserved, .vmid = a->vmid, .now = (long long)time(NULL) };
+        struct run_state rs = { .a = a, .p = p, .fc = &fc };
         struct pgr_lock locks[PLAN_MAX_DEVICES];
         size_t n_locks = 0;
         int r, ret = 0;
@@ -721,12 +764,22 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
                 ret = r;
                 goto out;
         }
+        /* Read now, under the locks: the plan's copy may be a lock wait old. */
+        fc.res_error = reservations_load(a->ctx, &reserved);
+        if (fc.res_error > 0)
+                fc.res_error = 0;
         for (size_t i = 0; i < p->n_devices; i++) {
                 struct plan_device *d = &p->devices[i];
                 bool resets = false;
 
                 if (!d->dev.present)
                         continue;
+                if (became_foreign(&rs, d, res)) {
+                        d->applied = true;
+                        d->apply_result = -EBUSY;
+                        ret = -EIO;
+                        continue;
+                }
                 for (size_t j = 0; j < d->n_actions; j++) {
                         if (d->actions[j].kind == ACTION_SKIP) {
                                 res->n_skipped++;
@@ -751,6 +804,7 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
 out:
         for (size_t i = 0; i < n_locks; i++)
                 lock_release(&locks[i]);
+        reservations_done(&reserved);
         return ret;
 }
 

@@ -264,7 +264,9 @@ bool foreign_check_device(struct foreign_check *fc, const struct pci_addr *addr,
 {
         long pid;
 
-        *ret = (struct foreign_holder){ .iommu_group = iommu_group };
+        *ret = (struct foreign_holder){ .iommu_group = iommu_group, .error = fc->res_error };
+        if (fc->res_error < 0)
+                return true;
         ret->vmid = reservations_holder(fc->ctx, fc->res, addr, fc->vmid, fc->now);
         if (ret->vmid)
                 return true;
@@ -279,7 +281,10 @@ bool foreign_check_device(struct foreign_check *fc, const struct pci_addr *addr,
 
 void foreign_holder_describe(const struct foreign_holder *h, char *buf, size_t size)
 {
-        if (h->vmid)
+        if (h->error < 0)
+                snprintf(buf, size, "of unknown use: /run/qemu-server/pci-id-reservations cannot be read (%s), "
+                         "in doubt it is in use", strerror(-h->error));
+        else if (h->vmid)
                 snprintf(buf, size, "reserved by VM %lu (pci-id-reservations)", h->vmid);
         else if (h->pid > 0)
                 snprintf(buf, size, "/dev/vfio/%d is held open by pid %ld: another VM uses it", h->iommu_group, h->pid);
@@ -625,6 +630,8 @@ int plan_build(const struct plan_input *in, struct plan **ret, struct pgr_error 
         snprintf(p->node, sizeof(p->node), "%s", in->ctx->node);
 
         r = reservations_load(in->ctx, &res);
+        fc = (struct foreign_check){ .ctx = in->ctx, .res = &res, .res_error = r < 0 ? r : 0, .vmid = in->vmid,
+                                     .now = in->now };
         if (r < 0)
                 add_problem(p, SEVERITY_WARNING, NULL, "cannot read /run/qemu-server/pci-id-reservations: %s",
                             strerror(-r));
@@ -666,7 +673,6 @@ int plan_build(const struct plan_input *in, struct plan **ret, struct pgr_error 
                 if (c->items[i].skip_reason)
                         add_action(d, ACTION_SKIP, NULL, "%s", c->items[i].skip_reason);
         }
-        fc = (struct foreign_check){ .ctx = in->ctx, .res = &res, .vmid = in->vmid, .now = in->now };
         for (size_t i = 0; i < p->n_devices; i++)
                 if (p->devices[i].n_actions == 0)
                         plan_one(in, p, &p->devices[i], &fc);

@@ -105,6 +105,8 @@ struct plan_input {
 struct foreign_check {
         const struct pgr_ctx *ctx;
         const struct reservations *res;   /* Proxmox's pci-id-reservations, as read by the caller */
+        int res_error;                    /* negative errno: they could not be read (every function is
+                                           * then someone else's: in doubt, in use) */
         unsigned long vmid;               /* the VM we work for (0: reset command) */
         long long now;                    /* epoch seconds, for time: reservations */
         /* Who holds /dev/vfio/<group> open, looked up once per group (a GPU and its audio share one,
@@ -119,6 +121,7 @@ struct foreign_holder {
         unsigned long vmid;
         long pid;
         int iommu_group;
+        int error;      /* negative errno: the reservations could not be read */
 };
 
 /* true when addr (in IOMMU group iommu_group, -1 none) is reserved by a VM other than fc->vmid or its

@@ -405,6 +405,77 @@ static void collateral_functions_of_the_group_get_the_slot_reset(void **state)
         rig_down(&g);
 }
 
+static void mkdir_under_root(struct rig *g, const char *rel)
+{
+        char cmd[4300];
+
+        snprintf(cmd, sizeof(cmd), "mkdir -p '%s/%s'", g->fk.root, rel);
+        assert_int_equal(system(cmd), 0);
+}
+
+static void write_under_root(struct rig *g, const char *rel, const char *text)
+{
+        char path[4200];
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/%s", g->fk.root, rel);
+        f = fopen(path, "we");
+        assert_non_null(f);
+        fputs(text, f);
+        assert_int_equal(fclose(f), 0);
+}
+
+/* Issue #4: the plan found the card free; while this run waited for its slot locks VM 101 reserved
+ * it (or opened its IOMMU group). Under the locks the check is redone: nothing of 01:00.0 is
+ * touched, the slot reset that would cover it is refused too, and the phase fails saying why. */
+static void device_that_became_foreign_during_the_lock_wait_is_not_touched(void **state)
+{
+        (void)state;
+        for (int k = 0; k < 2; k++) {
+                struct rig g;
+
+                rig_up(&g, "gpu-audio-rootport", 100, PHASE_POST_STOP, NULL);
+                if (k == 0) {
+                        mkdir_under_root(&g, "run/qemu-server");
+                        write_under_root(&g, "run/qemu-server/pci-id-reservations", "0000:01:00.0 101 time:4000000000\n");
+                } else {
+                        char link[4200];
+
+                        mkdir_under_root(&g, "proc/4242/fd");
+                        snprintf(link, sizeof(link), "%s/proc/4242/fd/7", g.fk.root);
+                        assert_int_equal(symlink("/dev/vfio/13", link), 0);
+                }
+                assert_int_equal(rig_apply(&g), -EIO);
+                for (int i = 0; i < g.fk.n_log; i++) {
+                        assert_null(strstr(g.fk.log[i], "0000:01:00.0"));
+                        assert_null(strstr(g.fk.log[i], "reset_subordinate"));
+                        assert_null(strstr(g.fk.log[i], "/remove"));
+                }
+                assert_true(logged(&g, k == 0 ? "reserved by VM 101" : "held open by pid 4242"));
+                assert_true(g.res.n_failed >= 1);
+                assert_non_null(strstr(g.res.first_failure, "0000:01:00.0"));
+                assert_no_lock_held(&g);
+                rig_down(&g);
+        }
+}
+
+/* ...and a slot reset whose cover gained another VM's function (collateral .3, reserved by VM 102 after
+ * the plan) is refused under the lock: every function it covers is checked again. */
+static void slot_reset_over_a_function_that_became_foreign_is_refused(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "rtx2080ti-4func", 101, PHASE_POST_STOP, NULL);
+        mkdir_under_root(&g, "run/qemu-server");
+        write_under_root(&g, "run/qemu-server/pci-id-reservations", "0000:03:00.3 102 time:4000000000\n");
+        assert_int_equal(rig_apply(&g), -EIO);
+        assert_int_equal(fk_count(&g.fk, "reset_subordinate", NULL), 0);
+        assert_int_equal(fk_count(&g.fk, "/remove", NULL), 0);
+        assert_true(logged(&g, "0000:03:00.3 is reserved by VM 102 (pci-id-reservations): not ours to reset"));
+        rig_down(&g);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -419,6 +490,8 @@ int main(void)
                 cmocka_unit_test(every_step_fault_leaves_the_host_consistent),
                 cmocka_unit_test(failed_second_remove_still_rescans_the_first),
                 cmocka_unit_test(collateral_functions_of_the_group_get_the_slot_reset),
+                cmocka_unit_test(device_that_became_foreign_during_the_lock_wait_is_not_touched),
+                cmocka_unit_test(slot_reset_over_a_function_that_became_foreign_is_refused),
                 cmocka_unit_test(failed_bridge_reset_still_rescans_what_it_removed),
         };
 
