@@ -447,21 +447,52 @@ static int remove_and_rescan(struct run_state *rs, const struct plan_device *d, 
         return r;
 }
 
+/* Writes back what an uninterrupted run leaves in reset_method (the recorded value), checks it took,
+ * and only then drops the record. */
+static int restore_reset_method(const struct pgr_ctx *ctx, const struct pci_addr *dev)
+{
+        char want[STATE_VALUE_MAX], now[STATE_VALUE_MAX];
+        int r;
+
+        r = state_setting_load(ctx, dev, "reset_method", want, sizeof(want));
+        if (r < 0)
+                return r;
+        r = sysfs_dev_write(ctx, dev, "reset_method", want);
+        if (r >= 0)
+                r = sysfs_dev_read(ctx, dev, "reset_method", now, sizeof(now));
+        if (r >= 0 && !streq(now, want))
+                r = -EIO;
+        if (r >= 0)
+                r = state_setting_clear(ctx, dev, "reset_method");
+        return r;
+}
+
+/* A named method is tried by narrowing reset_method to it for the one reset. The value to go back to
+ * is recorded first (state_setting_save), so that a run killed in the middle leaves the next run
+ * (apply_recover_settings) and every plan meanwhile the real list, not the narrowed one. */
 static int do_kernel_reset(struct apply_ctx *a, const struct plan_device *d, const char *method)
 {
         const struct pci_addr *dev = &d->dev.addr;
+        char orig[STATE_VALUE_MAX];
         int r, q;
 
         if (a->dry_run)
                 return 0;
         if (!streq(method, "default")) {
-                r = sysfs_dev_write(a->ctx, dev, "reset_method", method);
+                r = sysfs_dev_read(a->ctx, dev, "reset_method", orig, sizeof(orig));
+                if (r >= 0)
+                        r = state_setting_save(a->ctx, dev, "reset_method", orig);
                 if (r < 0)
+                        return r; /* without a record, a kill would leave it narrowed for good */
+                r = sysfs_dev_write(a->ctx, dev, "reset_method", method);
+                if (r < 0) {
+                        (void)restore_reset_method(a->ctx, dev);
                         return r;
+                }
         }
         r = sysfs_dev_write(a->ctx, dev, "reset", "1");
         if (!streq(method, "default")) {
-                q = sysfs_dev_write(a->ctx, dev, "reset_method", "default");
+                q = restore_reset_method(a->ctx, dev);
                 if (q < 0 && r >= 0)
                         r = q;
         }
@@ -849,6 +880,52 @@ int apply_recover_autoprobe(struct apply_ctx *a, struct pgr_error *err)
                 return r;
         }
         return 1;
+}
+
+int apply_recover_settings(struct apply_ctx *a, struct pgr_error *err)
+{
+        struct pci_addr funcs[PLAN_MAX_DEVICES];
+        size_t n = 0;
+        int r, ret = 0, restored = 0;
+
+        if (a->dry_run)
+                return 0;
+        r = state_setting_list(a->ctx, "reset_method", funcs, ELEMENTSOF(funcs), &n);
+        if (r < 0 && r != -ENOBUFS) {
+                pgr_error_set(err, "cannot list the records of interrupted runs: %s", strerror(-r));
+                return r;
+        }
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_(lock_releasep) struct pgr_lock slot = PGR_LOCK_INIT;
+                struct pgr_error lerr = {};
+                char bdf[PCI_ADDR_STRLEN], want[STATE_VALUE_MAX] = "";
+                struct pci_addr s = funcs[i];
+
+                /* One try: a held slot lock means a live run, which restores its own record. */
+                s.func = -1;
+                if (lock_slot(a->ctx, &s, a->vmid, "recover-settings", 0, &slot, &lerr) < 0)
+                        continue;
+                pci_addr_format(&funcs[i], bdf);
+                if (state_setting_load(a->ctx, &funcs[i], "reset_method", want, sizeof(want)) == -ENOENT)
+                        continue; /* that run finished meanwhile */
+                if (!sysfs_dev_present(a->ctx, &funcs[i])) {
+                        /* Gone: the kernel gives it a fresh list when it comes back. */
+                        (void)state_setting_clear(a->ctx, &funcs[i], "reset_method");
+                        continue;
+                }
+                r = restore_reset_method(a->ctx, &funcs[i]);
+                journal_step(a, NULL, PGR_MSGID_SETTING_RESTORED, r < 0 ? LOG_ERR : LOG_WARNING, "recover", NULL,
+                             r < 0 ? "failed" : "ok", -1, NULL, NULL, r,
+                             "%s: reset_method was left narrowed by a run that did not finish; %s '%s'%s", bdf,
+                             r < 0 ? "restoring it to" : "restored to", want,
+                             r < 0 ? " failed: run 'echo default > reset_method' in its sysfs directory" : "");
+                if (r < 0) {
+                        pgr_error_set(err, "%s: cannot restore reset_method: %s", bdf, strerror(-r));
+                        ret = r;
+                } else
+                        restored++;
+        }
+        return ret < 0 ? ret : restored > 0;
 }
 
 int apply_rescan_missing(struct apply_ctx *a, struct plan *p, struct pgr_error *err)

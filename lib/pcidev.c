@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "state.h"
 #include "sysfs.h"
 #include "util.h"
 
@@ -248,7 +249,12 @@ static void probe_reset(const struct pgr_ctx *ctx, struct pcidev *p)
 
         p->has_reset = sysfs_dev_has(ctx, &p->addr, "reset");
         p->has_reset_method = sysfs_dev_has(ctx, &p->addr, "reset_method");
-        if (!p->has_reset_method || sysfs_dev_read(ctx, &p->addr, "reset_method", buf, sizeof(buf)) < 0)
+        if (!p->has_reset_method)
+                return;
+        /* A run that narrowed it around a reset recorded what it goes back to (it may have been killed
+         * before it could): that record, not the narrowed value, is the function's list. */
+        if (state_setting_load(ctx, &p->addr, "reset_method", buf, sizeof(buf)) < 0 &&
+            sysfs_dev_read(ctx, &p->addr, "reset_method", buf, sizeof(buf)) < 0)
                 return;
         for (char *m = strtok_r(buf, " \t\n", &save); m; m = strtok_r(NULL, " \t\n", &save)) {
                 if (p->n_reset_methods >= PCIDEV_MAX_METHODS)

@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "apply.h"
@@ -135,6 +137,14 @@ static void assert_no_lock_held(struct rig *g)
         }
 }
 
+static int access_under_root(struct rig *g, const char *rel)
+{
+        char path[4200];
+
+        snprintf(path, sizeof(path), "%s/%s", g->fk.root, rel);
+        return access(path, F_OK);
+}
+
 static void slot_reset_runs_once_for_the_whole_gpu_slot(void **state)
 {
         struct rig g;
@@ -184,8 +194,9 @@ static void flr_enotty_falls_to_the_slot_reset(void **state)
         assert_true(logged(&g, "0000:02:00.0 reset flr failed"));
         assert_true(logged(&g, "ENOTTY"));
         assert_true(logged(&g, "0000:02:00.0 bus-reset reset_subordinate ok"));
-        /* reset_method is restored to the kernel's list after a failed try. */
-        assert_int_equal(fk_count(&g.fk, "0000:02:00.0/reset_method", "default"), 1);
+        /* reset_method is restored to the list it had after a failed try, and its record dropped. */
+        assert_int_equal(fk_count(&g.fk, "0000:02:00.0/reset_method", "flr bus"), 1);
+        assert_int_equal(access_under_root(&g, "run/pve-gpu-reset/restore-reset_method-0000:02:00.0"), -1);
         rig_down(&g);
 }
 
@@ -476,6 +487,93 @@ static void slot_reset_over_a_function_that_became_foreign_is_refused(void **sta
         rig_down(&g);
 }
 
+static int killed_at_reset(struct fakekernel *fk, const char *rel, const char *value)
+{
+        (void)fk;
+        (void)value;
+        if (strlen(rel) > 6 && streq(rel + strlen(rel) - 6, "/reset"))
+                raise(SIGKILL); /* the hook killed between narrowing reset_method and restoring it */
+        return 0;
+}
+
+/* Runs the apply in a child that the fake kernel kills at its first "reset" write. */
+static void apply_killed_at_reset(struct rig *g)
+{
+        pid_t pid;
+        int status;
+
+        fflush(g->log);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                g->fk.before_write = killed_at_reset;
+                (void)rig_apply(g);
+                _exit(0);
+        }
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+}
+
+/* Issue #6: a run killed between narrowing reset_method to "flr" and writing it back leaves "flr"
+ * until a reboot. The next plan must still see the function's real list ("flr bus"). */
+static void reset_method_narrowed_by_a_killed_run_is_not_taken_as_the_truth(void **state)
+{
+        struct rig g;
+        char buf[64];
+        const struct plan_device *gpu;
+
+        (void)state;
+        rig_up(&g, "rtx2080ti-4func", 100, PHASE_POST_STOP, NULL);
+        apply_killed_at_reset(&g);
+        assert_string_equal(fk_cat(&g.fk, "sys/bus/pci/devices/0000:02:00.0/reset_method", buf, sizeof(buf)), "flr");
+        rig_plan(&g, 100, PHASE_POST_STOP);
+        gpu = &g.plan->devices[0];
+        assert_string_equal(gpu->dev.bdf, "0000:02:00.0");
+        assert_int_equal(gpu->dev.n_reset_methods, 2);
+        assert_string_equal(gpu->dev.reset_methods[1], "bus");
+        rig_down(&g);
+}
+
+/* ...and the next run writes the list back before it reads any fact, journaling it. */
+static void next_run_restores_a_reset_method_left_narrowed(void **state)
+{
+        struct rig g;
+        struct pgr_error err = {};
+        struct apply_ctx a;
+        char buf[64];
+
+        (void)state;
+        rig_up(&g, "rtx2080ti-4func", 100, PHASE_POST_STOP, NULL);
+        apply_killed_at_reset(&g);
+        a = (struct apply_ctx){ .ctx = &g.ctx, .acc = g.acc, .journal = g.journal, .vmid = 101,
+                                .phase = PHASE_PRE_START, .lock_timeout_ms = 500 };
+        assert_int_equal(apply_recover_settings(&a, &err), 1);
+        assert_string_equal(fk_cat(&g.fk, "sys/bus/pci/devices/0000:02:00.0/reset_method", buf, sizeof(buf)), "flr bus");
+        assert_int_equal(access_under_root(&g, "run/pve-gpu-reset/restore-reset_method-0000:02:00.0"), -1);
+        assert_true(logged(&g, "0000:02:00.0: reset_method was left narrowed by a run that did not finish; restored to 'flr bus'"));
+        assert_int_equal(apply_recover_settings(&a, &err), 0); /* nothing left */
+        /* A slot locked by a live run is that run's to restore: its record is left alone. */
+        {
+                struct pgr_lock held = PGR_LOCK_INIT;
+                struct pci_addr f = { .domain = 0, .bus = 2, .slot = 0, .func = 0 }, s = f;
+
+                s.func = -1;
+                assert_int_equal(state_setting_save(&g.ctx, &f, "reset_method", "flr bus"), 0);
+                assert_int_equal(lock_slot(&g.ctx, &s, 100, "post-stop", 0, &held, &err), 0);
+                pid_t pid = fork();
+                int status;
+
+                assert_true(pid >= 0);
+                if (pid == 0) /* another process: flock(2) locks are per open file */
+                        _exit(apply_recover_settings(&a, &err) == 0 &&
+                              access_under_root(&g, "run/pve-gpu-reset/restore-reset_method-0000:02:00.0") == 0 ? 0 : 1);
+                assert_int_equal(waitpid(pid, &status, 0), pid);
+                assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+                lock_release(&held);
+        }
+        rig_down(&g);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -492,6 +590,8 @@ int main(void)
                 cmocka_unit_test(collateral_functions_of_the_group_get_the_slot_reset),
                 cmocka_unit_test(device_that_became_foreign_during_the_lock_wait_is_not_touched),
                 cmocka_unit_test(slot_reset_over_a_function_that_became_foreign_is_refused),
+                cmocka_unit_test(reset_method_narrowed_by_a_killed_run_is_not_taken_as_the_truth),
+                cmocka_unit_test(next_run_restores_a_reset_method_left_narrowed),
                 cmocka_unit_test(failed_bridge_reset_still_rescans_what_it_removed),
         };
 
