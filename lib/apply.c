@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -183,8 +184,78 @@ static void current_driver(const struct pgr_ctx *ctx, const struct pci_addr *a, 
                 buf[0] = '\0';
 }
 
-/* driver_override=vfio-pci + drivers_probe, then wait for the driver link. */
-static int bind_vfio(struct apply_ctx *a, const struct pci_addr *dev, unsigned timeout_ms)
+/* Who keeps an nvidia unbind waiting: the processes with /dev/nvidia* open, and nvidia-persistenced
+ * (which holds it while it runs). All looked up under the root prefix. */
+static void describe_nvidia_holders(const struct pgr_ctx *ctx, char *buf, size_t size)
+{
+        long pids[8], persistenced;
+        size_t n = 0, w;
+        int r;
+
+        r = proc_fd_holders(ctx, "/dev/nvidia", pids, ELEMENTSOF(pids), &n);
+        w = (size_t)snprintf(buf, size, n ? "/dev/nvidia* is open in" : "no process with /dev/nvidia* open was found");
+        for (size_t i = 0; i < n && w < size; i++) {
+                char comm[64] = "?";
+
+                (void)proc_comm(ctx, pids[i], comm, sizeof(comm));
+                w += (size_t)snprintf(buf + w, size - w, "%s pid %ld (%s)", i ? "," : "", pids[i], comm);
+        }
+        if (r == -ENOBUFS && w < size)
+                w += (size_t)snprintf(buf + w, size - w, " and more");
+        persistenced = proc_find_comm(ctx, "nvidia-persistenced");
+        if (persistenced > 0 && w < size)
+                w += (size_t)snprintf(buf + w, size - w, "; nvidia-persistenced runs (pid %ld): "
+                                      "systemctl stop nvidia-persistenced", persistenced);
+        if (w < size)
+                snprintf(buf + w, size - w, "; or keep nvidia off this card (blacklist or softdep)");
+}
+
+/* Unbinding a host driver can block for good: nvidia waits until every /dev/nvidia* user (nvidia-persistenced,
+ * an LXC container, Xorg) closes it, and a hookscript has no timeout: the VM start would hang. The write
+ * is made in a child process and waited for at most timeout_ms (the policy's bind_timeout_ms); then the
+ * child gets SIGKILL and is left behind (one stuck in the kernel dies when the write returns). */
+static int unbind_bounded(struct apply_ctx *a, const struct pci_addr *dev, const char *bdf, unsigned timeout_ms)
+{
+        long long deadline;
+        unsigned step = 1;
+        pid_t pid;
+        int status;
+
+        if (a->dry_run)
+                return 0;
+        pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid == 0) {
+                int r = sysfs_dev_write(a->ctx, dev, "driver/unbind", bdf);
+
+                _exit(r < 0 ? (-r & 0xff) : 0);
+        }
+        deadline = now_usec() + (long long)timeout_ms * 1000;
+        for (;;) {
+                pid_t w = waitpid(pid, &status, WNOHANG);
+
+                if (w == pid)
+                        break;
+                if (w < 0 && errno != EINTR)
+                        return -errno;
+                if (now_usec() >= deadline) {
+                        (void)kill(pid, SIGKILL);
+                        (void)waitpid(pid, &status, WNOHANG);
+                        return -ETIMEDOUT;
+                }
+                sleep_ms(step);
+                if (step < 20)
+                        step *= 2;
+        }
+        if (!WIFEXITED(status))
+                return -EINTR;
+        return -WEXITSTATUS(status);
+}
+
+/* driver_override=vfio-pci + drivers_probe, then wait for the driver link. why (may be NULL) says more
+ * about a failure than the errno. */
+static int bind_vfio(struct apply_ctx *a, const struct pci_addr *dev, unsigned timeout_ms, char *why, size_t why_size)
 {
         char bdf[PCI_ADDR_STRLEN], drv[64], path[PATH_MAX];
         int r;
@@ -201,7 +272,15 @@ static int bind_vfio(struct apply_ctx *a, const struct pci_addr *dev, unsigned t
         if (r < 0)
                 return r;
         if (drv[0]) {
-                r = write_checked(a, dev, "driver/unbind", bdf);
+                r = unbind_bounded(a, dev, bdf, timeout_ms);
+                if (r == -ETIMEDOUT && why) {
+                        char holders[384] = "";
+
+                        if (strncmp(drv, "nvidia", 6) == 0)
+                                describe_nvidia_holders(a->ctx, holders, sizeof(holders));
+                        snprintf(why, why_size, "unbinding from %s did not finish within %u ms%s%s", drv, timeout_ms,
+                                 holders[0] ? ": " : "", holders);
+                }
                 if (r < 0)
                         return r;
                 if (!wait_for(cond_unbound, a->ctx, dev, NULL, timeout_ms))
@@ -279,7 +358,7 @@ static int restore_after_rescan(struct apply_ctx *a, const struct plan_device *d
 {
         int r;
 
-        r = bind_vfio(a, dev, d->policy.bind_timeout_ms);
+        r = bind_vfio(a, dev, d->policy.bind_timeout_ms, NULL, 0);
         if (r < 0)
                 return r;
         if (d->policy.keep_awake)
@@ -685,25 +764,30 @@ static int prepare_device(struct run_state *rs, struct plan_device *d, struct ap
 
                 current_driver(a->ctx, &d->dev.addr, before, sizeof(before));
                 switch (act->kind) {
-                case ACTION_BIND_VFIO:
-                        r = bind_vfio(a, &d->dev.addr, d->policy.bind_timeout_ms);
+                case ACTION_BIND_VFIO: {
+                        char why[512] = "", detail[sizeof(why) + 2] = "";
+
+                        r = bind_vfio(a, &d->dev.addr, d->policy.bind_timeout_ms, why, sizeof(why));
+                        if (why[0])
+                                snprintf(detail, sizeof(detail), ": %s", why);
                         current_driver(a->ctx, &d->dev.addr, after, sizeof(after));
                         journal_step(a, d, r < 0 ? PGR_MSGID_BIND_FAILED : before[0] ? PGR_MSGID_HOST_DRIVER : PGR_MSGID_BOUND_VFIO,
                                      r < 0 ? LOG_ERR : before[0] ? LOG_WARNING : LOG_INFO, "bind-vfio", NULL,
                                      r < 0 ? "failed" : "ok", now_usec() - t0, before, after, r,
-                                     r == -ENXIO ? "%s: vfio-pci is not loaded; run 'modprobe vfio-pci' and add it to /etc/modules"
-                                     : r < 0 ? "%s: could not move it to vfio-pci"
-                                     : before[0] ? "%s: moved from host driver to vfio-pci; keep the host driver off this card (blacklist or softdep)"
-                                                 : "%s: bound to vfio-pci",
-                                     d->dev.bdf);
+                                     r == -ENXIO ? "%s: vfio-pci is not loaded; run 'modprobe vfio-pci' and add it to /etc/modules%.0s"
+                                     : r < 0 ? "%s: could not move it to vfio-pci%s"
+                                     : before[0] ? "%s: moved from host driver to vfio-pci; keep the host driver off this card (blacklist or softdep)%.0s"
+                                                 : "%s: bound to vfio-pci%.0s",
+                                     d->dev.bdf, detail);
                         if (r < 0) {
                                 failed = r;
                                 if (!res->first_failure[0])
                                         snprintf(res->first_failure, sizeof(res->first_failure),
-                                                 "%s: cannot bind to vfio-pci (%s)", d->dev.bdf,
-                                                 r == -ENXIO ? "vfio-pci not loaded" : strerror(-r));
+                                                 "%s: cannot bind to vfio-pci (%.500s)", d->dev.bdf,
+                                                 why[0] ? why : r == -ENXIO ? "vfio-pci not loaded" : strerror(-r));
                         }
                         break;
+                }
                 case ACTION_KEEP_AWAKE:
                         r = keep_awake(a, &d->dev.addr);
                         journal_step(a, d, PGR_MSGID_POWER, r < 0 ? LOG_WARNING : LOG_INFO, "keep-awake", NULL,

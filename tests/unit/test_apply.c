@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "apply.h"
@@ -108,6 +109,7 @@ static void rig_down(struct rig *g)
         vmconf_free(g->conf);
         policy_free(g->policy);
         assert_int_equal(rm_rf(g->fk.root), 0);
+        fk_done(&g->fk);
 }
 
 static const char *driver(struct rig *g, const char *bdf)
@@ -244,12 +246,12 @@ static void foreign_device_below_the_bridge_is_never_written(void **state)
         (void)state;
         rig_up(&g, "plx-shared-bridge", 100, PHASE_POST_STOP, NULL);
         (void)rig_apply(&g);
-        for (int i = 0; i < g.fk.n_log; i++) {
-                assert_null(strstr(g.fk.log[i], "0000:04:00.1"));
-                assert_null(strstr(g.fk.log[i], "0000:03:08.0"));
-                assert_null(strstr(g.fk.log[i], "/remove"));
-                assert_null(strstr(g.fk.log[i], "rescan"));
-                assert_null(strstr(g.fk.log[i], "reset"));
+        for (int i = 0; i < g.fk.sh->n_log; i++) {
+                assert_null(strstr(g.fk.sh->log[i], "0000:04:00.1"));
+                assert_null(strstr(g.fk.sh->log[i], "0000:03:08.0"));
+                assert_null(strstr(g.fk.sh->log[i], "/remove"));
+                assert_null(strstr(g.fk.sh->log[i], "rescan"));
+                assert_null(strstr(g.fk.sh->log[i], "reset"));
         }
         assert_string_equal(driver(&g, "0000:04:00.1"), "snd_hda_intel");
         rig_down(&g);
@@ -262,8 +264,8 @@ static void keep_and_mdev_devices_see_no_write(void **state)
         (void)state;
         rig_up(&g, "keep-mdev", 100, PHASE_PRE_START, NULL);
         assert_int_equal(rig_apply(&g), 0);
-        for (int i = 0; i < g.fk.n_log; i++)
-                assert_null(strstr(g.fk.log[i], "sys/bus/pci/devices/"));
+        for (int i = 0; i < g.fk.sh->n_log; i++)
+                assert_null(strstr(g.fk.sh->log[i], "sys/bus/pci/devices/"));
         assert_int_equal(g.res.n_skipped, 3);
         rig_down(&g);
 }
@@ -323,8 +325,8 @@ static void every_step_fault_leaves_the_host_consistent(void **state)
                                 assert_true(g.res.first_failure[0] != '\0');
                         assert_string_equal(autoprobe(&g), "1");
                         assert_no_lock_held(&g);
-                        for (int i = 0; i < g.fk.n_log; i++) {
-                                const char *w = g.fk.log[i];
+                        for (int i = 0; i < g.fk.sh->n_log; i++) {
+                                const char *w = g.fk.sh->log[i];
 
                                 if (strncmp(w, "sys/bus/pci/devices/", 20) == 0)
                                         assert_true(strncmp(w + 20, "0000:01:00.", 11) == 0 ||
@@ -457,10 +459,10 @@ static void device_that_became_foreign_during_the_lock_wait_is_not_touched(void 
                         assert_int_equal(symlink("/dev/vfio/13", link), 0);
                 }
                 assert_int_equal(rig_apply(&g), -EIO);
-                for (int i = 0; i < g.fk.n_log; i++) {
-                        assert_null(strstr(g.fk.log[i], "0000:01:00.0"));
-                        assert_null(strstr(g.fk.log[i], "reset_subordinate"));
-                        assert_null(strstr(g.fk.log[i], "/remove"));
+                for (int i = 0; i < g.fk.sh->n_log; i++) {
+                        assert_null(strstr(g.fk.sh->log[i], "0000:01:00.0"));
+                        assert_null(strstr(g.fk.sh->log[i], "reset_subordinate"));
+                        assert_null(strstr(g.fk.sh->log[i], "/remove"));
                 }
                 assert_true(logged(&g, k == 0 ? "reserved by VM 101" : "held open by pid 4242"));
                 assert_true(g.res.n_failed >= 1);
@@ -574,6 +576,50 @@ static void next_run_restores_a_reset_method_left_narrowed(void **state)
         rig_down(&g);
 }
 
+static int unbind_blocks(struct fakekernel *fk, const char *rel, const char *value)
+{
+        (void)fk;
+        (void)value;
+        if (strstr(rel, "0000:01:00.0/driver/unbind"))
+                for (;;)
+                        pause(); /* nvidia waits for every /dev/nvidia* user to close it */
+        return 0;
+}
+
+/* A host driver's unbind that never returns must not hang the VM start: after bind_timeout_ms the
+ * device fails, naming who holds /dev/nvidia* open and nvidia-persistenced. */
+static void host_driver_unbind_that_blocks_fails_in_bounded_time(void **state)
+{
+        struct rig g;
+        char link[4200];
+        time_t t0;
+
+        (void)state;
+        rig_up(&g, "host-driver", 100, PHASE_PRE_START, NULL);
+        mkdir_under_root(&g, "proc/2345/fd");
+        write_under_root(&g, "proc/2345/comm", "nvidia-persistenced\n");
+        snprintf(link, sizeof(link), "%s/proc/2345/fd/3", g.fk.root);
+        assert_int_equal(symlink("/dev/nvidiactl", link), 0);
+        mkdir_under_root(&g, "proc/3456/fd");
+        write_under_root(&g, "proc/3456/comm", "Xorg\n");
+        snprintf(link, sizeof(link), "%s/proc/3456/fd/9", g.fk.root);
+        assert_int_equal(symlink("/dev/nvidia0", link), 0);
+        g.fk.before_write = unbind_blocks;
+        t0 = time(NULL);
+        alarm(20); /* a hang fails the test instead of stalling the suite */
+        assert_int_equal(rig_apply(&g), -EIO);
+        alarm(0);
+        assert_true(time(NULL) - t0 < 10);
+        assert_true(logged(&g, "did not finish within 200 ms"));
+        assert_true(logged(&g, "pid 2345 (nvidia-persistenced)"));
+        assert_true(logged(&g, "pid 3456 (Xorg)"));
+        assert_non_null(strstr(g.res.first_failure, "0000:01:00.0"));
+        assert_string_equal(driver(&g, "0000:01:00.1"), "vfio-pci"); /* the other function goes on */
+        assert_string_equal(autoprobe(&g), "1");
+        assert_no_lock_held(&g);
+        rig_down(&g);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -592,6 +638,7 @@ int main(void)
                 cmocka_unit_test(slot_reset_over_a_function_that_became_foreign_is_refused),
                 cmocka_unit_test(reset_method_narrowed_by_a_killed_run_is_not_taken_as_the_truth),
                 cmocka_unit_test(next_run_restores_a_reset_method_left_narrowed),
+                cmocka_unit_test(host_driver_unbind_that_blocks_fails_in_bounded_time),
                 cmocka_unit_test(failed_bridge_reset_still_rescans_what_it_removed),
         };
 
