@@ -174,6 +174,35 @@ static bool mapping_usable(const struct pci_addr *a, void *userdata)
         return reservations_holder(u->ctx, u->res, &f, u->vmid, u->now) == 0;
 }
 
+/* A mapping that does not match the hardware because a device fell off the bus: at pre-start its
+ * absent paths join the plan as missing functions, so the one rescan raw hostpci entries get
+ * (run.c execute: apply_rescan_missing) covers them too, and the plan made after it resolves the
+ * mapping again. Every map line for this node counts: qemu-server refuses the start when any of
+ * them does not match (PVE::Mapping::PCI::assert_valid). */
+static int collect_missing_mapping_paths(const struct plan_input *in, struct plan *p, struct collect *c,
+                                         const struct mapping *m, const char *hostpci, const char *skip_reason)
+{
+        for (size_t i = 0; m && i < m->n_maps; i++) {
+                const struct mapping_map *map = &m->maps[i];
+
+                if (!streq(map->node, in->ctx->node))
+                        continue;
+                for (size_t j = 0; j < map->n_paths; j++) {
+                        struct pci_addr f = map->paths[j];
+                        int r;
+
+                        if (f.func < 0)
+                                f.func = 0;
+                        if (sysfs_dev_present(in->ctx, &f))
+                                continue;
+                        r = collect_id(in, p, c, &map->paths[j], hostpci, skip_reason);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
 static int collect_from_config(const struct plan_input *in, struct plan *p, struct collect *c,
                                const struct reservations *res, struct pgr_error *err)
 {
@@ -210,6 +239,14 @@ static int collect_from_config(const struct plan_input *in, struct plan *p, stru
                                 add_problem(p, SEVERITY_ERROR, NULL, "%s: %s", name,
                                             merr.msg[0] ? merr.msg
                                                         : "mapping not found (no /etc/pve/mapping/pci.cfg)");
+                                if (r == -ENODEV && in->phase == PHASE_PRE_START) {
+                                        r = collect_missing_mapping_paths(in, p, c, m, name, skip);
+                                        if (r == -E2BIG)
+                                                pgr_error_set(err, "VM %lu: more than %d PCI functions", in->vmid,
+                                                              PLAN_MAX_DEVICES);
+                                        if (r < 0)
+                                                return r;
+                                }
                                 continue;
                         }
                         list = ids;

@@ -29,6 +29,7 @@ struct rig {
         struct fakekernel fk;
         struct policy *policy;
         struct vmconf *conf;
+        struct mapping_file *maps;
         struct pcidev_access *acc;
         struct journal *journal;
         FILE *log;
@@ -53,8 +54,8 @@ static void copy_host(const char *host, char *root, size_t size)
 static void rig_plan(struct rig *g, unsigned long vmid, enum phase phase)
 {
         struct pgr_error err = {};
-        struct plan_input in = { .ctx = &g->ctx, .acc = g->acc, .conf = g->conf, .policy = g->policy,
-                                 .phase = phase, .vmid = vmid, .now = 1700000000 };
+        struct plan_input in = { .ctx = &g->ctx, .acc = g->acc, .conf = g->conf, .mappings = g->maps,
+                                 .policy = g->policy, .phase = phase, .vmid = vmid, .now = 1700000000 };
 
         plan_free(g->plan);
         g->plan = NULL;
@@ -75,6 +76,7 @@ static void rig_up(struct rig *g, const char *host, unsigned long vmid, enum pha
                               "\"bind_timeout_ms\": 200}}";
         assert_int_equal(policy_parse(policy_json, strlen(policy_json), "t.json", &g->policy, &err), 0);
         assert_int_equal(vmconf_load(&g->ctx, vmid, NULL, &g->conf, &err), 0);
+        assert_int_equal(mapping_load(&g->ctx, &g->maps, &err), 0);
         assert_int_equal(pcidev_access_new(&g->ctx, &g->acc), 0);
         pcidev_access_skip_names(g->acc);
         g->log = open_memstream(&g->logbuf, &g->loglen);
@@ -107,6 +109,7 @@ static void rig_down(struct rig *g)
         plan_free(g->plan);
         pcidev_access_free(g->acc);
         vmconf_free(g->conf);
+        mapping_file_free(g->maps);
         policy_free(g->policy);
         assert_int_equal(rm_rf(g->fk.root), 0);
         fk_done(&g->fk);
@@ -620,6 +623,36 @@ static void host_driver_unbind_that_blocks_fails_in_bounded_time(void **state)
         rig_down(&g);
 }
 
+/* Issue #7, the mapping path: a mapping= device that fell off the bus gets the same one rescan at
+ * pre-start as a raw hostpci (run.c execute: apply_rescan_missing, then plan again). */
+static void missing_mapping_device_is_rescanned_at_pre_start(void **state)
+{
+        struct rig g;
+        struct pgr_error err = {};
+        struct apply_ctx a;
+        char path[4200];
+
+        (void)state;
+        rig_up(&g, "mapping", 100, PHASE_PRE_START, NULL);
+        assert_int_equal(g.plan->n_devices, 2);
+        for (int f = 0; f < 2; f++) {
+                snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/0000:07:00.%d/remove", g.fk.root, f);
+                assert_int_equal(g.ctx.ops->write(g.ctx.ops_userdata, path, "1"), 0);
+        }
+        rig_plan(&g, 100, PHASE_PRE_START);
+        assert_true(plan_has_errors(g.plan));
+        a = (struct apply_ctx){ .ctx = &g.ctx, .acc = g.acc, .journal = g.journal, .vmid = 100,
+                                .phase = PHASE_PRE_START, .lock_timeout_ms = 500 };
+        assert_int_equal(apply_rescan_missing(&a, g.plan, &err), 0);
+        assert_int_equal(fk_count(&g.fk, "sys/class/pci_bus/0000:07/rescan", "1"), 1);
+        rig_plan(&g, 100, PHASE_PRE_START);
+        assert_int_equal(g.plan->n_devices, 2);
+        assert_true(g.plan->devices[0].dev.present && g.plan->devices[1].dev.present);
+        assert_false(plan_has_errors(g.plan));
+        assert_string_equal(driver(&g, "0000:07:00.0"), "vfio-pci");
+        rig_down(&g);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -633,6 +666,7 @@ int main(void)
                 cmocka_unit_test(autoprobe_left_at_zero_by_a_killed_run_is_restored),
                 cmocka_unit_test(every_step_fault_leaves_the_host_consistent),
                 cmocka_unit_test(failed_second_remove_still_rescans_the_first),
+                cmocka_unit_test(missing_mapping_device_is_rescanned_at_pre_start),
                 cmocka_unit_test(collateral_functions_of_the_group_get_the_slot_reset),
                 cmocka_unit_test(device_that_became_foreign_during_the_lock_wait_is_not_touched),
                 cmocka_unit_test(slot_reset_over_a_function_that_became_foreign_is_refused),
