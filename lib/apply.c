@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+#define _GNU_SOURCE 1 /* close_range */
 #include "apply.h"
 
 #include <errno.h>
@@ -227,8 +228,12 @@ static int unbind_bounded(struct apply_ctx *a, const struct pci_addr *dev, const
         if (pid < 0)
                 return -errno;
         if (pid == 0) {
-                int r = sysfs_dev_write(a->ctx, dev, "driver/unbind", bdf);
+                int r;
 
+                /* A child stuck in the kernel must not keep our slot and bus locks (flock: held while
+                 * any descriptor of the open file lives) once we have given up on it. */
+                (void)close_range(3, ~0U, 0);
+                r = sysfs_dev_write(a->ctx, dev, "driver/unbind", bdf);
                 _exit(r < 0 ? (-r & 0xff) : 0);
         }
         deadline = now_usec() + (long long)timeout_ms * 1000;
@@ -589,6 +594,8 @@ static int do_bridge_sbr(struct apply_ctx *a, const struct plan_device *d)
                 return r;
         sleep_ms(2); /* PCI spec: assert reset at least 1 ms */
         r = pcidev_bridge_secondary_reset(a->acc, &d->dev.parent, false);
+        if (r < 0) /* once more: a bus left in reset takes every function below with it */
+                r = pcidev_bridge_secondary_reset(a->acc, &d->dev.parent, false);
         if (r < 0)
                 return r;
         sleep_ms(d->policy.settle_ms); /* devices need time before config space is valid (100 ms+) */
@@ -765,20 +772,19 @@ static int prepare_device(struct run_state *rs, struct plan_device *d, struct ap
                 current_driver(a->ctx, &d->dev.addr, before, sizeof(before));
                 switch (act->kind) {
                 case ACTION_BIND_VFIO: {
-                        char why[512] = "", detail[sizeof(why) + 2] = "";
+                        char why[512] = "";
+                        const char *what;
 
                         r = bind_vfio(a, &d->dev.addr, d->policy.bind_timeout_ms, why, sizeof(why));
-                        if (why[0])
-                                snprintf(detail, sizeof(detail), ": %s", why);
                         current_driver(a->ctx, &d->dev.addr, after, sizeof(after));
+                        what = r == -ENXIO ? "vfio-pci is not loaded; run 'modprobe vfio-pci' and add it to /etc/modules"
+                               : r < 0 ? "could not move it to vfio-pci"
+                               : before[0] ? "moved from host driver to vfio-pci; keep the host driver off this card (blacklist or softdep)"
+                                           : "bound to vfio-pci";
                         journal_step(a, d, r < 0 ? PGR_MSGID_BIND_FAILED : before[0] ? PGR_MSGID_HOST_DRIVER : PGR_MSGID_BOUND_VFIO,
                                      r < 0 ? LOG_ERR : before[0] ? LOG_WARNING : LOG_INFO, "bind-vfio", NULL,
-                                     r < 0 ? "failed" : "ok", now_usec() - t0, before, after, r,
-                                     r == -ENXIO ? "%s: vfio-pci is not loaded; run 'modprobe vfio-pci' and add it to /etc/modules%.0s"
-                                     : r < 0 ? "%s: could not move it to vfio-pci%s"
-                                     : before[0] ? "%s: moved from host driver to vfio-pci; keep the host driver off this card (blacklist or softdep)%.0s"
-                                                 : "%s: bound to vfio-pci%.0s",
-                                     d->dev.bdf, detail);
+                                     r < 0 ? "failed" : "ok", now_usec() - t0, before, after, r, "%s: %s%s%s", d->dev.bdf,
+                                     what, why[0] ? ": " : "", why);
                         if (r < 0) {
                                 failed = r;
                                 if (!res->first_failure[0])

@@ -497,7 +497,7 @@ static void build_ladder(const struct plan_input *in, struct plan *p, struct pla
                         ladder_add(d, ACTION_BUS_RESET, how, "");
                         if (collateral[0])
                                 snprintf(d->ladder[d->n_ladder - 1].reason, sizeof(d->ladder[0].reason),
-                                         "also resets %s: same IOMMU group, which Proxmox binds to vfio-pci with the VM",
+                                         "also resets %.160s: same IOMMU group, which Proxmox binds to vfio-pci with the VM",
                                          collateral);
                 } else if (streq(m, "remove-rescan")) {
                         struct pci_addr funcs[8];
@@ -526,7 +526,7 @@ static void build_ladder(const struct plan_input *in, struct plan *p, struct pla
                         ladder_add(d, ACTION_REMOVE_RESCAN, "", "");
                         if (collateral[0])
                                 snprintf(d->ladder[d->n_ladder - 1].reason, sizeof(d->ladder[0].reason),
-                                         "also removes %s: same IOMMU group, which Proxmox binds to vfio-pci with the VM",
+                                         "also removes %.160s: same IOMMU group, which Proxmox binds to vfio-pci with the VM",
                                          collateral);
                 }
         }
