@@ -845,6 +845,20 @@ static int lock_all_slots(struct apply_ctx *a, struct plan *p, struct pgr_lock *
         return 0;
 }
 
+/* What another VM holds, read again: Proxmox's reservations and, group by group as asked, the
+ * /dev/vfio holders. Done under the locks before each device, as the ones before may have taken
+ * seconds. */
+static void refresh_foreign(struct foreign_check *fc, struct reservations *reserved)
+{
+        int r;
+
+        reservations_done(reserved);
+        r = reservations_load(fc->ctx, reserved);
+        fc->res_error = r < 0 ? r : 0;
+        fc->n_groups = 0;
+        fc->now = (long long)time(NULL);
+}
+
 /* Under the slot locks, just before the device is touched: did it become another VM's while this run
  * waited (a reservation, its IOMMU group opened)? Then it is skipped for safety and the phase fails,
  * saying so. The plan's own skips were journaled already; this is for what changed since. */
@@ -871,7 +885,7 @@ static bool became_foreign(struct run_state *rs, struct plan_device *d, struct a
 int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, struct pgr_error *err)
 {
         struct reservations reserved = {};
-        struct foreign_check fc = { .ctx = a->ctx, .res = &reserved, .vmid = a->vmid, .now = (long long)time(NULL) };
+        struct foreign_check fc = { .ctx = a->ctx, .res = &reserved, .vmid = a->vmid };
         struct run_state rs = { .a = a, .p = p, .fc = &fc };
         struct pgr_lock locks[PLAN_MAX_DEVICES];
         size_t n_locks = 0;
@@ -885,16 +899,14 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
                 ret = r;
                 goto out;
         }
-        /* Read now, under the locks: the plan's copy may be a lock wait old. */
-        fc.res_error = reservations_load(a->ctx, &reserved);
-        if (fc.res_error > 0)
-                fc.res_error = 0;
         for (size_t i = 0; i < p->n_devices; i++) {
                 struct plan_device *d = &p->devices[i];
                 bool resets = false;
 
                 if (!d->dev.present)
                         continue;
+                /* Read now, under the locks: the plan's copy may be a lock wait old. */
+                refresh_foreign(&fc, &reserved);
                 if (became_foreign(&rs, d, res)) {
                         d->applied = true;
                         d->apply_result = -EBUSY;

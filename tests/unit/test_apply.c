@@ -653,6 +653,42 @@ static void missing_mapping_device_is_rescanned_at_pre_start(void **state)
         rig_down(&g);
 }
 
+static int reserve_84_on_first_83_write(struct fakekernel *fk, const char *rel, const char *value)
+{
+        char path[1200];
+        FILE *f;
+
+        (void)value;
+        if (!strstr(rel, "0000:83:00.") || fk->userdata)
+                return 0;
+        fk->userdata = fk; /* once */
+        snprintf(path, sizeof(path), "%s/run/qemu-server/pci-id-reservations", fk->root);
+        f = fopen(path, "we");
+        if (f) {
+                fputs("0000:84:00.0 105 time:4000000000\n", f);
+                fclose(f);
+        }
+        return 0;
+}
+
+/* The check is redone before each device, not once for the run: VM 105 reserves 84:00.0 while this
+ * run works on 83:00 (its first slot); 84:00 is then left alone. */
+static void reservation_made_while_an_earlier_device_was_reset_is_honoured(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "rtx2080ti-4func", 102, PHASE_POST_STOP, NULL);
+        mkdir_under_root(&g, "run/qemu-server");
+        g.fk.before_write = reserve_84_on_first_83_write;
+        assert_int_equal(rig_apply(&g), -EIO);
+        assert_true(fk_count(&g.fk, "0000:83:00.0/reset", NULL) + fk_count(&g.fk, "0000:80:02.0/reset_subordinate", NULL) >= 1);
+        assert_int_equal(fk_count(&g.fk, "0000:84:00.0/", NULL), 0);
+        assert_int_equal(fk_count(&g.fk, "0000:80:03.0/reset_subordinate", NULL), 0);
+        assert_true(logged(&g, "0000:84:00.0: skipped: reserved by VM 105"));
+        rig_down(&g);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -670,6 +706,7 @@ int main(void)
                 cmocka_unit_test(collateral_functions_of_the_group_get_the_slot_reset),
                 cmocka_unit_test(device_that_became_foreign_during_the_lock_wait_is_not_touched),
                 cmocka_unit_test(slot_reset_over_a_function_that_became_foreign_is_refused),
+                cmocka_unit_test(reservation_made_while_an_earlier_device_was_reset_is_honoured),
                 cmocka_unit_test(reset_method_narrowed_by_a_killed_run_is_not_taken_as_the_truth),
                 cmocka_unit_test(next_run_restores_a_reset_method_left_narrowed),
                 cmocka_unit_test(host_driver_unbind_that_blocks_fails_in_bounded_time),
