@@ -361,6 +361,15 @@ bool plan_may_cover(struct foreign_check *fc, const struct plan *p, const struct
                         snprintf(why, why_size, "is not this VM's");
                         return false;
                 }
+                /* The reset command has no VM start to bind the group: a host driver keeps its function. */
+                if (p->phase == PHASE_MANUAL) {
+                        char drv[64];
+
+                        if (sysfs_dev_link(fc->ctx, addr, "driver", drv, sizeof(drv)) == 0 && !streq(drv, "vfio-pci")) {
+                                snprintf(why, why_size, "is bound to host driver %s", drv);
+                                return false;
+                        }
+                }
                 *ret_collateral = true;
         }
         if (foreign_check_device(fc, addr, group, &h)) {

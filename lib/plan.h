@@ -136,7 +136,8 @@ void foreign_holder_describe(const struct foreign_holder *h, char *buf, size_t s
  * one of p's functions that is not skipped, or a non-bridge function in the IOMMU group of one of them
  * (collateral: Proxmox binds every non-bridge function of the group to vfio-pci when the VM starts,
  * pve-common SysFSTools.pm pci_dev_group_bind_to_vfio, called from qemu-server
- * PVE/QemuServer/PCI.pm), and in both cases nobody else's (foreign_check_device). ret_collateral: true
+ * PVE/QemuServer/PCI.pm; for the reset command, which starts no VM, only while it is on vfio-pci or
+ * no driver), and in both cases nobody else's (foreign_check_device). ret_collateral: true
  * for the second kind. When it may not, why says why as a predicate ("is not this VM's"). */
 bool plan_may_cover(struct foreign_check *fc, const struct plan *p, const struct pci_addr *addr,
                     bool *ret_collateral, char *why, size_t why_size);
