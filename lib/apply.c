@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+#define _GNU_SOURCE 1 /* close_range */
 #include "apply.h"
 
 #include <errno.h>
@@ -7,6 +8,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -111,6 +113,7 @@ static bool cond_answers(const struct pgr_ctx *ctx, const struct pci_addr *a, co
 struct run_state {
         struct apply_ctx *a;
         struct plan *p;
+        struct foreign_check *fc; /* redone under the slot locks: who else holds what now */
         struct pci_addr done_bridges[PLAN_MAX_DEVICES];
         size_t n_done_bridges;
         struct pci_addr done_slots[PLAN_MAX_DEVICES];
@@ -182,8 +185,82 @@ static void current_driver(const struct pgr_ctx *ctx, const struct pci_addr *a, 
                 buf[0] = '\0';
 }
 
-/* driver_override=vfio-pci + drivers_probe, then wait for the driver link. */
-static int bind_vfio(struct apply_ctx *a, const struct pci_addr *dev, unsigned timeout_ms)
+/* Who keeps an nvidia unbind waiting: the processes with /dev/nvidia* open, and nvidia-persistenced
+ * (which holds it while it runs). All looked up under the root prefix. */
+static void describe_nvidia_holders(const struct pgr_ctx *ctx, char *buf, size_t size)
+{
+        long pids[8], persistenced;
+        size_t n = 0, w;
+        int r;
+
+        r = proc_fd_holders(ctx, "/dev/nvidia", pids, ELEMENTSOF(pids), &n);
+        w = (size_t)snprintf(buf, size, n ? "/dev/nvidia* is open in" : "no process with /dev/nvidia* open was found");
+        for (size_t i = 0; i < n && w < size; i++) {
+                char comm[64] = "?";
+
+                (void)proc_comm(ctx, pids[i], comm, sizeof(comm));
+                w += (size_t)snprintf(buf + w, size - w, "%s pid %ld (%s)", i ? "," : "", pids[i], comm);
+        }
+        if (r == -ENOBUFS && w < size)
+                w += (size_t)snprintf(buf + w, size - w, " and more");
+        persistenced = proc_find_comm(ctx, "nvidia-persistenced");
+        if (persistenced > 0 && w < size)
+                w += (size_t)snprintf(buf + w, size - w, "; nvidia-persistenced runs (pid %ld): "
+                                      "systemctl stop nvidia-persistenced", persistenced);
+        if (w < size)
+                snprintf(buf + w, size - w, "; or keep nvidia off this card (blacklist or softdep)");
+}
+
+/* Unbinding a host driver can block for good: nvidia waits until every /dev/nvidia* user (nvidia-persistenced,
+ * an LXC container, Xorg) closes it, and a hookscript has no timeout: the VM start would hang. The write
+ * is made in a child process and waited for at most timeout_ms (the policy's bind_timeout_ms); then the
+ * child gets SIGKILL and is left behind (one stuck in the kernel dies when the write returns). */
+static int unbind_bounded(struct apply_ctx *a, const struct pci_addr *dev, const char *bdf, unsigned timeout_ms)
+{
+        long long deadline;
+        unsigned step = 1;
+        pid_t pid;
+        int status;
+
+        if (a->dry_run)
+                return 0;
+        pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid == 0) {
+                int r;
+
+                /* A child stuck in the kernel must not keep our slot and bus locks (flock: held while
+                 * any descriptor of the open file lives) once we have given up on it. */
+                (void)close_range(3, ~0U, 0);
+                r = sysfs_dev_write(a->ctx, dev, "driver/unbind", bdf);
+                _exit(r < 0 ? (-r & 0xff) : 0);
+        }
+        deadline = now_usec() + (long long)timeout_ms * 1000;
+        for (;;) {
+                pid_t w = waitpid(pid, &status, WNOHANG);
+
+                if (w == pid)
+                        break;
+                if (w < 0 && errno != EINTR)
+                        return -errno;
+                if (now_usec() >= deadline) {
+                        (void)kill(pid, SIGKILL);
+                        (void)waitpid(pid, &status, WNOHANG);
+                        return -ETIMEDOUT;
+                }
+                sleep_ms(step);
+                if (step < 20)
+                        step *= 2;
+        }
+        if (!WIFEXITED(status))
+                return -EINTR;
+        return -WEXITSTATUS(status);
+}
+
+/* driver_override=vfio-pci + drivers_probe, then wait for the driver link. why (may be NULL) says more
+ * about a failure than the errno. */
+static int bind_vfio(struct apply_ctx *a, const struct pci_addr *dev, unsigned timeout_ms, char *why, size_t why_size)
 {
         char bdf[PCI_ADDR_STRLEN], drv[64], path[PATH_MAX];
         int r;
@@ -200,7 +277,15 @@ static int bind_vfio(struct apply_ctx *a, const struct pci_addr *dev, unsigned t
         if (r < 0)
                 return r;
         if (drv[0]) {
-                r = write_checked(a, dev, "driver/unbind", bdf);
+                r = unbind_bounded(a, dev, bdf, timeout_ms);
+                if (r == -ETIMEDOUT && why) {
+                        char holders[384] = "";
+
+                        if (strncmp(drv, "nvidia", 6) == 0)
+                                describe_nvidia_holders(a->ctx, holders, sizeof(holders));
+                        snprintf(why, why_size, "unbinding from %s did not finish within %u ms%s%s", drv, timeout_ms,
+                                 holders[0] ? ": " : "", holders);
+                }
                 if (r < 0)
                         return r;
                 if (!wait_for(cond_unbound, a->ctx, dev, NULL, timeout_ms))
@@ -278,7 +363,7 @@ static int restore_after_rescan(struct apply_ctx *a, const struct plan_device *d
 {
         int r;
 
-        r = bind_vfio(a, dev, d->policy.bind_timeout_ms);
+        r = bind_vfio(a, dev, d->policy.bind_timeout_ms, NULL, 0);
         if (r < 0)
                 return r;
         if (d->policy.keep_awake)
@@ -401,6 +486,7 @@ static int remove_and_rescan(struct run_state *rs, const struct plan_device *d, 
         const struct pci_addr *parent = d->dev.has_parent ? &d->dev.parent : NULL;
         _cleanup_(lock_releasep) struct pgr_lock bus = PGR_LOCK_INIT;
         struct pgr_error lerr = {};
+        size_t n_removed = 0;
         int r, q;
 
         /* drivers_autoprobe is global: one run at a time may hold it at 0. Slot resets need no such
@@ -419,30 +505,40 @@ static int remove_and_rescan(struct run_state *rs, const struct plan_device *d, 
                 char bdf[PCI_ADDR_STRLEN];
 
                 r = write_checked(a, &funcs[i], "remove", "1");
+                if (r >= 0)
+                        n_removed = i + 1; /* gone, or going: a late disappearance still needs the rescan */
                 if (r >= 0 && !a->dry_run && !wait_for(cond_absent, a->ctx, &funcs[i], NULL, d->policy.reset_timeout_ms))
                         r = -EBUSY;
                 if (r < 0)
                         snprintf(why, why_size, "remove of %s failed: %s", pci_addr_format(&funcs[i], bdf), strerror(-r));
         }
-        if (r >= 0 && !a->dry_run) {
-                if (remove_first) /* the bridge rung already waited after its secondary bus reset */
+        if (!remove_first)
+                n_removed = n;
+        /* Whatever failed after a remove, what was removed is rescanned and rebound: else it stays gone
+         * until a reboot. The first failure is the one reported. */
+        if (n_removed > 0 && !a->dry_run) {
+                if (remove_first && r >= 0) /* the bridge rung already waited after its secondary bus reset */
                         sleep_ms(d->policy.settle_ms);
-                r = rescan_bus(a, &funcs[0], parent);
-                if (r < 0)
-                        snprintf(why, why_size, "rescan failed: %s", strerror(-r));
+                q = rescan_bus(a, &funcs[0], parent);
+                if (q < 0 && r >= 0) {
+                        snprintf(why, why_size, "rescan failed: %s", strerror(-q));
+                        r = q;
+                }
         }
-        for (size_t i = 0; i < n && r >= 0 && !a->dry_run; i++) {
+        for (size_t i = 0; i < n_removed && !a->dry_run; i++) {
                 char bdf[PCI_ADDR_STRLEN];
                 const struct plan_device *fd = plan_lookup(rs->p, &funcs[i]);
 
                 if (!wait_for(cond_present, a->ctx, &funcs[i], NULL, d->policy.rescan_timeout_ms)) {
-                        snprintf(why, why_size, "%s did not come back after rescan within %u ms",
-                                 pci_addr_format(&funcs[i], bdf), d->policy.rescan_timeout_ms);
-                        r = -ENODEV;
-                        break;
+                        if (r >= 0) {
+                                snprintf(why, why_size, "%s did not come back after rescan within %u ms",
+                                         pci_addr_format(&funcs[i], bdf), d->policy.rescan_timeout_ms);
+                                r = -ENODEV;
+                        }
+                        continue;
                 }
                 q = restore_after_rescan(a, fd ? fd : d, &funcs[i]);
-                if (q < 0) {
+                if (q < 0 && r >= 0) {
                         snprintf(why, why_size, "%s: binding to vfio-pci after rescan failed: %s",
                                  pci_addr_format(&funcs[i], bdf), strerror(-q));
                         r = q;
@@ -456,21 +552,52 @@ static int remove_and_rescan(struct run_state *rs, const struct plan_device *d, 
         return r;
 }
 
+/* Writes back what an uninterrupted run leaves in reset_method (the recorded value), checks it took,
+ * and only then drops the record. */
+static int restore_reset_method(const struct pgr_ctx *ctx, const struct pci_addr *dev)
+{
+        char want[STATE_VALUE_MAX], now[STATE_VALUE_MAX];
+        int r;
+
+        r = state_setting_load(ctx, dev, "reset_method", want, sizeof(want));
+        if (r < 0)
+                return r;
+        r = sysfs_dev_write(ctx, dev, "reset_method", want);
+        if (r >= 0)
+                r = sysfs_dev_read(ctx, dev, "reset_method", now, sizeof(now));
+        if (r >= 0 && !streq(now, want))
+                r = -EIO;
+        if (r >= 0)
+                r = state_setting_clear(ctx, dev, "reset_method");
+        return r;
+}
+
+/* A named method is tried by narrowing reset_method to it for the one reset. The value to go back to
+ * is recorded first (state_setting_save), so that a run killed in the middle leaves the next run
+ * (apply_recover_settings) and every plan meanwhile the real list, not the narrowed one. */
 static int do_kernel_reset(struct apply_ctx *a, const struct plan_device *d, const char *method)
 {
         const struct pci_addr *dev = &d->dev.addr;
+        char orig[STATE_VALUE_MAX];
         int r, q;
 
         if (a->dry_run)
                 return 0;
         if (!streq(method, "default")) {
-                r = sysfs_dev_write(a->ctx, dev, "reset_method", method);
+                r = sysfs_dev_read(a->ctx, dev, "reset_method", orig, sizeof(orig));
+                if (r >= 0)
+                        r = state_setting_save(a->ctx, dev, "reset_method", orig);
                 if (r < 0)
+                        return r; /* without a record, a kill would leave it narrowed for good */
+                r = sysfs_dev_write(a->ctx, dev, "reset_method", method);
+                if (r < 0) {
+                        (void)restore_reset_method(a->ctx, dev);
                         return r;
+                }
         }
         r = sysfs_dev_write(a->ctx, dev, "reset", "1");
         if (!streq(method, "default")) {
-                q = sysfs_dev_write(a->ctx, dev, "reset_method", "default");
+                q = restore_reset_method(a->ctx, dev);
                 if (q < 0 && r >= 0)
                         r = q;
         }
@@ -488,9 +615,27 @@ static int do_bridge_sbr(struct apply_ctx *a, const struct plan_device *d)
                 return r;
         sleep_ms(2); /* PCI spec: assert reset at least 1 ms */
         r = pcidev_bridge_secondary_reset(a->acc, &d->dev.parent, false);
+        if (r < 0) /* once more: a bus left in reset takes every function below with it */
+                r = pcidev_bridge_secondary_reset(a->acc, &d->dev.parent, false);
         if (r < 0)
                 return r;
         sleep_ms(d->policy.settle_ms); /* devices need time before config space is valid (100 ms+) */
+        return 0;
+}
+
+/* Every function a slot-wide rung would hit must be this VM's (or collateral of its IOMMU group) and
+ * nobody else's now, under the locks: the same check the plan made (plan_may_cover), redone. */
+static int check_covered(struct run_state *rs, const struct pci_addr *funcs, size_t n, char *why, size_t why_size)
+{
+        for (size_t i = 0; i < n; i++) {
+                char whynot[320], b[PCI_ADDR_STRLEN];
+                bool collateral;
+
+                if (!plan_may_cover(rs->fc, rs->p, &funcs[i], &collateral, whynot, sizeof(whynot))) {
+                        snprintf(why, why_size, "%s %s: not ours to reset", pci_addr_format(&funcs[i], b), whynot);
+                        return -EPERM;
+                }
+        }
         return 0;
 }
 
@@ -523,6 +668,16 @@ static int run_rung(struct run_state *rs, struct plan_device *d, const struct pl
                         r = verify_usable(a, d, &d->dev.addr, d->policy.reset_timeout_ms, why, why_size);
                         return r < 0 ? r : RUNG_COVERED;
                 }
+                /* What is below the bridge now, not what the plan saw before the lock wait. */
+                r = pcidev_below_bridge(a->ctx, &d->dev.parent, funcs, ELEMENTSOF(funcs), &n);
+                if (r < 0) {
+                        snprintf(why, why_size, "cannot list every function below the bridge (%s): not resetting it",
+                                 r == -ENOBUFS ? "too many" : strerror(-r));
+                        return -EPERM;
+                }
+                r = check_covered(rs, funcs, n, why, why_size);
+                if (r < 0)
+                        return r;
                 if (streq(rung->method, "reset_subordinate")) {
                         char bdf[PCI_ADDR_STRLEN], abs[PATH_MAX];
 
@@ -533,21 +688,30 @@ static int run_rung(struct run_state *rs, struct plan_device *d, const struct pl
                         if (r < 0)
                                 snprintf(why, why_size, "reset_subordinate on %s failed: %s", bdf, strerror(-r));
                 } else {
-                        const struct pci_addr *below = d->dev.below_parent;
+                        const struct pci_addr *below = funcs;
+                        size_t n_removed = 0;
 
-                        n = d->dev.n_below_parent;
                         r = 0;
-                        for (size_t i = 0; i < n && r >= 0; i++)
+                        for (size_t i = 0; i < n && r >= 0; i++) {
                                 r = write_checked(a, &below[i], "remove", "1");
+                                if (r >= 0)
+                                        n_removed = i + 1;
+                        }
                         for (size_t i = 0; i < n && r >= 0 && !a->dry_run; i++)
                                 if (!wait_for(cond_absent, a->ctx, &below[i], NULL, d->policy.reset_timeout_ms))
                                         r = -EBUSY;
                         if (r >= 0 && !a->dry_run)
                                 r = do_bridge_sbr(a, d);
-                        if (r < 0)
-                                snprintf(why, why_size, "secondary bus reset through the bridge failed: %s", strerror(-r));
-                        else
+                        if (r >= 0)
                                 r = remove_and_rescan(rs, d, below, n, false, why, why_size);
+                        else {
+                                char ignored[384];
+
+                                snprintf(why, why_size, "secondary bus reset through the bridge failed: %s", strerror(-r));
+                                /* What was removed comes back whatever failed; the first failure is reported. */
+                                if (n_removed > 0)
+                                        (void)remove_and_rescan(rs, d, below, n_removed, false, ignored, sizeof(ignored));
+                        }
                 }
                 if (r < 0)
                         return r;
@@ -560,22 +724,15 @@ static int run_rung(struct run_state *rs, struct plan_device *d, const struct pl
                         r = verify_usable(a, d, &d->dev.addr, d->policy.rescan_timeout_ms, why, why_size);
                         return r < 0 ? r : RUNG_COVERED;
                 }
-                r = pcidev_slot_functions(a->ctx, &d->dev.addr, funcs, 8, &n);
+                r = pcidev_slot_functions(a->ctx, &d->dev.addr, funcs, ELEMENTSOF(funcs), &n);
                 if (r < 0 || n == 0) {
                         snprintf(why, why_size, "cannot list the slot's functions");
                         return r < 0 ? r : -ENODEV;
                 }
                 /* Every function of the slot must be this VM's (or the command's) to remove. */
-                for (size_t i = 0; i < n; i++) {
-                        const struct plan_device *o = plan_lookup(rs->p, &funcs[i]);
-                        char bdf[PCI_ADDR_STRLEN];
-
-                        if (!o || (o->n_actions && o->actions[0].kind == ACTION_SKIP)) {
-                                snprintf(why, why_size, "%s shares the slot and is not ours to remove",
-                                         pci_addr_format(&funcs[i], bdf));
-                                return -EPERM;
-                        }
-                }
+                r = check_covered(rs, funcs, n, why, why_size);
+                if (r < 0)
+                        return r;
                 r = remove_and_rescan(rs, d, funcs, n, true, why, why_size);
                 if (r < 0)
                         return r;
@@ -635,25 +792,29 @@ static int prepare_device(struct run_state *rs, struct plan_device *d, struct ap
 
                 current_driver(a->ctx, &d->dev.addr, before, sizeof(before));
                 switch (act->kind) {
-                case ACTION_BIND_VFIO:
-                        r = bind_vfio(a, &d->dev.addr, d->policy.bind_timeout_ms);
+                case ACTION_BIND_VFIO: {
+                        char why[512] = "";
+                        const char *what;
+
+                        r = bind_vfio(a, &d->dev.addr, d->policy.bind_timeout_ms, why, sizeof(why));
                         current_driver(a->ctx, &d->dev.addr, after, sizeof(after));
+                        what = r == -ENXIO ? "vfio-pci is not loaded; run 'modprobe vfio-pci' and add it to /etc/modules"
+                               : r < 0 ? "could not move it to vfio-pci"
+                               : before[0] ? "moved from host driver to vfio-pci; keep the host driver off this card (blacklist or softdep)"
+                                           : "bound to vfio-pci";
                         journal_step(a, d, r < 0 ? PGR_MSGID_BIND_FAILED : before[0] ? PGR_MSGID_HOST_DRIVER : PGR_MSGID_BOUND_VFIO,
                                      r < 0 ? LOG_ERR : before[0] ? LOG_WARNING : LOG_INFO, "bind-vfio", NULL,
-                                     r < 0 ? "failed" : "ok", now_usec() - t0, before, after, r,
-                                     r == -ENXIO ? "%s: vfio-pci is not loaded; run 'modprobe vfio-pci' and add it to /etc/modules"
-                                     : r < 0 ? "%s: could not move it to vfio-pci"
-                                     : before[0] ? "%s: moved from host driver to vfio-pci; keep the host driver off this card (blacklist or softdep)"
-                                                 : "%s: bound to vfio-pci",
-                                     d->dev.bdf);
+                                     r < 0 ? "failed" : "ok", now_usec() - t0, before, after, r, "%s: %s%s%s", d->dev.bdf,
+                                     what, why[0] ? ": " : "", why);
                         if (r < 0) {
                                 failed = r;
                                 if (!res->first_failure[0])
                                         snprintf(res->first_failure, sizeof(res->first_failure),
-                                                 "%s: cannot bind to vfio-pci (%s)", d->dev.bdf,
-                                                 r == -ENXIO ? "vfio-pci not loaded" : strerror(-r));
+                                                 "%s: cannot bind to vfio-pci (%.500s)", d->dev.bdf,
+                                                 why[0] ? why : r == -ENXIO ? "vfio-pci not loaded" : strerror(-r));
                         }
                         break;
+                }
                 case ACTION_KEEP_AWAKE:
                         r = keep_awake(a, &d->dev.addr);
                         journal_step(a, d, PGR_MSGID_POWER, r < 0 ? LOG_WARNING : LOG_INFO, "keep-awake", NULL,
@@ -705,9 +866,48 @@ static int lock_all_slots(struct apply_ctx *a, struct plan *p, struct pgr_lock *
         return 0;
 }
 
+/* What another VM holds, read again: Proxmox's reservations and, group by group as asked, the
+ * /dev/vfio holders. Done under the locks before each device, as the ones before may have taken
+ * seconds. */
+static void refresh_foreign(struct foreign_check *fc, struct reservations *reserved)
+{
+        int r;
+
+        reservations_done(reserved);
+        r = reservations_load(fc->ctx, reserved);
+        fc->res_error = r < 0 ? r : 0;
+        fc->n_groups = 0;
+        fc->now = (long long)time(NULL);
+}
+
+/* Under the slot locks, just before the device is touched: did it become another VM's while this run
+ * waited (a reservation, its IOMMU group opened)? Then it is skipped for safety and the phase fails,
+ * saying so. The plan's own skips were journaled already; this is for what changed since. */
+static bool became_foreign(struct run_state *rs, struct plan_device *d, struct apply_result *res)
+{
+        struct apply_ctx *a = rs->a;
+        struct foreign_holder h;
+        char whose[160];
+
+        if (d->n_actions == 0 || d->actions[0].kind == ACTION_SKIP)
+                return false;
+        if (!foreign_check_device(rs->fc, &d->dev.addr, d->dev.iommu_group, &h))
+                return false;
+        foreign_holder_describe(&h, whose, sizeof(whose));
+        res->n_skipped++;
+        res->n_failed++;
+        journal_step(a, d, PGR_MSGID_SKIPPED_SAFETY, LOG_ERR, "skip", NULL, "skipped", -1, NULL, NULL, EBUSY,
+                     "%s: skipped: %s (found under the lock, after the plan)", d->dev.bdf, whose);
+        if (!res->first_failure[0])
+                snprintf(res->first_failure, sizeof(res->first_failure), "%s: %s; not touched", d->dev.bdf, whose);
+        return true;
+}
+
 int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, struct pgr_error *err)
 {
-        struct run_state rs = { .a = a, .p = p };
+        struct reservations reserved = {};
+        struct foreign_check fc = { .ctx = a->ctx, .res = &reserved, .vmid = a->vmid };
+        struct run_state rs = { .a = a, .p = p, .fc = &fc };
         struct pgr_lock locks[PLAN_MAX_DEVICES];
         size_t n_locks = 0;
         int r, ret = 0;
@@ -726,6 +926,14 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
 
                 if (!d->dev.present)
                         continue;
+                /* Read now, under the locks: the plan's copy may be a lock wait old. */
+                refresh_foreign(&fc, &reserved);
+                if (became_foreign(&rs, d, res)) {
+                        d->applied = true;
+                        d->apply_result = -EBUSY;
+                        ret = -EIO;
+                        continue;
+                }
                 for (size_t j = 0; j < d->n_actions; j++) {
                         if (d->actions[j].kind == ACTION_SKIP) {
                                 /* Counted once however many skips it has, and then not as ok. */
@@ -752,6 +960,7 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
 out:
         for (size_t i = 0; i < n_locks; i++)
                 lock_release(&locks[i]);
+        reservations_done(&reserved);
         return ret;
 }
 
@@ -802,6 +1011,52 @@ int apply_recover_autoprobe(struct apply_ctx *a, struct pgr_error *err)
                 return r;
         }
         return 1;
+}
+
+int apply_recover_settings(struct apply_ctx *a, struct pgr_error *err)
+{
+        struct pci_addr funcs[PLAN_MAX_DEVICES];
+        size_t n = 0;
+        int r, ret = 0, restored = 0;
+
+        if (a->dry_run)
+                return 0;
+        r = state_setting_list(a->ctx, "reset_method", funcs, ELEMENTSOF(funcs), &n);
+        if (r < 0 && r != -ENOBUFS) {
+                pgr_error_set(err, "cannot list the records of interrupted runs: %s", strerror(-r));
+                return r;
+        }
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_(lock_releasep) struct pgr_lock slot = PGR_LOCK_INIT;
+                struct pgr_error lerr = {};
+                char bdf[PCI_ADDR_STRLEN], want[STATE_VALUE_MAX] = "";
+                struct pci_addr s = funcs[i];
+
+                /* One try: a held slot lock means a live run, which restores its own record. */
+                s.func = -1;
+                if (lock_slot(a->ctx, &s, a->vmid, "recover-settings", 0, &slot, &lerr) < 0)
+                        continue;
+                pci_addr_format(&funcs[i], bdf);
+                if (state_setting_load(a->ctx, &funcs[i], "reset_method", want, sizeof(want)) == -ENOENT)
+                        continue; /* that run finished meanwhile */
+                if (!sysfs_dev_present(a->ctx, &funcs[i])) {
+                        /* Gone: the kernel gives it a fresh list when it comes back. */
+                        (void)state_setting_clear(a->ctx, &funcs[i], "reset_method");
+                        continue;
+                }
+                r = restore_reset_method(a->ctx, &funcs[i]);
+                journal_step(a, NULL, PGR_MSGID_SETTING_RESTORED, r < 0 ? LOG_ERR : LOG_WARNING, "recover", NULL,
+                             r < 0 ? "failed" : "ok", -1, NULL, NULL, r,
+                             "%s: reset_method was left narrowed by a run that did not finish; %s '%s'%s", bdf,
+                             r < 0 ? "restoring it to" : "restored to", want,
+                             r < 0 ? " failed: run 'echo default > reset_method' in its sysfs directory" : "");
+                if (r < 0) {
+                        pgr_error_set(err, "%s: cannot restore reset_method: %s", bdf, strerror(-r));
+                        ret = r;
+                } else
+                        restored++;
+        }
+        return ret < 0 ? ret : restored > 0;
 }
 
 int apply_rescan_missing(struct apply_ctx *a, struct plan *p, struct pgr_error *err)

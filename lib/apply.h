@@ -34,6 +34,12 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *ret, st
  * drivers_autoprobe=0, then bound to vfio-pci). The caller re-plans afterwards. */
 int apply_rescan_missing(struct apply_ctx *a, struct plan *p, struct pgr_error *err);
 
+/* Writes back what an uninterrupted run leaves in the settings a killed run had changed for a moment
+ * (a function's reset_method, narrowed around a reset; see state_setting_save), under each slot's
+ * lock (one try: a slot locked by a live run is that run's to restore). Call before facts are read.
+ * Returns the number restored (> 0), 0, or a negative errno (err says which). */
+int apply_recover_settings(struct apply_ctx *a, struct pgr_error *err);
+
 /* If a killed run left /sys/bus/pci/drivers_autoprobe at 0 (its guard names a dead pid), set it back
  * to 1. Takes the bus lock. Returns 1 when it restored, 0 when nothing to do. */
 int apply_recover_autoprobe(struct apply_ctx *a, struct pgr_error *err);

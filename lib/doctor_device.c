@@ -257,6 +257,12 @@ static void check_group(const struct pgr_ctx *ctx, const struct doctor_devices *
                                   others.len ? "; " : "", bdf, class_name(cls), drv[0] ? drv : "no driver");
                 }
         }
+        if (!p->group_members_complete) { /* a cut list must not pass for "only this card's functions" */
+                if (st < DOCTOR_WARN)
+                        st = DOCTOR_WARN;
+                dstr_addf(&others, "%smembers beyond the %d listed (or a group directory that cannot be read)",
+                          others.len ? "; " : "", PCIDEV_MAX_RELATED);
+        }
         dstr_addf(&msg, "IOMMU group %d", p->iommu_group);
         if (!others.len) {
                 dstr_addf(&msg, ": only this card's functions (%zu)", n_own);

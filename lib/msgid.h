@@ -29,6 +29,9 @@
 #define PGR_MSGID_POWER              "9dd1336e1cdc416f9ef15030c2559e06"
 /* /sys/bus/pci/drivers_autoprobe was found at 0 (an earlier run crashed mid-reset) and set back to 1. */
 #define PGR_MSGID_AUTOPROBE_RESTORED "fa46d6afef5541ba8cb531fd9f218fc5"
+/* A sysfs setting a killed run had changed for a moment (a function's reset_method, narrowed to one
+ * method around a reset) was set back to what an uninterrupted run leaves. */
+#define PGR_MSGID_SETTING_RESTORED   "13afe95f111c43859f95c8fff626b00a"
 /* One phase finished, every device in a good state. */
 #define PGR_MSGID_PHASE_OK           "0f0ab458e67e48d096adaabd1154d606"
 /* One phase finished with at least one device failed. */

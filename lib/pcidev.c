@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "state.h"
 #include "sysfs.h"
 #include "util.h"
 
@@ -248,7 +249,12 @@ static void probe_reset(const struct pgr_ctx *ctx, struct pcidev *p)
 
         p->has_reset = sysfs_dev_has(ctx, &p->addr, "reset");
         p->has_reset_method = sysfs_dev_has(ctx, &p->addr, "reset_method");
-        if (!p->has_reset_method || sysfs_dev_read(ctx, &p->addr, "reset_method", buf, sizeof(buf)) < 0)
+        if (!p->has_reset_method)
+                return;
+        /* A run that narrowed it around a reset recorded what it goes back to (it may have been killed
+         * before it could): that record, not the narrowed value, is the function's list. */
+        if (state_setting_load(ctx, &p->addr, "reset_method", buf, sizeof(buf)) < 0 &&
+            sysfs_dev_read(ctx, &p->addr, "reset_method", buf, sizeof(buf)) < 0)
                 return;
         for (char *m = strtok_r(buf, " \t\n", &save); m; m = strtok_r(NULL, " \t\n", &save)) {
                 if (p->n_reset_methods >= PCIDEV_MAX_METHODS)
@@ -287,18 +293,40 @@ static int list_addrs(const char *dir, struct pci_addr *ret, size_t max, size_t 
         return r;
 }
 
+int pcidev_iommu_group(const struct pgr_ctx *ctx, const struct pci_addr *addr)
+{
+        char buf[32];
+        unsigned long g;
+        int r;
+
+        r = sysfs_dev_link(ctx, addr, "iommu_group", buf, sizeof(buf));
+        if (r < 0)
+                return r;
+        if (parse_uint(buf, 10, INT_MAX, &g) < 0)
+                return -EINVAL;
+        return (int)g;
+}
+
+bool pcidev_is_bridge(const struct pgr_ctx *ctx, const struct pci_addr *addr)
+{
+        unsigned c;
+
+        /* Proxmox's own test (SysFSTools.pm pci_dev_group_bind_to_vfio): a bridge has a pci_bus directory. */
+        return sysfs_dev_has(ctx, addr, "pci_bus") ||
+               (sysfs_dev_read_hex(ctx, addr, "class", &c) == 0 && ((c >> 8) & 0xffff) == 0x0604);
+}
+
 static void probe_iommu_group(const struct pgr_ctx *ctx, struct pcidev *p)
 {
-        char buf[32], dir[PATH_MAX];
-        unsigned long g;
+        char dir[PATH_MAX];
+        int g;
 
-        if (sysfs_dev_link(ctx, &p->addr, "iommu_group", buf, sizeof(buf)) < 0 ||
-            parse_uint(buf, 10, INT_MAX, &g) < 0)
+        g = pcidev_iommu_group(ctx, &p->addr);
+        if (g < 0)
                 return;
-        p->iommu_group = (int)g;
-        if (pgr_pathf(ctx, dir, sizeof(dir), "/sys/kernel/iommu_groups/%lu/devices", g) < 0 ||
-            list_addrs(dir, p->group_members, PCIDEV_MAX_RELATED, &p->n_group_members) < 0)
-                return; /* keeps what fitted */
+        p->iommu_group = g;
+        p->group_members_complete = pgr_pathf(ctx, dir, sizeof(dir), "/sys/kernel/iommu_groups/%d/devices", g) == 0 &&
+                                    list_addrs(dir, p->group_members, PCIDEV_MAX_RELATED, &p->n_group_members) == 0;
 }
 
 static void probe_link(struct pcidev *p, const char *devdir)
@@ -375,7 +403,9 @@ static void probe_parent(const struct pgr_ctx *ctx, struct pcidev *p, const char
         }
         p->has_parent = true;
         p->parent_has_reset_subordinate = sysfs_dev_has(ctx, &p->parent, "reset_subordinate");
-        (void)pcidev_below_bridge(ctx, &p->parent, p->below_parent, PCIDEV_MAX_RELATED, &p->n_below_parent);
+        /* A list cut short (-ENOBUFS past PCIDEV_MAX_RELATED) or unreadable must never pass for all of them. */
+        p->below_parent_complete =
+                pcidev_below_bridge(ctx, &p->parent, p->below_parent, PCIDEV_MAX_RELATED, &p->n_below_parent) == 0;
 }
 
 static void probe_bus_neighbours(const struct pgr_ctx *ctx, struct pcidev *p)

@@ -34,6 +34,7 @@ struct pcidev {
         int iommu_group;
         size_t n_group_members;
         struct pci_addr group_members[PCIDEV_MAX_RELATED]; /* includes the device itself */
+        bool group_members_complete;    /* false: cut at PCIDEV_MAX_RELATED or unreadable */
         bool has_reset;                 /* "reset" attribute exists */
         bool has_reset_method;          /* "reset_method" attribute exists (kernel 5.15+) */
         size_t n_reset_methods;
@@ -61,6 +62,8 @@ struct pcidev {
         bool parent_has_reset_subordinate;
         size_t n_below_parent;          /* every function on the parent's secondary bus and further down */
         struct pci_addr below_parent[PCIDEV_MAX_RELATED];
+        bool below_parent_complete;     /* false: cut at PCIDEV_MAX_RELATED or unreadable: a safety check
+                                         * over below_parent must then fail closed */
         bool alone_on_bus;              /* no other function on this device's bus */
 };
 
@@ -71,6 +74,11 @@ struct pcidev {
 int pcidev_probe(struct pcidev_access *acc, const struct pci_addr *addr, struct pcidev *ret);
 /* pcidev_access_new: -ENOENT/-ENOTDIR/-EACCES when <root>/sys/bus/pci/devices is not a readable
  * directory (checked before libpci is initialised, so libpci never sees a missing tree). */
+
+/* The IOMMU group number of a function (its iommu_group link), or a negative errno (-ENOENT: none). */
+int pcidev_iommu_group(const struct pgr_ctx *ctx, const struct pci_addr *addr);
+/* A PCI bridge (switch port, root port): never a collateral function of a VM. */
+bool pcidev_is_bridge(const struct pgr_ctx *ctx, const struct pci_addr *addr);
 
 /* The functions present in slot (DDDD:BB:SS), in function order. -ENOBUFS if more than max. */
 int pcidev_slot_functions(const struct pgr_ctx *ctx, const struct pci_addr *slot, struct pci_addr *ret,

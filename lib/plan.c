@@ -194,6 +194,35 @@ static bool mapping_usable(const struct pci_addr *a, void *userdata)
         return true;
 }
 
+/* A mapping that does not match the hardware because a device fell off the bus: at pre-start its
+ * absent paths join the plan as missing functions, so the one rescan raw hostpci entries get
+ * (run.c execute: apply_rescan_missing) covers them too, and the plan made after it resolves the
+ * mapping again. Every map line for this node counts: qemu-server refuses the start when any of
+ * them does not match (PVE::Mapping::PCI::assert_valid). */
+static int collect_missing_mapping_paths(const struct plan_input *in, struct plan *p, struct collect *c,
+                                         const struct mapping *m, const char *hostpci, enum hostpci_use use)
+{
+        for (size_t i = 0; m && i < m->n_maps; i++) {
+                const struct mapping_map *map = &m->maps[i];
+
+                if (!streq(map->node, in->ctx->node))
+                        continue;
+                for (size_t j = 0; j < map->n_paths; j++) {
+                        struct pci_addr f = map->paths[j];
+                        int r;
+
+                        if (f.func < 0)
+                                f.func = 0;
+                        if (sysfs_dev_present(in->ctx, &f))
+                                continue;
+                        r = collect_id(in, p, c, &map->paths[j], hostpci, use);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
 static int collect_from_config(const struct plan_input *in, struct plan *p, struct collect *c,
                                const struct reservations *res, struct pgr_error *err)
 {
@@ -229,6 +258,15 @@ static int collect_from_config(const struct plan_input *in, struct plan *p, stru
                                 add_problem(p, r == -EOPNOTSUPP ? SEVERITY_WARNING : SEVERITY_ERROR, NULL, "%s: %s", name,
                                             merr.msg[0] ? merr.msg
                                                         : "mapping not found (no /etc/pve/mapping/pci.cfg)");
+                                if (r == -ENODEV && in->phase == PHASE_PRE_START) {
+                                        r = collect_missing_mapping_paths(in, p, c, mapping_find(in->mappings, h->mapping),
+                                                                          name, use);
+                                        if (r == -E2BIG)
+                                                pgr_error_set(err, "VM %lu: more than %d PCI functions", in->vmid,
+                                                              PLAN_MAX_DEVICES);
+                                        if (r < 0)
+                                                return r;
+                                }
                                 continue;
                         }
                         list = ids;
@@ -349,15 +387,103 @@ static void refine_override(const struct plan_input *in, struct plan *p, struct 
                                  "current config does not give it: left alone (the next start resets it)";
 }
 
-static bool in_reset_set(const struct plan *p, const struct pci_addr *a)
+static long group_holder(struct foreign_check *fc, int group)
 {
-        for (size_t i = 0; i < p->n_devices; i++) {
-                const struct plan_device *d = &p->devices[i];
+        long pid;
 
-                if (pci_addr_eq(&d->dev.addr, a))
-                        return d->n_actions == 0 || d->actions[0].kind != ACTION_SKIP;
+        for (size_t i = 0; i < fc->n_groups; i++)
+                if (fc->groups[i] == group)
+                        return fc->holders[i];
+        pid = vfio_group_holder(fc->ctx, group);
+        if (fc->n_groups < ELEMENTSOF(fc->groups)) {
+                fc->groups[fc->n_groups] = group;
+                fc->holders[fc->n_groups++] = pid;
         }
-        return false;
+        return pid;
+}
+
+bool foreign_check_device(struct foreign_check *fc, const struct pci_addr *addr, int iommu_group,
+                          struct foreign_holder *ret)
+{
+        long pid;
+
+        *ret = (struct foreign_holder){ .iommu_group = iommu_group, .error = fc->res_error };
+        if (fc->res_error < 0)
+                return true;
+        ret->vmid = reservations_holder(fc->ctx, fc->res, addr, fc->vmid, fc->now);
+        if (ret->vmid)
+                return true;
+        if (iommu_group < 0)
+                return false;
+        pid = group_holder(fc, iommu_group);
+        if (pid == 0)
+                return false;
+        ret->pid = pid; /* < 0: /proc could not be read; in doubt, in use */
+        return true;
+}
+
+void foreign_holder_describe(const struct foreign_holder *h, char *buf, size_t size)
+{
+        if (h->error < 0)
+                snprintf(buf, size, "of unknown use: /run/qemu-server/pci-id-reservations cannot be read (%s), "
+                         "in doubt it is in use", strerror(-h->error));
+        else if (h->vmid)
+                snprintf(buf, size, "reserved by VM %lu (pci-id-reservations)", h->vmid);
+        else if (h->pid > 0)
+                snprintf(buf, size, "/dev/vfio/%d is held open by pid %ld: another VM uses it", h->iommu_group, h->pid);
+        else
+                snprintf(buf, size, "cannot tell who holds /dev/vfio/%d open (%s)", h->iommu_group, strerror((int)-h->pid));
+}
+
+bool plan_may_cover(struct foreign_check *fc, const struct plan *p, const struct pci_addr *addr,
+                    bool *ret_collateral, char *why, size_t why_size)
+{
+        const struct plan_device *own = NULL;
+        struct foreign_holder h;
+        char whose[160];
+        int group = -1;
+
+        *ret_collateral = false;
+        for (size_t i = 0; i < p->n_devices && !own; i++)
+                if (pci_addr_eq(&p->devices[i].dev.addr, addr))
+                        own = &p->devices[i];
+        if (own) {
+                if (own->n_actions > 0 && own->actions[0].kind == ACTION_SKIP) {
+                        snprintf(why, why_size, "is skipped (%.200s)", own->actions[0].reason);
+                        return false;
+                }
+                group = own->dev.iommu_group;
+        } else {
+                bool same_group = false;
+
+                group = pcidev_iommu_group(fc->ctx, addr);
+                for (size_t i = 0; i < p->n_devices && group >= 0 && !same_group; i++) {
+                        const struct plan_device *d = &p->devices[i];
+
+                        same_group = d->dev.iommu_group == group &&
+                                     (d->n_actions == 0 || d->actions[0].kind != ACTION_SKIP);
+                }
+                if (!same_group || pcidev_is_bridge(fc->ctx, addr)) {
+                        snprintf(why, why_size, "is not this VM's");
+                        return false;
+                }
+                /* The reset command has no VM start to bind the group: a host driver keeps its function. */
+                if (p->phase == PHASE_MANUAL) {
+                        char drv[64];
+
+                        if (sysfs_dev_link(fc->ctx, addr, "driver", drv, sizeof(drv)) == 0 && !streq(drv, "vfio-pci")) {
+                                snprintf(why, why_size, "is bound to host driver %s", drv);
+                                return false;
+                        }
+                }
+                *ret_collateral = true;
+        }
+        if (foreign_check_device(fc, addr, group, &h)) {
+                foreign_holder_describe(&h, whose, sizeof(whose));
+                snprintf(why, why_size, "is %s", whose);
+                return false;
+        }
+        return true;
 }
 
 /* NVIDIA Hopper and friends the kernel flags PCI_DEV_FLAGS_NO_BUS_RESET (quirks.c). */
@@ -380,7 +506,18 @@ static void ladder_add(struct plan_device *d, enum plan_action_kind kind, const 
 }
 
 /* The reset ladder for one function, decided from facts: every rung that can work, in policy order. */
-static void build_ladder(const struct plan_input *in, struct plan *p, struct plan_device *d, char *why, size_t why_size)
+/* Appends "a, b" style: the collateral functions a slot-wide rung also hits. */
+static void note_collateral(char *buf, size_t size, const struct pci_addr *a)
+{
+        size_t len = strlen(buf);
+        char b[PCI_ADDR_STRLEN];
+
+        if (!strstr(buf, pci_addr_format(a, b)) && len < size)
+                snprintf(buf + len, size - len, "%s%s", len ? ", " : "", b);
+}
+
+static void build_ladder(const struct plan_input *in, struct plan *p, struct plan_device *d, struct foreign_check *fc,
+                         char *why, size_t why_size)
 {
         const struct pcidev *dev = &d->dev;
         const struct policy_settings *s = &d->policy;
@@ -441,15 +578,24 @@ static void build_ladder(const struct plan_input *in, struct plan *p, struct pla
                                 continue;
                         }
                         bool foreign = false;
-                        for (size_t j = 0; j < dev->n_below_parent; j++)
-                                if (!in_reset_set(p, &dev->below_parent[j])) {
-                                        char b[PCI_ADDR_STRLEN];
+                        char collateral[192] = "";
 
-                                        WHY("slot: %s below bridge %s is not this VM's to reset; ",
-                                            pci_addr_format(&dev->below_parent[j], b), parent);
+                        if (!dev->below_parent_complete) {
+                                WHY("slot: cannot list every function below bridge %s (more than %d, or unreadable): "
+                                    "they count as not this VM's; ", parent, PCIDEV_MAX_RELATED);
+                                continue;
+                        }
+                        for (size_t j = 0; j < dev->n_below_parent && !foreign; j++) {
+                                char whynot[320], b[PCI_ADDR_STRLEN];
+                                bool coll;
+
+                                if (!plan_may_cover(fc, p, &dev->below_parent[j], &coll, whynot, sizeof(whynot))) {
+                                        WHY("slot: %s below bridge %s %s; ", pci_addr_format(&dev->below_parent[j], b),
+                                            parent, whynot);
                                         foreign = true;
-                                        break;
-                                }
+                                } else if (coll)
+                                        note_collateral(collateral, sizeof(collateral), &dev->below_parent[j]);
+                        }
                         if (foreign)
                                 continue;
                         if (s->bus_reset == POLICY_BUS_RESET_BRIDGE || (in->forced_method && streq(in->forced_method, "bridge")))
@@ -464,23 +610,39 @@ static void build_ladder(const struct plan_input *in, struct plan *p, struct pla
                         if (in->forced_method && streq(in->forced_method, "reset_subordinate") && !streq(how, "reset_subordinate"))
                                 continue;
                         ladder_add(d, ACTION_BUS_RESET, how, "");
+                        if (collateral[0])
+                                snprintf(d->ladder[d->n_ladder - 1].reason, sizeof(d->ladder[0].reason),
+                                         "also resets %.160s: same IOMMU group, which Proxmox binds to vfio-pci with the VM",
+                                         collateral);
                 } else if (streq(m, "remove-rescan")) {
                         struct pci_addr funcs[8];
+                        char collateral[192] = "";
                         size_t n = 0;
                         bool foreign = false;
 
                         /* Removing the slot removes every function in it. */
-                        (void)pcidev_slot_functions(in->ctx, &dev->addr, funcs, ELEMENTSOF(funcs), &n);
-                        for (size_t j = 0; j < n && !foreign; j++)
-                                if (!in_reset_set(p, &funcs[j])) {
-                                        char b[PCI_ADDR_STRLEN];
+                        if (pcidev_slot_functions(in->ctx, &dev->addr, funcs, ELEMENTSOF(funcs), &n) < 0) {
+                                WHY("remove-rescan: cannot list the slot's functions; ");
+                                continue;
+                        }
+                        for (size_t j = 0; j < n && !foreign; j++) {
+                                char whynot[320], b[PCI_ADDR_STRLEN];
+                                bool coll;
 
-                                        WHY("remove-rescan: %s shares the slot and is not this VM's; ",
-                                            pci_addr_format(&funcs[j], b));
+                                if (!plan_may_cover(fc, p, &funcs[j], &coll, whynot, sizeof(whynot))) {
+                                        WHY("remove-rescan: %s shares the slot and %s; ", pci_addr_format(&funcs[j], b),
+                                            whynot);
                                         foreign = true;
-                                }
-                        if (!foreign)
-                                ladder_add(d, ACTION_REMOVE_RESCAN, "", "");
+                                } else if (coll)
+                                        note_collateral(collateral, sizeof(collateral), &funcs[j]);
+                        }
+                        if (foreign)
+                                continue;
+                        ladder_add(d, ACTION_REMOVE_RESCAN, "", "");
+                        if (collateral[0])
+                                snprintf(d->ladder[d->n_ladder - 1].reason, sizeof(d->ladder[0].reason),
+                                         "also removes %.160s: same IOMMU group, which Proxmox binds to vfio-pci with the VM",
+                                         collateral);
                 }
         }
 #undef WHY
@@ -488,47 +650,22 @@ static void build_ladder(const struct plan_input *in, struct plan *p, struct pla
                 why[w - 2] = '\0';
 }
 
-static long group_holder(const struct pgr_ctx *ctx, struct plan *p, int group)
-{
-        long pid;
-
-        for (size_t i = 0; i < p->n_vfio_groups; i++)
-                if (p->vfio_groups[i] == group)
-                        return p->vfio_holders[i];
-        pid = vfio_group_holder(ctx, group);
-        if (p->n_vfio_groups < PLAN_MAX_DEVICES) {
-                p->vfio_groups[p->n_vfio_groups] = group;
-                p->vfio_holders[p->n_vfio_groups++] = pid;
-        }
-        return pid;
-}
-
-static bool skip_for_safety(const struct plan_input *in, struct plan *p, struct plan_device *d,
-                            const struct reservations *res)
+static bool skip_for_safety(struct plan *p, struct plan_device *d, struct foreign_check *fc)
 {
         const struct pcidev *dev = &d->dev;
-        unsigned long holder;
-        long pid;
+        struct foreign_holder h;
+        char whose[160];
 
-        holder = reservations_holder(in->ctx, res, &dev->addr, in->vmid, in->now);
-        if (holder) {
-                add_action(d, ACTION_SKIP, NULL, "reserved by VM %lu (pci-id-reservations): not ours to touch", holder)
-                        ->for_safety = true;
-                add_problem(p, SEVERITY_ERROR, &dev->addr, "in use by VM %lu; it cannot be given to VM %lu", holder,
-                            in->vmid);
-                return true;
-        }
-        if (dev->iommu_group >= 0 && (in->phase == PHASE_POST_STOP || in->phase == PHASE_MANUAL || in->phase == PHASE_PRE_START)) {
-                pid = group_holder(in->ctx, p, dev->iommu_group);
-                if (pid > 0) {
-                        add_action(d, ACTION_SKIP, NULL, "/dev/vfio/%d is held open by pid %ld: another VM uses it",
-                                   dev->iommu_group, pid)->for_safety = true;
-                        add_problem(p, SEVERITY_ERROR, &dev->addr, "IOMMU group %d is open in pid %ld",
-                                    dev->iommu_group, pid);
-                        return true;
-                }
-        }
-        return false;
+        if (!foreign_check_device(fc, &dev->addr, dev->iommu_group, &h))
+                return false;
+        foreign_holder_describe(&h, whose, sizeof(whose));
+        add_action(d, ACTION_SKIP, NULL, "%s: not ours to touch", whose)->for_safety = true;
+        if (h.vmid)
+                add_problem(p, SEVERITY_ERROR, &dev->addr, "in use by VM %lu; it cannot be given to VM %lu", h.vmid,
+                            fc->vmid);
+        else
+                add_problem(p, SEVERITY_ERROR, &dev->addr, "IOMMU group %d is open in pid %ld", dev->iommu_group, h.pid);
+        return true;
 }
 
 /* The kernel's link/..._aspm attributes are the truth where they exist (5.5+); else Link Control. */
@@ -544,7 +681,7 @@ static bool aspm_enabled(const struct pgr_ctx *ctx, const struct pcidev *dev)
         return dev->n_link_aspm == 0 && dev->aspm_ctl > 0;
 }
 
-static void plan_one(const struct plan_input *in, struct plan *p, struct plan_device *d, const struct reservations *res)
+static void plan_one(const struct plan_input *in, struct plan *p, struct plan_device *d, struct foreign_check *fc)
 {
         const struct pcidev *dev = &d->dev;
         const struct policy_settings *s = &d->policy;
@@ -568,7 +705,7 @@ static void plan_one(const struct plan_input *in, struct plan *p, struct plan_de
         }
         if (in->phase == PHASE_POST_START || in->phase == PHASE_PRE_STOP)
                 return;
-        if (skip_for_safety(in, p, d, res))
+        if (skip_for_safety(p, d, fc))
                 return;
         if (in->phase == PHASE_MANUAL && dev->driver[0] && !streq(dev->driver, "vfio-pci")) {
                 add_action(d, ACTION_SKIP, NULL, "bound to host driver %s; resetting would pull the card from under it",
@@ -604,7 +741,7 @@ static void plan_one(const struct plan_input *in, struct plan *p, struct plan_de
         }
         if (!d->needs_reset)
                 return;
-        build_ladder(in, p, d, why, sizeof(why));
+        build_ladder(in, p, d, fc, why, sizeof(why));
         if (d->n_ladder == 0) {
                 add_action(d, ACTION_SKIP, NULL, "no usable reset: %s", why[0] ? why : "policy allows none")->for_safety = true;
                 add_problem(p, SEVERITY_ERROR, &dev->addr, "cannot be reset: %s", why[0] ? why : "policy allows no method");
@@ -614,9 +751,13 @@ static void plan_one(const struct plan_input *in, struct plan *p, struct plan_de
                 struct plan_action *a = &d->actions[d->n_actions++];
 
                 *a = d->ladder[0];
-                if (a->kind == ACTION_BUS_RESET)
-                        snprintf(a->reason, sizeof(a->reason), "through bridge %s%s%.200s", pci_addr_format(&dev->parent, parent),
-                                 why[0] ? "; " : "", why);
+                if (a->kind == ACTION_BUS_RESET) {
+                        char full[sizeof(a->reason) + sizeof(why) + 64];
+
+                        snprintf(full, sizeof(full), "through bridge %s%s%s%s%s", pci_addr_format(&dev->parent, parent),
+                                 a->reason[0] ? "; " : "", a->reason, why[0] ? "; " : "", why);
+                        snprintf(a->reason, sizeof(a->reason), "%.255s", full);
+                }
                 else if (!a->reason[0])
                         snprintf(a->reason, sizeof(a->reason), "%.255s", why);
         }
@@ -626,6 +767,7 @@ int plan_build(const struct plan_input *in, struct plan **ret, struct pgr_error 
 {
         _cleanup_(plan_freep) struct plan *p = NULL;
         struct reservations res = {};
+        struct foreign_check fc;
         struct collect *c = NULL;
         int r;
 
@@ -640,6 +782,8 @@ int plan_build(const struct plan_input *in, struct plan **ret, struct pgr_error 
         snprintf(p->node, sizeof(p->node), "%s", in->ctx->node);
 
         r = reservations_load(in->ctx, &res);
+        fc = (struct foreign_check){ .ctx = in->ctx, .res = &res, .res_error = r < 0 ? r : 0, .vmid = in->vmid,
+                                     .now = in->now };
         if (r < 0)
                 add_problem(p, SEVERITY_WARNING, NULL, "cannot read /run/qemu-server/pci-id-reservations: %s",
                             strerror(-r));
@@ -686,7 +830,7 @@ int plan_build(const struct plan_input *in, struct plan **ret, struct pgr_error 
         }
         for (size_t i = 0; i < p->n_devices; i++)
                 if (p->devices[i].n_actions == 0)
-                        plan_one(in, p, &p->devices[i], &res);
+                        plan_one(in, p, &p->devices[i], &fc);
         *ret = p;
         p = NULL;
         r = 0;

@@ -83,11 +83,6 @@ struct plan {
         struct plan_device *devices;
         size_t n_problems;
         struct plan_problem problems[PLAN_MAX_PROBLEMS];
-        /* Who holds /dev/vfio/<group> open, looked up once per group (a GPU and its audio share one,
-         * and each look-up reads every fd of every process). */
-        size_t n_vfio_groups;
-        int vfio_groups[PLAN_MAX_DEVICES];
-        long vfio_holders[PLAN_MAX_DEVICES];
 };
 
 struct plan_input {
@@ -112,6 +107,49 @@ struct plan_input {
         const char *forced_method;             /* reset --method M, or NULL */
         long long now;                         /* epoch seconds, for reservations and clean marks */
 };
+
+/* Whether a function is someone else's right now. The plan asks when it builds; apply asks again
+ * under its slot locks, just before it touches a function (the lock wait may have lasted a minute,
+ * time enough for another VM to reserve and open the card). Both use these functions. */
+struct foreign_check {
+        const struct pgr_ctx *ctx;
+        const struct reservations *res;   /* Proxmox's pci-id-reservations, as read by the caller */
+        int res_error;                    /* negative errno: they could not be read (every function is
+                                           * then someone else's: in doubt, in use) */
+        unsigned long vmid;               /* the VM we work for (0: reset command) */
+        long long now;                    /* epoch seconds, for time: reservations */
+        /* Who holds /dev/vfio/<group> open, looked up once per group (a GPU and its audio share one,
+         * and each look-up reads every fd of every process). */
+        size_t n_groups;
+        int groups[PLAN_MAX_DEVICES];
+        long holders[PLAN_MAX_DEVICES];
+};
+
+/* Another VM's hold on a function: a live reservation (vmid) or its IOMMU group open elsewhere (pid). */
+struct foreign_holder {
+        unsigned long vmid;
+        long pid;
+        int iommu_group;
+        int error;      /* negative errno: the reservations could not be read */
+};
+
+/* true when addr (in IOMMU group iommu_group, -1 none) is reserved by a VM other than fc->vmid or its
+ * /dev/vfio group is held open by another process; ret says by whom. A holder look-up that fails
+ * counts as held (in doubt, in use). */
+bool foreign_check_device(struct foreign_check *fc, const struct pci_addr *addr, int iommu_group,
+                          struct foreign_holder *ret);
+/* "reserved by VM N (pci-id-reservations)" or "/dev/vfio/G is held open by pid P: another VM uses it". */
+void foreign_holder_describe(const struct foreign_holder *h, char *buf, size_t size);
+
+/* Whether a slot reset or a remove of the slot that also hits addr may go ahead for plan p: addr is
+ * one of p's functions that is not skipped, or a non-bridge function in the IOMMU group of one of them
+ * (collateral: Proxmox binds every non-bridge function of the group to vfio-pci when the VM starts,
+ * pve-common SysFSTools.pm pci_dev_group_bind_to_vfio, called from qemu-server
+ * PVE/QemuServer/PCI.pm; for the reset command, which starts no VM, only while it is on vfio-pci or
+ * no driver), and in both cases nobody else's (foreign_check_device). ret_collateral: true
+ * for the second kind. When it may not, why says why as a predicate ("is not this VM's"). */
+bool plan_may_cover(struct foreign_check *fc, const struct plan *p, const struct pci_addr *addr,
+                    bool *ret_collateral, char *why, size_t why_size);
 
 /* Facts + policy + phase → actions. Problems (device missing, reserved elsewhere...) are recorded in
  * the plan, not returned as errors; errors are for bad input (-EINVAL, err says which) or -ENOMEM. */

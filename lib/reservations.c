@@ -249,8 +249,9 @@ unsigned long reservations_holder(const struct pgr_ctx *ctx, const struct reserv
         return 0;
 }
 
-/* Whether process dir <proc>/<name> has an fd linking to target. Unreadable: no. */
-static bool holds_target(int proc_fd, const char *name, const char *target)
+/* Whether process dir <proc>/<name> has an fd linking to target (prefix: to a path starting with it).
+ * Unreadable: no. */
+static bool holds_target(int proc_fd, const char *name, const char *target, bool prefix)
 {
         char fdpath[sizeof(((struct dirent *)0)->d_name) + 4];
         int fd;
@@ -277,28 +278,54 @@ static bool holds_target(int proc_fd, const char *name, const char *target)
                 if (n < 0)
                         continue;
                 link[n] = '\0';
-                found = streq(link, target);
+                found = prefix ? strncmp(link, target, strlen(target)) == 0 : streq(link, target);
         }
         closedir(d);
         return found;
 }
 
+struct group_scan {
+        char target[32];
+        long best;
+};
+
+static bool lowest_group_holder(int proc_fd, const char *name, long pid, void *userdata)
+{
+        struct group_scan *g = userdata;
+
+        if ((!g->best || pid < g->best) && holds_target(proc_fd, name, g->target, false))
+                g->best = pid;
+        return false;
+}
+
+static int for_each_process(const struct pgr_ctx *ctx, bool (*fn)(int proc_fd, const char *name, long pid, void *userdata),
+                            void *userdata);
+
 long vfio_group_holder(const struct pgr_ctx *ctx, int group)
 {
-        char proc[PATH_MAX], target[32];
-        unsigned long best = 0;
-        pid_t self = getpid();
+        struct group_scan g = {};
+        int r;
+
+        if (group < 0)
+                return -EINVAL;
+        snprintf(g.target, sizeof(g.target), "/dev/vfio/%d", group);
+        r = for_each_process(ctx, lowest_group_holder, &g);
+        return r < 0 ? r : g.best;
+}
+
+/* Calls fn for every process directory <root>/proc/PID other than ours, in directory order, until
+ * fn returns true. 0, or a negative errno when <root>/proc cannot be read (missing: 0). */
+static int for_each_process(const struct pgr_ctx *ctx, bool (*fn)(int proc_fd, const char *name, long pid, void *userdata),
+                            void *userdata)
+{
+        char proc[PATH_MAX];
         DIR *d;
         struct dirent *de;
         int r, fd;
 
-        if (group < 0)
-                return -EINVAL;
         r = pgr_path(ctx, proc, sizeof(proc), "/proc");
         if (r < 0)
                 return r;
-        snprintf(target, sizeof(target), "/dev/vfio/%d", group);
-
         fd = open(proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return errno == ENOENT ? 0 : -errno;
@@ -311,16 +338,91 @@ long vfio_group_holder(const struct pgr_ctx *ctx, int group)
         while ((errno = 0, de = readdir(d))) {
                 unsigned long pid;
 
-                if (parse_uint(de->d_name, 10, INT_MAX, &pid) < 0 || pid == 0 || !is_digit(de->d_name[0]))
+                if (!is_digit(de->d_name[0]) || parse_uint(de->d_name, 10, INT_MAX, &pid) < 0 || pid == 0 ||
+                    pid == (unsigned long)getpid())
                         continue;
-                if (pid == (unsigned long)self || (best && pid >= best))
-                        continue;
-                if (holds_target(dirfd(d), de->d_name, target) && (!best || pid < best))
-                        best = pid;
+                if (fn(dirfd(d), de->d_name, (long)pid, userdata))
+                        break;
         }
-        r = errno ? -errno : 0;
+        r = de || !errno ? 0 : -errno;
         closedir(d);
+        return r;
+}
+
+struct holders_scan {
+        const char *prefix;
+        long *pids;
+        size_t max, n;
+        bool cut;
+};
+
+static bool collect_holder(int proc_fd, const char *name, long pid, void *userdata)
+{
+        struct holders_scan *h = userdata;
+
+        if (!holds_target(proc_fd, name, h->prefix, true))
+                return false;
+        if (h->n >= h->max) {
+                h->cut = true;
+                return true;
+        }
+        h->pids[h->n++] = pid;
+        return false;
+}
+
+int proc_fd_holders(const struct pgr_ctx *ctx, const char *prefix, long *ret, size_t max, size_t *ret_n)
+{
+        struct holders_scan h = { .prefix = prefix, .pids = ret, .max = max };
+        int r;
+
+        r = for_each_process(ctx, collect_holder, &h);
+        *ret_n = h.n;
+        return r < 0 ? r : h.cut ? -ENOBUFS : 0;
+}
+
+int proc_comm(const struct pgr_ctx *ctx, long pid, char *buf, size_t size)
+{
+        _cleanup_free_ char *text = NULL;
+        char path[PATH_MAX];
+        size_t len;
+        int r;
+
+        r = pgr_pathf(ctx, path, sizeof(path), "/proc/%ld/comm", pid);
         if (r < 0)
                 return r;
-        return (long)best;
+        r = read_full_file(path, 256, &text, &len);
+        if (r < 0)
+                return r;
+        while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\0'))
+                len--;
+        snprintf(buf, size, "%.*s", (int)len, text);
+        return 0;
+}
+
+struct comm_scan {
+        const struct pgr_ctx *ctx;
+        const char *comm;
+        long pid;
+};
+
+static bool match_comm(int proc_fd, const char *name, long pid, void *userdata)
+{
+        struct comm_scan *c = userdata;
+        char comm[64];
+
+        (void)proc_fd;
+        (void)name;
+        if (proc_comm(c->ctx, pid, comm, sizeof(comm)) < 0 || !streq(comm, c->comm))
+                return false;
+        c->pid = pid;
+        return true;
+}
+
+long proc_find_comm(const struct pgr_ctx *ctx, const char *comm)
+{
+        struct comm_scan c = { .ctx = ctx, .comm = comm };
+        int r;
+
+        r = for_each_process(ctx, match_comm, &c);
+        return r < 0 ? r : c.pid;
 }

@@ -50,3 +50,12 @@ unsigned long reservations_holder(const struct pgr_ctx *ctx, const struct reserv
  * root-prefixed); the lowest such pid, 0 if none or no <root>/proc; negative errno on error.
  * Processes that vanish or cannot be read are skipped. */
 long vfio_group_holder(const struct pgr_ctx *ctx, int group);
+
+/* Pids (not ourselves) with an fd linking to a path that starts with prefix (e.g. "/dev/nvidia"), in
+ * <root>/proc directory order; -ENOBUFS when more than max (ret holds max). Unreadable processes are
+ * skipped; no <root>/proc: none. */
+int proc_fd_holders(const struct pgr_ctx *ctx, const char *prefix, long *ret, size_t max, size_t *ret_n);
+/* <root>/proc/PID/comm, newline stripped. */
+int proc_comm(const struct pgr_ctx *ctx, long pid, char *buf, size_t size);
+/* A process (not ourselves) whose comm is comm: its pid, 0 if none, or a negative errno. */
+long proc_find_comm(const struct pgr_ctx *ctx, const char *comm);

@@ -488,6 +488,10 @@ static int execute(struct pgr_ctx *ctx, struct inputs *in, struct plan_input *pi
         r = apply_recover_autoprobe(&a, &err);
         if (r < 0)
                 fprintf(stderr, "pve-gpu-reset: %s\n", err.msg);
+        /* Before any facts are read: a killed run's narrowed reset_method is no fact. */
+        r = apply_recover_settings(&a, &err);
+        if (r < 0)
+                fprintf(stderr, "pve-gpu-reset: %s\n", err.msg);
         r = plan_build(pi, &p, &err);
         if (r < 0)
                 goto fail;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #include "sysfs.h"
@@ -405,4 +406,98 @@ long state_autoprobe_guard_pid(const struct pgr_ctx *ctx)
         if (parse_uint(buf, 10, INT_MAX, &pid) < 0 || pid == 0)
                 return -EINVAL;
         return (long)pid;
+}
+
+static int setting_name(const struct pci_addr *a, const char *attr, char *buf, size_t size)
+{
+        char b[PCI_ADDR_STRLEN];
+        int n;
+
+        if (a->func < 0 || strchr(attr, '/'))
+                return -EINVAL;
+        n = snprintf(buf, size, "restore-%s-%s", attr, pci_addr_format(a, b));
+        return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+int state_setting_save(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *attr, const char *value)
+{
+        char name[96], data[STATE_VALUE_MAX + 1], old[STATE_VALUE_MAX];
+        int r, n;
+
+        r = setting_name(a, attr, name, sizeof(name));
+        if (r < 0)
+                return r;
+        if (strchr(value, '\n') || strlen(value) >= STATE_VALUE_MAX)
+                return -EINVAL;
+        /* An interrupted run's record holds the value from before it; the attribute may not. */
+        r = state_setting_load(ctx, a, attr, old, sizeof(old));
+        if (r != -ENOENT)
+                return r;
+        n = snprintf(data, sizeof(data), "%s\n", value);
+        return write_atomic(ctx, name, data, (size_t)n);
+}
+
+int state_setting_load(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *attr, char *buf, size_t size)
+{
+        _cleanup_free_ char *text = NULL;
+        char name[96];
+        size_t len;
+        int r;
+
+        r = setting_name(a, attr, name, sizeof(name));
+        if (r < 0)
+                return r;
+        r = read_file(ctx, name, SMALL_FILE_MAX, &text, &len);
+        if (r < 0)
+                return r;
+        if (len == 0 || text[len - 1] != '\n' || memchr(text, '\0', len) || memchr(text, '\n', len - 1) ||
+            len - 1 >= size)
+                return -EINVAL;
+        memcpy(buf, text, len - 1);
+        buf[len - 1] = '\0';
+        return 0;
+}
+
+int state_setting_clear(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *attr)
+{
+        char name[96];
+        int r;
+
+        r = setting_name(a, attr, name, sizeof(name));
+        if (r < 0)
+                return r;
+        return remove_file(ctx, name);
+}
+
+int state_setting_list(const struct pgr_ctx *ctx, const char *attr, struct pci_addr *ret, size_t max, size_t *ret_n)
+{
+        char dir[PATH_MAX], prefix[64];
+        size_t n = 0, plen;
+        DIR *d;
+        struct dirent *de;
+        int r = 0;
+
+        *ret_n = 0;
+        r = pgr_path(ctx, dir, sizeof(dir), STATE_DIR);
+        if (r < 0)
+                return r;
+        snprintf(prefix, sizeof(prefix), "restore-%s-", attr);
+        plen = strlen(prefix);
+        d = opendir(dir);
+        if (!d)
+                return errno == ENOENT ? 0 : -errno;
+        while ((de = readdir(d))) {
+                struct pci_addr a;
+
+                if (strncmp(de->d_name, prefix, plen) != 0 || pci_addr_parse_full(de->d_name + plen, &a) < 0)
+                        continue;
+                if (n >= max) {
+                        r = -ENOBUFS;
+                        break;
+                }
+                ret[n++] = a;
+        }
+        closedir(d);
+        *ret_n = n;
+        return r;
 }

@@ -58,6 +58,20 @@ const char *state_used_path(const struct pci_addr *a, char buf[static STATE_NAME
  * /sys/bus/pci/drivers_autoprobe to 0. Written before the write, removed after the restore. */
 int state_autoprobe_guard_set(const struct pgr_ctx *ctx);
 int state_autoprobe_guard_clear(const struct pgr_ctx *ctx);
+/* restore-<attr>-<bdf>: the value an uninterrupted run leaves in a sysfs attribute of a function
+ * that a run changes for a moment (today reset_method, narrowed to one method around a reset).
+ * Saved before the change, cleared after the attribute holds it again; a run killed in between
+ * leaves it for the next run to write back (apply_recover_settings), and facts read meanwhile take
+ * it as the truth. save keeps an existing record: it holds the value from before the interrupted
+ * run, while the attribute may still hold the narrowed one. value: one line, < STATE_VALUE_MAX. */
+#define STATE_VALUE_MAX 128
+int state_setting_save(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *attr, const char *value);
+/* -ENOENT when there is none, -EINVAL when it is malformed. */
+int state_setting_load(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *attr, char *buf, size_t size);
+int state_setting_clear(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *attr);
+/* The functions that have a record for attr, in directory order; -ENOBUFS past max (ret holds max). */
+int state_setting_list(const struct pgr_ctx *ctx, const char *attr, struct pci_addr *ret, size_t max, size_t *ret_n);
+
 /* Pid recorded in the guard (0: no guard). Caller holds the bus lock and decides whether that pid
  * is dead (then the autoprobe setting is stale and must be restored). A guard that exists but cannot
  * be read or parsed gives a negative errno (-EINVAL): treat it as stale too. */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -210,8 +211,8 @@ static struct fk_dev *dev_of(struct fakekernel *fk, const char *rel, const char 
 
 static int fault(struct fakekernel *fk, const char *rel, const char *value)
 {
-        for (int i = 0; i < fk->n_faults; i++) {
-                struct fk_fault *f = &fk->faults[i];
+        for (int i = 0; i < fk->sh->n_faults; i++) {
+                struct fk_fault *f = &fk->sh->faults[i];
 
                 if (f->count == 0 || !ends_with(rel, f->suffix) || (f->value[0] && strcmp(f->value, value) != 0))
                         continue;
@@ -234,8 +235,8 @@ static int fk_write(void *userdata, const char *path, const char *value)
         if (strncmp(path, fk->root, rl) != 0 || path[rl] != '/')
                 return -EXDEV; /* a write outside the fixture root is a test failure */
         rel = path + rl + 1;
-        if (fk->n_log < FK_MAX_LOG)
-                snprintf(fk->log[fk->n_log++], sizeof(fk->log[0]), "%.120s=%.30s", rel, value);
+        if (fk->sh->n_log < FK_MAX_LOG)
+                snprintf(fk->sh->log[fk->sh->n_log++], sizeof(fk->sh->log[0]), "%.120s=%.30s", rel, value);
         if (fk->before_write && (r = fk->before_write(fk, rel, value)) != 0)
                 return r;
         r = fault(fk, rel, value);
@@ -349,6 +350,9 @@ void fk_init(struct fakekernel *fk, struct pgr_ctx *ctx, const char *root)
         struct dirent *de;
 
         memset(fk, 0, sizeof(*fk));
+        fk->sh = mmap(NULL, sizeof(*fk->sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (fk->sh == MAP_FAILED)
+                abort();
         snprintf(fk->root, sizeof(fk->root), "%s", root);
         snprintf(dir, sizeof(dir), "%s/sys/bus/pci/devices", root);
         dp = opendir(dir);
@@ -375,13 +379,20 @@ void fk_init(struct fakekernel *fk, struct pgr_ctx *ctx, const char *root)
         ctx->ops_userdata = fk;
 }
 
+void fk_done(struct fakekernel *fk)
+{
+        if (fk->sh)
+                munmap(fk->sh, sizeof(*fk->sh));
+        fk->sh = NULL;
+}
+
 void fk_fail(struct fakekernel *fk, const char *suffix, const char *value, int error, int count)
 {
         struct fk_fault *f;
 
-        if (fk->n_faults >= FK_MAX_FAULTS)
+        if (fk->sh->n_faults >= FK_MAX_FAULTS)
                 return;
-        f = &fk->faults[fk->n_faults++];
+        f = &fk->sh->faults[fk->sh->n_faults++];
         snprintf(f->suffix, sizeof(f->suffix), "%s", suffix);
         snprintf(f->value, sizeof(f->value), "%s", value ? value : "");
         f->error = error;
@@ -400,13 +411,13 @@ int fk_count(const struct fakekernel *fk, const char *suffix, const char *value)
 {
         int n = 0;
 
-        for (int i = 0; i < fk->n_log; i++) {
-                const char *eq = strrchr(fk->log[i], '=');
+        for (int i = 0; i < fk->sh->n_log; i++) {
+                const char *eq = strrchr(fk->sh->log[i], '=');
                 char path[160];
 
                 if (!eq)
                         continue;
-                snprintf(path, sizeof(path), "%.*s", (int)(eq - fk->log[i]), fk->log[i]);
+                snprintf(path, sizeof(path), "%.*s", (int)(eq - fk->sh->log[i]), fk->sh->log[i]);
                 if (ends_with(path, suffix) && (!value || strcmp(eq + 1, value) == 0))
                         n++;
         }

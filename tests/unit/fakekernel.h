@@ -31,14 +31,20 @@ struct fk_dev {
         bool dead;              /* never comes back after a remove */
 };
 
-struct fakekernel {
-        char root[1024];
+/* What a write changes in the fake kernel, in memory shared with child processes: apply makes some
+ * writes from a child (a host driver's unbind, which can block), and they count like any other. */
+struct fk_shared {
         struct fk_fault faults[FK_MAX_FAULTS];
         int n_faults;
-        struct fk_dev devs[FK_MAX_DEVS];
-        int n_devs;
         char log[FK_MAX_LOG][160]; /* "<path below root>=<value>" of every write attempted */
         int n_log;
+};
+
+struct fakekernel {
+        char root[1024];
+        struct fk_shared *sh;   /* mmap(MAP_SHARED); fk_done unmaps it */
+        struct fk_dev devs[FK_MAX_DEVS];
+        int n_devs;
         int n_reads;
         /* The kernel attaches a rescanned PCI device itself (pci_bus_add_device → device_attach), whatever
          * drivers_autoprobe says; drivers_autoprobe only stops a driver module loaded meanwhile. */
@@ -50,6 +56,7 @@ struct fakekernel {
 
 /* Scans <root>/sys/bus/pci/devices and points ctx at the fake ops. */
 void fk_init(struct fakekernel *fk, struct pgr_ctx *ctx, const char *root);
+void fk_done(struct fakekernel *fk);
 void fk_fail(struct fakekernel *fk, const char *suffix, const char *value, int error, int count);
 void fk_dead(struct fakekernel *fk, const char *bdf);
 /* Number of writes whose path ends with suffix (and whose value equals value, if non-NULL). */

@@ -12,7 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "apply.h"
@@ -26,6 +29,7 @@ struct rig {
         struct fakekernel fk;
         struct policy *policy;
         struct vmconf *conf;
+        struct mapping_file *maps;
         struct pcidev_access *acc;
         struct journal *journal;
         FILE *log;
@@ -50,8 +54,8 @@ static void copy_host(const char *host, char *root, size_t size)
 static void rig_plan(struct rig *g, unsigned long vmid, enum phase phase)
 {
         struct pgr_error err = {};
-        struct plan_input in = { .ctx = &g->ctx, .acc = g->acc, .conf = g->conf, .policy = g->policy,
-                                 .phase = phase, .vmid = vmid, .now = 1700000000 };
+        struct plan_input in = { .ctx = &g->ctx, .acc = g->acc, .conf = g->conf, .mappings = g->maps,
+                                 .policy = g->policy, .phase = phase, .vmid = vmid, .now = 1700000000 };
 
         plan_free(g->plan);
         g->plan = NULL;
@@ -72,6 +76,7 @@ static void rig_up(struct rig *g, const char *host, unsigned long vmid, enum pha
                               "\"bind_timeout_ms\": 200}}";
         assert_int_equal(policy_parse(policy_json, strlen(policy_json), "t.json", &g->policy, &err), 0);
         assert_int_equal(vmconf_load(&g->ctx, vmid, NULL, &g->conf, &err), 0);
+        assert_int_equal(mapping_load(&g->ctx, &g->maps, &err), 0);
         assert_int_equal(pcidev_access_new(&g->ctx, &g->acc), 0);
         pcidev_access_skip_names(g->acc);
         g->log = open_memstream(&g->logbuf, &g->loglen);
@@ -104,8 +109,10 @@ static void rig_down(struct rig *g)
         plan_free(g->plan);
         pcidev_access_free(g->acc);
         vmconf_free(g->conf);
+        mapping_file_free(g->maps);
         policy_free(g->policy);
         assert_int_equal(rm_rf(g->fk.root), 0);
+        fk_done(&g->fk);
 }
 
 static const char *driver(struct rig *g, const char *bdf)
@@ -133,6 +140,14 @@ static void assert_no_lock_held(struct rig *g)
                 snprintf(rel, sizeof(rel), "run/pve-gpu-reset/%s", names[i]);
                 assert_null(strstr(fk_cat(&g->fk, rel, buf, sizeof(buf)), "pid="));
         }
+}
+
+static int access_under_root(struct rig *g, const char *rel)
+{
+        char path[4200];
+
+        snprintf(path, sizeof(path), "%s/%s", g->fk.root, rel);
+        return access(path, F_OK);
 }
 
 static void slot_reset_runs_once_for_the_whole_gpu_slot(void **state)
@@ -184,8 +199,9 @@ static void flr_enotty_falls_to_the_slot_reset(void **state)
         assert_true(logged(&g, "0000:02:00.0 reset flr failed"));
         assert_true(logged(&g, "ENOTTY"));
         assert_true(logged(&g, "0000:02:00.0 bus-reset reset_subordinate ok"));
-        /* reset_method is restored to the kernel's list after a failed try. */
-        assert_int_equal(fk_count(&g.fk, "0000:02:00.0/reset_method", "default"), 1);
+        /* reset_method is restored to the list it had after a failed try, and its record dropped. */
+        assert_int_equal(fk_count(&g.fk, "0000:02:00.0/reset_method", "flr bus"), 1);
+        assert_int_equal(access_under_root(&g, "run/pve-gpu-reset/restore-reset_method-0000:02:00.0"), -1);
         rig_down(&g);
 }
 
@@ -233,12 +249,12 @@ static void foreign_device_below_the_bridge_is_never_written(void **state)
         (void)state;
         rig_up(&g, "plx-shared-bridge", 100, PHASE_POST_STOP, NULL);
         (void)rig_apply(&g);
-        for (int i = 0; i < g.fk.n_log; i++) {
-                assert_null(strstr(g.fk.log[i], "0000:04:00.1"));
-                assert_null(strstr(g.fk.log[i], "0000:03:08.0"));
-                assert_null(strstr(g.fk.log[i], "/remove"));
-                assert_null(strstr(g.fk.log[i], "rescan"));
-                assert_null(strstr(g.fk.log[i], "reset"));
+        for (int i = 0; i < g.fk.sh->n_log; i++) {
+                assert_null(strstr(g.fk.sh->log[i], "0000:04:00.1"));
+                assert_null(strstr(g.fk.sh->log[i], "0000:03:08.0"));
+                assert_null(strstr(g.fk.sh->log[i], "/remove"));
+                assert_null(strstr(g.fk.sh->log[i], "rescan"));
+                assert_null(strstr(g.fk.sh->log[i], "reset"));
         }
         assert_string_equal(driver(&g, "0000:04:00.1"), "snd_hda_intel");
         rig_down(&g);
@@ -251,8 +267,8 @@ static void keep_and_mdev_devices_see_no_write(void **state)
         (void)state;
         rig_up(&g, "keep-mdev", 100, PHASE_PRE_START, NULL);
         assert_int_equal(rig_apply(&g), 0);
-        for (int i = 0; i < g.fk.n_log; i++)
-                assert_null(strstr(g.fk.log[i], "sys/bus/pci/devices/"));
+        for (int i = 0; i < g.fk.sh->n_log; i++)
+                assert_null(strstr(g.fk.sh->log[i], "sys/bus/pci/devices/"));
         assert_int_equal(g.res.n_skipped, 3);
         rig_down(&g);
 }
@@ -433,8 +449,8 @@ static void every_step_fault_leaves_the_host_consistent(void **state)
                                 assert_true(g.res.first_failure[0] != '\0');
                         assert_string_equal(autoprobe(&g), "1");
                         assert_no_lock_held(&g);
-                        for (int i = 0; i < g.fk.n_log; i++) {
-                                const char *w = g.fk.log[i];
+                        for (int i = 0; i < g.fk.sh->n_log; i++) {
+                                const char *w = g.fk.sh->log[i];
 
                                 if (strncmp(w, "sys/bus/pci/devices/", 20) == 0)
                                         assert_true(strncmp(w + 20, "0000:01:00.", 11) == 0 ||
@@ -442,6 +458,356 @@ static void every_step_fault_leaves_the_host_consistent(void **state)
                         }
                         rig_down(&g);
                 }
+}
+
+static bool present(struct rig *g, const char *bdf)
+{
+        char path[4200];
+
+        snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/%s", g->fk.root, bdf);
+        return access(path, F_OK) == 0;
+}
+
+/* Config space reads all 0xff from now on, as when a device falls off the bus. */
+static void kill_config(struct rig *g, const char *bdf)
+{
+        char path[4200], ff[256];
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/%s/config", g->fk.root, bdf);
+        memset(ff, 0xff, sizeof(ff));
+        f = fopen(path, "r+e");
+        assert_non_null(f);
+        assert_int_equal(fwrite(ff, 1, sizeof(ff), f), sizeof(ff));
+        assert_int_equal(fclose(f), 0);
+}
+
+/* Issue #7: .0 was removed, then the remove of .1 failed; the rescan must still run, or .0 stays
+ * gone until a reboot. */
+static void failed_second_remove_still_rescans_the_first(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "gpu-audio-rootport", 100, PHASE_POST_STOP,
+               "{\"defaults\": {\"reset_methods\": [\"remove-rescan\"], \"settle_ms\": 0, \"rescan_timeout_ms\": 200, "
+               "\"reset_timeout_ms\": 200, \"bind_timeout_ms\": 200}}");
+        fk_fail(&g.fk, "0000:01:00.1/remove", NULL, EBUSY, -1);
+        assert_int_equal(rig_apply(&g), -EIO);
+        assert_true(fk_count(&g.fk, "0000:01:00.0/remove", "1") >= 1);
+        assert_true(present(&g, "0000:01:00.0"));
+        assert_string_equal(driver(&g, "0000:01:00.0"), "vfio-pci");
+        assert_true(logged(&g, "remove of 0000:01:00.1 failed"));
+        assert_string_equal(autoprobe(&g), "1");
+        rig_down(&g);
+}
+
+/* The same on the bridge rung: what was removed before a failed remove or a failed secondary bus
+ * reset comes back through the rescan. */
+static void failed_bridge_reset_still_rescans_what_it_removed(void **state)
+{
+        static const char *const faults[] = { "0000:01:00.1/remove", "bridge config space" };
+
+        (void)state;
+        for (size_t i = 0; i < ELEMENTSOF(faults); i++) {
+                struct rig g;
+
+                rig_up(&g, "gpu-audio-rootport", 100, PHASE_POST_STOP,
+                       "{\"defaults\": {\"reset_methods\": [\"slot\"], \"bus_reset\": \"bridge\", \"settle_ms\": 0, "
+                       "\"rescan_timeout_ms\": 200, \"reset_timeout_ms\": 200, \"bind_timeout_ms\": 200}}");
+                if (i == 0)
+                        fk_fail(&g.fk, faults[i], NULL, EIO, -1);
+                else /* the Bridge Control write goes through libpci: a bridge that stopped answering */
+                        kill_config(&g, "0000:00:01.0");
+                (void)rig_apply(&g);
+                assert_true(present(&g, "0000:01:00.0"));
+                assert_true(present(&g, "0000:01:00.1"));
+                assert_string_equal(driver(&g, "0000:01:00.0"), "vfio-pci");
+                assert_string_equal(autoprobe(&g), "1");
+                rig_down(&g);
+        }
+}
+
+/* The GeForce with USB-C passed as .0;.1: the slot reset covers .2 and .3 of the same IOMMU group. */
+static void collateral_functions_of_the_group_get_the_slot_reset(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "rtx2080ti-4func", 101, PHASE_POST_STOP, NULL);
+        assert_int_equal(rig_apply(&g), 0);
+        assert_int_equal(fk_count(&g.fk, "0000:00:03.0/reset_subordinate", "1"), 1);
+        assert_true(logged(&g, "0000:03:00.1 bus-reset reset_subordinate ok"));
+        assert_int_equal(g.res.n_failed, 0);
+        rig_down(&g);
+}
+
+static void mkdir_under_root(struct rig *g, const char *rel)
+{
+        char cmd[4300];
+
+        snprintf(cmd, sizeof(cmd), "mkdir -p '%s/%s'", g->fk.root, rel);
+        assert_int_equal(system(cmd), 0);
+}
+
+static void write_under_root(struct rig *g, const char *rel, const char *text)
+{
+        char path[4200];
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/%s", g->fk.root, rel);
+        f = fopen(path, "we");
+        assert_non_null(f);
+        fputs(text, f);
+        assert_int_equal(fclose(f), 0);
+}
+
+/* Issue #4: the plan found the card free; while this run waited for its slot locks VM 101 reserved
+ * it (or opened its IOMMU group). Under the locks the check is redone: nothing of 01:00.0 is
+ * touched, the slot reset that would cover it is refused too, and the phase fails saying why. */
+static void device_that_became_foreign_during_the_lock_wait_is_not_touched(void **state)
+{
+        (void)state;
+        for (int k = 0; k < 2; k++) {
+                struct rig g;
+
+                rig_up(&g, "gpu-audio-rootport", 100, PHASE_POST_STOP, NULL);
+                if (k == 0) {
+                        mkdir_under_root(&g, "run/qemu-server");
+                        write_under_root(&g, "run/qemu-server/pci-id-reservations", "0000:01:00.0 101 time:4000000000\n");
+                } else {
+                        char link[4200];
+
+                        mkdir_under_root(&g, "proc/4242/fd");
+                        snprintf(link, sizeof(link), "%s/proc/4242/fd/7", g.fk.root);
+                        assert_int_equal(symlink("/dev/vfio/13", link), 0);
+                }
+                assert_int_equal(rig_apply(&g), -EIO);
+                for (int i = 0; i < g.fk.sh->n_log; i++) {
+                        assert_null(strstr(g.fk.sh->log[i], "0000:01:00.0"));
+                        assert_null(strstr(g.fk.sh->log[i], "reset_subordinate"));
+                        assert_null(strstr(g.fk.sh->log[i], "/remove"));
+                }
+                assert_true(logged(&g, k == 0 ? "reserved by VM 101" : "held open by pid 4242"));
+                assert_true(g.res.n_failed >= 1);
+                assert_non_null(strstr(g.res.first_failure, "0000:01:00.0"));
+                assert_no_lock_held(&g);
+                rig_down(&g);
+        }
+}
+
+/* ...and a slot reset whose cover gained another VM's function (collateral .3, reserved by VM 102 after
+ * the plan) is refused under the lock: every function it covers is checked again. */
+static void slot_reset_over_a_function_that_became_foreign_is_refused(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "rtx2080ti-4func", 101, PHASE_POST_STOP, NULL);
+        mkdir_under_root(&g, "run/qemu-server");
+        write_under_root(&g, "run/qemu-server/pci-id-reservations", "0000:03:00.3 102 time:4000000000\n");
+        assert_int_equal(rig_apply(&g), -EIO);
+        assert_int_equal(fk_count(&g.fk, "reset_subordinate", NULL), 0);
+        assert_int_equal(fk_count(&g.fk, "/remove", NULL), 0);
+        assert_true(logged(&g, "0000:03:00.3 is reserved by VM 102 (pci-id-reservations): not ours to reset"));
+        rig_down(&g);
+}
+
+static int killed_at_reset(struct fakekernel *fk, const char *rel, const char *value)
+{
+        (void)fk;
+        (void)value;
+        if (strlen(rel) > 6 && streq(rel + strlen(rel) - 6, "/reset"))
+                raise(SIGKILL); /* the hook killed between narrowing reset_method and restoring it */
+        return 0;
+}
+
+/* Runs the apply in a child that the fake kernel kills at its first "reset" write. */
+static void apply_killed_at_reset(struct rig *g)
+{
+        pid_t pid;
+        int status;
+
+        fflush(g->log);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                g->fk.before_write = killed_at_reset;
+                (void)rig_apply(g);
+                _exit(0);
+        }
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+}
+
+/* Issue #6: a run killed between narrowing reset_method to "flr" and writing it back leaves "flr"
+ * until a reboot. The next plan must still see the function's real list ("flr bus"). */
+static void reset_method_narrowed_by_a_killed_run_is_not_taken_as_the_truth(void **state)
+{
+        struct rig g;
+        char buf[64];
+        const struct plan_device *gpu;
+
+        (void)state;
+        rig_up(&g, "rtx2080ti-4func", 100, PHASE_POST_STOP, NULL);
+        apply_killed_at_reset(&g);
+        assert_string_equal(fk_cat(&g.fk, "sys/bus/pci/devices/0000:02:00.0/reset_method", buf, sizeof(buf)), "flr");
+        rig_plan(&g, 100, PHASE_POST_STOP);
+        gpu = &g.plan->devices[0];
+        assert_string_equal(gpu->dev.bdf, "0000:02:00.0");
+        assert_int_equal(gpu->dev.n_reset_methods, 2);
+        assert_string_equal(gpu->dev.reset_methods[1], "bus");
+        rig_down(&g);
+}
+
+/* ...and the next run writes the list back before it reads any fact, journaling it. */
+static void next_run_restores_a_reset_method_left_narrowed(void **state)
+{
+        struct rig g;
+        struct pgr_error err = {};
+        struct apply_ctx a;
+        char buf[64];
+
+        (void)state;
+        rig_up(&g, "rtx2080ti-4func", 100, PHASE_POST_STOP, NULL);
+        apply_killed_at_reset(&g);
+        a = (struct apply_ctx){ .ctx = &g.ctx, .acc = g.acc, .journal = g.journal, .vmid = 101,
+                                .phase = PHASE_PRE_START, .lock_timeout_ms = 500 };
+        assert_int_equal(apply_recover_settings(&a, &err), 1);
+        assert_string_equal(fk_cat(&g.fk, "sys/bus/pci/devices/0000:02:00.0/reset_method", buf, sizeof(buf)), "flr bus");
+        assert_int_equal(access_under_root(&g, "run/pve-gpu-reset/restore-reset_method-0000:02:00.0"), -1);
+        assert_true(logged(&g, "0000:02:00.0: reset_method was left narrowed by a run that did not finish; restored to 'flr bus'"));
+        assert_int_equal(apply_recover_settings(&a, &err), 0); /* nothing left */
+        /* A slot locked by a live run is that run's to restore: its record is left alone. */
+        {
+                struct pgr_lock held = PGR_LOCK_INIT;
+                struct pci_addr f = { .domain = 0, .bus = 2, .slot = 0, .func = 0 }, s = f;
+
+                s.func = -1;
+                assert_int_equal(state_setting_save(&g.ctx, &f, "reset_method", "flr bus"), 0);
+                assert_int_equal(lock_slot(&g.ctx, &s, 100, "post-stop", 0, &held, &err), 0);
+                pid_t pid = fork();
+                int status;
+
+                assert_true(pid >= 0);
+                if (pid == 0) /* another process: flock(2) locks are per open file */
+                        _exit(apply_recover_settings(&a, &err) == 0 &&
+                              access_under_root(&g, "run/pve-gpu-reset/restore-reset_method-0000:02:00.0") == 0 ? 0 : 1);
+                assert_int_equal(waitpid(pid, &status, 0), pid);
+                assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+                lock_release(&held);
+        }
+        rig_down(&g);
+}
+
+static int unbind_blocks(struct fakekernel *fk, const char *rel, const char *value)
+{
+        (void)fk;
+        (void)value;
+        if (strstr(rel, "0000:01:00.0/driver/unbind"))
+                for (;;)
+                        pause(); /* nvidia waits for every /dev/nvidia* user to close it */
+        return 0;
+}
+
+/* A host driver's unbind that never returns must not hang the VM start: after bind_timeout_ms the
+ * device fails, naming who holds /dev/nvidia* open and nvidia-persistenced. */
+static void host_driver_unbind_that_blocks_fails_in_bounded_time(void **state)
+{
+        struct rig g;
+        char link[4200];
+        time_t t0;
+
+        (void)state;
+        rig_up(&g, "host-driver", 100, PHASE_PRE_START, NULL);
+        mkdir_under_root(&g, "proc/2345/fd");
+        write_under_root(&g, "proc/2345/comm", "nvidia-persistenced\n");
+        snprintf(link, sizeof(link), "%s/proc/2345/fd/3", g.fk.root);
+        assert_int_equal(symlink("/dev/nvidiactl", link), 0);
+        mkdir_under_root(&g, "proc/3456/fd");
+        write_under_root(&g, "proc/3456/comm", "Xorg\n");
+        snprintf(link, sizeof(link), "%s/proc/3456/fd/9", g.fk.root);
+        assert_int_equal(symlink("/dev/nvidia0", link), 0);
+        g.fk.before_write = unbind_blocks;
+        t0 = time(NULL);
+        alarm(20); /* a hang fails the test instead of stalling the suite */
+        assert_int_equal(rig_apply(&g), -EIO);
+        alarm(0);
+        assert_true(time(NULL) - t0 < 10);
+        assert_true(logged(&g, "did not finish within 200 ms"));
+        assert_true(logged(&g, "pid 2345 (nvidia-persistenced)"));
+        assert_true(logged(&g, "pid 3456 (Xorg)"));
+        assert_non_null(strstr(g.res.first_failure, "0000:01:00.0"));
+        assert_string_equal(driver(&g, "0000:01:00.1"), "vfio-pci"); /* the other function goes on */
+        assert_string_equal(autoprobe(&g), "1");
+        assert_no_lock_held(&g);
+        rig_down(&g);
+}
+
+/* Issue #7, the mapping path: a mapping= device that fell off the bus gets the same one rescan at
+ * pre-start as a raw hostpci (run.c execute: apply_rescan_missing, then plan again). */
+static void missing_mapping_device_is_rescanned_at_pre_start(void **state)
+{
+        struct rig g;
+        struct pgr_error err = {};
+        struct apply_ctx a;
+        char path[4200];
+
+        (void)state;
+        rig_up(&g, "mapping", 100, PHASE_PRE_START, NULL);
+        assert_int_equal(g.plan->n_devices, 2);
+        for (int f = 0; f < 2; f++) {
+                snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/0000:07:00.%d/remove", g.fk.root, f);
+                assert_int_equal(g.ctx.ops->write(g.ctx.ops_userdata, path, "1"), 0);
+        }
+        rig_plan(&g, 100, PHASE_PRE_START);
+        assert_true(plan_has_errors(g.plan));
+        a = (struct apply_ctx){ .ctx = &g.ctx, .acc = g.acc, .journal = g.journal, .vmid = 100,
+                                .phase = PHASE_PRE_START, .lock_timeout_ms = 500 };
+        assert_int_equal(apply_rescan_missing(&a, g.plan, &err), 0);
+        assert_int_equal(fk_count(&g.fk, "sys/class/pci_bus/0000:07/rescan", "1"), 1);
+        rig_plan(&g, 100, PHASE_PRE_START);
+        assert_int_equal(g.plan->n_devices, 2);
+        assert_true(g.plan->devices[0].dev.present && g.plan->devices[1].dev.present);
+        assert_false(plan_has_errors(g.plan));
+        assert_string_equal(driver(&g, "0000:07:00.0"), "vfio-pci");
+        rig_down(&g);
+}
+
+static int reserve_84_on_first_83_write(struct fakekernel *fk, const char *rel, const char *value)
+{
+        char path[1200];
+        FILE *f;
+
+        (void)value;
+        if (!strstr(rel, "0000:83:00.") || fk->userdata)
+                return 0;
+        fk->userdata = fk; /* once */
+        snprintf(path, sizeof(path), "%s/run/qemu-server/pci-id-reservations", fk->root);
+        f = fopen(path, "we");
+        if (f) {
+                fputs("0000:84:00.0 105 time:4000000000\n", f);
+                fclose(f);
+        }
+        return 0;
+}
+
+/* The check is redone before each device, not once for the run: VM 105 reserves 84:00.0 while this
+ * run works on 83:00 (its first slot); 84:00 is then left alone. */
+static void reservation_made_while_an_earlier_device_was_reset_is_honoured(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "rtx2080ti-4func", 102, PHASE_POST_STOP, NULL);
+        mkdir_under_root(&g, "run/qemu-server");
+        g.fk.before_write = reserve_84_on_first_83_write;
+        assert_int_equal(rig_apply(&g), -EIO);
+        assert_true(fk_count(&g.fk, "0000:83:00.0/reset", NULL) + fk_count(&g.fk, "0000:80:02.0/reset_subordinate", NULL) >= 1);
+        assert_int_equal(fk_count(&g.fk, "0000:84:00.0/", NULL), 0);
+        assert_int_equal(fk_count(&g.fk, "0000:80:03.0/reset_subordinate", NULL), 0);
+        assert_true(logged(&g, "0000:84:00.0: skipped: reserved by VM 105"));
+        rig_down(&g);
 }
 
 int main(void)
@@ -460,6 +826,16 @@ int main(void)
                 cmocka_unit_test(autoprobe_guard_whose_pid_was_reused_is_still_recovered),
                 cmocka_unit_test(autoprobe_guard_of_a_live_window_is_left_alone),
                 cmocka_unit_test(every_step_fault_leaves_the_host_consistent),
+                cmocka_unit_test(failed_second_remove_still_rescans_the_first),
+                cmocka_unit_test(missing_mapping_device_is_rescanned_at_pre_start),
+                cmocka_unit_test(collateral_functions_of_the_group_get_the_slot_reset),
+                cmocka_unit_test(device_that_became_foreign_during_the_lock_wait_is_not_touched),
+                cmocka_unit_test(slot_reset_over_a_function_that_became_foreign_is_refused),
+                cmocka_unit_test(reservation_made_while_an_earlier_device_was_reset_is_honoured),
+                cmocka_unit_test(reset_method_narrowed_by_a_killed_run_is_not_taken_as_the_truth),
+                cmocka_unit_test(next_run_restores_a_reset_method_left_narrowed),
+                cmocka_unit_test(host_driver_unbind_that_blocks_fails_in_bounded_time),
+                cmocka_unit_test(failed_bridge_reset_still_rescans_what_it_removed),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -596,9 +596,25 @@ static void test_doctor_changes_nothing(void **state)
         }
 }
 
+/* The class of issue #11: a group listing cut at 64 members (65 share group 50 on this host) must not
+ * pass for "only this card's functions". */
+static void test_group_larger_than_listed_is_not_called_clean(void **state)
+{
+        _cleanup_(doctor_report_freep) struct doctor_report *rep = doctor_on("wide-bus", "pve", 300);
+        const struct doctor_finding *f = doctor_report_find(rep, "iommu-group", "0000:05:00.0", NULL);
+
+        (void)state;
+        if (!f)
+                dump(rep);
+        assert_non_null(f);
+        assert_true(f->status >= DOCTOR_WARN);
+        assert_non_null(strstr(f->message, "members beyond the 64 listed"));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_group_larger_than_listed_is_not_called_clean),
                 cmocka_unit_test(test_healthy_host_every_check_ok),
                 cmocka_unit_test(test_healthy_host_wide_same_verdict),
                 cmocka_unit_test(test_json_has_the_documented_shape),

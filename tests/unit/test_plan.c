@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "plan.h"
 #include "policy.h"
@@ -413,6 +415,105 @@ static void pending_and_snapshot_sections_change_nothing(void **state)
         unload(&f);
 }
 
+static bool ladder_has(const struct plan_device *d, enum plan_action_kind kind)
+{
+        for (size_t i = 0; i < d->n_ladder; i++)
+                if (d->ladder[i].kind == kind)
+                        return true;
+        return false;
+}
+
+/* A GeForce with USB-C passed as .0;.1: .2 and .3 are in the same IOMMU group (41), which Proxmox
+ * binds to vfio-pci as a whole when the VM starts (pve-common SysFSTools.pm pci_dev_group_bind_to_vfio,
+ * from qemu-server PVE/QemuServer/PCI.pm): collateral, not foreign. The slot reset covers them. */
+static void same_iommu_group_functions_are_collateral_of_a_slot_reset(void **state)
+{
+        struct fixture f;
+        const struct plan_device *audio;
+        const struct plan_action *bus;
+
+        (void)state;
+        load(&f, "rtx2080ti-4func", 101, PHASE_POST_STOP, NULL);
+        assert_int_equal(f.plan->n_devices, 2);
+        audio = dev(&f, "0000:03:00.1");
+        assert_false(has(audio, ACTION_SKIP));
+        bus = find(audio, ACTION_BUS_RESET);
+        assert_int_equal(bus->kind, ACTION_BUS_RESET);
+        assert_non_null(strstr(bus->reason, "0000:03:00.2, 0000:03:00.3"));
+        assert_non_null(strstr(bus->reason, "same IOMMU group"));
+        assert_true(ladder_has(dev(&f, "0000:03:00.0"), ACTION_BUS_RESET));
+        assert_false(plan_has_errors(f.plan));
+        unload(&f);
+}
+
+/* ...unless another VM reserved one of them: then it is that VM's, and no slot reset covers it. */
+static void reserved_collateral_function_blocks_the_slot_reset(void **state)
+{
+        struct fixture f;
+        char path[4200];
+        FILE *out;
+
+        (void)state;
+        snprintf(path, sizeof(path), "%s/rtx2080ti-4func/run", getenv("PGR_FIXTURES"));
+        (void)mkdir(path, 0755);
+        strcat(path, "/qemu-server");
+        (void)mkdir(path, 0755);
+        snprintf(path, sizeof(path), "%s/rtx2080ti-4func/run/qemu-server/pci-id-reservations", getenv("PGR_FIXTURES"));
+        out = fopen(path, "we");
+        assert_non_null(out);
+        fputs("0000:03:00.3 102 time:1700000100\n", out);
+        assert_int_equal(fclose(out), 0);
+        load(&f, "rtx2080ti-4func", 101, PHASE_POST_STOP, NULL);
+        assert_int_equal(unlink(path), 0);
+        assert_false(ladder_has(dev(&f, "0000:03:00.0"), ACTION_BUS_RESET));
+        assert_false(ladder_has(dev(&f, "0000:03:00.1"), ACTION_BUS_RESET));
+        assert_non_null(strstr(find(dev(&f, "0000:03:00.1"), ACTION_SKIP)->reason,
+                               "0000:03:00.3 below bridge 0000:00:03.0 is reserved by VM 102"));
+        unload(&f);
+}
+
+/* Issue #11: 65 functions below the root port, the walk keeps 64. Whichever were cut, the slot reset
+ * must be refused: a list that is not complete cannot show that every function is this VM's. */
+static void more_functions_below_a_bridge_than_listed_count_as_foreign(void **state)
+{
+        struct fixture f;
+
+        (void)state;
+        load(&f, "wide-bus", 300, PHASE_POST_STOP, NULL);
+        assert_int_equal(f.plan->n_devices, 64);
+        for (size_t i = 0; i < f.plan->n_devices; i++) {
+                const struct plan_device *d = &f.plan->devices[i];
+
+                assert_false(ladder_has(d, ACTION_BUS_RESET));
+                assert_true(ladder_has(d, ACTION_REMOVE_RESCAN));
+        }
+        assert_non_null(strstr(find(&f.plan->devices[0], ACTION_REMOVE_RESCAN)->reason, "cannot list every function"));
+        unload(&f);
+}
+
+/* The reset command starts no VM, so nothing binds the group: a group function on a host driver
+ * (03:00.2 on xhci_hcd) keeps the slot reset off. */
+static void reset_command_does_not_cover_a_group_function_on_a_host_driver(void **state)
+{
+        struct fixture f;
+        struct pgr_error err = {};
+        struct plan *p = NULL;
+        struct pci_addr ids[2];
+        struct plan_input in;
+
+        (void)state;
+        load(&f, "rtx2080ti-4func", 101, PHASE_POST_STOP, NULL);
+        assert_int_equal(pci_addr_parse("0000:03:00.0", &ids[0]), 0);
+        assert_int_equal(pci_addr_parse("0000:03:00.1", &ids[1]), 0);
+        in = (struct plan_input){ .ctx = &f.ctx, .acc = f.acc, .policy = f.policy, .phase = PHASE_MANUAL,
+                                  .override = ids, .n_override = 2, .now = 1700000000 };
+        assert_int_equal(plan_build(&in, &p, &err), 0);
+        assert_false(ladder_has(&p->devices[1], ACTION_BUS_RESET));
+        assert_non_null(strstr(find(&p->devices[1], ACTION_SKIP)->reason, "is bound to host driver xhci_hcd"));
+        plan_free(p);
+        unload(&f);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -422,6 +523,10 @@ int main(void)
                 cmocka_unit_test(flr_capable_gpu_uses_flr_first),
                 cmocka_unit_test(policy_order_is_respected),
                 cmocka_unit_test(foreign_function_on_the_bridge_blocks_slot_reset_and_removal),
+                cmocka_unit_test(same_iommu_group_functions_are_collateral_of_a_slot_reset),
+                cmocka_unit_test(reserved_collateral_function_blocks_the_slot_reset),
+                cmocka_unit_test(reset_command_does_not_cover_a_group_function_on_a_host_driver),
+                cmocka_unit_test(more_functions_below_a_bridge_than_listed_count_as_foreign),
                 cmocka_unit_test(driver_keep_and_mdev_are_skipped_with_a_reason),
                 cmocka_unit_test(recorded_set_skips_keep_and_mdev_like_the_config),
                 cmocka_unit_test(recorded_keep_wins_over_an_edited_config),
