@@ -69,6 +69,27 @@ static int load_inputs(struct pgr_ctx *ctx, unsigned long vmid, const struct run
         return EXIT_DONE;
 }
 
+/* What Proxmox skips in the VM config (a line, a hostpci value) the hook skips too; say so, with
+ * the file:line, in the journal and (journal_log's rule for warnings) on stderr. j NULL: stderr. */
+static void config_warnings(struct journal *j, unsigned long vmid, const char *phase, const struct vmconf *c)
+{
+        char more[PATH_MAX + 64];
+
+        if (!c)
+                return;
+        for (size_t i = 0; i < c->n_warnings; i++)
+                journal_log(j, &(struct journal_event){ .message_id = PGR_MSGID_CONFIG_ERROR, .priority = LOG_WARNING,
+                                                         .vmid = vmid, .phase = phase, .action = "config",
+                                                         .result = "skipped", .duration_usec = -1,
+                                                         .message = c->warnings[i].msg });
+        if (c->n_warnings_dropped) {
+                snprintf(more, sizeof(more), "%s: %zu more warnings not shown", c->path, c->n_warnings_dropped);
+                journal_log(j, &(struct journal_event){ .message_id = PGR_MSGID_CONFIG_ERROR, .priority = LOG_WARNING,
+                                                         .vmid = vmid, .phase = phase, .action = "config",
+                                                         .result = "skipped", .duration_usec = -1, .message = more });
+        }
+}
+
 static void plan_input_init(struct plan_input *pi, struct pgr_ctx *ctx, const struct inputs *in, unsigned long vmid,
                             enum phase phase)
 {
@@ -116,6 +137,7 @@ int run_plan(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, con
                 fprintf(stderr, "pve-gpu-reset: %s\n", err.msg);
                 goto out;
         }
+        config_warnings(NULL, vmid, phase_str, in.conf);
         plan_input_init(&pi, ctx, &in, vmid, phase);
         if (phase == PHASE_POST_STOP)
                 use_recorded_set(ctx, vmid, &pi, recorded, ELEMENTSOF(recorded));
@@ -332,6 +354,7 @@ int run_hook(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, con
                 fprintf(stderr, "pve-gpu-reset: %s\n", err.msg);
                 goto out;
         }
+        config_warnings(j, vmid, phase_str, in.conf);
         policy_resolve(in.policy, vmid, 0, 0, &vm);
         plan_input_init(&pi, ctx, &in, vmid, phase);
         if (phase == PHASE_POST_STOP)
