@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* /etc/pve/qemu-server/<vmid>.conf: the current section's hostpciN lines and the few keys we need.
- * Mirrors qemu-server's parse_vm_config and pve-common's parse_property_string, stricter where a
- * wrong guess could touch the wrong device. Parsers take (buffer, length) and never read past it. */
+ * Reads it as qemu-server's parse_vm_config and pve-common's parse_property_string do: what Proxmox
+ * skips or drops is skipped here with a warning, so the hook touches exactly the devices Proxmox will
+ * pass and never refuses a config Proxmox starts. Parsers take (buffer, length), never read past it. */
 #define _GNU_SOURCE /* memmem, vasprintf */
 #include "vmconf.h"
 
@@ -631,6 +632,10 @@ static int parse_line(struct vmconf *c, const char *filename, const char *vmtag,
                 return 0;
         }
 
+        if (key_is(line, kn, "delete")) /* parse_vm_config: ^delete:\s*(.*\S)\s*$ outside [PENDING] */
+                return vn ? warn(c, lineno, "%s:%u: %sproperty 'delete' is only allowed in [PENDING]", filename, lineno,
+                                 vmtag)
+                          : 0;
         if (key_is(line, kn, "reboot")) {
                 if (!vmconf_boolean_parse(v, vn, &c->reboot))
                         return warn(c, lineno, "%s:%u: %sunable to parse value of 'reboot' - type check "

@@ -83,9 +83,12 @@ void hostpci_done(struct hostpci *h);
  * Proxmox skips with a warning is skipped here with a warning in ret->warnings: a line that is not
  * "key: value" (leading space, upper case key, a UTF-8 BOM, a shell command, a malformed "[x"
  * header), hostpci16 and other hostpci keys Proxmox does not know, a hostpci value hostpci_parse
- * rejects, a reboot value that is not a boolean. A line "...snapstate: prepare|delete" is skipped
- * silently, as Proxmox takes it for the snapshot state. Only hostpci0..15, hookscript, reboot,
- * machine, bios and lock are stored. filename is for messages and c->path.
+ * rejects (-ENXIO ones too: Proxmox would refuse the start, the hook leaves them alone), a reboot
+ * value that is not a boolean, "delete:" (only allowed in [PENDING]). Other unknown keys are not
+ * warned about (we do not carry Proxmox's whole schema). A line "...snapstate: prepare|delete" is
+ * skipped silently, as Proxmox takes it for the snapshot state. A NUL is an ordinary byte; a stored
+ * string value with one is skipped with a warning. Only hostpci0..15, hookscript, reboot, machine,
+ * bios and lock are stored. filename is for messages and c->path ("N.conf" gives "vm N - ").
  * Errors: more than VMCONF_MAX_SIZE bytes (-EFBIG), -ENOMEM. */
 int vmconf_parse(const char *text, size_t len, const char *filename, struct vmconf **ret, struct pgr_error *err);
 

@@ -766,6 +766,18 @@ static void vmconf_snapstate_line_is_not_a_hostpci(void **state)
         vmconf_free(c);
 }
 
+/* parse_vm_config: `delete:` outside [PENDING] → "property 'delete' is only allowed in [PENDING]" */
+static void vmconf_delete_outside_pending_is_warned(void **state)
+{
+        struct vmconf *c;
+
+        (void)state;
+        c = parse_ok("hostpci0: 01:00\ndelete: hostpci0\n");
+        assert_true(c->hostpci[0].present);
+        assert_warning(c, 0, 2, "100.conf:2: vm 100 - property 'delete' is only allowed in [PENDING]");
+        vmconf_free(c);
+}
+
 static void vmconf_warnings_are_capped(void **state)
 {
         char text[64 * 8] = "";
@@ -1545,6 +1557,7 @@ int main(void)
                 cmocka_unit_test(vmconf_duplicate_keys_last_valid_one_wins),
                 cmocka_unit_test(vmconf_section_headers),
                 cmocka_unit_test(vmconf_snapstate_line_is_not_a_hostpci),
+                cmocka_unit_test(vmconf_delete_outside_pending_is_warned),
                 cmocka_unit_test(vmconf_warnings_are_capped),
                 cmocka_unit_test(vmconf_only_the_current_section_counts),
                 cmocka_unit_test(vmconf_keys_we_store),
