@@ -601,10 +601,16 @@ static int parse_line(struct vmconf *c, const char *filename, const char *vmtag,
         if (vn == 0) /* ^key:\s*(.+?)\s*$ needs a value */
                 return warn(c, lineno, "%s:%u: %sunable to parse config: %s (Proxmox skips this line)", filename,
                             lineno, vmtag, vmconf_quote(line, n, q, sizeof(q)));
-        while (vn > 0 && isspace((unsigned char)v[0]))
-                v++, vn--;
-        while (vn > 0 && isspace((unsigned char)v[vn - 1]))
-                vn--;
+        {       /* :\s*(.+?)\s*$ — all whitespace: the regex keeps the last character as the value */
+                const char *last = v + vn - 1;
+
+                while (vn > 0 && isspace((unsigned char)v[0]))
+                        v++, vn--;
+                while (vn > 0 && isspace((unsigned char)v[vn - 1]))
+                        vn--;
+                if (vn == 0)
+                        v = last, vn = 1;
+        }
 
         if (kn >= 7 && memcmp(line, "hostpci", 7) == 0) {
                 struct pgr_error herr = {};
@@ -633,9 +639,9 @@ static int parse_line(struct vmconf *c, const char *filename, const char *vmtag,
         }
 
         if (key_is(line, kn, "delete")) /* parse_vm_config: ^delete:\s*(.*\S)\s*$ outside [PENDING] */
-                return vn ? warn(c, lineno, "%s:%u: %sproperty 'delete' is only allowed in [PENDING]", filename, lineno,
-                                 vmtag)
-                          : 0;
+                return !isspace((unsigned char)v[0]) ? warn(c, lineno, "%s:%u: %sproperty 'delete' is only allowed "
+                                                       "in [PENDING]", filename, lineno, vmtag)
+                                                     : 0;
         if (key_is(line, kn, "reboot")) {
                 if (!vmconf_boolean_parse(v, vn, &c->reboot))
                         return warn(c, lineno, "%s:%u: %sunable to parse value of 'reboot' - type check "
@@ -648,8 +654,11 @@ static int parse_line(struct vmconf *c, const char *filename, const char *vmtag,
                      : key_is(line, kn, "bios")     ? &c->bios
                      : key_is(line, kn, "lock")     ? &c->lock
                                                     : NULL;
-        if (!dst || vn == 0) /* cores, net0, args, ...: not ours */
+        if (!dst) /* cores, net0, args, ...: not ours */
                 return 0;
+        if (vn == 1 && isspace((unsigned char)v[0])) /* fails the key's format (volume ID, enum, machine type) */
+                return warn(c, lineno, "%s:%u: %sunable to parse value of '%.*s' - an empty value", filename, lineno,
+                            vmtag, (int)kn, line);
         if (memchr(v, '\0', vn)) /* a C string cannot hold it; nothing of ours is in such a value */
                 return warn(c, lineno, "%s:%u: %.*s: a NUL byte in the value, ignored", filename, lineno, (int)kn, line);
         return set_string(dst, v, vn);
