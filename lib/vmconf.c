@@ -284,11 +284,11 @@ static int pcire_to_addr(const char *s, size_t n, size_t domain_len, struct pci_
         return 0;
 }
 
-/* host=: $PCIRE(;$PCIRE)* (anchored by check_prop's m/^$pattern$/). First the whole pattern, as
- * Proxmox checks it when it reads the config (-EINVAL), then whether each ID can name a device
- * (-ENXIO: the start fails). Allocates *ret_ids. */
-static int host_ids_parse(const char *s, size_t n, struct pci_addr **ret_ids, size_t *ret_n, char *why,
-                          size_t why_size)
+/* $PCIRE(;$PCIRE)* (anchored by check_prop's m/^$pattern$/). First the whole pattern, as Proxmox
+ * checks it when it reads the config (-EINVAL), then whether each ID can name a device (-ENXIO: the
+ * start fails). Allocates *ret_ids. */
+int vmconf_proxmox_pci_ids_parse(const char *s, size_t n, bool need_domain, struct pci_addr **ret_ids,
+                                 size_t *ret_n, char *why, size_t why_size)
 {
         _cleanup_free_ struct pci_addr *ids = NULL;
         size_t count = 1, k = 0, start = 0, dl;
@@ -298,10 +298,10 @@ static int host_ids_parse(const char *s, size_t n, struct pci_addr **ret_ids, si
         for (size_t i = 0; i <= n; i++) {
                 if (i < n && s[i] != ';')
                         continue;
-                if (!pcire_match(s + start, i - start, &dl)) {
-                        snprintf(why, why_size, "host: value does not match the regex pattern (invalid PCI ID '%s': "
-                                 "expected [dddd:]bb:ss[.f], lower-case hex)",
-                                 vmconf_quote(s + start, i - start, q, sizeof(q)));
+                if (!pcire_match(s + start, i - start, &dl) || (need_domain && dl == 0)) {
+                        snprintf(why, why_size, "value does not match the regex pattern (invalid PCI ID '%s': "
+                                 "expected %sbb:ss[.f], lower-case hex)",
+                                 vmconf_quote(s + start, i - start, q, sizeof(q)), need_domain ? "dddd:" : "[dddd:]");
                         return -EINVAL;
                 }
                 start = i + 1;
@@ -406,9 +406,10 @@ static int hostpci_parse_n(const char *value, size_t len, struct hostpci *ret, s
                 }
         }
         if (v[HK_HOST].set) {
-                r = host_ids_parse(v[HK_HOST].s, v[HK_HOST].n, &h.ids, &h.n_ids, why, sizeof(why));
+                r = vmconf_proxmox_pci_ids_parse(v[HK_HOST].s, v[HK_HOST].n, false, &h.ids, &h.n_ids, why,
+                                                 sizeof(why));
                 if (r == -EINVAL) {
-                        pgr_error_set(err, "%s in '%s'", why, qv);
+                        pgr_error_set(err, "host: %s in '%s'", why, qv);
                         return r;
                 }
                 if (r == -ENOMEM)

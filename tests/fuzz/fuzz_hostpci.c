@@ -67,6 +67,22 @@ static void check_helpers(const char *s, size_t n)
                         FUZZ_CHECK(ids[i].domain <= 0xffff && ids[i].bus <= 0xff && ids[i].slot <= 0x1f &&
                                    ids[i].func >= -1 && ids[i].func <= 7);
         }
+        for (int need_domain = 0; need_domain <= 1; need_domain++) {
+                struct pci_addr *list = NULL;
+                size_t count = 0;
+
+                why[0] = '\0';
+                r = vmconf_proxmox_pci_ids_parse(s, n, need_domain, &list, &count, why, sizeof(why));
+                FUZZ_CHECK(memchr(why, '\0', sizeof(why)));
+                if (r < 0) {
+                        FUZZ_CHECK((r == -EINVAL || r == -ENXIO || r == -ENOMEM) && list == NULL && why[0]);
+                        continue;
+                }
+                FUZZ_CHECK(count >= 1 && list);
+                for (size_t i = 0; i < count; i++)
+                        FUZZ_CHECK(list[i].bus <= 0xff && list[i].slot <= 0x1f && list[i].func >= -1 && list[i].func <= 7);
+                free(list);
+        }
         (void)vmconf_configid_valid(s, n);
         if (vmconf_boolean_parse(s, n, &b))
                 FUZZ_CHECK(b == 0 || b == 1);

@@ -573,6 +573,35 @@ static void hostpci_line_feed_in_value(void **state)
         hostpci_fails("01:00\n", -EINVAL, "property contains a line feed in '01:00?'");
 }
 
+/* The shared ID-list parser: qemu-server PCI.pm $PCIRE for hostpci, pve-guest-common
+ * src/PVE/Mapping/PCI.pm $PCI_RE ("[a-f0-9]{4,}:[a-f0-9]{2}:[a-f0-9]{2}(?:\.[a-f0-9])?", domain
+ * required; verified at 4a8f6cbf78e1b6992ef77facb4ff2ab3372999e7) for pci.cfg path=. */
+static void vmconf_proxmox_pci_ids_both_patterns(void **state)
+{
+        struct pci_addr *ids = NULL;
+        size_t n = 0;
+        char why[256];
+
+        (void)state;
+        assert_int_equal(vmconf_proxmox_pci_ids_parse("01:00;0000:02:00.1", 18, false, &ids, &n, why, sizeof(why)), 0);
+        assert_int_equal(n, 2);
+        assert_addr(&ids[0], "0000:01:00");
+        assert_addr(&ids[1], "0000:02:00.1");
+        free(ids);
+        ids = NULL;
+        assert_int_equal(vmconf_proxmox_pci_ids_parse("01:00", 5, true, &ids, &n, why, sizeof(why)), -EINVAL);
+        assert_string_equal(why, "value does not match the regex pattern (invalid PCI ID '01:00': expected "
+                                 "dddd:bb:ss[.f], lower-case hex)");
+        assert_null(ids);
+        assert_int_equal(vmconf_proxmox_pci_ids_parse("10000:e0:00.0", 13, true, &ids, &n, why, sizeof(why)), 0);
+        assert_addr(&ids[0], "10000:e0:00.0");
+        free(ids);
+        ids = NULL;
+        assert_int_equal(vmconf_proxmox_pci_ids_parse("0000:0A:00.0", 12, true, &ids, &n, why, sizeof(why)), -EINVAL);
+        assert_int_equal(vmconf_proxmox_pci_ids_parse("0000:00:ff.0", 12, true, &ids, &n, why, sizeof(why)), -ENXIO);
+        assert_null(ids);
+}
+
 /* ---- the config file ----
  * qemu-server src/PVE/QemuServer.pm parse_vm_config (non-strict, as a start reads it) and
  * check_type; the warnings are its "vm 100 - unable to parse ..." lines. */
@@ -1563,6 +1592,7 @@ int main(void)
                 cmocka_unit_test(hostpci_romfile_takes_what_proxmox_takes),
                 cmocka_unit_test(hostpci_error_quotes_control_bytes_safely),
                 cmocka_unit_test(hostpci_line_feed_in_value),
+                cmocka_unit_test(vmconf_proxmox_pci_ids_both_patterns),
                 cmocka_unit_test(vmconf_bad_hostpci_value_is_dropped_with_a_warning),
                 cmocka_unit_test(vmconf_hostpci_proxmox_refuses_at_start_is_a_warning),
                 cmocka_unit_test(vmconf_upper_case_hostpci_touches_nothing),
