@@ -378,8 +378,8 @@ static int hostpci_parse_n(const char *value, size_t len, struct hostpci *ret, s
 
                 if (v[k].set && !parse_hex_id(v[k].s, v[k].n, dst)) {
                         pgr_error_set(err, "%s: value does not match the regex pattern (expected 0x and 4 hex digits, "
-                                      "got '%s') in '%s'", hostpci_keys[k].name, vmconf_quote(v[k].s, v[k].n, q, sizeof(q)),
-                                      qv);
+                                      "got '%s') in '%s'", hostpci_keys[k].name,
+                                      vmconf_quote(v[k].s, v[k].n, q, sizeof(q)), qv);
                         return -EINVAL;
                 }
         }
@@ -661,7 +661,8 @@ static int parse_line(struct vmconf *c, const char *filename, const char *vmtag,
                 return warn(c, lineno, "%s:%u: %sunable to parse value of '%.*s' - an empty value", filename, lineno,
                             vmtag, (int)kn, line);
         if (memchr(v, '\0', vn)) /* a C string cannot hold it; nothing of ours is in such a value */
-                return warn(c, lineno, "%s:%u: %.*s: a NUL byte in the value, ignored", filename, lineno, (int)kn, line);
+                return warn(c, lineno, "%s:%u: %.*s: a NUL byte in the value, ignored", filename, lineno, (int)kn,
+                            line);
         return set_string(dst, v, vn);
 }
 

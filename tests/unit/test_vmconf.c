@@ -783,6 +783,29 @@ static void vmconf_section_headers(void **state)
         }
 }
 
+/* What the old parser refused and Proxmox takes, as config lines: a VMD domain (PCI.pm $PCIRE
+ * [a-f0-9]{4,}), romfile= with '/' and spaces ([^,;]+), mdev= with spaces and '+' ([^/.:]+), more than
+ * 16 IDs ($PCIRE(;$PCIRE)*): all passed, no warning. */
+static void vmconf_what_proxmox_takes_is_passed(void **state)
+{
+        char text[1024] = "hostpci0: 10000:e0:00.0,pcie=1\nhostpci1: 01:00,romfile=/root/my vbios.rom\n"
+                          "hostpci2: 00:02.0,mdev=GRID P40+2Q\nhostpci3: ";
+        struct vmconf *c;
+
+        (void)state;
+        for (int i = 0; i < 20; i++)
+                snprintf(text + strlen(text), sizeof(text) - strlen(text), "%s02:%02x.0", i ? ";" : "", i);
+        strcat(text, ",pcie=1\n");
+        c = parse_ok(text);
+        assert_int_equal(c->n_warnings, 0);
+        assert_addr(&c->hostpci[0].ids[0], "10000:e0:00.0");
+        assert_string_equal(c->hostpci[1].romfile, "/root/my vbios.rom");
+        assert_string_equal(c->hostpci[2].mdev, "GRID P40+2Q");
+        assert_int_equal(c->hostpci[3].n_ids, 20);
+        assert_addr(&c->hostpci[3].ids[19], "0000:02:13.0");
+        vmconf_free(c);
+}
+
 /* parse_vm_config: m/snapstate:\s*(prepare|delete)\s*$/ is tried before the key pattern and is not
  * anchored: such a line sets the snapshot state, silently, whatever key it starts with. */
 static void vmconf_snapstate_line_is_not_a_hostpci(void **state)
@@ -1600,6 +1623,7 @@ int main(void)
                 cmocka_unit_test(vmconf_hostpci_keys_beyond_15_are_unknown),
                 cmocka_unit_test(vmconf_duplicate_keys_last_valid_one_wins),
                 cmocka_unit_test(vmconf_section_headers),
+                cmocka_unit_test(vmconf_what_proxmox_takes_is_passed),
                 cmocka_unit_test(vmconf_snapstate_line_is_not_a_hostpci),
                 cmocka_unit_test(vmconf_delete_outside_pending_is_warned),
                 cmocka_unit_test(vmconf_warnings_are_capped),
