@@ -32,7 +32,11 @@ static int parse(const char *s, struct pci_addr *ret, bool strict)
         for (const char *q = s; *q; q++)
                 colons += *q == ':';
         if (colons == 2) {
-                if (hex_field(&p, 4, &a.domain) < 0 || *p++ != ':')
+                /* 4 digits, or more for domains above ffff (Intel VMD: 10000:e0:00.0), as the kernel
+                 * prints them (%04x): no leading 0 beyond 4 digits, at most 8 */
+                size_t dn = strcspn(s, ":");
+
+                if (dn < 4 || dn > 8 || (dn > 4 && s[0] == '0') || hex_field(&p, dn, &a.domain) < 0 || *p++ != ':')
                         return -EINVAL;
         } else if (colons != 1 || strict)
                 return -EINVAL;
@@ -59,9 +63,9 @@ int pci_addr_parse_full(const char *s, struct pci_addr *ret) { return parse(s, r
 const char *pci_addr_format(const struct pci_addr *a, char buf[static PCI_ADDR_STRLEN])
 {
         if (a->func < 0)
-                snprintf(buf, PCI_ADDR_STRLEN, "%04x:%02x:%02x", a->domain & 0xffff, a->bus & 0xff, a->slot & 0x1f);
+                snprintf(buf, PCI_ADDR_STRLEN, "%04x:%02x:%02x", a->domain, a->bus & 0xff, a->slot & 0x1f);
         else
-                snprintf(buf, PCI_ADDR_STRLEN, "%04x:%02x:%02x.%d", a->domain & 0xffff, a->bus & 0xff,
+                snprintf(buf, PCI_ADDR_STRLEN, "%04x:%02x:%02x.%d", a->domain, a->bus & 0xff,
                          a->slot & 0x1f, a->func & 7);
         return buf;
 }

@@ -5,15 +5,16 @@
 
 /* A PCI function address. func < 0 means "every function of the slot" (a Proxmox ID without .F). */
 struct pci_addr {
-        unsigned domain; /* 0..0xffff */
+        unsigned domain; /* 0..0xffffffff: 0000-ffff, and 10000 up for Intel VMD */
         unsigned bus;    /* 0..0xff */
         unsigned slot;   /* 0..0x1f */
         int func;        /* 0..7, or -1 for the whole slot */
 };
 
-#define PCI_ADDR_STRLEN 16 /* "dddd:bb:ss.f" + NUL, rounded */
+#define PCI_ADDR_STRLEN 20 /* "dddddddd:bb:ss.f" + NUL, rounded */
 
-/* Proxmox syntax: (DDDD:)?BB:SS(.F)?, hex, case-insensitive on input. */
+/* Proxmox syntax: (DDDD:)?BB:SS(.F)?, hex, case-insensitive on input; the domain has 4 to 8 digits,
+ * no leading 0 beyond 4 (the kernel's %04x). */
 int pci_addr_parse(const char *s, struct pci_addr *ret);
 /* Strict sysfs syntax: DDDD:BB:SS.F (domain and function mandatory). */
 int pci_addr_parse_full(const char *s, struct pci_addr *ret);

@@ -429,6 +429,13 @@ static void check_vm(struct doctor *d, const struct vm_entry *e)
                 doctor_add(d->rep, "vm", DOCTOR_FAIL, NULL, hint, "%s", e->load_err);
                 return;
         }
+        /* What Proxmox skips in the config, the hook skips too: a dropped hostpci entry is a device
+         * the user meant to pass and neither Proxmox nor the hook will touch. */
+        for (size_t i = 0; i < c->n_warnings; i++)
+                if (d->vmid || strstr(c->warnings[i].msg, "hostpci"))
+                        doctor_add(d->rep, "vm", DOCTOR_WARN, NULL,
+                                   "fix the line named (qm config VMID shows what Proxmox reads)", "%s",
+                                   c->warnings[i].msg);
         if (!d->vmid) {
                 bool has = false;
 

@@ -77,6 +77,25 @@ static int load_inputs(struct pgr_ctx *ctx, unsigned long vmid, const struct run
         return EXIT_DONE;
 }
 
+/* A line or value Proxmox skips (with a warning of its own) is skipped here too: said with its
+ * file:line in the journal and (journal_log's rule for warnings) on stderr. j NULL: stderr only. */
+static void warn_skipped(struct journal *j, unsigned long vmid, const char *phase, const char *msg)
+{
+        journal_log(j, &(struct journal_event){ .message_id = PGR_MSGID_CONFIG_ERROR, .priority = LOG_WARNING,
+                                                 .vmid = vmid, .phase = phase, .action = "config",
+                                                 .result = "skipped", .duration_usec = -1, .message = msg });
+}
+
+static void warn_dropped(struct journal *j, unsigned long vmid, const char *phase, const char *path, size_t n)
+{
+        char more[PATH_MAX + 64];
+
+        if (!n)
+                return;
+        snprintf(more, sizeof(more), "%s: %zu more warnings not shown", path, n);
+        warn_skipped(j, vmid, phase, more);
+}
+
 /* qemu-server reads /etc/pve/mapping/pci.cfg only for a hostpci line with mapping= (PCI.pm
  * parse_hostpci), and then only warns about the lines it skips (SectionConfig.pm parse_config): so
  * do we. Nothing in it is ours to refuse; a mapping it cannot give is a problem of that hostpci
@@ -85,7 +104,6 @@ static int load_mappings(struct pgr_ctx *ctx, unsigned long vmid, const char *ph
                          struct inputs *in, struct pgr_error *err)
 {
         bool used = false;
-        char msg[PATH_MAX + 64];
 
         for (size_t i = 0; in->conf && i < VMCONF_MAX_HOSTPCI; i++)
                 used |= in->conf->hostpci[i].present && in->conf->hostpci[i].mapping;
@@ -95,24 +113,20 @@ static int load_mappings(struct pgr_ctx *ctx, unsigned long vmid, const char *ph
                 pgr_error_set(err, "out of memory reading /etc/pve/mapping/pci.cfg");
                 return EXIT_FAILED;
         }
-        for (size_t i = 0; i <= in->maps->n_warnings; i++) {
-                if (i == in->maps->n_warnings && !in->maps->n_warnings_dropped)
-                        break;
-                if (i == in->maps->n_warnings)
-                        snprintf(msg, sizeof(msg), "%s: %zu more warnings", in->maps->path,
-                                 in->maps->n_warnings_dropped);
-                journal_log(j, &(struct journal_event){
-                        .message_id = PGR_MSGID_CONFIG_ERROR,
-                        .priority = LOG_WARNING,
-                        .vmid = vmid,
-                        .phase = phase,
-                        .action = "config",
-                        .result = "skipped",
-                        .duration_usec = -1,
-                        .message = i < in->maps->n_warnings ? in->maps->warnings[i] : msg,
-                });
-        }
+        for (size_t i = 0; i < in->maps->n_warnings; i++)
+                warn_skipped(j, vmid, phase, in->maps->warnings[i]);
+        warn_dropped(j, vmid, phase, in->maps->path, in->maps->n_warnings_dropped);
         return EXIT_DONE;
+}
+
+/* What Proxmox skips in the VM config (a line, a hostpci value) the hook skips too. */
+static void config_warnings(struct journal *j, unsigned long vmid, const char *phase, const struct vmconf *c)
+{
+        if (!c)
+                return;
+        for (size_t i = 0; i < c->n_warnings; i++)
+                warn_skipped(j, vmid, phase, c->warnings[i].msg);
+        warn_dropped(j, vmid, phase, c->path, c->n_warnings_dropped);
 }
 
 static void plan_input_init(struct plan_input *pi, struct pgr_ctx *ctx, const struct inputs *in, unsigned long vmid,
@@ -176,6 +190,7 @@ int run_plan(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, con
                 fprintf(stderr, "pve-gpu-reset: %s\n", err.msg);
                 goto out;
         }
+        config_warnings(NULL, vmid, phase_str, in.conf);
         plan_input_init(&pi, ctx, &in, vmid, phase);
         if (phase == PHASE_POST_STOP)
                 use_recorded_set(ctx, vmid, &pi, &recorded);
@@ -602,6 +617,7 @@ int run_hook(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, con
                 fprintf(stderr, "pve-gpu-reset: %s\n", err.msg);
                 goto out;
         }
+        config_warnings(j, vmid, phase_str, in.conf);
         policy_resolve(in.policy, vmid, 0, 0, &vm);
         plan_input_init(&pi, ctx, &in, vmid, phase);
         if (phase == PHASE_POST_STOP)

@@ -1,18 +1,23 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* /etc/pve/qemu-server/<vmid>.conf: the current section's hostpciN lines and the few keys we need.
- * Mirrors qemu-server's parse_vm_config and pve-common's parse_property_string, stricter where a
- * wrong guess could touch the wrong device. Parsers take (buffer, length) and never read past it. */
+ * Reads it as qemu-server's parse_vm_config and pve-common's parse_property_string do: what Proxmox
+ * skips or drops is skipped here with a warning, so the hook touches exactly the devices Proxmox will
+ * pass and never refuses a config Proxmox starts. Parsers take (buffer, length), never read past it. */
+#define _GNU_SOURCE /* memmem, vasprintf */
 #include "vmconf.h"
 
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "propstr.h"
 
 
 int vmid_parse(const char *s, unsigned long *ret)
@@ -47,6 +52,7 @@ void hostpci_done(struct hostpci *h)
 {
         if (!h)
                 return;
+        free(h->ids);
         free(h->mapping);
         free(h->romfile);
         free(h->mdev);
@@ -177,31 +183,22 @@ bool vmconf_configid_valid(const char *s, size_t n)
         return true;
 }
 
-/* 1|on|yes|true, 0|off|no|false, case-insensitive like PVE::JSONSchema. */
 bool vmconf_boolean_parse(const char *s, size_t n, int *ret)
 {
-        static const char *const yes[] = { "1", "on", "yes", "true" };
-        static const char *const no[] = { "0", "off", "no", "false" };
-
-        for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
-                if (n == strlen(yes[i]) && strncasecmp(s, yes[i], n) == 0) {
-                        *ret = 1;
-                        return true;
-                }
-                if (n == strlen(no[i]) && strncasecmp(s, no[i], n) == 0) {
-                        *ret = 0;
-                        return true;
-                }
-        }
-        return false;
+        return propstr_boolean(s, n, ret);
 }
 
-/* "0x" and exactly four hex digits (qemu-server: ^0x[0-9a-fA-F]{4}$). */
+static bool key_is(const char *k, size_t kn, const char *name)
+{
+        return kn == strlen(name) && memcmp(k, name, kn) == 0;
+}
+
+/* qemu-server PCI.pm: vendor-id & co. match ^0x[0-9a-fA-F]{4}$ (a lower-case x). */
 static bool parse_hex_id(const char *s, size_t n, int *ret)
 {
         unsigned v = 0;
 
-        if (n != 6 || s[0] != '0' || (s[1] != 'x' && s[1] != 'X'))
+        if (n != 6 || s[0] != '0' || s[1] != 'x')
                 return false;
         for (size_t i = 2; i < 6; i++) {
                 if (!is_hex(s[i]))
@@ -212,209 +209,240 @@ static bool parse_hex_id(const char *s, size_t n, int *ret)
         return true;
 }
 
-/* qemu-server src/PVE/QemuServer/PCI.pm $hostpci_fmt, patterns anchored by PVE::JSONSchema: romfile
- * '[^,;]+' (QEMU gets /usr/share/kvm/<romfile>; the hook never opens it), mdev '[^/\.:]+' with no
- * length limit. Anything stricter here would refuse a start that Proxmox makes. */
-static bool none_of(const char *s, size_t n, const char *forbidden)
+/* No byte of s is in chars (the patterns [^,;]+ and [^/.:]+ of PCI.pm; never empty here). */
+static bool none_of(const char *s, size_t n, const char *chars)
 {
-        if (n == 0)
-                return false;
         for (size_t i = 0; i < n; i++)
-                if (strchr(forbidden, s[i]) || s[i] == '\0')
+                if (strchr(chars, s[i]) && s[i] != '\0')
                         return false;
         return true;
 }
 
-static bool romfile_valid(const char *s, size_t n)
+static bool lower_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
+
+/* One ID against PCI.pm's $PCIRE, which has no /i: (?:[a-f0-9]{4,}:)?[a-f0-9]{2}:[a-f0-9]{2}(?:\.[a-f0-9])?
+ * Sets *domain_len (0 without a domain). */
+static bool pcire_match(const char *s, size_t n, size_t *domain_len)
 {
-        return none_of(s, n, ",;");
+        const char *c = memchr(s, ':', n);
+        size_t d = 0;
+
+        if (!c)
+                return false;
+        if (memchr(c + 1, ':', n - (size_t)(c + 1 - s))) { /* a domain */
+                d = (size_t)(c - s);
+                if (d < 4)
+                        return false;
+                for (size_t i = 0; i < d; i++)
+                        if (!lower_hex(s[i]))
+                                return false;
+                s += d + 1;
+                n -= d + 1;
+        }
+        if (!(n == 5 || n == 7) || !lower_hex(s[0]) || !lower_hex(s[1]) || s[2] != ':' || !lower_hex(s[3]) ||
+            !lower_hex(s[4]) || (n == 7 && (s[5] != '.' || !lower_hex(s[6]))))
+                return false;
+        *domain_len = d;
+        return true;
 }
 
-static bool mdev_valid(const char *s, size_t n)
+/* The device an ID that matched $PCIRE names, as SysFSTools::lspci finds it: it compares the ID
+ * with the sysfs names (domain printed with %04x, device 00-1f, function 0-7), so an ID outside
+ * those names no device. -ENXIO with the reason in why. */
+static int pcire_to_addr(const char *s, size_t n, size_t domain_len, struct pci_addr *ret, char *why,
+                         size_t why_size)
 {
-        return none_of(s, n, "/.:");
+        struct pci_addr a = { .func = -1 };
+        const char *p = s;
+        char q[VMCONF_QUOTE_MAX];
+
+        if (domain_len) {
+                if (domain_len > 8 || (domain_len > 4 && s[0] == '0')) {
+                        snprintf(why, why_size, "no PCI device can have ID '%s': the kernel names domains with "
+                                 "%%04x, at most 8 digits and no leading 0 beyond 4",
+                                 vmconf_quote(s, n, q, sizeof(q)));
+                        return -ENXIO;
+                }
+                for (size_t i = 0; i < domain_len; i++)
+                        a.domain = a.domain * 16 + hexval(s[i]);
+                p = s + domain_len + 1;
+        }
+        a.bus = hexval(p[0]) * 16 + hexval(p[1]);
+        a.slot = hexval(p[3]) * 16 + hexval(p[4]);
+        if (a.slot > 0x1f) {
+                snprintf(why, why_size, "no PCI device can have ID '%s': device number %c%c is out of range (00-1f)",
+                         vmconf_quote(s, n, q, sizeof(q)), p[3], p[4]);
+                return -ENXIO;
+        }
+        if ((size_t)(p - s) + 7 == n) {
+                if (p[6] > '7') {
+                        snprintf(why, why_size, "no PCI device can have ID '%s': function %c is out of range (0-7)",
+                                 vmconf_quote(s, n, q, sizeof(q)), p[6]);
+                        return -ENXIO;
+                }
+                a.func = p[6] - '0';
+        }
+        *ret = a;
+        return 0;
 }
 
-static bool key_is(const char *k, size_t kn, const char *name)
+/* $PCIRE(;$PCIRE)* (anchored by check_prop's m/^$pattern$/). First the whole pattern, as Proxmox
+ * checks it when it reads the config (-EINVAL), then whether each ID can name a device (-ENXIO: the
+ * start fails). Allocates *ret_ids. */
+int vmconf_proxmox_pci_ids_parse(const char *s, size_t n, bool need_domain, struct pci_addr **ret_ids,
+                                 size_t *ret_n, char *why, size_t why_size)
 {
-        return kn == strlen(name) && memcmp(k, name, kn) == 0;
+        _cleanup_free_ struct pci_addr *ids = NULL;
+        size_t count = 1, k = 0, start = 0, dl;
+        char q[VMCONF_QUOTE_MAX];
+        int r;
+
+        for (size_t i = 0; i <= n; i++) {
+                if (i < n && s[i] != ';')
+                        continue;
+                if (!pcire_match(s + start, i - start, &dl) || (need_domain && dl == 0)) {
+                        snprintf(why, why_size, "value does not match the regex pattern (invalid PCI ID '%s': "
+                                 "expected %sbb:ss[.f], lower-case hex)",
+                                 vmconf_quote(s + start, i - start, q, sizeof(q)), need_domain ? "dddd:" : "[dddd:]");
+                        return -EINVAL;
+                }
+                start = i + 1;
+        }
+        for (size_t i = 0; i < n; i++)
+                count += s[i] == ';';
+        ids = calloc(count, sizeof(*ids));
+        if (!ids)
+                return -ENOMEM;
+        start = 0;
+        for (size_t i = 0; i <= n; i++) {
+                if (i < n && s[i] != ';')
+                        continue;
+                (void)pcire_match(s + start, i - start, &dl);
+                r = pcire_to_addr(s + start, i - start, dl, &ids[k++], why, why_size);
+                if (r < 0)
+                        return r;
+                start = i + 1;
+        }
+        *ret_ids = ids;
+        ids = NULL;
+        *ret_n = count;
+        return 0;
 }
+
+enum hostpci_key {
+        HK_HOST, HK_MAPPING, HK_ROMBAR, HK_ROMFILE, HK_PCIE, HK_X_VGA, HK_LEGACY_IGD, HK_MDEV,
+        HK_VENDOR_ID, HK_DEVICE_ID, HK_SUB_VENDOR_ID, HK_SUB_DEVICE_ID, HK_DRIVER, HK_COUNT
+};
+
+/* qemu-server PCI.pm $hostpci_fmt, key for key. */
+static const struct propstr_key hostpci_keys[HK_COUNT] = {
+        [HK_HOST] = { "host", PROPSTR_STRING, true },
+        [HK_MAPPING] = { "mapping", PROPSTR_STRING, false },
+        [HK_ROMBAR] = { "rombar", PROPSTR_BOOLEAN, false },
+        [HK_ROMFILE] = { "romfile", PROPSTR_STRING, false },
+        [HK_PCIE] = { "pcie", PROPSTR_BOOLEAN, false },
+        [HK_X_VGA] = { "x-vga", PROPSTR_BOOLEAN, false },
+        [HK_LEGACY_IGD] = { "legacy-igd", PROPSTR_BOOLEAN, false },
+        [HK_MDEV] = { "mdev", PROPSTR_STRING, false },
+        [HK_VENDOR_ID] = { "vendor-id", PROPSTR_STRING, false },
+        [HK_DEVICE_ID] = { "device-id", PROPSTR_STRING, false },
+        [HK_SUB_VENDOR_ID] = { "sub-vendor-id", PROPSTR_STRING, false },
+        [HK_SUB_DEVICE_ID] = { "sub-device-id", PROPSTR_STRING, false },
+        [HK_DRIVER] = { "driver", PROPSTR_STRING, false },
+};
 
 static int hostpci_parse_n(const char *value, size_t len, struct hostpci *ret, struct pgr_error *err)
 {
-        static const char *const keys[] = { "host",        "mapping",   "pcie",          "x-vga",
-                                            "rombar",      "romfile",   "mdev",          "vendor-id",
-                                            "device-id",   "sub-vendor-id", "sub-device-id", "legacy-igd",
-                                            "driver" };
-        bool seen[ELEMENTSOF(keys)] = {};
-        char qv[VMCONF_QUOTE_MAX], qk[VMCONF_QUOTE_MAX], why[256];
+        struct propstr_value v[HK_COUNT];
+        char qv[VMCONF_QUOTE_MAX], q[VMCONF_QUOTE_MAX], why[384];
         struct hostpci h;
-        bool have_host = false;
-        size_t start = 0;
         int r;
 
         hostpci_init(&h);
         vmconf_quote(value, len, qv, sizeof(qv));
-        if (len == 0) {
-                pgr_error_set(err, "empty value");
+        if (memchr(value, '\n', len) || memchr(value, '\r', len)) { /* QemuServer.pm check_type */
+                pgr_error_set(err, "property contains a line feed in '%s'", qv);
                 return -EINVAL;
         }
-
-        for (size_t i = 0; i <= len; i++) {
-                const char *part, *k, *v, *eq;
-                size_t pn, kn, vn, ki;
-                bool blank = true;
-
-                if (i < len && value[i] != ',')
-                        continue;
-                part = value + start;
-                pn = i - start;
-                start = i + 1;
-                for (size_t j = 0; j < pn; j++)
-                        if (!isspace((unsigned char)part[j]))
-                                blank = false;
-                if (blank) /* parse_property_string skips empty segments */
-                        continue;
-
-                eq = memchr(part, '=', pn);
-                if (eq) {
-                        k = part;
-                        kn = (size_t)(eq - part);
-                        v = eq + 1;
-                        vn = pn - kn - 1;
-                } else { /* the default key */
-                        k = "host";
-                        kn = 4;
-                        v = part;
-                        vn = pn;
-                }
-                for (ki = 0; ki < ELEMENTSOF(keys); ki++)
-                        if (key_is(k, kn, keys[ki]))
-                                break;
-                vmconf_quote(k, kn, qk, sizeof(qk));
-                if (ki == ELEMENTSOF(keys)) {
-                        pgr_error_set(err, "unknown option '%s' in '%s'", qk, qv);
-                        r = -EINVAL;
-                        goto fail;
-                }
-                if (seen[ki]) {
-                        pgr_error_set(err, "duplicate option '%s' in '%s'", qk, qv);
-                        r = -EINVAL;
-                        goto fail;
-                }
-                seen[ki] = true;
-                if (vn == 0) {
-                        pgr_error_set(err, "empty value for '%s' in '%s'", qk, qv);
-                        r = -EINVAL;
-                        goto fail;
-                }
-
-                if (ki == 0) { /* host */
-                        r = vmconf_pci_ids_parse(v, vn, false, h.ids, HOSTPCI_MAX_IDS, &h.n_ids, why, sizeof(why));
-                        if (r < 0) {
-                                pgr_error_set(err, "%s in '%s'", why, qv);
-                                r = -EINVAL;
-                                goto fail;
-                        }
-                        have_host = true;
-                } else if (key_is(k, kn, "mapping")) {
-                        if (!vmconf_configid_valid(v, vn)) {
-                                char q[VMCONF_QUOTE_MAX];
-
-                                pgr_error_set(err, "invalid mapping name '%s' (expected [a-z][a-z0-9_-]+) in '%s'",
-                                              vmconf_quote(v, vn, q, sizeof(q)), qv);
-                                r = -EINVAL;
-                                goto fail;
-                        }
-                        h.mapping = strndup(v, vn);
-                        if (!h.mapping) {
-                                r = -ENOMEM;
-                                goto fail;
-                        }
-                } else if (key_is(k, kn, "romfile")) {
-                        if (!romfile_valid(v, vn)) {
-                                char q[VMCONF_QUOTE_MAX];
-
-                                pgr_error_set(err,
-                                              "invalid romfile '%s' (qemu-server allows any text without ',' or "
-                                              "';') in '%s'",
-                                              vmconf_quote(v, vn, q, sizeof(q)), qv);
-                                r = -EINVAL;
-                                goto fail;
-                        }
-                        h.romfile = strndup(v, vn);
-                        if (!h.romfile) {
-                                r = -ENOMEM;
-                                goto fail;
-                        }
-                } else if (key_is(k, kn, "mdev")) {
-                        if (!mdev_valid(v, vn)) {
-                                char q[VMCONF_QUOTE_MAX];
-
-                                pgr_error_set(err, "invalid mdev type '%s' in '%s'", vmconf_quote(v, vn, q, sizeof(q)),
-                                              qv);
-                                r = -EINVAL;
-                                goto fail;
-                        }
-                        h.mdev = strndup(v, vn);
-                        if (!h.mdev) {
-                                r = -ENOMEM;
-                                goto fail;
-                        }
-                } else if (key_is(k, kn, "driver")) {
-                        if (key_is(v, vn, "vfio"))
-                                h.driver = HOSTPCI_DRIVER_VFIO;
-                        else if (key_is(v, vn, "keep"))
-                                h.driver = HOSTPCI_DRIVER_KEEP;
-                        else {
-                                char q[VMCONF_QUOTE_MAX];
-
-                                pgr_error_set(err, "invalid driver '%s' (expected vfio or keep) in '%s'",
-                                              vmconf_quote(v, vn, q, sizeof(q)), qv);
-                                r = -EINVAL;
-                                goto fail;
-                        }
-                } else if (key_is(k, kn, "vendor-id") || key_is(k, kn, "device-id") ||
-                           key_is(k, kn, "sub-vendor-id") || key_is(k, kn, "sub-device-id")) {
-                        int *dst = key_is(k, kn, "vendor-id")       ? &h.vendor_id
-                                   : key_is(k, kn, "device-id")     ? &h.device_id
-                                   : key_is(k, kn, "sub-vendor-id") ? &h.sub_vendor_id
-                                                                    : &h.sub_device_id;
-
-                        if (!parse_hex_id(v, vn, dst)) {
-                                char q[VMCONF_QUOTE_MAX];
-
-                                pgr_error_set(err, "invalid %s '%s' (expected 0x and 4 hex digits) in '%s'", qk,
-                                              vmconf_quote(v, vn, q, sizeof(q)), qv);
-                                r = -EINVAL;
-                                goto fail;
-                        }
-                } else { /* booleans */
-                        int *dst = key_is(k, kn, "pcie")     ? &h.pcie
-                                   : key_is(k, kn, "x-vga")  ? &h.x_vga
-                                   : key_is(k, kn, "rombar") ? &h.rombar
-                                                             : &h.legacy_igd;
-
-                        if (!vmconf_boolean_parse(v, vn, dst)) {
-                                char q[VMCONF_QUOTE_MAX];
-
-                                pgr_error_set(err, "invalid boolean '%s' for '%s' (expected 1|on|yes|true or "
-                                              "0|off|no|false) in '%s'",
-                                              vmconf_quote(v, vn, q, sizeof(q)), qk, qv);
-                                r = -EINVAL;
-                                goto fail;
-                        }
-                }
+        r = propstr_parse(value, len, hostpci_keys, HK_COUNT, v, why, sizeof(why));
+        if (r < 0) {
+                pgr_error_set(err, "%s in '%s'", why, qv);
+                return r;
         }
 
-        if (have_host && h.mapping) {
-                pgr_error_set(err, "'host' and 'mapping' are exclusive in '%s'", qv);
-                r = -EINVAL;
+        /* check_object: the pattern, format or enum of each string key (all are checked there, so
+         * the order of these messages is ours) */
+        for (int k = HK_VENDOR_ID; k <= HK_SUB_DEVICE_ID; k++) {
+                int *dst = k == HK_VENDOR_ID ? &h.vendor_id
+                           : k == HK_DEVICE_ID ? &h.device_id
+                           : k == HK_SUB_VENDOR_ID ? &h.sub_vendor_id
+                                                   : &h.sub_device_id;
+
+                if (v[k].set && !parse_hex_id(v[k].s, v[k].n, dst)) {
+                        pgr_error_set(err, "%s: value does not match the regex pattern (expected 0x and 4 hex digits, "
+                                      "got '%s') in '%s'", hostpci_keys[k].name,
+                                      vmconf_quote(v[k].s, v[k].n, q, sizeof(q)), qv);
+                        return -EINVAL;
+                }
+        }
+        if (v[HK_MAPPING].set && !vmconf_configid_valid(v[HK_MAPPING].s, v[HK_MAPPING].n)) {
+                pgr_error_set(err, "mapping: invalid format - invalid configuration ID '%s' in '%s'",
+                              vmconf_quote(v[HK_MAPPING].s, v[HK_MAPPING].n, q, sizeof(q)), qv);
+                return -EINVAL;
+        }
+        if (v[HK_ROMFILE].set && !none_of(v[HK_ROMFILE].s, v[HK_ROMFILE].n, ";")) {
+                pgr_error_set(err, "romfile: value does not match the regex pattern [^,;]+ in '%s'", qv);
+                return -EINVAL;
+        }
+        if (v[HK_MDEV].set && !none_of(v[HK_MDEV].s, v[HK_MDEV].n, "/.:")) {
+                pgr_error_set(err, "mdev: value does not match the regex pattern [^/.:]+ in '%s'", qv);
+                return -EINVAL;
+        }
+        if (v[HK_DRIVER].set) {
+                if (key_is(v[HK_DRIVER].s, v[HK_DRIVER].n, "keep"))
+                        h.driver = HOSTPCI_DRIVER_KEEP;
+                else if (!key_is(v[HK_DRIVER].s, v[HK_DRIVER].n, "vfio")) {
+                        pgr_error_set(err, "driver: value '%s' does not have a value in the enumeration 'vfio, keep' "
+                                      "in '%s'", vmconf_quote(v[HK_DRIVER].s, v[HK_DRIVER].n, q, sizeof(q)), qv);
+                        return -EINVAL;
+                }
+        }
+        if (v[HK_HOST].set) {
+                r = vmconf_proxmox_pci_ids_parse(v[HK_HOST].s, v[HK_HOST].n, false, &h.ids, &h.n_ids, why,
+                                                 sizeof(why));
+                if (r == -EINVAL) {
+                        pgr_error_set(err, "host: %s in '%s'", why, qv);
+                        return r;
+                }
+                if (r == -ENOMEM)
+                        return r;
+                /* -ENXIO: the start fails; reported below, after what also fails at the start */
+        }
+
+        /* PCI.pm parse_hostpci, when the VM starts */
+        if (v[HK_HOST].set && v[HK_MAPPING].set) {
+                pgr_error_set(err, "Cannot set both 'host' and 'mapping' in '%s'", qv);
+                r = -ENXIO;
                 goto fail;
         }
-        if (!have_host && !h.mapping) {
-                pgr_error_set(err, "neither a PCI ID ('host') nor 'mapping' in '%s'", qv);
-                r = -EINVAL;
+        if (!v[HK_HOST].set && !v[HK_MAPPING].set) {
+                pgr_error_set(err, "Either 'host' or 'mapping' must be set in '%s'", qv);
+                r = -ENXIO;
+                goto fail;
+        }
+        if (r == -ENXIO) {
+                pgr_error_set(err, "%s in '%s'", why, qv);
+                goto fail;
+        }
+
+        h.pcie = v[HK_PCIE].set ? v[HK_PCIE].boolean : -1;
+        h.x_vga = v[HK_X_VGA].set ? v[HK_X_VGA].boolean : -1;
+        h.rombar = v[HK_ROMBAR].set ? v[HK_ROMBAR].boolean : -1;
+        h.legacy_igd = v[HK_LEGACY_IGD].set ? v[HK_LEGACY_IGD].boolean : -1;
+        if ((v[HK_MAPPING].set && !(h.mapping = strndup(v[HK_MAPPING].s, v[HK_MAPPING].n))) ||
+            (v[HK_ROMFILE].set && !(h.romfile = strndup(v[HK_ROMFILE].s, v[HK_ROMFILE].n))) ||
+            (v[HK_MDEV].set && !(h.mdev = strndup(v[HK_MDEV].s, v[HK_MDEV].n)))) {
+                r = -ENOMEM;
                 goto fail;
         }
         h.present = true;
@@ -436,59 +464,6 @@ int hostpci_parse(const char *value, struct hostpci *ret, struct pgr_error *err)
 
 /* ---- the config file ---- */
 
-/* Keys seen in the current section: an open-addressing set of slices of the text, so that a 1 MiB
- * file of short lines stays linear. */
-struct keyset {
-        struct slice {
-                const char *s;
-                size_t n;
-        } *slots;
-        size_t cap, used;
-};
-
-static uint64_t hash_slice(const char *s, size_t n)
-{
-        uint64_t h = 1469598103934665603ULL;
-
-        for (size_t i = 0; i < n; i++)
-                h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-        return h;
-}
-
-/* 1 if newly added, 0 if already present, -ENOMEM. */
-static int keyset_add(struct keyset *ks, const char *s, size_t n)
-{
-        size_t i;
-
-        if ((ks->used + 1) * 2 > ks->cap) {
-                size_t ncap = ks->cap ? ks->cap * 2 : 64;
-                struct slice *ns = calloc(ncap, sizeof(*ns));
-
-                if (!ns)
-                        return -ENOMEM;
-                for (size_t j = 0; j < ks->cap; j++) {
-                        if (!ks->slots[j].s)
-                                continue;
-                        i = hash_slice(ks->slots[j].s, ks->slots[j].n) & (ncap - 1);
-                        while (ns[i].s)
-                                i = (i + 1) & (ncap - 1);
-                        ns[i] = ks->slots[j];
-                }
-                free(ks->slots);
-                ks->slots = ns;
-                ks->cap = ncap;
-        }
-        i = hash_slice(s, n) & (ks->cap - 1);
-        while (ks->slots[i].s) {
-                if (ks->slots[i].n == n && memcmp(ks->slots[i].s, s, n) == 0)
-                        return 0;
-                i = (i + 1) & (ks->cap - 1);
-        }
-        ks->slots[i] = (struct slice){ s, n };
-        ks->used++;
-        return 1;
-}
-
 void vmconf_free(struct vmconf *c)
 {
         if (!c)
@@ -499,6 +474,9 @@ void vmconf_free(struct vmconf *c)
         free(c->machine);
         free(c->bios);
         free(c->lock);
+        for (size_t i = 0; i < c->n_warnings; i++)
+                free(c->warnings[i].msg);
+        free(c->warnings);
         free(c);
 }
 
@@ -516,19 +494,80 @@ static size_t key_len(const char *s, size_t n)
         return i;
 }
 
-/* hostpci0..hostpci15 → index; -1 for any other key starting with "hostpci". */
+static int warn(struct vmconf *c, unsigned line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int warn(struct vmconf *c, unsigned line, const char *fmt, ...)
+{
+        va_list ap;
+        char *msg;
+        int n;
+
+        if (c->n_warnings >= VMCONF_MAX_WARNINGS) {
+                c->n_warnings_dropped++;
+                return 0;
+        }
+        if (!c->warnings) {
+                c->warnings = calloc(VMCONF_MAX_WARNINGS, sizeof(*c->warnings));
+                if (!c->warnings)
+                        return -ENOMEM;
+        }
+        va_start(ap, fmt);
+        n = vasprintf(&msg, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+                return -ENOMEM;
+        c->warnings[c->n_warnings++] = (struct vmconf_warning){ .line = line, .msg = msg };
+        return 0;
+}
+
+/* parse_vm_config's section headers: [PENDING] (any case), [special:cloudinit|fleecing] (any case),
+ * [snapshot-name] and, skipped as unknown, any other ^\[([^\]]*)\]\s*$. The last one covers the
+ * others: each of them ends the current config. */
+static bool section_header(const char *line, size_t n)
+{
+        const char *close;
+
+        if (n == 0 || line[0] != '[')
+                return false;
+        close = memchr(line, ']', n);
+        if (!close)
+                return false;
+        for (const char *p = close + 1; p < line + n; p++)
+                if (!isspace((unsigned char)*p))
+                        return false;
+        return true;
+}
+
+/* parse_vm_config's unanchored m/snapstate:\s*(prepare|delete)\s*$/: such a line is the snapshot
+ * state, whatever comes before it. */
+static bool snapstate_line(const char *line, size_t n)
+{
+        for (const char *p = line; (p = memmem(p, n - (size_t)(p - line), "snapstate:", 10)); p++) {
+                const char *q = p + 10, *end = line + n;
+
+                while (q < end && isspace((unsigned char)*q))
+                        q++;
+                if ((size_t)(end - q) >= 7 && memcmp(q, "prepare", 7) == 0)
+                        q += 7;
+                else if ((size_t)(end - q) >= 6 && memcmp(q, "delete", 6) == 0)
+                        q += 6;
+                else
+                        continue;
+                while (q < end && isspace((unsigned char)*q))
+                        q++;
+                if (q == end)
+                        return true;
+        }
+        return false;
+}
+
+/* "hostpci0".."hostpci15" → index, else -1 (qemu-server's confdesc has exactly these). */
 static int hostpci_index(const char *k, size_t kn)
 {
-        const char *d = k + 7;
-        size_t dn = kn - 7;
-
-        if (dn == 0 || dn > 2 || (dn == 2 && d[0] == '0'))
-                return -1;
-        for (size_t i = 0; i < dn; i++)
-                if (d[i] < '0' || d[i] > '9')
-                        return -1;
-        int idx = dn == 1 ? d[0] - '0' : (d[0] - '0') * 10 + (d[1] - '0');
-        return idx < VMCONF_MAX_HOSTPCI ? idx : -1;
+        if (kn == 8 && memcmp(k, "hostpci", 7) == 0 && k[7] >= '0' && k[7] <= '9')
+                return k[7] - '0';
+        if (kn == 9 && memcmp(k, "hostpci1", 8) == 0 && k[8] >= '0' && k[8] <= '5')
+                return 10 + k[8] - '0';
+        return -1;
 }
 
 static int set_string(char **dst, const char *v, size_t vn)
@@ -542,19 +581,110 @@ static int set_string(char **dst, const char *v, size_t vn)
         return 0;
 }
 
+static int parse_line(struct vmconf *c, const char *filename, const char *vmtag, unsigned lineno, const char *line,
+                      size_t n)
+{
+        char q[VMCONF_QUOTE_MAX];
+        const char *v;
+        size_t kn, vn;
+        int r;
+
+        if (line[0] == '#') /* the description */
+                return 0;
+        if (snapstate_line(line, n))
+                return 0;
+        kn = key_len(line, n);
+        if (kn == 0 || kn >= n || line[kn] != ':') {
+                /* leading space, "Cores:", a BOM, a shell command, "[snap1": Proxmox skips the line */
+                return warn(c, lineno, "%s:%u: %sunable to parse config: %s (Proxmox skips this line)", filename,
+                            lineno, vmtag, vmconf_quote(line, n, q, sizeof(q)));
+        }
+        v = line + kn + 1;
+        vn = n - kn - 1;
+        if (vn == 0) /* ^key:\s*(.+?)\s*$ needs a value */
+                return warn(c, lineno, "%s:%u: %sunable to parse config: %s (Proxmox skips this line)", filename,
+                            lineno, vmtag, vmconf_quote(line, n, q, sizeof(q)));
+        {       /* :\s*(.+?)\s*$ — all whitespace: the regex keeps the last character as the value */
+                const char *last = v + vn - 1;
+
+                while (vn > 0 && isspace((unsigned char)v[0]))
+                        v++, vn--;
+                while (vn > 0 && isspace((unsigned char)v[vn - 1]))
+                        vn--;
+                if (vn == 0)
+                        v = last, vn = 1;
+        }
+
+        if (kn >= 7 && memcmp(line, "hostpci", 7) == 0) {
+                struct pgr_error herr = {};
+                struct hostpci h;
+                int idx = hostpci_index(line, kn);
+
+                if (idx < 0)
+                        return warn(c, lineno, "%s:%u: %sunable to parse value of '%.*s' - unknown setting "
+                                    "'%.*s' (Proxmox knows hostpci0 to hostpci%d and skips this line)",
+                                    filename, lineno, vmtag, (int)kn, line, (int)kn, line, VMCONF_MAX_HOSTPCI - 1);
+                r = hostpci_parse_n(v, vn, &h, &herr);
+                if (r == -ENOMEM)
+                        return r;
+                if (r == -EINVAL) /* an earlier line of the same key stays, as in parse_vm_config */
+                        return warn(c, lineno, "%s:%u: %sunable to parse value of '%.*s' - %s: Proxmox starts "
+                                    "the VM without this entry, its devices are left alone",
+                                    filename, lineno, vmtag, (int)kn, line, herr.msg);
+                hostpci_done(&c->hostpci[idx]);
+                if (r < 0) /* -ENXIO: Proxmox keeps the value, parse_hostpci refuses the start */
+                        return warn(c, lineno, "%s:%u: %.*s: %s: Proxmox refuses to start the VM with this entry, "
+                                    "its devices are left alone", filename, lineno, (int)kn, line, herr.msg);
+                h.index = (unsigned)idx;
+                h.line = lineno;
+                c->hostpci[idx] = h;
+                return 0;
+        }
+
+        if (key_is(line, kn, "delete")) /* parse_vm_config: ^delete:\s*(.*\S)\s*$ outside [PENDING] */
+                return !isspace((unsigned char)v[0]) ? warn(c, lineno, "%s:%u: %sproperty 'delete' is only allowed "
+                                                       "in [PENDING]", filename, lineno, vmtag)
+                                                     : 0;
+        if (key_is(line, kn, "reboot")) {
+                if (!vmconf_boolean_parse(v, vn, &c->reboot))
+                        return warn(c, lineno, "%s:%u: %sunable to parse value of 'reboot' - type check "
+                                    "('boolean') failed - got '%s'", filename, lineno, vmtag,
+                                    vmconf_quote(v, vn, q, sizeof(q)));
+                return 0;
+        }
+        char **dst = key_is(line, kn, "hookscript") ? &c->hookscript
+                     : key_is(line, kn, "machine")  ? &c->machine
+                     : key_is(line, kn, "bios")     ? &c->bios
+                     : key_is(line, kn, "lock")     ? &c->lock
+                                                    : NULL;
+        if (!dst) /* cores, net0, args, ...: not ours */
+                return 0;
+        if (vn == 1 && isspace((unsigned char)v[0])) /* fails the key's format (volume ID, enum, machine type) */
+                return warn(c, lineno, "%s:%u: %sunable to parse value of '%.*s' - an empty value", filename, lineno,
+                            vmtag, (int)kn, line);
+        if (memchr(v, '\0', vn)) /* a C string cannot hold it; nothing of ours is in such a value */
+                return warn(c, lineno, "%s:%u: %.*s: a NUL byte in the value, ignored", filename, lineno, (int)kn,
+                            line);
+        return set_string(dst, v, vn);
+}
+
 int vmconf_parse(const char *text, size_t len, const char *filename, struct vmconf **ret, struct pgr_error *err)
 {
         _cleanup_(vmconf_freep) struct vmconf *c = NULL;
-        struct keyset keys = {};
         unsigned lineno = 0;
         size_t pos = 0;
-        int r = 0;
+        char vmtag[32] = "";
+        int r;
 
         if (!filename)
                 filename = "(config)";
-        r = text_check(text, len, VMCONF_MAX_SIZE, filename, ", the limit of a Proxmox config", err);
-        if (r < 0)
-                return r;
+        if (len > VMCONF_MAX_SIZE) {
+                pgr_error_set(err, "%s: larger than %d bytes (1 MiB), the limit of a Proxmox config", filename,
+                              VMCONF_MAX_SIZE);
+                return -EFBIG;
+        }
+        if (len > 0 && !text)
+                return -EINVAL;
 
         c = calloc(1, sizeof(*c));
         if (!c)
@@ -563,106 +693,45 @@ int vmconf_parse(const char *text, size_t len, const char *filename, struct vmco
                 hostpci_init(&c->hostpci[i]);
         c->reboot = -1;
         snprintf(c->path, sizeof(c->path), "%s", filename);
+        {       /* "vm 100 - " as in Proxmox's warnings, when the file name says which VM */
+                const char *base = strrchr(filename, '/');
+                unsigned long id;
+                char num[16];
+                size_t bn;
 
+                base = base ? base + 1 : filename;
+                bn = strlen(base);
+                if (bn > 5 && bn - 5 < sizeof(num) && streq(base + bn - 5, ".conf")) {
+                        memcpy(num, base, bn - 5);
+                        num[bn - 5] = '\0';
+                        if (vmid_parse(num, &id) == 0)
+                                snprintf(vmtag, sizeof(vmtag), "vm %lu - ", id);
+                }
+        }
+
+        /* A NUL byte is an ordinary byte to Proxmox (Perl strings): no line with one can match what
+         * it must not, and every parser here takes (buffer, length). */
         while (pos < len) {
                 const char *line = text + pos, *eol = memchr(line, '\n', len - pos);
                 size_t n = eol ? (size_t)(eol - line) : len - pos;
-                const char *v;
-                size_t kn, vn, i;
                 bool blank = true;
-                char q[VMCONF_QUOTE_MAX];
 
                 pos += n + (eol ? 1 : 0);
                 lineno++;
-                while (n > 0 && line[n - 1] == '\r') /* CRLF */
-                        n--;
-                if (n > 0 && line[0] == '[') /* [PENDING], [special:...], [snapshot]: not the current config */
+                for (size_t i = 0; i < n && blank; i++)
+                        blank = isspace((unsigned char)line[i]);
+                if (blank)
+                        continue;
+                if (section_header(line, n)) /* [PENDING], [special:...], [snapshot]: not the current config */
                         break;
-                for (i = 0; i < n; i++)
-                        if (!isspace((unsigned char)line[i]))
-                                blank = false;
-                if (blank || line[0] == '#') /* '#' lines are the description */
-                        continue;
-
-                kn = key_len(line, n);
-                if (kn == 0 || kn >= n || line[kn] != ':') {
-                        pgr_error_set(err, "%s:%u: expected 'key: value', got '%s'", filename, lineno,
-                                      vmconf_quote(line, n, q, sizeof(q)));
-                        r = -EINVAL;
-                        goto out;
-                }
-                v = line + kn + 1;
-                vn = n - kn - 1;
-                while (vn > 0 && isspace((unsigned char)v[0]))
-                        v++, vn--;
-                while (vn > 0 && isspace((unsigned char)v[vn - 1]))
-                        vn--;
-
-                r = keyset_add(&keys, line, kn);
+                r = parse_line(c, filename, vmtag, lineno, line, n);
                 if (r < 0)
-                        goto out;
-                if (r == 0) {
-                        pgr_error_set(err, "%s:%u: duplicate key '%.*s'", filename, lineno, (int)kn, line);
-                        r = -EINVAL;
-                        goto out;
-                }
-                r = 0;
-
-                if (kn >= 7 && memcmp(line, "hostpci", 7) == 0) {
-                        struct pgr_error herr = {};
-                        int idx = hostpci_index(line, kn);
-
-                        if (idx < 0) {
-                                pgr_error_set(err, "%s:%u: unknown key '%.*s' (hostpci0 to hostpci%d)", filename,
-                                              lineno, (int)kn, line, VMCONF_MAX_HOSTPCI - 1);
-                                r = -EINVAL;
-                                goto out;
-                        }
-                        r = hostpci_parse_n(v, vn, &c->hostpci[idx], &herr);
-                        if (r == -ENOMEM)
-                                goto out;
-                        if (r < 0) {
-                                pgr_error_set(err, "%s:%u: %.*s: %s", filename, lineno, (int)kn, line, herr.msg);
-                                goto out;
-                        }
-                        c->hostpci[idx].index = (unsigned)idx;
-                        c->hostpci[idx].line = lineno;
-                        continue;
-                }
-
-                char **dst = key_is(line, kn, "hookscript") ? &c->hookscript
-                             : key_is(line, kn, "machine")  ? &c->machine
-                             : key_is(line, kn, "bios")     ? &c->bios
-                             : key_is(line, kn, "lock")     ? &c->lock
-                                                            : NULL;
-                bool is_reboot = key_is(line, kn, "reboot");
-
-                if (!dst && !is_reboot) /* cores, net0, args, ...: not ours */
-                        continue;
-                if (vn == 0) {
-                        pgr_error_set(err, "%s:%u: %.*s: empty value", filename, lineno, (int)kn, line);
-                        r = -EINVAL;
-                        goto out;
-                }
-                if (is_reboot) {
-                        if (!vmconf_boolean_parse(v, vn, &c->reboot)) {
-                                pgr_error_set(err, "%s:%u: reboot: invalid boolean '%s'", filename, lineno,
-                                              vmconf_quote(v, vn, q, sizeof(q)));
-                                r = -EINVAL;
-                                goto out;
-                        }
-                        continue;
-                }
-                r = set_string(dst, v, vn);
-                if (r < 0)
-                        goto out;
+                        return r;
         }
 
         *ret = c;
         c = NULL;
-out:
-        free(keys.slots);
-        return r;
+        return 0;
 }
 
 int vmconf_load(const struct pgr_ctx *ctx, unsigned long vmid, const char *migrated_from, struct vmconf **ret,

@@ -8,8 +8,8 @@
 #include "context.h"
 #include "util.h"
 
-#define VMCONF_MAX_HOSTPCI 16   /* hostpci0..hostpci15 */
-#define HOSTPCI_MAX_IDS 16      /* IDs joined by ';' in one entry */
+#define VMCONF_MAX_HOSTPCI 16   /* hostpci0..hostpci15 (qemu-server PCI.pm $MAX_HOSTPCI_DEVICES) */
+#define VMCONF_MAX_WARNINGS 32  /* kept in struct vmconf; the rest are only counted */
 #define VMCONF_MAX_SIZE (1024 * 1024)
 #define VMID_MIN 100UL
 #define VMID_MAX 999999999UL
@@ -36,13 +36,20 @@ struct hostpci {
         unsigned index;     /* N of hostpciN */
         unsigned line;      /* line number in the file, 1-based */
         size_t n_ids;
-        struct pci_addr ids[HOSTPCI_MAX_IDS]; /* from host=; func -1 = whole slot */
+        struct pci_addr *ids; /* from host= (any number, joined by ';'); func -1 = whole slot */
         char *mapping;      /* mapping=NAME, exclusive with host */
         int pcie, x_vga, rombar, legacy_igd;
         char *romfile;
         char *mdev;
         int vendor_id, device_id, sub_vendor_id, sub_device_id; /* 0..0xffff or -1 */
         enum hostpci_driver driver;
+};
+
+/* A line Proxmox skips or a value it drops (with a warning, or silently where Proxmox is silent
+ * about it but the hook must say why it leaves a device alone). */
+struct vmconf_warning {
+        unsigned line; /* 1-based */
+        char *msg;     /* "FILE:LINE: ..." */
 };
 
 struct vmconf {
@@ -54,27 +61,46 @@ struct vmconf {
         char *machine;                  /* NULL = i440fx default */
         char *bios;                     /* NULL = seabios */
         char *lock;                     /* e.g. "backup", NULL when unlocked */
+        struct vmconf_warning *warnings; /* in file order, at most VMCONF_MAX_WARNINGS */
+        size_t n_warnings;
+        size_t n_warnings_dropped;      /* warnings beyond VMCONF_MAX_WARNINGS */
 };
 
 /* "100" → 100. Only digits, no leading zero ("0100"), VMID_MIN..VMID_MAX; anything else -EINVAL. */
 int vmid_parse(const char *s, unsigned long *ret);
 
-/* Parses one hostpci value ("0000:01:00,pcie=1,x-vga=on") like parse_property_string: empty segments
- * are skipped, a segment without '=' is the ID list, duplicate/unknown options and empty values are
- * errors, booleans are case-insensitive, vendor-id & co. are 0x + 4 hex digits. IDs that no kernel can
- * have (device > 1f, function > 7, domain > ffff) are errors although Proxmox's regex takes them.
- * On error (-EINVAL, -ENOMEM) fills err with the reason and the offending text (without file:line;
- * vmconf_parse adds that) and leaves ret untouched. */
+/* Parses one hostpci value ("0000:01:00,pcie=1,x-vga=on") exactly as Proxmox does:
+ * pve-common PVE::JSONSchema::parse_property_string (propstr.h) against qemu-server PCI.pm's
+ * $hostpci_fmt, then the pattern of each key: host is $PCIRE(;$PCIRE)* with lower-case hex only and
+ * a domain of 4 or more digits, romfile is [^,;]+, mdev is [^/.:]+, vendor-id & co. are
+ * ^0x[0-9a-fA-F]{4}$, driver is vfio|keep, mapping is a pve-configid. A CR or LF in the value is an
+ * error too (QemuServer.pm check_type).
+ * -EINVAL: Proxmox drops this value when it reads the config (it warns "unable to parse value of
+ *   'hostpciN'") and starts the VM without the device.
+ * -ENXIO: Proxmox keeps the value but PCI.pm parse_hostpci refuses the start: both or neither of
+ *   host and mapping, or an ID no device can have (device > 1f, function > 7, a domain longer than
+ *   4 digits with a leading 0 or longer than 8) — SysFSTools::lspci finds nothing, "no PCI device
+ *   found".
+ * -ENOMEM. On error err has the reason (without file:line) and ret is untouched. */
 int hostpci_parse(const char *value, struct hostpci *ret, struct pgr_error *err);
 void hostpci_done(struct hostpci *h);
 
-/* Parses config text (len bytes, no NUL needed; never reads past len). filename is only for messages
- * and c->path. Only the current section is read; anything from the first line starting with '[' on is
- * ignored. Blank and '#' (description) lines are skipped, CRLF is fine. Lines must be
- * "key: value" with qemu-server's key syntax [a-z][a-z_-]*[0-9]*; keys other than hostpci0..15,
- * hookscript, reboot, machine, bios, lock are not stored (their value may be empty). Errors, naming
- * filename:line: a malformed line, a key given twice, hostpci16/hostpciX, an empty value of a stored
- * key, a bad hostpci value, a NUL byte anywhere (-EINVAL), more than VMCONF_MAX_SIZE bytes (-EFBIG). */
+/* Parses config text (len bytes, never read past len) like qemu-server QemuServer.pm
+ * parse_vm_config, non-strict (what a VM start uses): lines are split at LF; blank lines and '#'
+ * lines (the description) are skipped; a section header (^\[[^\]]*\]\s*$: [PENDING] in any case,
+ * [special:cloudinit], [snapshot], also an unknown one) ends the current config; "key: value" lines
+ * with key [a-z][a-z_-]*[0-9]* and a non-empty value are read (value trimmed), a later line of the
+ * same key wins silently, but a value Proxmox cannot parse leaves the earlier one in place. What
+ * Proxmox skips with a warning is skipped here with a warning in ret->warnings: a line that is not
+ * "key: value" (leading space, upper case key, a UTF-8 BOM, a shell command, a malformed "[x"
+ * header), hostpci16 and other hostpci keys Proxmox does not know, a hostpci value hostpci_parse
+ * rejects (-ENXIO ones too: Proxmox would refuse the start, the hook leaves them alone), a reboot
+ * value that is not a boolean, "delete:" (only allowed in [PENDING]). Other unknown keys are not
+ * warned about (we do not carry Proxmox's whole schema). A line "...snapstate: prepare|delete" is
+ * skipped silently, as Proxmox takes it for the snapshot state. A NUL is an ordinary byte; a stored
+ * string value with one is skipped with a warning. Only hostpci0..15, hookscript, reboot, machine,
+ * bios and lock are stored. filename is for messages and c->path ("N.conf" gives "vm N - ").
+ * Errors: more than VMCONF_MAX_SIZE bytes (-EFBIG), -ENOMEM. */
 int vmconf_parse(const char *text, size_t len, const char *filename, struct vmconf **ret, struct pgr_error *err);
 
 /* Loads /etc/pve/qemu-server/<vmid>.conf under the root prefix, or
@@ -92,7 +118,19 @@ static inline void vmconf_freep(struct vmconf **c) { vmconf_free(*c); }
 
 /* Helpers for the Proxmox syntaxes shared with mapping.c. All take (s, n) and never read past n. */
 
-/* ID[;ID...] with Proxmox's PCI ID syntax (case-insensitive), narrowed to addresses that can exist
+/* ID[;ID...] exactly as Proxmox's patterns take it, then narrowed to what can name a device:
+ * need_domain false: qemu-server PCI.pm $PCIRE (hostpci host=):
+ *   (?:[a-f0-9]{4,}:)?[a-f0-9]{2}:[a-f0-9]{2}(?:\.[a-f0-9])?
+ * need_domain true: pve-guest-common src/PVE/Mapping/PCI.pm $PCI_RE (pci.cfg path=), the same with
+ * the domain required. Lower-case hex only, any number of IDs, domains of 4 to 8 digits.
+ * -EINVAL: the pattern does not match (Proxmox drops the value); -ENXIO: it matches but no device
+ * can have the ID (device > 1f, function > 7, a domain the kernel cannot print): Proxmox's lspci
+ * finds nothing. Reason in why. Allocates *ret_ids (free()). */
+int vmconf_proxmox_pci_ids_parse(const char *s, size_t n, bool need_domain, struct pci_addr **ret_ids,
+                                 size_t *ret_n, char *why, size_t why_size);
+/* mapping.c's current helper for path= (it is being changed elsewhere; it should move to
+ * vmconf_proxmox_pci_ids_parse): ID[;ID...] with Proxmox's PCI ID syntax (case-insensitive),
+ * narrowed to addresses that can exist
  * (domain <= ffff, device <= 1f, function <= 7). need_domain: the mapping 'path' form. On error
  * writes the reason to why ("invalid PCI ID '00:ff.1': device number ff is out of range (00-1f)"),
  * -E2BIG past max IDs. */
@@ -100,7 +138,7 @@ int vmconf_pci_ids_parse(const char *s, size_t n, bool need_domain, struct pci_a
                          size_t *ret_n, char *why, size_t why_size);
 /* pve-configid: [a-z][a-z0-9_-]+ (case-insensitive), as used for mapping names. */
 bool vmconf_configid_valid(const char *s, size_t n);
-/* 1|on|yes|true → 1, 0|off|no|false → 0, case-insensitive as in PVE::JSONSchema. */
+/* 1|on|yes|true → 1, 0|off|no|false → 0, case-insensitive: propstr_boolean (PVE::JSONSchema parse_boolean). */
 bool vmconf_boolean_parse(const char *s, size_t n, int *ret);
 /* Copies s for an error message: control and non-ASCII bytes become '?', long text ends in "...". */
 #define VMCONF_QUOTE_MAX 128

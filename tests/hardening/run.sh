@@ -148,9 +148,11 @@ head -c $((1024 * 1024 + 1)) /dev/zero | tr '\0' 'a' > "$conf/300.conf"
 run "$bin" --root "$root" 300 pre-start
 check "config over 1 MiB: exit 2" test "$rc" -eq 2
 check "config over 1 MiB: says so" says "300.conf.*(large|1 MiB|size)"
+# A NUL is an ordinary byte to qemu-server's parse_vm_config (Perl strings): the hostpci value does not
+# match PCI.pm's $PCIRE and is dropped with a warning naming the line; nothing is touched.
 printf 'memory: 1024\nhostpci0: 01:00\0,pcie=1\n' > "$conf/301.conf"
-run "$bin" --root "$root" 301 pre-start
-check "config with a NUL byte: exit 2 naming the line" sh -c '[ "$1" -eq 2 ] && printf "%s" "$2" | grep -q "301.conf:2"' sh "$rc" "$out"
+run "$bin" --root "$root" plan 301
+check "config with a NUL byte: warning naming the line, exit 0" sh -c '[ "$1" -eq 0 ] && printf "%s" "$2" | grep -q "301.conf:2"' sh "$rc" "$out"
 printf 'memory: 1024\r\nhostpci0: 01:00,pcie=1\r\n' > "$conf/302.conf"
 run "$bin" --root "$root" plan 302 --json
 check "config with CRLF line ends parses" says '"slot":"0000:01:00.0"'

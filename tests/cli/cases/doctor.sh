@@ -124,10 +124,12 @@ assert has("vm", "fail", None, "VM 206 hostpci1")
 assert has("vm", "info", None, "also hostpci0 of VM 100")
 ' -- "$bin" --root "$dr/doctor-vm" doctor --json
 
-# Bad input: exit 2 with file:line; host-wide the same file is a finding.
+# A hostpci value Proxmox drops when it reads the config (qemu-server QemuServer.pm parse_vm_config:
+# "unable to parse value of 'hostpci0'", the VM starts without it) is a warning finding naming file:line,
+# for the VM and host-wide.
 root=$(mkroot doctorbad "hostpci0: 01:00,foo=1")
-expect "doctor: bad VM config names file:line" 2 '100\.conf:1: .*foo' -- "$bin" --root "$root" doctor 100
-expect "doctor host-wide: bad VM config is a failing finding" 1 '\[ FAIL\] vm: .*100\.conf:1' -- "$bin" --root "$root" doctor
+expect "doctor: dropped hostpci names file:line" 1 '\[ WARN\] vm: .*100\.conf:1: .*foo' -- "$bin" --root "$root" doctor 100
+expect "doctor host-wide: dropped hostpci is a finding" 1 '\[ WARN\] vm: .*100\.conf:1' -- "$bin" --root "$root" doctor
 printf '{"defaults": {' > "$dr/doctor-truncated.json"
 expect "doctor: truncated policy names the file" 2 'doctor-truncated\.json' -- \
         "$bin" --root "$h" --config "$dr/doctor-truncated.json" doctor 100
