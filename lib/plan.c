@@ -467,8 +467,12 @@ bool plan_may_cover(struct foreign_check *fc, const struct plan *p, const struct
                         snprintf(why, why_size, "is not this VM's");
                         return false;
                 }
-                /* The reset command has no VM start to bind the group: a host driver keeps its function. */
-                if (p->phase == PHASE_MANUAL) {
+                /* Proxmox binds the group to vfio-pci only after pre-start, and a group function back on a
+                 * host driver after post-stop was given back to the host on purpose: either way a driver is
+                 * using it now, and a bus reset or a remove under a live driver can take the host down
+                 * with it (seen in e2e: the foreign e1000 behind a PCI bridge shares the display's group).
+                 * Unbound or on vfio-pci, nobody but this VM can be using it. */
+                {
                         char drv[64];
 
                         if (sysfs_dev_link(fc->ctx, addr, "driver", drv, sizeof(drv)) == 0 && !streq(drv, "vfio-pci")) {
