@@ -504,6 +504,9 @@ void vmconf_free(struct vmconf *c)
         free(c->machine);
         free(c->bios);
         free(c->lock);
+        free(c->affinity);
+        for (size_t i = 0; i < VMCONF_MAX_NUMA; i++)
+                free(c->numa_nodes[i]);
         free(c);
 }
 
@@ -567,6 +570,7 @@ int vmconf_parse(const char *text, size_t len, const char *filename, struct vmco
         for (size_t i = 0; i < VMCONF_MAX_HOSTPCI; i++)
                 hostpci_init(&c->hostpci[i]);
         c->reboot = -1;
+        c->numa = -1;
         snprintf(c->path, sizeof(c->path), "%s", filename);
 
         while (pos < len) {
@@ -632,6 +636,24 @@ int vmconf_parse(const char *text, size_t len, const char *filename, struct vmco
                         }
                         c->hostpci[idx].index = (unsigned)idx;
                         c->hostpci[idx].line = lineno;
+                        continue;
+                }
+
+                /* doctor's NUMA facts: kept as written, never an error (see vmconf.h) */
+                if (key_is(line, kn, "numa")) {
+                        if (!vmconf_boolean_parse(v, vn, &c->numa))
+                                c->numa = -1;
+                        continue;
+                }
+                if (key_is(line, kn, "affinity") || (kn == 5 && memcmp(line, "numa", 4) == 0 && line[4] >= '0' &&
+                                                     line[4] < '0' + VMCONF_MAX_NUMA)) {
+                        char **to = line[0] == 'a' ? &c->affinity : &c->numa_nodes[line[4] - '0'];
+
+                        if (vn > 0) {
+                                r = set_string(to, v, vn);
+                                if (r < 0)
+                                        goto out;
+                        }
                         continue;
                 }
 

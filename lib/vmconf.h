@@ -54,6 +54,13 @@ struct vmconf {
         char *machine;                  /* NULL = i440fx default */
         char *bios;                     /* NULL = seabios */
         char *lock;                     /* e.g. "backup", NULL when unlocked */
+        /* For doctor's NUMA check only, stored as written and never an error (the hook must not refuse
+         * a config over them): affinity (pve-cpuset "0,5,8-11"), numa (boolean, -1 unset or not a
+         * boolean) and numa0..numa7 (property strings "cpus=0-3,hostnodes=1,memory=4096,policy=bind"). */
+        char *affinity;
+        int numa;
+#define VMCONF_MAX_NUMA 8               /* qemu-server PVE/QemuServer/Memory.pm $MAX_NUMA */
+        char *numa_nodes[VMCONF_MAX_NUMA];
 };
 
 /* "100" → 100. Only digits, no leading zero ("0100"), VMID_MIN..VMID_MAX; anything else -EINVAL. */
@@ -72,7 +79,7 @@ void hostpci_done(struct hostpci *h);
  * and c->path. Only the current section is read; anything from the first line starting with '[' on is
  * ignored. Blank and '#' (description) lines are skipped, CRLF is fine. Lines must be
  * "key: value" with qemu-server's key syntax [a-z][a-z_-]*[0-9]*; keys other than hostpci0..15,
- * hookscript, reboot, machine, bios, lock are not stored (their value may be empty). Errors, naming
+ * hookscript, reboot, machine, bios, lock, affinity, numa, numa0..7 are not stored (their value may be empty). Errors, naming
  * filename:line: a malformed line, a key given twice, hostpci16/hostpciX, an empty value of a stored
  * key, a bad hostpci value, a NUL byte anywhere (-EINVAL), more than VMCONF_MAX_SIZE bytes (-EFBIG). */
 int vmconf_parse(const char *text, size_t len, const char *filename, struct vmconf **ret, struct pgr_error *err);
