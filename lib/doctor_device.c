@@ -31,7 +31,6 @@ void doctor_device_load_facts(const struct pgr_ctx *ctx, struct doctor_device *d
 
         d->numa_node = -1;
         d->sriov_totalvfs = d->sriov_numvfs = 0;
-        d->physfn[0] = '\0';
         if (!d->dev.present)
                 return;
         if (sysfs_dev_read(ctx, a, "numa_node", v, sizeof(v)) == 0 && (n = strtol(v, &end, 10), !*end && end != v) &&
@@ -43,12 +42,6 @@ void doctor_device_load_facts(const struct pgr_ctx *ctx, struct doctor_device *d
         if (sysfs_dev_read(ctx, a, "sriov_numvfs", v, sizeof(v)) == 0 && (n = strtol(v, &end, 10), !*end && end != v) &&
             n > 0 && n <= 0xffff)
                 d->sriov_numvfs = (unsigned)n;
-        if (sysfs_dev_link(ctx, a, "physfn", v, sizeof(v)) == 0) {
-                struct pci_addr pf;
-
-                if (pci_addr_parse_full(v, &pf) == 0)
-                        pci_addr_format(&pf, d->physfn);
-        }
 }
 
 void doctor_device_id(const struct doctor_device *d, char buf[static 16])
@@ -728,15 +721,18 @@ static void check_sriov(const struct doctor_device *d, struct doctor_report *rep
 
         if (!p->present || !d->vmid || d->untouched)
                 return;
-        if (d->physfn[0]) {
+        if (p->physfn[0]) {
                 for (size_t i = 0; d->pd && i < d->pd->n_ladder; i++)
                         wider = wider || d->pd->ladder[i].kind != ACTION_RESET ||
                                 !streq(d->pd->ladder[i].method, "flr");
-                doctor_add(rep, "sriov", wider ? DOCTOR_WARN : DOCTOR_INFO, p->bdf,
-                           wider ? "let the VF use only FLR: policy devices reset_methods = [\"flr\"] in "
-                                   "/etc/pve-gpu-reset.json" : NULL,
+                char fix[256];
+
+                /* per VM, not per vendor:device: a VF often has its PF's device ID */
+                snprintf(fix, sizeof(fix), "let the VF use only FLR: policy vms.\"%lu\".reset_methods = [\"flr\"] in "
+                         "/etc/pve-gpu-reset.json", d->vmid);
+                doctor_add(rep, "sriov", wider ? DOCTOR_WARN : DOCTOR_INFO, p->bdf, wider ? fix : NULL,
                            "a virtual function of %s: only its FLR is safe (a slot or bus reset, or a remove, hits the PF "
-                           "and every other VF; with ARI its function number is not a slot of its own)%s", d->physfn,
+                           "and every other VF; with ARI its function number is not a slot of its own)%s", p->physfn,
                            wider ? "; the ladder goes beyond FLR" : "");
                 return;
         }

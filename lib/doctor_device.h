@@ -21,7 +21,6 @@ struct doctor_device {
         int numa_node;                   /* numa_node, -1 unknown */
         unsigned sriov_totalvfs;         /* 0: no SR-IOV capability */
         unsigned sriov_numvfs;           /* VFs enabled */
-        char physfn[PCI_ADDR_STRLEN];    /* a VF: its PF (physfn link), else "" */
 };
 
 struct doctor_devices {
@@ -29,7 +28,7 @@ struct doctor_devices {
         struct doctor_device *v;
 };
 
-/* Reads the sysfs facts above (absent attributes leave the defaults: -1, 0, ""). */
+/* Reads the sysfs facts above (absent attributes leave the defaults: -1, 0). */
 void doctor_device_load_facts(const struct pgr_ctx *ctx, struct doctor_device *d);
 /* "10de:2204" */
 void doctor_device_id(const struct doctor_device *d, char buf[static 16]);

@@ -737,9 +737,12 @@ void doctor_check_numa(const struct doctor_host *h, const struct doctor_devices 
                         else if (cpuset_subset(set_bits, want))
                                 dstr_addf(&msg, "; numa%u binds its memory to that node", n);
                         else {
+                                bool also = cpuset_overlaps(set_bits, want);
+
                                 st = DOCTOR_WARN;
-                                dstr_addf(&msg, "; VM %lu's numa%u binds its memory to host node%s %.*s, not the card's",
-                                          c->vmid, n, memchr(hn, ';', len) || memchr(hn, '-', len) ? "s" : "", (int)len, hn);
+                                dstr_addf(&msg, "; VM %lu's numa%u binds its memory to host node%s %.*s, %s the card's",
+                                          c->vmid, n, memchr(hn, ';', len) || memchr(hn, '-', len) ? "s" : "", (int)len, hn,
+                                          also ? "not only" : "not");
                                 dstr_addf(&fix, "%sqm set %lu --numa%u ", fix.len ? "; " : "", c->vmid, n);
                                 numa_fix_value(v, node->id, &fix);
                         }

@@ -62,6 +62,7 @@ struct pcidev {
         size_t n_below_parent;          /* every function on the parent's secondary bus and further down */
         struct pci_addr below_parent[PCIDEV_MAX_RELATED];
         bool alone_on_bus;              /* no other function on this device's bus */
+        char physfn[PCI_ADDR_STRLEN];   /* an SR-IOV virtual function: its PF (the physfn link), else "" */
 };
 
 /* Facts for one function (addr->func >= 0). A device that is not present gives 0 with present=false.

@@ -715,6 +715,13 @@ static void test_sriov_pf_with_vfs_and_a_vf(void **state)
                    "through whole");
         expect_fix(f, "echo 0 > /sys/bus/pci/devices/0000:00:02.0/sriov_numvfs");
         expect(vf, "sriov", "0000:00:02.1", DOCTOR_INFO, "a virtual function of 0000:00:02.0: only its FLR is safe");
+        /* a VF alone in its ARI slot: still FLR only, nothing beyond */
+        {
+                _cleanup_(doctor_report_freep) struct doctor_report *ari = doctor_on("doctor-sriov", "pve1", 102);
+
+                expect(ari, "sriov", "0000:03:01.0", DOCTOR_INFO, "a virtual function of 0000:03:00.0");
+                expect(ari, "reset", "0000:03:01.0", DOCTOR_OK, "Post-stop uses: flr (why:");
+        }
         expect_no_finding(healthy, "sriov");
 }
 
