@@ -639,6 +639,16 @@ static void test_numa_card_and_vm_on_different_nodes(void **state)
         f = expect(r103, "numa", "0000:83:00.0", DOCTOR_INFO, "VM 103 is not pinned");
         expect_fix(f, "qm set 103 --affinity 14-27,42-55");
 
+        /* spread over both nodes; hostnodes without a policy (qemu-server dies without one) */
+        {
+                _cleanup_(doctor_report_freep) struct doctor_report *r104 = doctor_on("doctor-numa", "pve", 104);
+
+                f = expect(r104, "numa", "0000:83:00.0", DOCTOR_WARN, "VM 104's affinity 10-17 includes CPUs of another node");
+                assert_non_null(strstr(f->message, "numa0 binds its memory to host nodes 0-1, not only the card's"));
+                expect_fix(f, "qm set 104 --affinity 14-27,42-55; qm set 104 --numa0 cpus=0-7,memory=16384,hostnodes=1,"
+                           "policy=bind");
+        }
+
         /* one node (no /sys/devices/system/node, or node0 only): nothing to say */
         expect_no_finding(single, "numa");
 }
