@@ -126,7 +126,8 @@ static int add_plan_devices(struct doctor *d, const struct plan *p, const struct
                 dd->vmid = vmid;
                 if (conf)
                         snprintf(dd->hostpci, sizeof(dd->hostpci), "%s", pd->hostpci);
-                dd->untouched = hostpci_untouched(d, conf ? hostpci_by_name(conf, pd->hostpci) : NULL);
+                dd->entry = conf ? hostpci_by_name(conf, pd->hostpci) : NULL;
+                dd->untouched = hostpci_untouched(d, dd->entry);
                 dd->pd = pd;
                 dd->conf = conf;
                 doctor_device_load_facts(d->ctx, dd);

@@ -23,24 +23,30 @@
 #define FOUR_GIB (4ULL << 30)
 #define HUGE_BAR (8ULL << 30) /* from here on, the VM's firmware decides whether the BAR gets mapped */
 
+/* A decimal attribute in 0..max, or -1 (absent, "-1", garbage). */
+static long read_count(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *attr, long max)
+{
+        char v[32], *end;
+        long n;
+
+        if (sysfs_dev_read(ctx, a, attr, v, sizeof(v)) < 0)
+                return -1;
+        n = strtol(v, &end, 10);
+        return end != v && !*end && n >= 0 && n <= max ? n : -1;
+}
+
 void doctor_device_load_facts(const struct pgr_ctx *ctx, struct doctor_device *d)
 {
-        const struct pci_addr *a = &d->dev.addr;
-        char v[32], *end;
         long n;
 
         d->numa_node = -1;
         d->sriov_totalvfs = d->sriov_numvfs = 0;
         if (!d->dev.present)
                 return;
-        if (sysfs_dev_read(ctx, a, "numa_node", v, sizeof(v)) == 0 && (n = strtol(v, &end, 10), !*end && end != v) &&
-            n >= 0 && n < INT_MAX)
-                d->numa_node = (int)n;
-        if (sysfs_dev_read(ctx, a, "sriov_totalvfs", v, sizeof(v)) == 0 && (n = strtol(v, &end, 10), !*end && end != v) &&
-            n > 0 && n <= 0xffff)
+        d->numa_node = (int)read_count(ctx, &d->dev.addr, "numa_node", INT_MAX);
+        if ((n = read_count(ctx, &d->dev.addr, "sriov_totalvfs", 0xffff)) > 0)
                 d->sriov_totalvfs = (unsigned)n;
-        if (sysfs_dev_read(ctx, a, "sriov_numvfs", v, sizeof(v)) == 0 && (n = strtol(v, &end, 10), !*end && end != v) &&
-            n > 0 && n <= 0xffff)
+        if ((n = read_count(ctx, &d->dev.addr, "sriov_numvfs", 0xffff)) > 0)
                 d->sriov_numvfs = (unsigned)n;
 }
 
@@ -567,17 +573,10 @@ static uint32_t le32(const unsigned char *c)
 static bool vm_maps_huge_bar(const struct doctor_device *d, const char **why)
 {
         const struct vmconf *c = d->conf;
-        int pcie = -1;
+        int pcie = d->entry ? d->entry->pcie : -1;
 
         if (!c)
                 return true;
-        for (size_t i = 0; i < VMCONF_MAX_HOSTPCI; i++) {
-                char n[16];
-
-                snprintf(n, sizeof(n), "hostpci%u", c->hostpci[i].index);
-                if (c->hostpci[i].present && streq(n, d->hostpci))
-                        pcie = c->hostpci[i].pcie;
-        }
         if (!(c->bios && streq(c->bios, "ovmf")))
                 *why = "boots SeaBIOS, which cannot place it";
         else if (!(c->machine && strstr(c->machine, "q35")))

@@ -17,6 +17,7 @@ struct doctor_device {
         bool untouched;                  /* driver=keep or mdev=: neither bound nor reset */
         const struct plan_device *pd;    /* its entry in a post-stop plan, NULL when none */
         const struct vmconf *conf;       /* that VM's config, NULL when in no VM */
+        const struct hostpci *entry;     /* its hostpciN line there, NULL when none */
         /* facts doctor_device_load_facts() reads from sysfs */
         int numa_node;                   /* numa_node, -1 unknown */
         unsigned sriov_totalvfs;         /* 0: no SR-IOV capability */

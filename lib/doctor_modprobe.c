@@ -290,7 +290,6 @@ static int load_modprobe_d(const struct pgr_ctx *ctx, struct modprobe_conf *c)
                 return r;
         for (size_t i = 0; i < n && r >= 0; i++) {
                 _cleanup_free_ char *text = NULL;
-
                 size_t first = c->n;
 
                 if (read_host_file(ctx, files[i], &text) < 0)
@@ -344,10 +343,12 @@ static int load_modules_lists(const struct pgr_ctx *ctx, struct modprobe_conf *c
         int r;
 
         if (read_host_file(ctx, "/etc/modules", &text) >= 0) {
+                size_t first = c->n;
+
                 r = parse_modules_list(c, text, "/etc/modules");
                 if (r < 0)
                         return r;
-                if (concerns_passthrough(c, c->n, text))
+                if (concerns_passthrough(c, first, text))
                         note_mtime(ctx, c, "/etc/modules");
         }
         r = list_conf_files(ctx, dirs, ELEMENTSOF(dirs), &files, &n);
@@ -355,11 +356,12 @@ static int load_modules_lists(const struct pgr_ctx *ctx, struct modprobe_conf *c
                 return r;
         for (size_t i = 0; i < n && r >= 0; i++) {
                 _cleanup_free_ char *t = NULL;
+                size_t first = c->n;
 
                 if (read_host_file(ctx, files[i], &t) < 0)
                         continue;
                 r = parse_modules_list(c, t, files[i]);
-                if (r >= 0 && concerns_passthrough(c, c->n, t))
+                if (r >= 0 && concerns_passthrough(c, first, t))
                         note_mtime(ctx, c, files[i]);
         }
         free_strv(files, n);
