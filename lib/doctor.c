@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* `doctor`: which devices to look at, the `vm` check, and the run the CLI calls. The checks
- * themselves live in doctor_host.c (iommu, cmdline, kernel), doctor_modprobe.c, doctor_kmsg.c
- * (kernel-log) and doctor_device.c (driver, iommu-group, reset, power, bar). */
+ * themselves live in doctor_host.c (iommu, cmdline, kernel, numa), doctor_modprobe.c (modprobe,
+ * initramfs), doctor_kmsg.c (kernel-log) and doctor_device.c (driver, iommu-group, reset, power, bar,
+ * sriov). */
 #include "doctor.h"
 
 #include <dirent.h>
@@ -125,8 +126,11 @@ static int add_plan_devices(struct doctor *d, const struct plan *p, const struct
                 dd->vmid = vmid;
                 if (conf)
                         snprintf(dd->hostpci, sizeof(dd->hostpci), "%s", pd->hostpci);
-                dd->untouched = hostpci_untouched(d, conf ? hostpci_by_name(conf, pd->hostpci) : NULL);
+                dd->entry = conf ? hostpci_by_name(conf, pd->hostpci) : NULL;
+                dd->untouched = hostpci_untouched(d, dd->entry);
                 dd->pd = pd;
+                dd->conf = conf;
+                doctor_device_load_facts(d->ctx, dd);
         }
         return 0;
 }
@@ -566,7 +570,8 @@ int doctor_collect(const struct pgr_ctx *ctx, unsigned long vmid, const char *co
         if (r < 0)
                 goto out;
 
-        doctor_check_devices(ctx, &d.set, host_vfio_loaded(ctx), log, rep);
+        doctor_check_devices(ctx, &d.set, host_vfio_loaded(ctx), doctor_host_module_loaded(ctx, "vendor_reset"), log,
+                             rep);
         doctor_check_iommu(host, rep);
         doctor_check_cmdline(host, &d.set, log, rep);
         doctor_check_kernel(ctx, host, rep);
@@ -578,6 +583,8 @@ int doctor_collect(const struct pgr_ctx *ctx, unsigned long vmid, const char *co
                 .userdata = host,
         };
         doctor_check_modprobe(ctx, mp, &d.set, &k, rep);
+        doctor_check_initramfs(ctx, mp, host->release, host->proxmox_boot_tool, rep);
+        doctor_check_numa(host, &d.set, rep);
         doctor_check_kernel_log(log, &d.set, vmid == 0, rep);
         for (size_t i = 0; i < d.n_vms; i++)
                 check_vm(&d, &d.vms[i]);

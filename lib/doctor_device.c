@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* The per-device checks: `driver`, `iommu-group`, `reset`, `power`, `bar`. */
+/* The per-device checks: `driver`, `iommu-group`, `reset`, `power`, `bar`, `sriov`. */
 #include "doctor_device.h"
 
 #include <errno.h>
@@ -21,6 +21,34 @@
 #define IORESOURCE_UNSET 0x20000000ULL
 
 #define FOUR_GIB (4ULL << 30)
+#define HUGE_BAR (8ULL << 30) /* from here on, the VM's firmware decides whether the BAR gets mapped */
+
+/* A decimal attribute in 0..max, or -1 (absent, "-1", garbage). */
+static long read_count(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *attr, long max)
+{
+        char v[32], *end;
+        long n;
+
+        if (sysfs_dev_read(ctx, a, attr, v, sizeof(v)) < 0)
+                return -1;
+        n = strtol(v, &end, 10);
+        return end != v && !*end && n >= 0 && n <= max ? n : -1;
+}
+
+void doctor_device_load_facts(const struct pgr_ctx *ctx, struct doctor_device *d)
+{
+        long n;
+
+        d->numa_node = -1;
+        d->sriov_totalvfs = d->sriov_numvfs = 0;
+        if (!d->dev.present)
+                return;
+        d->numa_node = (int)read_count(ctx, &d->dev.addr, "numa_node", INT_MAX);
+        if ((n = read_count(ctx, &d->dev.addr, "sriov_totalvfs", 0xffff)) > 0)
+                d->sriov_totalvfs = (unsigned)n;
+        if ((n = read_count(ctx, &d->dev.addr, "sriov_numvfs", 0xffff)) > 0)
+                d->sriov_numvfs = (unsigned)n;
+}
 
 void doctor_device_id(const struct doctor_device *d, char buf[static 16])
 {
@@ -333,7 +361,8 @@ static void describe_rung(const struct pcidev *p, const struct plan_action *a, s
                 dstr_addf(out, "%s", action_to_string(a->kind));
 }
 
-static void check_reset(const struct doctor_device *d, const struct kmsg_log *log, struct doctor_report *rep)
+static void check_reset(const struct doctor_device *d, bool vendor_reset_loaded, const struct kmsg_log *log,
+                        struct doctor_report *rep)
 {
         const struct pcidev *p = &d->dev;
         const struct plan_device *pd = d->pd;
@@ -420,7 +449,17 @@ static void check_reset(const struct doctor_device *d, const struct kmsg_log *lo
                 dstr_addf(&msg, ". %s is a GB202 (Blackwell) card: FLR is widely reported to hang these cards", id);
                 dstr_addf(&fix, "prefer a slot reset: policy devices.\"%s\".reset_methods = [\"slot\",\"remove-rescan\"] "
                           "in /etc/pve-gpu-reset.json (pass every function of the card so the slot reset is allowed)", id);
-        } else if ((amd = amd_needs_vendor_reset(p)) && !pcidev_has_method(p, "device_specific")) {
+        } else if ((amd = amd_needs_vendor_reset(p)) && !pcidev_has_method(p, "device_specific") &&
+                   vendor_reset_loaded && p->has_reset_method) {
+                /* vendor-reset hooks the kernel's device-specific reset, but since Linux 5.15 the kernel
+                 * lists (and uses) device_specific only once it is written to reset_method */
+                st = DOCTOR_FAIL;
+                dstr_addf(&msg, ". AMD %s: vendor-reset is loaded, but reset_method does not list device_specific, so "
+                          "neither the kernel nor the hook uses it and the card keeps the AMD reset bug", amd);
+                dstr_addf(&fix, "echo device_specific > /sys/bus/pci/devices/%s/reset_method (at every boot: a udev "
+                          "rule ACTION==\"add\", SUBSYSTEM==\"pci\", ATTR{vendor}==\"0x1002\", ATTR{device}==\"0x%04x\", "
+                          "ATTR{reset_method}=\"device_specific\")", p->bdf, p->device);
+        } else if (amd && !pcidev_has_method(p, "device_specific")) {
                 st = DOCTOR_FAIL;
                 dstr_addf(&msg, ". AMD %s: its own resets leave the GPU unusable for the next VM (the AMD reset bug); "
                           "it needs the vendor-reset module's device_specific reset, which this kernel does not list",
@@ -435,6 +474,13 @@ static void check_reset(const struct doctor_device *d, const struct kmsg_log *lo
                 dstr_addf(&fix, "pass every function of the slot (hostpciN: %04x:%02x:%02x, without .F) and keep other "
                           "devices off its bridge, so a slot reset is possible", p->addr.domain, p->addr.bus,
                           p->addr.slot);
+        } else if (amd && p->n_reset_methods && !streq(p->reset_methods[0], "device_specific")) {
+                /* the hook's ladder may still pick it, but the kernel's own reset (QEMU's at VM start, a
+                 * write to 'reset') tries the methods in the listed order */
+                st = DOCTOR_WARN;
+                dstr_addf(&msg, ". AMD %s: reset_method lists device_specific but not first: the kernel's own reset "
+                          "(QEMU's, when the VM starts) tries %s first", amd, p->reset_methods[0]);
+                dstr_addf(&fix, "echo device_specific > /sys/bus/pci/devices/%s/reset_method", p->bdf);
         } else if (amd && pcidev_has_method(p, "device_specific"))
                 dstr_addf(&msg, " (vendor-reset's device_specific for the AMD %s)", amd);
         doctor_add(rep, "reset", st, p->bdf, fix.len ? dstr_get(&fix) : NULL, "%s", dstr_get(&msg));
@@ -528,6 +574,26 @@ static uint32_t le32(const unsigned char *c)
         return (uint32_t)c[0] | (uint32_t)c[1] << 8 | (uint32_t)c[2] << 16 | (uint32_t)c[3] << 24;
 }
 
+/* Whether the VM's firmware and machine map a huge 64-bit BAR: OVMF on q35 with the function on a PCIe
+ * port (pcie=1). SeaBIOS and the i440fx PCI hole leave BARs of many GiB unassigned. why: what is missing. */
+static bool vm_maps_huge_bar(const struct doctor_device *d, const char **why)
+{
+        const struct vmconf *c = d->conf;
+        int pcie = d->entry ? d->entry->pcie : -1;
+
+        if (!c)
+                return true;
+        if (!(c->bios && streq(c->bios, "ovmf")))
+                *why = "boots SeaBIOS, which cannot place it";
+        else if (!(c->machine && strstr(c->machine, "q35")))
+                *why = "has an i440fx machine";
+        else if (pcie <= 0)
+                *why = "passes it without pcie=1";
+        else
+                return true;
+        return false;
+}
+
 static void check_bar(const struct pgr_ctx *ctx, const struct doctor_device *d, struct doctor_report *rep)
 {
         const struct pcidev *p = &d->dev;
@@ -536,7 +602,9 @@ static void check_bar(const struct pgr_ctx *ctx, const struct doctor_device *d, 
         size_t cfg_len = 0;
         enum doctor_status st = DOCTOR_OK;
         struct dstr msg = {}, bad = {}, rebar = {};
+        const char *why = "";
         bool large = false, any = false;
+        unsigned long long huge = 0; /* the largest 64-bit prefetchable BAR of HUGE_BAR or more */
         unsigned line = 0;
 
         if (!p->present || !p->config_readable || p->header_type != 0)
@@ -592,6 +660,8 @@ static void check_bar(const struct pgr_ctx *ctx, const struct doctor_device *d, 
                           start >= FOUR_GIB ? " above 4 GiB" : "");
                 if (size > FOUR_GIB)
                         large = true;
+                if ((flags & IORESOURCE_MEM_64) && (flags & IORESOURCE_PREFETCH) && size >= HUGE_BAR && size > huge)
+                        huge = size;
                 /* Resizable BAR: resourceN_resize lists the sizes the card supports (bit n: 2^n MiB) */
                 {
                         char attr[32], v[64];
@@ -623,7 +693,19 @@ static void check_bar(const struct pgr_ctx *ctx, const struct doctor_device *d, 
                            msg.len ? "; assigned: " : "", dstr_get(&msg));
         } else if (!any)
                 doctor_add(rep, "bar", DOCTOR_INFO, p->bdf, NULL, "no memory BARs listed in %s/resource", p->bdf);
-        else if (rebar.len)
+        else if (huge && !vm_maps_huge_bar(d, &why)) {
+                char sz[32], fix[512];
+
+                format_size(huge, sz, sizeof(sz));
+                snprintf(fix, sizeof(fix), "give VM %lu a q35 machine with OVMF and pcie=1 on %s (qm set %lu --machine "
+                         "q35 --bios ovmf, with an EFI disk); if the guest still finds no space (older OVMF builds size the 64-bit window small), enlarge it: "
+                         "qm set %lu --args '-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=65536'", d->vmid,
+                         d->hostpci, d->vmid, d->vmid);
+                doctor_add(rep, "bar", DOCTOR_WARN, p->bdf, fix,
+                           "%s, all assigned; a %s 64-bit BAR must be mapped above 4 GiB inside the VM too, and VM %lu "
+                           "%s: the guest driver then finds the BAR unassigned (Code 12 / \"BAR 1: no space\")",
+                           dstr_get(&msg), sz, d->vmid, why);
+        } else if (rebar.len)
                 doctor_add(rep, "bar", DOCTOR_INFO, p->bdf,
                            "enable Resizable BAR (with Above 4G Decoding) in the BIOS/UEFI setup if the guest wants the "
                            "whole VRAM mapped", "%s; %s", dstr_get(&msg), dstr_get(&rebar));
@@ -635,8 +717,44 @@ static void check_bar(const struct pgr_ctx *ctx, const struct doctor_device *d, 
         dstr_done(&rebar);
 }
 
+/* SR-IOV: a PF passed whole takes its VFs down with every reset or unbind; a VF shares its PF's
+ * reset domain, so only its own FLR leaves the others alone. */
+static void check_sriov(const struct doctor_device *d, struct doctor_report *rep)
+{
+        const struct pcidev *p = &d->dev;
+        bool wider = false;
+
+        if (!p->present || !d->vmid || d->untouched)
+                return;
+        if (p->physfn[0]) {
+                for (size_t i = 0; d->pd && i < d->pd->n_ladder; i++)
+                        wider = wider || d->pd->ladder[i].kind != ACTION_RESET ||
+                                !streq(d->pd->ladder[i].method, "flr");
+                char fix[256];
+
+                /* per VM, not per vendor:device: a VF often has its PF's device ID */
+                snprintf(fix, sizeof(fix), "let the VF use only FLR: policy vms.\"%lu\".reset_methods = [\"flr\"] in "
+                         "/etc/pve-gpu-reset.json", d->vmid);
+                doctor_add(rep, "sriov", wider ? DOCTOR_WARN : DOCTOR_INFO, p->bdf, wider ? fix : NULL,
+                           "a virtual function of %s: only its FLR is safe (a slot or bus reset, or a remove, hits the PF "
+                           "and every other VF; with ARI its function number is not a slot of its own)%s", p->physfn,
+                           wider ? "; the ladder goes beyond FLR" : "");
+                return;
+        }
+        if (d->sriov_totalvfs && d->sriov_numvfs) {
+                char fix[512];
+
+                snprintf(fix, sizeof(fix), "pass one of its VFs instead; or stop the VMs using its VFs and echo 0 > "
+                         "/sys/bus/pci/devices/%s/sriov_numvfs before VM %lu starts", p->bdf, d->vmid);
+                doctor_add(rep, "sriov", DOCTOR_WARN, p->bdf, fix,
+                           "an SR-IOV physical function with %u of %u VFs enabled, passed through whole: binding it to "
+                           "vfio-pci and resetting it destroys its VFs (other VMs' VFs die with it)",
+                           d->sriov_numvfs, d->sriov_totalvfs);
+        }
+}
+
 void doctor_check_devices(const struct pgr_ctx *ctx, const struct doctor_devices *set, bool vfio_loaded,
-                          const struct kmsg_log *log, struct doctor_report *rep)
+                          bool vendor_reset_loaded, const struct kmsg_log *log, struct doctor_report *rep)
 {
         for (size_t i = 0; i < set->n; i++) {
                 const struct doctor_device *d = &set->v[i];
@@ -649,8 +767,9 @@ void doctor_check_devices(const struct pgr_ctx *ctx, const struct doctor_devices
                                      set->v[j].vmid == d->vmid;
                 if (d->dev.present && !group_done)
                         check_group(ctx, set, d, rep);
-                check_reset(d, log, rep);
+                check_reset(d, vendor_reset_loaded, log, rep);
                 check_power(ctx, d, rep);
                 check_bar(ctx, d, rep);
+                check_sriov(d, rep);
         }
 }

@@ -16,6 +16,12 @@ struct doctor_device {
         char hostpci[16];                /* "hostpci0", "" when in no VM */
         bool untouched;                  /* driver=keep or mdev=: neither bound nor reset */
         const struct plan_device *pd;    /* its entry in a post-stop plan, NULL when none */
+        const struct vmconf *conf;       /* that VM's config, NULL when in no VM */
+        const struct hostpci *entry;     /* its hostpciN line there, NULL when none */
+        /* facts doctor_device_load_facts() reads from sysfs */
+        int numa_node;                   /* numa_node, -1 unknown */
+        unsigned sriov_totalvfs;         /* 0: no SR-IOV capability */
+        unsigned sriov_numvfs;           /* VFs enabled */
 };
 
 struct doctor_devices {
@@ -23,6 +29,8 @@ struct doctor_devices {
         struct doctor_device *v;
 };
 
+/* Reads the sysfs facts above (absent attributes leave the defaults: -1, 0). */
+void doctor_device_load_facts(const struct pgr_ctx *ctx, struct doctor_device *d);
 /* "10de:2204" */
 void doctor_device_id(const struct doctor_device *d, char buf[static 16]);
 /* The functions of the set (present ones), for the per-device checks of other modules. */
@@ -32,8 +40,9 @@ bool doctor_device_is_display(const struct doctor_device *d);
 
 struct kmsg_log;
 
-/* The per-device checks: driver, iommu-group, reset, power, bar. vfio_loaded tells the driver check
- * whether an unbound function means "vfio-pci not loaded yet"; log (may be NULL) lets the reset
- * check see an FLR that already hung. */
+/* The per-device checks: driver, iommu-group, reset, power, bar, sriov. vfio_loaded tells the driver
+ * check whether an unbound function means "vfio-pci not loaded yet"; vendor_reset_loaded tells the
+ * reset check that vendor-reset is there and only device_specific needs choosing; log (may be
+ * NULL) lets the reset check see an FLR that already hung. */
 void doctor_check_devices(const struct pgr_ctx *ctx, const struct doctor_devices *set, bool vfio_loaded,
-                          const struct kmsg_log *log, struct doctor_report *rep);
+                          bool vendor_reset_loaded, const struct kmsg_log *log, struct doctor_report *rep);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Host-wide checks: `iommu`, `cmdline`, `kernel`. */
+/* Host-wide checks: `iommu`, `cmdline`, `kernel`, `numa`. */
 #include "doctor_host.h"
 
 #include <ctype.h>
@@ -120,6 +120,41 @@ static int load_modules_index(const struct pgr_ctx *ctx, struct doctor_host *h)
         return 0;
 }
 
+/* /sys/devices/system/node/node<N>/cpulist, in node order. */
+static void load_numa_nodes(const struct pgr_ctx *ctx, struct doctor_host *h)
+{
+        char path[PATH_MAX];
+        struct dirent *de;
+        DIR *d;
+
+        if (pgr_path(ctx, path, sizeof(path), "/sys/devices/system/node") < 0 || !(d = opendir(path)))
+                return;
+        while ((de = readdir(d)) && h->n_numa_nodes < ELEMENTSOF(h->numa_nodes)) {
+                struct doctor_numa_node *n;
+                char abs[PATH_MAX], *end;
+                long id;
+
+                if (strncmp(de->d_name, "node", 4) != 0 || !isdigit((unsigned char)de->d_name[4]))
+                        continue;
+                id = strtol(de->d_name + 4, &end, 10);
+                if (*end || id < 0 || id > INT_MAX)
+                        continue;
+                n = &h->numa_nodes[h->n_numa_nodes++];
+                n->id = (int)id;
+                snprintf(abs, sizeof(abs), "/sys/devices/system/node/node%ld/cpulist", id);
+                if (sysfs_read(ctx, abs, n->cpulist, sizeof(n->cpulist)) < 0)
+                        n->cpulist[0] = '\0';
+        }
+        closedir(d);
+        for (size_t i = 1; i < h->n_numa_nodes; i++)
+                for (size_t j = i; j > 0 && h->numa_nodes[j - 1].id > h->numa_nodes[j].id; j--) {
+                        struct doctor_numa_node t = h->numa_nodes[j];
+
+                        h->numa_nodes[j] = h->numa_nodes[j - 1];
+                        h->numa_nodes[j - 1] = t;
+                }
+}
+
 int doctor_host_load(const struct pgr_ctx *ctx, struct doctor_host **ret)
 {
         struct doctor_host *h = calloc(1, sizeof(*h));
@@ -172,6 +207,8 @@ int doctor_host_load(const struct pgr_ctx *ctx, struct doctor_host **ret)
                                 h->n_iommu_groups++;
                 closedir(d);
         }
+        load_numa_nodes(ctx, h);
+        h->proxmox_boot_tool = host_exists(ctx, "/etc/kernel/proxmox-boot-uuids");
         if (h->release[0]) {
                 r = load_modules_index(ctx, h);
                 if (r < 0) {
@@ -264,7 +301,25 @@ bool doctor_host_module_loaded(const struct pgr_ctx *ctx, const char *module)
                 m[i] = module[i] == '-' ? '_' : module[i];
         m[i] = '\0';
         snprintf(abs, sizeof(abs), "/sys/module/%s", m);
-        return host_exists(ctx, abs);
+        if (host_exists(ctx, abs))
+                return true;
+        /* /proc/modules: "vendor_reset 114688 0 - Live 0x0000000000000000 (OE)" */
+        {
+                _cleanup_free_ char *t = NULL;
+
+                if (read_host_file(ctx, "/proc/modules", HOST_FILE_MAX, &t) < 0)
+                        return false;
+                for (const char *p = t; *p;) {
+                        const char *eol = strchr(p, '\n'), *sp = strchr(p, ' ');
+
+                        if (!eol)
+                                eol = p + strlen(p);
+                        if (sp && sp < eol && names_eq(p, (size_t)(sp - p), m))
+                                return true;
+                        p = *eol ? eol + 1 : eol;
+                }
+        }
+        return false;
 }
 
 bool doctor_host_module_available(const struct pgr_ctx *ctx, const char *module, void *userdata)
@@ -519,4 +574,188 @@ void doctor_check_kernel(const struct pgr_ctx *ctx, const struct doctor_host *h,
         dstr_done(&installed);
         dstr_done(&missing);
         dstr_done(&unknown);
+}
+
+int doctor_cpuset_parse(const char *s, size_t n, char sep, uint64_t bits[DOCTOR_CPUSET_MAX / 64])
+{
+        size_t i = 0;
+        bool any = false;
+
+        memset(bits, 0, DOCTOR_CPUSET_MAX / 8);
+        while (i < n) {
+                unsigned long lo = 0, hi;
+                size_t digits = 0;
+
+                while (i < n && isspace((unsigned char)s[i]))
+                        i++;
+                for (; i < n && isdigit((unsigned char)s[i]) && lo < DOCTOR_CPUSET_MAX; i++, digits++)
+                        lo = lo * 10 + (unsigned long)(s[i] - '0');
+                if (!digits || lo >= DOCTOR_CPUSET_MAX)
+                        return -EINVAL;
+                hi = lo;
+                if (i < n && s[i] == '-') {
+                        i++;
+                        hi = 0;
+                        digits = 0;
+                        for (; i < n && isdigit((unsigned char)s[i]) && hi < DOCTOR_CPUSET_MAX; i++, digits++)
+                                hi = hi * 10 + (unsigned long)(s[i] - '0');
+                        if (!digits || hi >= DOCTOR_CPUSET_MAX || hi < lo)
+                                return -EINVAL;
+                }
+                while (i < n && isspace((unsigned char)s[i]))
+                        i++;
+                if (i < n && s[i] != sep)
+                        return -EINVAL;
+                if (i < n)
+                        i++;
+                for (unsigned long c = lo; c <= hi; c++)
+                        bits[c / 64] |= 1ULL << (c % 64);
+                any = true;
+        }
+        return any ? 0 : -EINVAL;
+}
+
+static bool cpuset_subset(const uint64_t *a, const uint64_t *b)
+{
+        for (size_t i = 0; i < DOCTOR_CPUSET_MAX / 64; i++)
+                if (a[i] & ~b[i])
+                        return false;
+        return true;
+}
+
+static bool cpuset_overlaps(const uint64_t *a, const uint64_t *b)
+{
+        for (size_t i = 0; i < DOCTOR_CPUSET_MAX / 64; i++)
+                if (a[i] & b[i])
+                        return true;
+        return false;
+}
+
+/* The value of key in a property string "cpus=0-3,hostnodes=1,memory=4096" (NULL when absent). */
+static const char *prop_value(const char *s, const char *key, size_t *ret_len)
+{
+        size_t klen = strlen(key);
+
+        for (const char *p = s; p && *p;) {
+                const char *comma = strchr(p, ',');
+                size_t len = comma ? (size_t)(comma - p) : strlen(p);
+
+                if (len > klen && strncmp(p, key, klen) == 0 && p[klen] == '=') {
+                        *ret_len = len - klen - 1;
+                        return p + klen + 1;
+                }
+                p = comma ? comma + 1 : NULL;
+        }
+        return NULL;
+}
+
+/* numaI with hostnodes set to node (and policy=bind when it had none): the line the fix suggests. */
+static void numa_fix_value(const char *value, int node, struct dstr *out)
+{
+        bool first = true, policy = false;
+
+        for (const char *p = value; p && *p;) {
+                const char *comma = strchr(p, ',');
+                size_t len = comma ? (size_t)(comma - p) : strlen(p);
+
+                if (len && !(len > 10 && strncmp(p, "hostnodes=", 10) == 0)) {
+                        dstr_addf(out, "%s%.*s", first ? "" : ",", (int)len, p);
+                        first = false;
+                        policy = policy || (len > 7 && strncmp(p, "policy=", 7) == 0);
+                }
+                p = comma ? comma + 1 : NULL;
+        }
+        dstr_addf(out, "%shostnodes=%d%s", first ? "" : ",", node, policy ? "" : ",policy=bind");
+}
+
+static const struct doctor_numa_node *numa_node_by_id(const struct doctor_host *h, int id)
+{
+        for (size_t i = 0; i < h->n_numa_nodes; i++)
+                if (h->numa_nodes[i].id == id)
+                        return &h->numa_nodes[i];
+        return NULL;
+}
+
+/* One finding per card (its first function in the set) and VM. Formats read from qemu-server:
+ * affinity is a pve-cpuset ("0,5,8-11", PVE/QemuServer.pm $confdesc affinity, checked by
+ * PVE::CpuSet::parse_cpuset; QEMU runs under taskset --cpu-list); numaN is $numa_fmt of
+ * PVE/QemuServer/Memory.pm ("cpus=id[-id];...,hostnodes=id[-id];...,memory=N,policy=..."), used
+ * only with numa: 1 (config_to_command's "if ($conf->{numa})"), and hostnodes needs a policy. */
+void doctor_check_numa(const struct doctor_host *h, const struct doctor_devices *set, struct doctor_report *rep)
+{
+        if (h->n_numa_nodes < 2)
+                return;
+        for (size_t i = 0; i < set->n; i++) {
+                const struct doctor_device *d = &set->v[i];
+                const struct vmconf *c = d->conf;
+                const struct doctor_numa_node *node;
+                uint64_t node_cpus[DOCTOR_CPUSET_MAX / 64], set_bits[DOCTOR_CPUSET_MAX / 64];
+                struct dstr msg = {}, fix = {};
+                enum doctor_status st = DOCTOR_OK;
+                bool dup = false, pinned = false;
+
+                if (!d->dev.present || !c || d->untouched || d->dev.header_type == 1)
+                        continue;
+                for (size_t j = 0; j < i && !dup; j++)
+                        dup = set->v[j].dev.present && set->v[j].vmid == d->vmid &&
+                              pci_addr_same_slot(&set->v[j].dev.addr, &d->dev.addr);
+                if (dup)
+                        continue;
+                if (d->numa_node < 0 || !(node = numa_node_by_id(h, d->numa_node)) ||
+                    doctor_cpuset_parse(node->cpulist, strlen(node->cpulist), ',', node_cpus) < 0) {
+                        doctor_add(rep, "numa", DOCTOR_INFO, d->dev.bdf, NULL,
+                                   "%zu NUMA nodes, but the firmware does not tell which one the card is on (numa_node %d)",
+                                   h->n_numa_nodes, d->numa_node);
+                        continue;
+                }
+                dstr_addf(&msg, "the card is on NUMA node %d (CPUs %s) of %zu", node->id, node->cpulist, h->n_numa_nodes);
+                if (c->affinity) {
+                        pinned = true;
+                        if (doctor_cpuset_parse(c->affinity, strlen(c->affinity), ',', set_bits) < 0)
+                                dstr_addf(&msg, "; VM %lu's affinity '%s' is not a CPU list", c->vmid, c->affinity);
+                        else if (cpuset_subset(set_bits, node_cpus))
+                                dstr_addf(&msg, "; VM %lu runs on its CPUs (affinity %s)", c->vmid, c->affinity);
+                        else {
+                                st = DOCTOR_WARN;
+                                dstr_addf(&msg, "; VM %lu's affinity %s %s CPUs of another node: the card's DMA and "
+                                          "interrupts cross the socket interconnect", c->vmid, c->affinity,
+                                          cpuset_overlaps(set_bits, node_cpus) ? "includes" : "has only");
+                                dstr_addf(&fix, "qm set %lu --affinity %s", c->vmid, node->cpulist);
+                        }
+                }
+                for (unsigned n = 0; c->numa == 1 && n < VMCONF_MAX_NUMA; n++) {
+                        const char *v = c->numa_nodes[n], *hn;
+                        size_t len = 0;
+                        uint64_t want[DOCTOR_CPUSET_MAX / 64] = { 0 };
+
+                        if (!v || !(hn = prop_value(v, "hostnodes", &len)))
+                                continue;
+                        pinned = true;
+                        want[node->id / 64] = 1ULL << (node->id % 64);
+                        if (doctor_cpuset_parse(hn, len, ';', set_bits) < 0)
+                                dstr_addf(&msg, "; numa%u hostnodes '%.*s' is not a node list", n, (int)len, hn);
+                        else if (cpuset_subset(set_bits, want))
+                                dstr_addf(&msg, "; numa%u binds its memory to that node", n);
+                        else {
+                                bool also = cpuset_overlaps(set_bits, want);
+
+                                st = DOCTOR_WARN;
+                                dstr_addf(&msg, "; VM %lu's numa%u binds its memory to host node%s %.*s, %s the card's",
+                                          c->vmid, n, memchr(hn, ';', len) || memchr(hn, '-', len) ? "s" : "", (int)len, hn,
+                                          also ? "not only" : "not");
+                                dstr_addf(&fix, "%sqm set %lu --numa%u ", fix.len ? "; " : "", c->vmid, n);
+                                numa_fix_value(v, node->id, &fix);
+                        }
+                }
+                if (!pinned) {
+                        st = DOCTOR_INFO;
+                        dstr_addf(&msg, "; VM %lu is not pinned (no affinity, no numaN hostnodes): its vCPUs and memory "
+                                  "may end up on another node", c->vmid);
+                        dstr_addf(&fix, "qm set %lu --affinity %s (and with numa: 1, numa0: cpus=...,hostnodes=%d,"
+                                  "memory=...,policy=bind)", c->vmid, node->cpulist, node->id);
+                }
+                doctor_add(rep, "numa", st, d->dev.bdf, fix.len ? dstr_get(&fix) : NULL, "%s", dstr_get(&msg));
+                dstr_done(&msg);
+                dstr_done(&fix);
+        }
 }

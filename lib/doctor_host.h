@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "context.h"
 #include "doctor_device.h"
@@ -14,7 +15,14 @@
  *   or /etc/default/grub (GRUB_CMDLINE_LINUX + GRUB_CMDLINE_LINUX_DEFAULT) for what the next boot gets,
  *   /proc/sys/kernel/osrelease (or uname(2) on the real root), /proc/cpuinfo's vendor_id,
  *   /sys/kernel/iommu_groups, /sys/module/<m> (loaded) and /lib/modules/<release>/modules.dep and
- *   modules.builtin (installed). */
+ *   modules.builtin (installed), /sys/devices/system/node/node<N>/cpulist (NUMA topology),
+ *   /etc/kernel/proxmox-boot-uuids (proxmox-boot-tool manages the ESPs). */
+#define DOCTOR_MAX_NUMA_NODES 64
+struct doctor_numa_node {
+        int id;                         /* N of nodeN */
+        char cpulist[512];              /* "0-13,28-41", "" unreadable */
+};
+
 struct doctor_host {
         bool have_cmdline;
         char cmdline[8192];
@@ -26,6 +34,9 @@ struct doctor_host {
         int n_iommu_groups;             /* -1: /sys/kernel/iommu_groups missing */
         bool have_modules_dir;          /* /lib/modules/<release> exists */
         char *modules_index;            /* modules.dep + modules.builtin text, NULL when none */
+        size_t n_numa_nodes;            /* 0: /sys/devices/system/node unreadable */
+        struct doctor_numa_node numa_nodes[DOCTOR_MAX_NUMA_NODES]; /* in id order */
+        bool proxmox_boot_tool;         /* /etc/kernel/proxmox-boot-uuids exists */
 };
 
 int doctor_host_load(const struct pgr_ctx *ctx, struct doctor_host **ret);
@@ -37,7 +48,7 @@ const char *cmdline_value(const char *cmdline, const char *key, char *buf, size_
 /* Whether some KEY=... word has VALUE among its comma-separated values ("video=efifb:off,vesafb:off"). */
 bool cmdline_has(const char *cmdline, const char *key, const char *value);
 
-/* Loaded (/sys/module/<m>) or installed for the running kernel (modules.dep, modules.builtin);
+/* Loaded (/sys/module/<m>, or listed in /proc/modules) or installed for the running kernel (modules.dep, modules.builtin);
  * '-' and '_' are the same. userdata is the struct doctor_host. */
 bool doctor_host_module_loaded(const struct pgr_ctx *ctx, const char *module);
 bool doctor_host_module_available(const struct pgr_ctx *ctx, const char *module, void *userdata);
@@ -47,3 +58,11 @@ void doctor_check_iommu(const struct doctor_host *h, struct doctor_report *rep);
 void doctor_check_cmdline(const struct doctor_host *h, const struct doctor_devices *set, const struct kmsg_log *log,
                           struct doctor_report *rep);
 void doctor_check_kernel(const struct pgr_ctx *ctx, const struct doctor_host *h, struct doctor_report *rep);
+/* `numa`: on hosts with more than one NUMA node, each passed-through card's node against its VM's
+ * affinity and numaN hostnodes. Nothing on single-node hosts. */
+void doctor_check_numa(const struct doctor_host *h, const struct doctor_devices *set, struct doctor_report *rep);
+
+/* A CPU or node list into a bitmap of max bits: "0,5,8-11" (sep ',', pve-cpuset and sysfs cpulist)
+ * or "0-3;8" (sep ';', numaN cpus/hostnodes). -EINVAL when malformed or beyond max. */
+#define DOCTOR_CPUSET_MAX 1024
+int doctor_cpuset_parse(const char *s, size_t n, char sep, uint64_t bits[DOCTOR_CPUSET_MAX / 64]);

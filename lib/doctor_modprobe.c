@@ -105,6 +105,8 @@ static int parse_line(struct modprobe_conf *c, char *line, const char *file, uns
                 while (r >= 0 && (tok = next_token(&rest)))
                         if (strncmp(tok, "ids=", 4) == 0)
                                 r = add(c, MODPROBE_VFIO_IDS, "vfio_pci", 8, tok + 4, strlen(tok + 4), file, lineno);
+                        else if (strncmp(tok, "reset_method=", 13) == 0)
+                                r = add(c, MODPROBE_VFIO_RESET_METHOD, "vfio_pci", 8, tok, strlen(tok), file, lineno);
                 return r;
         }
         if (streq(cmd, "softdep")) {
@@ -175,6 +177,23 @@ static void note_mtime(const struct pgr_ctx *ctx, struct modprobe_conf *c, const
                 c->newest_mtime = st.st_mtime;
                 snprintf(c->newest_file, sizeof(c->newest_file), "%s", abs);
         }
+}
+
+/* Whether a file the initramfs copies matters for passthrough: it names vfio, or the entries it
+ * added (from index first on) blacklist a GPU driver. */
+static bool concerns_passthrough(const struct modprobe_conf *c, size_t first, const char *text)
+{
+        static const char *const gpu_drivers[] = { "nouveau", "nvidia", "nvidiafb", "nvidia_drm", "nvidia_modeset",
+                                                   "amdgpu", "radeon", "i915", "xe" };
+
+        if (strcasestr(text, "vfio"))
+                return true;
+        for (size_t i = first; i < c->n; i++)
+                if (c->v[i].kind == MODPROBE_BLACKLIST || c->v[i].kind == MODPROBE_INSTALL_FALSE)
+                        for (size_t g = 0; g < ELEMENTSOF(gpu_drivers); g++)
+                                if (module_eq(c->v[i].module, gpu_drivers[g]))
+                                        return true;
+        return false;
 }
 
 /* The *.conf files of dirs, a name in an earlier directory hiding it in later ones, in name order;
@@ -271,12 +290,14 @@ static int load_modprobe_d(const struct pgr_ctx *ctx, struct modprobe_conf *c)
                 return r;
         for (size_t i = 0; i < n && r >= 0; i++) {
                 _cleanup_free_ char *text = NULL;
+                size_t first = c->n;
 
                 if (read_host_file(ctx, files[i], &text) < 0)
                         continue;
                 c->n_files++;
-                note_mtime(ctx, c, files[i]);
                 r = modprobe_conf_parse(c, text, files[i]);
+                if (r >= 0 && concerns_passthrough(c, first, text))
+                        note_mtime(ctx, c, files[i]);
         }
         free_strv(files, n);
         return r < 0 ? r : 0;
@@ -322,20 +343,26 @@ static int load_modules_lists(const struct pgr_ctx *ctx, struct modprobe_conf *c
         int r;
 
         if (read_host_file(ctx, "/etc/modules", &text) >= 0) {
-                note_mtime(ctx, c, "/etc/modules");
+                size_t first = c->n;
+
                 r = parse_modules_list(c, text, "/etc/modules");
                 if (r < 0)
                         return r;
+                if (concerns_passthrough(c, first, text))
+                        note_mtime(ctx, c, "/etc/modules");
         }
         r = list_conf_files(ctx, dirs, ELEMENTSOF(dirs), &files, &n);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < n && r >= 0; i++) {
                 _cleanup_free_ char *t = NULL;
+                size_t first = c->n;
 
                 if (read_host_file(ctx, files[i], &t) < 0)
                         continue;
                 r = parse_modules_list(c, t, files[i]);
+                if (r >= 0 && concerns_passthrough(c, first, t))
+                        note_mtime(ctx, c, files[i]);
         }
         free_strv(files, n);
         return r < 0 ? r : 0;
@@ -375,6 +402,10 @@ static int parse_cmdline(struct modprobe_conf *c, const char *cmdline)
                         normalize(mod, sizeof(mod), tok, (size_t)(dot - tok));
                         if (streq(mod, "vfio_pci") && (size_t)(eq - dot - 1) == 3 && strncmp(dot + 1, "ids", 3) == 0)
                                 r = add(c, MODPROBE_VFIO_IDS, "vfio_pci", 8, eq + 1, strlen(eq + 1), "/proc/cmdline", 0);
+                        else if (streq(mod, "vfio_pci") && (size_t)(eq - dot - 1) == 12 &&
+                                 strncmp(dot + 1, "reset_method", 12) == 0)
+                                r = add(c, MODPROBE_VFIO_RESET_METHOD, "vfio_pci", 8, dot + 1, strlen(dot + 1),
+                                        "/proc/cmdline", 0);
                 }
         }
         return r;
@@ -707,18 +738,25 @@ void doctor_check_modprobe(const struct pgr_ctx *ctx, const struct modprobe_conf
                                    "logs 'Failed to find module'", where(e, at, sizeof(at)));
                 }
         }
-        if (k->release && *k->release && c->newest_mtime) {
-                char initrd[PATH_MAX], abs[PATH_MAX];
-                struct stat st;
+        for (size_t i = 0; i < c->n; i++) {
+                const struct modprobe_entry *e = &c->v[i];
+                char fix[1536];
 
-                snprintf(abs, sizeof(abs), "/boot/initrd.img-%s", k->release);
-                if (pgr_path(ctx, initrd, sizeof(initrd), abs) == 0 && stat(initrd, &st) == 0 &&
-                    st.st_mtime < c->newest_mtime) {
-                        problem = true;
-                        doctor_add(rep, "modprobe", DOCTOR_WARN, NULL, "update-initramfs -u -k all, then reboot",
-                                   "%s changed after %s was built: the drivers loaded from the initramfs still see "
-                                   "the old settings", c->newest_file, abs);
-                }
+                if (e->kind != MODPROBE_VFIO_RESET_METHOD)
+                        continue;
+                problem = true;
+                if (e->line)
+                        snprintf(fix, sizeof(fix), "delete %s from %s line %u (then update-initramfs -u -k all); the reset "
+                                 "method is chosen per device: echo METHOD > /sys/bus/pci/devices/BDF/reset_method, or "
+                                 "reset_methods in /etc/pve-gpu-reset.json", e->value, e->file, e->line);
+                else
+                        snprintf(fix, sizeof(fix), "remove vfio-pci.%s from the kernel command line; the reset method is "
+                                 "chosen per device: echo METHOD > /sys/bus/pci/devices/BDF/reset_method, or "
+                                 "reset_methods in /etc/pve-gpu-reset.json", e->value);
+                doctor_add(rep, "modprobe", DOCTOR_WARN, NULL, fix,
+                           "'%s' for vfio-pci (%s) does nothing: vfio-pci has no reset_method parameter (modprobe "
+                           "passes it, the module ignores it with \"unknown parameter\"), so the kernel keeps its own "
+                           "reset order", e->value, where(e, at, sizeof(at)));
         }
         if (!problem) {
                 const struct modprobe_entry *ids = modprobe_conf_vfio_ids(c, NULL);
@@ -730,4 +768,34 @@ void doctor_check_modprobe(const struct pgr_ctx *ctx, const struct modprobe_conf
                            good.len ? dstr_get(&good) : "nothing in modprobe.d concerns these devices");
         }
         dstr_done(&good);
+}
+
+void doctor_check_initramfs(const struct pgr_ctx *ctx, const struct modprobe_conf *c, const char *release,
+                            bool proxmox_boot_tool, struct doctor_report *rep)
+{
+        char initrd[PATH_MAX], abs[PATH_MAX], fix[256], when[64];
+        struct stat st;
+        struct tm tm;
+
+        if (!release || !*release || !c->newest_mtime)
+                return;
+        snprintf(abs, sizeof(abs), "/boot/initrd.img-%s", release);
+        if (pgr_path(ctx, initrd, sizeof(initrd), abs) < 0 || stat(initrd, &st) < 0)
+                return;
+        if (st.st_mtime >= c->newest_mtime) {
+                doctor_add(rep, "initramfs", DOCTOR_OK, NULL, NULL, "%s is newer than %s (the newest vfio setting)", abs,
+                           c->newest_file);
+                return;
+        }
+        snprintf(fix, sizeof(fix), "update-initramfs -u -k all%s, then reboot",
+                 proxmox_boot_tool ? " && proxmox-boot-tool refresh" : "");
+        if (gmtime_r(&st.st_mtime, &tm))
+                strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", &tm);
+        else
+                snprintf(when, sizeof(when), "?");
+        doctor_add(rep, "initramfs", DOCTOR_WARN, NULL, fix,
+                   "%s changed after %s was built (%s): vfio-pci and the GPU drivers load from the initramfs, which "
+                   "still has the old settings%s", c->newest_file, abs, when,
+                   proxmox_boot_tool ? "; this host boots through proxmox-boot-tool, whose ESPs get the new initramfs "
+                                       "only with a refresh" : "");
 }

@@ -23,6 +23,7 @@ enum modprobe_kind {
         MODPROBE_SOFTDEP_VFIO,  /* softdep M pre: ... vfio-pci ... (M = the module) */
         MODPROBE_SOFTDEP_BROKEN,/* softdep M pre:vfio-pci (no space: kmod ignores it) */
         MODPROBE_LOAD,          /* M listed in /etc/modules or modules-load.d */
+        MODPROBE_VFIO_RESET_METHOD, /* options vfio-pci reset_method=...: no such parameter (value: it) */
 };
 
 struct modprobe_entry {
@@ -37,7 +38,9 @@ struct modprobe_conf {
         size_t n, alloc;
         struct modprobe_entry *v;
         size_t n_files;         /* modprobe.d files read */
-        time_t newest_mtime;    /* newest modprobe.d / modules file, 0 none */
+        /* the newest modprobe.d / modules / modules-load.d file that concerns vfio (names it) or
+         * blacklists a GPU driver: what the initramfs must have seen; 0 none */
+        time_t newest_mtime;
         char newest_file[256];
 };
 
@@ -71,6 +74,11 @@ struct modprobe_kernel {
 
 /* The `modprobe` check for the device set: vfio-pci ids= against every function's vendor:device,
  * blacklists and softdeps for the host drivers that could claim them, vfio-pci loaded at boot,
- * and an initramfs older than the files. */
+ * options vfio-pci has no use for (reset_method=). */
 void doctor_check_modprobe(const struct pgr_ctx *ctx, const struct modprobe_conf *c, const struct doctor_devices *set,
                            const struct modprobe_kernel *k, struct doctor_report *rep);
+/* The `initramfs` check: /boot/initrd.img-<release> of the running kernel older than the newest file
+ * that concerns vfio (c->newest_*): modules loaded from the initramfs do not see the change.
+ * proxmox_boot_tool: /etc/kernel/proxmox-boot-uuids exists (the ESPs need a refresh too). */
+void doctor_check_initramfs(const struct pgr_ctx *ctx, const struct modprobe_conf *c, const char *release,
+                            bool proxmox_boot_tool, struct doctor_report *rep);

@@ -492,6 +492,14 @@ int pcidev_probe(struct pcidev_access *acc, const struct pci_addr *addr, struct 
         probe_iommu_group(ctx, p);
         probe_reset(ctx, p);
         p->has_reset_subordinate = sysfs_dev_has(ctx, addr, "reset_subordinate");
+        {
+                char pf_name[64];
+                struct pci_addr pf;
+
+                if (sysfs_dev_link(ctx, addr, "physfn", pf_name, sizeof(pf_name)) == 0 &&
+                    pci_addr_parse_full(pf_name, &pf) == 0)
+                        pci_addr_format(&pf, p->physfn);
+        }
         p->d3cold_allowed = read_int_attr(ctx, addr, "d3cold_allowed");
         read_attr(ctx, addr, "power/control", p->power_control, sizeof(p->power_control));
         read_attr(ctx, addr, "power_state", p->power_state, sizeof(p->power_state));

@@ -65,6 +65,7 @@ struct pcidev {
         bool below_parent_complete;     /* false: cut at PCIDEV_MAX_RELATED or unreadable: a safety check
                                          * over below_parent must then fail closed */
         bool alone_on_bus;              /* no other function on this device's bus */
+        char physfn[PCI_ADDR_STRLEN];   /* an SR-IOV virtual function: its PF (the physfn link), else "" */
 };
 
 /* Facts for one function (addr->func >= 0). A device that is not present gives 0 with present=false.

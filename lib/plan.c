@@ -624,6 +624,13 @@ static void build_ladder(const struct plan_input *in, struct plan *p, struct pla
                         size_t n = 0;
                         bool foreign = false;
 
+                        /* A VF does not come back: a rescan never enumerates VFs (only writing the PF's
+                         * sriov_numvfs creates them), and with ARI a VF can be alone in its "slot". */
+                        if (dev->physfn[0]) {
+                                WHY("remove-rescan: a virtual function of %s, which a rescan does not bring back; ",
+                                    dev->physfn);
+                                continue;
+                        }
                         /* Removing the slot removes every function in it. */
                         if (pcidev_slot_functions(in->ctx, &dev->addr, funcs, ELEMENTSOF(funcs), &n) < 0) {
                                 WHY("remove-rescan: cannot list the slot's functions; ");

@@ -477,6 +477,9 @@ void vmconf_free(struct vmconf *c)
         for (size_t i = 0; i < c->n_warnings; i++)
                 free(c->warnings[i].msg);
         free(c->warnings);
+        free(c->affinity);
+        for (size_t i = 0; i < VMCONF_MAX_NUMA; i++)
+                free(c->numa_nodes[i]);
         free(c);
 }
 
@@ -652,6 +655,16 @@ static int parse_line(struct vmconf *c, const char *filename, const char *vmtag,
                                     vmconf_quote(v, vn, q, sizeof(q)));
                 return 0;
         }
+        /* doctor's NUMA facts: kept as written, never a warning or an error (see vmconf.h) */
+        if (key_is(line, kn, "numa")) {
+                if (!vmconf_boolean_parse(v, vn, &c->numa))
+                        c->numa = -1;
+                return 0;
+        }
+        if (key_is(line, kn, "affinity") ||
+            (kn == 5 && memcmp(line, "numa", 4) == 0 && line[4] >= '0' && line[4] < '0' + VMCONF_MAX_NUMA))
+                return memchr(v, '\0', vn) ? 0 : set_string(line[0] == 'a' ? &c->affinity : &c->numa_nodes[line[4] - '0'],
+                                                              v, vn);
         char **dst = key_is(line, kn, "hookscript") ? &c->hookscript
                      : key_is(line, kn, "machine")  ? &c->machine
                      : key_is(line, kn, "bios")     ? &c->bios
@@ -692,6 +705,7 @@ int vmconf_parse(const char *text, size_t len, const char *filename, struct vmco
         for (size_t i = 0; i < VMCONF_MAX_HOSTPCI; i++)
                 hostpci_init(&c->hostpci[i]);
         c->reboot = -1;
+        c->numa = -1;
         snprintf(c->path, sizeof(c->path), "%s", filename);
         {       /* "vm 100 - " as in Proxmox's warnings, when the file name says which VM */
                 const char *base = strrchr(filename, '/');

@@ -64,6 +64,13 @@ struct vmconf {
         struct vmconf_warning *warnings; /* in file order, at most VMCONF_MAX_WARNINGS */
         size_t n_warnings;
         size_t n_warnings_dropped;      /* warnings beyond VMCONF_MAX_WARNINGS */
+        /* For doctor's NUMA check only, stored as written and never an error (the hook must not refuse
+         * a config over them): affinity (pve-cpuset "0,5,8-11"), numa (boolean, -1 unset or not a
+         * boolean) and numa0..numa7 (property strings "cpus=0-3,hostnodes=1,memory=4096,policy=bind"). */
+        char *affinity;
+        int numa;
+#define VMCONF_MAX_NUMA 8               /* qemu-server PVE/QemuServer/Memory.pm $MAX_NUMA */
+        char *numa_nodes[VMCONF_MAX_NUMA];
 };
 
 /* "100" → 100. Only digits, no leading zero ("0100"), VMID_MIN..VMID_MAX; anything else -EINVAL. */
@@ -99,7 +106,7 @@ void hostpci_done(struct hostpci *h);
  * warned about (we do not carry Proxmox's whole schema). A line "...snapstate: prepare|delete" is
  * skipped silently, as Proxmox takes it for the snapshot state. A NUL is an ordinary byte; a stored
  * string value with one is skipped with a warning. Only hostpci0..15, hookscript, reboot, machine,
- * bios and lock are stored. filename is for messages and c->path ("N.conf" gives "vm N - ").
+ * bios, lock, affinity, numa and numa0..7 are stored. filename is for messages and c->path ("N.conf" gives "vm N - ").
  * Errors: more than VMCONF_MAX_SIZE bytes (-EFBIG), -ENOMEM. */
 int vmconf_parse(const char *text, size_t len, const char *filename, struct vmconf **ret, struct pgr_error *err);
 

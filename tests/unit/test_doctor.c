@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "doctor.h"
@@ -579,6 +580,203 @@ static char *snapshot(const char *root)
         return s;
 }
 
+/* Writes text to <root of host>/rel (creating nothing but the file). */
+static void write_fixture_file(const char *host, const char *rel, const char *text)
+{
+        char root[PATH_MAX], path[PATH_MAX + 256];
+        FILE *f;
+
+        fixture_root(host, root, sizeof(root));
+        snprintf(path, sizeof(path), "%s/%s", root, rel);
+        f = fopen(path, "we");
+        if (!f)
+                fail_msg("%s: %s", path, strerror(errno));
+        fputs(text, f);
+        assert_int_equal(fclose(f), 0);
+}
+
+static void set_fixture_mtime(const char *host, const char *rel, time_t when)
+{
+        char root[PATH_MAX], path[PATH_MAX + 256];
+        struct timespec ts[2] = { { .tv_sec = when }, { .tv_sec = when } };
+
+        fixture_root(host, root, sizeof(root));
+        snprintf(path, sizeof(path), "%s/%s", root, rel);
+        if (utimensat(AT_FDCWD, path, ts, 0) < 0)
+                fail_msg("%s: %s", path, strerror(errno));
+}
+
+static void expect_no_finding(const struct doctor_report *rep, const char *id)
+{
+        for (size_t i = 0; i < rep->n; i++)
+                if (streq(rep->v[i].id, id)) {
+                        dump(rep);
+                        fail_msg("unexpected %s finding: %s", id, rep->v[i].message);
+                }
+}
+
+/* qemu-server: affinity is a pve-cpuset (PVE/QemuServer.pm $confdesc affinity, PVE::CpuSet::parse_cpuset),
+ * numaN the $numa_fmt of PVE/QemuServer/Memory.pm, read only with numa: 1 (config_to_command). */
+static void test_numa_card_and_vm_on_different_nodes(void **state)
+{
+        _cleanup_(doctor_report_freep) struct doctor_report *r100 = doctor_on("doctor-numa", "pve", 100);
+        _cleanup_(doctor_report_freep) struct doctor_report *r101 = doctor_on("doctor-numa", "pve", 101);
+        _cleanup_(doctor_report_freep) struct doctor_report *r102 = doctor_on("doctor-numa", "pve", 102);
+        _cleanup_(doctor_report_freep) struct doctor_report *r103 = doctor_on("doctor-numa", "pve", 103);
+        _cleanup_(doctor_report_freep) struct doctor_report *single = doctor_on("doctor-healthy", "pve", 100);
+        const struct doctor_finding *f;
+
+        (void)state;
+        f = expect(r100, "numa", "0000:83:00.0", DOCTOR_WARN, "VM 100's affinity 0-7 has only CPUs of another node");
+        assert_non_null(strstr(f->message, "NUMA node 1 (CPUs 14-27,42-55) of 2"));
+        expect_fix(f, "qm set 100 --affinity 14-27,42-55");
+        /* one finding per card, not per function */
+        assert_null(doctor_report_find(r100, "numa", "0000:83:00.1", NULL));
+
+        f = expect(r101, "numa", "0000:83:00.0", DOCTOR_WARN, "numa0 binds its memory to host node 0, not the card's");
+        expect_fix(f, "qm set 101 --numa0 cpus=0-7,memory=16384,policy=bind,hostnodes=1");
+
+        expect(r102, "numa", "0000:83:00.0", DOCTOR_OK, "VM 102 runs on its CPUs (affinity 14-21); numa0 binds its "
+               "memory to that node");
+
+        f = expect(r103, "numa", "0000:83:00.0", DOCTOR_INFO, "VM 103 is not pinned");
+        expect_fix(f, "qm set 103 --affinity 14-27,42-55");
+
+        /* spread over both nodes; hostnodes without a policy (qemu-server dies without one) */
+        {
+                _cleanup_(doctor_report_freep) struct doctor_report *r104 = doctor_on("doctor-numa", "pve", 104);
+
+                f = expect(r104, "numa", "0000:83:00.0", DOCTOR_WARN, "VM 104's affinity 10-17 includes CPUs of another node");
+                assert_non_null(strstr(f->message, "numa0 binds its memory to host nodes 0-1, not only the card's"));
+                expect_fix(f, "qm set 104 --affinity 14-27,42-55; qm set 104 --numa0 cpus=0-7,memory=16384,hostnodes=1,"
+                           "policy=bind");
+        }
+
+        /* one node (no /sys/devices/system/node, or node0 only): nothing to say */
+        expect_no_finding(single, "numa");
+}
+
+static void test_initramfs_older_than_the_vfio_settings(void **state)
+{
+        const time_t built = 1704067200; /* 2024-01-01 00:00 UTC */
+        struct doctor_report *rep;
+        const struct doctor_finding *f;
+
+        (void)state;
+        set_fixture_mtime("doctor-initramfs", "boot/initrd.img-6.8.12-4-pve", built);
+        set_fixture_mtime("doctor-initramfs", "etc/modules", built - 86400);
+        set_fixture_mtime("doctor-initramfs", "etc/modprobe.d/blacklist.conf", built - 86400);
+        set_fixture_mtime("doctor-initramfs", "etc/modprobe.d/vfio.conf", built + 3600);
+        set_fixture_mtime("doctor-initramfs", "etc/modprobe.d/kvm.conf", built + 7200);
+        rep = doctor_on("doctor-initramfs", "pve", 100);
+        /* kvm.conf is newer still, but has nothing to do with vfio: vfio.conf is the file named */
+        f = expect(rep, "initramfs", "", DOCTOR_WARN,
+                   "/etc/modprobe.d/vfio.conf changed after /boot/initrd.img-6.8.12-4-pve was built (2024-01-01 00:00 UTC)");
+        expect_fix(f, "update-initramfs -u -k all && proxmox-boot-tool refresh");
+        /* the ineffective vfio-pci option, with its file and line */
+        f = expect(rep, "modprobe", "", DOCTOR_WARN, "'reset_method=bus' for vfio-pci (/etc/modprobe.d/vfio.conf:2) does "
+                   "nothing: vfio-pci has no reset_method parameter");
+        expect_fix(f, "delete reset_method=bus from /etc/modprobe.d/vfio.conf line 2");
+        doctor_report_free(rep);
+
+        /* rebuilt after every vfio file; only kvm.conf changed since */
+        set_fixture_mtime("doctor-initramfs", "etc/modprobe.d/vfio.conf", built - 3600);
+        rep = doctor_on("doctor-initramfs", "pve", 100);
+        expect(rep, "initramfs", "", DOCTOR_OK, "/boot/initrd.img-6.8.12-4-pve is newer than /etc/modprobe.d/vfio.conf");
+        doctor_report_free(rep);
+
+        /* the GPU blacklist counts too, and a GRUB host needs no proxmox-boot-tool */
+        set_fixture_mtime("doctor-initramfs", "etc/modprobe.d/blacklist.conf", built + 60);
+        {
+                char root[PATH_MAX], path[PATH_MAX + 64];
+
+                fixture_root("doctor-initramfs", root, sizeof(root));
+                snprintf(path, sizeof(path), "%s/etc/kernel/proxmox-boot-uuids", root);
+                assert_int_equal(unlink(path), 0);
+        }
+        rep = doctor_on("doctor-initramfs", "pve", 100);
+        f = expect(rep, "initramfs", "", DOCTOR_WARN, "/etc/modprobe.d/blacklist.conf changed after");
+        assert_null(strstr(f->fix, "proxmox-boot-tool"));
+        doctor_report_free(rep);
+}
+
+static void test_huge_bar_needs_ovmf_q35_pcie(void **state)
+{
+        _cleanup_(doctor_report_freep) struct doctor_report *ovmf = doctor_on("doctor-blackwell", "pve-node-3", 100);
+        _cleanup_(doctor_report_freep) struct doctor_report *seabios = doctor_on("doctor-blackwell", "pve-node-3", 101);
+        const struct doctor_finding *f;
+
+        (void)state;
+        expect(ovmf, "bar", "0000:43:00.0", DOCTOR_OK, "BAR1 32 GiB 64-bit prefetchable above 4 GiB");
+        f = expect(seabios, "bar", "0000:43:00.0", DOCTOR_WARN, "a 32 GiB 64-bit BAR must be mapped above 4 GiB inside "
+                   "the VM too, and VM 101 boots SeaBIOS");
+        expect_fix(f, "qm set 101 --machine q35 --bios ovmf");
+        expect_fix(f, "pcie=1 on hostpci0");
+        /* the audio function's small BAR needs nothing */
+        expect(seabios, "bar", "0000:43:00.1", DOCTOR_INFO, NULL);
+}
+
+static void test_sriov_pf_with_vfs_and_a_vf(void **state)
+{
+        _cleanup_(doctor_report_freep) struct doctor_report *pf = doctor_on("doctor-sriov", "pve1", 100);
+        _cleanup_(doctor_report_freep) struct doctor_report *vf = doctor_on("doctor-sriov", "pve1", 101);
+        _cleanup_(doctor_report_freep) struct doctor_report *healthy = doctor_on("doctor-healthy", "pve", 100);
+        const struct doctor_finding *f;
+
+        (void)state;
+        f = expect(pf, "sriov", "0000:00:02.0", DOCTOR_WARN, "SR-IOV physical function with 7 of 7 VFs enabled, passed "
+                   "through whole");
+        expect_fix(f, "echo 0 > /sys/bus/pci/devices/0000:00:02.0/sriov_numvfs");
+        expect(vf, "sriov", "0000:00:02.1", DOCTOR_INFO, "a virtual function of 0000:00:02.0: only its FLR is safe");
+        /* a VF alone in its ARI slot: still FLR only, nothing beyond */
+        {
+                _cleanup_(doctor_report_freep) struct doctor_report *ari = doctor_on("doctor-sriov", "pve1", 102);
+
+                expect(ari, "sriov", "0000:03:01.0", DOCTOR_INFO, "a virtual function of 0000:03:00.0");
+                expect(ari, "reset", "0000:03:01.0", DOCTOR_OK, "Post-stop uses: flr (why:");
+        }
+        expect_no_finding(healthy, "sriov");
+}
+
+static void test_vendor_reset_loaded_without_device_specific(void **state)
+{
+        char root[PATH_MAX], path[PATH_MAX + 64];
+        struct doctor_report *rep;
+        const struct doctor_finding *f;
+
+        (void)state;
+        fixture_root("doctor-navi", root, sizeof(root));
+        /* loaded, as /proc/modules shows it */
+        write_fixture_file("doctor-navi", "proc/modules", "kvm_amd 208896 0 - Live 0x0000000000000000\n"
+                           "vendor_reset 114688 0 - Live 0x0000000000000000 (OE)\n");
+        rep = doctor_on("doctor-navi", "pve", 101);
+        f = expect(rep, "reset", "0000:0b:00.0", DOCTOR_FAIL, "vendor-reset is loaded, but reset_method does not list "
+                   "device_specific");
+        expect_fix(f, "echo device_specific > /sys/bus/pci/devices/0000:0b:00.0/reset_method");
+        assert_null(strstr(f->fix, "git clone"));
+        doctor_report_free(rep);
+
+        /* listed, but after bus: the kernel's own reset tries bus first */
+        write_fixture_file("doctor-navi", "sys/bus/pci/devices/0000:44:00.0/reset_method", "bus device_specific\n");
+        rep = doctor_on("doctor-navi", "pve", 100);
+        f = expect(rep, "reset", "0000:44:00.0", DOCTOR_WARN, "reset_method lists device_specific but not first");
+        expect_fix(f, "echo device_specific > /sys/bus/pci/devices/0000:44:00.0/reset_method");
+        doctor_report_free(rep);
+
+        /* loaded, as /sys/module shows it */
+        snprintf(path, sizeof(path), "%s/proc/modules", root);
+        assert_int_equal(unlink(path), 0);
+        snprintf(path, sizeof(path), "%s/sys/module/vendor_reset", root);
+        assert_int_equal(mkdir(path, 0755), 0);
+        rep = doctor_on("doctor-navi", "pve", 101);
+        expect(rep, "reset", "0000:0b:00.0", DOCTOR_FAIL, "vendor-reset is loaded");
+        doctor_report_free(rep);
+
+        /* back as the host file has it, for the other tests */
+        assert_int_equal(rmdir(path), 0);
+        write_fixture_file("doctor-navi", "sys/bus/pci/devices/0000:44:00.0/reset_method", "device_specific bus\n");
+}
+
 static void test_doctor_changes_nothing(void **state)
 {
         static const char *const hosts[] = { "doctor-healthy", "doctor-nouveau", "doctor-d3cold", "doctor-vm" };
@@ -639,6 +837,11 @@ int main(void)
                 cmocka_unit_test(test_missing_vm_is_a_failing_finding),
                 cmocka_unit_test(test_dropped_hostpci_is_a_warning_finding),
                 cmocka_unit_test(test_bad_policy_is_bad_input),
+                cmocka_unit_test(test_numa_card_and_vm_on_different_nodes),
+                cmocka_unit_test(test_initramfs_older_than_the_vfio_settings),
+                cmocka_unit_test(test_huge_bar_needs_ovmf_q35_pcie),
+                cmocka_unit_test(test_sriov_pf_with_vfs_and_a_vf),
+                cmocka_unit_test(test_vendor_reset_loaded_without_device_specific),
                 cmocka_unit_test(test_doctor_changes_nothing),
         };
 

@@ -393,6 +393,48 @@ static void test_grub_and_systemd_boot_command_lines(void **state)
         assert_int_equal(rm_rf(dir), 0);
 }
 
+/* vfio-pci has no reset_method parameter (drivers/vfio/pci/vfio_pci.c: ids, nointxmask,
+ * disable_vga, disable_idle_d3, enable_sriov, disable_denylist): the line is found, with its place. */
+static void test_vfio_pci_reset_method_option_is_found(void **state)
+{
+        static const char text[] = "options vfio-pci ids=10de:1b06,10de:10ef\n"
+                                   "# options vfio-pci reset_method=flr\n"
+                                   "options vfio_pci disable_vga=1 reset_method=bus\n";
+        struct modprobe_conf *c = calloc(1, sizeof(*c));
+        const struct modprobe_entry *e;
+
+        (void)state;
+        assert_non_null(c);
+        assert_int_equal(modprobe_conf_parse(c, text, "/etc/modprobe.d/vfio.conf"), 0);
+        e = modprobe_conf_find(c, MODPROBE_VFIO_RESET_METHOD, NULL);
+        assert_non_null(e);
+        assert_string_equal(e->value, "reset_method=bus");
+        assert_int_equal(e->line, 3);
+        assert_string_equal(modprobe_conf_vfio_ids(c, NULL)->value, "10de:1b06,10de:10ef");
+        modprobe_conf_free(c);
+}
+
+static void test_cpu_and_node_lists(void **state)
+{
+        uint64_t b[DOCTOR_CPUSET_MAX / 64];
+
+        (void)state;
+        assert_int_equal(doctor_cpuset_parse("0-13,28-41", 10, ',', b), 0);
+        assert_int_equal(b[0], (0x3fffULL) | (0x3fffULL << 28));
+        assert_int_equal(doctor_cpuset_parse("0,5,8-11", 8, ',', b), 0);
+        assert_int_equal(b[0], 0xf21ULL);
+        assert_int_equal(doctor_cpuset_parse("0-1;3", 5, ';', b), 0);
+        assert_int_equal(b[0], 0xbULL);
+        assert_int_equal(doctor_cpuset_parse("1023", 4, ',', b), 0);
+        assert_int_equal(b[15], 1ULL << 63);
+        assert_int_equal(doctor_cpuset_parse("", 0, ',', b), -EINVAL);
+        assert_int_equal(doctor_cpuset_parse("3-1", 3, ',', b), -EINVAL);
+        assert_int_equal(doctor_cpuset_parse("1024", 4, ',', b), -EINVAL);
+        assert_int_equal(doctor_cpuset_parse("0;1", 3, ',', b), -EINVAL);
+        assert_int_equal(doctor_cpuset_parse("a", 1, ',', b), -EINVAL);
+        assert_int_equal(doctor_cpuset_parse("1,", 2, ',', b), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -406,6 +448,8 @@ int main(void)
                 cmocka_unit_test(test_benign_logs_have_no_events),
                 cmocka_unit_test(test_kmsg_records_and_their_metadata),
                 cmocka_unit_test(test_only_the_last_ids_line_counts),
+                cmocka_unit_test(test_vfio_pci_reset_method_option_is_found),
+                cmocka_unit_test(test_cpu_and_node_lists),
                 cmocka_unit_test(test_softdep_needs_a_space_after_pre),
                 cmocka_unit_test(test_blacklists_and_install_false),
                 cmocka_unit_test(test_command_line_module_options_come_last),

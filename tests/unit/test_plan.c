@@ -521,6 +521,25 @@ static void group_function_on_a_host_driver_blocks_the_slot_reset(void **state)
         unload(&f);
 }
 
+/* A VF alone in its ARI "slot" (03:01.0, PF 03:00.0): removing it loses it until sriov_numvfs is
+ * written again (a rescan does not enumerate VFs, drivers/pci/iov.c creates them), so the ladder
+ * stops at its FLR. */
+static void virtual_function_is_never_removed(void **state)
+{
+        struct fixture f;
+        const struct plan_device *d;
+
+        (void)state;
+        load(&f, "doctor-sriov", 102, PHASE_POST_STOP, NULL);
+        d = dev(&f, "0000:03:01.0");
+        assert_int_equal(d->n_ladder, 1);
+        assert_int_equal(d->ladder[0].kind, ACTION_RESET);
+        assert_string_equal(d->ladder[0].method, "flr");
+        assert_false(has(d, ACTION_REMOVE_RESCAN));
+        assert_false(has(d, ACTION_BUS_RESET));
+        unload(&f);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -534,6 +553,7 @@ int main(void)
                 cmocka_unit_test(reserved_collateral_function_blocks_the_slot_reset),
                 cmocka_unit_test(group_function_on_a_host_driver_blocks_the_slot_reset),
                 cmocka_unit_test(more_functions_below_a_bridge_than_listed_count_as_foreign),
+                cmocka_unit_test(virtual_function_is_never_removed),
                 cmocka_unit_test(driver_keep_and_mdev_are_skipped_with_a_reason),
                 cmocka_unit_test(recorded_set_skips_keep_and_mdev_like_the_config),
                 cmocka_unit_test(recorded_keep_wins_over_an_edited_config),

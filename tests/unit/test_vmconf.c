@@ -1606,10 +1606,36 @@ static void vmconf_load_symlink_loop_and_oversized_file(void **state)
         root_free(&root);
 }
 
+/* doctor's NUMA facts, as qemu-server writes them (PVE/QemuServer.pm affinity: pve-cpuset;
+ * PVE/QemuServer/Memory.pm numa0..numa7 ($MAX_NUMA 8): $numa_fmt property strings). Kept as
+ * written and never an error, so the hook never refuses a config over them. */
+static void numa_affinity_and_numa_nodes_are_kept_as_written(void **state)
+{
+        struct vmconf *c = parse_ok("affinity: 0,5,8-11\nnuma: 1\nnuma0: cpus=0-3,hostnodes=1,memory=4096,policy=bind\n"
+                                    "numa7: cpus=4-7,memory=4096\nnuma8: cpus=8\nhostpci0: 01:00\n");
+
+        (void)state;
+        assert_string_equal(c->affinity, "0,5,8-11");
+        assert_int_equal(c->numa, 1);
+        assert_string_equal(c->numa_nodes[0], "cpus=0-3,hostnodes=1,memory=4096,policy=bind");
+        assert_string_equal(c->numa_nodes[7], "cpus=4-7,memory=4096");
+        for (size_t i = 1; i < 7; i++)
+                assert_null(c->numa_nodes[i]);
+        vmconf_free(c);
+
+        /* empty values and a numa that is not a boolean: unset, not an error */
+        c = parse_ok("affinity:\nnuma: maybe\nnuma0:\nhostpci0: 01:00\n");
+        assert_null(c->affinity);
+        assert_int_equal(c->numa, -1);
+        assert_null(c->numa_nodes[0]);
+        vmconf_free(c);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(vmid_parse_accepts_100_to_999999999),
+                cmocka_unit_test(numa_affinity_and_numa_nodes_are_kept_as_written),
                 cmocka_unit_test(vmid_parse_rejects_anything_else),
                 cmocka_unit_test(hostpci_bare_id_without_domain_means_domain_0000),
                 cmocka_unit_test(hostpci_id_without_function_is_the_whole_slot),

@@ -25,7 +25,8 @@ expect_json() {
         err=$(printf '%s' "$out" | python3 -c '
 import json, re, sys
 d = json.load(sys.stdin)
-ids = {"iommu", "driver", "modprobe", "cmdline", "iommu-group", "reset", "power", "bar", "kernel", "kernel-log", "vm"}
+ids = {"iommu", "driver", "modprobe", "cmdline", "iommu-group", "reset", "power", "bar", "kernel", "kernel-log", "vm",
+       "initramfs", "numa", "sriov"}
 assert set(d) == {"verdict", "checks"}, sorted(d)
 assert d["verdict"] in ("ok", "warn", "fail"), d["verdict"]
 assert isinstance(d["checks"], list) and d["checks"], "no checks"
@@ -123,6 +124,22 @@ expect_json "doctor --json host-wide: every VM checked" 1 '
 assert has("vm", "fail", None, "VM 206 hostpci1")
 assert has("vm", "info", None, "also hostpci0 of VM 100")
 ' -- "$bin" --root "$dr/doctor-vm" doctor --json
+expect "doctor: card on another NUMA node than the VM's CPUs" 0 '\[ WARN\] numa: .*VM 100.s affinity 0-7' -- \
+        "$bin" --root "$dr/doctor-numa" doctor 100
+expect_json "doctor --json: numa binding on another node" 0 '
+assert has("numa", "warn", "0000:83:00.0", "numa0 binds its memory to host node 0")
+assert any(c["id"] == "numa" and "--numa0 cpus=0-7,memory=16384,policy=bind,hostnodes=1" in (c["fix"] or "") for c in d["checks"])
+' -- "$bin" --root "$dr/doctor-numa" doctor 101 --json
+expect_json "doctor --json: SR-IOV PF passed with VFs enabled" 1 '
+assert has("sriov", "warn", "0000:00:02.0", "7 of 7 VFs enabled")
+' -- "$bin" --root "$dr/doctor-sriov" --node pve1 doctor 100 --json
+touch -d '2024-01-01 00:00' "$dr/doctor-initramfs/boot/initrd.img-6.8.12-4-pve"
+expect_json "doctor --json: initramfs older than the vfio files, reset_method= for vfio-pci" 0 '
+assert has("initramfs", "warn", None, "changed after /boot/initrd.img-6.8.12-4-pve was built")
+assert has("modprobe", "warn", None, "/etc/modprobe.d/vfio.conf:2")
+' -- "$bin" --root "$dr/doctor-initramfs" doctor 100 --json
+expect "doctor: 32 GiB BAR on SeaBIOS" 1 '\[ WARN\] bar: .*VM 101 boots SeaBIOS' -- \
+        "$bin" --root "$dr/doctor-blackwell" --node pve-node-3 doctor 101
 
 # A hostpci value Proxmox drops when it reads the config (qemu-server QemuServer.pm parse_vm_config:
 # "unable to parse value of 'hostpci0'", the VM starts without it) is a warning finding naming file:line,
