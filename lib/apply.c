@@ -231,8 +231,10 @@ static int unbind_bounded(struct apply_ctx *a, const struct pci_addr *dev, const
                 int r;
 
                 /* A child stuck in the kernel must not keep our slot and bus locks (flock: held while
-                 * any descriptor of the open file lives) once we have given up on it. */
-                (void)close_range(3, ~0U, 0);
+                 * any descriptor of the open file lives) once we have given up on it, nor Proxmox's
+                 * stdout/stderr pipes: PVE::Tools::run_command reads them to EOF, so a stuck child that
+                 * held them would hold the VM start after the hook has exited. */
+                (void)close_range(0, ~0U, 0);
                 r = sysfs_dev_write(a->ctx, dev, "driver/unbind", bdf);
                 _exit(r < 0 ? (-r & 0xff) : 0);
         }
@@ -462,6 +464,16 @@ static int autoprobe_on(struct apply_ctx *a, struct autoprobe_window *w)
 
 /* Rescans only the bus the functions sit on (/sys/class/pci_bus/DDDD:BB/rescan); the parent
  * bridge's own "rescan" attribute would rescan the bus the bridge sits on, a wider net. */
+/* A root bus has a host bridge directory of its own, /sys/devices/pciDDDD:BB; any other bus hangs
+ * below a PCI bridge. */
+static bool is_root_bus(const struct pgr_ctx *ctx, const struct pci_addr *dev)
+{
+        char path[PATH_MAX];
+
+        return pgr_pathf(ctx, path, sizeof(path), "/sys/devices/pci%04x:%02x", dev->domain, dev->bus) >= 0 &&
+               access(path, F_OK) == 0;
+}
+
 static int rescan_bus(struct apply_ctx *a, const struct pci_addr *dev, const struct pci_addr *parent)
 {
         char abs[PATH_MAX], bdf[PCI_ADDR_STRLEN];
@@ -552,8 +564,10 @@ static int remove_and_rescan(struct run_state *rs, const struct plan_device *d, 
         return r;
 }
 
-/* Writes back what an uninterrupted run leaves in reset_method (the recorded value), checks it took,
- * and only then drops the record. */
+/* Back to the recorded list. The kernel probes every method written to reset_method
+ * (reset_method_store) and refuses a list naming one whose probe fails now, e.g. "bus" that was
+ * probed for function 0 before its siblings existed: then "default", which makes the kernel list
+ * again what it offers (pci_init_reset_methods). Either way nothing is left narrowed. */
 static int restore_reset_method(const struct pgr_ctx *ctx, const struct pci_addr *dev)
 {
         char want[STATE_VALUE_MAX], now[STATE_VALUE_MAX];
@@ -565,8 +579,11 @@ static int restore_reset_method(const struct pgr_ctx *ctx, const struct pci_addr
         r = sysfs_dev_write(ctx, dev, "reset_method", want);
         if (r >= 0)
                 r = sysfs_dev_read(ctx, dev, "reset_method", now, sizeof(now));
-        if (r >= 0 && !streq(now, want))
-                r = -EIO;
+        if (r < 0 || !streq(now, want)) {
+                r = sysfs_dev_write(ctx, dev, "reset_method", "default");
+                if (r >= 0)
+                        r = sysfs_dev_read(ctx, dev, "reset_method", now, sizeof(now));
+        }
         if (r >= 0)
                 r = state_setting_clear(ctx, dev, "reset_method");
         return r;
@@ -597,9 +614,14 @@ static int do_kernel_reset(struct apply_ctx *a, const struct plan_device *d, con
         }
         r = sysfs_dev_write(a->ctx, dev, "reset", "1");
         if (!streq(method, "default")) {
+                /* A reset that worked stays a success: a restore that failed is left to the record,
+                 * which the next run (and every plan meanwhile) takes instead of the narrowed value. */
                 q = restore_reset_method(a->ctx, dev);
-                if (q < 0 && r >= 0)
-                        r = q;
+                if (q < 0)
+                        journal_step(a, d, PGR_MSGID_SETTING_RESTORED, LOG_WARNING, "restore", "reset_method",
+                                     "failed", -1, NULL, NULL, q,
+                                     "%s: reset_method could not be restored after the %s reset; the next run "
+                                     "retries", d->dev.bdf, method);
         }
         return r;
 }
@@ -813,6 +835,10 @@ static int prepare_device(struct run_state *rs, struct plan_device *d, struct ap
                                                  "%s: cannot bind to vfio-pci (%.500s)", d->dev.bdf,
                                                  why[0] ? why : r == -ENXIO ? "vfio-pci not loaded" : strerror(-r));
                         }
+                        /* The stuck unbind holds the device's lock in the kernel: power/control, a reset
+                         * or a remove of it (or of its bus) would block on it for good. */
+                        if (r == -ETIMEDOUT)
+                                return r;
                         break;
                 }
                 case ACTION_KEEP_AWAKE:
@@ -956,6 +982,11 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
                         ret = -EIO;
                 } else if (!skipped && (resets || d->n_actions > 0))
                         res->n_ok++;
+                /* A host driver stuck in its unbind: any further write near it (its siblings' resets
+                 * lock every device on the bus) could hang this run, and with it the VM start. The
+                 * phase fails; nothing more is touched. */
+                if (r == -ETIMEDOUT)
+                        break;
         }
 out:
         for (size_t i = 0; i < n_locks; i++)
@@ -1073,7 +1104,15 @@ int apply_rescan_missing(struct apply_ctx *a, struct plan *p, struct pgr_error *
 
                 if (d->dev.present || (d->n_actions && d->actions[0].kind == ACTION_SKIP))
                         continue;
-                r = remove_and_rescan(&rs, d, &d->dev.addr, 1, false, why, sizeof(why));
+                if (is_root_bus(a->ctx, &d->dev.addr)) {
+                        /* A rescan of a root bus walks the whole PCI domain: it would bring back every
+                         * device anyone removed anywhere, for one function we did not remove. */
+                        r = -EPERM;
+                        snprintf(why, sizeof(why), "its bus %04x:%02x is a root bus, and a rescan there rescans "
+                                 "the whole PCI domain; not done for a function this run did not remove",
+                                 d->dev.addr.domain, d->dev.addr.bus);
+                } else
+                        r = remove_and_rescan(&rs, d, &d->dev.addr, 1, false, why, sizeof(why));
                 journal_step(a, d, r < 0 ? PGR_MSGID_DEVICE_GONE : PGR_MSGID_BOUND_VFIO, r < 0 ? LOG_ERR : LOG_NOTICE,
                              "rescan", NULL, r < 0 ? "failed" : "ok", now_usec() - t0, NULL, NULL, r,
                              "%s: was missing; %s", d->dev.bdf,

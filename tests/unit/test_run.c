@@ -467,9 +467,29 @@ static void state_write_failures_are_journalled(void **state)
         rig_down(&g);
 }
 
+/* A function missing at pre-start whose bus is a root bus (00:1f.3 on the root complex, not on this
+ * host): its bus is not rescanned, since that would walk the whole PCI domain and bring back every
+ * device anyone removed; Proxmox fails the start with "no PCI device found" anyway. (Attack review.) */
+static void missing_function_on_a_root_bus_gets_no_domain_rescan(void **state)
+{
+        struct rig g;
+        char conf[8192];
+
+        (void)state;
+        rig_up(&g, "gpu-audio-rootport");
+        snprintf(conf, sizeof(conf), "%s/etc/pve/qemu-server/100.conf", g.root);
+        write_text(conf, "memory: 2048\nhostpci0: 00:1f.3\n");
+        assert_int_equal(hook(&g, "pre-start"), EXIT_FAILED);
+        assert_int_equal(fk_count(&g.fk, "pci_bus/0000:00/rescan", NULL), 0);
+        assert_int_equal(fk_count(&g.fk, "/rescan", NULL), 0);
+        assert_non_null(strstr(g.text, "is a root bus"));
+        rig_down(&g);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(missing_function_on_a_root_bus_gets_no_domain_rescan),
                 cmocka_unit_test(post_stop_leaves_keep_and_mdev_functions_alone),
                 cmocka_unit_test(post_stop_with_an_old_record_still_skips_keep_and_mdev),
                 cmocka_unit_test(post_stop_old_record_function_unknown_to_the_config_is_left_alone),
