@@ -26,6 +26,8 @@ static void usage(FILE *out)
               "  pve-gpu-reset doctor [VMID] [--json]           diagnose host and devices, with the fix for each finding\n"
               "  pve-gpu-reset history [--vmid N] [--device BDF] [--since T] [--json]\n"
               "  pve-gpu-reset reset BDF... [--method M]        reset by hand, same engine and safety rules\n"
+              "  pve-gpu-reset verify VMID [--cycles N] [--probe CMD] [--agent-timeout S] [--shutdown-timeout S]\n"
+              "                [--force] [--json]               start, probe in the guest, shut down, N times\n"
               "  pve-gpu-reset attach VMID [--storage S] | detach VMID\n"
               "Global options: --root DIR, --config FILE, --node NAME, --dry-run, -v, --version, --help\n"
               "Phases: pre-start, post-start, pre-stop, post-stop. Exit: 0 done, 1 failed, 2 bad usage or input.\n",
@@ -34,7 +36,8 @@ static void usage(FILE *out)
 
 struct args {
         const char *root, *config, *node, *phase, *since, *device, *storage, *method, *vmid_opt;
-        bool json, dry_run, help, version;
+        const char *cycles, *probe, *agent_timeout, *shutdown_timeout;
+        bool json, dry_run, help, version, force;
         int verbose;
 };
 
@@ -60,6 +63,21 @@ static int parse_vmid_arg(const char *s, unsigned long *ret)
         return 0;
 }
 
+/* A positive number of at most max (cycles, seconds); NULL leaves *ret at its default. */
+static int parse_count(const char *s, const char *opt, unsigned long max, unsigned *ret)
+{
+        unsigned long v;
+
+        if (!s)
+                return 0;
+        if (parse_uint(s, 10, max, &v) < 0 || v == 0) {
+                fprintf(stderr, "pve-gpu-reset: invalid %s '%s': expected 1..%lu (see --help)\n", opt, s, max);
+                return -EINVAL;
+        }
+        *ret = (unsigned)v;
+        return 0;
+}
+
 /* Options are parsed once for every subcommand; each then rejects the ones it does not take. */
 static int reject_options(const struct args *a, const char *cmd, const char *allowed)
 {
@@ -69,6 +87,8 @@ static int reject_options(const struct args *a, const char *cmd, const char *all
         } opts[] = {
                 { "phase", a->phase }, { "json", a->json }, { "since", a->since }, { "device", a->device },
                 { "storage", a->storage }, { "method", a->method }, { "vmid", a->vmid_opt },
+                { "cycles", a->cycles }, { "probe", a->probe }, { "agent-timeout", a->agent_timeout },
+                { "shutdown-timeout", a->shutdown_timeout }, { "force", a->force },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(opts); i++)
@@ -99,6 +119,10 @@ int main(int argc, char **argv)
                 { "help", no_argument, NULL, 'h' },          { "since", required_argument, NULL, 's' },
                 { "device", required_argument, NULL, 'D' },  { "storage", required_argument, NULL, 'S' },
                 { "method", required_argument, NULL, 'm' },  { "vmid", required_argument, NULL, 'i' },
+                { "cycles", required_argument, NULL, 'C' },  { "probe", required_argument, NULL, 'P' },
+                { "agent-timeout", required_argument, NULL, 'A' },
+                { "shutdown-timeout", required_argument, NULL, 'T' },
+                { "force", no_argument, NULL, 'f' },
                 {},
         };
         struct args a = {};
@@ -128,6 +152,11 @@ int main(int argc, char **argv)
                 case 'S': a.storage = optarg; break;
                 case 'm': a.method = optarg; break;
                 case 'i': a.vmid_opt = optarg; break;
+                case 'C': a.cycles = optarg; break;
+                case 'P': a.probe = optarg; break;
+                case 'A': a.agent_timeout = optarg; break;
+                case 'T': a.shutdown_timeout = optarg; break;
+                case 'f': a.force = true; break;
                 default:
                         if (optopt)
                                 return bad_usage("option -%c needs a value or is unknown", optopt);
@@ -207,6 +236,23 @@ int main(int argc, char **argv)
                         if (pci_addr_parse(argv[i], &addrs[i - 1]) < 0)
                                 return bad_usage("invalid PCI address '%s': expected [DDDD:]BB:SS.F or BB:SS", argv[i]);
                 return run_reset(&ctx, addrs, (size_t)argc - 1, &o);
+        }
+        if (streq(cmd, "verify")) {
+                struct verify_options vo = {
+                        .cycles = VERIFY_DEFAULT_CYCLES,
+                        .probe = a.probe,
+                        .agent_timeout = VERIFY_DEFAULT_AGENT_TIMEOUT,
+                        .shutdown_timeout = VERIFY_DEFAULT_SHUTDOWN_TIMEOUT,
+                        .force = a.force,
+                };
+
+                if (reject_options(&a, cmd, "json cycles probe agent-timeout shutdown-timeout force") < 0 ||
+                    want_args(argc - 1, 1, 1, cmd) < 0 || parse_vmid_arg(argv[1], &vmid) < 0 ||
+                    parse_count(a.cycles, "--cycles", VERIFY_MAX_CYCLES, &vo.cycles) < 0 ||
+                    parse_count(a.agent_timeout, "--agent-timeout", 86400, &vo.agent_timeout) < 0 ||
+                    parse_count(a.shutdown_timeout, "--shutdown-timeout", 86400, &vo.shutdown_timeout) < 0)
+                        return EXIT_USAGE;
+                return run_verify(&ctx, vmid, &vo, &o);
         }
         if (streq(cmd, "attach") || streq(cmd, "detach")) {
                 struct pgr_error err = {};
