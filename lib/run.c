@@ -252,6 +252,8 @@ static void verify_print_cycle(const struct verify_cycle *cy, void *userdata)
                 snprintf(stop, sizeof(stop), "failed");
         if (!cy->resets_known)
                 snprintf(resets, sizeof(resets), "unknown (journal not readable)");
+        else if (!cy->hook_journaled && cy->start == VERIFY_STEP_OK)
+                snprintf(resets, sizeof(resets), "%zu (no hook entries: is it attached?)", cy->n_resets);
         else
                 snprintf(resets, sizeof(resets), "%zu", cy->n_resets);
         fprintf(out, "%-5u  %-7s  %-7s  %-8s  %-8s  %-11s  %-9s  %s\n", cy->index, cy->passed ? "pass" : "fail",

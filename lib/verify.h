@@ -97,6 +97,8 @@ struct verify_cycle {
         char stop_message[VERIFY_TEXT_MAX];
 
         bool resets_known;              /* false: the journal could not be read */
+        bool hook_journaled;            /* the hook journaled a phase summary for the VM in this cycle
+                                         * (false with a readable journal: is the hook attached?) */
         char resets_unknown_why[VERIFY_TEXT_MAX];
         size_t n_resets;
         struct verify_reset resets[VERIFY_MAX_RESETS];

@@ -573,7 +573,8 @@ case_verify_reports_the_hooks_resets_per_cycle() {
                 "$t/json" >"$t/resets" || die "verify --json is not what jq reads: $(cat "$t/json")"
         expect_text "$t/resets" "1 null pre-start 0000:01:00.0 bus-reset reset_subordinate ok, pre-start 0000:01:00.1 bus-reset reset_subordinate ok, post-stop 0000:01:00.0 bus-reset reset_subordinate ok, post-stop 0000:01:00.1 bus-reset reset_subordinate ok
 2 null post-stop 0000:01:00.0 bus-reset reset_subordinate ok, post-stop 0000:01:00.1 bus-reset reset_subordinate ok"
-        jq -e 'all(.cycles[].resets[]; .duration_usec >= 0)' "$t/json" >/dev/null || die "a reset without duration: $(cat "$t/json")"
+        jq -e 'all(.cycles[].resets[]; .duration_usec >= 0) and all(.cycles[]; .hook_journaled)' "$t/json" >/dev/null ||
+                die "a reset without duration, or a cycle without the hook's summary: $(cat "$t/json")"
         PATH=$t/bin:$PATH QM_STANDIN_DIR=$t/qm QM_STANDIN_HOOK=$bin QM_STANDIN_ROOT=$root \
                 PVE_GPU_RESET_JOURNAL_DIR=/run/log/journal \
                 timeout 120 "$bin" --root "$root" verify 100 --cycles 1 >"$t/table" 2>"$t/err"

@@ -23,7 +23,7 @@ vrun() {
         [ "$mode" = running ] && touch "$vr/qm/running"
         echo 16 >"$vdev/current_link_width"
         PATH=$vr/bin:$PATH QM_STANDIN_DIR=$vr/qm QM_STANDIN_MODE=$mode QM_STANDIN_LINK=$vdev/current_link_width \
-                PVE_GPU_RESET_JOURNAL_DIR=$vr/no-journal \
+                PVE_GPU_RESET_JOURNAL_DIR=${VJOURNAL:-$vr/no-journal} \
                 timeout 60 "$bin" --root "$vr/root" verify 100 --agent-timeout 2 "$@" >"$vr/out" 2>"$vr/err"
         echo $?
 }
@@ -77,6 +77,15 @@ jcheck "verify --json: each cycle's steps, link, probe and unknown resets" \
              and .stop.result == "ok" and .stop.forced == false and .resets == null
              and (.journal | test("no-journal"))
              and ([.drivers_before_start[].driver] == ["vfio-pci", "vfio-pci"]))'
+
+# A readable journal without the hook's entries: zero resets, and the hint that the hook may not be attached.
+mkdir -p "$vr/empty-journal"
+rc=$(VJOURNAL=$vr/empty-journal vrun good --cycles 1 --json)
+jcheck "verify --json: readable journal without hook entries: no resets, hook_journaled false" \
+        '.verdict == "pass" and .cycles[0].resets == [] and .cycles[0].journal == null and .cycles[0].hook_journaled == false'
+rc=$(VJOURNAL=$vr/empty-journal vrun good --cycles 1)
+vcheck "verify: readable journal without hook entries says the hook may not be attached" 0 "$rc" \
+        '^1 +pass .* 0 \(no hook entries: is it attached\?\)$'
 
 # (b) a card that fails on the second start: Proxmox's message is the reason, the other cycles run.
 rc=$(vrun fail-second-start)
