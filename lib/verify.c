@@ -481,8 +481,8 @@ static void run_probe(unsigned long vmid, const char *probe, struct verify_cycle
         bool may_fall_back = !probe;
 
         for (;;) {
-                char buf[256], guest_timeout[16], msg[VERIFY_TEXT_MAX];
-                char *args[VERIFY_PROBE_MAX_ARGS + 4];
+                char buf[256], guest_timeout[16], msg[VERIFY_TEXT_MAX], *words[VERIFY_PROBE_MAX_ARGS];
+                const char *args[VERIFY_PROBE_MAX_ARGS + 3];
                 struct verify_exec_status st;
                 struct verify_cmd c;
                 size_t n;
@@ -490,16 +490,18 @@ static void run_probe(unsigned long vmid, const char *probe, struct verify_cycle
                 int r;
 
                 snprintf(cy->probe_command, sizeof(cy->probe_command), "%s", cmd);
-                snprintf(guest_timeout, sizeof(guest_timeout), "%d", QM_PROBE_GUEST_TIMEOUT);
-                args[0] = (char *)(uintptr_t)"--timeout";
-                args[1] = guest_timeout;
-                args[2] = (char *)(uintptr_t)"--";
-                if (verify_split_command(cmd, buf, sizeof(buf), args + 3, VERIFY_PROBE_MAX_ARGS, &n) < 0) {
+                if (verify_split_command(cmd, buf, sizeof(buf), words, ELEMENTSOF(words), &n) < 0) {
                         cy->probe = VERIFY_STEP_FAILED;
                         snprintf(cy->probe_message, sizeof(cy->probe_message), "cannot split the probe command");
                         return;
                 }
-                r = qm(vmid, ARGS("guest", "exec"), (const char *const *)args, QM_PROBE_GUEST_TIMEOUT + QM_SLACK, &c,
+                snprintf(guest_timeout, sizeof(guest_timeout), "%d", QM_PROBE_GUEST_TIMEOUT);
+                args[0] = "--timeout";
+                args[1] = guest_timeout;
+                args[2] = "--";
+                for (size_t i = 0; i <= n; i++) /* with the NULL */
+                        args[3 + i] = words[i];
+                r = qm(vmid, ARGS("guest", "exec"), args, QM_PROBE_GUEST_TIMEOUT + QM_SLACK, &c,
                        msg, sizeof(msg));
                 /* the agent's spawn error (g_spawn): "Failed to execute child process “nvidia-smi” (No such
                  * file or directory)" */
@@ -650,12 +652,14 @@ static void verdict(struct verify_cycle *cy, const int *baseline, const unsigned
 
                 if (streq(f->driver, "vfio-pci"))
                         continue;
-                snprintf(cy->reason, sizeof(cy->reason), "%s %s before start, not on vfio-pci",
-                         pci_addr_format(&f->addr, b),
-                         streq(f->driver, "absent") ? "was absent" : f->driver[0] ? "was on" : "had no driver");
-                if (f->driver[0] && !streq(f->driver, "absent"))
-                        snprintf(cy->reason, sizeof(cy->reason), "%s was on %.60s before start, not vfio-pci",
-                                 pci_addr_format(&f->addr, b), f->driver);
+                pci_addr_format(&f->addr, b);
+                if (streq(f->driver, "absent"))
+                        snprintf(cy->reason, sizeof(cy->reason), "%s was absent before start", b);
+                else if (!f->driver[0])
+                        snprintf(cy->reason, sizeof(cy->reason), "%s had no driver before start, not vfio-pci", b);
+                else
+                        snprintf(cy->reason, sizeof(cy->reason), "%s was on %.60s before start, not vfio-pci", b,
+                                 f->driver);
                 return;
         }
         if (cy->start == VERIFY_STEP_FAILED) {

@@ -130,6 +130,15 @@ rc=$(vrun running --force --cycles 1)
 vcheck "verify --force: a running VM is shut down first, then verified" 0 "$rc" \
         'VM 100 was running: shut down' '^1 +pass '
 
+# A function that is not on vfio-pci before a start fails the cycle (the start still runs: the report
+# says what happened next too).
+ln -sfn ../../../../bus/pci/drivers/snd_hda_intel "$vr/root/sys/bus/pci/devices/0000:01:00.1/driver"
+rc=$(vrun good --cycles 1 --json)
+ln -sfn ../../../../bus/pci/drivers/vfio-pci "$vr/root/sys/bus/pci/devices/0000:01:00.1/driver"
+jcheck "verify: a function on snd_hda_intel before the start fails the cycle" \
+        '.verdict == "fail" and .cycles[0].reason == "0000:01:00.1 was on snd_hda_intel before start, not vfio-pci"
+         and .cycles[0].drivers_before_start[1].driver == "snd_hda_intel" and .cycles[0].start.result == "ok"'
+
 # More of the same promise: the fallback probe, a narrower link, a guest that does not shut down.
 rc=$(vrun no-nvidia-smi --json --cycles 1)
 jcheck "verify: no nvidia-smi in the guest: lspci -nnk is the probe" \
