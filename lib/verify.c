@@ -261,7 +261,8 @@ int verify_parse_status(const char *out, char *ret, size_t size)
 
                         while (n > 0 && (p[8 + n - 1] == '\r' || p[8 + n - 1] == ' '))
                                 n--;
-                        if (n == 0 || n >= size)
+                        /* a QMP RunState ("running", "paused", "inmigrate"...) or "stopped": one word */
+                        if (n == 0 || n >= size || strspn(p + 8, "abcdefghijklmnopqrstuvwxyz0123456789-_") < n)
                                 return -EINVAL;
                         memcpy(ret, p + 8, n);
                         ret[n] = '\0';

@@ -47,6 +47,9 @@ static void status_without_its_line_is_einval(void **state)
         assert_int_equal(verify_parse_status("status: \n", s, sizeof(s)), -EINVAL);
         assert_int_equal(verify_parse_status("status: much-too-long-for-buf\n", s, sizeof(s)), -EINVAL);
         assert_int_equal(verify_parse_status("  status: running\n", s, sizeof(s)), -EINVAL);
+        /* one word, as QMP RunState names are: nothing a table or a message could be fooled by */
+        assert_int_equal(verify_parse_status("status: s\"\ra\n", s, sizeof(s)), -EINVAL);
+        assert_int_equal(verify_parse_status("status: two words\n", s, sizeof(s)), -EINVAL);
 }
 
 /* qm guest exec prints to_json($result, {pretty => 1, canonical => 1}) of qemu_exec_status, whose

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2154,SC2015 # scratch, fixtures, bin, ok, not_ok, expect, mkroot: tests/cli/run.sh; ok never fails
 # `pve-gpu-reset verify VMID` (the "beyond one reset" issue), sourced by tests/cli/run.sh. qm is
 # tests/cli/qm-standin, first on $PATH, playing a good card, a start that fails the second time, a
 # probe that fails the second time, a guest without agent, a VM already running and more
