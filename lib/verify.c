@@ -569,9 +569,11 @@ static void check_drivers(const struct pgr_ctx *ctx, const struct verify_result 
         }
 }
 
+/* The journal's ACTION of a reset step: apply.c journals each with action_to_string(). */
 static bool is_reset_action(const char *action)
 {
-        return streq(action, "reset") || streq(action, "bus-reset") || streq(action, "remove-rescan");
+        return streq(action, action_to_string(ACTION_RESET)) || streq(action, action_to_string(ACTION_BUS_RESET)) ||
+               streq(action, action_to_string(ACTION_REMOVE_RESCAN));
 }
 
 struct journal_collect {
@@ -587,8 +589,8 @@ static int collect_entry(struct history_entry *e, void *userdata, struct pgr_err
 
         (void)err;
         if (streq(e->action, "summary")) {
-                jc->pre_start_seen |= streq(e->phase, "pre-start");
-                jc->post_stop_seen |= streq(e->phase, "post-stop");
+                jc->pre_start_seen |= streq(e->phase, phase_to_string(PHASE_PRE_START));
+                jc->post_stop_seen |= streq(e->phase, phase_to_string(PHASE_POST_STOP));
                 if (streq(e->result, "failed")) {
                         char line[VERIFY_TEXT_MAX];
 

@@ -135,7 +135,7 @@ void verify_result_free(struct verify_result *r);
 static inline void verify_result_freep(struct verify_result **r) { verify_result_free(*r); }
 
 int verify_to_json(const struct verify_result *r, struct json_object **ret);
-/* "shut down", "stopped (shutdown timed out)"... for the table. */
+/* "ok", "failed", "not run": a step's result in the table and the JSON. */
 const char *verify_step_string(enum verify_step s);
 
 /* Building blocks, exposed for the unit tests. */
