@@ -89,6 +89,8 @@ static int reject_options(const struct args *a, const char *cmd, const char *all
                 { "storage", a->storage }, { "method", a->method }, { "vmid", a->vmid_opt },
                 { "cycles", a->cycles }, { "probe", a->probe }, { "agent-timeout", a->agent_timeout },
                 { "shutdown-timeout", a->shutdown_timeout }, { "force", a->force },
+                /* a promise that nothing changes: only commands that keep it (or change nothing anyway) */
+                { "dry-run", a->dry_run },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(opts); i++)
@@ -193,13 +195,13 @@ int main(int argc, char **argv)
         cmd = argv[0];
 
         if (streq(cmd, "plan")) {
-                if (reject_options(&a, cmd, "phase json") < 0 || want_args(argc - 1, 1, 1, cmd) < 0 ||
+                if (reject_options(&a, cmd, "phase json dry-run") < 0 || want_args(argc - 1, 1, 1, cmd) < 0 ||
                     parse_vmid_arg(argv[1], &vmid) < 0)
                         return EXIT_USAGE;
                 return run_plan(&ctx, vmid, a.phase ? a.phase : "pre-start", &o);
         }
         if (streq(cmd, "doctor")) {
-                if (reject_options(&a, cmd, "json") < 0 || want_args(argc - 1, 0, 1, cmd) < 0 ||
+                if (reject_options(&a, cmd, "json dry-run") < 0 || want_args(argc - 1, 0, 1, cmd) < 0 ||
                     (argc == 2 && parse_vmid_arg(argv[1], &vmid) < 0))
                         return EXIT_USAGE;
                 return doctor_run(&ctx, vmid, a.config, a.json, stdout);
@@ -208,7 +210,7 @@ int main(int argc, char **argv)
                 struct history_filter f = {};
                 struct pgr_error err = {};
 
-                if (reject_options(&a, cmd, "vmid device since json") < 0 || want_args(argc - 1, 0, 0, cmd) < 0 ||
+                if (reject_options(&a, cmd, "vmid device since json dry-run") < 0 || want_args(argc - 1, 0, 0, cmd) < 0 ||
                     (a.vmid_opt && parse_vmid_arg(a.vmid_opt, &f.vmid) < 0))
                         return EXIT_USAGE;
                 r = history_filter_init(&f, a.device, a.since, &err);
@@ -226,7 +228,7 @@ int main(int argc, char **argv)
         if (streq(cmd, "reset")) {
                 struct pci_addr addrs[64];
 
-                if (reject_options(&a, cmd, "method") < 0 || want_args(argc - 1, 1, (int)ELEMENTSOF(addrs), cmd) < 0)
+                if (reject_options(&a, cmd, "method dry-run") < 0 || want_args(argc - 1, 1, (int)ELEMENTSOF(addrs), cmd) < 0)
                         return EXIT_USAGE;
                 if (a.method && !run_method_valid(a.method))
                         return bad_usage("unknown --method '%s': use a kernel reset method (flr, pm, bus, "
@@ -272,7 +274,7 @@ int main(int argc, char **argv)
         }
 
         /* Hook mode: exactly `VMID PHASE`, as qemu-server calls it. */
-        if (reject_options(&a, "hook mode", "") < 0)
+        if (reject_options(&a, "hook mode", "dry-run") < 0)
                 return EXIT_USAGE;
         if (argc != 2)
                 return bad_usage("unknown command '%s'", cmd);
