@@ -149,6 +149,12 @@ vcheck "verify: a link that trains narrower after a reset fails its cycle" 1 "$r
 rc=$(vrun no-shutdown --cycles 1)
 vcheck "verify: a guest that does not shut down is stopped with qm stop" 0 "$rc" \
         '^1 +pass .* qm stop ' 'stop: stopped with qm stop after: qm shutdown 100 failed'
+rc=$(vrun unstoppable)
+vcheck "verify: a VM that cannot be stopped ends the run after its cycle" 1 "$rc" \
+        "fail: did not stop: qm shutdown 100 failed .*; then qm stop 100 failed \(exit status 255\): can't lock file" \
+        'verify: VM 100: 0 of 3 cycle\(s\) passed \(stopped early: the VM could not be stopped\)'
+[ "$(grep -c '^qm start' "$vr/qm/log")" = 1 ] && ok "verify: no start after a VM that did not stop" ||
+        not_ok "verify: no start after a VM that did not stop" "$(cat "$vr/qm/log")"
 rc=$(vrun good --probe 'lspci -nnk -d 10de:' --cycles 1)
 vcheck "verify --probe: the command is split into the guest's argv" 0 "$rc"
 grep -q '^qm guest exec 100 --timeout 60 -- lspci -nnk -d 10de:$' "$vr/qm/log" && ok "verify --probe runs its words, no shell" ||
