@@ -550,20 +550,33 @@ int history_read_dir(const char *journal_dir, const struct history_filter *f, hi
         return 0;
 }
 
-int history_read(const struct pgr_ctx *ctx, const struct history_filter *f, history_entry_fn fn, void *userdata,
-                 struct pgr_error *err)
+/* $PVE_GPU_RESET_JOURNAL_DIR, or NULL for the local system journal. */
+static int journal_dir_from_env(const char **ret, struct pgr_error *err)
 {
         const char *dir = getenv(HISTORY_DIR_ENV);
 
-        (void)ctx; /* the journal is the running host's, not under the root prefix: see HISTORY_DIR_ENV */
-        if (dir && dir[0]) {
-                if (dir[0] != '/') {
-                        pgr_error_set(err, "%s=%s: expected an absolute directory", HISTORY_DIR_ENV, dir);
-                        return -EINVAL;
-                }
-                return history_read_dir(dir, f, fn, userdata, err);
+        *ret = NULL;
+        if (!dir || !dir[0])
+                return 0;
+        if (dir[0] != '/') {
+                pgr_error_set(err, "%s=%s: expected an absolute directory", HISTORY_DIR_ENV, dir);
+                return -EINVAL;
         }
-        return history_read_dir(NULL, f, fn, userdata, err);
+        *ret = dir;
+        return 0;
+}
+
+int history_read(const struct pgr_ctx *ctx, const struct history_filter *f, history_entry_fn fn, void *userdata,
+                 struct pgr_error *err)
+{
+        const char *dir;
+        int r;
+
+        (void)ctx; /* the journal is the running host's, not under the root prefix: see HISTORY_DIR_ENV */
+        r = journal_dir_from_env(&dir, err);
+        if (r < 0)
+                return r;
+        return history_read_dir(dir, f, fn, userdata, err);
 }
 
 struct printer {
@@ -613,15 +626,12 @@ int history_query_dir(const char *journal_dir, const struct history_filter *f, b
 int history_query(const struct pgr_ctx *ctx, const struct history_filter *f, bool json, FILE *out,
                   struct pgr_error *err)
 {
-        const char *dir = getenv(HISTORY_DIR_ENV);
+        const char *dir;
+        int r;
 
         (void)ctx; /* the journal is the running host's, not under the root prefix: see HISTORY_DIR_ENV */
-        if (dir && dir[0]) {
-                if (dir[0] != '/') {
-                        pgr_error_set(err, "%s=%s: expected an absolute directory", HISTORY_DIR_ENV, dir);
-                        return -EINVAL;
-                }
-                return history_query_dir(dir, f, json, out, err);
-        }
-        return history_query_dir(NULL, f, json, out, err);
+        r = journal_dir_from_env(&dir, err);
+        if (r < 0)
+                return r;
+        return history_query_dir(dir, f, json, out, err);
 }
