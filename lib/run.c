@@ -221,9 +221,15 @@ static void verify_print_header(FILE *out)
                 "LINK", "STOP", "RESETS");
 }
 
+struct verify_printer {
+        FILE *out;
+        const char *probe;      /* --probe, NULL: the default with its fallback */
+};
+
 static void verify_print_cycle(const struct verify_cycle *cy, void *userdata)
 {
-        FILE *out = userdata;
+        const struct verify_printer *pr = userdata;
+        FILE *out = pr->out;
         char agent[24] = "-", probe[24] = "-", link[64] = "", stop[16] = "-", resets[64], dur[24];
 
         if (cy->index == 1)
@@ -269,6 +275,8 @@ static void verify_print_cycle(const struct verify_cycle *cy, void *userdata)
         }
         if (!cy->resets_known)
                 fprintf(out, "    journal: %s\n", cy->resets_unknown_why);
+        if (!pr->probe && streq(cy->probe_command, VERIFY_FALLBACK_PROBE))
+                fprintf(out, "    probe: %s (no nvidia-smi in the guest)\n", VERIFY_FALLBACK_PROBE);
         if (cy->stop_forced && cy->stop == VERIFY_STEP_OK)
                 fprintf(out, "    stop: %s\n", cy->stop_message);
         if (!cy->passed)
@@ -281,6 +289,7 @@ int run_verify(struct pgr_ctx *ctx, unsigned long vmid, const struct verify_opti
         _cleanup_(plan_freep) struct plan *p = NULL;
         _cleanup_(verify_result_freep) struct verify_result *res = NULL;
         struct verify_options opts = *vo;
+        struct verify_printer printer = { .out = stdout, .probe = vo->probe };
         struct pci_addr funcs[VERIFY_MAX_FUNCTIONS];
         struct inputs in = {};
         struct pgr_error err = {};
@@ -310,7 +319,7 @@ int run_verify(struct pgr_ctx *ctx, unsigned long vmid, const struct verify_opti
                         "else (functions %s)\n", vmid, vo->cycles, list);
         if (!o->json) {
                 opts.on_cycle = verify_print_cycle;
-                opts.userdata = stdout;
+                opts.userdata = &printer;
         }
         r = verify_run(ctx, p, &opts, &res, &err);
         if (r < 0) {

@@ -143,6 +143,9 @@ jcheck "verify: a function on snd_hda_intel before the start fails the cycle" \
 rc=$(vrun no-nvidia-smi --json --cycles 1)
 jcheck "verify: no nvidia-smi in the guest: lspci -nnk is the probe" \
         '.verdict == "pass" and .cycles[0].probe.command == "lspci -nnk"'
+rc=$(vrun no-nvidia-smi --cycles 1)
+vcheck "verify: the table says when lspci -nnk stood in for nvidia-smi" 0 "$rc" \
+        '^    probe: lspci -nnk \(no nvidia-smi in the guest\)$'
 rc=$(vrun narrow-second)
 vcheck "verify: a link that trains narrower after a reset fails its cycle" 1 "$rc" \
         '^2 +fail .* x1/x16 ' 'fail: 0000:01:00.0: link trained at x1, x16 in cycle 1'
