@@ -103,6 +103,11 @@ vcheck "verify: probe fails in the second cycle, exit 1, its output is the reaso
         '^2 +fail +ok +[0-9.]+m?s +exit 9 ' \
         "fail: probe 'nvidia-smi -q': exit status 9: NVIDIA-SMI has failed because it couldn't communicate"
 
+rc=$(vrun probe-timeout --cycles 1 --json)
+jcheck "verify: a probe that outlives qm guest exec's timeout fails, exit code unknown" \
+        '.verdict == "fail" and .cycles[0].probe.result == "failed" and .cycles[0].probe.exitcode == null
+         and .cycles[0].reason == "probe '"'nvidia-smi -q'"': did not finish within 60 s in the guest"'
+
 # (c) a guest without the agent: each cycle fails after --agent-timeout, and says so.
 rc=$(vrun no-agent --cycles 1)
 vcheck "verify: no guest agent: cycle fails after the timeout, exit 1" 1 "$rc" \
