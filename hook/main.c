@@ -26,6 +26,8 @@ static void usage(FILE *out)
               "  pve-gpu-reset doctor [VMID] [--json]           diagnose host and devices, with the fix for each finding\n"
               "  pve-gpu-reset history [--vmid N] [--device BDF] [--since T] [--json]\n"
               "  pve-gpu-reset reset BDF... [--method M]        reset by hand, same engine and safety rules\n"
+              "  pve-gpu-reset verify VMID [--cycles N] [--probe CMD] [--agent-timeout S] [--shutdown-timeout S]\n"
+              "                [--force] [--json]               start, probe in the guest, shut down, N times\n"
               "  pve-gpu-reset attach VMID [--storage S] | detach VMID\n"
               "  pve-gpu-reset attach --refresh                 update every copy on a shared storage to this binary\n"
               "Global options: --root DIR, --config FILE, --node NAME, --dry-run, -v, --version, --help\n"
@@ -35,7 +37,8 @@ static void usage(FILE *out)
 
 struct args {
         const char *root, *config, *node, *phase, *since, *device, *storage, *method, *vmid_opt;
-        bool json, dry_run, help, version, refresh;
+        const char *cycles, *probe, *agent_timeout, *shutdown_timeout;
+        bool json, dry_run, help, version, force, refresh;
         int verbose;
 };
 
@@ -61,6 +64,21 @@ static int parse_vmid_arg(const char *s, unsigned long *ret)
         return 0;
 }
 
+/* A positive number of at most max (cycles, seconds); NULL leaves *ret at its default. */
+static int parse_count(const char *s, const char *opt, unsigned long max, unsigned *ret)
+{
+        unsigned long v;
+
+        if (!s)
+                return 0;
+        if (parse_uint(s, 10, max, &v) < 0 || v == 0) {
+                fprintf(stderr, "pve-gpu-reset: invalid %s '%s': expected 1..%lu (see --help)\n", opt, s, max);
+                return -EINVAL;
+        }
+        *ret = (unsigned)v;
+        return 0;
+}
+
 /* Options are parsed once for every subcommand; each then rejects the ones it does not take. */
 static int reject_options(const struct args *a, const char *cmd, const char *allowed)
 {
@@ -71,6 +89,10 @@ static int reject_options(const struct args *a, const char *cmd, const char *all
                 { "phase", a->phase }, { "json", a->json }, { "since", a->since }, { "device", a->device },
                 { "storage", a->storage }, { "method", a->method }, { "vmid", a->vmid_opt },
                 { "refresh", a->refresh },
+                { "cycles", a->cycles }, { "probe", a->probe }, { "agent-timeout", a->agent_timeout },
+                { "shutdown-timeout", a->shutdown_timeout }, { "force", a->force },
+                /* a promise that nothing changes: only commands that keep it (or change nothing anyway) */
+                { "dry-run", a->dry_run },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(opts); i++)
@@ -131,6 +153,10 @@ int main(int argc, char **argv)
                 { "device", required_argument, NULL, 'D' },  { "storage", required_argument, NULL, 'S' },
                 { "method", required_argument, NULL, 'm' },  { "vmid", required_argument, NULL, 'i' },
                 { "refresh", no_argument, NULL, 'F' },
+                { "cycles", required_argument, NULL, 'C' },  { "probe", required_argument, NULL, 'P' },
+                { "agent-timeout", required_argument, NULL, 'A' },
+                { "shutdown-timeout", required_argument, NULL, 'T' },
+                { "force", no_argument, NULL, 'f' },
                 {},
         };
         struct args a = {};
@@ -161,6 +187,11 @@ int main(int argc, char **argv)
                 case 'm': a.method = optarg; break;
                 case 'i': a.vmid_opt = optarg; break;
                 case 'F': a.refresh = true; break;
+                case 'C': a.cycles = optarg; break;
+                case 'P': a.probe = optarg; break;
+                case 'A': a.agent_timeout = optarg; break;
+                case 'T': a.shutdown_timeout = optarg; break;
+                case 'f': a.force = true; break;
                 default:
                         if (optopt)
                                 return bad_usage("option -%c needs a value or is unknown", optopt);
@@ -197,13 +228,13 @@ int main(int argc, char **argv)
         cmd = argv[0];
 
         if (streq(cmd, "plan")) {
-                if (reject_options(&a, cmd, "phase json") < 0 || want_args(argc - 1, 1, 1, cmd) < 0 ||
+                if (reject_options(&a, cmd, "phase json dry-run") < 0 || want_args(argc - 1, 1, 1, cmd) < 0 ||
                     parse_vmid_arg(argv[1], &vmid) < 0)
                         return EXIT_USAGE;
                 return run_plan(&ctx, vmid, a.phase ? a.phase : "pre-start", &o);
         }
         if (streq(cmd, "doctor")) {
-                if (reject_options(&a, cmd, "json") < 0 || want_args(argc - 1, 0, 1, cmd) < 0 ||
+                if (reject_options(&a, cmd, "json dry-run") < 0 || want_args(argc - 1, 0, 1, cmd) < 0 ||
                     (argc == 2 && parse_vmid_arg(argv[1], &vmid) < 0))
                         return EXIT_USAGE;
                 return doctor_run(&ctx, vmid, a.config, a.json, stdout);
@@ -212,7 +243,7 @@ int main(int argc, char **argv)
                 struct history_filter f = {};
                 struct pgr_error err = {};
 
-                if (reject_options(&a, cmd, "vmid device since json") < 0 || want_args(argc - 1, 0, 0, cmd) < 0 ||
+                if (reject_options(&a, cmd, "vmid device since json dry-run") < 0 || want_args(argc - 1, 0, 0, cmd) < 0 ||
                     (a.vmid_opt && parse_vmid_arg(a.vmid_opt, &f.vmid) < 0))
                         return EXIT_USAGE;
                 r = history_filter_init(&f, a.device, a.since, &err);
@@ -230,7 +261,7 @@ int main(int argc, char **argv)
         if (streq(cmd, "reset")) {
                 struct pci_addr addrs[64];
 
-                if (reject_options(&a, cmd, "method") < 0 || want_args(argc - 1, 1, (int)ELEMENTSOF(addrs), cmd) < 0)
+                if (reject_options(&a, cmd, "method dry-run") < 0 || want_args(argc - 1, 1, (int)ELEMENTSOF(addrs), cmd) < 0)
                         return EXIT_USAGE;
                 if (a.method && !run_method_valid(a.method))
                         return bad_usage("unknown --method '%s': use a kernel reset method (flr, pm, bus, "
@@ -260,6 +291,23 @@ int main(int argc, char **argv)
                         printf("no copy of pve-gpu-reset in any snippets directory; nothing to refresh\n");
                 return failed ? EXIT_FAILED : EXIT_DONE;
         }
+        if (streq(cmd, "verify")) {
+                struct verify_options vo = {
+                        .cycles = VERIFY_DEFAULT_CYCLES,
+                        .probe = a.probe,
+                        .agent_timeout = VERIFY_DEFAULT_AGENT_TIMEOUT,
+                        .shutdown_timeout = VERIFY_DEFAULT_SHUTDOWN_TIMEOUT,
+                        .force = a.force,
+                };
+
+                if (reject_options(&a, cmd, "json cycles probe agent-timeout shutdown-timeout force") < 0 ||
+                    want_args(argc - 1, 1, 1, cmd) < 0 || parse_vmid_arg(argv[1], &vmid) < 0 ||
+                    parse_count(a.cycles, "--cycles", VERIFY_MAX_CYCLES, &vo.cycles) < 0 ||
+                    parse_count(a.agent_timeout, "--agent-timeout", 86400, &vo.agent_timeout) < 0 ||
+                    parse_count(a.shutdown_timeout, "--shutdown-timeout", 86400, &vo.shutdown_timeout) < 0)
+                        return EXIT_USAGE;
+                return run_verify(&ctx, vmid, &vo, &o);
+        }
         if (streq(cmd, "attach") || streq(cmd, "detach")) {
                 struct pgr_error err = {};
                 bool attach = streq(cmd, "attach");
@@ -278,7 +326,7 @@ int main(int argc, char **argv)
         }
 
         /* Hook mode: exactly `VMID PHASE`, as qemu-server calls it. */
-        if (reject_options(&a, "hook mode", "") < 0)
+        if (reject_options(&a, "hook mode", "dry-run") < 0)
                 return EXIT_USAGE;
         if (argc != 2)
                 return bad_usage("unknown command '%s'", cmd);

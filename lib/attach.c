@@ -21,7 +21,6 @@
 #include "policy.h"
 #include "vmconf.h"
 
-#define DEFAULT_PATH_ENV "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define SELF_MAX_SIZE (64 * 1024 * 1024)
 #define QM_OUTPUT_MAX 400
 /* Another attach/detach holds the lock for one qm set (about a second); a whole cluster's worth of
@@ -29,30 +28,6 @@
 #define ATTACH_LOCK_TIMEOUT_MS (120 * 1000)
 
 /* ---- qm ---------------------------------------------------------------------------------- */
-
-static int find_program(const char *name, char *buf, size_t size)
-{
-        const char *path = getenv("PATH");
-
-        if (!path || !*path)
-                path = DEFAULT_PATH_ENV;
-        for (const char *p = path; *p;) {
-                size_t n = strcspn(p, ":");
-                struct stat st;
-                int len;
-
-                if (n > 0 && p[0] == '/') { /* relative and empty entries would mean the cwd: skip */
-                        len = snprintf(buf, size, "%.*s/%s", (int)n, p, name);
-                        if (len > 0 && (size_t)len < size && stat(buf, &st) == 0 && S_ISREG(st.st_mode) &&
-                            access(buf, X_OK) == 0)
-                                return 0;
-                }
-                p += n;
-                if (*p == ':')
-                        p++;
-        }
-        return -ENOENT;
-}
 
 /* Before anything changes: without qm nothing can be finished. */
 static int check_qm(unsigned long vmid, const char *opt, const char *value, struct pgr_error *err)
@@ -62,7 +37,7 @@ static int check_qm(unsigned long vmid, const char *opt, const char *value, stru
         if (find_program("qm", qm, sizeof(qm)) == 0)
                 return 0;
         pgr_error_set(err, "qm not found on $PATH (%s); is this a Proxmox VE node? To do it by hand: qm set %lu %s %s",
-                      getenv("PATH") ? getenv("PATH") : DEFAULT_PATH_ENV, vmid, opt, value);
+                      getenv("PATH") ? getenv("PATH") : FIND_PROGRAM_DEFAULT_PATH, vmid, opt, value);
         return -ENOEXEC;
 }
 
@@ -97,7 +72,7 @@ static int run_qm_set(unsigned long vmid, const char *opt, const char *value, st
         snprintf(cmdline, sizeof(cmdline), "qm set %s %s%s%s", vmidstr, opt, value ? " " : "", value ? value : "");
         if (find_program("qm", qm, sizeof(qm)) < 0) {
                 pgr_error_set(err, "qm not found on $PATH (%s); is this a Proxmox VE node? To do it by hand: %s",
-                              getenv("PATH") ? getenv("PATH") : DEFAULT_PATH_ENV, cmdline);
+                              getenv("PATH") ? getenv("PATH") : FIND_PROGRAM_DEFAULT_PATH, cmdline);
                 return -ENOEXEC;
         }
         if (pipe2(pipefd, O_CLOEXEC) < 0) {

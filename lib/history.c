@@ -303,13 +303,6 @@ int history_filter_init(struct history_filter *f, const char *device, const char
 
 /* ---- reading ---- */
 
-struct entry {
-        long long realtime;
-        char vmid[24], phase[32], slot[32], pci_id[32], action[32], method[40], result[16];
-        char duration[24], driver_before[64], driver_after[64], err[16], priority[8], message_id[40];
-        char *message;
-};
-
 /* Value of FIELD in the current entry, truncated to size; "" when absent. */
 static void get_field(sd_journal *j, const char *name, char *buf, size_t size)
 {
@@ -326,7 +319,7 @@ static void get_field(sd_journal *j, const char *name, char *buf, size_t size)
         buf[len] = '\0';
 }
 
-static int read_entry(sd_journal *j, struct entry *e)
+static int read_entry(sd_journal *j, struct history_entry *e)
 {
         const void *data;
         size_t len, nl = strlen(JOURNAL_FIELD_MESSAGE);
@@ -382,7 +375,7 @@ static void print_header(FILE *out)
                 "ACTION", "METHOD", "RESULT", "DURATION");
 }
 
-static void print_row(FILE *out, struct entry *e)
+static void print_row(FILE *out, struct history_entry *e)
 {
         char when[32] = "-", dur[24] = "-";
         time_t t = (time_t)(e->realtime / USEC_PER_SEC);
@@ -421,7 +414,7 @@ static void json_add_num(struct json_object *o, const char *key, const char *val
                 json_object_object_add(o, key, json_object_new_int64((int64_t)v));
 }
 
-static int print_json(FILE *out, const struct entry *e)
+static int print_json(FILE *out, const struct history_entry *e)
 {
         struct json_object *o;
         char when[48] = "", zone[8] = "";
@@ -499,11 +492,10 @@ static int add_matches(sd_journal *j, const struct history_filter *f)
         return 0;
 }
 
-int history_query_dir(const char *journal_dir, const struct history_filter *f, bool json, FILE *out,
-                      struct pgr_error *err)
+int history_read_dir(const char *journal_dir, const struct history_filter *f, history_entry_fn fn, void *userdata,
+                     struct pgr_error *err)
 {
         _cleanup_(sd_journal_closep) sd_journal *j = NULL; /* sd-journal.h defines the cleanup helper */
-        size_t count = 0;
         int r;
 
         if (journal_dir) {
@@ -530,7 +522,7 @@ int history_query_dir(const char *journal_dir, const struct history_filter *f, b
                 return r == -EINVAL ? -EIO : r;
         }
         for (;;) {
-                struct entry e;
+                struct history_entry e;
 
                 r = sd_journal_previous(j);
                 if (r < 0) {
@@ -550,21 +542,79 @@ int history_query_dir(const char *journal_dir, const struct history_filter *f, b
                         free(e.message);
                         continue;
                 }
-                if (json)
-                        r = print_json(out, &e);
-                else {
-                        if (count == 0)
-                                print_header(out);
-                        print_row(out, &e);
-                }
+                r = fn(&e, userdata, err);
                 free(e.message);
-                if (r < 0) {
-                        pgr_error_set(err, "cannot write the history: %s", strerror(-r));
+                if (r < 0)
                         return r;
-                }
-                count++;
         }
-        if (!json && count == 0)
+        return 0;
+}
+
+/* $PVE_GPU_RESET_JOURNAL_DIR, or NULL for the local system journal. */
+static int journal_dir_from_env(const char **ret, struct pgr_error *err)
+{
+        const char *dir = getenv(HISTORY_DIR_ENV);
+
+        *ret = NULL;
+        if (!dir || !dir[0])
+                return 0;
+        if (dir[0] != '/') {
+                pgr_error_set(err, "%s=%s: expected an absolute directory", HISTORY_DIR_ENV, dir);
+                return -EINVAL;
+        }
+        *ret = dir;
+        return 0;
+}
+
+int history_read(const struct pgr_ctx *ctx, const struct history_filter *f, history_entry_fn fn, void *userdata,
+                 struct pgr_error *err)
+{
+        const char *dir;
+        int r;
+
+        (void)ctx; /* the journal is the running host's, not under the root prefix: see HISTORY_DIR_ENV */
+        r = journal_dir_from_env(&dir, err);
+        if (r < 0)
+                return r;
+        return history_read_dir(dir, f, fn, userdata, err);
+}
+
+struct printer {
+        FILE *out;
+        bool json;
+        size_t count;
+};
+
+static int print_entry(struct history_entry *e, void *userdata, struct pgr_error *err)
+{
+        struct printer *pr = userdata;
+        int r = 0;
+
+        if (pr->json)
+                r = print_json(pr->out, e);
+        else {
+                if (pr->count == 0)
+                        print_header(pr->out);
+                print_row(pr->out, e);
+        }
+        if (r < 0) {
+                pgr_error_set(err, "cannot write the history: %s", strerror(-r));
+                return r;
+        }
+        pr->count++;
+        return 0;
+}
+
+int history_query_dir(const char *journal_dir, const struct history_filter *f, bool json, FILE *out,
+                      struct pgr_error *err)
+{
+        struct printer pr = { .out = out, .json = json };
+        int r;
+
+        r = history_read_dir(journal_dir, f, print_entry, &pr, err);
+        if (r < 0)
+                return r;
+        if (!json && pr.count == 0)
                 fputs("-- No entries --\n", out);
         if (fflush(out) != 0 || ferror(out)) {
                 pgr_error_set(err, "cannot write the history: %s", strerror(errno));
@@ -576,15 +626,12 @@ int history_query_dir(const char *journal_dir, const struct history_filter *f, b
 int history_query(const struct pgr_ctx *ctx, const struct history_filter *f, bool json, FILE *out,
                   struct pgr_error *err)
 {
-        const char *dir = getenv(HISTORY_DIR_ENV);
+        const char *dir;
+        int r;
 
         (void)ctx; /* the journal is the running host's, not under the root prefix: see HISTORY_DIR_ENV */
-        if (dir && dir[0]) {
-                if (dir[0] != '/') {
-                        pgr_error_set(err, "%s=%s: expected an absolute directory", HISTORY_DIR_ENV, dir);
-                        return -EINVAL;
-                }
-                return history_query_dir(dir, f, json, out, err);
-        }
-        return history_query_dir(NULL, f, json, out, err);
+        r = journal_dir_from_env(&dir, err);
+        if (r < 0)
+                return r;
+        return history_query_dir(dir, f, json, out, err);
 }

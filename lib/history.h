@@ -36,6 +36,25 @@ int history_filter_init(struct history_filter *f, const char *device, const char
  * now_usec is the reference for relative forms and "today". */
 int history_parse_since(const char *s, long long now_usec, long long *ret_usec, struct pgr_error *err);
 
+/* One entry as journal.c wrote it: each field verbatim ("" when absent), truncated to its buffer. */
+struct history_entry {
+        long long realtime;     /* CLOCK_REALTIME microseconds */
+        char vmid[24], phase[32], slot[32], pci_id[32], action[32], method[40], result[16];
+        char duration[24], driver_before[64], driver_after[64], err[16], priority[8], message_id[40];
+        char *message;          /* owned by the reader: valid during the callback only */
+};
+
+/* Called for each matching entry, newest first; a negative return stops the reading and is returned
+ * (the callback fills err). */
+typedef int (*history_entry_fn)(struct history_entry *e, void *userdata, struct pgr_error *err);
+
+/* The reader behind history_query: same journal choice ($PVE_GPU_RESET_JOURNAL_DIR), same filter, same
+ * errors; each entry goes to fn. */
+int history_read(const struct pgr_ctx *ctx, const struct history_filter *f, history_entry_fn fn, void *userdata,
+                 struct pgr_error *err);
+int history_read_dir(const char *journal_dir, const struct history_filter *f, history_entry_fn fn, void *userdata,
+                     struct pgr_error *err);
+
 /* Prints the matching entries, newest first. ctx is accepted for symmetry; see HISTORY_DIR_ENV.
  * -EINVAL (with err) for a bad $PVE_GPU_RESET_JOURNAL_DIR, other -errno when the journal cannot be read. */
 int history_query(const struct pgr_ctx *ctx, const struct history_filter *f, bool json, FILE *out,

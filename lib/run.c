@@ -21,6 +21,7 @@
 #include "plan.h"
 #include "policy.h"
 #include "state.h"
+#include "verify.h"
 #include "vmconf.h"
 
 /* The rungs the policy knows, plus the two ways of doing a slot reset. */
@@ -168,13 +169,39 @@ static void use_recorded_set(struct pgr_ctx *ctx, unsigned long vmid, struct pla
         pi->n_override = n;
 }
 
+/* The VM's plan for a phase, as `plan` shows it; errors are printed. Returns an exit status; on
+ * EXIT_DONE *ret is set. in is the caller's to free. */
+static int build_vm_plan(struct pgr_ctx *ctx, unsigned long vmid, enum phase phase, const struct run_options *o,
+                         bool names, struct inputs *in, struct plan **ret)
+{
+        struct pgr_error err = {};
+        struct plan_input pi;
+        struct recorded_set recorded;
+        int r, status;
+
+        status = load_inputs(ctx, vmid, o, names, in, &err);
+        if (status == EXIT_DONE)
+                status = load_mappings(ctx, vmid, phase_to_string(phase), NULL, in, &err);
+        if (status != EXIT_DONE) {
+                fprintf(stderr, "pve-gpu-reset: %s\n", err.msg);
+                return status;
+        }
+        config_warnings(NULL, vmid, phase_to_string(phase), in->conf);
+        plan_input_init(&pi, ctx, in, vmid, phase);
+        if (phase == PHASE_POST_STOP)
+                use_recorded_set(ctx, vmid, &pi, &recorded);
+        r = plan_build(&pi, ret, &err);
+        if (r < 0) {
+                fprintf(stderr, "pve-gpu-reset: %s\n", err.msg[0] ? err.msg : strerror(-r));
+                return r == -ENOMEM ? EXIT_FAILED : EXIT_USAGE;
+        }
+        return EXIT_DONE;
+}
+
 int run_plan(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, const struct run_options *o)
 {
         _cleanup_(plan_freep) struct plan *p = NULL;
         struct inputs in = {};
-        struct pgr_error err = {};
-        struct plan_input pi;
-        struct recorded_set recorded;
         enum phase phase = phase_from_string(phase_str);
         int r, status;
 
@@ -183,23 +210,9 @@ int run_plan(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, con
                         phase_str);
                 return EXIT_USAGE;
         }
-        status = load_inputs(ctx, vmid, o, true, &in, &err);
-        if (status == EXIT_DONE)
-                status = load_mappings(ctx, vmid, phase_str, NULL, &in, &err);
-        if (status != EXIT_DONE) {
-                fprintf(stderr, "pve-gpu-reset: %s\n", err.msg);
+        status = build_vm_plan(ctx, vmid, phase, o, true, &in, &p);
+        if (status != EXIT_DONE)
                 goto out;
-        }
-        config_warnings(NULL, vmid, phase_str, in.conf);
-        plan_input_init(&pi, ctx, &in, vmid, phase);
-        if (phase == PHASE_POST_STOP)
-                use_recorded_set(ctx, vmid, &pi, &recorded);
-        r = plan_build(&pi, &p, &err);
-        if (r < 0) {
-                fprintf(stderr, "pve-gpu-reset: %s\n", err.msg[0] ? err.msg : strerror(-r));
-                status = r == -ENOMEM ? EXIT_FAILED : EXIT_USAGE;
-                goto out;
-        }
         if (o->json) {
                 struct json_object *j = NULL;
 
@@ -253,6 +266,147 @@ static void chain_refused(struct journal *j, unsigned long vmid, const char *pha
                 .duration_usec = -1,
                 .message = msg,
         });
+}
+
+/* ---- verify ---- */
+
+static void verify_print_header(FILE *out)
+{
+        fprintf(out, "%-5s  %-7s  %-7s  %-8s  %-8s  %-11s  %-9s  %s\n", "CYCLE", "VERDICT", "START", "AGENT", "PROBE",
+                "LINK", "STOP", "RESETS");
+}
+
+struct verify_printer {
+        FILE *out;
+        const char *probe;      /* --probe, NULL: the default with its fallback */
+};
+
+static void verify_print_cycle(const struct verify_cycle *cy, void *userdata)
+{
+        const struct verify_printer *pr = userdata;
+        FILE *out = pr->out;
+        char agent[24] = "-", probe[24] = "-", link[64] = "", stop[16] = "-", resets[64], dur[24];
+
+        if (cy->index == 1)
+                verify_print_header(out);
+        if (cy->agent == VERIFY_STEP_OK)
+                journal_format_duration(cy->agent_wait_usec, agent);
+        else if (cy->agent == VERIFY_STEP_FAILED)
+                snprintf(agent, sizeof(agent), "failed");
+        if (cy->probe == VERIFY_STEP_OK || cy->probe_exitcode >= 0)
+                snprintf(probe, sizeof(probe), "exit %d", cy->probe_exitcode);
+        else if (cy->probe == VERIFY_STEP_FAILED)
+                snprintf(probe, sizeof(probe), "failed");
+        for (size_t i = 0; i < cy->n_links; i++) {
+                size_t n = strlen(link);
+                char cur[12] = "?", max[12] = "?";
+
+                if (cy->links[i].current_width >= 0)
+                        snprintf(cur, sizeof(cur), "x%d", cy->links[i].current_width);
+                if (cy->links[i].max_width >= 0)
+                        snprintf(max, sizeof(max), "x%d", cy->links[i].max_width);
+                snprintf(link + n, sizeof(link) - n, "%s%s/%s", n ? "," : "", cur, max);
+        }
+        if (cy->stop == VERIFY_STEP_OK)
+                snprintf(stop, sizeof(stop), "%s", cy->stop_forced ? "qm stop" : "shutdown");
+        else if (cy->stop == VERIFY_STEP_FAILED)
+                snprintf(stop, sizeof(stop), "failed");
+        if (!cy->resets_known)
+                snprintf(resets, sizeof(resets), "unknown (journal not readable)");
+        else if (!cy->hook_journaled && cy->start == VERIFY_STEP_OK)
+                snprintf(resets, sizeof(resets), "%zu (no hook entries: is it attached?)", cy->n_resets);
+        else
+                snprintf(resets, sizeof(resets), "%zu", cy->n_resets);
+        fprintf(out, "%-5u  %-7s  %-7s  %-8s  %-8s  %-11s  %-9s  %s\n", cy->index, cy->passed ? "pass" : "fail",
+                verify_step_string(cy->start), agent, probe, link[0] ? link : "-", stop, resets);
+        for (size_t i = 0; i < cy->n_resets; i++) {
+                const struct verify_reset *rs = &cy->resets[i];
+
+                snprintf(dur, sizeof(dur), "-");
+                if (rs->duration_usec >= 0)
+                        journal_format_duration(rs->duration_usec, dur);
+                fprintf(out, "    %s %s %s %s %s %s\n", rs->phase[0] ? rs->phase : "-", rs->slot[0] ? rs->slot : "-",
+                        rs->action, rs->method[0] ? rs->method : "-", rs->result[0] ? rs->result : "-", dur);
+        }
+        if (!cy->resets_known)
+                fprintf(out, "    journal: %s\n", cy->resets_unknown_why);
+        if (!pr->probe && streq(cy->probe_command, VERIFY_FALLBACK_PROBE))
+                fprintf(out, "    probe: %s (no nvidia-smi in the guest)\n", VERIFY_FALLBACK_PROBE);
+        if (cy->stop_forced && cy->stop == VERIFY_STEP_OK)
+                fprintf(out, "    stop: %s\n", cy->stop_message);
+        if (!cy->passed)
+                fprintf(out, "    fail: %s\n", cy->reason);
+        fflush(out);
+}
+
+int run_verify(struct pgr_ctx *ctx, unsigned long vmid, const struct verify_options *vo, const struct run_options *o)
+{
+        _cleanup_(plan_freep) struct plan *p = NULL;
+        _cleanup_(verify_result_freep) struct verify_result *res = NULL;
+        struct verify_options opts = *vo;
+        struct verify_printer printer = { .out = stdout, .probe = vo->probe };
+        struct pci_addr funcs[VERIFY_MAX_FUNCTIONS];
+        struct inputs in = {};
+        struct pgr_error err = {};
+        char list[VERIFY_MAX_FUNCTIONS * PCI_ADDR_STRLEN] = "", b[PCI_ADDR_STRLEN];
+        size_t n;
+        int r, status;
+
+        if (verify_check_options(vo, &err) < 0) {
+                fprintf(stderr, "pve-gpu-reset: %s (see --help)\n", err.msg);
+                return EXIT_USAGE;
+        }
+        status = build_vm_plan(ctx, vmid, PHASE_PRE_START, o, false, &in, &p);
+        if (status != EXIT_DONE)
+                goto out;
+        n = verify_functions(p, funcs, ELEMENTSOF(funcs));
+        if (n == 0) {
+                fprintf(stderr, "pve-gpu-reset: VM %lu has no PCI function to verify (no hostpci line, or only "
+                                "driver=keep or mdev ones)\n", vmid);
+                status = EXIT_USAGE;
+                goto out;
+        }
+        for (size_t i = 0; i < n; i++)
+                snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? " " : "",
+                         pci_addr_format(&funcs[i], b));
+        /* the promise, before anything happens */
+        fprintf(stderr, "pve-gpu-reset: verify starts and shuts down VM %lu %u time(s) through qm and changes nothing "
+                        "else (functions %s)\n", vmid, vo->cycles, list);
+        if (!o->json) {
+                opts.on_cycle = verify_print_cycle;
+                opts.userdata = &printer;
+        }
+        r = verify_run(ctx, p, &opts, &res, &err);
+        if (r < 0) {
+                fprintf(stderr, "pve-gpu-reset: %s\n", err.msg[0] ? err.msg : strerror(-r));
+                status = r == -EINVAL ? EXIT_USAGE : EXIT_FAILED;
+                goto out;
+        }
+        if (res->stopped_first[0])
+                fprintf(stderr, "pve-gpu-reset: %s\n", res->stopped_first);
+        if (res->refused[0])
+                fprintf(stderr, "pve-gpu-reset: refused: %s\n", res->refused);
+        if (o->json) {
+                struct json_object *j = NULL;
+
+                if (verify_to_json(res, &j) < 0) {
+                        status = EXIT_FAILED;
+                        goto out;
+                }
+                puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+                json_object_put(j);
+        } else if (!res->refused[0]) {
+                size_t passed = 0;
+
+                for (size_t i = 0; i < res->n_cycles; i++)
+                        passed += res->cycles[i].passed;
+                printf("verify: VM %lu: %zu of %u cycle(s) passed%s\n", vmid, passed, res->cycles_requested,
+                       res->n_cycles < res->cycles_requested ? " (stopped early: the VM could not be stopped)" : "");
+        }
+        status = res->passed ? EXIT_DONE : EXIT_FAILED;
+out:
+        inputs_done(&in);
+        return status;
 }
 
 /* The VM's chained hookscript (recorded by `attach` when the VM had one) runs after our work, with

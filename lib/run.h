@@ -7,6 +7,7 @@
 #include "bdf.h"
 #include "context.h"
 #include "util.h"
+#include "verify.h"
 
 /* Exit statuses of doc/DESIGN.md §4. */
 enum {
@@ -27,5 +28,8 @@ struct run_options {
 /* Each returns an exit status (EXIT_*) and has already told the user what happened. */
 int run_hook(struct pgr_ctx *ctx, unsigned long vmid, const char *phase, const struct run_options *o);
 int run_plan(struct pgr_ctx *ctx, unsigned long vmid, const char *phase, const struct run_options *o);
+/* `verify VMID`: the cycles of verify.h on the VM's pre-start plan, a table (each cycle as it ends)
+ * or one JSON document. EXIT_DONE only when every cycle passed. */
+int run_verify(struct pgr_ctx *ctx, unsigned long vmid, const struct verify_options *vo, const struct run_options *o);
 int run_reset(struct pgr_ctx *ctx, const struct pci_addr *addrs, size_t n, const struct run_options *o);
 bool run_method_valid(const char *method);

@@ -221,3 +221,27 @@ int text_check(const char *text, size_t len, size_t max, const char *filename, c
         }
         return 0;
 }
+
+int find_program(const char *name, char *buf, size_t size)
+{
+        const char *path = getenv("PATH");
+
+        if (!path || !*path)
+                path = FIND_PROGRAM_DEFAULT_PATH;
+        for (const char *p = path; *p;) {
+                size_t n = strcspn(p, ":");
+                struct stat st;
+                int len;
+
+                if (n > 0 && p[0] == '/') { /* relative and empty entries would mean the cwd: skip */
+                        len = snprintf(buf, size, "%.*s/%s", (int)n, p, name);
+                        if (len > 0 && (size_t)len < size && stat(buf, &st) == 0 && S_ISREG(st.st_mode) &&
+                            access(buf, X_OK) == 0)
+                                return 0;
+                }
+                p += n;
+                if (*p == ':')
+                        p++;
+        }
+        return -ENOENT;
+}

@@ -38,6 +38,11 @@ int write_all(int fd, const char *data, size_t len); /* loops over short writes 
 int mkdir_p(const char *path, mode_t mode);           /* every missing component; EEXIST is fine */
 /* Temp file in the same directory, fsync, rename: readers see the old or the new file, never half. */
 int write_file_atomic(const char *path, const char *data, size_t len, mode_t mode);
+/* An executable regular file called name in an absolute $PATH entry (unset or empty $PATH:
+ * FIND_PROGRAM_DEFAULT_PATH); relative and empty entries are skipped, they would mean the cwd.
+ * The full path goes to buf. -ENOENT when there is none. */
+#define FIND_PROGRAM_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+int find_program(const char *name, char *buf, size_t size);
 /* The 1-based line of the first NUL byte in text, 0 when there is none. */
 unsigned nul_line(const char *text, size_t len);
 /* What every config reader checks first: at most max bytes (limit_note ends that message) and no

@@ -49,6 +49,10 @@ expect "plan VMID with letters" 2 "invalid VMID '10a0'" -- "$bin" --root "$root"
 expect "unknown option" 2 "unknown option '--frobnicate'" -- "$bin" --frobnicate plan 100
 expect "plan takes no --method" 2 "plan does not take --method" -- "$bin" --root "$root" plan 100 --method flr
 expect "hook mode takes no --json" 2 "does not take --json" -- "$bin" --root "$root" 100 pre-start --json
+# --dry-run promises that nothing changes: a command that cannot keep the promise refuses it.
+expect "attach refuses --dry-run" 2 "attach does not take --dry-run" -- "$bin" --root "$root" --dry-run attach 100
+expect "detach refuses --dry-run" 2 "detach does not take --dry-run" -- "$bin" --root "$root" --dry-run detach 100
+expect "verify refuses --dry-run" 2 "verify does not take --dry-run" -- "$bin" --root "$root" --dry-run verify 100
 expect "unknown command" 2 "unknown command 'frob'" -- "$bin" --root "$root" frob 100 200
 expect "unknown phase in plan" 2 "unknown --phase 'pre-boot'" -- "$bin" --root "$root" plan 100 --phase pre-boot
 expect "unknown phase in hook mode is ignored" 0 "unknown phase 'pre-boot' ignored" -- "$bin" --root "$root" 100 pre-boot

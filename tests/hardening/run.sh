@@ -52,6 +52,20 @@ if command -v valgrind >/dev/null; then
         check "valgrind clean: doctor (exit $rc)" test "$rc" -ne 99
         run "${vg[@]}" "$bin" --root "$root" reset 01:00.0 --method reset_subordinate
         check "valgrind clean: reset command (exit $rc)" test "$rc" -ne 99
+        # verify, with tests/cli/qm-standin as qm (valgrind does not follow it): a passing run, a
+        # failing start, --json, an unreadable journal and a readable one.
+        mkdir -p "$scratch/vbin" "$scratch/vjournal"
+        ln -sf "$PWD/tests/cli/qm-standin" "$scratch/vbin/qm"
+        for vcase in "good:--cycles 1:$scratch/nojournal" "fail-second-start:--cycles 2 --json:$scratch/vjournal" \
+                     "running:--force --cycles 1:$scratch/vjournal"; do
+                mode=${vcase%%:*} vargs=${vcase#*:} jdir=${vargs#*:} vargs=${vargs%%:*}
+                rm -rf "$scratch/vqm" && mkdir -p "$scratch/vqm"
+                [ "$mode" = running ] && touch "$scratch/vqm/running"
+                # shellcheck disable=SC2086 # $vargs is a word list
+                run env PATH="$scratch/vbin:$PATH" QM_STANDIN_DIR="$scratch/vqm" QM_STANDIN_MODE="$mode" \
+                        PVE_GPU_RESET_JOURNAL_DIR="$jdir" "${vg[@]}" "$bin" --root "$root" verify 100 --agent-timeout 2 $vargs
+                check "valgrind clean: verify, qm $mode (exit $rc)" test "$rc" -ne 99 -a "$rc" -ne 2
+        done
 else
         not_ok "valgrind is installed" "run tools/deps.sh"
 fi

@@ -50,7 +50,8 @@ CASES="fields_round_trip priorities_follow_the_event errors_and_warnings_also_on
        history_table history_reads_the_system_journal_by_default history_bad_filters_exit_2
        no_journald_everything_on_stderr dead_journald_falls_back_to_stderr cli_history_matches
        hook_post_stop_journals_every_action hook_failure_goes_to_journal_and_task_log
-       config_warning_is_journaled reset_command_journals_without_vmid mapping_warning_is_journaled"
+       config_warning_is_journaled reset_command_journals_without_vmid mapping_warning_is_journaled
+       verify_reports_the_hooks_resets_per_cycle"
 
 scratch=$(mktemp -d /tmp/pgr-journal.XXXXXX) || exit 1
 emit=$builddir/tests/journal-emit
@@ -551,6 +552,36 @@ case_hook_post_stop_journals_every_action() {
         expect_empty "$t/err"
         PVE_GPU_RESET_JOURNAL_DIR=/run/log/journal "$bin" history --vmid 100 >"$t/hist" 2>&1
         grep -q "0000:01:00.0 *bus-reset *reset_subordinate *ok" "$t/hist" || die "history misses the reset: $(cat "$t/hist")"
+}
+
+# verify (lib/verify.c) with tests/cli/qm-standin as qm, which runs the real hook at pre-start and
+# post-stop as Proxmox would: each cycle reports the resets the hook journaled in that cycle.
+case_verify_reports_the_hooks_resets_per_cycle() {
+        [ -x "$bin" ] || { echo "skip: no $bin"; exit 77; }
+        fresh_journald
+        root=$(fixture_root gpu-audio-rootport)
+        mkdir -p "$t/bin" "$t/qm"
+        ln -s "$srcdir/tests/cli/qm-standin" "$t/bin/qm"
+        PATH=$t/bin:$PATH QM_STANDIN_DIR=$t/qm QM_STANDIN_HOOK=$bin QM_STANDIN_ROOT=$root \
+                PVE_GPU_RESET_JOURNAL_DIR=/run/log/journal \
+                timeout 120 "$bin" --root "$root" verify 100 --cycles 2 --json >"$t/json" 2>"$t/err"
+        expect_status $? 0 "verify: $(cat "$t/err" "$t/json" "$t/qm/hook.log" 2>/dev/null)"
+        # cycle 1: pre-start resets (no clean mark yet), post-stop resets; cycle 2: the clean mark
+        # spares pre-start, post-stop resets. Each a bus reset of 01:00 through its root port, journaled
+        # for each of its two functions.
+        jq -r '.cycles[] | "\(.cycle) \(.journal) \([.resets[] | "\(.phase) \(.slot) \(.action) \(.method) \(.result)"] | join(", "))"' \
+                "$t/json" >"$t/resets" || die "verify --json is not what jq reads: $(cat "$t/json")"
+        expect_text "$t/resets" "1 null pre-start 0000:01:00.0 bus-reset reset_subordinate ok, pre-start 0000:01:00.1 bus-reset reset_subordinate ok, post-stop 0000:01:00.0 bus-reset reset_subordinate ok, post-stop 0000:01:00.1 bus-reset reset_subordinate ok
+2 null post-stop 0000:01:00.0 bus-reset reset_subordinate ok, post-stop 0000:01:00.1 bus-reset reset_subordinate ok"
+        jq -e 'all(.cycles[].resets[]; .duration_usec >= 0) and all(.cycles[]; .hook_journaled)' "$t/json" >/dev/null ||
+                die "a reset without duration, or a cycle without the hook's summary: $(cat "$t/json")"
+        PATH=$t/bin:$PATH QM_STANDIN_DIR=$t/qm QM_STANDIN_HOOK=$bin QM_STANDIN_ROOT=$root \
+                PVE_GPU_RESET_JOURNAL_DIR=/run/log/journal \
+                timeout 120 "$bin" --root "$root" verify 100 --cycles 1 >"$t/table" 2>"$t/err"
+        expect_status $? 0 "verify table: $(cat "$t/err" "$t/table")"
+        grep -Eq '^1 +pass .* 2$' "$t/table" || die "no row with post-stop's two resets: $(cat "$t/table")"
+        grep -Eq '^    post-stop 0000:01:00.0 bus-reset reset_subordinate ok [0-9.]+(us|ms|s)$' "$t/table" ||
+                die "no reset line with its duration: $(cat "$t/table")"
 }
 
 case_hook_failure_goes_to_journal_and_task_log() {

@@ -172,6 +172,10 @@ expect_completion "phases for --phase" "pve-gpu-reset plan 100 --phase pre-s" "p
 expect_completion "PCI functions after ':'" "pve-gpu-reset reset 0000:01:00." "00.0 00.1"
 expect_completion "storages with snippets" "pve-gpu-reset attach 100 --storage " "hooks"
 expect_completion "reset methods" "pve-gpu-reset reset 01:00.0 --method re" "reset_subordinate remove-rescan"
+expect_completion "verify subcommand" "pve-gpu-reset ver" "verify"
+expect_completion "verify: VMIDs" "pve-gpu-reset verify " "100 2050"
+expect_completion "verify options" "pve-gpu-reset verify 100 --c" "--config --cycles"
+expect_completion "verify --probe takes a free command" "pve-gpu-reset verify 100 --probe " ""
 
 # ---- attach / detach ----------------------------------------------------------------------------
 

@@ -255,6 +255,39 @@ static void query_rejects_a_relative_journal_dir_from_the_environment(void **sta
         unsetenv(HISTORY_DIR_ENV);
 }
 
+static int count_entry(struct history_entry *e, void *userdata, struct pgr_error *err)
+{
+        (void)e;
+        (void)err;
+        (*(int *)userdata)++;
+        return 0;
+}
+
+/* history_read is the reader behind history_query and verify's per-cycle resets: same journal choice,
+ * same errors. */
+static void reader_takes_the_same_journal_and_errors_as_the_query(void **state)
+{
+        char dir[] = "/tmp/pgr-history-XXXXXX";
+        struct history_filter f = { .vmid = 100 };
+        struct pgr_error err = {};
+        struct pgr_ctx ctx;
+        int n = 0;
+
+        (void)state;
+        assert_int_equal(pgr_ctx_init(&ctx, "/nonexistent-root", "pve"), 0);
+        assert_non_null(mkdtemp(dir));
+        setenv(HISTORY_DIR_ENV, dir, 1);
+        assert_int_equal(history_read(&ctx, &f, count_entry, &n, &err), 0);
+        assert_int_equal(n, 0);
+        setenv(HISTORY_DIR_ENV, "/nonexistent/pgr-journal", 1);
+        assert_true(history_read(&ctx, &f, count_entry, &n, &err) < 0);
+        assert_non_null(strstr(err.msg, "cannot open journal directory /nonexistent/pgr-journal"));
+        setenv(HISTORY_DIR_ENV, "rel/journal", 1);
+        assert_int_equal(history_read(&ctx, &f, count_entry, &n, &err), -EINVAL);
+        unsetenv(HISTORY_DIR_ENV);
+        rmdir(dir);
+}
+
 /* Fuzzer regression (tests/fuzz/crashes/since): a fraction of a year overflowed frac * unit. */
 static void fractional_years_do_not_overflow(void **state)
 {
@@ -283,6 +316,7 @@ int main(void)
                 cmocka_unit_test(query_of_a_missing_directory_fails_naming_it),
                 cmocka_unit_test(query_rejects_a_relative_journal_dir_from_the_environment),
                 cmocka_unit_test(fractional_years_do_not_overflow),
+                cmocka_unit_test(reader_takes_the_same_journal_and_errors_as_the_query),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
