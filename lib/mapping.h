@@ -20,7 +20,7 @@ struct mapping_map {
         struct pci_addr paths[MAPPING_MAX_PATHS]; /* func -1 = whole slot */
         /* Set when the path has an element after paths[n_paths - 1] we do not hold: -ENODEV for one
          * Linux never names (device >= 0x20, function >= 8, a domain with a leading zero...: Proxmox
-         * finds no such device), -EOPNOTSUPP for a real one beyond us (domain > ffff, > 16 paths). */
+         * finds no such device), -EOPNOTSUPP for a real one beyond us (more than MAPPING_MAX_PATHS paths). */
         int path_problem;
         char path_problem_elem[48];     /* that element, quoted */
         char id[10];                    /* "VVVV:DDDD" */
