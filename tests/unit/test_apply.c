@@ -810,6 +810,31 @@ static void reservation_made_while_an_earlier_device_was_reset_is_honoured(void 
         rig_down(&g);
 }
 
+/* qemu-server 9.1.13+ (commit 7d48d8ba) runs post-stop from QemuServer.pm vm_stop_cleanup, after
+ * cleanup_pci_devices has already called PCI.pm remove_pci_reservation($vmid): when our post-stop
+ * runs, this VM's reservation is gone and another VM may have reserved the card meanwhile (its
+ * pre-start ran between). The reservation of the other VM is what counts: the card is left alone. */
+static void post_stop_after_our_reservation_was_released_honours_another_vms_reservation(void **state)
+{
+        struct rig g;
+        char path[4200];
+        FILE *f;
+
+        (void)state;
+        rig_up(&g, "rtx2080ti-4func", 102, PHASE_POST_STOP, NULL);
+        mkdir_under_root(&g, "run/qemu-server");
+        snprintf(path, sizeof(path), "%s/run/qemu-server/pci-id-reservations", g.fk.root);
+        f = fopen(path, "we");
+        assert_non_null(f);
+        fputs("0000:83:00.0 105 time:4000000000\n", f); /* no line of VM 102 left */
+        fclose(f);
+        rig_apply(&g);
+        assert_int_equal(fk_count(&g.fk, "0000:83:00.0/", NULL), 0);
+        assert_int_equal(fk_count(&g.fk, "0000:80:02.0/reset_subordinate", NULL), 0);
+        assert_true(logged(&g, "0000:83:00.0: skipped: reserved by VM 105"));
+        rig_down(&g);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -836,6 +861,7 @@ int main(void)
                 cmocka_unit_test(next_run_restores_a_reset_method_left_narrowed),
                 cmocka_unit_test(host_driver_unbind_that_blocks_fails_in_bounded_time),
                 cmocka_unit_test(failed_bridge_reset_still_rescans_what_it_removed),
+                cmocka_unit_test(post_stop_after_our_reservation_was_released_honours_another_vms_reservation),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
