@@ -490,13 +490,22 @@ static void check_vm(struct doctor *d, const struct vm_entry *e)
                            "VM %lu passes no PCI device through: nothing for pve-gpu-reset to do", c->vmid);
                 goto out;
         }
-        if (c->reboot != 0) {
-                problem = true;
-                snprintf(fix, sizeof(fix), "qm set %lu --reboot 0 (a reboot inside the guest then stops the VM: start it "
-                         "again, and the hook resets the card in between)", c->vmid);
-                doctor_add(d->rep, "vm", DOCTOR_WARN, NULL, fix,
+        /* A guest reboot is a reset inside QEMU: no hook phase runs. reboot: 0 does not turn it into stop +
+         * start: QemuServer.pm config_to_command gives QEMU -no-reboot, so QEMU exits; CLI/qm.pm cleanup
+         * then runs post-stop but restarts the VM only after an API reboot (clear_reboot_request:
+         * /run/qemu-server/<vmid>.reboot). */
+        if (c->reboot == 0)
+                doctor_add(d->rep, "vm", DOCTOR_INFO, NULL, NULL,
+                           "VM %lu has reboot: 0: a reboot inside the guest stops the VM (QEMU -no-reboot); "
+                           "post-stop runs, but Proxmox restarts a VM only after a GUI/API reboot, so it stays off "
+                           "until started again",
+                           c->vmid);
+        else {
+                snprintf(fix, sizeof(fix), "reboot it with qm reboot %lu (or the GUI's Reboot): that runs post-stop "
+                         "and pre-start", c->vmid);
+                doctor_add(d->rep, "vm", DOCTOR_INFO, NULL, fix,
                            "VM %lu: a reboot inside the guest runs no hook (QEMU resets the card in-process), so "
-                           "pve-gpu-reset never sees it; with reboot: 0 every restart goes through stop and start",
+                           "pve-gpu-reset never sees it",
                            c->vmid);
         }
         check_hookscript(d, c, &problem);
@@ -509,7 +518,7 @@ static void check_vm(struct doctor *d, const struct vm_entry *e)
         if (c->lock)
                 doctor_add(d->rep, "vm", DOCTOR_INFO, NULL, NULL, "VM %lu is locked (%s)", c->vmid, c->lock);
         if (!problem)
-                doctor_add(d->rep, "vm", DOCTOR_OK, NULL, NULL, "VM %lu: %s; %s, %s, reboot: 0, hookscript %s", c->vmid,
+                doctor_add(d->rep, "vm", DOCTOR_OK, NULL, NULL, "VM %lu: %s; %s, %s, hookscript %s", c->vmid,
                            dstr_get(&ok), c->machine ? c->machine : "i440fx", c->bios ? c->bios : "seabios",
                            c->hookscript);
 out:

@@ -119,7 +119,12 @@ static void test_healthy_host_every_check_ok(void **state)
         f = expect(rep, "modprobe", "", DOCTOR_INFO, "vfio_virqfd");
         expect_fix(f, "delete line 9 (vfio_virqfd) from /etc/modules");
         expect(rep, "kernel-log", "", DOCTOR_OK, "no known trouble in the kernel log (/var/log/kern.log");
-        expect(rep, "vm", "", DOCTOR_OK, "VM 100: hostpci0 0000:02:00 pcie=1 x-vga=1; q35, ovmf, reboot: 0");
+        expect(rep, "vm", "", DOCTOR_OK, "VM 100: hostpci0 0000:02:00 pcie=1 x-vga=1; q35, ovmf, hookscript");
+        /* qemu-server QemuServer.pm config_to_command: reboot: 0 is QEMU's -no-reboot; CLI/qm.pm
+         * cleanup restarts the VM only for an API reboot (clear_reboot_request, /run/qemu-server/
+         * <vmid>.reboot): a reboot inside the guest leaves the VM off */
+        f = expect(rep, "vm", "", DOCTOR_INFO, "reboot: 0: a reboot inside the guest stops the VM");
+        assert_non_null(strstr(f->message, "stays off"));
         expect(rep, "iommu-group", "0000:02:00.0", DOCTOR_OK, "IOMMU group 40: only this card's functions (4)");
         expect(rep, "reset", "0000:02:00.0", DOCTOR_OK, "Post-stop uses: flr");
         expect(rep, "bar", "0000:02:00.0", DOCTOR_OK, "BAR1 256 MiB 64-bit prefetchable above 4 GiB");
@@ -440,8 +445,10 @@ static void test_vm_configs_that_go_wrong(void **state)
         expect_fix(f, "qm set 100 --machine q35");
         f = expect(r100, "vm", "", DOCTOR_FAIL, "hookscript local:snippets/pve-gpu-reset does not exist");
         expect_fix(f, "pve-gpu-reset attach 100");
-        f = expect(r100, "vm", "", DOCTOR_WARN, "a reboot inside the guest runs no hook");
-        expect_fix(f, "qm set 100 --reboot 0");
+        /* the default reboot: 1 — a guest reboot is a reset inside QEMU, no hook phase runs */
+        f = expect(r100, "vm", "", DOCTOR_INFO, "a reboot inside the guest runs no hook");
+        expect_fix(f, "qm reboot 100");
+        assert_null(strstr(f->fix, "--reboot 0"));
 
         f = expect(r101, "vm", "", DOCTOR_FAIL, "hardware probably changed");
         assert_non_null(strstr(f->message, "0000:07:00.0 has id 10de:1b06"));
