@@ -373,11 +373,37 @@ static void check_hostpci_present(struct doctor *d, const struct vmconf *c, cons
         }
 }
 
+struct mapping_check_ctx {
+        struct doctor *d;
+        const struct vmconf *c;
+        const struct hostpci *h;
+};
+
+/* One FAIL per mismatch assert_valid would die on; for a value the map line can simply take
+ * (id, subsystem-id, iommugroup) the fix is the exact pvesh command. */
+static void doctor_mapping_mismatch(const struct mapping_mismatch *mm, void *userdata)
+{
+        const struct mapping_check_ctx *mc = userdata;
+        char fix[2048], cmd[1536];
+        bool settable = mm->found[0] && (streq(mm->property, "id") || streq(mm->property, "subsystem-id") ||
+                                         streq(mm->property, "iommugroup"));
+
+        if (settable && mapping_fix_command(mm->mapping, mm->map, mm->property, mm->found, cmd, sizeof(cmd)) >= 0)
+                snprintf(fix, sizeof(fix), "if %s is still the device meant: %s (or Datacenter > Resource Mappings > %s: "
+                         "edit the map for node %s and select the device again)", mm->bdf, cmd, mm->mapping->name,
+                         mm->map->node);
+        else
+                snprintf(fix, sizeof(fix), "Datacenter > Resource Mappings > %s: select the device again for node %s (or: "
+                         "pvesh set /cluster/mapping/pci/%s --map ...)", mm->mapping->name, mm->map->node,
+                         mm->mapping->name);
+        doctor_add(mc->d->rep, "vm", DOCTOR_FAIL, NULL, fix, "VM %lu hostpci%u: %s", mc->c->vmid, mc->h->index,
+                   mm->message);
+}
+
 static void check_mapping(struct doctor *d, const struct vmconf *c, const struct hostpci *h, bool *problem)
 {
-        struct pci_addr paths[MAPPING_MAX_PATHS];
+        struct mapping_check_ctx mc = { .d = d, .c = c, .h = h };
         struct pgr_error err = {};
-        size_t n = 0;
         char fix[1024];
         int r;
 
@@ -388,10 +414,12 @@ static void check_mapping(struct doctor *d, const struct vmconf *c, const struct
                            h->mapping, d->maps->error);
                 return;
         }
-        r = mapping_resolve(d->ctx, d->maps, h->mapping, NULL, NULL, paths, &n, &err);
+        r = mapping_check(d->ctx, d->maps, h->mapping, doctor_mapping_mismatch, &mc, NULL, &err);
         if (r >= 0)
                 return;
         *problem = true;
+        if (r == -ENODEV) /* each mismatch already reported */
+                return;
         snprintf(fix, sizeof(fix), "Datacenter > Resource Mappings > %s: select the device again for node %s (or: pvesh "
                  "set /cluster/mapping/pci/%s --map ...)", h->mapping, d->ctx->node, h->mapping);
         if (err.msg[0])

@@ -506,11 +506,45 @@ static bool read_id_text(const struct pgr_ctx *ctx, const struct pci_addr *a, co
         return true;
 }
 
-/* PVE::Mapping::PCI::assert_valid for one map line, in its order (per path: present, then id,
- * iommugroup — first path only —, mdev, subsystem-id), comparing text as it does. */
-static int map_check(const struct pgr_ctx *ctx, const struct mapping *m, const struct mapping_map *map,
-                     struct pgr_error *err)
+struct check_state {
+        const struct mapping *m;
+        const struct mapping_map *map;
+        mapping_mismatch_fn fn; /* NULL: stop at the first mismatch, as assert_valid dies */
+        void *userdata;
+        struct pgr_error *err;
+        unsigned n;
+};
+
+/* One mismatch: the first one is err's message; fn (if any) gets every one. Returns -ENODEV. */
+static int mismatch(struct check_state *st, const char *property, const char *bdf, const char *found,
+                    const char *expected, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static int mismatch(struct check_state *st, const char *property, const char *bdf, const char *found,
+                    const char *expected, const char *fmt, ...)
 {
+        struct mapping_mismatch mm = { .mapping = st->m, .map = st->map, .property = property, .bdf = bdf,
+                                       .found = found, .expected = expected };
+        char msg[sizeof(st->err->msg)];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        if (st->n++ == 0)
+                pgr_error_set(st->err, "%s", msg);
+        mm.message = msg;
+        if (st->fn)
+                st->fn(&mm, st->userdata);
+        return -ENODEV;
+}
+
+/* PVE::Mapping::PCI::assert_valid for one map line, in its order (per path: present, then id,
+ * iommugroup — first path only —, mdev, subsystem-id), comparing text as it does. Without st->fn it
+ * returns at the first mismatch; with it, every mismatch is reported. */
+static int map_check(const struct pgr_ctx *ctx, struct check_state *st)
+{
+        const struct mapping *m = st->m;
+        const struct mapping_map *map = st->map;
+
         for (size_t i = 0; i <= map->n_paths; i++) {
                 struct pci_addr a;
                 char bdf[PCI_ADDR_STRLEN], id[10], sub[10], group_text[16];
@@ -519,90 +553,177 @@ static int map_check(const struct pgr_ctx *ctx, const struct mapping *m, const s
 
                 if (i == map->n_paths) {
                         if (map->path_problem == -ENODEV)
-                                pgr_error_set(err,
-                                              "mapping '%s': pci device '%s' not found (no such PCI address on "
-                                              "Linux; hardware probably changed)",
-                                              m->name, map->path_problem_elem);
-                        else if (map->path_problem)
-                                pgr_error_set(err,
+                                mismatch(st, "path", map->path_problem_elem, "", map->path_problem_elem,
+                                         "mapping '%s': pci device '%s' not found (no such PCI address on "
+                                         "Linux; hardware probably changed)",
+                                         m->name, map->path_problem_elem);
+                        else if (map->path_problem) {
+                                pgr_error_set(st->err,
                                               "mapping '%s': path element '%s' (line %u) is beyond what "
                                               "pve-gpu-reset handles (more than %d paths); "
                                               "this mapping is left alone",
                                               m->name, map->path_problem_elem, map->line, MAPPING_MAX_PATHS);
-                        return map->path_problem;
+                                return map->path_problem;
+                        }
+                        break;
                 }
                 a = map->paths[i];
                 if (a.func < 0) /* whole slot: its function 0 must exist and speaks for it */
                         a.func = 0;
                 pci_addr_format(&a, bdf);
                 if (!sysfs_dev_present(ctx, &a)) {
-                        pgr_error_set(err, "mapping '%s': pci device %s not found (hardware probably changed)",
-                                      m->name, bdf);
-                        return -ENODEV;
+                        mismatch(st, "path", bdf, "", bdf,
+                                 "mapping '%s': pci device %s not found (hardware probably changed)", m->name, bdf);
+                        if (!st->fn)
+                                return -ENODEV;
+                        continue;
                 }
                 if (!read_id_text(ctx, &a, "vendor", "device", id)) {
-                        pgr_error_set(err, "mapping '%s': cannot read the vendor/device id of %s", m->name, bdf);
-                        return -ENODEV;
+                        mismatch(st, "id", bdf, "", map->id, "mapping '%s': cannot read the vendor/device id of %s",
+                                 m->name, bdf);
+                        if (!st->fn)
+                                return -ENODEV;
+                        continue;
                 }
                 if (!streq(id, map->id)) {
-                        pgr_error_set(err, "mapping '%s': %s has id %s, mapping expects %s (hardware probably changed)",
-                                      m->name, bdf, id, map->id);
-                        return -ENODEV;
+                        mismatch(st, "id", bdf, id, map->id,
+                                 "mapping '%s': %s has id %s, mapping expects %s (hardware probably changed)", m->name,
+                                 bdf, id, map->id);
+                        if (!st->fn)
+                                return -ENODEV;
                 }
 
                 if (i == 0 && sysfs_dev_link(ctx, &a, "iommu_group", group_text, sizeof(group_text)) >= 0 &&
                     sscanf(group_text, "%d", &group) == 1) {
                         snprintf(group_text, sizeof(group_text), "%d", group);
-                        if (!map->iommugroup[0]) {
-                                pgr_error_set(err,
-                                              "mapping '%s': missing expected property 'iommugroup' for device "
-                                              "'%s' (it is in group %d)",
-                                              m->name, bdf, group);
-                                return -ENODEV;
-                        }
-                        if (!streq(group_text, map->iommugroup)) {
-                                pgr_error_set(err,
-                                              "mapping '%s': %s has iommugroup %d, mapping expects %s (hardware "
-                                              "probably changed)",
-                                              m->name, bdf, group, map->iommugroup);
-                                return -ENODEV;
-                        }
-                } else if (i == 0 && map->iommugroup[0]) {
-                        pgr_error_set(err, "mapping '%s': iommugroup %s configured, but %s has no IOMMU group", m->name,
-                                      map->iommugroup, bdf);
+                        if (!map->iommugroup[0])
+                                mismatch(st, "iommugroup", bdf, group_text, "",
+                                         "mapping '%s': missing expected property 'iommugroup' for device '%s' (it "
+                                         "is in group %d)",
+                                         m->name, bdf, group);
+                        else if (!streq(group_text, map->iommugroup))
+                                mismatch(st, "iommugroup", bdf, group_text, map->iommugroup,
+                                         "mapping '%s': %s has iommugroup %d, mapping expects %s (hardware probably "
+                                         "changed)",
+                                         m->name, bdf, group, map->iommugroup);
+                } else if (i == 0 && map->iommugroup[0])
+                        mismatch(st, "iommugroup", bdf, "", map->iommugroup,
+                                 "mapping '%s': iommugroup %s configured, but %s has no IOMMU group", m->name,
+                                 map->iommugroup, bdf);
+                if (st->n && !st->fn)
                         return -ENODEV;
-                }
 
                 /* pci_device_info: mdev_supported_types/, or nvidia/ (the 6.8+ vGPU driver) */
                 has_mdev = sysfs_dev_has(ctx, &a, "mdev_supported_types") || sysfs_dev_has(ctx, &a, "nvidia");
                 if (has_mdev != m->mdev) {
-                        pgr_error_set(err,
-                                      "mapping '%s': 'mdev' does not match for %s (the device %s mediated devices, "
-                                      "the mapping says mdev %d)",
-                                      m->name, bdf, has_mdev ? "offers" : "offers no", m->mdev);
-                        return -ENODEV;
+                        mismatch(st, "mdev", bdf, has_mdev ? "1" : "0", m->mdev ? "1" : "0",
+                                 "mapping '%s': 'mdev' does not match for %s (the device %s mediated devices, the "
+                                 "mapping says mdev %d)",
+                                 m->name, bdf, has_mdev ? "offers" : "offers no", m->mdev);
+                        if (!st->fn)
+                                return -ENODEV;
                 }
 
                 if (read_id_text(ctx, &a, "subsystem_vendor", "subsystem_device", sub)) {
-                        if (!map->subsystem_id[0]) {
-                                pgr_error_set(err,
-                                              "mapping '%s': missing expected property 'subsystem-id' for device "
-                                              "'%s' (it has %s)",
-                                              m->name, bdf, sub);
-                                return -ENODEV;
-                        }
-                        if (!streq(sub, map->subsystem_id)) {
-                                pgr_error_set(err,
-                                              "mapping '%s': %s has subsystem-id %s, mapping expects %s (hardware "
-                                              "probably changed)",
-                                              m->name, bdf, sub, map->subsystem_id);
-                                return -ENODEV;
-                        }
-                } else if (map->subsystem_id[0]) {
-                        pgr_error_set(err, "mapping '%s': subsystem-id configured, but %s has none", m->name, bdf);
+                        if (!map->subsystem_id[0])
+                                mismatch(st, "subsystem-id", bdf, sub, "",
+                                         "mapping '%s': missing expected property 'subsystem-id' for device '%s' "
+                                         "(it has %s)",
+                                         m->name, bdf, sub);
+                        else if (!streq(sub, map->subsystem_id))
+                                mismatch(st, "subsystem-id", bdf, sub, map->subsystem_id,
+                                         "mapping '%s': %s has subsystem-id %s, mapping expects %s (hardware "
+                                         "probably changed)",
+                                         m->name, bdf, sub, map->subsystem_id);
+                } else if (map->subsystem_id[0])
+                        mismatch(st, "subsystem-id", bdf, "", map->subsystem_id,
+                                 "mapping '%s': subsystem-id configured, but %s has none", m->name, bdf);
+                if (st->n && !st->fn)
                         return -ENODEV;
-                }
         }
+        return st->n ? -ENODEV : 0;
+}
+
+int mapping_check(const struct pgr_ctx *ctx, const struct mapping_file *f, const char *name, mapping_mismatch_fn fn,
+                  void *userdata, unsigned *ret_n_mismatches, struct pgr_error *err)
+{
+        const struct mapping *m = mapping_find(f, name);
+        unsigned total = 0;
+        size_t n_node = 0;
+        int r;
+
+        if (f && f->error[0]) {
+                pgr_error_set(err, "mapping '%s': %s", name ? name : "", f->error);
+                return -EIO;
+        }
+        if (!m) {
+                pgr_error_set(err, "PCI device mapping not found for '%s' (no such mapping in %s)", name ? name : "",
+                              f && f->path[0] ? f->path : "/etc/pve/mapping/pci.cfg");
+                return -ENOENT;
+        }
+        for (size_t i = 0; i < m->n_maps; i++) {
+                struct check_state st = { .m = m, .map = &m->maps[i], .fn = fn, .userdata = userdata, .err = err };
+
+                if (!streq(m->maps[i].node, ctx->node))
+                        continue;
+                n_node++;
+                r = map_check(ctx, &st);
+                total += st.n;
+                if (r < 0 && (!fn || r != -ENODEV))
+                        return r;
+        }
+        if (n_node == 0) {
+                pgr_error_set(err, "PCI device mapping not found for '%s' (no map entry for node '%s')", m->name,
+                              ctx->node);
+                return -ENOENT;
+        }
+        if (ret_n_mismatches)
+                *ret_n_mismatches = total;
+        return total ? -ENODEV : 0;
+}
+
+int mapping_fix_command(const struct mapping *m, const struct mapping_map *fixed, const char *property,
+                        const char *value, char *buf, size_t size)
+{
+        struct dstr_lite {
+                char *p;
+                size_t left;
+        } d = { buf, size };
+        int n;
+
+#define APPEND(...)                                                                  \
+        do {                                                                         \
+                n = snprintf(d.p, d.left, __VA_ARGS__);                              \
+                if (n < 0 || (size_t)n >= d.left)                                    \
+                        return -ENOSPC;                                              \
+                d.p += n;                                                            \
+                d.left -= (size_t)n;                                                 \
+        } while (0)
+
+        APPEND("pvesh set /cluster/mapping/pci/%s", m->name);
+        for (size_t i = 0; i < m->n_maps; i++) {
+                const struct mapping_map *map = &m->maps[i];
+                bool this = map == fixed;
+                const char *id = this && streq(property, "id") ? value : map->id;
+                const char *group = this && streq(property, "iommugroup") ? value : map->iommugroup;
+                const char *sub = this && streq(property, "subsystem-id") ? value : map->subsystem_id;
+
+                APPEND(" --map 'id=%s", id);
+                if (group[0])
+                        APPEND(",iommugroup=%s", group);
+                APPEND(",node=%s,path=", map->node);
+                for (size_t j = 0; j < map->n_paths; j++) {
+                        char bdf[PCI_ADDR_STRLEN];
+
+                        APPEND("%s%s", j ? ";" : "", pci_addr_format(&map->paths[j], bdf));
+                }
+                if (sub[0])
+                        APPEND(",subsystem-id=%s", sub);
+                if (map->description && !strchr(map->description, '\''))
+                        APPEND(",description=%s", map->description);
+                APPEND("'");
+        }
+#undef APPEND
         return 0;
 }
 
@@ -624,10 +745,12 @@ int mapping_resolve(const struct pgr_ctx *ctx, const struct mapping_file *f, con
                 return -ENOENT;
         }
         for (size_t i = 0; i < m->n_maps; i++) {
+                struct check_state st = { .m = m, .map = &m->maps[i], .err = err };
+
                 if (!streq(m->maps[i].node, ctx->node))
                         continue;
                 n_node++;
-                r = map_check(ctx, m, &m->maps[i], err);
+                r = map_check(ctx, &st);
                 if (r < 0)
                         return r;
         }

@@ -431,6 +431,53 @@ static void test_flr_that_hangs_in_kmsg_records(void **state)
         expect_fix(f, "neither applies to this VM yet");
 }
 
+/* pve-guest-common Mapping/PCI.pm assert_valid: id, subsystem-id, iommugroup (first path) and mdev of
+ * every map line for this node must match sysfs, else qemu-server refuses the start. doctor VMID runs
+ * the same checks (mapping_check) and names every mismatch, each with its fix: here the IOMMU group
+ * renumbered (16 → the map's 17) and a subsystem id the card does not have. */
+static void test_mapping_mismatches_each_fail_with_the_fix(void **state)
+{
+        static const char cfg[] = "nvidia-gpu\n"
+                                  "\tmap id=10de:27b0,iommugroup=17,node=pve,path=0000:07:00,subsystem-id=10de:0000\n";
+        char root[PATH_MAX], path[PATH_MAX + 64], saved[4096];
+        const struct doctor_finding *f;
+        struct doctor_report *rep;
+        ssize_t n;
+        int fd;
+
+        (void)state;
+        fixture_root("mapping", root, sizeof(root));
+        snprintf(path, sizeof(path), "%s/etc/pve/mapping/pci.cfg", root);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        n = read(fd, saved, sizeof(saved));
+        close(fd);
+        assert_true(n > 0);
+
+        rep = doctor_on("mapping", "pve", 100); /* the fixture's map matches */
+        assert_null(doctor_report_find(rep, "vm", "", "mapping"));
+        doctor_report_free(rep);
+
+        fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, cfg, sizeof(cfg) - 1), (ssize_t)sizeof(cfg) - 1);
+        close(fd);
+        rep = doctor_on("mapping", "pve", 100);
+        f = expect(rep, "vm", "", DOCTOR_FAIL, "0000:07:00.0 has iommugroup 16, mapping expects 17");
+        expect_fix(f, "pvesh set /cluster/mapping/pci/nvidia-gpu --map 'id=10de:27b0,iommugroup=16,node=pve,"
+                      "path=0000:07:00,subsystem-id=10de:0000'");
+        expect_fix(f, "Datacenter");
+        f = expect(rep, "vm", "", DOCTOR_FAIL, "0000:07:00.0 has subsystem-id 10de:16fa, mapping expects 10de:0000");
+        expect_fix(f, "--map 'id=10de:27b0,iommugroup=17,node=pve,path=0000:07:00,subsystem-id=10de:16fa'");
+        assert_int_equal(doctor_report_verdict(rep), DOCTOR_FAIL);
+        doctor_report_free(rep);
+
+        fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, saved, (size_t)n), n);
+        close(fd);
+}
+
 static void test_vm_configs_that_go_wrong(void **state)
 {
         _cleanup_(doctor_report_freep) struct doctor_report *r100 = doctor_on("doctor-vm", "pve", 100);
@@ -642,6 +689,7 @@ int main(void)
                 cmocka_unit_test(test_policy_without_keep_awake_warns),
                 cmocka_unit_test(test_old_kernel_then_no_vfio),
                 cmocka_unit_test(test_flr_that_hangs_in_kmsg_records),
+                cmocka_unit_test(test_mapping_mismatches_each_fail_with_the_fix),
                 cmocka_unit_test(test_vm_configs_that_go_wrong),
                 cmocka_unit_test(test_missing_vm_is_a_failing_finding),
                 cmocka_unit_test(test_dropped_hostpci_is_a_warning_finding),
