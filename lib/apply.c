@@ -661,6 +661,26 @@ static int check_covered(struct run_state *rs, const struct pci_addr *funcs, siz
         return 0;
 }
 
+/* After a remove+rescan of a function from a mapping: IOMMU groups renumber across remove + rescan
+ * (Debian's 6.1 and 6.12 kernels), and pve-guest-common Mapping/PCI.pm assert_valid compares the
+ * map's iommugroup with the group at start, so qemu-server would refuse the start ("'iommugroup'
+ * does not match"). Nothing here can move it back: -EXDEV ends the ladder with the fix. */
+static int group_kept(struct apply_ctx *a, const struct plan_device *d, int group_before, char *why, size_t why_size)
+{
+        int group_after;
+
+        if (!d->mapping[0] || group_before < 0 || a->dry_run)
+                return 0;
+        group_after = pcidev_iommu_group(a->ctx, &d->dev.addr);
+        if (group_after < 0 || group_after == group_before)
+                return 0;
+        snprintf(why, why_size, "mapping '%.48s': the remove+rescan moved %s from IOMMU group %d to %d, so Proxmox "
+                 "refuses the start ('iommugroup' does not match); fix: pvesh set /cluster/mapping/pci/%.48s --map "
+                 "'...,iommugroup=%d,...' (GUI: Datacenter -> Resource Mappings, edit the map's IOMMU group)",
+                 d->mapping, d->dev.bdf, group_before, group_after, d->mapping, group_after);
+        return -EXDEV;
+}
+
 /* A rung another function of the same slot already ran in this run (a slot reset or a remove+rescan
  * covers every function): verified, not repeated. */
 #define RUNG_COVERED 1
@@ -672,7 +692,7 @@ static int run_rung(struct run_state *rs, struct plan_device *d, const struct pl
         struct apply_ctx *a = rs->a;
         struct pci_addr funcs[PCIDEV_MAX_RELATED];
         size_t n = 0;
-        int r;
+        int r, group_before;
 
         why[0] = '\0';
         switch (rung->kind) {
@@ -713,6 +733,7 @@ static int run_rung(struct run_state *rs, struct plan_device *d, const struct pl
                         const struct pci_addr *below = funcs;
                         size_t n_removed = 0;
 
+                        group_before = pcidev_iommu_group(a->ctx, &d->dev.addr);
                         r = 0;
                         for (size_t i = 0; i < n && r >= 0; i++) {
                                 r = write_checked(a, &below[i], "remove", "1");
@@ -726,6 +747,10 @@ static int run_rung(struct run_state *rs, struct plan_device *d, const struct pl
                                 r = do_bridge_sbr(a, d);
                         if (r >= 0)
                                 r = remove_and_rescan(rs, d, below, n, false, why, why_size);
+                        if (r >= 0 && rs->n_done_bridges < ELEMENTSOF(rs->done_bridges))
+                                rs->done_bridges[rs->n_done_bridges++] = d->dev.parent;
+                        if (r >= 0)
+                                r = group_kept(a, d, group_before, why, why_size);
                         else {
                                 char ignored[384];
 
@@ -737,7 +762,8 @@ static int run_rung(struct run_state *rs, struct plan_device *d, const struct pl
                 }
                 if (r < 0)
                         return r;
-                if (rs->n_done_bridges < ELEMENTSOF(rs->done_bridges))
+                if (!covered(rs->done_bridges, rs->n_done_bridges, &d->dev.parent, false) &&
+                    rs->n_done_bridges < ELEMENTSOF(rs->done_bridges))
                         rs->done_bridges[rs->n_done_bridges++] = d->dev.parent;
                 return verify_usable(a, d, &d->dev.addr, d->policy.reset_timeout_ms, why, why_size);
 
@@ -755,11 +781,15 @@ static int run_rung(struct run_state *rs, struct plan_device *d, const struct pl
                 r = check_covered(rs, funcs, n, why, why_size);
                 if (r < 0)
                         return r;
+                group_before = pcidev_iommu_group(a->ctx, &d->dev.addr);
                 r = remove_and_rescan(rs, d, funcs, n, true, why, why_size);
                 if (r < 0)
                         return r;
                 if (rs->n_done_slots < ELEMENTSOF(rs->done_slots))
                         rs->done_slots[rs->n_done_slots++] = d->dev.addr;
+                r = group_kept(a, d, group_before, why, why_size);
+                if (r < 0)
+                        return r;
                 return verify_usable(a, d, &d->dev.addr, d->policy.rescan_timeout_ms, why, why_size);
 
         default:
@@ -770,7 +800,7 @@ static int run_rung(struct run_state *rs, struct plan_device *d, const struct pl
 static int reset_device(struct run_state *rs, struct plan_device *d, struct apply_result *res)
 {
         struct apply_ctx *a = rs->a;
-        char why[384], drv_before[64];
+        char why[560], drv_before[64];
         int r = -ENODEV;
 
         current_driver(a->ctx, &d->dev.addr, drv_before, sizeof(drv_before));
@@ -778,9 +808,10 @@ static int reset_device(struct run_state *rs, struct plan_device *d, struct appl
                 const struct plan_action *rung = &d->ladder[i];
                 long long t0 = now_usec();
                 char drv_after[64];
-                bool last = i + 1 == d->n_ladder;
+                bool last;
 
                 r = run_rung(rs, d, rung, why, sizeof(why));
+                last = i + 1 == d->n_ladder || r == -EXDEV; /* a renumbered group: no rung moves it back */
                 current_driver(a->ctx, &d->dev.addr, drv_after, sizeof(drv_after));
                 if (r >= 0) {
                         journal_step(a, d, PGR_MSGID_RESET_DONE, LOG_NOTICE, action_to_string(rung->kind), rung->method, "ok",
@@ -793,6 +824,8 @@ static int reset_device(struct run_state *rs, struct plan_device *d, struct appl
                              last ? LOG_ERR : LOG_WARNING, action_to_string(rung->kind), rung->method, "failed", now_usec() - t0,
                              drv_before, drv_after, r, "%s: %s%s%s failed: %s%s", d->dev.bdf, action_to_string(rung->kind),
                              rung->method[0] ? " " : "", rung->method, why, last ? "" : "; trying the next method");
+                if (last)
+                        break;
         }
         if (!res->first_failure[0])
                 snprintf(res->first_failure, sizeof(res->first_failure), "%s (%04x:%04x): %s", d->dev.bdf, d->dev.vendor,

@@ -377,11 +377,37 @@ static void check_hostpci_present(struct doctor *d, const struct vmconf *c, cons
         }
 }
 
+struct mapping_check_ctx {
+        struct doctor *d;
+        const struct vmconf *c;
+        const struct hostpci *h;
+};
+
+/* One FAIL per mismatch assert_valid would die on; for a value the map line can simply take
+ * (id, subsystem-id, iommugroup) the fix is the exact pvesh command. */
+static void doctor_mapping_mismatch(const struct mapping_mismatch *mm, void *userdata)
+{
+        const struct mapping_check_ctx *mc = userdata;
+        char fix[2048], cmd[1536];
+        bool settable = mm->found[0] && (streq(mm->property, "id") || streq(mm->property, "subsystem-id") ||
+                                         streq(mm->property, "iommugroup"));
+
+        if (settable && mapping_fix_command(mm->mapping, mm->map, mm->property, mm->found, cmd, sizeof(cmd)) >= 0)
+                snprintf(fix, sizeof(fix), "if %s is still the device meant: %s (or Datacenter > Resource Mappings > %s: "
+                         "edit the map for node %s and select the device again)", mm->bdf, cmd, mm->mapping->name,
+                         mm->map->node);
+        else
+                snprintf(fix, sizeof(fix), "Datacenter > Resource Mappings > %s: select the device again for node %s (or: "
+                         "pvesh set /cluster/mapping/pci/%s --map ...)", mm->mapping->name, mm->map->node,
+                         mm->mapping->name);
+        doctor_add(mc->d->rep, "vm", DOCTOR_FAIL, NULL, fix, "VM %lu hostpci%u: %s", mc->c->vmid, mc->h->index,
+                   mm->message);
+}
+
 static void check_mapping(struct doctor *d, const struct vmconf *c, const struct hostpci *h, bool *problem)
 {
-        struct pci_addr paths[MAPPING_MAX_PATHS];
+        struct mapping_check_ctx mc = { .d = d, .c = c, .h = h };
         struct pgr_error err = {};
-        size_t n = 0;
         char fix[1024];
         int r;
 
@@ -392,10 +418,12 @@ static void check_mapping(struct doctor *d, const struct vmconf *c, const struct
                            h->mapping, d->maps->error);
                 return;
         }
-        r = mapping_resolve(d->ctx, d->maps, h->mapping, NULL, NULL, paths, &n, &err);
+        r = mapping_check(d->ctx, d->maps, h->mapping, doctor_mapping_mismatch, &mc, NULL, &err);
         if (r >= 0)
                 return;
         *problem = true;
+        if (r == -ENODEV) /* each mismatch already reported */
+                return;
         snprintf(fix, sizeof(fix), "Datacenter > Resource Mappings > %s: select the device again for node %s (or: pvesh "
                  "set /cluster/mapping/pci/%s --map ...)", h->mapping, d->ctx->node, h->mapping);
         if (err.msg[0])
@@ -494,13 +522,22 @@ static void check_vm(struct doctor *d, const struct vm_entry *e)
                            "VM %lu passes no PCI device through: nothing for pve-gpu-reset to do", c->vmid);
                 goto out;
         }
-        if (c->reboot != 0) {
-                problem = true;
-                snprintf(fix, sizeof(fix), "qm set %lu --reboot 0 (a reboot inside the guest then stops the VM: start it "
-                         "again, and the hook resets the card in between)", c->vmid);
-                doctor_add(d->rep, "vm", DOCTOR_WARN, NULL, fix,
+        /* A guest reboot is a reset inside QEMU: no hook phase runs. reboot: 0 does not turn it into stop +
+         * start: QemuServer.pm config_to_command gives QEMU -no-reboot, so QEMU exits; CLI/qm.pm cleanup
+         * then runs post-stop but restarts the VM only after an API reboot (clear_reboot_request:
+         * /run/qemu-server/<vmid>.reboot). */
+        if (c->reboot == 0)
+                doctor_add(d->rep, "vm", DOCTOR_INFO, NULL, NULL,
+                           "VM %lu has reboot: 0: a reboot inside the guest stops the VM (QEMU -no-reboot); "
+                           "post-stop runs, but Proxmox restarts a VM only after a GUI/API reboot, so it stays off "
+                           "until started again",
+                           c->vmid);
+        else {
+                snprintf(fix, sizeof(fix), "reboot it with qm reboot %lu (or the GUI's Reboot): that runs post-stop "
+                         "and pre-start", c->vmid);
+                doctor_add(d->rep, "vm", DOCTOR_INFO, NULL, fix,
                            "VM %lu: a reboot inside the guest runs no hook (QEMU resets the card in-process), so "
-                           "pve-gpu-reset never sees it; with reboot: 0 every restart goes through stop and start",
+                           "pve-gpu-reset never sees it",
                            c->vmid);
         }
         check_hookscript(d, c, &problem);
@@ -513,7 +550,7 @@ static void check_vm(struct doctor *d, const struct vm_entry *e)
         if (c->lock)
                 doctor_add(d->rep, "vm", DOCTOR_INFO, NULL, NULL, "VM %lu is locked (%s)", c->vmid, c->lock);
         if (!problem)
-                doctor_add(d->rep, "vm", DOCTOR_OK, NULL, NULL, "VM %lu: %s; %s, %s, reboot: 0, hookscript %s", c->vmid,
+                doctor_add(d->rep, "vm", DOCTOR_OK, NULL, NULL, "VM %lu: %s; %s, %s, hookscript %s", c->vmid,
                            dstr_get(&ok), c->machine ? c->machine : "i440fx", c->bios ? c->bios : "seabios",
                            c->hookscript);
 out:

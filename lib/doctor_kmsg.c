@@ -111,7 +111,8 @@ static const struct kind_def kinds[_KMSG_KIND_MAX] = {
         [KMSG_IOMMU_FAULT] = { "iommu-fault", DOCTOR_WARN, false,
                 "DMA remapping faults: the device used memory the IOMMU did not map for it (typical after a guest "
                 "reboot that reset nothing)",
-                "set reboot: 0 on the VM (qm set VMID --reboot 0) so every restart goes through the hook's reset" },
+                "reboot the VM from the GUI/API (qm reboot VMID), which runs the hook's reset; a reboot inside the "
+                "guest runs none (and with reboot: 0 it leaves the VM off)" },
         [KMSG_ROM] = { "rom", DOCTOR_WARN, false,
                 "the card's option ROM is unreadable or invalid (common for the boot GPU and iGPUs)",
                 "dump the ROM while the card is not the boot GPU and pass it with romfile=, or set rombar=0" },

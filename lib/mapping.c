@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "propstr.h"
 #include "sysfs.h"
 #include "vmconf.h"
 
@@ -86,31 +87,6 @@ static bool is_space(char c)
         return isspace((unsigned char)c) != 0;
 }
 
-static bool is_lower_hex(char c)
-{
-        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-}
-
-static unsigned lower_hex_value(const char *s, size_t n)
-{
-        unsigned v = 0;
-
-        for (size_t i = 0; i < n; i++)
-                v = v * 16 + (unsigned)(s[i] <= '9' ? s[i] - '0' : s[i] - 'a' + 10);
-        return v;
-}
-
-/* $map_fmt id / subsystem-id: ^[0-9A-Fa-f]{4}:[0-9A-Fa-f]{4}$ */
-static bool id_pattern_ok(const char *s, size_t n)
-{
-        if (n != 9 || s[4] != ':')
-                return false;
-        for (size_t i = 0; i < 9; i++)
-                if (i != 4 && !isxdigit((unsigned char)s[i]))
-                        return false;
-        return true;
-}
-
 /* JSONSchema.pm pve_verify_node_name: ^[a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?$ (no dots). */
 static bool node_valid(const char *s, size_t n)
 {
@@ -118,6 +94,18 @@ static bool node_valid(const char *s, size_t n)
                 return false;
         for (size_t i = 0; i < n; i++)
                 if (!isalnum((unsigned char)s[i]) && s[i] != '-')
+                        return false;
+        return true;
+}
+
+/* $map_fmt id / subsystem-id: ^[0-9A-Fa-f]{4}:[0-9A-Fa-f]{4}$ (any case: assert_valid's text
+ * comparison with the lower-case sysfs value is what refuses an upper-case one). */
+static bool id_pattern_ok(const char *s, size_t n)
+{
+        if (n != 9 || s[4] != ':')
+                return false;
+        for (size_t i = 0; i < 9; i++)
+                if (i != 4 && !isxdigit((unsigned char)s[i]))
                         return false;
         return true;
 }
@@ -135,212 +123,138 @@ static bool integer_ok(const char *s, size_t n)
         return true;
 }
 
-/* Where one PCI_RE match starting at p may end. Mapping/PCI.pm builds PCI_RE in a double-quoted
- * string, so its "\." is a plain "." and matches any character: [a-f0-9]{4,}:[a-f0-9]{2}:[a-f0-9]{2}
- * then optionally any character and one [a-f0-9]. */
-static size_t pci_re_ends(const char *s, size_t n, size_t p, size_t ends[static 2])
+/* 'path' through the one Proxmox ID parser (vmconf_proxmox_pci_ids_parse with need_domain: $PCI_RE).
+ * -EINVAL: the pattern fails (the line is skipped, why says so). An ID that matches but names no
+ * device Linux can have (-ENXIO), or more paths than we hold, is kept as path_problem so that
+ * mapping_resolve refuses (as assert_valid does) or leaves the mapping alone. */
+static int path_parse(const char *s, size_t n, struct mapping_map *m, char *why, size_t why_size)
 {
-        size_t q = p, k = 0;
+        _cleanup_free_ struct pci_addr *ids = NULL;
+        size_t count = 0;
+        int r;
 
-        while (q < n && is_lower_hex(s[q]))
-                q++;
-        if (q - p < 4 || q + 6 > n || s[q] != ':' || !is_lower_hex(s[q + 1]) || !is_lower_hex(s[q + 2]) ||
-            s[q + 3] != ':' || !is_lower_hex(s[q + 4]) || !is_lower_hex(s[q + 5]))
-                return 0;
-        q += 6;
-        ends[k++] = q;
-        if (q + 2 <= n && s[q] != '\n' && is_lower_hex(s[q + 1]))
-                ends[k++] = q + 2;
-        return k;
-}
+        r = vmconf_proxmox_pci_ids_parse(s, n, true, &ids, &count, why, why_size);
+        if (r == -EINVAL && strlen(why) + 7 <= why_size) { /* name the key, as check_object does */
+                memmove(why + 6, why, strlen(why) + 1);
+                memcpy(why, "path: ", 6);
+        }
+        if (r == -ENXIO) {
+                /* pcire_to_addr's why quotes the ID; keep the element for mapping_resolve's message */
+                size_t start = 0;
 
-/* $map_fmt path: ^(?:PCI_RE;)*PCI_RE$, a match is a chain of PCI_RE starts. 1, 0, or -ENOMEM. */
-static int path_pattern_ok(const char *s, size_t n)
-{
-        _cleanup_free_ bool *start = calloc(n + 1, sizeof(bool));
+                for (size_t i = 0; i <= n; i++) {
+                        struct pci_addr *one = NULL;
+                        size_t k = 0;
+                        char ignored[256];
 
-        if (!start)
-                return -ENOMEM;
-        start[0] = true;
-        for (size_t p = 0; p < n; p++) {
-                size_t ends[2], k;
-
-                if (!start[p])
-                        continue;
-                k = pci_re_ends(s, n, p, ends);
-                for (size_t i = 0; i < k; i++) {
-                        if (ends[i] == n)
-                                return 1;
-                        if (s[ends[i]] == ';')
-                                start[ends[i] + 1] = true;
+                        if (i < n && s[i] != ';')
+                                continue;
+                        if (vmconf_proxmox_pci_ids_parse(s + start, i - start, true, &one, &k, ignored,
+                                                         sizeof(ignored)) == -ENXIO) {
+                                vmconf_quote(s + start, i - start, m->path_problem_elem, sizeof(m->path_problem_elem));
+                                break;
+                        }
+                        if (one && m->n_paths < MAPPING_MAX_PATHS)
+                                m->paths[m->n_paths++] = one[0];
+                        free(one);
+                        start = i + 1;
                 }
+                m->path_problem = -ENODEV;
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        m->n_paths = count < MAPPING_MAX_PATHS ? count : MAPPING_MAX_PATHS;
+        memcpy(m->paths, ids, m->n_paths * sizeof(ids[0]));
+        if (count > MAPPING_MAX_PATHS) {
+                char elem[PCI_ADDR_STRLEN];
+
+                m->path_problem = -EOPNOTSUPP;
+                snprintf(m->path_problem_elem, sizeof(m->path_problem_elem), "%s",
+                         pci_addr_format(&ids[MAPPING_MAX_PATHS], elem));
         }
         return 0;
-}
-
-/* One element of a path (split(';') in assert_valid) as the device it names: 0, -ENODEV when Linux
- * never has such a sysfs name (pci_device_info finds nothing), -EOPNOTSUPP for a domain above ffff
- * (Intel VMD) that struct pci_addr does not hold. */
-static int path_elem_parse(const char *s, size_t n, struct pci_addr *ret)
-{
-        size_t d = 0;
-        struct pci_addr a;
-
-        while (d < n && is_lower_hex(s[d]))
-                d++;
-        if (d < 4 || n < d + 6 || s[d] != ':' || s[d + 3] != ':' || !is_lower_hex(s[d + 1]) ||
-            !is_lower_hex(s[d + 2]) || !is_lower_hex(s[d + 4]) || !is_lower_hex(s[d + 5]))
-                return -ENODEV;
-        if (d > 4 && s[0] == '0') /* the kernel prints "%04x": no other leading zero */
-                return -ENODEV;
-        if (d > 4)
-                return -EOPNOTSUPP;
-        a.domain = lower_hex_value(s, 4);
-        a.bus = lower_hex_value(s + d + 1, 2);
-        a.slot = lower_hex_value(s + d + 4, 2);
-        if (a.slot > 0x1f)
-                return -ENODEV;
-        if (n == d + 6)
-                a.func = -1;
-        else if (n == d + 8 && s[d + 6] == '.' && s[d + 7] >= '0' && s[d + 7] <= '7')
-                a.func = s[d + 7] - '0';
-        else /* function 8-f, or PCI_RE's any-character: "0000:01:00x0" + ".0" is not a device */
-                return -ENODEV;
-        *ret = a;
-        return 0;
-}
-
-static void path_split(const char *s, size_t n, struct mapping_map *m)
-{
-        size_t start = 0;
-
-        for (size_t i = 0; i <= n && !m->path_problem; i++) {
-                struct pci_addr a;
-                int r;
-
-                if (i < n && s[i] != ';')
-                        continue;
-                r = m->n_paths >= MAPPING_MAX_PATHS ? -EOPNOTSUPP : path_elem_parse(s + start, i - start, &a);
-                if (r < 0) {
-                        m->path_problem = r;
-                        vmconf_quote(s + start, i - start, m->path_problem_elem, sizeof(m->path_problem_elem));
-                } else
-                        m->paths[m->n_paths++] = a;
-                start = i + 1;
-        }
 }
 
 enum { MAP_NODE, MAP_ID, MAP_SUBSYSTEM_ID, MAP_PATH, MAP_IOMMUGROUP, MAP_DESCRIPTION, _MAP_KEYS };
 
-/* One "map" value as JSONSchema.pm parse_property_string($map_fmt) takes it: comma-separated
- * key=value (empty parts ignored), no duplicate or unknown key, then check_object: node, id and path
- * required, each value matching its format. Errors go to why. */
+/* Mapping/PCI.pm $map_fmt, key for key ('iommugroup' is an integer: checked below). */
+static const struct propstr_key map_keys[_MAP_KEYS] = {
+        [MAP_NODE] = { "node", PROPSTR_STRING, false },
+        [MAP_ID] = { "id", PROPSTR_STRING, false },
+        [MAP_SUBSYSTEM_ID] = { "subsystem-id", PROPSTR_STRING, false },
+        [MAP_PATH] = { "path", PROPSTR_STRING, false },
+        [MAP_IOMMUGROUP] = { "iommugroup", PROPSTR_STRING, false },
+        [MAP_DESCRIPTION] = { "description", PROPSTR_STRING, false },
+};
+
+/* One "map" value as JSONSchema.pm parse_property_string($map_fmt) takes it (propstr_parse), then
+ * check_object: node, id and path required, each value matching its format. Errors go to why. */
 static int map_parse(const char *value, size_t len, struct mapping_map *ret, char *why, size_t why_size)
 {
-        static const char *const keys[_MAP_KEYS] = { "node", "id", "subsystem-id", "path", "iommugroup",
-                                                     "description" };
-        const char *val[_MAP_KEYS] = {};
-        size_t vlen[_MAP_KEYS] = {};
+        struct propstr_value v[_MAP_KEYS];
         struct mapping_map m = {};
         char q[VMCONF_QUOTE_MAX];
-        size_t start = 0;
         int r;
 
-        for (size_t i = 0; i <= len; i++) {
-                const char *part, *eq;
-                size_t pn, kn, ki;
-                bool blank = true;
-
-                if (i < len && value[i] != ',')
-                        continue;
-                part = value + start;
-                pn = i - start;
-                start = i + 1;
-                for (size_t j = 0; j < pn; j++)
-                        blank &= is_space(part[j]);
-                if (blank)
-                        continue;
-                eq = memchr(part, '=', pn);
-                if (!eq) {
-                        snprintf(why, why_size, "'%s' is not key=value", vmconf_quote(part, pn, q, sizeof(q)));
-                        return -EINVAL;
-                }
-                kn = (size_t)(eq - part);
-                if (kn == 0 || kn + 1 == pn) {
-                        snprintf(why, why_size, "'%s': missing key or value", vmconf_quote(part, pn, q, sizeof(q)));
-                        return -EINVAL;
-                }
-                for (ki = 0; ki < _MAP_KEYS; ki++)
-                        if (slice_is(part, kn, keys[ki]))
-                                break;
-                if (ki == _MAP_KEYS) {
-                        snprintf(why, why_size, "unknown map property '%s'", vmconf_quote(part, kn, q, sizeof(q)));
-                        return -EINVAL;
-                }
-                if (val[ki]) {
-                        snprintf(why, why_size, "duplicate map property '%s'", keys[ki]);
-                        return -EINVAL;
-                }
-                val[ki] = eq + 1;
-                vlen[ki] = pn - kn - 1;
-        }
+        r = propstr_parse(value, len, map_keys, _MAP_KEYS, v, why, why_size);
+        if (r < 0)
+                return r;
         for (size_t ki = 0; ki < _MAP_KEYS; ki++) {
-                const char *v = val[ki];
-                size_t vn = vlen[ki];
                 bool ok;
 
-                if (!v) {
+                if (!v[ki].set) {
                         if (ki == MAP_NODE || ki == MAP_ID || ki == MAP_PATH) {
-                                snprintf(why, why_size, "map without '%s'", keys[ki]);
+                                snprintf(why, why_size, "map without '%s'", map_keys[ki].name);
                                 return -EINVAL;
                         }
                         continue;
                 }
                 switch (ki) {
                 case MAP_NODE:
-                        ok = node_valid(v, vn);
+                        ok = node_valid(v[ki].s, v[ki].n);
                         break;
                 case MAP_ID:
                 case MAP_SUBSYSTEM_ID:
-                        ok = id_pattern_ok(v, vn);
-                        break;
-                case MAP_PATH:
-                        r = path_pattern_ok(v, vn);
-                        if (r < 0)
-                                return r;
-                        ok = r > 0;
+                        ok = id_pattern_ok(v[ki].s, v[ki].n);
                         break;
                 case MAP_IOMMUGROUP:
-                        ok = integer_ok(v, vn);
+                        ok = integer_ok(v[ki].s, v[ki].n);
                         break;
-                default:
-                        ok = vn <= 4096;
+                case MAP_DESCRIPTION:
+                        ok = v[ki].n <= 4096;
+                        break;
+                default: /* path: below */
+                        ok = true;
                         break;
                 }
                 if (!ok) {
-                        snprintf(why, why_size, "invalid %s '%s'", keys[ki], vmconf_quote(v, vn, q, sizeof(q)));
+                        snprintf(why, why_size, "invalid %s '%s'", map_keys[ki].name,
+                                 vmconf_quote(v[ki].s, v[ki].n, q, sizeof(q)));
                         return -EINVAL;
                 }
         }
+        r = path_parse(v[MAP_PATH].s, v[MAP_PATH].n, &m, why, why_size);
+        if (r < 0)
+                return r;
 
-        m.node = strndup(val[MAP_NODE], vlen[MAP_NODE]);
+        m.node = strndup(v[MAP_NODE].s, v[MAP_NODE].n);
         if (!m.node)
                 return -ENOMEM;
-        if (val[MAP_DESCRIPTION]) {
-                m.description = strndup(val[MAP_DESCRIPTION], vlen[MAP_DESCRIPTION]);
+        if (v[MAP_DESCRIPTION].set) {
+                m.description = strndup(v[MAP_DESCRIPTION].s, v[MAP_DESCRIPTION].n);
                 if (!m.description) {
                         map_done(&m);
                         return -ENOMEM;
                 }
         }
-        memcpy(m.id, val[MAP_ID], 9);
-        if (val[MAP_SUBSYSTEM_ID])
-                memcpy(m.subsystem_id, val[MAP_SUBSYSTEM_ID], 9);
+        memcpy(m.id, v[MAP_ID].s, 9);
+        if (v[MAP_SUBSYSTEM_ID].set)
+                memcpy(m.subsystem_id, v[MAP_SUBSYSTEM_ID].s, 9);
         /* Longer than any group number ever is: a shortened copy mismatches just the same. */
-        if (val[MAP_IOMMUGROUP])
-                memcpy(m.iommugroup, val[MAP_IOMMUGROUP],
-                       vlen[MAP_IOMMUGROUP] < sizeof(m.iommugroup) ? vlen[MAP_IOMMUGROUP] : sizeof(m.iommugroup) - 1);
-        path_split(val[MAP_PATH], vlen[MAP_PATH], &m);
+        if (v[MAP_IOMMUGROUP].set)
+                memcpy(m.iommugroup, v[MAP_IOMMUGROUP].s,
+                       v[MAP_IOMMUGROUP].n < sizeof(m.iommugroup) ? v[MAP_IOMMUGROUP].n : sizeof(m.iommugroup) - 1);
         *ret = m;
         return 0;
 }
@@ -592,11 +506,45 @@ static bool read_id_text(const struct pgr_ctx *ctx, const struct pci_addr *a, co
         return true;
 }
 
-/* PVE::Mapping::PCI::assert_valid for one map line, in its order (per path: present, then id,
- * iommugroup — first path only —, mdev, subsystem-id), comparing text as it does. */
-static int map_check(const struct pgr_ctx *ctx, const struct mapping *m, const struct mapping_map *map,
-                     struct pgr_error *err)
+struct check_state {
+        const struct mapping *m;
+        const struct mapping_map *map;
+        mapping_mismatch_fn fn; /* NULL: stop at the first mismatch, as assert_valid dies */
+        void *userdata;
+        struct pgr_error *err;
+        unsigned n;
+};
+
+/* One mismatch: the first one is err's message; fn (if any) gets every one. Returns -ENODEV. */
+static int mismatch(struct check_state *st, const char *property, const char *bdf, const char *found,
+                    const char *expected, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static int mismatch(struct check_state *st, const char *property, const char *bdf, const char *found,
+                    const char *expected, const char *fmt, ...)
 {
+        struct mapping_mismatch mm = { .mapping = st->m, .map = st->map, .property = property, .bdf = bdf,
+                                       .found = found, .expected = expected };
+        char msg[sizeof(st->err->msg)];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        if (st->n++ == 0)
+                pgr_error_set(st->err, "%s", msg);
+        mm.message = msg;
+        if (st->fn)
+                st->fn(&mm, st->userdata);
+        return -ENODEV;
+}
+
+/* PVE::Mapping::PCI::assert_valid for one map line, in its order (per path: present, then id,
+ * iommugroup — first path only —, mdev, subsystem-id), comparing text as it does. Without st->fn it
+ * returns at the first mismatch; with it, every mismatch is reported. */
+static int map_check(const struct pgr_ctx *ctx, struct check_state *st)
+{
+        const struct mapping *m = st->m;
+        const struct mapping_map *map = st->map;
+
         for (size_t i = 0; i <= map->n_paths; i++) {
                 struct pci_addr a;
                 char bdf[PCI_ADDR_STRLEN], id[10], sub[10], group_text[16];
@@ -605,90 +553,177 @@ static int map_check(const struct pgr_ctx *ctx, const struct mapping *m, const s
 
                 if (i == map->n_paths) {
                         if (map->path_problem == -ENODEV)
-                                pgr_error_set(err,
-                                              "mapping '%s': pci device '%s' not found (no such PCI address on "
-                                              "Linux; hardware probably changed)",
-                                              m->name, map->path_problem_elem);
-                        else if (map->path_problem)
-                                pgr_error_set(err,
+                                mismatch(st, "path", map->path_problem_elem, "", map->path_problem_elem,
+                                         "mapping '%s': pci device '%s' not found (no such PCI address on "
+                                         "Linux; hardware probably changed)",
+                                         m->name, map->path_problem_elem);
+                        else if (map->path_problem) {
+                                pgr_error_set(st->err,
                                               "mapping '%s': path element '%s' (line %u) is beyond what "
-                                              "pve-gpu-reset handles (PCI domain above ffff, or more than %d "
-                                              "paths); this mapping is left alone",
+                                              "pve-gpu-reset handles (more than %d paths); "
+                                              "this mapping is left alone",
                                               m->name, map->path_problem_elem, map->line, MAPPING_MAX_PATHS);
-                        return map->path_problem;
+                                return map->path_problem;
+                        }
+                        break;
                 }
                 a = map->paths[i];
                 if (a.func < 0) /* whole slot: its function 0 must exist and speaks for it */
                         a.func = 0;
                 pci_addr_format(&a, bdf);
                 if (!sysfs_dev_present(ctx, &a)) {
-                        pgr_error_set(err, "mapping '%s': pci device %s not found (hardware probably changed)",
-                                      m->name, bdf);
-                        return -ENODEV;
+                        mismatch(st, "path", bdf, "", bdf,
+                                 "mapping '%s': pci device %s not found (hardware probably changed)", m->name, bdf);
+                        if (!st->fn)
+                                return -ENODEV;
+                        continue;
                 }
                 if (!read_id_text(ctx, &a, "vendor", "device", id)) {
-                        pgr_error_set(err, "mapping '%s': cannot read the vendor/device id of %s", m->name, bdf);
-                        return -ENODEV;
+                        mismatch(st, "id", bdf, "", map->id, "mapping '%s': cannot read the vendor/device id of %s",
+                                 m->name, bdf);
+                        if (!st->fn)
+                                return -ENODEV;
+                        continue;
                 }
                 if (!streq(id, map->id)) {
-                        pgr_error_set(err, "mapping '%s': %s has id %s, mapping expects %s (hardware probably changed)",
-                                      m->name, bdf, id, map->id);
-                        return -ENODEV;
+                        mismatch(st, "id", bdf, id, map->id,
+                                 "mapping '%s': %s has id %s, mapping expects %s (hardware probably changed)", m->name,
+                                 bdf, id, map->id);
+                        if (!st->fn)
+                                return -ENODEV;
                 }
 
                 if (i == 0 && sysfs_dev_link(ctx, &a, "iommu_group", group_text, sizeof(group_text)) >= 0 &&
                     sscanf(group_text, "%d", &group) == 1) {
                         snprintf(group_text, sizeof(group_text), "%d", group);
-                        if (!map->iommugroup[0]) {
-                                pgr_error_set(err,
-                                              "mapping '%s': missing expected property 'iommugroup' for device "
-                                              "'%s' (it is in group %d)",
-                                              m->name, bdf, group);
-                                return -ENODEV;
-                        }
-                        if (!streq(group_text, map->iommugroup)) {
-                                pgr_error_set(err,
-                                              "mapping '%s': %s has iommugroup %d, mapping expects %s (hardware "
-                                              "probably changed)",
-                                              m->name, bdf, group, map->iommugroup);
-                                return -ENODEV;
-                        }
-                } else if (i == 0 && map->iommugroup[0]) {
-                        pgr_error_set(err, "mapping '%s': iommugroup %s configured, but %s has no IOMMU group", m->name,
-                                      map->iommugroup, bdf);
+                        if (!map->iommugroup[0])
+                                mismatch(st, "iommugroup", bdf, group_text, "",
+                                         "mapping '%s': missing expected property 'iommugroup' for device '%s' (it "
+                                         "is in group %d)",
+                                         m->name, bdf, group);
+                        else if (!streq(group_text, map->iommugroup))
+                                mismatch(st, "iommugroup", bdf, group_text, map->iommugroup,
+                                         "mapping '%s': %s has iommugroup %d, mapping expects %s (hardware probably "
+                                         "changed)",
+                                         m->name, bdf, group, map->iommugroup);
+                } else if (i == 0 && map->iommugroup[0])
+                        mismatch(st, "iommugroup", bdf, "", map->iommugroup,
+                                 "mapping '%s': iommugroup %s configured, but %s has no IOMMU group", m->name,
+                                 map->iommugroup, bdf);
+                if (st->n && !st->fn)
                         return -ENODEV;
-                }
 
                 /* pci_device_info: mdev_supported_types/, or nvidia/ (the 6.8+ vGPU driver) */
                 has_mdev = sysfs_dev_has(ctx, &a, "mdev_supported_types") || sysfs_dev_has(ctx, &a, "nvidia");
                 if (has_mdev != m->mdev) {
-                        pgr_error_set(err,
-                                      "mapping '%s': 'mdev' does not match for %s (the device %s mediated devices, "
-                                      "the mapping says mdev %d)",
-                                      m->name, bdf, has_mdev ? "offers" : "offers no", m->mdev);
-                        return -ENODEV;
+                        mismatch(st, "mdev", bdf, has_mdev ? "1" : "0", m->mdev ? "1" : "0",
+                                 "mapping '%s': 'mdev' does not match for %s (the device %s mediated devices, the "
+                                 "mapping says mdev %d)",
+                                 m->name, bdf, has_mdev ? "offers" : "offers no", m->mdev);
+                        if (!st->fn)
+                                return -ENODEV;
                 }
 
                 if (read_id_text(ctx, &a, "subsystem_vendor", "subsystem_device", sub)) {
-                        if (!map->subsystem_id[0]) {
-                                pgr_error_set(err,
-                                              "mapping '%s': missing expected property 'subsystem-id' for device "
-                                              "'%s' (it has %s)",
-                                              m->name, bdf, sub);
-                                return -ENODEV;
-                        }
-                        if (!streq(sub, map->subsystem_id)) {
-                                pgr_error_set(err,
-                                              "mapping '%s': %s has subsystem-id %s, mapping expects %s (hardware "
-                                              "probably changed)",
-                                              m->name, bdf, sub, map->subsystem_id);
-                                return -ENODEV;
-                        }
-                } else if (map->subsystem_id[0]) {
-                        pgr_error_set(err, "mapping '%s': subsystem-id configured, but %s has none", m->name, bdf);
+                        if (!map->subsystem_id[0])
+                                mismatch(st, "subsystem-id", bdf, sub, "",
+                                         "mapping '%s': missing expected property 'subsystem-id' for device '%s' "
+                                         "(it has %s)",
+                                         m->name, bdf, sub);
+                        else if (!streq(sub, map->subsystem_id))
+                                mismatch(st, "subsystem-id", bdf, sub, map->subsystem_id,
+                                         "mapping '%s': %s has subsystem-id %s, mapping expects %s (hardware "
+                                         "probably changed)",
+                                         m->name, bdf, sub, map->subsystem_id);
+                } else if (map->subsystem_id[0])
+                        mismatch(st, "subsystem-id", bdf, "", map->subsystem_id,
+                                 "mapping '%s': subsystem-id configured, but %s has none", m->name, bdf);
+                if (st->n && !st->fn)
                         return -ENODEV;
-                }
         }
+        return st->n ? -ENODEV : 0;
+}
+
+int mapping_check(const struct pgr_ctx *ctx, const struct mapping_file *f, const char *name, mapping_mismatch_fn fn,
+                  void *userdata, unsigned *ret_n_mismatches, struct pgr_error *err)
+{
+        const struct mapping *m = mapping_find(f, name);
+        unsigned total = 0;
+        size_t n_node = 0;
+        int r;
+
+        if (f && f->error[0]) {
+                pgr_error_set(err, "mapping '%s': %s", name ? name : "", f->error);
+                return -EIO;
+        }
+        if (!m) {
+                pgr_error_set(err, "PCI device mapping not found for '%s' (no such mapping in %s)", name ? name : "",
+                              f && f->path[0] ? f->path : "/etc/pve/mapping/pci.cfg");
+                return -ENOENT;
+        }
+        for (size_t i = 0; i < m->n_maps; i++) {
+                struct check_state st = { .m = m, .map = &m->maps[i], .fn = fn, .userdata = userdata, .err = err };
+
+                if (!streq(m->maps[i].node, ctx->node))
+                        continue;
+                n_node++;
+                r = map_check(ctx, &st);
+                total += st.n;
+                if (r < 0 && (!fn || r != -ENODEV))
+                        return r;
+        }
+        if (n_node == 0) {
+                pgr_error_set(err, "PCI device mapping not found for '%s' (no map entry for node '%s')", m->name,
+                              ctx->node);
+                return -ENOENT;
+        }
+        if (ret_n_mismatches)
+                *ret_n_mismatches = total;
+        return total ? -ENODEV : 0;
+}
+
+int mapping_fix_command(const struct mapping *m, const struct mapping_map *fixed, const char *property,
+                        const char *value, char *buf, size_t size)
+{
+        struct dstr_lite {
+                char *p;
+                size_t left;
+        } d = { buf, size };
+        int n;
+
+#define APPEND(...)                                                                  \
+        do {                                                                         \
+                n = snprintf(d.p, d.left, __VA_ARGS__);                              \
+                if (n < 0 || (size_t)n >= d.left)                                    \
+                        return -ENOSPC;                                              \
+                d.p += n;                                                            \
+                d.left -= (size_t)n;                                                 \
+        } while (0)
+
+        APPEND("pvesh set /cluster/mapping/pci/%s", m->name);
+        for (size_t i = 0; i < m->n_maps; i++) {
+                const struct mapping_map *map = &m->maps[i];
+                bool this = map == fixed;
+                const char *id = this && streq(property, "id") ? value : map->id;
+                const char *group = this && streq(property, "iommugroup") ? value : map->iommugroup;
+                const char *sub = this && streq(property, "subsystem-id") ? value : map->subsystem_id;
+
+                APPEND(" --map 'id=%s", id);
+                if (group[0])
+                        APPEND(",iommugroup=%s", group);
+                APPEND(",node=%s,path=", map->node);
+                for (size_t j = 0; j < map->n_paths; j++) {
+                        char bdf[PCI_ADDR_STRLEN];
+
+                        APPEND("%s%s", j ? ";" : "", pci_addr_format(&map->paths[j], bdf));
+                }
+                if (sub[0])
+                        APPEND(",subsystem-id=%s", sub);
+                if (map->description && !strchr(map->description, '\''))
+                        APPEND(",description=%s", map->description);
+                APPEND("'");
+        }
+#undef APPEND
         return 0;
 }
 
@@ -710,10 +745,12 @@ int mapping_resolve(const struct pgr_ctx *ctx, const struct mapping_file *f, con
                 return -ENOENT;
         }
         for (size_t i = 0; i < m->n_maps; i++) {
+                struct check_state st = { .m = m, .map = &m->maps[i], .err = err };
+
                 if (!streq(m->maps[i].node, ctx->node))
                         continue;
                 n_node++;
-                r = map_check(ctx, m, &m->maps[i], err);
+                r = map_check(ctx, &st);
                 if (r < 0)
                         return r;
         }

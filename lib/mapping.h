@@ -20,7 +20,7 @@ struct mapping_map {
         struct pci_addr paths[MAPPING_MAX_PATHS]; /* func -1 = whole slot */
         /* Set when the path has an element after paths[n_paths - 1] we do not hold: -ENODEV for one
          * Linux never names (device >= 0x20, function >= 8, a domain with a leading zero...: Proxmox
-         * finds no such device), -EOPNOTSUPP for a real one beyond us (domain > ffff, > 16 paths). */
+         * finds no such device), -EOPNOTSUPP for a real one beyond us (more than MAPPING_MAX_PATHS paths). */
         int path_problem;
         char path_problem_elem[48];     /* that element, quoted */
         char id[10];                    /* "VVVV:DDDD" */
@@ -85,3 +85,28 @@ const struct mapping *mapping_find(const struct mapping_file *f, const char *nam
 int mapping_resolve(const struct pgr_ctx *ctx, const struct mapping_file *f, const char *name,
                     bool (*usable)(const struct pci_addr *a, void *userdata), void *userdata,
                     struct pci_addr ret_paths[static MAPPING_MAX_PATHS], size_t *ret_n, struct pgr_error *err);
+
+/* One way a map line differs from the hardware (PVE::Mapping::PCI::assert_valid's checks). */
+struct mapping_mismatch {
+        const struct mapping *mapping;
+        const struct mapping_map *map;
+        const char *property; /* "path", "id", "iommugroup", "mdev", "subsystem-id" */
+        const char *bdf;      /* the device checked */
+        const char *found;    /* what sysfs has ("" none) */
+        const char *expected; /* what the map line says ("" not given) */
+        const char *message;  /* the whole sentence */
+};
+typedef void (*mapping_mismatch_fn)(const struct mapping_mismatch *mm, void *userdata);
+
+/* assert_valid for every map line of NAME on ctx->node, reporting every mismatch to fn (not only
+ * the first, as mapping_resolve does) and counting them in *ret_n_mismatches (may be NULL).
+ * 0: all match; -ENODEV: mismatches (err holds the first); -ENOENT, -EIO, -EOPNOTSUPP as for
+ * mapping_resolve. */
+int mapping_check(const struct pgr_ctx *ctx, const struct mapping_file *f, const char *name, mapping_mismatch_fn fn,
+                  void *userdata, unsigned *ret_n_mismatches, struct pgr_error *err);
+
+/* The pvesh command that rewrites mapping m with property of map line `fixed` set to value (every
+ * other map line as it is): "pvesh set /cluster/mapping/pci/NAME --map '...' ...". -ENOSPC if buf
+ * is too small. */
+int mapping_fix_command(const struct mapping *m, const struct mapping_map *fixed, const char *property,
+                        const char *value, char *buf, size_t size);

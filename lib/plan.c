@@ -661,6 +661,44 @@ static void build_ladder(const struct plan_input *in, struct plan *p, struct pla
                 why[w - 2] = '\0';
 }
 
+/* The mapping=NAME of the config's hostpciN line named label, or "". */
+static const char *hostpci_mapping_name(const struct plan_input *in, const char *label)
+{
+        unsigned idx;
+        char tail;
+
+        if (!in->conf || sscanf(label, "hostpci%u%c", &idx, &tail) != 1 || idx >= VMCONF_MAX_HOSTPCI)
+                return "";
+        return in->conf->hostpci[idx].present && in->conf->hostpci[idx].mapping ? in->conf->hostpci[idx].mapping : "";
+}
+
+/* Whether a rung takes the function off the bus and back (a new struct pci_dev, maybe a new IOMMU
+ * group number: seen on Debian's 6.1 and 6.12 kernels) rather than resetting it in place. */
+static bool rung_removes(const struct plan_action *a)
+{
+        return a->kind == ACTION_REMOVE_RESCAN || (a->kind == ACTION_BUS_RESET && streq(a->method, "bridge"));
+}
+
+/* A function from a mapping: pve-guest-common Mapping/PCI.pm assert_valid compares the map's
+ * iommugroup with the group at start, so the rungs that keep the device (kernel method,
+ * reset_subordinate) go first and the removing ones last, each in policy order. */
+static void keeping_rungs_first(struct plan_device *d)
+{
+        struct plan_action sorted[PLAN_MAX_LADDER];
+        size_t k = 0;
+
+        for (int pass = 0; pass < 2; pass++)
+                for (size_t i = 0; i < d->n_ladder; i++)
+                        if (rung_removes(&d->ladder[i]) == (pass == 1)) {
+                                sorted[k] = d->ladder[i];
+                                if (pass == 1 && !sorted[k].reason[0])
+                                        snprintf(sorted[k].reason, sizeof(sorted[k].reason),
+                                                 "last: may renumber the IOMMU group mapping %.120s records", d->mapping);
+                                k++;
+                        }
+        memcpy(d->ladder, sorted, k * sizeof(sorted[0]));
+}
+
 static bool skip_for_safety(struct plan *p, struct plan_device *d, struct foreign_check *fc)
 {
         const struct pcidev *dev = &d->dev;
@@ -753,6 +791,8 @@ static void plan_one(const struct plan_input *in, struct plan *p, struct plan_de
         if (!d->needs_reset)
                 return;
         build_ladder(in, p, d, fc, why, sizeof(why));
+        if (d->mapping[0])
+                keeping_rungs_first(d);
         if (d->n_ladder == 0) {
                 add_action(d, ACTION_SKIP, NULL, "no usable reset: %s", why[0] ? why : "policy allows none")->for_safety = true;
                 add_problem(p, SEVERITY_ERROR, &dev->addr, "cannot be reset: %s", why[0] ? why : "policy allows no method");
@@ -826,6 +866,7 @@ int plan_build(const struct plan_input *in, struct plan **ret, struct pgr_error 
                 struct plan_device *d = &p->devices[p->n_devices++];
 
                 snprintf(d->hostpci, sizeof(d->hostpci), "%s", c->items[i].hostpci);
+                snprintf(d->mapping, sizeof(d->mapping), "%s", hostpci_mapping_name(in, d->hostpci));
                 r = pcidev_probe(in->acc, &c->items[i].addr, &d->dev);
                 if (r < 0) {
                         char b[PCI_ADDR_STRLEN];

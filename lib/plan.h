@@ -51,6 +51,10 @@ struct plan_action {
 
 struct plan_device {
         char hostpci[16];               /* "hostpci0", or "manual" */
+        /* The mapping=NAME of that hostpci line ("" none): its map records the IOMMU group, which a
+         * remove+rescan may renumber (then Proxmox refuses the start). Truncated names stay unique
+         * enough for messages; nothing looks the mapping up by it. */
+        char mapping[128];
         struct pcidev dev;              /* facts; dev.present may be false */
         struct policy_settings policy;
         size_t n_actions;

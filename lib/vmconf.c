@@ -87,90 +87,6 @@ const char *vmconf_quote(const char *s, size_t n, char *buf, size_t size)
         return buf;
 }
 
-/* One ID of Proxmox's PCIRE: (?:[a-f0-9]{4,}:)?[a-f0-9]{2}:[a-f0-9]{2}(?:\.[a-f0-9])? — accepted
- * case-insensitively — then narrowed to what can exist: domain <= ffff, device <= 1f, function <= 7
- * (Proxmox's own tests use IDs like 00:ff.1 that no kernel can have; pci_addr would mangle them). */
-static int parse_pci_id(const char *s, size_t n, bool need_domain, struct pci_addr *ret, char *why, size_t why_size)
-{
-        char buf[64];
-        size_t colons = 0, first_colon = 0;
-
-        for (size_t i = 0; i < n; i++)
-                if (s[i] == ':' && colons++ == 0)
-                        first_colon = i;
-        if (n == 0 || n >= sizeof(buf) || colons < 1 || colons > 2)
-                goto syntax;
-        for (size_t i = 0; i < n; i++)
-                if (!is_hex(s[i]) && s[i] != ':' && s[i] != '.')
-                        goto syntax;
-        if (colons == 1 && need_domain) {
-                snprintf(why, why_size, "the domain is missing (write 0000:%.*s)", (int)n, s);
-                return -EINVAL;
-        }
-        if (colons == 2 && first_colon < 4)
-                goto syntax;
-        for (size_t i = 0; colons == 2 && i < first_colon; i++)
-                if (!is_hex(s[i]))
-                        goto syntax;
-        /* the part after the (optional) domain must be BB:SS or BB:SS.F */
-        {
-                const char *p = colons == 2 ? s + first_colon + 1 : s;
-                size_t m = n - (size_t)(p - s);
-
-                if (!(m == 5 || m == 7) || p[2] != ':' || !is_hex(p[0]) || !is_hex(p[1]) || !is_hex(p[3]) ||
-                    !is_hex(p[4]) || (m == 7 && (p[5] != '.' || !is_hex(p[6]))))
-                        goto syntax;
-                if (colons == 2 && first_colon > 4) {
-                        snprintf(why, why_size, "domain '%.*s' has more than 4 hex digits (not supported)",
-                                 (int)first_colon, s);
-                        return -EINVAL;
-                }
-                if (hexval(p[3]) * 16 + hexval(p[4]) > 0x1f) {
-                        snprintf(why, why_size, "device number %c%c is out of range (00-1f)", p[3], p[4]);
-                        return -EINVAL;
-                }
-                if (m == 7 && (p[6] < '0' || p[6] > '7')) {
-                        snprintf(why, why_size, "function %c is out of range (0-7)", p[6]);
-                        return -EINVAL;
-                }
-        }
-        memcpy(buf, s, n);
-        buf[n] = '\0';
-        if (pci_addr_parse(buf, ret) < 0)
-                goto syntax;
-        return 0;
-syntax:
-        snprintf(why, why_size, "expected [DDDD:]BB:SS[.F]");
-        return -EINVAL;
-}
-
-int vmconf_pci_ids_parse(const char *s, size_t n, bool need_domain, struct pci_addr *ids, size_t max,
-                          size_t *ret_n, char *why, size_t why_size)
-{
-        size_t count = 0, start = 0;
-
-        for (size_t i = 0; i <= n; i++) {
-                if (i < n && s[i] != ';')
-                        continue;
-                if (count >= max) {
-                        snprintf(why, why_size, "more than %zu PCI IDs", max);
-                        return -E2BIG;
-                }
-                if (parse_pci_id(s + start, i - start, need_domain, &ids[count], why, why_size) < 0) {
-                        char q[VMCONF_QUOTE_MAX], inner[160];
-
-                        snprintf(inner, sizeof(inner), "%s", why);
-                        snprintf(why, why_size, "invalid PCI ID '%s': %s",
-                                 vmconf_quote(s + start, i - start, q, sizeof(q)), inner);
-                        return -EINVAL;
-                }
-                count++;
-                start = i + 1;
-        }
-        *ret_n = count;
-        return 0;
-}
-
 /* Proxmox's pve-configid (pve-common JSONSchema.pm $CONFIGID_RE): [a-z][a-z0-9_-]+, case-insensitive, no
  * length limit. */
 bool vmconf_configid_valid(const char *s, size_t n)
@@ -221,8 +137,9 @@ static bool none_of(const char *s, size_t n, const char *chars)
 static bool lower_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
 
 /* One ID against PCI.pm's $PCIRE, which has no /i: (?:[a-f0-9]{4,}:)?[a-f0-9]{2}:[a-f0-9]{2}(?:\.[a-f0-9])?
- * Sets *domain_len (0 without a domain). */
-static bool pcire_match(const char *s, size_t n, size_t *domain_len)
+ * Sets *domain_len (0 without a domain). any_dot: pve-guest-common Mapping/PCI.pm's $PCI_RE, built in a
+ * double-quoted string where "\." is a plain "." (any character but a line feed). */
+static bool pcire_match(const char *s, size_t n, bool any_dot, size_t *domain_len)
 {
         const char *c = memchr(s, ':', n);
         size_t d = 0;
@@ -240,7 +157,7 @@ static bool pcire_match(const char *s, size_t n, size_t *domain_len)
                 n -= d + 1;
         }
         if (!(n == 5 || n == 7) || !lower_hex(s[0]) || !lower_hex(s[1]) || s[2] != ':' || !lower_hex(s[3]) ||
-            !lower_hex(s[4]) || (n == 7 && (s[5] != '.' || !lower_hex(s[6]))))
+            !lower_hex(s[4]) || (n == 7 && ((any_dot ? s[5] == '\n' : s[5] != '.') || !lower_hex(s[6]))))
                 return false;
         *domain_len = d;
         return true;
@@ -275,6 +192,11 @@ static int pcire_to_addr(const char *s, size_t n, size_t domain_len, struct pci_
                 return -ENXIO;
         }
         if ((size_t)(p - s) + 7 == n) {
+                if (p[5] != '.') { /* $PCI_RE's any character: assert_valid appends ".0", never found */
+                        snprintf(why, why_size, "no PCI device can have ID '%s': '%c' is not the '.' before a "
+                                 "function", vmconf_quote(s, n, q, sizeof(q)), p[5]);
+                        return -ENXIO;
+                }
                 if (p[6] > '7') {
                         snprintf(why, why_size, "no PCI device can have ID '%s': function %c is out of range (0-7)",
                                  vmconf_quote(s, n, q, sizeof(q)), p[6]);
@@ -300,7 +222,7 @@ int vmconf_proxmox_pci_ids_parse(const char *s, size_t n, bool need_domain, stru
         for (size_t i = 0; i <= n; i++) {
                 if (i < n && s[i] != ';')
                         continue;
-                if (!pcire_match(s + start, i - start, &dl) || (need_domain && dl == 0)) {
+                if (!pcire_match(s + start, i - start, need_domain, &dl) || (need_domain && dl == 0)) {
                         snprintf(why, why_size, "value does not match the regex pattern (invalid PCI ID '%s': "
                                  "expected %sbb:ss[.f], lower-case hex)",
                                  vmconf_quote(s + start, i - start, q, sizeof(q)), need_domain ? "dddd:" : "[dddd:]");
@@ -317,7 +239,7 @@ int vmconf_proxmox_pci_ids_parse(const char *s, size_t n, bool need_domain, stru
         for (size_t i = 0; i <= n; i++) {
                 if (i < n && s[i] != ';')
                         continue;
-                (void)pcire_match(s + start, i - start, &dl);
+                (void)pcire_match(s + start, i - start, need_domain, &dl);
                 r = pcire_to_addr(s + start, i - start, dl, &ids[k++], why, why_size);
                 if (r < 0)
                         return r;

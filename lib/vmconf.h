@@ -129,20 +129,13 @@ static inline void vmconf_freep(struct vmconf **c) { vmconf_free(*c); }
  * need_domain false: qemu-server PCI.pm $PCIRE (hostpci host=):
  *   (?:[a-f0-9]{4,}:)?[a-f0-9]{2}:[a-f0-9]{2}(?:\.[a-f0-9])?
  * need_domain true: pve-guest-common src/PVE/Mapping/PCI.pm $PCI_RE (pci.cfg path=), the same with
- * the domain required. Lower-case hex only, any number of IDs, domains of 4 to 8 digits.
+ * the domain required and its "\." any character (a double-quoted string), so "0000:01:00x0" matches
+ * and names no device (-ENXIO). Lower-case hex only, any number of IDs, domains of 4 to 8 digits.
  * -EINVAL: the pattern does not match (Proxmox drops the value); -ENXIO: it matches but no device
  * can have the ID (device > 1f, function > 7, a domain the kernel cannot print): Proxmox's lspci
  * finds nothing. Reason in why. Allocates *ret_ids (free()). */
 int vmconf_proxmox_pci_ids_parse(const char *s, size_t n, bool need_domain, struct pci_addr **ret_ids,
                                  size_t *ret_n, char *why, size_t why_size);
-/* mapping.c's current helper for path= (it is being changed elsewhere; it should move to
- * vmconf_proxmox_pci_ids_parse): ID[;ID...] with Proxmox's PCI ID syntax (case-insensitive),
- * narrowed to addresses that can exist
- * (domain <= ffff, device <= 1f, function <= 7). need_domain: the mapping 'path' form. On error
- * writes the reason to why ("invalid PCI ID '00:ff.1': device number ff is out of range (00-1f)"),
- * -E2BIG past max IDs. */
-int vmconf_pci_ids_parse(const char *s, size_t n, bool need_domain, struct pci_addr *ids, size_t max,
-                         size_t *ret_n, char *why, size_t why_size);
 /* pve-configid: [a-z][a-z0-9_-]+ (case-insensitive), as used for mapping names. */
 bool vmconf_configid_valid(const char *s, size_t n);
 /* 1|on|yes|true → 1, 0|off|no|false → 0, case-insensitive: propstr_boolean (PVE::JSONSchema parse_boolean). */

@@ -49,24 +49,9 @@ static void check_against_config(const char *value, int r, const struct hostpci 
 
 static void check_helpers(const char *s, size_t n)
 {
-        struct pci_addr ids[4];
         char why[128], q[VMCONF_QUOTE_MAX];
-        size_t got = 99;
         int b = 42, r;
 
-        for (int need_domain = 0; need_domain <= 1; need_domain++) {
-                why[0] = '\0';
-                r = vmconf_pci_ids_parse(s, n, need_domain, ids, ELEMENTSOF(ids), &got, why, sizeof(why));
-                FUZZ_CHECK(memchr(why, '\0', sizeof(why)));
-                if (r < 0) {
-                        FUZZ_CHECK(r == -EINVAL || r == -E2BIG);
-                        continue;
-                }
-                FUZZ_CHECK(got >= 1 && got <= ELEMENTSOF(ids));
-                for (size_t i = 0; i < got; i++)
-                        FUZZ_CHECK(ids[i].domain <= 0xffff && ids[i].bus <= 0xff && ids[i].slot <= 0x1f &&
-                                   ids[i].func >= -1 && ids[i].func <= 7);
-        }
         for (int need_domain = 0; need_domain <= 1; need_domain++) {
                 struct pci_addr *list = NULL;
                 size_t count = 0;

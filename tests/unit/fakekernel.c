@@ -163,6 +163,36 @@ static void forget_settings(struct fakekernel *fk, struct fk_dev *d)
         (void)fk;
 }
 
+/* The iommu_group link and sys/kernel/iommu_groups/N/devices/<bdf> of a device that came back in
+ * another group. */
+static void move_to_group(struct fakekernel *fk, struct fk_dev *d)
+{
+        char p[PATH_MAX], target[PATH_MAX], old_target[256];
+        ssize_t n;
+
+        snprintf(p, sizeof(p), "%s/iommu_group", d->orig_path);
+        n = readlink(p, old_target, sizeof(old_target) - 1);
+        if (n > 0) {
+                char old_member[PATH_MAX + 320];
+
+                old_target[n] = '\0';
+                snprintf(old_member, sizeof(old_member), "%s/sys/kernel/iommu_groups/%s/devices/%s", fk->root,
+                         strrchr(old_target, '/') ? strrchr(old_target, '/') + 1 : old_target, d->bdf);
+                unlink(old_member);
+        }
+        snprintf(target, sizeof(target), "%s/sys/kernel/iommu_groups/%d", fk->root, d->rescan_group);
+        mkdir(target, 0755);
+        snprintf(target, sizeof(target), "%s/sys/kernel/iommu_groups/%d/devices", fk->root, d->rescan_group);
+        mkdir(target, 0755);
+        snprintf(target, sizeof(target), "%s/sys/kernel/iommu_groups/%d/devices/%s", fk->root, d->rescan_group, d->bdf);
+        if (symlink(d->orig_path, target) < 0)
+                return;
+        snprintf(target, sizeof(target), "%s/sys/kernel/iommu_groups/%d", fk->root, d->rescan_group);
+        unlink(p);
+        if (symlink(target, p) < 0)
+                fprintf(stderr, "fakekernel: cannot relink %s\n", p);
+}
+
 static void do_rescan_bus(struct fakekernel *fk, const char *busprefix /* "DDDD:BB" or "" for all */)
 {
         char autoprobe[16];
@@ -182,6 +212,8 @@ static void do_rescan_bus(struct fakekernel *fk, const char *busprefix /* "DDDD:
                         continue;
                 d->removed = false;
                 forget_settings(fk, d);
+                if (d->rescan_group > 0)
+                        move_to_group(fk, d);
                 if ((strcmp(autoprobe, "1") == 0 || !fk->autoprobe_blocks_rescan_bind) && d->orig_driver[0])
                         bind(fk, d->bdf, d->orig_driver);
         }
@@ -405,6 +437,14 @@ void fk_dead(struct fakekernel *fk, const char *bdf)
 
         if (d)
                 d->dead = true;
+}
+
+void fk_renumber_group_on_rescan(struct fakekernel *fk, const char *bdf, int group)
+{
+        struct fk_dev *d = dev_find(fk, bdf);
+
+        if (d)
+                d->rescan_group = group;
 }
 
 int fk_count(const struct fakekernel *fk, const char *suffix, const char *value)

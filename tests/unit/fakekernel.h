@@ -29,6 +29,7 @@ struct fk_dev {
         char orig_path[2048];   /* canonical directory while present */
         bool removed;
         bool dead;              /* never comes back after a remove */
+        int rescan_group;       /* > 0: comes back from a rescan in this IOMMU group */
 };
 
 /* What a write changes in the fake kernel, in memory shared with child processes: apply makes some
@@ -59,6 +60,9 @@ void fk_init(struct fakekernel *fk, struct pgr_ctx *ctx, const char *root);
 void fk_done(struct fakekernel *fk);
 void fk_fail(struct fakekernel *fk, const char *suffix, const char *value, int error, int count);
 void fk_dead(struct fakekernel *fk, const char *bdf);
+/* bdf comes back from its next rescans in IOMMU group `group`: groups renumber across remove +
+ * rescan (seen on Debian's 6.1 and 6.12 kernels). */
+void fk_renumber_group_on_rescan(struct fakekernel *fk, const char *bdf, int group);
 /* Number of writes whose path ends with suffix (and whose value equals value, if non-NULL). */
 int fk_count(const struct fakekernel *fk, const char *suffix, const char *value);
 /* Reads <root>/rel into buf (trailing newline stripped); "" when missing. */

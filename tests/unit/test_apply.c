@@ -860,6 +860,60 @@ static void restore_refused_by_the_kernel_falls_back_to_default(void **state)
         rig_down(&g);
 }
 
+/* qemu-server 9.1.13+ (commit 7d48d8ba) runs post-stop from QemuServer.pm vm_stop_cleanup, after
+ * cleanup_pci_devices has already called PCI.pm remove_pci_reservation($vmid): when our post-stop
+ * runs, this VM's reservation is gone and another VM may have reserved the card meanwhile (its
+ * pre-start ran between). The reservation of the other VM is what counts: the card is left alone. */
+static void post_stop_after_our_reservation_was_released_honours_another_vms_reservation(void **state)
+{
+        struct rig g;
+        char path[4200];
+        FILE *f;
+
+        (void)state;
+        rig_up(&g, "rtx2080ti-4func", 102, PHASE_POST_STOP, NULL);
+        mkdir_under_root(&g, "run/qemu-server");
+        snprintf(path, sizeof(path), "%s/run/qemu-server/pci-id-reservations", g.fk.root);
+        f = fopen(path, "we");
+        assert_non_null(f);
+        fputs("0000:83:00.0 105 time:4000000000\n", f); /* no line of VM 102 left */
+        fclose(f);
+        rig_apply(&g);
+        assert_int_equal(fk_count(&g.fk, "0000:83:00.0/", NULL), 0);
+        assert_int_equal(fk_count(&g.fk, "0000:80:02.0/reset_subordinate", NULL), 0);
+        assert_true(logged(&g, "0000:83:00.0: skipped: reserved by VM 105"));
+        rig_down(&g);
+}
+
+/* IOMMU groups renumber across remove + rescan (Debian's 6.1 and 6.12 kernels) and every mapping
+ * records one: pve-guest-common Mapping/PCI.pm assert_valid then dies "'iommugroup' does not match"
+ * and qemu-server refuses the start. When remove+rescan was the only way and the group of a mapped
+ * function changed, the device fails with one line naming the mapping, both groups and the fix. */
+static void remove_rescan_that_renumbers_a_mapped_group_fails_with_the_fix(void **state)
+{
+        static const char policy[] = "{\"defaults\": {\"settle_ms\": 0, \"reset_timeout_ms\": 200, "
+                                     "\"rescan_timeout_ms\": 200, \"bind_timeout_ms\": 200, "
+                                     "\"reset_methods\": [\"remove-rescan\"]}}";
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "mapping", 100, PHASE_POST_STOP, policy);
+        assert_int_equal(rig_apply(&g), 0); /* the group stays: fine */
+        rig_down(&g);
+
+        rig_up(&g, "mapping", 100, PHASE_POST_STOP, policy);
+        fk_renumber_group_on_rescan(&g.fk, "0000:07:00.0", 17);
+        fk_renumber_group_on_rescan(&g.fk, "0000:07:00.1", 17);
+        assert_int_equal(rig_apply(&g), -EIO);
+        assert_int_equal(fk_count(&g.fk, "0000:07:00.0/remove", NULL), 1); /* no second try */
+        assert_non_null(strstr(g.res.first_failure, "mapping 'nvidia-gpu': the remove+rescan moved 0000:07:00.0 from "
+                                                    "IOMMU group 16 to 17"));
+        assert_non_null(strstr(g.res.first_failure, "pvesh set /cluster/mapping/pci/nvidia-gpu --map "
+                                                    "'...,iommugroup=17,...'"));
+        assert_non_null(strstr(g.res.first_failure, "Resource Mappings"));
+        rig_down(&g);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -887,6 +941,8 @@ int main(void)
                 cmocka_unit_test(next_run_restores_a_reset_method_left_narrowed),
                 cmocka_unit_test(host_driver_unbind_that_blocks_fails_in_bounded_time),
                 cmocka_unit_test(failed_bridge_reset_still_rescans_what_it_removed),
+                cmocka_unit_test(post_stop_after_our_reservation_was_released_honours_another_vms_reservation),
+                cmocka_unit_test(remove_rescan_that_renumbers_a_mapped_group_fails_with_the_fix),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -120,7 +120,12 @@ static void test_healthy_host_every_check_ok(void **state)
         f = expect(rep, "modprobe", "", DOCTOR_INFO, "vfio_virqfd");
         expect_fix(f, "delete line 9 (vfio_virqfd) from /etc/modules");
         expect(rep, "kernel-log", "", DOCTOR_OK, "no known trouble in the kernel log (/var/log/kern.log");
-        expect(rep, "vm", "", DOCTOR_OK, "VM 100: hostpci0 0000:02:00 pcie=1 x-vga=1; q35, ovmf, reboot: 0");
+        expect(rep, "vm", "", DOCTOR_OK, "VM 100: hostpci0 0000:02:00 pcie=1 x-vga=1; q35, ovmf, hookscript");
+        /* qemu-server QemuServer.pm config_to_command: reboot: 0 is QEMU's -no-reboot; CLI/qm.pm
+         * cleanup restarts the VM only for an API reboot (clear_reboot_request, /run/qemu-server/
+         * <vmid>.reboot): a reboot inside the guest leaves the VM off */
+        f = expect(rep, "vm", "", DOCTOR_INFO, "reboot: 0: a reboot inside the guest stops the VM");
+        assert_non_null(strstr(f->message, "stays off"));
         expect(rep, "iommu-group", "0000:02:00.0", DOCTOR_OK, "IOMMU group 40: only this card's functions (4)");
         expect(rep, "reset", "0000:02:00.0", DOCTOR_OK, "Post-stop uses: flr");
         expect(rep, "bar", "0000:02:00.0", DOCTOR_OK, "BAR1 256 MiB 64-bit prefetchable above 4 GiB");
@@ -427,6 +432,53 @@ static void test_flr_that_hangs_in_kmsg_records(void **state)
         expect_fix(f, "neither applies to this VM yet");
 }
 
+/* pve-guest-common Mapping/PCI.pm assert_valid: id, subsystem-id, iommugroup (first path) and mdev of
+ * every map line for this node must match sysfs, else qemu-server refuses the start. doctor VMID runs
+ * the same checks (mapping_check) and names every mismatch, each with its fix: here the IOMMU group
+ * renumbered (16 → the map's 17) and a subsystem id the card does not have. */
+static void test_mapping_mismatches_each_fail_with_the_fix(void **state)
+{
+        static const char cfg[] = "nvidia-gpu\n"
+                                  "\tmap id=10de:27b0,iommugroup=17,node=pve,path=0000:07:00,subsystem-id=10de:0000\n";
+        char root[PATH_MAX], path[PATH_MAX + 64], saved[4096];
+        const struct doctor_finding *f;
+        struct doctor_report *rep;
+        ssize_t n;
+        int fd;
+
+        (void)state;
+        fixture_root("mapping", root, sizeof(root));
+        snprintf(path, sizeof(path), "%s/etc/pve/mapping/pci.cfg", root);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        n = read(fd, saved, sizeof(saved));
+        close(fd);
+        assert_true(n > 0);
+
+        rep = doctor_on("mapping", "pve", 100); /* the fixture's map matches */
+        assert_null(doctor_report_find(rep, "vm", "", "mapping"));
+        doctor_report_free(rep);
+
+        fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, cfg, sizeof(cfg) - 1), (ssize_t)sizeof(cfg) - 1);
+        close(fd);
+        rep = doctor_on("mapping", "pve", 100);
+        f = expect(rep, "vm", "", DOCTOR_FAIL, "0000:07:00.0 has iommugroup 16, mapping expects 17");
+        expect_fix(f, "pvesh set /cluster/mapping/pci/nvidia-gpu --map 'id=10de:27b0,iommugroup=16,node=pve,"
+                      "path=0000:07:00,subsystem-id=10de:0000'");
+        expect_fix(f, "Datacenter");
+        f = expect(rep, "vm", "", DOCTOR_FAIL, "0000:07:00.0 has subsystem-id 10de:16fa, mapping expects 10de:0000");
+        expect_fix(f, "--map 'id=10de:27b0,iommugroup=17,node=pve,path=0000:07:00,subsystem-id=10de:16fa'");
+        assert_int_equal(doctor_report_verdict(rep), DOCTOR_FAIL);
+        doctor_report_free(rep);
+
+        fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, saved, (size_t)n), n);
+        close(fd);
+}
+
 static void test_vm_configs_that_go_wrong(void **state)
 {
         _cleanup_(doctor_report_freep) struct doctor_report *r100 = doctor_on("doctor-vm", "pve", 100);
@@ -441,8 +493,10 @@ static void test_vm_configs_that_go_wrong(void **state)
         expect_fix(f, "qm set 100 --machine q35");
         f = expect(r100, "vm", "", DOCTOR_FAIL, "hookscript local:snippets/pve-gpu-reset does not exist");
         expect_fix(f, "pve-gpu-reset attach 100");
-        f = expect(r100, "vm", "", DOCTOR_WARN, "a reboot inside the guest runs no hook");
-        expect_fix(f, "qm set 100 --reboot 0");
+        /* the default reboot: 1 — a guest reboot is a reset inside QEMU, no hook phase runs */
+        f = expect(r100, "vm", "", DOCTOR_INFO, "a reboot inside the guest runs no hook");
+        expect_fix(f, "qm reboot 100");
+        assert_null(strstr(f->fix, "--reboot 0"));
 
         f = expect(r101, "vm", "", DOCTOR_FAIL, "hardware probably changed");
         assert_non_null(strstr(f->message, "0000:07:00.0 has id 10de:1b06"));
@@ -833,6 +887,7 @@ int main(void)
                 cmocka_unit_test(test_policy_without_keep_awake_warns),
                 cmocka_unit_test(test_old_kernel_then_no_vfio),
                 cmocka_unit_test(test_flr_that_hangs_in_kmsg_records),
+                cmocka_unit_test(test_mapping_mismatches_each_fail_with_the_fix),
                 cmocka_unit_test(test_vm_configs_that_go_wrong),
                 cmocka_unit_test(test_missing_vm_is_a_failing_finding),
                 cmocka_unit_test(test_dropped_hostpci_is_a_warning_finding),

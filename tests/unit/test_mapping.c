@@ -282,17 +282,18 @@ static void mapping_warnings_name_file_line_and_mapping(void **state)
                 const char *text, *msg;
         } cases[] = {
                 { "gpu\n\tmap node=pve,path=01:00.0,id=10de:2204\n",
-                  "pci.cfg:2: mapping 'gpu': invalid path '01:00.0'; map line ignored" },
+                  "pci.cfg:2: mapping 'gpu': path: value does not match the regex pattern (invalid PCI ID '01:00.0': "
+                  "expected dddd:bb:ss[.f], lower-case hex); map line ignored" },
                 { "gpu\n\tcolor red\n", "pci.cfg:2: mapping 'gpu': unknown property 'color'; line ignored" },
                 { "gpu\n\tmap node=pve,path=0000:01:00,id=10de:2204,foo=1\n",
-                  "pci.cfg:2: mapping 'gpu': unknown map property 'foo'; map line ignored" },
+                  "pci.cfg:2: mapping 'gpu': invalid key in comma-separated list property: foo; map line ignored" },
                 { "gpu\n\tmap node=pve,node=pve2,path=0000:01:00,id=10de:2204\n",
-                  "pci.cfg:2: mapping 'gpu': duplicate map property 'node'; map line ignored" },
+                  "pci.cfg:2: mapping 'gpu': duplicate key in comma-separated list property: node; map line ignored" },
                 { "gpu\n\tmap path=0000:01:00,id=10de:2204\n",
                   "pci.cfg:2: mapping 'gpu': map without 'node'; map line ignored" },
                 { "gpu\n\tmap node=pve,id=10de:2204\n", "pci.cfg:2: mapping 'gpu': map without 'path'; map line ignored" },
                 { "gpu\n\tmap 0000:01:00,node=pve\n",
-                  "pci.cfg:2: mapping 'gpu': '0000:01:00' is not key=value; map line ignored" },
+                  "pci.cfg:2: mapping 'gpu': value without key, but schema does not define a default key; map line ignored" },
                 { "gpu\n\tmap node=pve,path=0000:01:00,id=10de2204\n",
                   "pci.cfg:2: mapping 'gpu': invalid id '10de2204'; map line ignored" },
                 { "gpu\n\tmap node=pve,path=0000:01:00,id=10de:2204,subsystem-id=0x10de:0x1\n",
@@ -300,7 +301,7 @@ static void mapping_warnings_name_file_line_and_mapping(void **state)
                 { "gpu\n\tmap node=pve,path=0000:01:00,id=10de:2204,iommugroup=1.5\n",
                   "pci.cfg:2: mapping 'gpu': invalid iommugroup '1.5'; map line ignored" },
                 { "gpu\n\tmap node=pve,path=0000:01:00,id=10de:2204,iommugroup=\n",
-                  "pci.cfg:2: mapping 'gpu': 'iommugroup=': missing key or value; map line ignored" },
+                  "pci.cfg:2: mapping 'gpu': missing key in comma-separated list property; map line ignored" },
                 { "gpu\n\tmap node=-pve,path=0000:01:00,id=10de:2204\n",
                   "pci.cfg:2: mapping 'gpu': invalid node '-pve'; map line ignored" },
                 { "gpu\n\tmap\n", "pci.cfg:2: mapping 'gpu': map without a value; line ignored" },
@@ -369,7 +370,7 @@ static void mapping_nul_byte_and_size_limit(void **state)
         (void)state;
         assert_int_equal(mapping_parse(text, sizeof(text) - 1, "pci.cfg", &f, &err), 0);
         assert_int_equal(f->mappings[0].n_maps, 0);
-        assert_string_equal(f->warnings[0], "pci.cfg:2: mapping 'gpu': unknown map property '?path'; map line ignored");
+        assert_string_equal(f->warnings[0], "pci.cfg:2: mapping 'gpu': invalid key in comma-separated list property: ?path; map line ignored");
         mapping_file_free(f);
         f = NULL;
 
@@ -960,7 +961,8 @@ static void proxmox_assert_valid_checks_mdev(void **state)
 static void proxmox_path_linux_cannot_have_is_not_found(void **state)
 {
         struct tree *t = *state;
-        static const char *const paths_cfg[] = { "0000:07:20.0", "0000:07:00.8", "00000:07:00.0" };
+        /* "0000:07:00x0": $PCI_RE is built in a double-quoted string, its "\." is any character */
+        static const char *const paths_cfg[] = { "0000:07:20.0", "0000:07:00.8", "00000:07:00.0", "0000:07:00x0" };
 
         add_rtx4000(t);
         for (size_t i = 0; i < ELEMENTSOF(paths_cfg); i++) {
@@ -975,23 +977,48 @@ static void proxmox_path_linux_cannot_have_is_not_found(void **state)
         }
 }
 
-/* 10000:e1:00.0 (an Intel VMD domain) is a real Linux name Proxmox may use, but beyond struct
- * pci_addr: the whole mapping is left alone rather than an alternative skipped (which could make us
- * pick another device than qemu-server does). */
-static void mapping_beyond_us_is_left_alone(void **state)
+/* pve-guest-common Mapping/PCI.pm $PCI_RE takes a domain of 4 or more hex digits: 10000:e1:00.0 (an
+ * Intel VMD domain) is a real Linux name, read with the same ID parser as hostpciN
+ * (vmconf_proxmox_pci_ids_parse) and checked against sysfs like any other path. */
+static void mapping_vmd_domain_path_is_a_device_like_any_other(void **state)
 {
         struct tree *t = *state;
         struct pci_addr paths[MAPPING_MAX_PATHS];
         struct pgr_error err = {};
         size_t n = 0;
 
+        add_dev(t, "10000:e1:00.0", 0x10de, 0x27b0, 0x10de, 0x16fa, 40);
+        assert_int_equal(resolve(t, "gpu\n\tmap id=10de:27b0,iommugroup=40,node=pve,path=10000:e1:00.0,"
+                                    "subsystem-id=10de:16fa\n", "gpu", NULL, NULL, paths, &n, &err), 0);
+        assert_int_equal(n, 1);
+        assert_addr(&paths[0], "10000:e1:00.0");
+        assert_int_equal(resolve(t, "gpu\n\tmap id=10de:27b0,node=pve,path=10000:e2:00.0\n", "gpu", NULL, NULL,
+                                 paths, &n, &err), -ENODEV);
+}
+
+/* Mapping/PCI.pm $map_fmt: 'id' is ^[0-9A-Fa-f]{4}:[0-9A-Fa-f]{4}$ (any case), so an upper-case id is
+ * read; assert_valid then compares it as text with pci_device_info's lower-case "10de:27b0" and dies
+ * "'id' does not match": the start is refused, so we refuse too (a plan problem). 'path' is $PCI_RE,
+ * lower-case only: an upper-case path is a map line parse_property_string refuses (warned, skipped),
+ * with more than 16 paths still left alone. */
+static void proxmox_upper_case_id_refuses_upper_case_path_is_skipped(void **state)
+{
+        struct tree *t = *state;
+        struct pci_addr paths[MAPPING_MAX_PATHS];
+        struct pgr_error err = {};
+        struct mapping_file *f;
+        size_t n = 0;
+
         add_rtx4000(t);
-        assert_int_equal(resolve(t, "gpu\n" ADA_MAP "\tmap id=10de:27b0,node=pve,path=10000:e1:00.0\n", "gpu", NULL,
-                                 NULL, paths, &n, &err),
-                         -EOPNOTSUPP);
-        assert_string_equal(err.msg, "mapping 'gpu': path element '10000:e1:00.0' (line 3) is beyond what "
-                                     "pve-gpu-reset handles (PCI domain above ffff, or more than 16 paths); this "
-                                     "mapping is left alone");
+        assert_int_equal(resolve(t, "gpu\n\tmap id=10DE:27B0,iommugroup=16,node=pve,path=0000:07:00,"
+                                    "subsystem-id=10de:16fa\n", "gpu", NULL, NULL, paths, &n, &err), -ENODEV);
+        assert_non_null(strstr(err.msg, "has id 10de:27b0, mapping expects 10DE:27B0"));
+
+        f = parse_ok("gpu\n\tmap id=10de:27b0,iommugroup=16,node=pve,path=0000:07:0A.0\n" ADA_MAP);
+        assert_int_equal(f->mappings[0].n_maps, 1);
+        assert_int_equal(f->n_warnings, 1);
+        assert_non_null(strstr(f->warnings[0], "0000:07:0A.0"));
+        mapping_file_free(f);
 }
 
 /* qemu-server PCI.pm choose_hostpci_devices: each hostpci line takes the first alternative none of
@@ -1162,7 +1189,8 @@ int main(void)
                 TREE_TEST(proxmox_assert_valid_compares_text),
                 TREE_TEST(proxmox_assert_valid_checks_mdev),
                 TREE_TEST(proxmox_path_linux_cannot_have_is_not_found),
-                TREE_TEST(mapping_beyond_us_is_left_alone),
+                TREE_TEST(mapping_vmd_domain_path_is_a_device_like_any_other),
+                TREE_TEST(proxmox_upper_case_id_refuses_upper_case_path_is_skipped),
                 TREE_TEST(plan_two_hostpci_lines_with_one_mapping_get_two_devices),
                 TREE_TEST(plan_mdev_line_does_not_choose_by_reservation),
                 TREE_TEST(mapping_load_missing_file_is_an_empty_set),

@@ -179,6 +179,38 @@ static void policy_order_is_respected(void **state)
         unload(&f);
 }
 
+/* pve-guest-common Mapping/PCI.pm assert_valid compares the map's iommugroup with the device's group
+ * at start, and IOMMU groups renumber across remove + rescan (Debian's 6.1 and 6.12 kernels): for a
+ * function that came from a mapping the rungs that keep the device come first, remove+rescan last,
+ * whatever the policy's order. A function given by host= keeps the policy's order. */
+static void mapped_function_tries_remove_rescan_last(void **state)
+{
+        static const char policy[] = "{\"devices\": {\"10de:27b0\": {\"reset_methods\": [\"remove-rescan\", \"flr\", "
+                                     "\"slot\"]}}}";
+        struct fixture f;
+        const struct plan_device *d;
+
+        (void)state;
+        load(&f, "mapping", 100, PHASE_POST_STOP, policy);
+        d = dev(&f, "0000:07:00.0");
+        assert_string_equal(d->mapping, "nvidia-gpu");
+        assert_int_equal(d->n_ladder, 3);
+        assert_int_equal(d->ladder[0].kind, ACTION_RESET);
+        assert_string_equal(d->ladder[0].method, "flr");
+        assert_int_equal(d->ladder[1].kind, ACTION_BUS_RESET);
+        assert_string_equal(d->ladder[1].method, "reset_subordinate");
+        assert_int_equal(d->ladder[2].kind, ACTION_REMOVE_RESCAN);
+        assert_non_null(strstr(d->ladder[2].reason, "IOMMU group mapping nvidia-gpu records"));
+        unload(&f);
+
+        load(&f, "rtx2080ti-4func", 100, PHASE_POST_STOP,
+             "{\"devices\": {\"10de:1e07\": {\"reset_methods\": [\"remove-rescan\", \"slot\"]}}}");
+        d = dev(&f, "0000:02:00.0");
+        assert_string_equal(d->mapping, "");
+        assert_int_equal(d->ladder[0].kind, ACTION_REMOVE_RESCAN);
+        unload(&f);
+}
+
 static void foreign_function_on_the_bridge_blocks_slot_reset_and_removal(void **state)
 {
         struct fixture f;
@@ -548,6 +580,7 @@ int main(void)
                 cmocka_unit_test(slot_reset_prefers_reset_subordinate_and_falls_back_to_remove_rescan),
                 cmocka_unit_test(flr_capable_gpu_uses_flr_first),
                 cmocka_unit_test(policy_order_is_respected),
+                cmocka_unit_test(mapped_function_tries_remove_rescan_last),
                 cmocka_unit_test(foreign_function_on_the_bridge_blocks_slot_reset_and_removal),
                 cmocka_unit_test(same_iommu_group_functions_are_collateral_of_a_slot_reset),
                 cmocka_unit_test(reserved_collateral_function_blocks_the_slot_reset),

@@ -489,6 +489,22 @@ static void used_mark_as_new_as_the_clean_mark_voids_it(void **state)
         assert_false(state_is_clean(&f->ctx, &gpu, -1));
 }
 
+/* qemu-server 9.1.13+ (commit 7d48d8ba): post-stop runs from QemuServer.pm vm_stop_cleanup only once
+ * per stop (/run/qemu-server/<vmid>.cleanup, RunState.pm cleanup_flag_exists) and never on a
+ * live-migration source (QemuMigrate.pm passes skip_hookscript): a card can be used and never
+ * cleaned. Its used mark, with no clean mark after it, keeps it dirty for the next pre-start. */
+static void stop_flow_9_1_13_use_never_cleaned_is_dirty_at_next_pre_start(void **state)
+{
+        struct fixture *f = *state;
+
+        mark_clean_on_vfio(f, &gpu, 100, 1000);
+        assert_true(state_is_clean(&f->ctx, &gpu, -1));
+        assert_int_equal(state_mark_used(&f->ctx, &gpu, 200, 1100), 0); /* VM 200's pre-start */
+        /* VM 200 migrated away: no post-stop here, so no clean mark follows */
+        assert_false(state_is_clean(&f->ctx, &gpu, -1));
+        assert_false(state_is_clean(&f->ctx, &gpu, 500));
+}
+
 static void mark_clean_replaces_older_mark(void **state)
 {
         struct fixture *f = *state;
@@ -605,6 +621,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(is_clean_needs_the_same_vfio_binding, setup, teardown),
                 cmocka_unit_test_setup_teardown(mark_used_records_the_use_and_removes_the_mark, setup, teardown),
                 cmocka_unit_test_setup_teardown(used_mark_as_new_as_the_clean_mark_voids_it, setup, teardown),
+                cmocka_unit_test_setup_teardown(stop_flow_9_1_13_use_never_cleaned_is_dirty_at_next_pre_start, setup,
+                                                teardown),
                 cmocka_unit_test_setup_teardown(mark_clean_replaces_older_mark, setup, teardown),
                 cmocka_unit_test_setup_teardown(malformed_mark_is_not_clean, setup, teardown),
                 cmocka_unit_test_setup_teardown(marks_need_a_function, setup, teardown),

@@ -112,7 +112,10 @@ expect "doctor: FLR that hangs, from dev/kmsg records" 1 '\[ FAIL\] kernel-log: 
         "$bin" --root "$dr/doctor-flr-hang" doctor 100
 expect "doctor: pcie=1 without q35" 1 '\[ FAIL\] vm: VM 100 hostpci0: pcie=1 needs a q35 machine' -- \
         "$bin" --root "$dr/doctor-vm" doctor 100
-expect "doctor: reboot: 0 advice" 1 'fix: qm set 100 --reboot 0' -- "$bin" --root "$dr/doctor-vm" doctor 100
+expect "doctor: guest reboot runs no hook, reboot from the API" 1 'fix: reboot it with qm reboot 100' -- \
+        "$bin" --root "$dr/doctor-vm" doctor 100
+expect "doctor: reboot: 0 leaves the VM off" 0 '\[ info\] vm: VM 100 has reboot: 0: a reboot inside the guest stops the VM' -- \
+        "$bin" --root "$dr/doctor-healthy" doctor 100
 expect "doctor: mapping that no longer matches" 1 'hardware probably changed' -- "$bin" --root "$dr/doctor-vm" doctor 101
 expect "doctor: not attached, fix is attach" 1 'fix: pve-gpu-reset attach 210' -- "$bin" --root "$dr/doctor-vm" doctor 210
 expect_json "doctor --json: broken host" 1 '
