@@ -105,6 +105,9 @@ static int parse_line(struct modprobe_conf *c, char *line, const char *file, uns
                 while (r >= 0 && (tok = next_token(&rest)))
                         if (strncmp(tok, "ids=", 4) == 0)
                                 r = add(c, MODPROBE_VFIO_IDS, "vfio_pci", 8, tok + 4, strlen(tok + 4), file, lineno);
+                        else if (strncmp(tok, "reset_method=", 13) == 0)
+                                r = add(c, MODPROBE_VFIO_RESET_METHOD, "vfio_pci", 8, tok + 13, strlen(tok + 13), file,
+                                        lineno);
                 return r;
         }
         if (streq(cmd, "softdep")) {
@@ -375,6 +378,10 @@ static int parse_cmdline(struct modprobe_conf *c, const char *cmdline)
                         normalize(mod, sizeof(mod), tok, (size_t)(dot - tok));
                         if (streq(mod, "vfio_pci") && (size_t)(eq - dot - 1) == 3 && strncmp(dot + 1, "ids", 3) == 0)
                                 r = add(c, MODPROBE_VFIO_IDS, "vfio_pci", 8, eq + 1, strlen(eq + 1), "/proc/cmdline", 0);
+                        else if (streq(mod, "vfio_pci") && (size_t)(eq - dot - 1) == 12 &&
+                                 strncmp(dot + 1, "reset_method", 12) == 0)
+                                r = add(c, MODPROBE_VFIO_RESET_METHOD, "vfio_pci", 8, eq + 1, strlen(eq + 1),
+                                        "/proc/cmdline", 0);
                 }
         }
         return r;
@@ -605,9 +612,35 @@ out:
         dstr_done(&fix);
 }
 
+/* vfio-pci has no reset_method parameter: the kernel logs "unknown parameter" and loads it without.
+ * What such a line means to do is the per-function sysfs attribute, which the hook pins. */
+static void check_vfio_reset_method(const struct modprobe_conf *c, struct doctor_report *rep)
+{
+        char at[300], fix[512];
+
+        for (size_t i = 0; i < c->n; i++) {
+                const struct modprobe_entry *e = &c->v[i];
+
+                if (e->kind != MODPROBE_VFIO_RESET_METHOD)
+                        continue;
+                if (e->line)
+                        snprintf(fix, sizeof(fix), "delete reset_method=%.64s from line %u of %.200s (update-initramfs -u -k all); "
+                                 "the hook pins each function's reset_method while a VM owns it",
+                                 e->value, e->line, e->file);
+                else
+                        snprintf(fix, sizeof(fix), "remove vfio-pci.reset_method=%.64s from the kernel command line; the hook "
+                                 "pins each function's reset_method while a VM owns it", e->value);
+                doctor_add(rep, "modprobe", DOCTOR_WARN, NULL, fix,
+                           "vfio-pci reset_method=%s (%s) does nothing: vfio-pci has no such parameter (the kernel "
+                           "ignores it as unknown); reset_method is a sysfs attribute of each PCI function",
+                           e->value, where(e, at, sizeof(at)));
+        }
+}
+
 void doctor_check_modprobe(const struct pgr_ctx *ctx, const struct modprobe_conf *c, const struct doctor_devices *set,
                            const struct modprobe_kernel *k, struct doctor_report *rep)
 {
+        check_vfio_reset_method(c, rep);
         struct host_driver seen[16];
         size_t n_seen = 0;
         bool problem = false, host_driver_around = false, any_softdep = false;

@@ -23,6 +23,8 @@ enum modprobe_kind {
         MODPROBE_SOFTDEP_VFIO,  /* softdep M pre: ... vfio-pci ... (M = the module) */
         MODPROBE_SOFTDEP_BROKEN,/* softdep M pre:vfio-pci (no space: kmod ignores it) */
         MODPROBE_LOAD,          /* M listed in /etc/modules or modules-load.d */
+        MODPROBE_VFIO_RESET_METHOD, /* options vfio-pci reset_method=...; vfio-pci.reset_method=... (no such
+                                     * parameter: reset_method is a per-function sysfs attribute) */
 };
 
 struct modprobe_entry {

@@ -330,6 +330,30 @@ static void test_pin_as_the_policy_says(void **state)
         assert_int_equal(unlink(rec), 0);
 }
 
+/* An 'options vfio-pci reset_method=' line does nothing (no such parameter): a warning naming the
+ * line, with the fix. */
+static void test_vfio_reset_method_option_is_ineffective(void **state)
+{
+        char root[PATH_MAX], path[PATH_MAX + 64];
+        const struct doctor_finding *f;
+        FILE *fp;
+
+        (void)state;
+        fixture_root("doctor-healthy", root, sizeof(root));
+        snprintf(path, sizeof(path), "%s/etc/modprobe.d/flr-off.conf", root);
+        assert_non_null(fp = fopen(path, "we"));
+        fputs("# keep FLR away\noptions vfio-pci reset_method=bus\n", fp);
+        fclose(fp);
+        {
+                _cleanup_(doctor_report_freep) struct doctor_report *rep = doctor_on("doctor-healthy", "pve", 100);
+
+                f = expect(rep, "modprobe", "", DOCTOR_WARN,
+                           "vfio-pci reset_method=bus (/etc/modprobe.d/flr-off.conf:2) does nothing");
+                expect_fix(f, "delete reset_method=bus from line 2 of /etc/modprobe.d/flr-off.conf");
+        }
+        assert_int_equal(unlink(path), 0);
+}
+
 static void test_blackwell_flr_is_known_bad(void **state)
 {
         _cleanup_(doctor_report_freep) struct doctor_report *rep = doctor_on("doctor-blackwell", "pve-node-3", 100);
@@ -676,6 +700,7 @@ int main(void)
                 cmocka_unit_test(test_group_shared_with_a_host_nic),
                 cmocka_unit_test(test_blackwell_flr_is_known_bad),
                 cmocka_unit_test(test_pin_as_the_policy_says),
+                cmocka_unit_test(test_vfio_reset_method_option_is_ineffective),
                 cmocka_unit_test(test_navi_needs_vendor_reset),
                 cmocka_unit_test(test_card_stuck_in_d3cold),
                 cmocka_unit_test(test_bar_not_assigned),

@@ -226,6 +226,25 @@ static struct modprobe_conf *parse_conf(const char *rel, const char *as)
         return c;
 }
 
+/* vfio-pci has no reset_method parameter; people write one anyway (in modprobe.d or on the command
+ * line) hoping to keep FLR away: recorded, so doctor can say it does nothing. */
+static void test_vfio_reset_method_option_is_recorded(void **state)
+{
+        struct modprobe_conf *c = calloc(1, sizeof(*c));
+        const struct modprobe_entry *e;
+
+        (void)state;
+        assert_non_null(c);
+        assert_int_equal(modprobe_conf_parse(c, "options vfio-pci ids=10de:2b85 reset_method=bus\n", "/etc/modprobe.d/vfio.conf"),
+                         0);
+        e = modprobe_conf_find(c, MODPROBE_VFIO_RESET_METHOD, "vfio_pci");
+        assert_non_null(e);
+        assert_string_equal(e->value, "bus");
+        assert_int_equal(e->line, 1);
+        assert_non_null(modprobe_conf_find(c, MODPROBE_VFIO_IDS, "vfio_pci"));
+        modprobe_conf_free(c);
+}
+
 static void test_only_the_last_ids_line_counts(void **state)
 {
         /* five 'options vfio-pci ids=' lines (and three commented-out ones) */
@@ -406,6 +425,7 @@ int main(void)
                 cmocka_unit_test(test_benign_logs_have_no_events),
                 cmocka_unit_test(test_kmsg_records_and_their_metadata),
                 cmocka_unit_test(test_only_the_last_ids_line_counts),
+                cmocka_unit_test(test_vfio_reset_method_option_is_recorded),
                 cmocka_unit_test(test_softdep_needs_a_space_after_pre),
                 cmocka_unit_test(test_blacklists_and_install_false),
                 cmocka_unit_test(test_command_line_module_options_come_last),
