@@ -1019,22 +1019,21 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
                         r = reset_device(&rs, d, res);
                 if (d->pin_set && d->dev.present) {
                         /* Also when the reset failed: no later reset by anyone else should try what the
-                         * ladder did not choose. A pin that does not take fails the device. */
+                         * ladder did not choose. A pin that does not take is a warning, not a failed
+                         * device: the card itself is fine, and Proxmox would start the VM. */
                         long long t0 = now_usec();
                         int q = pin_reset_method(a, d, &d->dev.addr);
 
-                        journal_step(a, d, PGR_MSGID_RESET_PINNED, q < 0 ? LOG_ERR : LOG_INFO, "pin",
+                        journal_step(a, d, PGR_MSGID_RESET_PINNED, q < 0 ? LOG_WARNING : LOG_INFO, "pin",
                                      plan_pin_name(d->pin), q < 0 ? "failed" : "ok", now_usec() - t0, NULL, NULL, q,
-                                     "%s: reset_method %s %s%s%s%s", d->dev.bdf, q < 0 ? "could not be pinned to" : "pinned to",
-                                     d->pin[0] ? d->pin : "none (per-function resets disabled)", q < 0 ? ": " : "",
-                                     q < 0 ? strerror(-q) : "", q < 0 ? "" : "");
-                        if (q < 0 && r >= 0) {
-                                r = q;
-                                if (!res->first_failure[0])
-                                        snprintf(res->first_failure, sizeof(res->first_failure),
-                                                 "%s: cannot pin reset_method to %s: %s", d->dev.bdf, plan_pin_name(d->pin),
-                                                 strerror(-q));
-                        }
+                                     "%s: reset_method %s %s%s%s", d->dev.bdf, q < 0 ? "could not be pinned to" : "pinned to",
+                                     d->pin[0] ? d->pin : "none (per-function resets disabled)",
+                                     q < 0 ? ": " : "", q < 0 ? strerror(-q) : "");
+                        if (q < 0)
+                                journal_step(a, d, PGR_MSGID_RESET_PINNED, LOG_WARNING, "pin", plan_pin_name(d->pin), "failed",
+                                             -1, NULL, NULL, q, "%s: Proxmox's write to reset, vfio-pci and QEMU may now "
+                                             "reset it with the kernel's order (FLR first); set it by hand: echo %s > "
+                                             "/sys/bus/pci/devices/%s/reset_method", d->dev.bdf, d->pin, d->dev.bdf);
                 }
                 d->applied = true;
                 d->apply_result = r < 0 ? r : 0;
