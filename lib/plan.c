@@ -2,6 +2,7 @@
 #include "plan.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -768,6 +769,23 @@ const char *plan_pin_name(const char *pin)
         return pin[0] ? pin : "none";
 }
 
+/* qemu-server before 8.2.6 (Proxmox VE 8.2 and older) dies when its write to reset fails
+ * (PVE/QemuServer/PCI.pm prepare_pci_device: "can't reset PCI device"; since commit 458b487b "pci:
+ * don't hard require resetting devices for passthrough" it warns). With such a qemu-server a pin to
+ * none would abort every start of the VM. Read from the installed module; none installed (not a
+ * Proxmox host, a fixture tree): newer behaviour. */
+static bool proxmox_dies_on_failed_reset(const struct pgr_ctx *ctx)
+{
+        _cleanup_free_ char *text = NULL;
+        char path[PATH_MAX];
+        size_t len;
+
+        if (pgr_path(ctx, path, sizeof(path), "/usr/share/perl5/PVE/QemuServer/PCI.pm") < 0 ||
+            read_full_file(path, 1 << 20, &text, &len) < 0)
+                return false;
+        return strstr(text, "can't reset PCI device") != NULL;
+}
+
 /* The pin follows the rung the ladder puts first: its kernel method, or none when the first rung
  * that can work is slot-wide. The ladder is the one built for the reset, or (no reset needed this
  * time: left clean) built the same way for the pin alone. */
@@ -813,6 +831,15 @@ static void decide_pin(const struct plan_input *in, struct plan *p, struct plan_
         snprintf(d->pin_rung, sizeof(d->pin_rung), "%s",
                  !from->n_ladder ? "no usable reset"
                  : from->ladder[0].kind == ACTION_BUS_RESET ? "slot reset" : "remove+rescan");
+        if (proxmox_dies_on_failed_reset(in->ctx)) {
+                d->pin_set = false;
+                add_problem(p, SEVERITY_WARNING, &d->dev.addr,
+                            "reset_method not pinned to none (%s): this qemu-server (before 8.2.6) aborts the VM start "
+                            "when its write to reset fails; Proxmox's reset uses the kernel's order (%s first) until "
+                            "you upgrade to Proxmox VE 8.3 or later", d->pin_rung,
+                            d->dev.n_reset_methods ? d->dev.reset_methods[0] : "none");
+                return;
+        }
         snprintf(d->pin_reason, sizeof(d->pin_reason),
                  "none: the policy's order (%.80s) makes the %s the safe reset; per-function resets are disabled, "
                  "so Proxmox's write to reset fails (a warning), vfio-pci reports no reset and QEMU resets the bus",

@@ -478,6 +478,41 @@ static void pin_shows_in_text_and_json(void **state)
         unload(&f);
 }
 
+/* qemu-server before 8.2.6 dies when its write to reset fails (PVE/QemuServer/PCI.pm
+ * prepare_pci_device, before commit 458b487b): a pin to none would abort every start, so it is not
+ * made, and the plan says why. */
+static void no_pin_to_none_where_proxmox_dies_on_a_failed_reset(void **state)
+{
+        struct fixture f;
+        char dir[4096], path[4200];
+        const char *parts[] = { "usr", "usr/share", "usr/share/perl5", "usr/share/perl5/PVE",
+                                "usr/share/perl5/PVE/QemuServer" };
+        FILE *fp;
+        bool warned = false;
+
+        (void)state;
+        for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+                snprintf(dir, sizeof(dir), "%s/gpu-audio-rootport/%s", getenv("PGR_FIXTURES"), parts[i]);
+                (void)mkdir(dir, 0755);
+        }
+        snprintf(path, sizeof(path), "%s/PCI.pm", dir);
+        assert_non_null(fp = fopen(path, "we"));
+        fputs("        die \"can't reset PCI device '$pciid'\\n\"\n"
+              "            if $info->{has_fl_reset} && !PVE::SysFSTools::pci_dev_reset($info);\n", fp);
+        fclose(fp);
+        load(&f, "gpu-audio-rootport", 100, PHASE_PRE_START, NULL);
+        assert_false(dev(&f, "0000:01:00.0")->pin_set);
+        for (size_t i = 0; i < f.plan->n_problems; i++)
+                warned |= strstr(f.plan->problems[i].message, "not pinned to none (slot reset): this qemu-server") != NULL;
+        assert_true(warned);
+        unload(&f);
+        assert_int_equal(unlink(path), 0);
+        /* A kernel method is still pinned there: the write to reset then succeeds. */
+        load(&f, "rtx2080ti-4func", 100, PHASE_PRE_START, NULL);
+        assert_string_equal(dev(&f, "0000:02:00.0")->pin, "flr");
+        unload(&f);
+}
+
 static void json_has_the_documented_shape(void **state)
 {
         struct fixture f;
@@ -639,6 +674,7 @@ int main(void)
                 cmocka_unit_test(function_without_a_reset_is_pinned_all_the_same),
                 cmocka_unit_test(keep_mdev_and_other_phases_are_never_pinned),
                 cmocka_unit_test(pin_shows_in_text_and_json),
+                cmocka_unit_test(no_pin_to_none_where_proxmox_dies_on_a_failed_reset),
                 cmocka_unit_test(more_functions_below_a_bridge_than_listed_count_as_foreign),
                 cmocka_unit_test(driver_keep_and_mdev_are_skipped_with_a_reason),
                 cmocka_unit_test(recorded_set_skips_keep_and_mdev_like_the_config),
