@@ -360,7 +360,10 @@ static int verify_usable(struct apply_ctx *a, const struct plan_device *d, const
         return 0;
 }
 
-/* After a remove/rescan the kernel forgot driver_override, d3cold_allowed and reset_method. */
+static int pin_reset_method(struct apply_ctx *a, const struct plan_device *d, const struct pci_addr *dev);
+
+/* After a remove/rescan the kernel forgot driver_override, d3cold_allowed and reset_method: the
+ * binding, the power settings and (for d's own function) the pin are set again. */
 static int restore_after_rescan(struct apply_ctx *a, const struct plan_device *d, const struct pci_addr *dev)
 {
         int r;
@@ -372,6 +375,8 @@ static int restore_after_rescan(struct apply_ctx *a, const struct plan_device *d
                 (void)keep_awake(a, dev);
         if (d->policy.aspm_off)
                 (void)aspm_off(a, d, dev);
+        if (d->pin_set && pci_addr_eq(&d->dev.addr, dev))
+                return pin_reset_method(a, d, dev);
         return 0;
 }
 
@@ -564,34 +569,87 @@ static int remove_and_rescan(struct run_state *rs, const struct plan_device *d, 
         return r;
 }
 
-/* Back to the recorded list. The kernel probes every method written to reset_method
- * (reset_method_store) and refuses a list naming one whose probe fails now, e.g. "bus" that was
- * probed for function 0 before its siblings existed: then "default", which makes the kernel list
+/* Writes reset_method and reads it back. The empty value (every per-function reset disabled) is
+ * written as a newline: sysfs drops a zero-length write without calling the attribute's store
+ * (fs/sysfs/file.c sysfs_kf_write), and reset_method_store takes "\n" as the empty list
+ * (drivers/pci/pci.c, sysfs_streq(buf, "")). */
+static int write_reset_method(const struct pgr_ctx *ctx, const struct pci_addr *dev, const char *value)
+{
+        char now[STATE_VALUE_MAX];
+        int r;
+
+        r = sysfs_dev_write(ctx, dev, "reset_method", value[0] ? value : "\n");
+        if (r >= 0)
+                r = sysfs_dev_read(ctx, dev, "reset_method", now, sizeof(now));
+        if (r >= 0 && !streq(now, value))
+                r = -EIO;
+        return r < 0 ? r : 0;
+}
+
+/* "default": the kernel probes again and lists what it offers; whatever it lists is right. */
+static int write_reset_method_default(const struct pgr_ctx *ctx, const struct pci_addr *dev)
+{
+        char now[STATE_VALUE_MAX];
+        int r;
+
+        r = sysfs_dev_write(ctx, dev, "reset_method", "default");
+        if (r >= 0)
+                r = sysfs_dev_read(ctx, dev, "reset_method", now, sizeof(now));
+        return r < 0 ? r : 0;
+}
+
+/* Writes back what an uninterrupted run leaves in reset_method (the recorded value: the pin, or the
+ * list from before), checks it took, and only then drops the record. The kernel probes every method
+ * written (reset_method_store) and refuses a list naming one whose probe fails now, e.g. "bus" that
+ * was probed for function 0 before its siblings existed: then "default", which makes the kernel list
  * again what it offers (pci_init_reset_methods). Either way nothing is left narrowed. */
 static int restore_reset_method(const struct pgr_ctx *ctx, const struct pci_addr *dev)
 {
-        char want[STATE_VALUE_MAX], now[STATE_VALUE_MAX];
+        char want[STATE_VALUE_MAX];
         int r;
 
         r = state_setting_load(ctx, dev, "reset_method", want, sizeof(want));
         if (r < 0)
                 return r;
-        r = sysfs_dev_write(ctx, dev, "reset_method", want);
-        if (r >= 0)
-                r = sysfs_dev_read(ctx, dev, "reset_method", now, sizeof(now));
-        if (r < 0 || !streq(now, want)) {
-                r = sysfs_dev_write(ctx, dev, "reset_method", "default");
-                if (r >= 0)
-                        r = sysfs_dev_read(ctx, dev, "reset_method", now, sizeof(now));
-        }
+        r = write_reset_method(ctx, dev, want);
+        if (r < 0)
+                r = write_reset_method_default(ctx, dev);
         if (r >= 0)
                 r = state_setting_clear(ctx, dev, "reset_method");
         return r;
 }
 
+/* Before the first write to a function's reset_method: the list the kernel offers, for every later
+ * plan (state_kernel_methods_save keeps the record once made; the attribute then holds our pin). */
+static int record_kernel_methods(const struct pgr_ctx *ctx, const struct pci_addr *dev)
+{
+        char list[STATE_VALUE_MAX];
+        int r;
+
+        if (state_kernel_methods_load(ctx, dev, list, sizeof(list)) >= 0)
+                return 0;
+        r = sysfs_dev_read(ctx, dev, "reset_method", list, sizeof(list));
+        return r < 0 ? r : state_kernel_methods_save(ctx, dev, list);
+}
+
+/* The pin (plan_device.pin): written, read back. */
+static int pin_reset_method(struct apply_ctx *a, const struct plan_device *d, const struct pci_addr *dev)
+{
+        int r;
+
+        if (a->dry_run)
+                return 0;
+        r = record_kernel_methods(a->ctx, dev);
+        if (r < 0)
+                return r; /* without the kernel's list, later plans would take the pin for it */
+        return write_reset_method(a->ctx, dev, d->pin);
+}
+
 /* A named method is tried by narrowing reset_method to it for the one reset. The value to go back to
  * is recorded first (state_setting_save), so that a run killed in the middle leaves the next run
- * (apply_recover_settings) and every plan meanwhile the real list, not the narrowed one. */
+ * (apply_recover_settings) and every plan meanwhile what an uninterrupted run leaves: the pin for a
+ * function the VM owns (the kernel's list is recorded apart, record_kernel_methods), else the value
+ * from before. */
 static int do_kernel_reset(struct apply_ctx *a, const struct plan_device *d, const char *method)
 {
         const struct pci_addr *dev = &d->dev.addr;
@@ -601,9 +659,15 @@ static int do_kernel_reset(struct apply_ctx *a, const struct plan_device *d, con
         if (a->dry_run)
                 return 0;
         if (!streq(method, "default")) {
-                r = sysfs_dev_read(a->ctx, dev, "reset_method", orig, sizeof(orig));
-                if (r >= 0)
-                        r = state_setting_save(a->ctx, dev, "reset_method", orig);
+                if (d->pin_set) {
+                        r = record_kernel_methods(a->ctx, dev);
+                        if (r >= 0)
+                                r = state_setting_replace(a->ctx, dev, "reset_method", d->pin);
+                } else {
+                        r = sysfs_dev_read(a->ctx, dev, "reset_method", orig, sizeof(orig));
+                        if (r >= 0)
+                                r = state_setting_save(a->ctx, dev, "reset_method", orig);
+                }
                 if (r < 0)
                         return r; /* without a record, a kill would leave it narrowed for good */
                 r = sysfs_dev_write(a->ctx, dev, "reset_method", method);
@@ -797,6 +861,21 @@ static int run_rung(struct run_state *rs, struct plan_device *d, const struct pl
         }
 }
 
+/* The pin is the method that worked, not the one the plan hoped for: a kernel method, or none when
+ * it took a slot-wide rung. */
+static void pin_follow_rung(struct plan_device *d, const struct plan_action *rung)
+{
+        const char *now = rung->kind == ACTION_RESET ? rung->method : "";
+
+        if (!d->pin_set || streq(now, d->pin) || streq(now, "default"))
+                return;
+        snprintf(d->pin_reason, sizeof(d->pin_reason), "%s: the rung that worked after %s failed",
+                 plan_pin_name(now), plan_pin_name(d->pin));
+        snprintf(d->pin_rung, sizeof(d->pin_rung), "%s",
+                 rung->kind == ACTION_BUS_RESET ? "slot reset" : rung->kind == ACTION_REMOVE_RESCAN ? "remove+rescan" : "");
+        snprintf(d->pin, sizeof(d->pin), "%s", now);
+}
+
 static int reset_device(struct run_state *rs, struct plan_device *d, struct apply_result *res)
 {
         struct apply_ctx *a = rs->a;
@@ -814,6 +893,7 @@ static int reset_device(struct run_state *rs, struct plan_device *d, struct appl
                 last = i + 1 == d->n_ladder || r == -EXDEV; /* a renumbered group: no rung moves it back */
                 current_driver(a->ctx, &d->dev.addr, drv_after, sizeof(drv_after));
                 if (r >= 0) {
+                        pin_follow_rung(d, rung);
                         journal_step(a, d, PGR_MSGID_RESET_DONE, LOG_NOTICE, action_to_string(rung->kind), rung->method, "ok",
                                      now_usec() - t0, drv_before, drv_after, 0, "%s: %s%s%s %s, back on vfio-pci",
                                      d->dev.bdf, action_to_string(rung->kind), rung->method[0] ? " " : "", rung->method,
@@ -1008,6 +1088,25 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
                 r = prepare_device(&rs, d, res);
                 if (r >= 0 && resets)
                         r = reset_device(&rs, d, res);
+                /* Not after a stuck unbind: the device's lock is held in the kernel (see below). */
+                if (d->pin_set && d->dev.present && r != -ETIMEDOUT) {
+                        /* Also when the reset failed: no later reset by anyone else should try what the
+                         * ladder did not choose. A pin that does not take is a warning, not a failed
+                         * device: the card itself is fine, and Proxmox would start the VM. */
+                        long long t0 = now_usec();
+                        int q = pin_reset_method(a, d, &d->dev.addr);
+
+                        journal_step(a, d, PGR_MSGID_RESET_PINNED, q < 0 ? LOG_WARNING : LOG_INFO, "pin",
+                                     plan_pin_name(d->pin), q < 0 ? "failed" : "ok", now_usec() - t0, NULL, NULL, q,
+                                     "%s: reset_method %s %s%s%s", d->dev.bdf, q < 0 ? "could not be pinned to" : "pinned to",
+                                     d->pin[0] ? d->pin : "none (per-function resets disabled)",
+                                     q < 0 ? ": " : "", q < 0 ? strerror(-q) : "");
+                        if (q < 0)
+                                journal_step(a, d, PGR_MSGID_RESET_PINNED, LOG_WARNING, "pin", plan_pin_name(d->pin), "failed",
+                                             -1, NULL, NULL, q, "%s: Proxmox's write to reset, vfio-pci and QEMU may now "
+                                             "reset it with the kernel's order (FLR first); set it by hand: echo %s > "
+                                             "/sys/bus/pci/devices/%s/reset_method", d->dev.bdf, d->pin, d->dev.bdf);
+                }
                 d->applied = true;
                 d->apply_result = r < 0 ? r : 0;
                 if (r < 0) {
@@ -1112,7 +1211,7 @@ int apply_recover_settings(struct apply_ctx *a, struct pgr_error *err)
                 journal_step(a, NULL, PGR_MSGID_SETTING_RESTORED, r < 0 ? LOG_ERR : LOG_WARNING, "recover", NULL,
                              r < 0 ? "failed" : "ok", -1, NULL, NULL, r,
                              "%s: reset_method was left narrowed by a run that did not finish; %s '%s'%s", bdf,
-                             r < 0 ? "restoring it to" : "restored to", want,
+                             r < 0 ? "restoring it to" : "restored to", want[0] ? want : "none (per-function resets disabled)",
                              r < 0 ? " failed: run 'echo default > reset_method' in its sysfs directory" : "");
                 if (r < 0) {
                         pgr_error_set(err, "%s: cannot restore reset_method: %s", bdf, strerror(-r));

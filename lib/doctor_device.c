@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "doctor_kmsg.h"
+#include "state.h"
 #include "sysfs.h"
 #include "util.h"
 
@@ -489,6 +490,37 @@ out:
         dstr_done(&fix);
 }
 
+/* Whether reset_method holds the pin the policy gives the function (plan_device.pin): what Proxmox's
+ * write to reset, vfio-pci and QEMU on a guest reboot will use. */
+static void check_pin(const struct pgr_ctx *ctx, const struct doctor_device *d, struct doctor_report *rep)
+{
+        const struct plan_device *pd = d->pd;
+        const struct pcidev *p = &d->dev;
+        char now[STATE_VALUE_MAX], kernel[STATE_VALUE_MAX], fix[256];
+
+        if (!pd || !pd->pin_set || !p->present || d->untouched)
+                return;
+        if (sysfs_dev_read(ctx, &p->addr, "reset_method", now, sizeof(now)) < 0)
+                return;
+        if (streq(now, pd->pin)) {
+                doctor_add(rep, "pin", DOCTOR_OK, p->bdf, NULL, "reset_method pinned to %s as the policy says (%s)",
+                           plan_pin_name(pd->pin), pd->pin_reason);
+                return;
+        }
+        snprintf(fix, sizeof(fix), "start the VM (pre-start pins it), or by hand: echo %s > /sys/bus/pci/devices/%s/reset_method",
+                 pd->pin, p->bdf);
+        /* Never pinned since boot (no record of the kernel's list): the VM has not run yet. */
+        if (state_kernel_methods_load(ctx, &p->addr, kernel, sizeof(kernel)) < 0) {
+                doctor_add(rep, "pin", DOCTOR_INFO, p->bdf, fix,
+                           "reset_method is '%s' (the kernel's order); pre-start will pin it to %s (%s)", now,
+                           plan_pin_name(pd->pin), pd->pin_reason);
+                return;
+        }
+        doctor_add(rep, "pin", DOCTOR_WARN, p->bdf, fix,
+                   "reset_method is '%s', not the pin %s the policy gives: Proxmox's write to reset, vfio-pci and "
+                   "QEMU on a guest reboot use that instead (%s)", now, plan_pin_name(pd->pin), pd->pin_reason);
+}
+
 static void check_power(const struct pgr_ctx *ctx, const struct doctor_device *d, struct doctor_report *rep)
 {
         const struct pcidev *p = &d->dev;
@@ -768,6 +800,7 @@ void doctor_check_devices(const struct pgr_ctx *ctx, const struct doctor_devices
                 if (d->dev.present && !group_done)
                         check_group(ctx, set, d, rep);
                 check_reset(d, vendor_reset_loaded, log, rep);
+                check_pin(ctx, d, rep);
                 check_power(ctx, d, rep);
                 check_bar(ctx, d, rep);
                 check_sriov(d, rep);

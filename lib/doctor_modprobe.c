@@ -747,12 +747,12 @@ void doctor_check_modprobe(const struct pgr_ctx *ctx, const struct modprobe_conf
                 problem = true;
                 if (e->line)
                         snprintf(fix, sizeof(fix), "delete %s from %s line %u (then update-initramfs -u -k all); the reset "
-                                 "method is chosen per device: echo METHOD > /sys/bus/pci/devices/BDF/reset_method, or "
-                                 "reset_methods in /etc/pve-gpu-reset.json", e->value, e->file, e->line);
+                                 "method is chosen per device: the hook pins each function's reset_method while a VM "
+                                 "owns it (reset_methods in /etc/pve-gpu-reset.json)", e->value, e->file, e->line);
                 else
                         snprintf(fix, sizeof(fix), "remove vfio-pci.%s from the kernel command line; the reset method is "
-                                 "chosen per device: echo METHOD > /sys/bus/pci/devices/BDF/reset_method, or "
-                                 "reset_methods in /etc/pve-gpu-reset.json", e->value);
+                                 "chosen per device: the hook pins each function's reset_method while a VM owns it "
+                                 "(reset_methods in /etc/pve-gpu-reset.json)", e->value);
                 doctor_add(rep, "modprobe", DOCTOR_WARN, NULL, fix,
                            "'%s' for vfio-pci (%s) does nothing: vfio-pci has no reset_method parameter (modprobe "
                            "passes it, the module ignores it with \"unknown parameter\"), so the kernel keeps its own "

@@ -10,7 +10,7 @@
 #include "bdf.h"
 
 /* The findings of one `doctor` run: each has a stable check id ("iommu", "driver", "modprobe",
- * "cmdline", "iommu-group", "reset", "power", "bar", "kernel", "kernel-log", "vm", "initramfs",
+ * "cmdline", "iommu-group", "reset", "pin", "power", "bar", "kernel", "kernel-log", "vm", "initramfs",
  * "sriov", "numa"), a status, the
  * device it concerns ("" host-wide), what it means and the fix (NULL when there is nothing to do).
  * A check id may appear several times (one finding per device, per VM, per kind of log message). */

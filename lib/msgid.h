@@ -32,6 +32,10 @@
 /* A sysfs setting a killed run had changed for a moment (a function's reset_method, narrowed to one
  * method around a reset) was set back to what an uninterrupted run leaves. */
 #define PGR_MSGID_SETTING_RESTORED   "13afe95f111c43859f95c8fff626b00a"
+/* A function the VM owns had its reset_method pinned to the method its ladder chose (or to none:
+ * per-function resets disabled, the slot is the safe reset), so that Proxmox, vfio-pci and QEMU reset
+ * it that way too. */
+#define PGR_MSGID_RESET_PINNED       "d5ab39ef86c540ae810515e88cf8f0c6"
 /* One phase finished, every device in a good state. */
 #define PGR_MSGID_PHASE_OK           "0f0ab458e67e48d096adaabd1154d606"
 /* One phase finished with at least one device failed. */

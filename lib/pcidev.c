@@ -251,9 +251,11 @@ static void probe_reset(const struct pgr_ctx *ctx, struct pcidev *p)
         p->has_reset_method = sysfs_dev_has(ctx, &p->addr, "reset_method");
         if (!p->has_reset_method)
                 return;
-        /* A run that narrowed it around a reset recorded what it goes back to (it may have been killed
-         * before it could): that record, not the narrowed value, is the function's list. */
-        if (state_setting_load(ctx, &p->addr, "reset_method", buf, sizeof(buf)) < 0 &&
+        /* The attribute may hold our pin ("pm", or nothing at all) or a value narrowed around a reset:
+         * the list the kernel offered, recorded before the first pin, is the function's list. A record
+         * of an older run that narrowed it (without the kernel's list) holds the list it went back to. */
+        if (state_kernel_methods_load(ctx, &p->addr, buf, sizeof(buf)) < 0 &&
+            state_setting_load(ctx, &p->addr, "reset_method", buf, sizeof(buf)) < 0 &&
             sysfs_dev_read(ctx, &p->addr, "reset_method", buf, sizeof(buf)) < 0)
                 return;
         for (char *m = strtok_r(buf, " \t\n", &save); m; m = strtok_r(NULL, " \t\n", &save)) {

@@ -2,6 +2,7 @@
 #include "plan.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -814,6 +815,88 @@ static void plan_one(const struct plan_input *in, struct plan *p, struct plan_de
         }
 }
 
+const char *plan_pin_name(const char *pin)
+{
+        return pin[0] ? pin : "none";
+}
+
+/* qemu-server before 8.2.6 (Proxmox VE 8.2 and older) dies when its write to reset fails
+ * (PVE/QemuServer/PCI.pm prepare_pci_device: "can't reset PCI device"; since commit 458b487b "pci:
+ * don't hard require resetting devices for passthrough" it warns). With such a qemu-server a pin to
+ * none would abort every start of the VM. Read from the installed module; none installed (not a
+ * Proxmox host, a fixture tree): newer behaviour. */
+static bool proxmox_dies_on_failed_reset(const struct pgr_ctx *ctx)
+{
+        _cleanup_free_ char *text = NULL;
+        char path[PATH_MAX];
+        size_t len;
+
+        if (pgr_path(ctx, path, sizeof(path), "/usr/share/perl5/PVE/QemuServer/PCI.pm") < 0 ||
+            read_full_file(path, 1 << 20, &text, &len) < 0)
+                return false;
+        return strstr(text, "can't reset PCI device") != NULL;
+}
+
+/* The pin follows the rung the ladder puts first: its kernel method, or none when the first rung
+ * that can work is slot-wide. The ladder is the one built for the reset, or (no reset needed this
+ * time: left clean) built the same way for the pin alone. */
+static void decide_pin(const struct plan_input *in, struct plan *p, struct plan_device *d, struct foreign_check *fc)
+{
+        _cleanup_free_ struct plan_device *scratch = NULL;
+        const struct plan_device *from = d;
+        char order[128] = "", why[768];
+        bool skipped = false;
+        size_t w = 0;
+
+        if (in->phase != PHASE_PRE_START && in->phase != PHASE_POST_STOP)
+                return;
+        if (!d->dev.present || d->dev.header_type == 1 || !d->dev.has_reset_method)
+                return;
+        for (size_t i = 0; i < d->n_actions; i++)
+                skipped |= d->actions[i].kind == ACTION_SKIP;
+        /* keep, mdev, someone else's: never pinned. A function with no usable reset is the VM's: pinned
+         * to none, so nothing resets it behind the ladder's back either. */
+        if (skipped && !(d->needs_reset && d->n_ladder == 0))
+                return;
+        if (!d->needs_reset) {
+                scratch = malloc(sizeof(*scratch));
+                if (!scratch)
+                        return;
+                *scratch = *d;
+                scratch->n_ladder = 0;
+                build_ladder(in, p, scratch, fc, why, sizeof(why));
+                from = scratch;
+        }
+        for (size_t i = 0; i < d->policy.n_methods && w < sizeof(order); i++)
+                w += (size_t)snprintf(order + w, sizeof(order) - w, "%s%s", i ? ", " : "", d->policy.methods[i]);
+        d->pin_set = true;
+        if (from->n_ladder && from->ladder[0].kind == ACTION_RESET) {
+                snprintf(d->pin, sizeof(d->pin), "%s", from->ladder[0].method);
+                snprintf(d->pin_reason, sizeof(d->pin_reason),
+                         "%s: the first method of the policy's order (%.80s) this function offers; every other "
+                         "reset of it (Proxmox's write to reset, vfio-pci's, QEMU's on a guest reboot) uses it too",
+                         d->pin, order);
+                return;
+        }
+        d->pin[0] = '\0';
+        snprintf(d->pin_rung, sizeof(d->pin_rung), "%s",
+                 !from->n_ladder ? "no usable reset"
+                 : from->ladder[0].kind == ACTION_BUS_RESET ? "slot reset" : "remove+rescan");
+        if (proxmox_dies_on_failed_reset(in->ctx)) {
+                d->pin_set = false;
+                add_problem(p, SEVERITY_WARNING, &d->dev.addr,
+                            "reset_method not pinned to none (%s): this qemu-server (before 8.2.6) aborts the VM start "
+                            "when its write to reset fails; Proxmox's reset uses the kernel's order (%s first) until "
+                            "you upgrade to Proxmox VE 8.3 or later", d->pin_rung,
+                            d->dev.n_reset_methods ? d->dev.reset_methods[0] : "none");
+                return;
+        }
+        snprintf(d->pin_reason, sizeof(d->pin_reason),
+                 "none: the policy's order (%.80s) makes the %s the safe reset; per-function resets are disabled, "
+                 "so Proxmox's write to reset fails (a warning), vfio-pci reports no reset and QEMU resets the bus",
+                 order, d->pin_rung);
+}
+
 int plan_build(const struct plan_input *in, struct plan **ret, struct pgr_error *err)
 {
         _cleanup_(plan_freep) struct plan *p = NULL;
@@ -881,8 +964,10 @@ int plan_build(const struct plan_input *in, struct plan **ret, struct pgr_error 
                         add_action(d, ACTION_SKIP, NULL, "%s", c->items[i].skip_reason);
         }
         for (size_t i = 0; i < p->n_devices; i++)
-                if (p->devices[i].n_actions == 0)
+                if (p->devices[i].n_actions == 0) {
                         plan_one(in, p, &p->devices[i], &fc);
+                        decide_pin(in, p, &p->devices[i], &fc);
+                }
         *ret = p;
         p = NULL;
         r = 0;
@@ -993,6 +1078,14 @@ int plan_to_json(const struct plan *p, struct json_object **ret)
                 for (size_t j = 1; j < d->n_ladder; j++)
                         json_object_array_add(fallback, action_json(&d->ladder[j]));
                 json_object_object_add(o, "fallback", fallback);
+                if (d->pin_set) {
+                        struct json_object *pin = json_object_new_object();
+
+                        json_object_object_add(pin, "method", json_object_new_string(plan_pin_name(d->pin)));
+                        json_object_object_add(pin, "reason", json_object_new_string(d->pin_reason));
+                        json_object_object_add(o, "pin", pin);
+                } else
+                        json_object_object_add(o, "pin", NULL);
                 json_object_array_add(devs, o);
         }
         json_object_object_add(root, "devices", devs);
@@ -1057,6 +1150,14 @@ void plan_print(const struct plan *p, bool verbose, FILE *out)
                                 fprintf(out, "%s %s%s%s", j > 1 ? "," : "", action_to_string(d->ladder[j].kind),
                                         d->ladder[j].method[0] ? " " : "", d->ladder[j].method);
                         fputc('\n', out);
+                }
+                if (d->pin_set) {
+                        fprintf(out, "  %-9s   pin: %s", "", plan_pin_name(d->pin));
+                        if (!d->pin[0])
+                                fprintf(out, " (%s)", d->pin_rung);
+                        fputc('\n', out);
+                        if (verbose)
+                                fprintf(out, "  %-9s     %s\n", "", d->pin_reason);
                 }
         }
         for (size_t i = 0; i < p->n_problems; i++)

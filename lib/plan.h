@@ -63,6 +63,16 @@ struct plan_device {
          * actions[], the rest are what apply falls back to. */
         size_t n_ladder;
         struct plan_action ladder[PLAN_MAX_LADDER];
+        /* The reset_method the function holds while the VM owns it (pre-start, the run, after
+         * post-stop): the kernel method the ladder chose, or none ("": per-function resets disabled,
+         * so Proxmox's write to reset fails with ENOTTY, vfio-pci reports no reset and QEMU falls back
+         * to a bus hot reset) when the safe reset is the slot or remove+rescan. Only for functions the
+         * VM owns on a kernel with reset_method (never keep/mdev, someone else's, bridges). apply
+         * moves it to the rung that worked. */
+        bool pin_set;
+        char pin[24];
+        char pin_reason[384];
+        char pin_rung[24];              /* for pin none: "slot reset", "remove+rescan", "no usable reset" */
         enum hostpci_use use;           /* what the config (or post-stop's record) says about it */
         bool needs_reset;               /* the phase wants a reset of this function */
         bool applied;                   /* apply ran this device's actions */
@@ -172,6 +182,9 @@ bool plan_device_was_reset(const struct plan_device *d);
  * mapping for mdev) or NULL. Every path (pre-start, post-stop, reset, plan, doctor) asks it. */
 const char *plan_use_skip_reason(enum hostpci_use use);
 enum hostpci_use plan_hostpci_use(const struct hostpci *h, const struct mapping_file *maps);
+
+/* "pm", or "none" for the empty pin. */
+const char *plan_pin_name(const char *pin);
 
 int plan_to_json(const struct plan *p, struct json_object **ret);
 /* verbose: each action's reason on a line of its own. */

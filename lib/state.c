@@ -408,21 +408,89 @@ long state_autoprobe_guard_pid(const struct pgr_ctx *ctx)
         return (long)pid;
 }
 
-static int setting_name(const struct pci_addr *a, const char *attr, char *buf, size_t size)
+/* kind-attr-bdf: "restore" (what a run leaves) or "kernel" (what the kernel offered before any run). */
+static int record_name(const char *kind, const struct pci_addr *a, const char *attr, char *buf, size_t size)
 {
         char b[PCI_ADDR_STRLEN];
         int n;
 
         if (a->func < 0 || strchr(attr, '/'))
                 return -EINVAL;
-        n = snprintf(buf, size, "restore-%s-%s", attr, pci_addr_format(a, b));
+        n = snprintf(buf, size, "%s-%s-%s", kind, attr, pci_addr_format(a, b));
         return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+static int setting_name(const struct pci_addr *a, const char *attr, char *buf, size_t size)
+{
+        return record_name("restore", a, attr, buf, size);
+}
+
+/* One line, the newline stripped; -EINVAL when it is not exactly one line that fits. */
+static int load_line(const struct pgr_ctx *ctx, const char *name, char *buf, size_t size)
+{
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        int r;
+
+        r = read_file(ctx, name, SMALL_FILE_MAX, &text, &len);
+        if (r < 0)
+                return r;
+        if (len == 0 || text[len - 1] != '\n' || memchr(text, '\0', len) || memchr(text, '\n', len - 1) ||
+            len - 1 >= size)
+                return -EINVAL;
+        memcpy(buf, text, len - 1);
+        buf[len - 1] = '\0';
+        return 0;
+}
+
+static int save_line(const struct pgr_ctx *ctx, const char *name, const char *value)
+{
+        char data[STATE_VALUE_MAX + 1];
+        int n;
+
+        if (strchr(value, '\n') || strlen(value) >= STATE_VALUE_MAX)
+                return -EINVAL;
+        n = snprintf(data, sizeof(data), "%s\n", value);
+        return write_atomic(ctx, name, data, (size_t)n);
+}
+
+int state_kernel_methods_save(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *value)
+{
+        char name[96], old[STATE_VALUE_MAX];
+        int r;
+
+        r = record_name("kernel", a, "reset_method", name, sizeof(name));
+        if (r < 0)
+                return r;
+        /* The first record holds the kernel's list; later the attribute holds our pin. */
+        r = load_line(ctx, name, old, sizeof(old));
+        if (r != -ENOENT)
+                return r;
+        return save_line(ctx, name, value);
+}
+
+int state_kernel_methods_load(const struct pgr_ctx *ctx, const struct pci_addr *a, char *buf, size_t size)
+{
+        char name[96];
+        int r;
+
+        r = record_name("kernel", a, "reset_method", name, sizeof(name));
+        return r < 0 ? r : load_line(ctx, name, buf, size);
+}
+
+int state_kernel_methods_clear(const struct pgr_ctx *ctx, const struct pci_addr *a)
+{
+        char name[96];
+        int r;
+
+        r = record_name("kernel", a, "reset_method", name, sizeof(name));
+        return r < 0 ? r : remove_file(ctx, name);
 }
 
 int state_setting_save(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *attr, const char *value)
 {
-        char name[96], data[STATE_VALUE_MAX + 1], old[STATE_VALUE_MAX];
-        int r, n;
+        char name[96], old[STATE_VALUE_MAX];
+        int r;
 
         r = setting_name(a, attr, name, sizeof(name));
         if (r < 0)
@@ -433,29 +501,25 @@ int state_setting_save(const struct pgr_ctx *ctx, const struct pci_addr *a, cons
         r = state_setting_load(ctx, a, attr, old, sizeof(old));
         if (r != -ENOENT)
                 return r;
-        n = snprintf(data, sizeof(data), "%s\n", value);
-        return write_atomic(ctx, name, data, (size_t)n);
+        return save_line(ctx, name, value);
+}
+
+int state_setting_replace(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *attr, const char *value)
+{
+        char name[96];
+        int r;
+
+        r = setting_name(a, attr, name, sizeof(name));
+        return r < 0 ? r : save_line(ctx, name, value);
 }
 
 int state_setting_load(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *attr, char *buf, size_t size)
 {
-        _cleanup_free_ char *text = NULL;
         char name[96];
-        size_t len;
         int r;
 
         r = setting_name(a, attr, name, sizeof(name));
-        if (r < 0)
-                return r;
-        r = read_file(ctx, name, SMALL_FILE_MAX, &text, &len);
-        if (r < 0)
-                return r;
-        if (len == 0 || text[len - 1] != '\n' || memchr(text, '\0', len) || memchr(text, '\n', len - 1) ||
-            len - 1 >= size)
-                return -EINVAL;
-        memcpy(buf, text, len - 1);
-        buf[len - 1] = '\0';
-        return 0;
+        return r < 0 ? r : load_line(ctx, name, buf, size);
 }
 
 int state_setting_clear(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *attr)

@@ -66,11 +66,23 @@ int state_autoprobe_guard_clear(const struct pgr_ctx *ctx);
  * run, while the attribute may still hold the narrowed one. value: one line, < STATE_VALUE_MAX. */
 #define STATE_VALUE_MAX 128
 int state_setting_save(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *attr, const char *value);
+/* save without keeping an existing record: the value an uninterrupted run leaves changed (a pinned
+ * reset_method, state_kernel_methods_save, follows the rung that worked). */
+int state_setting_replace(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *attr, const char *value);
 /* -ENOENT when there is none, -EINVAL when it is malformed. */
 int state_setting_load(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *attr, char *buf, size_t size);
 int state_setting_clear(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *attr);
 /* The functions that have a record for attr, in directory order; -ENOBUFS past max (ret holds max). */
 int state_setting_list(const struct pgr_ctx *ctx, const char *attr, struct pci_addr *ret, size_t max, size_t *ret_n);
+
+/* kernel-reset_method-<bdf>: the reset methods the kernel offered for a function before this tool
+ * first pinned its reset_method (a pinned "pm" or "" is no list to choose a method from; a later plan,
+ * maybe under another policy, needs the kernel's). save keeps an existing record (the attribute then
+ * holds a pin, not the kernel's list). /run is empty after a reboot, as the kernel's setting is. */
+int state_kernel_methods_save(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *value);
+/* -ENOENT when there is none, -EINVAL when it is malformed. */
+int state_kernel_methods_load(const struct pgr_ctx *ctx, const struct pci_addr *a, char *buf, size_t size);
+int state_kernel_methods_clear(const struct pgr_ctx *ctx, const struct pci_addr *a);
 
 /* Pid recorded in the guard (0: no guard). Caller holds the bus lock and decides whether that pid
  * is dead (then the autoprobe setting is stale and must be restored). A guard that exists but cannot

@@ -327,7 +327,10 @@ static int fk_write(void *userdata, const char *path, const char *value)
                 snprintf(p, sizeof(p), "%s/reset_method", d->orig_path);
                 if (strcmp(value, "default") == 0)
                         return put(p, d->orig_methods);
+                /* Like sysfs_streq, one trailing newline is not part of the value: "\n" is the empty list,
+                 * every per-function reset disabled. */
                 snprintf(copy, sizeof(copy), "%s", value);
+                copy[strcspn(copy, "\n")] = '\0';
                 for (char *w = strtok_r(copy, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
                         char padded[160], word[40];
 
@@ -336,13 +339,18 @@ static int fk_write(void *userdata, const char *path, const char *value)
                         if (!strstr(padded, word))
                                 return -EINVAL;
                 }
-                return put(p, value);
+                snprintf(copy, sizeof(copy), "%s", value);
+                copy[strcspn(copy, "\n")] = '\0';
+                return put(p, copy);
         }
         if (strcmp(attr, "reset") == 0) {
                 char methods[128];
 
                 snprintf(p, sizeof(p), "%s/reset_method", d->orig_path);
                 cat_to(p, methods, sizeof(methods));
+                /* pci_reset_function: no method left (reset_method emptied) is -ENOTTY. */
+                if (d->orig_methods[0] && !methods[0])
+                        return -ENOTTY;
                 if (strncmp(methods, "bus", 3) == 0 && (methods[3] == '\0' || methods[3] == ' ') && !alone_on_bus(fk, d->bdf))
                         return -ENOTTY;
                 return 0;

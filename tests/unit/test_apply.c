@@ -23,6 +23,7 @@
 #include "fakekernel.h"
 #include "lock.h"
 #include "state.h"
+#include "sysfs.h"
 #include "testutil.h"
 
 struct rig {
@@ -192,6 +193,7 @@ static void failed_slot_reset_falls_to_remove_and_rescan(void **state)
 static void flr_enotty_falls_to_the_slot_reset(void **state)
 {
         struct rig g;
+        char buf[64];
 
         (void)state;
         rig_up(&g, "rtx2080ti-4func", 100, PHASE_POST_STOP, NULL);
@@ -200,9 +202,16 @@ static void flr_enotty_falls_to_the_slot_reset(void **state)
         assert_true(logged(&g, "0000:02:00.0 reset flr failed"));
         assert_true(logged(&g, "ENOTTY"));
         assert_true(logged(&g, "0000:02:00.0 bus-reset reset_subordinate ok"));
-        /* reset_method is restored to the list it had after a failed try, and its record dropped. */
-        assert_int_equal(fk_count(&g.fk, "0000:02:00.0/reset_method", "flr bus"), 1);
+        /* reset_method no longer goes back to the kernel's list ("flr bus", where FLR comes first again
+         * for Proxmox, vfio-pci and QEMU): after the failed try it holds the pin (flr, what the plan
+         * chose), then follows the rung that worked, the slot: pinned to none. The record is dropped;
+         * the kernel's list stays recorded apart for later plans. */
+        assert_int_equal(fk_count(&g.fk, "0000:02:00.0/reset_method", "flr bus"), 0);
+        assert_string_equal(fk_cat(&g.fk, "sys/bus/pci/devices/0000:02:00.0/reset_method", buf, sizeof(buf)), "");
+        assert_true(logged(&g, "0000:02:00.0: reset_method pinned to none"));
         assert_int_equal(access_under_root(&g, "run/pve-gpu-reset/restore-reset_method-0000:02:00.0"), -1);
+        assert_string_equal(fk_cat(&g.fk, "run/pve-gpu-reset/kernel-reset_method-0000:02:00.0", buf, sizeof(buf)),
+                            "flr bus");
         rig_down(&g);
 }
 
@@ -255,9 +264,104 @@ static void foreign_device_below_the_bridge_is_never_written(void **state)
                 assert_null(strstr(g.fk.sh->log[i], "0000:03:08.0"));
                 assert_null(strstr(g.fk.sh->log[i], "/remove"));
                 assert_null(strstr(g.fk.sh->log[i], "rescan"));
-                assert_null(strstr(g.fk.sh->log[i], "reset"));
+                /* No reset of anything; the VM's own GPU (no usable reset here) has its reset_method
+                 * pinned to none, so nobody else resets it with the stale "bus" either. */
+                if (!strstr(g.fk.sh->log[i], "0000:04:00.0/reset_method="))
+                        assert_null(strstr(g.fk.sh->log[i], "reset"));
         }
         assert_string_equal(driver(&g, "0000:04:00.1"), "snd_hda_intel");
+        rig_down(&g);
+}
+
+/* The pin: after the reset, reset_method holds the method the ladder chose (read back), not the
+ * kernel's list with FLR first that Proxmox's write to reset, vfio-pci and QEMU would use next. */
+static void kernel_method_that_worked_is_pinned_and_read_back(void **state)
+{
+        struct rig g;
+        char buf[64];
+
+        (void)state;
+        rig_up(&g, "rtx2080ti-4func", 100, PHASE_POST_STOP, NULL);
+        assert_int_equal(rig_apply(&g), 0);
+        assert_string_equal(fk_cat(&g.fk, "sys/bus/pci/devices/0000:02:00.0/reset_method", buf, sizeof(buf)), "flr");
+        assert_true(logged(&g, "0000:02:00.0: reset_method pinned to flr"));
+        assert_int_equal(access_under_root(&g, "run/pve-gpu-reset/restore-reset_method-0000:02:00.0"), -1);
+        assert_string_equal(fk_cat(&g.fk, "run/pve-gpu-reset/kernel-reset_method-0000:02:00.0", buf, sizeof(buf)),
+                            "flr bus");
+        /* The next plan still chooses from the kernel's list, not from the pin. */
+        rig_plan(&g, 100, PHASE_PRE_START);
+        assert_int_equal(g.plan->devices[0].dev.n_reset_methods, 2);
+        assert_string_equal(g.plan->devices[0].dev.reset_methods[1], "bus");
+        rig_down(&g);
+}
+
+/* A pin that does not take (the kernel refuses the write) is a warning with the fix, not a failed
+ * device: the card was reset and is usable, and Proxmox would start the VM. */
+static void pin_that_does_not_take_is_a_warning(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "gpu-audio-rootport", 100, PHASE_POST_STOP, NULL);
+        fk_fail(&g.fk, "0000:01:00.0/reset_method", NULL, EINVAL, -1);
+        assert_int_equal(rig_apply(&g), 0);
+        assert_int_equal(g.res.n_failed, 0);
+        assert_true(logged(&g, "0000:01:00.0: reset_method could not be pinned to none (per-function resets disabled): Invalid argument"));
+        assert_true(logged(&g, "set it by hand: echo  > /sys/bus/pci/devices/0000:01:00.0/reset_method"));
+        rig_down(&g);
+}
+
+/* Slot reset first: pinned to none, every per-function reset disabled. Proxmox's write of 1 to reset
+ * right after pre-start (qemu-server PVE/QemuServer/PCI.pm prepare_pci_device, pci_dev_reset) then
+ * fails with ENOTTY, which qemu-server >= 8.2.6 only warns about, instead of an FLR. */
+static void slot_reset_pins_none_and_proxmox_reset_write_fails(void **state)
+{
+        struct rig g;
+        char buf[64];
+        struct pci_addr gpu = { .domain = 0, .bus = 1, .slot = 0, .func = 0 };
+
+        (void)state;
+        rig_up(&g, "gpu-audio-rootport", 100, PHASE_PRE_START, NULL);
+        assert_int_equal(rig_apply(&g), 0);
+        assert_true(logged(&g, "0000:01:00.0 bus-reset reset_subordinate ok"));
+        assert_string_equal(fk_cat(&g.fk, "sys/bus/pci/devices/0000:01:00.0/reset_method", buf, sizeof(buf)), "");
+        assert_int_equal(fk_count(&g.fk, "0000:01:00.0/reset_method", "\n"), 1); /* sysfs drops an empty write */
+        assert_true(logged(&g, "0000:01:00.0: reset_method pinned to none (per-function resets disabled)"));
+        assert_int_equal(sysfs_dev_write(&g.ctx, &gpu, "reset", "1"), -ENOTTY);
+        rig_down(&g);
+}
+
+/* A remove+rescan makes the kernel forget reset_method: every function of the slot is pinned again
+ * right after the rescan that brought it back, not only at the end of its own turn. */
+static void pin_is_set_again_after_every_rescan(void **state)
+{
+        struct rig g;
+        char buf[64];
+
+        (void)state;
+        rig_up(&g, "gpu-audio-rootport", 100, PHASE_POST_STOP,
+               "{\"defaults\": {\"reset_methods\": [\"remove-rescan\"], \"settle_ms\": 0, \"rescan_timeout_ms\": 200, "
+               "\"bind_timeout_ms\": 200}}");
+        assert_int_equal(rig_apply(&g), 0);
+        for (int f = 0; f < 1; f++) { /* .1 has no reset_method attribute: nothing to pin */
+                char remove[64], pin[64];
+                int last_remove = -1, first_pin_after = -1;
+
+                snprintf(remove, sizeof(remove), "0000:01:00.%d/remove=", f);
+                snprintf(pin, sizeof(pin), "0000:01:00.%d/reset_method=", f);
+                for (int i = 0; i < g.fk.sh->n_log; i++)
+                        if (strstr(g.fk.sh->log[i], remove))
+                                last_remove = i;
+                for (int i = last_remove + 1; i < g.fk.sh->n_log && first_pin_after < 0; i++)
+                        if (strstr(g.fk.sh->log[i], pin))
+                                first_pin_after = i;
+                assert_true(last_remove >= 0);
+                assert_true(first_pin_after > last_remove);
+                snprintf(remove, sizeof(remove), "sys/bus/pci/devices/0000:01:00.%d/reset_method", f);
+                assert_string_equal(fk_cat(&g.fk, remove, buf, sizeof(buf)), "");
+        }
+        /* .0 is pinned by the rescan of its own ladder before its turn ends: two writes. */
+        assert_int_equal(fk_count(&g.fk, "0000:01:00.0/reset_method", "\n"), 2);
         rig_down(&g);
 }
 
@@ -661,7 +765,8 @@ static void reset_method_narrowed_by_a_killed_run_is_not_taken_as_the_truth(void
         rig_down(&g);
 }
 
-/* ...and the next run writes the list back before it reads any fact, journaling it. */
+/* ...and the next run writes back before it reads any fact, journaling it, what an uninterrupted
+ * run leaves: the pin (flr here, the ladder's first rung), no longer the kernel's full list. */
 static void next_run_restores_a_reset_method_left_narrowed(void **state)
 {
         struct rig g;
@@ -674,10 +779,14 @@ static void next_run_restores_a_reset_method_left_narrowed(void **state)
         apply_killed_at_reset(&g);
         a = (struct apply_ctx){ .ctx = &g.ctx, .acc = g.acc, .journal = g.journal, .vmid = 101,
                                 .phase = PHASE_PRE_START, .lock_timeout_ms = 500 };
+        /* The killed run recorded the pin, not the kernel's list (which has a record of its own). */
+        assert_string_equal(fk_cat(&g.fk, "run/pve-gpu-reset/restore-reset_method-0000:02:00.0", buf, sizeof(buf)), "flr");
+        assert_string_equal(fk_cat(&g.fk, "run/pve-gpu-reset/kernel-reset_method-0000:02:00.0", buf, sizeof(buf)),
+                            "flr bus");
         assert_int_equal(apply_recover_settings(&a, &err), 1);
-        assert_string_equal(fk_cat(&g.fk, "sys/bus/pci/devices/0000:02:00.0/reset_method", buf, sizeof(buf)), "flr bus");
+        assert_string_equal(fk_cat(&g.fk, "sys/bus/pci/devices/0000:02:00.0/reset_method", buf, sizeof(buf)), "flr");
         assert_int_equal(access_under_root(&g, "run/pve-gpu-reset/restore-reset_method-0000:02:00.0"), -1);
-        assert_true(logged(&g, "0000:02:00.0: reset_method was left narrowed by a run that did not finish; restored to 'flr bus'"));
+        assert_true(logged(&g, "0000:02:00.0: reset_method was left narrowed by a run that did not finish; restored to 'flr'"));
         assert_int_equal(apply_recover_settings(&a, &err), 0); /* nothing left */
         /* A slot locked by a live run is that run's to restore: its record is left alone. */
         {
@@ -842,7 +951,8 @@ static int kernel_probes_reset_method(struct fakekernel *fk, const char *rel, co
 }
 
 /* The FLR that worked stays a success (it is not retried as another rung), nothing is left narrowed
- * and no record is left behind. */
+ * and no record is left behind. Under the pin the value written back is the pin ("flr", which the
+ * kernel takes); a list it refuses falls back to "default" (restore_reset_method). */
 static void restore_refused_by_the_kernel_falls_back_to_default(void **state)
 {
         struct rig g;
@@ -853,10 +963,25 @@ static void restore_refused_by_the_kernel_falls_back_to_default(void **state)
         g.fk.before_write = kernel_probes_reset_method;
         (void)rig_apply(&g);
         assert_true(logged(&g, "0000:02:00.0 reset flr ok"));
-        assert_int_equal(fk_count(&g.fk, "0000:02:00.0/reset_method", "default"), 1);
-        assert_string_not_equal(fk_cat(&g.fk, "sys/bus/pci/devices/0000:02:00.0/reset_method", buf, sizeof(buf)), "flr");
+        assert_string_equal(fk_cat(&g.fk, "sys/bus/pci/devices/0000:02:00.0/reset_method", buf, sizeof(buf)), "flr");
         assert_int_equal(access_under_root(&g, "run/pve-gpu-reset/restore-reset_method-0000:02:00.0"), -1);
         assert_false(logged(&g, "0000:02:00.0 reset flr failed"));
+        rig_down(&g);
+
+        /* A record of a list the kernel now refuses (a run killed before the pin existed) */
+        rig_up(&g, "rtx2080ti-4func", 100, PHASE_POST_STOP, NULL);
+        g.fk.before_write = kernel_probes_reset_method;
+        mkdir_under_root(&g, "run/pve-gpu-reset");
+        write_under_root(&g, "run/pve-gpu-reset/restore-reset_method-0000:02:00.0", "flr bus\n");
+        {
+                struct pgr_error err = {};
+                struct apply_ctx a = { .ctx = &g.ctx, .acc = g.acc, .journal = g.journal, .vmid = 100,
+                                       .phase = PHASE_PRE_START, .lock_timeout_ms = 500 };
+
+                assert_true(apply_recover_settings(&a, &err) >= 0);
+        }
+        assert_int_equal(fk_count(&g.fk, "0000:02:00.0/reset_method", "default"), 1);
+        assert_int_equal(access_under_root(&g, "run/pve-gpu-reset/restore-reset_method-0000:02:00.0"), -1);
         rig_down(&g);
 }
 
@@ -925,6 +1050,10 @@ int main(void)
                 cmocka_unit_test(card_that_never_comes_back_fails_and_restores_autoprobe),
                 cmocka_unit_test(foreign_device_below_the_bridge_is_never_written),
                 cmocka_unit_test(keep_and_mdev_devices_see_no_write),
+                cmocka_unit_test(kernel_method_that_worked_is_pinned_and_read_back),
+                cmocka_unit_test(pin_that_does_not_take_is_a_warning),
+                cmocka_unit_test(slot_reset_pins_none_and_proxmox_reset_write_fails),
+                cmocka_unit_test(pin_is_set_again_after_every_rescan),
                 cmocka_unit_test(skipped_device_counts_once),
                 cmocka_unit_test(autoprobe_guard_that_cannot_be_removed_is_journalled),
                 cmocka_unit_test(autoprobe_left_at_zero_by_a_killed_run_is_restored),

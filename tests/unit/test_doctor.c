@@ -289,6 +289,77 @@ static void test_group_shared_with_a_host_nic(void **state)
         assert_null(doctor_report_find(rep, "iommu-group", "0000:01:00.1", NULL));
 }
 
+/* The pin: INFO before the VM first ran (pre-start will pin it), OK once reset_method holds it, WARN
+ * when something set it back (e.g. echo default) after it was pinned. */
+static void test_pin_as_the_policy_says(void **state)
+{
+        char root[PATH_MAX], rm[PATH_MAX + 64], dir[PATH_MAX + 64], rec[PATH_MAX + 128];
+        const struct doctor_finding *f;
+        FILE *fp;
+
+        (void)state;
+        fixture_root("doctor-healthy", root, sizeof(root));
+        snprintf(rm, sizeof(rm), "%s/sys/bus/pci/devices/0000:02:00.0/reset_method", root);
+        snprintf(dir, sizeof(dir), "%s/run/pve-gpu-reset", root);
+        snprintf(rec, sizeof(rec), "%s/kernel-reset_method-0000:02:00.0", dir);
+        {
+                _cleanup_(doctor_report_freep) struct doctor_report *rep = doctor_on("doctor-healthy", "pve", 100);
+
+                f = expect(rep, "pin", "0000:02:00.0", DOCTOR_INFO, "reset_method is 'flr bus' (the kernel's order); "
+                                                                   "pre-start will pin it to flr");
+                expect_fix(f, "echo flr > /sys/bus/pci/devices/0000:02:00.0/reset_method");
+        }
+        snprintf(rec, sizeof(rec), "%s/run", root);
+        (void)mkdir(rec, 0755);
+        (void)mkdir(dir, 0700);
+        snprintf(rec, sizeof(rec), "%s/kernel-reset_method-0000:02:00.0", dir);
+        assert_non_null(fp = fopen(rec, "we"));
+        fputs("flr bus\n", fp);
+        fclose(fp);
+        {
+                _cleanup_(doctor_report_freep) struct doctor_report *rep = doctor_on("doctor-healthy", "pve", 100);
+
+                expect(rep, "pin", "0000:02:00.0", DOCTOR_WARN, "reset_method is 'flr bus', not the pin flr");
+        }
+        assert_non_null(fp = fopen(rm, "we"));
+        fputs("flr\n", fp);
+        fclose(fp);
+        {
+                _cleanup_(doctor_report_freep) struct doctor_report *rep = doctor_on("doctor-healthy", "pve", 100);
+
+                expect(rep, "pin", "0000:02:00.0", DOCTOR_OK, "reset_method pinned to flr as the policy says");
+        }
+        /* back as the other tests know the tree */
+        assert_non_null(fp = fopen(rm, "we"));
+        fputs("flr bus\n", fp);
+        fclose(fp);
+        assert_int_equal(unlink(rec), 0);
+}
+
+/* An 'options vfio-pci reset_method=' line does nothing (no such parameter): a warning naming the
+ * line, with the fix. */
+static void test_vfio_reset_method_option_is_ineffective(void **state)
+{
+        char root[PATH_MAX], path[PATH_MAX + 64];
+        const struct doctor_finding *f;
+        FILE *fp;
+
+        (void)state;
+        fixture_root("doctor-healthy", root, sizeof(root));
+        snprintf(path, sizeof(path), "%s/etc/modprobe.d/flr-off.conf", root);
+        assert_non_null(fp = fopen(path, "we"));
+        fputs("# keep FLR away\noptions vfio-pci reset_method=bus\n", fp);
+        fclose(fp);
+        {
+                _cleanup_(doctor_report_freep) struct doctor_report *rep = doctor_on("doctor-healthy", "pve", 100);
+
+                f = expect(rep, "modprobe", "", DOCTOR_WARN,
+                           "'reset_method=bus' for vfio-pci (/etc/modprobe.d/flr-off.conf:2) does nothing");
+                expect_fix(f, "delete reset_method=bus from /etc/modprobe.d/flr-off.conf line 2");
+        }
+        assert_int_equal(unlink(path), 0);
+}
+
 static void test_blackwell_flr_is_known_bad(void **state)
 {
         _cleanup_(doctor_report_freep) struct doctor_report *rep = doctor_on("doctor-blackwell", "pve-node-3", 100);
@@ -880,6 +951,8 @@ int main(void)
                 cmocka_unit_test(test_real_vfio_conf_misses_the_gt218_vga_id),
                 cmocka_unit_test(test_group_shared_with_a_host_nic),
                 cmocka_unit_test(test_blackwell_flr_is_known_bad),
+                cmocka_unit_test(test_pin_as_the_policy_says),
+                cmocka_unit_test(test_vfio_reset_method_option_is_ineffective),
                 cmocka_unit_test(test_navi_needs_vendor_reset),
                 cmocka_unit_test(test_card_stuck_in_d3cold),
                 cmocka_unit_test(test_bar_not_assigned),

@@ -401,6 +401,150 @@ static void dead_card_is_reported(void **state)
         unload(&f);
 }
 
+/* The pin follows the ladder's first rung: a kernel method that works is pinned; a slot reset or a
+ * remove+rescan first pins none (per-function resets disabled). */
+static void pin_follows_the_ladders_first_rung(void **state)
+{
+        struct fixture f;
+        const struct plan_device *d;
+
+        (void)state;
+        load(&f, "rtx2080ti-4func", 100, PHASE_POST_STOP, NULL);
+        d = dev(&f, "0000:02:00.0");
+        assert_true(d->pin_set);
+        assert_string_equal(d->pin, "flr");
+        assert_non_null(strstr(d->pin_reason, "flr: the first method of the policy's order"));
+        unload(&f);
+
+        /* The stale "bus" of a function that shares its bus is no method: the slot reset is first. */
+        load(&f, "gpu-audio-rootport", 100, PHASE_POST_STOP, NULL);
+        d = dev(&f, "0000:01:00.0");
+        assert_true(d->pin_set);
+        assert_string_equal(d->pin, "");
+        assert_string_equal(d->pin_rung, "slot reset");
+        unload(&f);
+
+        load(&f, "gpu-audio-rootport", 100, PHASE_POST_STOP, "{\"defaults\": {\"reset_methods\": [\"remove-rescan\"]}}");
+        assert_string_equal(dev(&f, "0000:01:00.0")->pin_rung, "remove+rescan");
+        unload(&f);
+
+        /* The shipped policy's entry for GB202 (RTX PRO 6000 / 5090: FLR leaves it unresponsive) puts
+         * the slot first: its FLR is never pinned although the kernel lists it first. */
+        load(&f, "doctor-blackwell", 100, PHASE_PRE_START,
+             "{\"devices\": {\"10de:2b85\": {\"reset_methods\": [\"slot\", \"remove-rescan\"]}}}");
+        d = dev(&f, "0000:43:00.0");
+        assert_string_equal(d->dev.reset_methods[0], "flr");
+        assert_true(d->pin_set);
+        assert_string_equal(d->pin, "");
+        assert_string_equal(d->pin_rung, "slot reset");
+        unload(&f);
+}
+
+/* A function that needs no reset this time (here the policy asks none at pre-start; the same holds
+ * for one left clean by the last post-stop) is still the VM's: pinned all the same. */
+static void function_without_a_reset_is_pinned_all_the_same(void **state)
+{
+        struct fixture f;
+        const struct plan_device *d;
+
+        (void)state;
+        load(&f, "rtx2080ti-4func", 100, PHASE_PRE_START, "{\"defaults\": {\"reset_on_pre_start\": false}}");
+        d = dev(&f, "0000:02:00.0");
+        assert_false(d->needs_reset);
+        assert_int_equal(d->n_ladder, 0);
+        assert_true(d->pin_set);
+        assert_string_equal(d->pin, "flr");
+        unload(&f);
+}
+
+/* Never pinned: driver=keep, mdev (not the VM's to set), and the other phases. */
+static void keep_mdev_and_other_phases_are_never_pinned(void **state)
+{
+        struct fixture f;
+
+        (void)state;
+        load(&f, "keep-mdev", 100, PHASE_PRE_START, NULL);
+        for (size_t i = 0; i < f.plan->n_devices; i++)
+                assert_false(f.plan->devices[i].pin_set);
+        unload(&f);
+        load(&f, "rtx2080ti-4func", 100, PHASE_POST_START, NULL);
+        for (size_t i = 0; i < f.plan->n_devices; i++)
+                assert_false(f.plan->devices[i].pin_set);
+        unload(&f);
+}
+
+static void pin_shows_in_text_and_json(void **state)
+{
+        struct fixture f;
+        struct json_object *j = NULL, *pin;
+        char *text = NULL;
+        size_t len = 0;
+        FILE *out;
+
+        (void)state;
+        load(&f, "gpu-audio-rootport", 100, PHASE_POST_STOP, NULL);
+        out = open_memstream(&text, &len);
+        plan_print(f.plan, false, out);
+        fclose(out);
+        assert_non_null(strstr(text, "pin: none (slot reset)\n"));
+        assert_null(strstr(text, "per-function resets are disabled"));
+        free(text);
+        out = open_memstream(&text, &len);
+        plan_print(f.plan, true, out);
+        fclose(out);
+        assert_non_null(strstr(text, "per-function resets are disabled"));
+        free(text);
+        assert_int_equal(plan_to_json(f.plan, &j), 0);
+        pin = json_object_object_get(json_object_array_get_idx(json_object_object_get(j, "devices"), 0), "pin");
+        assert_string_equal(json_object_get_string(json_object_object_get(pin, "method")), "none");
+        assert_non_null(strstr(json_object_get_string(json_object_object_get(pin, "reason")), "slot reset"));
+        json_object_put(j);
+        unload(&f);
+
+        load(&f, "rtx2080ti-4func", 100, PHASE_POST_STOP, NULL);
+        out = open_memstream(&text, &len);
+        plan_print(f.plan, false, out);
+        fclose(out);
+        assert_non_null(strstr(text, "pin: flr\n"));
+        free(text);
+        unload(&f);
+}
+
+/* qemu-server before 8.2.6 dies when its write to reset fails (PVE/QemuServer/PCI.pm
+ * prepare_pci_device, before commit 458b487b): a pin to none would abort every start, so it is not
+ * made, and the plan says why. */
+static void no_pin_to_none_where_proxmox_dies_on_a_failed_reset(void **state)
+{
+        struct fixture f;
+        char dir[4096], path[4200];
+        const char *parts[] = { "usr", "usr/share", "usr/share/perl5", "usr/share/perl5/PVE",
+                                "usr/share/perl5/PVE/QemuServer" };
+        FILE *fp;
+        bool warned = false;
+
+        (void)state;
+        for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+                snprintf(dir, sizeof(dir), "%s/gpu-audio-rootport/%s", getenv("PGR_FIXTURES"), parts[i]);
+                (void)mkdir(dir, 0755);
+        }
+        snprintf(path, sizeof(path), "%s/PCI.pm", dir);
+        assert_non_null(fp = fopen(path, "we"));
+        fputs("        die \"can't reset PCI device '$pciid'\\n\"\n"
+              "            if $info->{has_fl_reset} && !PVE::SysFSTools::pci_dev_reset($info);\n", fp);
+        fclose(fp);
+        load(&f, "gpu-audio-rootport", 100, PHASE_PRE_START, NULL);
+        assert_false(dev(&f, "0000:01:00.0")->pin_set);
+        for (size_t i = 0; i < f.plan->n_problems; i++)
+                warned |= strstr(f.plan->problems[i].message, "not pinned to none (slot reset): this qemu-server") != NULL;
+        assert_true(warned);
+        unload(&f);
+        assert_int_equal(unlink(path), 0);
+        /* A kernel method is still pinned there: the write to reset then succeeds. */
+        load(&f, "rtx2080ti-4func", 100, PHASE_PRE_START, NULL);
+        assert_string_equal(dev(&f, "0000:02:00.0")->pin, "flr");
+        unload(&f);
+}
+
 static void json_has_the_documented_shape(void **state)
 {
         struct fixture f;
@@ -585,6 +729,11 @@ int main(void)
                 cmocka_unit_test(same_iommu_group_functions_are_collateral_of_a_slot_reset),
                 cmocka_unit_test(reserved_collateral_function_blocks_the_slot_reset),
                 cmocka_unit_test(group_function_on_a_host_driver_blocks_the_slot_reset),
+                cmocka_unit_test(pin_follows_the_ladders_first_rung),
+                cmocka_unit_test(function_without_a_reset_is_pinned_all_the_same),
+                cmocka_unit_test(keep_mdev_and_other_phases_are_never_pinned),
+                cmocka_unit_test(pin_shows_in_text_and_json),
+                cmocka_unit_test(no_pin_to_none_where_proxmox_dies_on_a_failed_reset),
                 cmocka_unit_test(more_functions_below_a_bridge_than_listed_count_as_foreign),
                 cmocka_unit_test(virtual_function_is_never_removed),
                 cmocka_unit_test(driver_keep_and_mdev_are_skipped_with_a_reason),

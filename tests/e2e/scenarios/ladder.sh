@@ -22,7 +22,10 @@ hook_rungs
 t_eq "post-stop exits 0" "$HOOK_RC" 0
 t_check "post-stop reset it by flr" hook_says "$NVME reset flr ok"
 t_check "nvme stays on vfio-pci" all_on_vfio $NVME
-t_eq "reset_method restored to the kernel's list" "$(sys_read "$(pci $NVME)/reset_method")" "flr bus"
+# Pinned, no longer back to the kernel's list: Proxmox's write to reset, vfio-pci and QEMU use flr too.
+t_eq "reset_method pinned to flr" "$(sys_read "$(pci $NVME)/reset_method")" "flr"
+t_eq "the kernel's list is recorded for later plans" "$(cat /run/pve-gpu-reset/kernel-reset_method-$NVME)" "flr bus"
+t_check "journal line says it is pinned" hook_says "$NVME: reset_method pinned to flr"
 
 echo "# --- 3. card bound to a host driver at pre-start (e1000e 02:00.1), its sibling is foreign"
 vmconf 103 "hostpci0: 02:00.1"
@@ -47,6 +50,11 @@ t_eq "post-stop (reset_subordinate) exits 0" "$HOOK_RC" 0
 t_check "the stale per-function bus method was not used" sh -c '! echo "$1" | grep -q "reset bus"' sh "$HOOK_OUT"
 t_check "slot reset through reset_subordinate" hook_says "$GPU bus-reset reset_subordinate ok"
 t_check "both functions back on vfio-pci" all_on_vfio $GPU $HDA
+# The slot is the safe reset: pinned to none (an empty reset_method, written as "\n" since sysfs drops
+# an empty write); the kernel then refuses a per-function reset, as Proxmox's write to reset meets it.
+t_check "GPU pinned to none" hook_says "$GPU: reset_method pinned to none"
+t_eq "GPU reset_method is empty" "$(sys_read "$(pci $GPU)/reset_method")" ""
+t_check "a write to the GPU's reset fails (no per-function reset left)" sh -c '! echo 1 > "$1/reset"' sh "$(pci $GPU)"
 
 policy '{"defaults": {"bus_reset": "bridge"}}'
 hook 101 post-stop
