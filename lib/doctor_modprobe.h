@@ -24,6 +24,7 @@ enum modprobe_kind {
         MODPROBE_SOFTDEP_BROKEN,/* softdep M pre:vfio-pci (no space: kmod ignores it) */
         MODPROBE_LOAD,          /* M listed in /etc/modules or modules-load.d */
         MODPROBE_VFIO_RESET_METHOD, /* options vfio-pci reset_method=...: no such parameter (value: it) */
+        _MODPROBE_KIND_MAX,     /* not a kind: one past the last (for range checks that must grow with it) */
 };
 
 struct modprobe_entry {

@@ -23,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 0; i < c->n; i++) {
                 const struct modprobe_entry *e = &c->v[i];
 
-                FUZZ_CHECK(e->kind >= MODPROBE_BLACKLIST && e->kind <= MODPROBE_LOAD);
+                FUZZ_CHECK(e->kind >= MODPROBE_BLACKLIST && e->kind < _MODPROBE_KIND_MAX);
                 FUZZ_CHECK(memchr(e->module, '\0', sizeof(e->module)) && !strchr(e->module, '-'));
                 FUZZ_CHECK(memchr(e->value, '\0', sizeof(e->value)));
                 FUZZ_CHECK(streq(e->file, "/etc/modprobe.d/fuzz.conf"));

@@ -27,8 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 0; i < r.n; i++) {
                 const struct reservation *it = &r.items[i];
 
-                FUZZ_CHECK(it->addr.domain <= 0xffff && it->addr.bus <= 0xff && it->addr.slot <= 0x1f &&
-                           it->addr.func >= -1 && it->addr.func <= 7);
+                FUZZ_CHECK(FUZZ_ADDR_OK(it->addr, -1));
                 FUZZ_CHECK(it->vmid > 0);
                 FUZZ_CHECK((it->expires >= 0) != (it->pid >= 0)); /* time: or pid:, one of them */
                 FUZZ_CHECK(it->pid <= INT_MAX);

@@ -41,8 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (r < 0)
                 FUZZ_CHECK(err.msg[0]);
         else if (hf.has_slot)
-                FUZZ_CHECK(hf.slot.domain <= 0xffff && hf.slot.bus <= 0xff && hf.slot.slot <= 0x1f &&
-                           hf.slot.func >= -1 && hf.slot.func <= 7);
+                FUZZ_CHECK(FUZZ_ADDR_OK(hf.slot, -1));
         fuzz_fields_done(&f);
         return 0;
 }

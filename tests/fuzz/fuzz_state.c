@@ -89,9 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 FUZZ_CHECK(n <= max);
                 FUZZ_CHECK(memcmp(got + n, sentinel + n, (STATE_MAX_DEVICES - n) * sizeof(got[0])) == 0);
                 for (size_t i = 0; i < n; i++)
-                        FUZZ_CHECK(got[i].addr.domain <= 0xffff && got[i].addr.bus <= 0xff && got[i].addr.slot <= 0x1f &&
-                                   got[i].addr.func >= 0 && got[i].addr.func <= 7 &&
-                                   (unsigned)got[i].use < _HOSTPCI_USE_MAX);
+                        FUZZ_CHECK(FUZZ_ADDR_OK(got[i].addr, 0) && (unsigned)got[i].use < _HOSTPCI_USE_MAX);
                 /* what was loaded saves and loads back the same */
                 if (n > 0) {
                         struct state_device again[STATE_MAX_DEVICES];
