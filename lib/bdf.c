@@ -2,8 +2,10 @@
 #include "bdf.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Exactly n hex digits at *p, advancing it. */
@@ -91,4 +93,37 @@ int pci_addr_cmp(const struct pci_addr *a, const struct pci_addr *b)
         if (a->func != b->func)
                 return a->func < b->func ? -1 : 1;
         return 0;
+}
+
+static int cmp_addr(const void *a, const void *b)
+{
+        return pci_addr_cmp(a, b);
+}
+
+int pci_addr_list_dir(const char *dir, const char *prefix, struct pci_addr *ret, size_t max, size_t *ret_n)
+{
+        size_t n = 0, plen = strlen(prefix);
+        struct dirent *de;
+        DIR *d;
+        int r = 0;
+
+        *ret_n = 0;
+        d = opendir(dir);
+        if (!d)
+                return -errno;
+        while ((de = readdir(d))) {
+                struct pci_addr a;
+
+                if (strncmp(de->d_name, prefix, plen) != 0 || pci_addr_parse_full(de->d_name + plen, &a) < 0)
+                        continue;
+                if (n >= max) {
+                        r = -ENOBUFS;
+                        break;
+                }
+                ret[n++] = a;
+        }
+        closedir(d);
+        qsort(ret, n, sizeof(ret[0]), cmp_addr);
+        *ret_n = n;
+        return r;
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* A PCI function address. func < 0 means "every function of the slot" (a Proxmox ID without .F). */
 struct pci_addr {
@@ -23,3 +24,7 @@ const char *pci_addr_format(const struct pci_addr *a, char buf[static PCI_ADDR_S
 bool pci_addr_eq(const struct pci_addr *a, const struct pci_addr *b);
 bool pci_addr_same_slot(const struct pci_addr *a, const struct pci_addr *b);
 int pci_addr_cmp(const struct pci_addr *a, const struct pci_addr *b);
+/* The entries of directory dir named prefix + a full address (DDDD:BB:SS.F), sorted. -ENOBUFS when
+ * there are more than max (ret then holds max of them: a caller that must see all counts that as
+ * failure); -errno when dir cannot be opened. */
+int pci_addr_list_dir(const char *dir, const char *prefix, struct pci_addr *ret, size_t max, size_t *ret_n);

@@ -267,34 +267,6 @@ static void probe_reset(const struct pgr_ctx *ctx, struct pcidev *p)
         }
 }
 
-/* Entries of a directory whose names are full PCI addresses, sorted. */
-static int list_addrs(const char *dir, struct pci_addr *ret, size_t max, size_t *ret_n)
-{
-        DIR *d;
-        struct dirent *de;
-        size_t n = 0;
-        int r = 0;
-
-        d = opendir(dir);
-        if (!d)
-                return -errno;
-        while ((de = readdir(d))) {
-                struct pci_addr a;
-
-                if (pci_addr_parse_full(de->d_name, &a) < 0)
-                        continue;
-                if (n >= max) {
-                        r = -ENOBUFS;
-                        break;
-                }
-                ret[n++] = a;
-        }
-        closedir(d);
-        qsort(ret, n, sizeof(ret[0]), cmp_addr);
-        *ret_n = n;
-        return r;
-}
-
 int pcidev_iommu_group(const struct pgr_ctx *ctx, const struct pci_addr *addr)
 {
         char buf[32];
@@ -328,7 +300,7 @@ static void probe_iommu_group(const struct pgr_ctx *ctx, struct pcidev *p)
                 return;
         p->iommu_group = g;
         p->group_members_complete = pgr_pathf(ctx, dir, sizeof(dir), "/sys/kernel/iommu_groups/%d/devices", g) == 0 &&
-                                    list_addrs(dir, p->group_members, PCIDEV_MAX_RELATED, &p->n_group_members) == 0;
+                                    pci_addr_list_dir(dir, "", p->group_members, PCIDEV_MAX_RELATED, &p->n_group_members) == 0;
 }
 
 static void probe_link(struct pcidev *p, const char *devdir)

@@ -536,32 +536,13 @@ int state_setting_clear(const struct pgr_ctx *ctx, const struct pci_addr *a, con
 int state_setting_list(const struct pgr_ctx *ctx, const char *attr, struct pci_addr *ret, size_t max, size_t *ret_n)
 {
         char dir[PATH_MAX], prefix[64];
-        size_t n = 0, plen;
-        DIR *d;
-        struct dirent *de;
-        int r = 0;
+        int r;
 
         *ret_n = 0;
         r = pgr_path(ctx, dir, sizeof(dir), STATE_DIR);
         if (r < 0)
                 return r;
         snprintf(prefix, sizeof(prefix), "restore-%s-", attr);
-        plen = strlen(prefix);
-        d = opendir(dir);
-        if (!d)
-                return errno == ENOENT ? 0 : -errno;
-        while ((de = readdir(d))) {
-                struct pci_addr a;
-
-                if (strncmp(de->d_name, prefix, plen) != 0 || pci_addr_parse_full(de->d_name + plen, &a) < 0)
-                        continue;
-                if (n >= max) {
-                        r = -ENOBUFS;
-                        break;
-                }
-                ret[n++] = a;
-        }
-        closedir(d);
-        *ret_n = n;
-        return r;
+        r = pci_addr_list_dir(dir, prefix, ret, max, ret_n);
+        return r == -ENOENT ? 0 : r;
 }
