@@ -66,4 +66,25 @@ t_check "both functions are back and on vfio-pci" all_on_vfio $GPU $HDA
 t_check "the hook says it rescanned them" hook_says "$GPU rescan ok"
 t_eq "the rescanned GPU is in its old IOMMU group again (the mapping still matches)" "$(iommu_group $GPU)" "$gpu_group"
 t_eq "drivers_autoprobe is 1" "$(sys_read /sys/bus/pci/drivers_autoprobe)" 1
+
+# Proxmox-parity issue: a mapped device with iommugroup through pre-start -> post-stop -> pre-start, reset
+# by remove+rescan (the only rung the policy allows). IOMMU groups can renumber across a remove+rescan;
+# then Proxmox's assert_valid refuses the next start ("'iommugroup' does not match"). Either the group
+# is unchanged and every phase succeeds, or the hook stops with one line naming the mapping, both
+# groups and the fix.
+echo "# --- B3. mapped nvme: pre-start -> post-stop (remove+rescan) -> pre-start"
+policy '{"defaults": {"reset_methods": ["remove-rescan"]}}'
+hook 107 pre-start
+t_eq "B3 pre-start exits 0" "$HOOK_RC" 0
+hook 107 post-stop
+t_check "B3 post-stop reset the nvme by remove+rescan" hook_says "$NVME remove-rescan"
+if [ "$(iommu_group $NVME)" = "$nvme_group" ]; then
+        t_eq "B3 post-stop exits 0: the group is unchanged ($nvme_group)" "$HOOK_RC" 0
+        hook 107 pre-start
+        t_eq "B3 second pre-start exits 0: the mapping still matches" "$HOOK_RC" 0
+else
+        t_check "B3 post-stop names the mapping, both groups and the fix" \
+                hook_says "mapping 'e2e-nvme': the remove+rescan moved $NVME from IOMMU group $nvme_group"
+fi
+t_check "B3 the nvme is on vfio-pci" all_on_vfio $NVME
 t_done
