@@ -644,14 +644,11 @@ static int map_check(const struct pgr_ctx *ctx, struct check_state *st)
         return st->n ? -ENODEV : 0;
 }
 
-int mapping_check(const struct pgr_ctx *ctx, const struct mapping_file *f, const char *name, mapping_mismatch_fn fn,
-                  void *userdata, unsigned *ret_n_mismatches, struct pgr_error *err)
+/* The mapping a hostpci line names: -EIO when pci.cfg could not be read, -ENOENT when it has no such
+ * mapping (qemu-server dies "PCI device mapping not found"); err says which. */
+static int mapping_lookup(const struct mapping_file *f, const char *name, const struct mapping *m,
+                          struct pgr_error *err)
 {
-        const struct mapping *m = mapping_find(f, name);
-        unsigned total = 0;
-        size_t n_node = 0;
-        int r;
-
         if (f && f->error[0]) {
                 pgr_error_set(err, "mapping '%s': %s", name ? name : "", f->error);
                 return -EIO;
@@ -661,6 +658,20 @@ int mapping_check(const struct pgr_ctx *ctx, const struct mapping_file *f, const
                               f && f->path[0] ? f->path : "/etc/pve/mapping/pci.cfg");
                 return -ENOENT;
         }
+        return 0;
+}
+
+int mapping_check(const struct pgr_ctx *ctx, const struct mapping_file *f, const char *name, mapping_mismatch_fn fn,
+                  void *userdata, unsigned *ret_n_mismatches, struct pgr_error *err)
+{
+        const struct mapping *m = mapping_find(f, name);
+        unsigned total = 0;
+        size_t n_node = 0;
+        int r;
+
+        r = mapping_lookup(f, name, m, err);
+        if (r < 0)
+                return r;
         for (size_t i = 0; i < m->n_maps; i++) {
                 struct check_state st = { .m = m, .map = &m->maps[i], .fn = fn, .userdata = userdata, .err = err };
 
@@ -735,15 +746,9 @@ int mapping_resolve(const struct pgr_ctx *ctx, const struct mapping_file *f, con
         size_t n_node = 0;
         int r;
 
-        if (f && f->error[0]) {
-                pgr_error_set(err, "mapping '%s': %s", name ? name : "", f->error);
-                return -EIO;
-        }
-        if (!m) {
-                pgr_error_set(err, "PCI device mapping not found for '%s' (no such mapping in %s)", name ? name : "",
-                              f && f->path[0] ? f->path : "/etc/pve/mapping/pci.cfg");
-                return -ENOENT;
-        }
+        r = mapping_lookup(f, name, m, err);
+        if (r < 0)
+                return r;
         for (size_t i = 0; i < m->n_maps; i++) {
                 struct check_state st = { .m = m, .map = &m->maps[i], .err = err };
 
