@@ -825,16 +825,18 @@ const char *plan_pin_name(const char *pin)
  * don't hard require resetting devices for passthrough" it warns). With such a qemu-server a pin to
  * none would abort every start of the VM. Read from the installed module; none installed (not a
  * Proxmox host, a fixture tree): newer behaviour. */
-static bool proxmox_dies_on_failed_reset(const struct pgr_ctx *ctx)
+static bool proxmox_dies_on_failed_reset(const struct pgr_ctx *ctx, struct plan *p)
 {
         _cleanup_free_ char *text = NULL;
         char path[PATH_MAX];
         size_t len;
 
-        if (pgr_path(ctx, path, sizeof(path), "/usr/share/perl5/PVE/QemuServer/PCI.pm") < 0 ||
-            read_full_file(path, 1 << 20, &text, &len) < 0)
-                return false;
-        return strstr(text, "can't reset PCI device") != NULL;
+        if (p->qemu_server_dies_on_reset_failure < 0)
+                p->qemu_server_dies_on_reset_failure =
+                        pgr_path(ctx, path, sizeof(path), "/usr/share/perl5/PVE/QemuServer/PCI.pm") >= 0 &&
+                        read_full_file(path, 1 << 20, &text, &len) >= 0 &&
+                        strstr(text, "can't reset PCI device") != NULL;
+        return p->qemu_server_dies_on_reset_failure > 0;
 }
 
 /* The pin follows the rung the ladder puts first: its kernel method, or none when the first rung
@@ -882,7 +884,7 @@ static void decide_pin(const struct plan_input *in, struct plan *p, struct plan_
         snprintf(d->pin_rung, sizeof(d->pin_rung), "%s",
                  !from->n_ladder ? "no usable reset"
                  : from->ladder[0].kind == ACTION_BUS_RESET ? "slot reset" : "remove+rescan");
-        if (proxmox_dies_on_failed_reset(in->ctx)) {
+        if (proxmox_dies_on_failed_reset(in->ctx, p)) {
                 d->pin_set = false;
                 add_problem(p, SEVERITY_WARNING, &d->dev.addr,
                             "reset_method not pinned to none (%s): this qemu-server (before 8.2.6) aborts the VM start "
@@ -911,6 +913,7 @@ int plan_build(const struct plan_input *in, struct plan **ret, struct pgr_error 
                 free(c);
                 return -ENOMEM;
         }
+        p->qemu_server_dies_on_reset_failure = -1;
         p->vmid = in->vmid;
         p->phase = in->phase;
         snprintf(p->node, sizeof(p->node), "%s", in->ctx->node);

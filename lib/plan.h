@@ -90,6 +90,9 @@ struct plan_problem {
 #define PLAN_MAX_PROBLEMS 64
 
 struct plan {
+        /* The installed qemu-server dies when its write to reset fails (before 8.2.6): -1 not read yet.
+         * Read once per plan, lazily: it is a 100 KB file and matters only for a pin to none. */
+        int qemu_server_dies_on_reset_failure;
         unsigned long vmid;
         enum phase phase;
         char node[256];
