@@ -459,15 +459,6 @@ static void autoprobe_left_at_zero_by_a_killed_run_is_restored(void **state)
         rig_down(&g);
 }
 
-static void write_text(const char *path, const char *text)
-{
-        FILE *f = fopen(path, "we");
-
-        assert_non_null(f);
-        fputs(text, f);
-        assert_int_equal(fclose(f), 0);
-}
-
 /* A run killed with SIGKILL inside the window left the guard naming its pid, and that pid now belongs
  * to another, live process (pids are reused). Liveness of the pid proves nothing: the writer is dead
  * because nobody holds the window's lock, so drivers_autoprobe is restored. */
@@ -992,17 +983,12 @@ static void restore_refused_by_the_kernel_falls_back_to_default(void **state)
 static void post_stop_after_our_reservation_was_released_honours_another_vms_reservation(void **state)
 {
         struct rig g;
-        char path[4200];
-        FILE *f;
 
         (void)state;
         rig_up(&g, "rtx2080ti-4func", 102, PHASE_POST_STOP, NULL);
         mkdir_under_root(&g, "run/qemu-server");
-        snprintf(path, sizeof(path), "%s/run/qemu-server/pci-id-reservations", g.fk.root);
-        f = fopen(path, "we");
-        assert_non_null(f);
-        fputs("0000:83:00.0 105 time:4000000000\n", f); /* no line of VM 102 left */
-        fclose(f);
+        /* no line of VM 102 left */
+        write_under_root(&g, "run/qemu-server/pci-id-reservations", "0000:83:00.0 105 time:4000000000\n");
         rig_apply(&g);
         assert_int_equal(fk_count(&g.fk, "0000:83:00.0/", NULL), 0);
         assert_int_equal(fk_count(&g.fk, "0000:80:02.0/reset_subordinate", NULL), 0);

@@ -35,15 +35,6 @@ struct rig {
 /* Fast timeouts: the fake kernel answers at once or never. */
 #define FAST_POLICY "\"settle_ms\": 0, \"reset_timeout_ms\": 200, \"rescan_timeout_ms\": 200, \"bind_timeout_ms\": 200"
 
-static void write_text(const char *path, const char *text)
-{
-        FILE *f = fopen(path, "we");
-
-        assert_non_null(f);
-        fputs(text, f);
-        assert_int_equal(fclose(f), 0);
-}
-
 /* Writes the policy: fast timeouts, then tail (more top-level members: ", \"vms\": {...}"). */
 static void rig_policy(struct rig *g, const char *tail)
 {

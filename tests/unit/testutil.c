@@ -32,3 +32,13 @@ const char *real_fixtures(void)
         }
         return dir;
 }
+
+void write_text(const char *path, const char *text)
+{
+        FILE *f = fopen(path, "we");
+
+        if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
+                fprintf(stderr, "cannot write %s\n", path);
+                abort();
+        }
+}

@@ -7,3 +7,7 @@ int rm_rf(const char *path);
 /* The repository's real fixture data (tests/fixtures/real, from $PGR_REAL as tests/run-unit.sh sets it);
  * aborts when unset, so a test can never pass by silently reading nothing. */
 const char *real_fixtures(void);
+
+/* Writes text to path (created or truncated); aborts when it cannot, so a test never runs on a
+ * fixture it did not set up. */
+void write_text(const char *path, const char *text);
