@@ -185,6 +185,16 @@ static void current_driver(const struct pgr_ctx *ctx, const struct pci_addr *a, 
                 buf[0] = '\0';
 }
 
+/* Nobody but a VM can be using it: on vfio-pci or on no driver at all. Anything else (a host driver,
+ * or a driver link that cannot be read) is the host's: no pin, no power setting goes on it. */
+static bool host_free(const struct pgr_ctx *ctx, const struct pci_addr *a)
+{
+        char drv[64];
+        int r = sysfs_dev_link(ctx, a, "driver", drv, sizeof(drv));
+
+        return r == -ENOENT || (r == 0 && streq(drv, VFIO_DRIVER));
+}
+
 /* Who keeps an nvidia unbind waiting: the processes with /dev/nvidia* open, and nvidia-persistenced
  * (which holds it while it runs). All looked up under the root prefix. */
 static void describe_nvidia_holders(const struct pgr_ctx *ctx, char *buf, size_t size)
@@ -956,8 +966,9 @@ static int prepare_device(struct run_state *rs, struct plan_device *d, struct ap
                                                  why[0] ? why : r == -ENXIO ? "vfio-pci not loaded" : strerror(-r));
                         }
                         /* The stuck unbind holds the device's lock in the kernel: power/control, a reset
-                         * or a remove of it (or of its bus) would block on it for good. */
-                        if (r == -ETIMEDOUT)
+                         * or a remove of it (or of its bus) would block on it for good. And a function
+                         * that did not leave its host driver gets no power setting either. */
+                        if (r < 0)
                                 return r;
                         break;
                 }
@@ -1096,7 +1107,7 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
                 if (r >= 0 && resets)
                         r = reset_device(&rs, d, res);
                 /* Not after a stuck unbind: the device's lock is held in the kernel (see below). */
-                if (d->pin_set && d->dev.present && r != -ETIMEDOUT) {
+                if (d->pin_set && d->dev.present && r != -ETIMEDOUT && host_free(a->ctx, &d->dev.addr)) {
                         /* Also when the reset failed: no later reset by anyone else should try what the
                          * ladder did not choose. A pin that does not take is a warning, not a failed
                          * device: the card itself is fine, and Proxmox would start the VM. */
@@ -1214,7 +1225,15 @@ int apply_recover_settings(struct apply_ctx *a, struct pgr_error *err)
                         (void)state_setting_clear(a->ctx, &funcs[i], "reset_method");
                         continue;
                 }
-                r = restore_reset_method(a->ctx, &funcs[i]);
+                /* The record holds what the killed run would have left on a VM's function (maybe the pin
+                 * none); a function a host driver holds now gets the kernel's own list instead. */
+                if (!host_free(a->ctx, &funcs[i])) {
+                        r = write_reset_method_default(a->ctx, &funcs[i]);
+                        if (r >= 0)
+                                r = state_setting_clear(a->ctx, &funcs[i], "reset_method");
+                        snprintf(want, sizeof(want), "default");
+                } else
+                        r = restore_reset_method(a->ctx, &funcs[i]);
                 journal_step(a, NULL, PGR_MSGID_SETTING_RESTORED, r < 0 ? LOG_ERR : LOG_WARNING, "recover", NULL,
                              r < 0 ? "failed" : "ok", -1, NULL, NULL, r,
                              "%s: reset_method was left narrowed by a run that did not finish; %s '%s'%s", bdf,

@@ -476,8 +476,11 @@ bool plan_may_cover(struct foreign_check *fc, const struct plan *p, const struct
                 {
                         char drv[64];
 
-                        if (sysfs_dev_link(fc->ctx, addr, "driver", drv, sizeof(drv)) == 0 && !streq(drv, "vfio-pci")) {
-                                snprintf(why, why_size, "is bound to host driver %s", drv);
+                        int r = sysfs_dev_link(fc->ctx, addr, "driver", drv, sizeof(drv));
+
+                        /* Only a missing link means unbound; a link that cannot be read fails closed. */
+                        if (r != -ENOENT && (r < 0 || !streq(drv, "vfio-pci"))) {
+                                snprintf(why, why_size, "is bound to host driver %s", r < 0 ? "(unreadable)" : drv);
                                 return false;
                         }
                 }

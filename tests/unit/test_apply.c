@@ -1025,9 +1025,50 @@ static void remove_rescan_that_renumbers_a_mapped_group_fails_with_the_fix(void 
         rig_down(&g);
 }
 
+/* Attack review of the pin: a function that could not be moved to vfio-pci (here vfio-pci is not
+ * loaded) stays its host driver's: no pin, no power setting goes on it. */
+static void function_left_on_its_host_driver_gets_no_pin_and_no_power_setting(void **state)
+{
+        struct rig g;
+        char cmd[4400];
+
+        (void)state;
+        rig_up(&g, "host-driver", 100, PHASE_PRE_START, NULL);
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s/sys/bus/pci/drivers/vfio-pci'", g.fk.root);
+        assert_int_equal(system(cmd), 0);
+        assert_int_equal(rig_apply(&g), -EIO);
+        assert_int_equal(fk_count(&g.fk, "0000:01:00.0/reset_method", NULL), 0);
+        assert_int_equal(fk_count(&g.fk, "0000:01:00.0/power/control", NULL), 0);
+        assert_int_equal(fk_count(&g.fk, "0000:01:00.0/d3cold_allowed", NULL), 0);
+        rig_down(&g);
+}
+
+/* ...and the record a killed run left (its pin none) is not put back on a function a host driver
+ * holds now: it gets the kernel's own list. */
+static void recovery_gives_a_host_driver_function_the_kernels_list(void **state)
+{
+        struct rig g;
+        struct pgr_error err = {};
+        struct apply_ctx a;
+
+        (void)state;
+        rig_up(&g, "host-driver", 100, PHASE_PRE_START, NULL);
+        mkdir_under_root(&g, "run/pve-gpu-reset");
+        write_under_root(&g, "run/pve-gpu-reset/restore-reset_method-0000:01:00.0", "\n");
+        a = (struct apply_ctx){ .ctx = &g.ctx, .acc = g.acc, .journal = g.journal, .vmid = 101,
+                                .phase = PHASE_PRE_START, .lock_timeout_ms = 500 };
+        assert_true(apply_recover_settings(&a, &err) >= 0);
+        assert_int_equal(fk_count(&g.fk, "0000:01:00.0/reset_method", "default"), 1);
+        assert_int_equal(fk_count(&g.fk, "0000:01:00.0/reset_method", "\n"), 0);
+        assert_int_equal(access_under_root(&g, "run/pve-gpu-reset/restore-reset_method-0000:01:00.0"), -1);
+        rig_down(&g);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(function_left_on_its_host_driver_gets_no_pin_and_no_power_setting),
+                cmocka_unit_test(recovery_gives_a_host_driver_function_the_kernels_list),
                 cmocka_unit_test(restore_refused_by_the_kernel_falls_back_to_default),
                 cmocka_unit_test(slot_reset_runs_once_for_the_whole_gpu_slot),
                 cmocka_unit_test(failed_slot_reset_falls_to_remove_and_rescan),
