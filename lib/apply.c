@@ -16,9 +16,12 @@
 #include "lock.h"
 #include "msgid.h"
 #include "state.h"
+#include "spawn.h"
 #include "sysfs.h"
 
 #define VFIO_DRIVER "vfio-pci"
+/* modprobe vfio-pci takes well under a second; a start must not wait for a stuck one */
+#define MODPROBE_TIMEOUT_MS 10000
 
 static long long now_usec(void)
 {
@@ -270,17 +273,65 @@ static int unbind_bounded(struct apply_ctx *a, const struct pci_addr *dev, const
         return -WEXITSTATUS(status);
 }
 
-/* driver_override=vfio-pci + drivers_probe, then wait for the driver link. why (may be NULL) says more
- * about a failure than the errno. */
-static int bind_vfio(struct apply_ctx *a, const struct pci_addr *dev, unsigned timeout_ms, char *why, size_t why_size)
+/* qemu-server loads vfio-pci itself before it binds a function (pve-common SysFSTools.pm
+ * pci_dev_bind_to_vfio: "/sbin/modprobe vfio-pci", then "Cannot find vfio-pci module!"), so a host
+ * without vfio-pci in /etc/modules still starts its VMs; the hook, which runs first, does the same.
+ * modprobe is the one under the root prefix (a test's stand-in), bounded: never hang a start. *loaded
+ * tells the caller it was us who loaded it (journal: add it to /etc/modules). */
+static int load_vfio_pci(struct apply_ctx *a, bool *loaded, char *why, size_t why_size)
 {
-        char bdf[PCI_ADDR_STRLEN], drv[64], path[PATH_MAX];
+        _cleanup_(spawn_result_donep) struct spawn_result out = {};
+        char drvdir[PATH_MAX], modprobe[PATH_MAX];
+        const char *argv[] = { modprobe, VFIO_DRIVER, NULL };
+        int r;
+
+        r = pgr_path(a->ctx, drvdir, sizeof(drvdir), "/sys/bus/pci/drivers/" VFIO_DRIVER);
+        if (r < 0)
+                return r;
+        if (access(drvdir, F_OK) == 0)
+                return 0;
+        r = pgr_path(a->ctx, modprobe, sizeof(modprobe), "/sbin/modprobe");
+        if (r < 0)
+                return r;
+        r = spawn_run(argv, MODPROBE_TIMEOUT_MS, &out);
+        if (access(drvdir, F_OK) == 0) {
+                *loaded = true;
+                return 0;
+        }
+        if (why) {
+                char first[256];
+
+                text_first_line(out.err && out.err[0] ? out.err : out.out ? out.out : "", first, sizeof(first));
+                if (r < 0)
+                        snprintf(why, why_size, "vfio-pci is not loaded and /sbin/modprobe could not run (%s)",
+                                 out.error[0] ? out.error : strerror(-r));
+                else if (out.timed_out)
+                        snprintf(why, why_size, "vfio-pci is not loaded and 'modprobe vfio-pci' did not finish "
+                                 "within %u ms", MODPROBE_TIMEOUT_MS);
+                else
+                        snprintf(why, why_size, "vfio-pci is not loaded and 'modprobe vfio-pci' %s (exit status %d)%s%s",
+                                 out.status == 0 ? "did not load it" : "failed", out.status, first[0] ? ": " : "",
+                                 first);
+        }
+        return -ENXIO;
+}
+
+/* driver_override=vfio-pci + drivers_probe, then wait for the driver link. why (may be NULL) says more
+ * about a failure than the errno; *loaded_vfio (may be NULL) is set when vfio-pci had to be loaded. */
+static int bind_vfio(struct apply_ctx *a, const struct pci_addr *dev, unsigned timeout_ms, bool *loaded_vfio,
+                     char *why, size_t why_size)
+{
+        char bdf[PCI_ADDR_STRLEN], drv[64];
+        bool loaded = false;
         int r;
 
         if (a->dry_run)
                 return 0;
-        if (pgr_path(a->ctx, path, sizeof(path), "/sys/bus/pci/drivers/" VFIO_DRIVER) < 0 || access(path, F_OK) < 0)
-                return -ENXIO; /* vfio-pci is not loaded */
+        r = load_vfio_pci(a, &loaded, why, why_size);
+        if (loaded_vfio)
+                *loaded_vfio = loaded;
+        if (r < 0)
+                return r;
         pci_addr_format(dev, bdf);
         current_driver(a->ctx, dev, drv, sizeof(drv));
         if (streq(drv, VFIO_DRIVER))
@@ -304,9 +355,21 @@ static int bind_vfio(struct apply_ctx *a, const struct pci_addr *dev, unsigned t
                         return -EBUSY;
         }
         r = sysfs_write(a->ctx, "/sys/bus/pci/drivers_probe", bdf);
-        /* drivers_probe also reports success when nothing bound: the driver link is the truth. */
-        if (!wait_for(cond_driver, a->ctx, dev, VFIO_DRIVER, timeout_ms))
-                return r < 0 ? r : -ETIMEDOUT;
+        /* drivers_probe also reports success when nothing bound (the kernel's drivers_probe_store
+         * ignores a probe's failure): the driver link is the truth. */
+        if (!wait_for(cond_driver, a->ctx, dev, VFIO_DRIVER, timeout_ms)) {
+                if (why) {
+                        current_driver(a->ctx, dev, drv, sizeof(drv));
+                        if (r < 0)
+                                snprintf(why, why_size, "drivers_probe failed: %s", strerror(-r));
+                        else if (drv[0])
+                                snprintf(why, why_size, "%s took it instead of vfio-pci (driver_override did not hold)", drv);
+                        else
+                                snprintf(why, why_size, "vfio-pci did not take it within %u ms (its probe failed: "
+                                         "see the kernel log, e.g. no IOMMU group)", timeout_ms);
+                }
+                return r < 0 ? r : -ENODEV;
+        }
         return 0;
 }
 
@@ -378,7 +441,7 @@ static int restore_after_rescan(struct apply_ctx *a, const struct plan_device *d
 {
         int r;
 
-        r = bind_vfio(a, dev, d->policy.bind_timeout_ms, NULL, 0);
+        r = bind_vfio(a, dev, d->policy.bind_timeout_ms, NULL, NULL, 0);
         if (r < 0)
                 return r;
         if (d->policy.keep_awake)
@@ -947,13 +1010,16 @@ static int prepare_device(struct run_state *rs, struct plan_device *d, struct ap
                 case ACTION_BIND_VFIO: {
                         char why[512] = "";
                         const char *what;
+                        bool loaded = false;
 
-                        r = bind_vfio(a, &d->dev.addr, d->policy.bind_timeout_ms, why, sizeof(why));
+                        r = bind_vfio(a, &d->dev.addr, d->policy.bind_timeout_ms, &loaded, why, sizeof(why));
                         current_driver(a->ctx, &d->dev.addr, after, sizeof(after));
-                        what = r == -ENXIO ? "vfio-pci is not loaded; run 'modprobe vfio-pci' and add it to /etc/modules"
+                        what = r == -ENXIO ? "add vfio-pci to /etc/modules"
                                : r < 0 ? "could not move it to vfio-pci"
                                : before[0] ? "moved from host driver to vfio-pci; keep the host driver off this card (blacklist or softdep)"
-                                           : "bound to vfio-pci";
+                               : loaded ? "bound to vfio-pci (vfio-pci was not loaded: loaded it with modprobe, as Proxmox "
+                                          "would; add vfio-pci to /etc/modules)"
+                                        : "bound to vfio-pci";
                         journal_step(a, d, r < 0 ? PGR_MSGID_BIND_FAILED : before[0] ? PGR_MSGID_HOST_DRIVER : PGR_MSGID_BOUND_VFIO,
                                      r < 0 ? LOG_ERR : before[0] ? LOG_WARNING : LOG_INFO, "bind-vfio", NULL,
                                      r < 0 ? "failed" : "ok", now_usec() - t0, before, after, r, "%s: %s%s%s", d->dev.bdf,
@@ -963,7 +1029,7 @@ static int prepare_device(struct run_state *rs, struct plan_device *d, struct ap
                                 if (!res->first_failure[0])
                                         snprintf(res->first_failure, sizeof(res->first_failure),
                                                  "%s: cannot bind to vfio-pci (%.500s)", d->dev.bdf,
-                                                 why[0] ? why : r == -ENXIO ? "vfio-pci not loaded" : strerror(-r));
+                                                 why[0] ? why : strerror(-r));
                         }
                         /* The stuck unbind holds the device's lock in the kernel: power/control, a reset
                          * or a remove of it (or of its bus) would block on it for good. And a function

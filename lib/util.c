@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 void pgr_error_set(struct pgr_error *err, const char *fmt, ...)
 {
@@ -244,4 +245,36 @@ int find_program(const char *name, char *buf, size_t size)
                         p++;
         }
         return -ENOENT;
+}
+
+long long monotonic_usec(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void sleep_usec(long long usec)
+{
+        struct timespec ts = { .tv_sec = usec / 1000000, .tv_nsec = (usec % 1000000) * 1000 };
+
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
+/* The first line with something on it, trimmed, control characters replaced: one line for a table. */
+void text_first_line(const char *s, char *buf, size_t size)
+{
+        size_t n = 0;
+
+        buf[0] = '\0';
+        if (!s)
+                return;
+        while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+                s++;
+        for (; *s && *s != '\n' && n + 1 < size; s++)
+                buf[n++] = (unsigned char)*s < 0x20 || *s == 0x7f ? ' ' : *s;
+        buf[n] = '\0';
+        strstrip(buf);
 }

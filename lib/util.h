@@ -43,6 +43,13 @@ int write_file_atomic(const char *path, const char *data, size_t len, mode_t mod
  * The full path goes to buf. -ENOENT when there is none. */
 #define FIND_PROGRAM_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 int find_program(const char *name, char *buf, size_t size);
+/* The first line of s with something on it, trimmed, control characters replaced: one line for a
+ * table or a message ("" when there is none). */
+void text_first_line(const char *s, char *buf, size_t size);
+/* CLOCK_MONOTONIC in microseconds: every duration and deadline. */
+long long monotonic_usec(void);
+/* Sleeps the whole time, across signals. */
+void sleep_usec(long long usec);
 /* The 1-based line of the first NUL byte in text, 0 when there is none. */
 unsigned nul_line(const char *text, size_t len);
 /* What every config reader checks first: at most max bytes (limit_note ends that message) and no

@@ -17,12 +17,11 @@
 #include <unistd.h>
 
 #include "history.h"
+#include "spawn.h"
 #include "journal.h"
 #include "sysfs.h"
 
 #define USEC_PER_SEC 1000000LL
-#define CMD_OUTPUT_MAX (1024 * 1024)   /* nvidia-smi -q is ~20 KiB; the rest is read and dropped */
-#define CMD_REAP_GRACE_MSEC 5000       /* after SIGKILL: a process stuck in D state is left behind */
 
 /* Our bounds on qm itself; qm's own timeouts (shutdown --timeout, guest exec --timeout) are shorter. */
 #define QM_STATUS_TIMEOUT 30
@@ -34,194 +33,16 @@
 /* The hook's post-stop runs after the guest is gone (qmeventd → qm cleanup), a little later. */
 #define HOOK_POST_STOP_WAIT 30
 
-static long long now_usec(clockid_t clock)
+/* wall clock, for the report's start times (durations use the monotonic clock) */
+static long long realtime_usec(void)
 {
         struct timespec ts;
 
-        clock_gettime(clock, &ts);
+        clock_gettime(CLOCK_REALTIME, &ts);
         return (long long)ts.tv_sec * USEC_PER_SEC + ts.tv_nsec / 1000;
 }
 
-static void sleep_usec(long long usec)
-{
-        struct timespec ts = { .tv_sec = usec / USEC_PER_SEC, .tv_nsec = (usec % USEC_PER_SEC) * 1000 };
-
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-                ;
-}
-
-/* ---- running a command ------------------------------------------------------------------------ */
-
-struct capture {
-        int fd;
-        char *buf;
-        size_t len;
-};
-
-/* Reads what is there: 1 data (kept up to CMD_OUTPUT_MAX, the rest dropped), 0 nothing yet, -1 at
- * EOF or error (the fd is then closed). */
-static int capture_read(struct capture *c)
-{
-        char tmp[4096];
-        ssize_t n = read(c->fd, tmp, sizeof(tmp));
-
-        if (n < 0 && (errno == EINTR || errno == EAGAIN))
-                return 0;
-        if (n <= 0) {
-                close(c->fd);
-                c->fd = -1;
-                return -1;
-        }
-        if (c->len < CMD_OUTPUT_MAX) {
-                size_t take = (size_t)n < CMD_OUTPUT_MAX - c->len ? (size_t)n : CMD_OUTPUT_MAX - c->len;
-
-                memcpy(c->buf + c->len, tmp, take);
-                c->len += take;
-                c->buf[c->len] = '\0';
-        }
-        return 1;
-}
-
-static int reap(pid_t pid, int *status, long long grace_msec)
-{
-        for (long long waited = 0;; waited += 10) {
-                pid_t r = waitpid(pid, status, WNOHANG);
-
-                if (r == pid)
-                        return 0;
-                if (r < 0 && errno != EINTR)
-                        return -errno;
-                if (waited >= grace_msec)
-                        return -ETIME;
-                sleep_usec(10000);
-        }
-}
-
-void verify_cmd_done(struct verify_cmd *c)
-{
-        free(c->out);
-        free(c->err);
-        c->out = c->err = NULL;
-}
-
-int verify_cmd_run(const char *const *argv, unsigned timeout_sec, struct verify_cmd *c)
-{
-        char path[PATH_MAX];
-        struct capture cap[2] = { { .fd = -1 }, { .fd = -1 } };
-        int out_pipe[2] = { -1, -1 }, err_pipe[2] = { -1, -1 }, status = 0, r;
-        long long deadline;
-        pid_t pid;
-
-        memset(c, 0, sizeof(*c));
-        c->status = -1;
-        c->out = calloc(1, CMD_OUTPUT_MAX + 1);
-        c->err = calloc(1, CMD_OUTPUT_MAX + 1);
-        if (!c->out || !c->err) {
-                verify_cmd_done(c);
-                return -ENOMEM;
-        }
-        if (find_program(argv[0], path, sizeof(path)) < 0) {
-                snprintf(c->error, sizeof(c->error), "%s not found on $PATH", argv[0]);
-                return -ENOENT;
-        }
-        if (pipe2(out_pipe, O_CLOEXEC) < 0 || pipe2(err_pipe, O_CLOEXEC) < 0) {
-                r = -errno;
-                snprintf(c->error, sizeof(c->error), "pipe: %s", strerror(-r));
-                goto fail;
-        }
-        fflush(stdout);
-        fflush(stderr);
-        pid = fork();
-        if (pid < 0) {
-                r = -errno;
-                snprintf(c->error, sizeof(c->error), "fork: %s", strerror(-r));
-                goto fail;
-        }
-        if (pid == 0) {
-                int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-
-                /* its own process group, so a timeout kills what it started too */
-                setpgid(0, 0);
-                if (devnull < 0 || dup2(devnull, STDIN_FILENO) < 0 || dup2(out_pipe[1], STDOUT_FILENO) < 0 ||
-                    dup2(err_pipe[1], STDERR_FILENO) < 0)
-                        _exit(127);
-                execv(path, (char *const *)(uintptr_t)argv);
-                _exit(127);
-        }
-        setpgid(pid, pid); /* either this or the child's call wins the race; both mean the same */
-        close(out_pipe[1]);
-        close(err_pipe[1]);
-        cap[0] = (struct capture){ .fd = out_pipe[0], .buf = c->out };
-        cap[1] = (struct capture){ .fd = err_pipe[0], .buf = c->err };
-        deadline = now_usec(CLOCK_MONOTONIC) + (long long)timeout_sec * USEC_PER_SEC;
-        for (;;) {
-                struct pollfd pfd[2];
-                nfds_t n = 0;
-                long long left = deadline - now_usec(CLOCK_MONOTONIC);
-                pid_t w;
-
-                w = waitpid(pid, &status, WNOHANG);
-                if (w == pid) {
-                        /* what it left in the pipes; a daemon it started may keep them open: no waiting */
-                        for (int i = 0; i < 2; i++)
-                                if (cap[i].fd >= 0 && fcntl(cap[i].fd, F_SETFL, O_NONBLOCK) == 0)
-                                        while (capture_read(&cap[i]) > 0)
-                                                ;
-                        c->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-                        break;
-                }
-                if (left <= 0) {
-                        c->timed_out = true;
-                        kill(-pid, SIGKILL);
-                        kill(pid, SIGKILL);
-                        if (reap(pid, &status, CMD_REAP_GRACE_MSEC) == 0)
-                                c->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-                        break;
-                }
-                for (int i = 0; i < 2; i++)
-                        if (cap[i].fd >= 0)
-                                pfd[n++] = (struct pollfd){ .fd = cap[i].fd, .events = POLLIN };
-                /* short ticks: the child's exit is noticed even while something else holds the pipes */
-                if (poll(pfd, n, left > 100000 ? 100 : (int)(left / 1000) + 1) > 0)
-                        for (nfds_t k = 0; k < n; k++)
-                                if (pfd[k].revents)
-                                        for (int i = 0; i < 2; i++)
-                                                if (cap[i].fd == pfd[k].fd)
-                                                        capture_read(&cap[i]);
-                if (n == 0)
-                        sleep_usec(10000);
-        }
-        for (int i = 0; i < 2; i++)
-                if (cap[i].fd >= 0)
-                        close(cap[i].fd);
-        return 0;
-fail:
-        for (int i = 0; i < 2; i++) {
-                if (out_pipe[i] >= 0)
-                        close(out_pipe[i]);
-                if (err_pipe[i] >= 0)
-                        close(err_pipe[i]);
-        }
-        return r;
-}
-
 /* ---- qm's outputs ----------------------------------------------------------------------------- */
-
-/* The first line with something on it, trimmed, control characters replaced: one line for a table. */
-static void first_line(const char *s, char *buf, size_t size)
-{
-        size_t n = 0;
-
-        buf[0] = '\0';
-        if (!s)
-                return;
-        while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
-                s++;
-        for (; *s && *s != '\n' && n + 1 < size; s++)
-                buf[n++] = (unsigned char)*s < 0x20 || *s == 0x7f ? ' ' : *s;
-        buf[n] = '\0';
-        strstrip(buf);
-}
 
 /* The last line with something on it: Proxmox ends a failed task with its summary ("start failed:
  * QEMU exited with code 1"), the line before says why; so both, joined. */
@@ -243,11 +64,18 @@ static void error_lines(const char *s, char *buf, size_t size)
                 }
                 p = e ? e + 1 : p + len;
         }
-        first_line(lines[0], a, sizeof(a));
-        first_line(lines[1], b, sizeof(b));
-        /* cut on purpose (one line of a report); looking at the result keeps GCC from warning */
-        if (snprintf(buf, size, "%s%s%s", a, a[0] && b[0] ? ": " : "", b) >= (int)size)
-                return;
+        text_first_line(lines[0], a, sizeof(a));
+        text_first_line(lines[1], b, sizeof(b));
+        /* cut on purpose: one line of a report */
+        {
+                const char *parts[] = { a, a[0] && b[0] ? ": " : "", b };
+                size_t n = 0;
+
+                for (size_t i = 0; i < ELEMENTSOF(parts); i++)
+                        for (const char *c = parts[i]; *c && n + 1 < size; c++)
+                                buf[n++] = *c;
+                buf[n] = '\0';
+        }
 }
 
 int verify_parse_status(const char *out, char *ret, size_t size)
@@ -311,9 +139,9 @@ int verify_parse_exec(const char *json, struct verify_exec_status *ret)
         if (json_get_int(o, "signal", &x))
                 ret->signal = x;
         if (json_object_object_get_ex(o, "out-data", &v) && json_object_is_type(v, json_type_string))
-                first_line(json_object_get_string(v), ret->out_first, sizeof(ret->out_first));
+                text_first_line(json_object_get_string(v), ret->out_first, sizeof(ret->out_first));
         if (json_object_object_get_ex(o, "err-data", &v) && json_object_is_type(v, json_type_string))
-                first_line(json_object_get_string(v), ret->err_first, sizeof(ret->err_first));
+                text_first_line(json_object_get_string(v), ret->err_first, sizeof(ret->err_first));
         json_object_put(o);
         return 0;
 }
@@ -348,7 +176,7 @@ int verify_split_command(const char *cmd, char *buf, size_t bufsize, char **argv
 
 /* Runs `qm SUB... VMID REST...`; msg gets why it failed ("" when it exited 0). Returns the exit
  * status, -1 when it did not run or was killed at the timeout. */
-static int qm(unsigned long vmid, const char *const *sub, const char *const *rest, unsigned timeout, struct verify_cmd *c,
+static int qm(unsigned long vmid, const char *const *sub, const char *const *rest, unsigned timeout, struct spawn_result *c,
               char *msg, size_t msg_size)
 {
         const char *argv[VERIFY_PROBE_MAX_ARGS + 12];
@@ -368,7 +196,7 @@ static int qm(unsigned long vmid, const char *const *sub, const char *const *res
                 argv[n++] = rest[i];
         argv[n] = NULL;
         msg[0] = '\0';
-        r = verify_cmd_run(argv, timeout, c);
+        r = spawn_run(argv, timeout * 1000, c);
         if (r < 0) {
                 snprintf(msg, msg_size, "%s: %s", what, c->error[0] ? c->error : strerror(-r));
                 return -1;
@@ -389,7 +217,7 @@ static int qm(unsigned long vmid, const char *const *sub, const char *const *res
 /* `qm status` → "running", "stopped", "paused"...; -EIO with msg when it cannot be told. */
 static int vm_status(unsigned long vmid, char *status, size_t size, char *msg, size_t msg_size)
 {
-        struct verify_cmd c;
+        struct spawn_result c;
         int r;
 
         r = qm(vmid, ARGS("status"), NULL, QM_STATUS_TIMEOUT, &c, msg, msg_size);
@@ -397,7 +225,7 @@ static int vm_status(unsigned long vmid, char *status, size_t size, char *msg, s
                 snprintf(msg, msg_size, "qm status %lu: no 'status:' line in its output", vmid);
                 r = -1;
         }
-        verify_cmd_done(&c);
+        spawn_result_done(&c);
         return r == 0 ? 0 : -EIO;
 }
 
@@ -405,20 +233,20 @@ static int vm_status(unsigned long vmid, char *status, size_t size, char *msg, s
 static int vm_stop(unsigned long vmid, unsigned shutdown_timeout, bool *forced, char *msg, size_t size)
 {
         char t[24], why[VERIFY_TEXT_MAX], why_stop[VERIFY_TEXT_MAX];
-        struct verify_cmd c;
+        struct spawn_result c;
         int r;
 
         *forced = false;
         snprintf(t, sizeof(t), "%u", shutdown_timeout);
         r = qm(vmid, ARGS("shutdown"), ARGS("--timeout", t), shutdown_timeout + QM_SLACK, &c, why, sizeof(why));
-        verify_cmd_done(&c);
+        spawn_result_done(&c);
         if (r == 0) {
                 snprintf(msg, size, "shut down");
                 return 0;
         }
         *forced = true;
         r = qm(vmid, ARGS("stop"), NULL, QM_STOP_TIMEOUT, &c, why_stop, sizeof(why_stop));
-        verify_cmd_done(&c);
+        spawn_result_done(&c);
         if (r == 0) {
                 snprintf(msg, size, "stopped with qm stop after: %.300s", why);
                 return 0;
@@ -429,14 +257,14 @@ static int vm_stop(unsigned long vmid, unsigned shutdown_timeout, bool *forced, 
 
 static void wait_agent(unsigned long vmid, unsigned timeout, struct verify_cycle *cy)
 {
-        long long t0 = now_usec(CLOCK_MONOTONIC), deadline = t0 + (long long)timeout * USEC_PER_SEC;
+        long long t0 = monotonic_usec(), deadline = t0 + (long long)timeout * USEC_PER_SEC;
         char msg[VERIFY_TEXT_MAX] = "";
 
         for (;;) {
-                long long left = deadline - now_usec(CLOCK_MONOTONIC);
+                long long left = deadline - monotonic_usec();
                 unsigned call = left / USEC_PER_SEC + 1 < QM_PING_TIMEOUT ? (unsigned)(left / USEC_PER_SEC) + 1
                                                                           : QM_PING_TIMEOUT;
-                struct verify_cmd c;
+                struct spawn_result c;
                 bool unconfigured, not_run;
                 int r;
 
@@ -445,18 +273,18 @@ static void wait_agent(unsigned long vmid, unsigned timeout, struct verify_cycle
                 /* assert_agent_available (PVE/QemuServer/Agent.pm): no waiting makes this one answer */
                 unconfigured = r > 0 && c.err && strstr(c.err, "No QEMU guest agent configured");
                 not_run = r < 0 && !c.timed_out;
-                verify_cmd_done(&c);
+                spawn_result_done(&c);
                 if (r == 0) {
                         char d[24];
 
                         cy->agent = VERIFY_STEP_OK;
-                        cy->agent_wait_usec = now_usec(CLOCK_MONOTONIC) - t0;
+                        cy->agent_wait_usec = monotonic_usec() - t0;
                         journal_format_duration(cy->agent_wait_usec, d);
                         snprintf(cy->agent_message, sizeof(cy->agent_message), "answered after %s", d);
                         return;
                 }
                 cy->agent = VERIFY_STEP_FAILED;
-                cy->agent_wait_usec = now_usec(CLOCK_MONOTONIC) - t0;
+                cy->agent_wait_usec = monotonic_usec() - t0;
                 if (unconfigured) {
                         snprintf(cy->agent_message, sizeof(cy->agent_message),
                                  "no guest agent configured: qm set %lu --agent 1, and qemu-guest-agent in the guest",
@@ -467,7 +295,7 @@ static void wait_agent(unsigned long vmid, unsigned timeout, struct verify_cycle
                         snprintf(cy->agent_message, sizeof(cy->agent_message), "%s", msg);
                         return;
                 }
-                if (now_usec(CLOCK_MONOTONIC) + USEC_PER_SEC >= deadline) {
+                if (monotonic_usec() + USEC_PER_SEC >= deadline) {
                         snprintf(cy->agent_message, sizeof(cy->agent_message),
                                  "guest agent did not answer within %u s (last: %.300s)", timeout, msg);
                         return;
@@ -485,7 +313,7 @@ static void run_probe(unsigned long vmid, const char *probe, struct verify_cycle
                 char buf[256], guest_timeout[16], msg[VERIFY_TEXT_MAX], *words[VERIFY_PROBE_MAX_ARGS];
                 const char *args[VERIFY_PROBE_MAX_ARGS + 3];
                 struct verify_exec_status st;
-                struct verify_cmd c;
+                struct spawn_result c;
                 size_t n;
                 bool missing;
                 int r;
@@ -508,11 +336,11 @@ static void run_probe(unsigned long vmid, const char *probe, struct verify_cycle
                  * file or directory)" */
                 missing = r > 0 && (strstr(c.err, "No such file or directory") || strstr(c.err, "not found"));
                 if (r == 0 && verify_parse_exec(c.out, &st) < 0) {
-                        first_line(c.out, buf, sizeof(buf));
+                        text_first_line(c.out, buf, sizeof(buf));
                         snprintf(msg, sizeof(msg), "qm guest exec: not the JSON of exec-status: %.200s", buf);
                         r = -1;
                 }
-                verify_cmd_done(&c);
+                spawn_result_done(&c);
                 if (r != 0 && missing && may_fall_back) {
                         cmd = VERIFY_FALLBACK_PROBE;
                         may_fall_back = false;
@@ -594,7 +422,7 @@ static int collect_entry(struct history_entry *e, void *userdata, struct pgr_err
                 if (streq(e->result, "failed")) {
                         char line[VERIFY_TEXT_MAX];
 
-                        first_line(e->message, line, sizeof(line));
+                        text_first_line(e->message, line, sizeof(line));
                         snprintf(cy->hook_failure, sizeof(cy->hook_failure), "%.300s", line);
                 }
         } else if (is_reset_action(e->action) && cy->n_resets < VERIFY_MAX_RESETS) {
@@ -615,7 +443,7 @@ static int collect_entry(struct history_entry *e, void *userdata, struct pgr_err
  * journaled its pre-start, so its post-stop (run by qm cleanup once the guest is gone) is awaited. */
 static void read_resets(const struct pgr_ctx *ctx, unsigned long vmid, bool wait_post_stop, struct verify_cycle *cy)
 {
-        long long deadline = now_usec(CLOCK_MONOTONIC) + HOOK_POST_STOP_WAIT * USEC_PER_SEC;
+        long long deadline = monotonic_usec() + HOOK_POST_STOP_WAIT * USEC_PER_SEC;
         struct history_filter f = { .vmid = vmid, .since_usec = cy->started_usec };
 
         for (;;) {
@@ -632,7 +460,7 @@ static void read_resets(const struct pgr_ctx *ctx, unsigned long vmid, bool wait
                 cy->resets_known = true;
                 cy->hook_journaled = jc.pre_start_seen || jc.post_stop_seen;
                 if (!wait_post_stop || !jc.pre_start_seen || jc.post_stop_seen ||
-                    now_usec(CLOCK_MONOTONIC) >= deadline)
+                    monotonic_usec() >= deadline)
                         break;
                 sleep_usec(USEC_PER_SEC);
         }
@@ -702,12 +530,12 @@ static void verdict(struct verify_cycle *cy, const int *baseline, const unsigned
 static bool run_cycle(const struct pgr_ctx *ctx, const struct verify_result *res, const struct verify_options *o,
                       struct verify_cycle *cy, int *baseline, unsigned *baseline_cycle)
 {
-        long long t0 = now_usec(CLOCK_MONOTONIC);
-        struct verify_cmd c;
+        long long t0 = monotonic_usec();
+        struct spawn_result c;
         char status[32];
         bool ran = false;
 
-        cy->started_usec = now_usec(CLOCK_REALTIME);
+        cy->started_usec = realtime_usec();
         cy->probe_exitcode = -1;
         check_drivers(ctx, res, cy);
 
@@ -716,7 +544,7 @@ static bool run_cycle(const struct pgr_ctx *ctx, const struct verify_result *res
                 ran = true;
         } else
                 cy->start = VERIFY_STEP_FAILED;
-        verify_cmd_done(&c);
+        spawn_result_done(&c);
 
         if (ran) {
                 wait_agent(res->vmid, o->agent_timeout, cy);
@@ -746,7 +574,7 @@ static bool run_cycle(const struct pgr_ctx *ctx, const struct verify_result *res
         else
                 cy->stop_message[0] = '\0';
         read_resets(ctx, res->vmid, ran && cy->stop == VERIFY_STEP_OK, cy);
-        cy->duration_usec = now_usec(CLOCK_MONOTONIC) - t0;
+        cy->duration_usec = monotonic_usec() - t0;
         verdict(cy, baseline, baseline_cycle);
         return cy->stop != VERIFY_STEP_FAILED;
 }

@@ -160,14 +160,3 @@ int verify_parse_exec(const char *json, struct verify_exec_status *ret);
  * command, -E2BIG past max-1 words or a command that does not fit buf. argv is NULL-terminated. */
 int verify_split_command(const char *cmd, char *buf, size_t bufsize, char **argv, size_t max, size_t *ret_n);
 
-/* An external command's outcome: run without a shell, killed (with its process group) at the timeout. */
-struct verify_cmd {
-        int status;                     /* exit status, 128+signal when killed, -1 did not run */
-        bool timed_out;
-        char *out, *err;                /* captured stdout and stderr, NUL-terminated (never NULL after run) */
-        char error[128];                /* why it did not run (not found, fork failed), "" */
-};
-/* argv[0] is looked up on $PATH. Returns 0 when it ran (whatever its status), -ENOENT when argv[0]
- * is not on $PATH, other -errno for pipe/fork failures (c->error says which); -ENOMEM. */
-int verify_cmd_run(const char *const *argv, unsigned timeout_sec, struct verify_cmd *c);
-void verify_cmd_done(struct verify_cmd *c);

@@ -96,7 +96,7 @@ static void bind(struct fakekernel *fk, const char *bdf, const char *drv)
         char link[PATH_MAX], target[2048], back[PATH_MAX], devdir[PATH_MAX], dir[2048];
 
         snprintf(dir, sizeof(dir), "%s/sys/bus/pci/drivers/%s", fk->root, drv);
-        if (access(dir, F_OK) < 0)
+        if (access(dir, F_OK) < 0 || strcmp(drv, fk->probe_fails) == 0)
                 return;
         snprintf(link, sizeof(link), "%s/sys/bus/pci/devices/%s/driver", fk->root, bdf);
         unlink(link);

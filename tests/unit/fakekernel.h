@@ -50,6 +50,9 @@ struct fakekernel {
         /* The kernel attaches a rescanned PCI device itself (pci_bus_add_device → device_attach), whatever
          * drivers_autoprobe says; drivers_autoprobe only stops a driver module loaded meanwhile. */
         bool autoprobe_blocks_rescan_bind;
+        /* A driver whose probe fails (vfio-pci on a device without an IOMMU group): binds nothing, and
+         * drivers_probe still reports success, as the kernel's drivers_probe_store does. */
+        char probe_fails[64];
         /* Called before each write; a non-zero return is the write's result (negative errno). */
         int (*before_write)(struct fakekernel *fk, const char *rel, const char *value);
         void *userdata;

@@ -1043,6 +1043,75 @@ static void function_left_on_its_host_driver_gets_no_pin_and_no_power_setting(vo
         rig_down(&g);
 }
 
+/* pve-common SysFSTools.pm pci_dev_bind_to_vfio: qemu-server runs "/sbin/modprobe vfio-pci" when
+ * /sys/bus/pci/drivers/vfio-pci is missing, then binds. A host without vfio-pci in /etc/modules starts
+ * its VMs; the hook, running first, must not abort that start: it loads the module the same way. */
+static void write_modprobe(struct rig *g, const char *body)
+{
+        char text[8192];
+
+        mkdir_under_root(g, "sbin");
+        snprintf(text, sizeof(text), "#!/bin/sh\necho \"$@\" >>'%s/modprobe.args'\n%s\n", g->fk.root, body);
+        write_under_root(g, "sbin/modprobe", text);
+        {
+                char path[4200];
+
+                snprintf(path, sizeof(path), "%s/sbin/modprobe", g->fk.root);
+                assert_int_equal(chmod(path, 0755), 0);
+        }
+}
+
+static void missing_vfio_pci_is_loaded_with_modprobe_as_proxmox_does(void **state)
+{
+        struct rig g;
+        char cmd[4400], buf[64];
+
+        (void)state;
+        rig_up(&g, "host-driver", 100, PHASE_PRE_START, NULL);
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s/sys/bus/pci/drivers/vfio-pci'", g.fk.root);
+        assert_int_equal(system(cmd), 0);
+        snprintf(cmd, sizeof(cmd), "mkdir -p '%s/sys/bus/pci/drivers/vfio-pci'", g.fk.root);
+        write_modprobe(&g, cmd);
+        assert_int_equal(rig_apply(&g), 0);
+        assert_string_equal(fk_cat(&g.fk, "modprobe.args", buf, sizeof(buf)), "vfio-pci");
+        assert_string_equal(driver(&g, "0000:01:00.0"), "vfio-pci");
+        rig_down(&g);
+}
+
+static void modprobe_that_fails_is_named_in_the_failure(void **state)
+{
+        struct rig g;
+        char cmd[4400];
+
+        (void)state;
+        rig_up(&g, "host-driver", 100, PHASE_PRE_START, NULL);
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s/sys/bus/pci/drivers/vfio-pci'", g.fk.root);
+        assert_int_equal(system(cmd), 0);
+        write_modprobe(&g, "echo 'modprobe: FATAL: Module vfio-pci not found in directory /lib/modules/6.8.12-4-pve' >&2\nexit 1");
+        assert_int_equal(rig_apply(&g), -EIO);
+        assert_true(logged(&g, "'modprobe vfio-pci' failed (exit status 1): modprobe: FATAL: Module vfio-pci not found"));
+        assert_true(logged(&g, "add vfio-pci to /etc/modules"));
+        assert_int_equal(fk_count(&g.fk, "0000:01:00.0/driver/unbind", NULL), 0);
+        rig_down(&g);
+}
+
+/* drivers_probe succeeds when no driver takes the device (the kernel's drivers_probe_store): vfio-pci's
+ * probe failing is a failure to bind with its own words, not the "unbind did not finish" of a stuck
+ * host driver nor an empty reason. */
+static void vfio_pci_that_does_not_take_the_function_says_so(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "host-driver", 100, PHASE_PRE_START, NULL);
+        snprintf(g.fk.probe_fails, sizeof(g.fk.probe_fails), "vfio-pci");
+        assert_int_equal(rig_apply(&g), -EIO);
+        assert_true(logged(&g, "vfio-pci did not take it within 200 ms"));
+        assert_string_equal(g.res.first_failure[0] ? "set" : "", "set");
+        assert_non_null(strstr(g.res.first_failure, "vfio-pci did not take it"));
+        rig_down(&g);
+}
+
 /* ...and the record a killed run left (its pin none) is not put back on a function a host driver
  * holds now: it gets the kernel's own list. */
 static void recovery_gives_a_host_driver_function_the_kernels_list(void **state)
@@ -1068,6 +1137,9 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(function_left_on_its_host_driver_gets_no_pin_and_no_power_setting),
+                cmocka_unit_test(missing_vfio_pci_is_loaded_with_modprobe_as_proxmox_does),
+                cmocka_unit_test(modprobe_that_fails_is_named_in_the_failure),
+                cmocka_unit_test(vfio_pci_that_does_not_take_the_function_says_so),
                 cmocka_unit_test(recovery_gives_a_host_driver_function_the_kernels_list),
                 cmocka_unit_test(restore_refused_by_the_kernel_falls_back_to_default),
                 cmocka_unit_test(slot_reset_runs_once_for_the_whole_gpu_slot),

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "testutil.h"
+#include "spawn.h"
 #include "verify.h"
 
 /* PVE/CLI/qm.pm status: print "status: $status\n" with qmpstatus, or the plain status when stopped. */
@@ -199,15 +200,15 @@ static long long mono_msec(void)
 static void command_output_and_status_are_captured(void **state)
 {
         const char *argv[] = { "sh", "-c", "echo out; echo err >&2; exit 3", NULL };
-        struct verify_cmd c;
+        struct spawn_result c;
 
         (void)state;
-        assert_int_equal(verify_cmd_run(argv, 10, &c), 0);
+        assert_int_equal(spawn_run(argv, 10000, &c), 0);
         assert_int_equal(c.status, 3);
         assert_false(c.timed_out);
         assert_string_equal(c.out, "out\n");
         assert_string_equal(c.err, "err\n");
-        verify_cmd_done(&c);
+        spawn_result_done(&c);
 }
 
 /* The tool's promise: never hang. A child that keeps the pipe open after its parent exits does not
@@ -216,34 +217,34 @@ static void command_is_killed_at_its_timeout(void **state)
 {
         const char *argv[] = { "sh", "-c", "echo started; sleep 30", NULL };
         const char *daemon[] = { "sh", "-c", "sleep 6 & echo forked", NULL };
-        struct verify_cmd c;
+        struct spawn_result c;
         long long t0 = mono_msec();
 
         (void)state;
-        assert_int_equal(verify_cmd_run(argv, 1, &c), 0);
+        assert_int_equal(spawn_run(argv, 1000, &c), 0);
         assert_true(c.timed_out);
         assert_string_equal(c.out, "started\n");
         assert_true(mono_msec() - t0 < 5000);
-        verify_cmd_done(&c);
+        spawn_result_done(&c);
 
         t0 = mono_msec();
-        assert_int_equal(verify_cmd_run(daemon, 20, &c), 0);
+        assert_int_equal(spawn_run(daemon, 20000, &c), 0);
         assert_false(c.timed_out);
         assert_int_equal(c.status, 0);
         assert_string_equal(c.out, "forked\n");
         assert_true(mono_msec() - t0 < 4000); /* not the 6 s of the sleep it left behind */
-        verify_cmd_done(&c);
+        spawn_result_done(&c);
 }
 
 static void command_not_on_path_is_enoent(void **state)
 {
         const char *argv[] = { "pgr-no-such-program", NULL };
-        struct verify_cmd c;
+        struct spawn_result c;
 
         (void)state;
-        assert_int_equal(verify_cmd_run(argv, 1, &c), -ENOENT);
+        assert_int_equal(spawn_run(argv, 1000, &c), -ENOENT);
         assert_string_equal(c.error, "pgr-no-such-program not found on $PATH");
-        verify_cmd_done(&c);
+        spawn_result_done(&c);
 }
 
 int main(void)
