@@ -823,22 +823,30 @@ const char *plan_pin_name(const char *pin)
         return pin[0] ? pin : "none";
 }
 
-/* qemu-server before 8.2.6 (Proxmox VE 8.2 and older) dies when its write to reset fails
- * (PVE/QemuServer/PCI.pm prepare_pci_device: "can't reset PCI device"; since commit 458b487b "pci:
- * don't hard require resetting devices for passthrough" it warns). With such a qemu-server a pin to
- * none would abort every start of the VM. Read from the installed module; none installed (not a
- * Proxmox host, a fixture tree): newer behaviour. */
+/* qemu-server before 8.2.6 (Proxmox VE 8.2 and older) dies when its write to reset fails ("can't
+ * reset PCI device"; since commit 458b487b "pci: don't hard require resetting devices for passthrough"
+ * it warns). The die is in PVE/QemuServer/PCI.pm prepare_pci_device since commit acd4b777 (2021), in
+ * PVE/QemuServer.pm vm_start before. With such a qemu-server a pin to none would abort every start of
+ * the VM. Read from the installed modules; none installed (not a Proxmox host, a fixture tree): newer
+ * behaviour. */
 static bool proxmox_dies_on_failed_reset(const struct pgr_ctx *ctx, struct plan *p)
 {
-        _cleanup_free_ char *text = NULL;
-        char path[PATH_MAX];
-        size_t len;
+        static const char *const modules[] = { "/usr/share/perl5/PVE/QemuServer/PCI.pm",
+                                               "/usr/share/perl5/PVE/QemuServer.pm" };
 
-        if (p->qemu_server_dies_on_reset_failure < 0)
-                p->qemu_server_dies_on_reset_failure =
-                        pgr_path(ctx, path, sizeof(path), "/usr/share/perl5/PVE/QemuServer/PCI.pm") >= 0 &&
-                        read_full_file(path, 1 << 20, &text, &len) >= 0 &&
-                        strstr(text, "can't reset PCI device") != NULL;
+        if (p->qemu_server_dies_on_reset_failure < 0) {
+                p->qemu_server_dies_on_reset_failure = 0;
+                for (size_t i = 0; i < ELEMENTSOF(modules) && !p->qemu_server_dies_on_reset_failure; i++) {
+                        _cleanup_free_ char *text = NULL;
+                        char path[PATH_MAX];
+                        size_t len;
+
+                        p->qemu_server_dies_on_reset_failure =
+                                pgr_path(ctx, path, sizeof(path), modules[i]) >= 0 &&
+                                read_full_file(path, 1 << 20, &text, &len) >= 0 &&
+                                strstr(text, "can't reset PCI device") != NULL;
+                }
+        }
         return p->qemu_server_dies_on_reset_failure > 0;
 }
 

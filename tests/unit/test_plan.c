@@ -510,10 +510,11 @@ static void pin_shows_in_text_and_json(void **state)
         unload(&f);
 }
 
-/* qemu-server before 8.2.6 dies when its write to reset fails (PVE/QemuServer/PCI.pm
- * prepare_pci_device, before commit 458b487b): a pin to none would abort every start, so it is not
- * made, and the plan says why. */
-static void no_pin_to_none_where_proxmox_dies_on_a_failed_reset(void **state)
+/* qemu-server before 8.2.6 dies when its write to reset fails: a pin to none would abort every start,
+ * so it is not made, and the plan says why. The die is in PVE/QemuServer/PCI.pm prepare_pci_device
+ * from commit acd4b777 "pci: refactor pci device preparation" (2021) until 458b487b; before that it
+ * was inline in PVE/QemuServer.pm vm_start (qemu-server 7.0 and older). rel is the file that has it. */
+static void assert_no_pin_to_none_with_the_die_in(const char *rel)
 {
         struct fixture f;
         char dir[4096], path[4200];
@@ -522,12 +523,11 @@ static void no_pin_to_none_where_proxmox_dies_on_a_failed_reset(void **state)
         FILE *fp;
         bool warned = false;
 
-        (void)state;
         for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
                 snprintf(dir, sizeof(dir), "%s/gpu-audio-rootport/%s", getenv("PGR_FIXTURES"), parts[i]);
                 (void)mkdir(dir, 0755);
         }
-        snprintf(path, sizeof(path), "%s/PCI.pm", dir);
+        snprintf(path, sizeof(path), "%s/gpu-audio-rootport/usr/share/perl5/PVE/%s", getenv("PGR_FIXTURES"), rel);
         assert_non_null(fp = fopen(path, "we"));
         fputs("        die \"can't reset PCI device '$pciid'\\n\"\n"
               "            if $info->{has_fl_reset} && !PVE::SysFSTools::pci_dev_reset($info);\n", fp);
@@ -543,6 +543,18 @@ static void no_pin_to_none_where_proxmox_dies_on_a_failed_reset(void **state)
         load(&f, "rtx2080ti-4func", 100, PHASE_PRE_START, NULL);
         assert_string_equal(dev(&f, "0000:02:00.0")->pin, "flr");
         unload(&f);
+}
+
+static void no_pin_to_none_where_proxmox_dies_on_a_failed_reset(void **state)
+{
+        (void)state;
+        assert_no_pin_to_none_with_the_die_in("QemuServer/PCI.pm");
+}
+
+static void no_pin_to_none_where_an_older_qemu_server_dies_in_vm_start(void **state)
+{
+        (void)state;
+        assert_no_pin_to_none_with_the_die_in("QemuServer.pm");
 }
 
 static void json_has_the_documented_shape(void **state)
@@ -734,6 +746,7 @@ int main(void)
                 cmocka_unit_test(keep_mdev_and_other_phases_are_never_pinned),
                 cmocka_unit_test(pin_shows_in_text_and_json),
                 cmocka_unit_test(no_pin_to_none_where_proxmox_dies_on_a_failed_reset),
+                cmocka_unit_test(no_pin_to_none_where_an_older_qemu_server_dies_in_vm_start),
                 cmocka_unit_test(more_functions_below_a_bridge_than_listed_count_as_foreign),
                 cmocka_unit_test(virtual_function_is_never_removed),
                 cmocka_unit_test(driver_keep_and_mdev_are_skipped_with_a_reason),
