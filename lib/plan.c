@@ -836,15 +836,19 @@ static bool proxmox_dies_on_failed_reset(const struct pgr_ctx *ctx, struct plan 
 
         if (p->qemu_server_dies_on_reset_failure < 0) {
                 p->qemu_server_dies_on_reset_failure = 0;
-                for (size_t i = 0; i < ELEMENTSOF(modules) && !p->qemu_server_dies_on_reset_failure; i++) {
+                for (size_t i = 0; i < ELEMENTSOF(modules); i++) {
                         _cleanup_free_ char *text = NULL;
                         char path[PATH_MAX];
                         size_t len;
 
-                        p->qemu_server_dies_on_reset_failure =
-                                pgr_path(ctx, path, sizeof(path), modules[i]) >= 0 &&
-                                read_full_file(path, 1 << 20, &text, &len) >= 0 &&
-                                strstr(text, "can't reset PCI device") != NULL;
+                        if (pgr_path(ctx, path, sizeof(path), modules[i]) < 0 ||
+                            read_full_file(path, 1 << 20, &text, &len) < 0)
+                                continue;
+                        p->qemu_server_dies_on_reset_failure = strstr(text, "can't reset PCI device") != NULL;
+                        /* where prepare_pci_device lives, the write to reset is: QemuServer.pm (300 KB,
+                         * the hook's hot path) need not be read */
+                        if (p->qemu_server_dies_on_reset_failure || strstr(text, "sub prepare_pci_device"))
+                                break;
                 }
         }
         return p->qemu_server_dies_on_reset_failure > 0;
