@@ -707,6 +707,23 @@ static int record_kernel_methods(const struct pgr_ctx *ctx, const struct pci_add
         return r < 0 ? r : state_kernel_methods_save(ctx, dev, list);
 }
 
+/* The kernel's list back on a function that is no longer a VM's (plan_device.unpin), then the record
+ * goes: the next pin records the kernel's list afresh. A list the kernel refuses now (a "bus" probed
+ * before its siblings existed): "default", which lists whatever it offers. */
+static int unpin_reset_method(struct apply_ctx *a, const struct plan_device *d)
+{
+        int r;
+
+        if (a->dry_run)
+                return 0;
+        r = d->unpin_list[0] ? write_reset_method(a->ctx, &d->dev.addr, d->unpin_list) : -EINVAL;
+        if (r < 0)
+                r = write_reset_method_default(a->ctx, &d->dev.addr);
+        if (r >= 0)
+                r = state_kernel_methods_clear(a->ctx, &d->dev.addr);
+        return r;
+}
+
 /* The pin (plan_device.pin): written, read back. */
 static int pin_reset_method(struct apply_ctx *a, const struct plan_device *d, const struct pci_addr *dev)
 {
@@ -1190,6 +1207,18 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
                                              -1, NULL, NULL, q, "%s: Proxmox's write to reset, vfio-pci and QEMU may now "
                                              "reset it with the kernel's order (FLR first); set it by hand: echo %s > "
                                              "/sys/bus/pci/devices/%s/reset_method", d->dev.bdf, d->pin, d->dev.bdf);
+                }
+                if (d->unpin && d->dev.present && r != -ETIMEDOUT) {
+                        /* Not a failed device either way: the function is fine, only the policy we
+                         * left on it may outlive its VM (the warning says how to clear it). */
+                        long long t0 = now_usec();
+                        int q = unpin_reset_method(a, d);
+
+                        journal_step(a, d, PGR_MSGID_RESET_UNPINNED, q < 0 ? LOG_WARNING : LOG_INFO, "unpin",
+                                     d->unpin_list, q < 0 ? "failed" : "ok", now_usec() - t0, NULL, NULL, q,
+                                     "%s: reset_method back to the kernel's list (%s)%s%s: %s", d->dev.bdf,
+                                     d->unpin_list[0] ? d->unpin_list : "default",
+                                     q < 0 ? " failed: " : "", q < 0 ? strerror(-q) : "", d->unpin_reason);
                 }
                 d->applied = true;
                 d->apply_result = r < 0 ? r : 0;

@@ -36,6 +36,8 @@
  * per-function resets disabled, the slot is the safe reset), so that Proxmox, vfio-pci and QEMU reset
  * it that way too. */
 #define PGR_MSGID_RESET_PINNED       "d5ab39ef86c540ae810515e88cf8f0c6"
+/* A pin of ours removed from a function that is no longer a VM's: the kernel's reset_method list is back. */
+#define PGR_MSGID_RESET_UNPINNED     "6c08c98929c64661a9d7aa1da24ac874"
 /* One phase finished, every device in a good state. */
 #define PGR_MSGID_PHASE_OK           "0f0ab458e67e48d096adaabd1154d606"
 /* One phase finished with at least one device failed. */

@@ -854,6 +854,21 @@ static bool proxmox_dies_on_failed_reset(const struct pgr_ctx *ctx, struct plan 
         return p->qemu_server_dies_on_reset_failure > 0;
 }
 
+/* A pin of ours (there is a kernel-reset_method record) on a function that is no longer the VM's. */
+static void plan_unpin(const struct plan_input *in, struct plan_device *d, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+static void plan_unpin(const struct plan_input *in, struct plan_device *d, const char *fmt, ...)
+{
+        va_list ap;
+
+        if (state_kernel_methods_load(in->ctx, &d->dev.addr, d->unpin_list, sizeof(d->unpin_list)) < 0)
+                return;
+        d->unpin = true;
+        va_start(ap, fmt);
+        vsnprintf(d->unpin_reason, sizeof(d->unpin_reason), fmt, ap);
+        va_end(ap);
+}
+
 /* The pin follows the rung the ladder puts first: its kernel method, or none when the first rung
  * that can work is slot-wide. The ladder is the one built for the reset, or (no reset needed this
  * time: left clean) built the same way for the pin alone. */
@@ -862,19 +877,33 @@ static void decide_pin(const struct plan_input *in, struct plan *p, struct plan_
         _cleanup_free_ struct plan_device *scratch = NULL;
         const struct plan_device *from = d;
         char order[128] = "", why[768];
-        bool skipped = false;
+        bool skipped = false, for_safety = false;
         size_t w = 0;
 
         if (in->phase != PHASE_PRE_START && in->phase != PHASE_POST_STOP)
                 return;
         if (!d->dev.present || d->dev.header_type == 1 || !d->dev.has_reset_method)
                 return;
-        for (size_t i = 0; i < d->n_actions; i++)
+        for (size_t i = 0; i < d->n_actions; i++) {
                 skipped |= d->actions[i].kind == ACTION_SKIP;
+                for_safety |= d->actions[i].kind == ACTION_SKIP && d->actions[i].for_safety;
+        }
         /* keep, mdev, someone else's: never pinned. A function with no usable reset is the VM's: pinned
-         * to none, so nothing resets it behind the ladder's back either. */
-        if (skipped && !(d->needs_reset && d->n_ladder == 0))
+         * to none, so nothing resets it behind the ladder's back either. One the config now gives with
+         * keep/mdev loses a pin of ours; someone else's (reserved, open) is not ours to change. */
+        if (skipped && !(d->needs_reset && d->n_ladder == 0)) {
+                if (!for_safety && plan_use_skip_reason(d->use))
+                        plan_unpin(in, d, "the config gives it with %s now: no longer the VM's to pin",
+                                   d->use == HOSTPCI_USE_KEEP ? "driver=keep" : "a mediated device (mdev)");
                 return;
+        }
+        /* post-stop replays what the VM used; a function its config no longer gives (hot-unplugged,
+         * VM deleted) is reset as the VM's one last time and then is nobody's. */
+        if (in->phase == PHASE_POST_STOP && streq(d->hostpci, "recorded")) {
+                plan_unpin(in, d, "VM %lu's config no longer gives it: reset after its run, then no longer pinned",
+                           in->vmid);
+                return;
+        }
         if (!d->needs_reset) {
                 scratch = malloc(sizeof(*scratch));
                 if (!scratch)
@@ -981,11 +1010,12 @@ int plan_build(const struct plan_input *in, struct plan **ret, struct pgr_error 
                 if (c->items[i].skip_reason)
                         add_action(d, ACTION_SKIP, NULL, "%s", c->items[i].skip_reason);
         }
-        for (size_t i = 0; i < p->n_devices; i++)
-                if (p->devices[i].n_actions == 0) {
+        for (size_t i = 0; i < p->n_devices; i++) {
+                if (p->devices[i].n_actions == 0)
                         plan_one(in, p, &p->devices[i], &fc);
-                        decide_pin(in, p, &p->devices[i], &fc);
-                }
+                /* also for a function the config skips: it may hold a pin of ours to remove */
+                decide_pin(in, p, &p->devices[i], &fc);
+        }
         *ret = p;
         p = NULL;
         r = 0;
@@ -1104,6 +1134,14 @@ int plan_to_json(const struct plan *p, struct json_object **ret)
                         json_object_object_add(o, "pin", pin);
                 } else
                         json_object_object_add(o, "pin", NULL);
+                if (d->unpin) {
+                        struct json_object *unpin = json_object_new_object();
+
+                        json_object_object_add(unpin, "methods", json_object_new_string(d->unpin_list));
+                        json_object_object_add(unpin, "reason", json_object_new_string(d->unpin_reason));
+                        json_object_object_add(o, "unpin", unpin);
+                } else
+                        json_object_object_add(o, "unpin", NULL);
                 json_object_array_add(devs, o);
         }
         json_object_object_add(root, "devices", devs);
@@ -1168,6 +1206,12 @@ void plan_print(const struct plan *p, bool verbose, FILE *out)
                                 fprintf(out, "%s %s%s%s", j > 1 ? "," : "", action_to_string(d->ladder[j].kind),
                                         d->ladder[j].method[0] ? " " : "", d->ladder[j].method);
                         fputc('\n', out);
+                }
+                if (d->unpin) {
+                        fprintf(out, "  %-9s   unpin: reset_method back to the kernel's list (%s)\n", "",
+                                d->unpin_list[0] ? d->unpin_list : "default");
+                        if (verbose)
+                                fprintf(out, "  %-9s     %s\n", "", d->unpin_reason);
                 }
                 if (d->pin_set) {
                         fprintf(out, "  %-9s   pin: %s", "", plan_pin_name(d->pin));

@@ -73,6 +73,13 @@ struct plan_device {
         char pin[24];
         char pin_reason[384];
         char pin_rung[24];              /* for pin none: "slot reset", "remove+rescan", "no usable reset" */
+        /* The function stopped being the VM's (given with driver=keep/mdev now, or post-stop of a
+         * function the config no longer gives) while it still holds a pin of ours: its reset_method
+         * goes back to the list the kernel offered before (unpin_list, from the kernel-reset_method
+         * record), and the record goes. Never with pin_set. */
+        bool unpin;
+        char unpin_list[128];
+        char unpin_reason[256];
         enum hostpci_use use;           /* what the config (or post-stop's record) says about it */
         bool needs_reset;               /* the phase wants a reset of this function */
         bool applied;                   /* apply ran this device's actions */

@@ -176,6 +176,61 @@ static void state_read(struct rig *g, const char *name, char *buf, size_t size)
         buf[len] = '\0';
 }
 
+static const char *reset_method(struct rig *g, const char *bdf)
+{
+        static char buf[128];
+        char rel[128];
+
+        snprintf(rel, sizeof(rel), "sys/bus/pci/devices/%s/reset_method", bdf);
+        return fk_cat(&g->fk, rel, buf, sizeof(buf));
+}
+
+static void set_config(struct rig *g, const char *text)
+{
+        char conf[8192];
+
+        snprintf(conf, sizeof(conf), "%s/etc/pve/qemu-server/100.conf", g->root);
+        write_text(conf, text);
+}
+
+/* The pin holds while a function is the VM's. A function the config now gives with driver=keep is
+ * no longer ours to police (qemu-server PCI.pm prepare_pci_device neither binds nor resets it): the
+ * pin this tool set earlier goes, the kernel's own list comes back, and the record with it. */
+static void function_given_with_keep_later_gets_the_kernels_list_back(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "gpu-audio-rootport");
+        assert_int_equal(hook(&g, "pre-start"), EXIT_DONE);
+        assert_string_equal(reset_method(&g, "0000:01:00.0"), "");
+        assert_true(state_exists(&g, "kernel-reset_method-0000:01:00.0"));
+        set_config(&g, "hostpci0: 01:00,pcie=1,driver=keep\n");
+        assert_int_equal(hook(&g, "pre-start"), EXIT_DONE);
+        assert_string_not_equal(reset_method(&g, "0000:01:00.0"), "");
+        assert_false(state_exists(&g, "kernel-reset_method-0000:01:00.0"));
+        assert_non_null(strstr(g.text, "0000:01:00.0: reset_method back to the kernel's list"));
+        rig_down(&g);
+}
+
+/* A function hot-unplugged from the VM (or the VM deleted) while it ran: post-stop still resets what
+ * the VM used (its record), then the function is no longer any VM's and loses the pin. */
+static void function_dropped_from_the_config_is_unpinned_after_its_post_stop_reset(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "gpu-audio-rootport");
+        assert_int_equal(hook(&g, "pre-start"), EXIT_DONE);
+        assert_string_equal(reset_method(&g, "0000:01:00.0"), "");
+        set_config(&g, "memory: 2048\n");
+        assert_int_equal(hook(&g, "post-stop"), EXIT_DONE);
+        assert_true(resets(&g, "0000:01:00.0") >= 2);
+        assert_string_not_equal(reset_method(&g, "0000:01:00.0"), "");
+        assert_false(state_exists(&g, "kernel-reset_method-0000:01:00.0"));
+        rig_down(&g);
+}
+
 /* keep-mdev VM 100: hostpci0 is a GVT-g slice of the iGPU 00:02.0 (on i915), hostpci1 is 01:00 with
  * driver=keep. Proxmox neither binds nor resets either (qemu-server PVE/QemuServer/PCI.pm
  * prepare_pci_device: an mdev creates a slice, driver=keep skips bind and reset); post-stop must
@@ -481,6 +536,8 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(missing_function_on_a_root_bus_gets_no_domain_rescan),
+                cmocka_unit_test(function_given_with_keep_later_gets_the_kernels_list_back),
+                cmocka_unit_test(function_dropped_from_the_config_is_unpinned_after_its_post_stop_reset),
                 cmocka_unit_test(post_stop_leaves_keep_and_mdev_functions_alone),
                 cmocka_unit_test(post_stop_with_an_old_record_still_skips_keep_and_mdev),
                 cmocka_unit_test(post_stop_old_record_function_unknown_to_the_config_is_left_alone),
