@@ -724,6 +724,40 @@ static int unpin_reset_method(struct apply_ctx *a, const struct plan_device *d)
         return r;
 }
 
+/* policy release_after_stop: driver_override cleared, off vfio-pci (bounded: vfio-pci waits for any
+ * user of the device), drivers_probe; the driver link says who took it ("" none: no host driver for
+ * it is loaded, which is fine). Only from vfio-pci or no driver: a host driver already there stays. */
+static int release_to_host(struct apply_ctx *a, const struct plan_device *d, char *ret_driver, size_t size)
+{
+        const struct pci_addr *dev = &d->dev.addr;
+        char bdf[PCI_ADDR_STRLEN], now[64];
+        int r;
+
+        ret_driver[0] = '\0';
+        if (a->dry_run || !host_free(a->ctx, dev))
+                return 0;
+        pci_addr_format(dev, bdf);
+        /* the kernel's driver_override_store clears on an empty line and reads back "(null)" */
+        r = write_checked(a, dev, "driver_override", "\n");
+        if (r >= 0)
+                r = sysfs_dev_read(a->ctx, dev, "driver_override", now, sizeof(now));
+        if (r < 0)
+                return r;
+        if (now[0] && !streq(now, "(null)"))
+                return -EIO;
+        current_driver(a->ctx, dev, now, sizeof(now));
+        if (streq(now, VFIO_DRIVER)) {
+                r = unbind_bounded(a, dev, bdf, d->policy.bind_timeout_ms);
+                if (r < 0)
+                        return r;
+                if (!wait_for(cond_unbound, a->ctx, dev, NULL, d->policy.bind_timeout_ms))
+                        return -EBUSY;
+        }
+        r = sysfs_write(a->ctx, "/sys/bus/pci/drivers_probe", bdf);
+        current_driver(a->ctx, dev, ret_driver, size);
+        return r < 0 ? r : 0;
+}
+
 /* The pin (plan_device.pin): written, read back. */
 static int pin_reset_method(struct apply_ctx *a, const struct plan_device *d, const struct pci_addr *dev)
 {
@@ -1029,16 +1063,23 @@ static int prepare_device(struct run_state *rs, struct plan_device *d, struct ap
                         const char *what;
                         bool loaded = false;
 
+                        /* release_after_stop hands it to its host driver at every stop: no mistake */
+                        bool taken_back = before[0] && !streq(before, VFIO_DRIVER) && d->policy.release_after_stop;
+                        char taken_back_text[160];
+
+                        snprintf(taken_back_text, sizeof(taken_back_text),
+                                 "taken back from %s (released to it after the last stop)", before);
                         r = bind_vfio(a, &d->dev.addr, d->policy.bind_timeout_ms, &loaded, why, sizeof(why));
                         current_driver(a->ctx, &d->dev.addr, after, sizeof(after));
                         what = r == -ENXIO ? "add vfio-pci to /etc/modules"
                                : r < 0 ? "could not move it to vfio-pci"
+                               : taken_back ? taken_back_text
                                : before[0] ? "moved from host driver to vfio-pci; keep the host driver off this card (blacklist or softdep)"
                                : loaded ? "bound to vfio-pci (vfio-pci was not loaded: loaded it with modprobe, as Proxmox "
                                           "would; add vfio-pci to /etc/modules)"
                                         : "bound to vfio-pci";
-                        journal_step(a, d, r < 0 ? PGR_MSGID_BIND_FAILED : before[0] ? PGR_MSGID_HOST_DRIVER : PGR_MSGID_BOUND_VFIO,
-                                     r < 0 ? LOG_ERR : before[0] ? LOG_WARNING : LOG_INFO, "bind-vfio", NULL,
+                        journal_step(a, d, r < 0 ? PGR_MSGID_BIND_FAILED : before[0] && !taken_back ? PGR_MSGID_HOST_DRIVER : PGR_MSGID_BOUND_VFIO,
+                                     r < 0 ? LOG_ERR : before[0] && !taken_back ? LOG_WARNING : LOG_INFO, "bind-vfio", NULL,
                                      r < 0 ? "failed" : "ok", now_usec() - t0, before, after, r, "%s: %s%s%s", d->dev.bdf,
                                      what, why[0] ? ": " : "", why);
                         if (r < 0) {
@@ -1219,6 +1260,18 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
                                      "%s: reset_method back to the kernel's list (%s)%s%s: %s", d->dev.bdf,
                                      d->unpin_list[0] ? d->unpin_list : "default",
                                      q < 0 ? " failed: " : "", q < 0 ? strerror(-q) : "", d->unpin_reason);
+                }
+                /* Only a card that came out of its reset usable goes to a host driver. */
+                if (d->release && d->dev.present && r >= 0) {
+                        char drv[64];
+                        long long t0 = now_usec();
+                        int q = release_to_host(a, d, drv, sizeof(drv));
+
+                        journal_step(a, d, PGR_MSGID_RELEASED, q < 0 ? LOG_WARNING : LOG_INFO, "release", NULL,
+                                     q < 0 ? "failed" : "ok", now_usec() - t0, VFIO_DRIVER, drv, q,
+                                     "%s: %s%s%s (policy release_after_stop)", d->dev.bdf,
+                                     q < 0 ? "could not be released to its host driver: " : drv[0] ? "released to " : "released: no host driver took it",
+                                     q < 0 ? strerror(-q) : drv, q < 0 ? "; it stays on vfio-pci" : "");
                 }
                 d->applied = true;
                 d->apply_result = r < 0 ? r : 0;

@@ -19,6 +19,7 @@ const struct pgr_msgid pgr_msgids[] = {
         { PGR_MSGID_SETTING_RESTORED, "setting-restored" },
         { PGR_MSGID_RESET_PINNED, "reset-pinned" },
         { PGR_MSGID_RESET_UNPINNED, "reset-unpinned" },
+        { PGR_MSGID_RELEASED, "released" },
         { PGR_MSGID_PHASE_OK, "phase-ok" },
         { PGR_MSGID_PHASE_FAILED, "phase-failed" },
         { PGR_MSGID_CONFIG_ERROR, "config-error" },

@@ -37,6 +37,8 @@
  * it that way too. */
 #define PGR_MSGID_RESET_PINNED       "d5ab39ef86c540ae810515e88cf8f0c6"
 /* A pin of ours removed from a function that is no longer a VM's: the kernel's reset_method list is back. */
+/* A function handed back to its host driver after post-stop (policy release_after_stop). */
+#define PGR_MSGID_RELEASED           "64c4a960563d424f9a1cf3b19ea3f342"
 #define PGR_MSGID_RESET_UNPINNED     "6c08c98929c64661a9d7aa1da24ac874"
 /* One phase finished, every device in a good state. */
 #define PGR_MSGID_PHASE_OK           "0f0ab458e67e48d096adaabd1154d606"

@@ -792,6 +792,7 @@ static void plan_one(const struct plan_input *in, struct plan *p, struct plan_de
         default:
                 break;
         }
+        d->release = in->phase == PHASE_POST_STOP && s->release_after_stop && d->use == HOSTPCI_USE_VFIO;
         if (!d->needs_reset)
                 return;
         build_ladder(in, p, d, fc, why, sizeof(why));
@@ -895,6 +896,11 @@ static void decide_pin(const struct plan_input *in, struct plan *p, struct plan_
                 if (!for_safety && plan_use_skip_reason(d->use))
                         plan_unpin(in, d, "the config gives it with %s now: no longer the VM's to pin",
                                    d->use == HOSTPCI_USE_KEEP ? "driver=keep" : "a mediated device (mdev)");
+                return;
+        }
+        if (d->release && !d->policy.release_keeps_pin) {
+                plan_unpin(in, d, "released to the host driver after the stop (release_after_stop) with the "
+                           "kernel's list (release_keeps_pin false)");
                 return;
         }
         /* post-stop replays what the VM used; a function its config no longer gives (hot-unplugged,
@@ -1142,6 +1148,7 @@ int plan_to_json(const struct plan *p, struct json_object **ret)
                         json_object_object_add(o, "unpin", unpin);
                 } else
                         json_object_object_add(o, "unpin", NULL);
+                json_object_object_add(o, "release", json_object_new_boolean(d->release));
                 json_object_array_add(devs, o);
         }
         json_object_object_add(root, "devices", devs);
@@ -1221,6 +1228,8 @@ void plan_print(const struct plan *p, bool verbose, FILE *out)
                         if (verbose)
                                 fprintf(out, "  %-9s     %s\n", "", d->pin_reason);
                 }
+                if (d->release)
+                        fprintf(out, "  %-9s   then: release to the host driver (release_after_stop)\n", "");
         }
         for (size_t i = 0; i < p->n_problems; i++)
                 fprintf(out, "  %s: %s%s%s\n", severity_str(p->problems[i].severity), p->problems[i].slot,

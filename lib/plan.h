@@ -80,6 +80,10 @@ struct plan_device {
         bool unpin;
         char unpin_list[128];
         char unpin_reason[256];
+        /* post-stop, policy release_after_stop: after its reset (and pin or unpin) the function goes
+         * back to the driver the kernel picks for it (driver_override cleared, drivers_probe), for the
+         * host or a container between VM runs. Only a function of the VM's own (vfio use). */
+        bool release;
         enum hostpci_use use;           /* what the config (or post-stop's record) says about it */
         bool needs_reset;               /* the phase wants a reset of this function */
         bool applied;                   /* apply ran this device's actions */

@@ -63,6 +63,8 @@ static const struct field fields[] = {
         FIELD(lock_timeout_ms, KIND_MS, 1, POLICY_MAX_TIMEOUT_MS),
         FIELD(settle_ms, KIND_MS, 0, POLICY_MAX_SETTLE_MS),
         FIELD(hookscript, KIND_PATH, 0, 0),
+        FIELD(release_after_stop, KIND_BOOL, 0, 0),
+        FIELD(release_keeps_pin, KIND_BOOL, 0, 0),
 };
 
 /* The JSON key of a field: "methods" is spelled "reset_methods" in the file. */
@@ -125,6 +127,8 @@ static void settings_default(struct policy_settings *s)
         s->lock_timeout_ms = 60000;
         s->settle_ms = 250;
         s->hookscript[0] = '\0';
+        s->release_after_stop = false;
+        s->release_keeps_pin = true;
 }
 
 bool policy_method_known(const char *method)

@@ -33,6 +33,8 @@ struct policy_settings {
         unsigned lock_timeout_ms;
         unsigned settle_ms;                     /* between remove and rescan, and after a bus reset */
         char hookscript[PATH_MAX];              /* chained hookscript, "" for none */
+        bool release_after_stop;                /* post-stop: hand the function back to its host driver */
+        bool release_keeps_pin;                 /* ...with our reset_method pin (false: the kernel's list) */
 };
 
 struct policy; /* opaque */
@@ -43,7 +45,7 @@ struct policy; /* opaque */
  * ("auto": reset_subordinate if the bridge has it, else Bridge Control; "reset_subordinate"; "bridge"),
  * keep_awake, aspm_off, reset_on_pre_start, reset_on_post_stop (booleans), on_failure ("abort" |
  * "continue"), reset_timeout_ms, rescan_timeout_ms, bind_timeout_ms, lock_timeout_ms (1..600000),
- * settle_ms (0..60000), hookscript (absolute path or ""). Device keys are lower-case hex "10de:2b85";
+ * settle_ms (0..60000), hookscript (absolute path or ""), release_after_stop, release_keeps_pin (booleans). Device keys are lower-case hex "10de:2b85";
  * VMID keys are digits, 100..999999999, no leading zero. Keys starting with '_' are comments, ignored
  * at every level (they may repeat); every other key is checked. Duplicate keys are an error (json-c
  * would keep the last one silently). Strict JSON: no comments, no single quotes, nothing after the

@@ -231,6 +231,60 @@ static void function_dropped_from_the_config_is_unpinned_after_its_post_stop_res
         rig_down(&g);
 }
 
+/* issue 14, opt-in release: with release_after_stop the function goes back to its host driver after
+ * post-stop's reset (the pin stays unless release_keeps_pin is false), and the next pre-start takes
+ * it back without calling the host driver a mistake. */
+static void post_stop_releases_to_the_host_driver_when_the_policy_says_so(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        rig_policy(&g, ", \"vms\": {\"100\": {\"release_after_stop\": true}}");
+        assert_int_equal(hook(&g, "pre-start"), EXIT_DONE);
+        assert_string_equal(driver(&g, "0000:01:00.0"), "vfio-pci");
+        assert_string_equal(reset_method(&g, "0000:01:00.0"), "");
+        assert_int_equal(hook(&g, "post-stop"), EXIT_DONE);
+        assert_string_equal(driver(&g, "0000:01:00.0"), "nvidia");
+        assert_string_equal(driver(&g, "0000:01:00.1"), "snd_hda_intel");
+        assert_string_equal(reset_method(&g, "0000:01:00.0"), "");
+        assert_non_null(strstr(g.text, "0000:01:00.0: released to nvidia (policy release_after_stop)"));
+        assert_int_equal(hook(&g, "pre-start"), EXIT_DONE);
+        assert_string_equal(driver(&g, "0000:01:00.0"), "vfio-pci");
+        assert_non_null(strstr(g.text, "taken back from nvidia (released to it after the last stop)"));
+        rig_down(&g);
+}
+
+static void release_without_the_pin_gives_the_host_driver_the_kernels_list(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        rig_policy(&g, ", \"vms\": {\"100\": {\"release_after_stop\": true, \"release_keeps_pin\": false}}");
+        assert_int_equal(hook(&g, "pre-start"), EXIT_DONE);
+        assert_string_equal(reset_method(&g, "0000:01:00.0"), "");
+        assert_int_equal(hook(&g, "post-stop"), EXIT_DONE);
+        assert_string_equal(driver(&g, "0000:01:00.0"), "nvidia");
+        assert_string_not_equal(reset_method(&g, "0000:01:00.0"), "");
+        assert_false(state_exists(&g, "kernel-reset_method-0000:01:00.0"));
+        rig_down(&g);
+}
+
+/* Without the policy key nothing changes: the card stays on vfio-pci after the stop. */
+static void post_stop_keeps_the_function_on_vfio_by_default(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        assert_int_equal(hook(&g, "pre-start"), EXIT_DONE);
+        assert_int_equal(hook(&g, "post-stop"), EXIT_DONE);
+        assert_string_equal(driver(&g, "0000:01:00.0"), "vfio-pci");
+        assert_null(strstr(g.text, "released"));
+        rig_down(&g);
+}
+
 /* keep-mdev VM 100: hostpci0 is a GVT-g slice of the iGPU 00:02.0 (on i915), hostpci1 is 01:00 with
  * driver=keep. Proxmox neither binds nor resets either (qemu-server PVE/QemuServer/PCI.pm
  * prepare_pci_device: an mdev creates a slice, driver=keep skips bind and reset); post-stop must
@@ -538,6 +592,9 @@ int main(void)
                 cmocka_unit_test(missing_function_on_a_root_bus_gets_no_domain_rescan),
                 cmocka_unit_test(function_given_with_keep_later_gets_the_kernels_list_back),
                 cmocka_unit_test(function_dropped_from_the_config_is_unpinned_after_its_post_stop_reset),
+                cmocka_unit_test(post_stop_releases_to_the_host_driver_when_the_policy_says_so),
+                cmocka_unit_test(release_without_the_pin_gives_the_host_driver_the_kernels_list),
+                cmocka_unit_test(post_stop_keeps_the_function_on_vfio_by_default),
                 cmocka_unit_test(post_stop_leaves_keep_and_mdev_functions_alone),
                 cmocka_unit_test(post_stop_with_an_old_record_still_skips_keep_and_mdev),
                 cmocka_unit_test(post_stop_old_record_function_unknown_to_the_config_is_left_alone),
