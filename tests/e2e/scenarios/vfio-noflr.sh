@@ -59,8 +59,9 @@ show
 t_eq "nvme on nvme" "$(drv $NVME)" nvme
 t_eq "e1000e on e1000e" "$(drv $NIC)" e1000e
 
-# Without the hook: Proxmox binds the IOMMU group to vfio-pci (PCI.pm pci_dev_group_bind_to_vfio) and
-# writes reset. (Under the kernel's "flr bus" that is an FLR.)
+# Without the hook: Proxmox binds the IOMMU group to vfio-pci (PCI.pm -> pve-common SysFSTools
+# pci_dev_group_bind_to_vfio: new_id, unbind, bind; driver_override here binds the same way without
+# leaving the ids in vfio-pci's table) and writes reset: under the kernel's "flr bus" that is an FLR.
 vfio-reset mark=no-hook
 for f in $NVME $NIC; do
         sys_write "$(pci $f)/driver_override" vfio-pci
