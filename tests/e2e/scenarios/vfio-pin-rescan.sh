@@ -1,6 +1,8 @@
 # Issue 14 (c): the pin survives post-stop and a remove+rescan. Slot 7 of topology nvmenic: nvme (.0,
 # FLR; its policy: slot, remove-rescan -> pinned to none) + e1000e (.1, pm -> pinned to pm).
 #  1. post-stop resets the slot and leaves both pins in place (the VM still owns the card).
+#  1b. `pve-gpu-reset reset` by hand: by the policy (no FLR), and with --method flr (the one FLR asked
+#     for): the pin is put back after each.
 #  2. post-stop whose only rung is remove-rescan (policy): the kernel forgets reset_method when it adds a
 #     function again, the hook writes the pin back (both none: remove-rescan is then every function's
 #     rung); Proxmox's write after it is still no FLR.
@@ -12,6 +14,9 @@
 # e2e-trace: pci_nvme_pci_reset e1000e_cb_qdev_reset pci_cfg_write
 # e2e-trace-none@post-stop: ^pci_cfg_write nvme [0-9]+:[0-9]+\.0 @0x88 <- 0x[89a-f][0-9a-f]{3}$
 # e2e-trace-some@post-stop: ^pci_cfg_write pcie-root-port 00:07\.0 @0x3e <- 0x[0-9a-f]*[4-7c-f][0-9a-f]$
+# e2e-trace-none@reset-command: ^pci_cfg_write nvme [0-9]+:[0-9]+\.0 @0x88 <- 0x[89a-f][0-9a-f]{3}$
+# e2e-trace-some@reset-command-flr: ^pci_cfg_write nvme [0-9]+:[0-9]+\.0 @0x88 <- 0x[89a-f][0-9a-f]{3}$
+# e2e-trace-none@write-after-reset-command: ^pci_nvme_pci_reset|^e1000e_cb_qdev_reset
 # e2e-trace-none@post-stop-rescan: ^pci_cfg_write nvme [0-9]+:[0-9]+\.0 @0x88 <- 0x[89a-f][0-9a-f]{3}$
 # e2e-trace-none@write-after-rescan: ^pci_cfg_write nvme [0-9]+:[0-9]+\.0 @0x88 <- 0x[89a-f][0-9a-f]{3}$
 # e2e-trace-none@write-after-rescan: ^pci_nvme_pci_reset|^e1000e_cb_qdev_reset
@@ -43,6 +48,22 @@ t_check "post-stop reset the slot" hook_says "$NVME bus-reset [a-z_]+ ok"
 t_eq "after post-stop: nvme still pinned to none" "$(rm_ $NVME)" ""
 t_eq "after post-stop: e1000e still pinned to pm" "$(rm_ $NIC)" pm
 t_check "both functions on vfio-pci" all_on_vfio $NVME $NIC
+
+echo "# --- 1b. the reset command"
+vfio-reset mark=reset-command
+out=$("$HOOK" reset $NVME 2>&1)
+t_eq "reset $NVME exits 0" "$?" 0
+echo "$out" | sed 's/^/#   [reset] /'
+t_eq "after reset: nvme still pinned to none" "$(rm_ $NVME)" ""
+t_eq "after reset: e1000e still pinned to pm" "$(rm_ $NIC)" pm
+vfio-reset mark=reset-command-flr
+out=$("$HOOK" reset $NVME --method flr 2>&1)
+t_eq "reset $NVME --method flr exits 0" "$?" 0
+echo "$out" | sed 's/^/#   [reset --method flr] /'
+t_eq "after reset --method flr: nvme pinned to none again" "$(rm_ $NVME)" ""
+vfio-reset mark=write-after-reset-command
+sys_write "$(pci $NVME)/reset" 1
+t_eq "Proxmox's write to the nvme's reset still fails" "$?" 1
 
 echo "# --- 2. post-stop by remove+rescan"
 policy '{"defaults": {"reset_methods": ["remove-rescan"], "settle_ms": 100}}'
