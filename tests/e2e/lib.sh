@@ -654,8 +654,8 @@ e2e_guest_vfio_reset() {
         if [ ! -x "$out" ] || [ "$src" -nt "$out" ]; then
                 e2e_need gcc || return 1
                 mkdir -p "$dir" || return 1
-                if ! gcc -static -O2 -Wall -Wextra -Werror -o "$out.tmp" "$src" >&2 || ! mv "$out.tmp" "$out"; then
-                        rm -f "$out.tmp"
+                if ! gcc -static -O2 -Wall -Wextra -Werror -o "$out.$$" "$src" >&2 || ! mv "$out.$$" "$out"; then
+                        rm -f "$out.$$"
                         e2e_die "building $src failed (gcc -static needs libc6-dev)"
                         return 1
                 fi
