@@ -96,6 +96,12 @@ t_info "after the manual rescan: nvme driver=$(drv $NVME), e1000e driver=$(drv $
 vfio-reset mark=pre-start-again
 hook 100 pre-start
 t_eq "pre-start after the manual rescan exits 0" "$HOOK_RC" 0
+# Both are on their host drivers again. The nvme's slot reset resets the e1000e too: it must be off e1000e
+# by then (the kernel tells only a driver with reset_prepare/reset_done; test_apply
+# every_function_leaves_its_host_driver_before_the_slot_reset).
+t_check "the e1000e left its host driver before the slot reset" sh -c 'echo "$1" | awk -v b="$2 bind-vfio ok" \
+        -v r="$3 bus-reset" "index(\$0, b) { sb = NR } index(\$0, r) && !sr { sr = NR } END { exit !(sb && sr && sb < sr) }"' \
+        sh "$HOOK_OUT" $NIC $NVME
 t_eq "pre-start pinned the nvme to none again" "$(rm_ $NVME)" ""
 t_eq "pre-start pinned the e1000e to pm again" "$(rm_ $NIC)" pm
 t_check "both functions on vfio-pci" all_on_vfio $NVME $NIC
