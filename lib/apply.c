@@ -1190,6 +1190,8 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
         struct foreign_check fc = { .ctx = a->ctx, .res = &reserved, .vmid = a->vmid };
         struct run_state rs = { .a = a, .p = p, .fc = &fc };
         struct pgr_lock locks[PLAN_MAX_DEVICES];
+        int prepare_result[PLAN_MAX_DEVICES] = { 0 };
+        bool prepared[PLAN_MAX_DEVICES] = { false }, stuck = false;
         size_t n_locks = 0;
         int r, ret = 0;
 
@@ -1201,15 +1203,43 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
                 ret = r;
                 goto out;
         }
-        for (size_t i = 0; i < p->n_devices; i++) {
+        /* Every function of the VM leaves its host driver (bind-vfio, keep-awake, ASPM) before any of them
+         * is reset: a slot reset resets every function below the bridge, and the kernel tells a driver
+         * only through its reset_prepare/reset_done (pci_dev_save_and_disable), which snd_hda_intel and
+         * the GPU drivers lack, so the HDMI audio beside a GPU would be reset under its driver. */
+        for (size_t i = 0; i < p->n_devices && !stuck; i++) {
                 struct plan_device *d = &p->devices[i];
-                bool resets = false, skipped = false;
 
                 if (!d->dev.present)
                         continue;
                 /* Read now, under the locks: the plan's copy may be a lock wait old. */
                 refresh_foreign(&fc, &reserved);
                 if (became_foreign(&rs, d, res)) {
+                        d->applied = true;
+                        d->apply_result = -EBUSY;
+                        ret = -EIO;
+                        continue;
+                }
+                prepared[i] = true;
+                prepare_result[i] = prepare_device(&rs, d, res);
+                /* A host driver stuck in its unbind: any further write near it (its siblings' resets
+                 * lock every device on the bus) could hang this run, and with it the VM start. The
+                 * phase fails; nothing more is touched, the functions bound before it are not reset. */
+                stuck = prepare_result[i] == -ETIMEDOUT;
+        }
+        for (size_t i = 0; i < p->n_devices; i++) {
+                struct plan_device *d = &p->devices[i];
+                bool resets = false, skipped = false;
+
+                if (!prepared[i])
+                        continue;
+                if (stuck && prepare_result[i] != -ETIMEDOUT) {
+                        res->n_failed++; /* bound, not reset: not applied, so no clean mark either */
+                        continue;
+                }
+                /* Again just before the reset: binding the others took time. */
+                refresh_foreign(&fc, &reserved);
+                if (prepare_result[i] >= 0 && became_foreign(&rs, d, res)) {
                         d->applied = true;
                         d->apply_result = -EBUSY;
                         ret = -EIO;
@@ -1227,7 +1257,7 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
                         resets |= d->actions[j].kind == ACTION_RESET || d->actions[j].kind == ACTION_BUS_RESET ||
                                   d->actions[j].kind == ACTION_REMOVE_RESCAN;
                 }
-                r = prepare_device(&rs, d, res);
+                r = prepare_result[i];
                 if (r >= 0 && resets)
                         r = reset_device(&rs, d, res);
                 /* Not after a stuck unbind: the device's lock is held in the kernel (see below). */
@@ -1280,11 +1310,6 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
                         ret = -EIO;
                 } else if (!skipped && (resets || d->n_actions > 0))
                         res->n_ok++;
-                /* A host driver stuck in its unbind: any further write near it (its siblings' resets
-                 * lock every device on the bus) could hang this run, and with it the VM start. The
-                 * phase fails; nothing more is touched. */
-                if (r == -ETIMEDOUT)
-                        break;
         }
 out:
         for (size_t i = 0; i < n_locks; i++)

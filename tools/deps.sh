@@ -9,7 +9,7 @@ set -eu
 
 # package       needed by
 pkgs="
-build-essential  build: cc, make
+build-essential  build: cc, make; e2e: gcc -static (libc6-dev) for the guest's vfio-reset
 pkg-config       build: finds the libraries below
 libpci-dev       build: libpci (config space)
 libjson-c-dev    build: json-c (policy, --json)

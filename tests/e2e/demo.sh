@@ -15,7 +15,22 @@ for k in $E2E_KERNELS; do case $k in 6.12*) kver=$k ;; esac; done
 echo "demo: booting the emulated host (QEMU q35 + intel-iommu, kernel $kver; about 10-20 s) ..."
 e2e_run_scenario "$kver" "$E2E_DIR/guest/demo.sh"
 rc=$?
-tr -d '\r' <"$E2E_LAST_LOG" | sed -n '/^DEMO-BEGIN/,/^DEMO-END/p' | sed '1d;$d'
+log=$(tr -d '\r' <"$E2E_LAST_LOG")
+# QEMU's trace lines and the guest's step markers share the console; the demo shows its own lines only.
+printf '%s\n' "$log" | sed -n '/^DEMO-BEGIN/,/^DEMO-END/p' | sed '1d;$d' |
+        grep -Ev '^(pci_cfg_write|pci_nvme_pci_reset|E2E-STEP) '
+# trace_count STEP ERE: QEMU trace lines matching ERE between the guest's "E2E-STEP STEP" and the next marker
+trace_count() {
+        printf '%s\n' "$log" | awk -v m="E2E-STEP $1" '$0 == m { on = 1; next } /^E2E-STEP / { on = 0 } on' | grep -cE -- "$2"
+}
+flr='^pci_cfg_write nvme [0-9]+:[0-9]+\.0 @0x88 <- 0x[89a-f][0-9a-f]{3}$'
+sbr='^pci_cfg_write pcie-root-port 00:07\.0 @0x3e <- 0x[0-9a-f]*[4-7c-f][0-9a-f]$'
+echo
+echo "== What QEMU itself saw during the two guest reboots of VM 101 (its trace, on this machine):"
+printf '    without the hook: %s FLR of the nvme (Device Control <- 0x8000), %s secondary bus reset of its slot\n' \
+        "$(trace_count reboot-without-hook "$flr")" "$(trace_count reboot-without-hook "$sbr")"
+printf '    with the pin:     %s FLR of the nvme, %s secondary bus reset of its slot\n' \
+        "$(trace_count reboot-with-hook "$flr")" "$(trace_count reboot-with-hook "$sbr")"
 if [ $rc -ne 0 ]; then
         echo "demo: FAILED (${E2E_WHY:-status $rc}); full console: $E2E_LAST_LOG" >&2
         exit 1

@@ -22,7 +22,8 @@
 #   E2E_MODULES      modules to load, in addition to their dependencies (see E2E_DEFAULT_MODULES)
 #   E2E_EXTRA_MODULES more modules, e.g. "snd-hda-intel" (binds the GPU's HDA function to a host driver)
 #   E2E_HOST_TOOLS   host programs copied in with their libraries (default "lspci setpci")
-#   E2E_TOPOLOGY     QEMU PCI topology pieces: "gpu" (default) plus optional "switch", "pcibridge", "gpu8"
+#   E2E_TOPOLOGY     QEMU PCI topology pieces: "gpu" (default) plus optional "switch", "pcibridge", "mfgroup",
+#                    "nvmenic", "gpu8"
 #   E2E_TRACE        QEMU trace events (-trace PATTERN each), e.g. "pci_nvme_pci_reset resettable_phase_enter_begin";
 #                    QEMU writes them to stderr, which e2e_boot merges into the console stream and $E2E_LOG
 #   E2E_HOTPLUG      "native" (default: pciehp, /sys/bus/pci/slots/N/power, as in sysfs-reference)
@@ -57,6 +58,9 @@
 #         00:06.0 rp6 (slot 6) -> 04:00.0 bochs-display 1234:1111 (multifunction) + 04:00.1 intel-hda
 #         + 04:00.2 qemu-xhci 1b36:000d (no driver). Bus 04 after "gpu" alone; find it with
 #         /sys/bus/pci/slots/6/address.
+#   nvmenic: one card whose two functions QEMU traces separately (the VFIO proof, scenarios/vfio-*.sh)
+#         00:07.0 rp7 (slot 7) -> BB:00.0 nvme 1b36:0010 (multifunction, FLR) + BB:00.1 e1000e 8086:10d3
+#         (pm). Both in one IOMMU group. Bus 04 after "gpu" alone; find it with /sys/bus/pci/slots/7/address.
 #   gpu8: eight GPU-like slots for the scale benchmark (tests/bench): root ports 00:10.0-00:17.0
 #         (slots and chassis 16-23), each -> bochs-display 1234:1111 class 0380 (multifunction) +
 #         intel-hda. Bus numbers follow the pieces before it (after "gpu" alone: 04-0b); find a slot's
@@ -496,6 +500,18 @@ e2e_qemu_args() {
                                 -device intel-hda,bus=rp6,addr=0.1
                                 -device qemu-xhci,bus=rp6,addr=0.2
                         ) ;;
+                nvmenic)
+                        # One card, two functions that QEMU traces separately: nvme (FLR; traces
+                        # pci_nvme_pci_reset) and e1000e (pm only, which QEMU 7.2 does not emulate as a
+                        # reset; traces e1000e_cb_qdev_reset). An FLR of .0 resets only the nvme, a
+                        # secondary bus reset of rp7 resets both. No ACS between the functions: one group.
+                        E2E_QEMU_ARGS+=(
+                                -device pcie-root-port,id=rp7,bus=pcie.0,addr=0x7,slot=7,chassis=7
+                                -blockdev driver=null-co,node-name=nvm7,size=1048576
+                                -device nvme,serial=e2e-nvme7,drive=nvm7,bus=rp7,addr=0.0,multifunction=on
+                                -netdev user,id=n7,restrict=on
+                                -device e1000e,netdev=n7,bus=rp7,addr=0.1
+                        ) ;;
                 gpu8)
                         local g
                         for g in 0 1 2 3 4 5 6 7; do
@@ -505,7 +521,7 @@ e2e_qemu_args() {
                                         -device intel-hda,bus=rp1$g,addr=0.1
                                 )
                         done ;;
-                *) e2e_die "unknown E2E_TOPOLOGY piece '$piece' (gpu, switch, pcibridge, mfgroup, gpu8)"; return 1 ;;
+                *) e2e_die "unknown E2E_TOPOLOGY piece '$piece' (gpu, switch, pcibridge, mfgroup, nvmenic, gpu8)"; return 1 ;;
                 esac
         done
 }
@@ -581,37 +597,75 @@ e2e_shell() {
 # ---------------------------------------------------------------------------------------------------
 # Scenarios
 
-# e2e_scenario_header FILE KEY -> the value of a "# e2e-KEY: VALUE" line in the first 40 lines of FILE
+# e2e_scenario_header FILE KEY -> the value of a "# e2e-KEY: VALUE" line in the first 60 lines of FILE
 e2e_scenario_header() {
-        head -n 40 "$1" | sed -n "s/^# e2e-$2:[[:space:]]*//p" | head -n1
+        head -n 60 "$1" | sed -n "s/^# e2e-$2:[[:space:]]*//p" | head -n1
 }
 
 # _e2e_trace_checks SCENARIO LOG -> prints one "trace: ok/not ok" line per "# e2e-trace-none: ERE" and
 # "# e2e-trace-some: ERE" header of SCENARIO, matched against the lines of LOG between the guest's
 # E2E-MODULES-LOADED and E2E-EXIT= markers: the scenario's own time, without the machine reset at
 # power-on, the drivers' probes or the shutdown that follows (drivers write config space then). QEMU writes a trace line from the vCPU thread that also writes the serial
-# console, so the order in LOG is the order of events. Returns the number of failed checks.
+# console, so the order in LOG is the order of events. "# e2e-trace-none@STEP: ERE" (and -some@STEP)
+# looks only at the lines after the guest's "E2E-STEP STEP" marker up to the next E2E-STEP marker (or
+# E2E-EXIT=); the guest prints markers with `vfio-reset mark=STEP`, which waits until the marker has left
+# the UART, so no trace line of the step can come before it. A STEP the guest never marked fails the
+# check. Returns the number of failed checks.
 _e2e_trace_checks() {
-        local scen=$1 log=$2 line kind re hits n failed=0 after
+        local scen=$1 log=$2 line kind re hits n failed=0 after step window
         after=$(tr -d '\r' <"$log" | sed -n '/^E2E-MODULES-LOADED/,/^E2E-EXIT=/p')
         while IFS= read -r line; do
                 kind=${line%%:*} re=${line#*:}
                 re=${re#"${re%%[![:space:]]*}"}
-                hits=$(printf '%s\n' "$after" | grep -E -- "$re")
+                step="" window=$after
+                case $kind in
+                *@*)
+                        step=${kind#*@} kind=${kind%%@*}
+                        if ! printf '%s\n' "$after" | grep -qxF "E2E-STEP $step"; then
+                                failed=$((failed + 1))
+                                echo "trace: not ok - $kind@$step: $re (the guest never marked step $step)"
+                                continue
+                        fi
+                        window=$(printf '%s\n' "$after" | awk -v m="E2E-STEP $step" '
+                                $0 == m { on = 1; next }
+                                /^E2E-STEP / || /^E2E-EXIT=/ { on = 0 }
+                                on')
+                        ;;
+                esac
+                hits=$(printf '%s\n' "$window" | grep -E -- "$re")
                 n=$(printf '%s' "$hits" | grep -c '')
                 if { [ "$kind" = none ] && [ "$n" = 0 ]; } || { [ "$kind" = some ] && [ "$n" != 0 ]; }; then
-                        echo "trace: ok - $kind: $re ($n lines)"
+                        echo "trace: ok - $kind${step:+@$step}: $re ($n lines)"
                 else
                         failed=$((failed + 1))
-                        echo "trace: not ok - $kind: $re ($n lines)"
+                        echo "trace: not ok - $kind${step:+@$step}: $re ($n lines)"
                         printf '%s\n' "$hits" | head -n 5 | sed 's/^/trace:   /'
                 fi
-        done < <(head -n 40 "$scen" | sed -n 's/^# e2e-trace-\(none\|some\):/\1:/p')
+        done < <(head -n 60 "$scen" | sed -n 's/^# e2e-trace-\(none\|some\)\(@[A-Za-z0-9_.-]*\)\?:/\1\2:/p')
         return $failed
 }
 
+# e2e_guest_vfio_reset -> path of tests/e2e/guest/vfio-reset.c built static (gcc -static: the guest has
+# no glibc), into $E2E_BUILDDIR/e2e-guest (else $E2E_CACHE/e2e-guest); rebuilt when the source is newer.
+e2e_guest_vfio_reset() {
+        local src="$E2E_DIR/guest/vfio-reset.c" dir out
+        dir="${E2E_BUILDDIR:-$E2E_CACHE}/e2e-guest"
+        out="$dir/vfio-reset"
+        if [ ! -x "$out" ] || [ "$src" -nt "$out" ]; then
+                e2e_need gcc || return 1
+                mkdir -p "$dir" || return 1
+                if ! gcc -static -O2 -Wall -Wextra -Werror -o "$out.$$" "$src" >&2 || ! mv "$out.$$" "$out"; then
+                        rm -f "$out.$$"
+                        e2e_die "building $src failed (gcc -static needs libc6-dev)"
+                        return 1
+                fi
+        fi
+        printf '%s\n' "$out"
+}
+
 # e2e_run_scenario KVER SCENARIO [SRC[:DEST]...]
-#   Builds an initramfs for KVER holding the guest helpers (/e2e/lib.sh), the hook binary
+#   Builds an initramfs for KVER holding the guest helpers (/e2e/lib.sh), /usr/sbin/vfio-reset (QEMU's
+#   VFIO calls, see guest/vfio-reset.c), the hook binary
 #   ($E2E_BUILDDIR/pve-gpu-reset -> /usr/sbin/pve-gpu-reset, when E2E_BUILDDIR is set and it exists),
 #   the extra files, and SCENARIO as /scenario; boots it; returns the scenario's status, 77 when the
 #   scenario's "# e2e-kernels:" globs exclude KVER. Header lines in the scenario override the knobs:
@@ -653,6 +707,8 @@ e2e_run_scenario() {
         if [ -n "${E2E_BUILDDIR:-}" ] && [ -x "$E2E_BUILDDIR/pve-gpu-reset" ]; then
                 files+=("$E2E_BUILDDIR/pve-gpu-reset:/usr/sbin/pve-gpu-reset")
         fi
+        v=$(e2e_guest_vfio_reset) || { E2E_WHY="building the guest's vfio-reset failed"; return 125; }
+        files+=("$v:/usr/sbin/vfio-reset")
         mkdir -p "${E2E_LOGDIR:=$E2E_CACHE/logs}"
         E2E_LOG="$E2E_LOGDIR/$name-$kver.log"
         cpio=$(mktemp "${TMPDIR:-/tmp}/e2e-$name.XXXXXX") || return 125

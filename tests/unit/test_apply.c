@@ -863,6 +863,43 @@ static void host_driver_unbind_that_blocks_fails_in_bounded_time(void **state)
         rig_down(&g);
 }
 
+/* Index of the first write of the fake kernel whose "<path>=<value>" contains needle, -1 when none. */
+static int first_write(const struct rig *g, const char *needle)
+{
+        for (int i = 0; i < g->fk.sh->n_log; i++)
+                if (strstr(g->fk.sh->log[i], needle))
+                        return i;
+        return -1;
+}
+
+/* A slot reset resets every function below the bridge, whatever driver holds it; the kernel tells a
+ * driver only through its reset_prepare/reset_done (pci_dev_save_and_disable), which snd_hda_intel and
+ * the GPU drivers do not have. So a function of the VM still on its host driver (the HDMI audio beside
+ * an nvidia GPU, e2e vfio-noflr.sh: the e1000e) must leave it before any function of the VM is reset,
+ * not after its sibling's slot reset. */
+static void every_function_leaves_its_host_driver_before_the_slot_reset(void **state)
+{
+        struct rig g;
+        int reset_at, unbind_at, bind_at;
+
+        (void)state;
+        rig_up(&g, "host-driver", 100, PHASE_PRE_START, NULL);
+        assert_int_equal(rig_apply(&g), 0);
+        reset_at = first_write(&g, "0000:00:01.0/reset_subordinate=1");
+        unbind_at = first_write(&g, "0000:01:00.1/driver/unbind=");
+        bind_at = first_write(&g, "drivers_probe=0000:01:00.1");
+        assert_true(reset_at >= 0);
+        assert_true(unbind_at >= 0);
+        assert_true(bind_at >= 0);
+        assert_true(unbind_at < reset_at);
+        assert_true(bind_at < reset_at);
+        assert_string_equal(driver(&g, "0000:01:00.0"), "vfio-pci");
+        assert_string_equal(driver(&g, "0000:01:00.1"), "vfio-pci");
+        assert_int_equal(fk_count(&g.fk, "0000:00:01.0/reset_subordinate", "1"), 1);
+        assert_int_equal(g.res.n_failed, 0);
+        rig_down(&g);
+}
+
 /* Issue #7, the mapping path: a mapping= device that fell off the bus gets the same one rescan at
  * pre-start as a raw hostpci (run.c execute: apply_rescan_missing, then plan again). */
 static void missing_mapping_device_is_rescanned_at_pre_start(void **state)
@@ -1168,6 +1205,7 @@ int main(void)
                 cmocka_unit_test(reset_method_narrowed_by_a_killed_run_is_not_taken_as_the_truth),
                 cmocka_unit_test(next_run_restores_a_reset_method_left_narrowed),
                 cmocka_unit_test(host_driver_unbind_that_blocks_fails_in_bounded_time),
+                cmocka_unit_test(every_function_leaves_its_host_driver_before_the_slot_reset),
                 cmocka_unit_test(failed_bridge_reset_still_rescans_what_it_removed),
                 cmocka_unit_test(post_stop_after_our_reservation_was_released_honours_another_vms_reservation),
                 cmocka_unit_test(remove_rescan_that_renumbers_a_mapped_group_fails_with_the_fix),
