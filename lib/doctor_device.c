@@ -47,8 +47,7 @@ void doctor_device_load_facts(const struct pgr_ctx *ctx, struct doctor_device *d
         d->numa_node = (int)read_count(ctx, &d->dev.addr, "numa_node", INT_MAX);
         if ((n = read_count(ctx, &d->dev.addr, "sriov_totalvfs", 0xffff)) > 0)
                 d->sriov_totalvfs = (unsigned)n;
-        if ((n = read_count(ctx, &d->dev.addr, "sriov_numvfs", 0xffff)) > 0)
-                d->sriov_numvfs = (unsigned)n;
+        d->sriov_numvfs = d->dev.sriov_numvfs; /* pcidev_probe read it: the plan decides on the same value */
 }
 
 void doctor_device_id(const struct doctor_device *d, char buf[static 16])

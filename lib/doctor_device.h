@@ -8,11 +8,11 @@
 #include "pcidev.h"
 #include "plan.h"
 
-/* One PCI function the doctor examines: a function of the VM (slots expanded), or host-wide every
- * function of every VM on this node plus whatever is bound to vfio-pci. */
 /* What leaves a function untouched by the hook (plan.c: the config's skip, or what it is). */
 #define UNTOUCHED_WHY "driver=keep, mdev=, an NVIDIA vGPU VF, or an SR-IOV PF with VFs enabled"
 
+/* One PCI function the doctor examines: a function of the VM (slots expanded), or host-wide every
+ * function of every VM on this node plus whatever is bound to vfio-pci. */
 struct doctor_device {
         struct pcidev dev;               /* facts; dev.present may be false */
         unsigned long vmid;              /* the (first) VM that passes it through, 0: none */
