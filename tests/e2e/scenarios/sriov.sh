@@ -13,9 +13,9 @@
 # while its VFs are enabled: vfio-pci refuses such a PF (vfio_pci_core_register_device: "Cannot bind
 # to PF with SR-IOV enabled") and unbinding nvme leaves the VFs ("driver left SR-IOV enabled after
 # remove"), so the hook leaves it alone: exit 0, a warning, PF still on nvme.
-# QEMU's record, from E2E-TRACE-START (after the VFs exist): the VF's FLR (Device Control 0x88
-# <- 0x8000) is there; no config write to the PF or a sibling, none to the root port (no SBR, no
-# slot power), no VF (un)registration.
+# `reset VF --method slot|remove-rescan` is refused (exit 1). QEMU's record, from E2E-TRACE-START
+# (after the VFs exist): the VF's FLR (Device Control 0x88 <- 0x8000) is there; no config write to
+# the PF or a sibling, none to the root port (no SBR, no slot power), no VF (un)registration.
 # e2e-topology: gpu sriov
 # e2e-timeout: 240
 # e2e-files: guest/hook.sh:/e2e/hook.sh
@@ -75,6 +75,14 @@ for step in pre-start post-stop; do
         for d in $PF $VF2 $VF3; do
                 t_eq "$step: $d config space (256 bytes) unchanged" "$(cfg_changes "$d")" ""
         done
+done
+
+for m in slot remove-rescan; do
+        echo "# --- reset $VF1 --method $m: an administrator cannot widen a VF's reset either"
+        hook reset $VF1 --method $m
+        t_eq "reset --method $m of the VF is refused" "$HOOK_RC" 1
+        t_check "it says the VF gets only its FLR" hook_says "virtual function of $PF gets only its own FLR"
+        t_eq "the PF is still on nvme with 3 VFs" "$(drv $PF) $(sys_read "$(pci $PF)/sriov_numvfs")" "nvme 3"
 done
 
 echo "# --- pre-start of VM 102 (the PF, with its 3 VFs enabled)"
