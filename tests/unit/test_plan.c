@@ -757,6 +757,22 @@ static void virtual_function_gets_only_its_flr(void **state)
         }
 }
 
+/* A VF's link/ ASPM files are its PF's link (drivers/pci/pcie/aspm.c pcie_aspm_get_link): turning
+ * ASPM off through the VF would change the link of the PF and every sibling. */
+static void virtual_function_gets_no_aspm_write(void **state)
+{
+        struct fixture f;
+        const struct plan_device *d;
+
+        (void)state;
+        load(&f, "sriov-nvme", 100, PHASE_PRE_START, NULL);
+        d = dev(&f, "0000:2e:04.0");
+        assert_true(d->dev.n_link_aspm > 0);
+        assert_true(d->policy.aspm_off);
+        assert_false(has(d, ACTION_ASPM_OFF));
+        unload(&f);
+}
+
 /* The reset command's --method cannot widen it either. */
 static void virtual_function_refuses_a_forced_slot_reset(void **state)
 {
@@ -884,6 +900,7 @@ int main(void)
                 cmocka_unit_test(more_functions_below_a_bridge_than_listed_count_as_foreign),
                 cmocka_unit_test(virtual_function_is_never_removed),
                 cmocka_unit_test(virtual_function_gets_only_its_flr),
+                cmocka_unit_test(virtual_function_gets_no_aspm_write),
                 cmocka_unit_test(virtual_function_refuses_a_forced_slot_reset),
                 cmocka_unit_test(pf_with_enabled_vfs_is_left_alone),
                 cmocka_unit_test(nvidia_vgpu_function_is_left_to_proxmox),
