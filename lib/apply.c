@@ -85,30 +85,36 @@ static bool cond_unbound(const struct pgr_ctx *ctx, const struct pci_addr *a, co
         return sysfs_dev_link(ctx, a, "driver", drv, sizeof(drv)) == -ENOENT;
 }
 
-/* Config space answers with the expected IDs (a dead or resetting device reads all 0xff). */
-static bool config_answers(const struct pgr_ctx *ctx, const struct pci_addr *a, unsigned vendor, unsigned device)
+/* Config space answers with the expected IDs (a dead or resetting device reads all 0xff). A VF
+ * reads FFFFh as its IDs by the spec: its Command/Status must answer, and its IDs are the ones
+ * the kernel derived from the PF (what sysfs shows), which a reset does not change. */
+static bool config_answers(const struct pgr_ctx *ctx, const struct pci_addr *a, unsigned vendor, unsigned device,
+                           bool virtfn)
 {
-        char path[PATH_MAX], bdf[PCI_ADDR_STRLEN], buf[8];
+        char path[PATH_MAX], bdf[PCI_ADDR_STRLEN];
+        uint8_t buf[8 + 1]; /* the read op keeps a byte for its NUL */
+        unsigned ids;
         int n;
 
         if (pgr_pathf(ctx, path, sizeof(path), "/sys/bus/pci/devices/%s/config", pci_addr_format(a, bdf)) < 0)
                 return false;
-        n = ctx->ops->read(ctx->ops_userdata, path, buf, sizeof(buf));
-        if (n < 4)
+        n = ctx->ops->read(ctx->ops_userdata, path, (char *)buf, sizeof(buf));
+        if (n < 0 || !pcidev_config_alive(buf, (size_t)n, virtfn))
                 return false;
-        return ((unsigned)(unsigned char)buf[0] | (unsigned)(unsigned char)buf[1] << 8) == vendor &&
-               ((unsigned)(unsigned char)buf[2] | (unsigned)(unsigned char)buf[3] << 8) == device;
+        ids = (unsigned)buf[0] | (unsigned)buf[1] << 8 | (unsigned)buf[2] << 16 | (unsigned)buf[3] << 24;
+        return (virtfn && ids == 0xffffffffU) || ids == (vendor | device << 16);
 }
 
 struct verify_want {
         unsigned vendor, device;
+        bool virtfn;
 };
 
 static bool cond_answers(const struct pgr_ctx *ctx, const struct pci_addr *a, const void *arg)
 {
         const struct verify_want *w = arg;
 
-        return config_answers(ctx, a, w->vendor, w->device);
+        return config_answers(ctx, a, w->vendor, w->device, w->virtfn);
 }
 
 /* Per-run bookkeeping: what this run already did, so a slot reset or a remove+rescan that covered
@@ -412,7 +418,7 @@ static int aspm_off(struct apply_ctx *a, const struct plan_device *d, const stru
 static int verify_usable(struct apply_ctx *a, const struct plan_device *d, const struct pci_addr *dev,
                          unsigned timeout_ms, char *why, size_t why_size)
 {
-        struct verify_want w = { d->dev.vendor, d->dev.device };
+        struct verify_want w = { d->dev.vendor, d->dev.device, d->dev.physfn[0] != '\0' };
         char drv[64];
 
         if (a->dry_run)

@@ -127,7 +127,7 @@ static int add_plan_devices(struct doctor *d, const struct plan *p, const struct
                 if (conf)
                         snprintf(dd->hostpci, sizeof(dd->hostpci), "%s", pd->hostpci);
                 dd->entry = conf ? hostpci_by_name(conf, pd->hostpci) : NULL;
-                dd->untouched = hostpci_untouched(d, dd->entry);
+                dd->untouched = hostpci_untouched(d, dd->entry) || pd->dev.nvidia_vgpu || pd->dev.sriov_numvfs;
                 dd->pd = pd;
                 dd->conf = conf;
                 doctor_device_load_facts(d->ctx, dd);

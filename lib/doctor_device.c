@@ -47,8 +47,7 @@ void doctor_device_load_facts(const struct pgr_ctx *ctx, struct doctor_device *d
         d->numa_node = (int)read_count(ctx, &d->dev.addr, "numa_node", INT_MAX);
         if ((n = read_count(ctx, &d->dev.addr, "sriov_totalvfs", 0xffff)) > 0)
                 d->sriov_totalvfs = (unsigned)n;
-        if ((n = read_count(ctx, &d->dev.addr, "sriov_numvfs", 0xffff)) > 0)
-                d->sriov_numvfs = (unsigned)n;
+        d->sriov_numvfs = d->dev.sriov_numvfs; /* pcidev_probe read it: the plan decides on the same value */
 }
 
 void doctor_device_id(const struct doctor_device *d, char buf[static 16])
@@ -145,7 +144,7 @@ static void check_driver(const struct doctor_devices *set, const struct doctor_d
                 return;
         }
         if (d->untouched) {
-                doctor_add(rep, "driver", DOCTOR_INFO, p->bdf, NULL, "%s: left on %s on purpose (driver=keep or mdev)",
+                doctor_add(rep, "driver", DOCTOR_INFO, p->bdf, NULL, "%s: left on %s on purpose (" UNTOUCHED_WHY ")",
                            d->hostpci, p->driver[0] ? p->driver : "no driver");
                 return;
         }
@@ -378,7 +377,7 @@ static void check_reset(const struct doctor_device *d, bool vendor_reset_loaded,
                 return;
         doctor_device_id(d, id);
         if (d->untouched) {
-                doctor_add(rep, "reset", DOCTOR_INFO, p->bdf, NULL, "never reset: %s is driver=keep or a mediated device",
+                doctor_add(rep, "reset", DOCTOR_INFO, p->bdf, NULL, "never reset: %s is left alone (" UNTOUCHED_WHY ")",
                            d->hostpci);
                 return;
         }
@@ -756,7 +755,32 @@ static void check_sriov(const struct doctor_device *d, struct doctor_report *rep
         const struct pcidev *p = &d->dev;
         bool wider = false;
 
-        if (!p->present || !d->vmid || d->untouched)
+        if (!p->present || !d->vmid)
+                return;
+        if (p->nvidia_vgpu && !(d->entry && d->entry->mdev)) {
+                char fix[160];
+
+                snprintf(fix, sizeof(fix), "give it as %s: 0000:..,mdev=nvidia-N (a type from its "
+                         "nvidia/creatable_vgpu_types)", d->hostpci[0] ? d->hostpci : "hostpciN");
+                doctor_add(rep, "sriov", DOCTOR_INFO, p->bdf, fix,
+                           "an NVIDIA vGPU function (nvidia/current_vgpu_type): Proxmox sets its vGPU type for "
+                           "mdev=nvidia-N and neither binds nor resets it; the hook leaves it alone");
+                return;
+        }
+        /* driver=keep and mdev= lines leave it alone anyway */
+        if (d->sriov_totalvfs && d->sriov_numvfs && !(d->entry && (d->entry->mdev || d->entry->driver == HOSTPCI_DRIVER_KEEP))) {
+                char fix[512];
+
+                snprintf(fix, sizeof(fix), "pass one of its VFs instead; or stop the VMs using its VFs and echo 0 > "
+                         "/sys/bus/pci/devices/%s/sriov_numvfs before VM %lu starts", p->bdf, d->vmid);
+                doctor_add(rep, "sriov", DOCTOR_WARN, p->bdf, fix,
+                           "an SR-IOV physical function with %u of %u VFs enabled, passed through whole: vfio-pci "
+                           "refuses to bind it while they exist, unbinding its driver leaves it with none, and a "
+                           "reset of it resets every VF (other VMs' VFs with it); the hook leaves it alone",
+                           d->sriov_numvfs, d->sriov_totalvfs);
+                return;
+        }
+        if (d->untouched)
                 return;
         if (p->physfn[0]) {
                 for (size_t i = 0; d->pd && i < d->pd->n_ladder; i++)
@@ -772,16 +796,6 @@ static void check_sriov(const struct doctor_device *d, struct doctor_report *rep
                            "and every other VF; with ARI its function number is not a slot of its own)%s", p->physfn,
                            wider ? "; the ladder goes beyond FLR" : "");
                 return;
-        }
-        if (d->sriov_totalvfs && d->sriov_numvfs) {
-                char fix[512];
-
-                snprintf(fix, sizeof(fix), "pass one of its VFs instead; or stop the VMs using its VFs and echo 0 > "
-                         "/sys/bus/pci/devices/%s/sriov_numvfs before VM %lu starts", p->bdf, d->vmid);
-                doctor_add(rep, "sriov", DOCTOR_WARN, p->bdf, fix,
-                           "an SR-IOV physical function with %u of %u VFs enabled, passed through whole: binding it to "
-                           "vfio-pci and resetting it destroys its VFs (other VMs' VFs die with it)",
-                           d->sriov_numvfs, d->sriov_totalvfs);
         }
 }
 

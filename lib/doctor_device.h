@@ -8,13 +8,16 @@
 #include "pcidev.h"
 #include "plan.h"
 
+/* What leaves a function untouched by the hook (plan.c: the config's skip, or what it is). */
+#define UNTOUCHED_WHY "driver=keep, mdev=, an NVIDIA vGPU VF, or an SR-IOV PF with VFs enabled"
+
 /* One PCI function the doctor examines: a function of the VM (slots expanded), or host-wide every
  * function of every VM on this node plus whatever is bound to vfio-pci. */
 struct doctor_device {
         struct pcidev dev;               /* facts; dev.present may be false */
         unsigned long vmid;              /* the (first) VM that passes it through, 0: none */
         char hostpci[16];                /* "hostpci0", "" when in no VM */
-        bool untouched;                  /* driver=keep or mdev=: neither bound nor reset */
+        bool untouched;                  /* neither bound nor reset: UNTOUCHED_WHY */
         const struct plan_device *pd;    /* its entry in a post-stop plan, NULL when none */
         const struct vmconf *conf;       /* that VM's config, NULL when in no VM */
         const struct hostpci *entry;     /* its hostpciN line there, NULL when none */

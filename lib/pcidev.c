@@ -151,6 +151,18 @@ static int read_config(struct pci_dev *d, u8 *buf, int size)
         return have;
 }
 
+static bool all_ones(const uint8_t *b)
+{
+        return b[0] == 0xff && b[1] == 0xff && b[2] == 0xff && b[3] == 0xff;
+}
+
+bool pcidev_config_alive(const uint8_t *head, size_t len, bool virtfn)
+{
+        if (virtfn)
+                return len >= 8 && !all_ones(head + 4);
+        return len >= 4 && !all_ones(head);
+}
+
 /* Facts from config space: header, PCIe (FLR, ASPM control), PM (state, No_Soft_Reset), AF (FLR). */
 static void probe_config(struct pcidev_access *acc, struct pcidev *p, bool have_ids)
 {
@@ -163,7 +175,7 @@ static void probe_config(struct pcidev_access *acc, struct pcidev *p, bool have_
         if (!d)
                 return;
         len = read_config(d, buf, (int)sizeof(buf));
-        if (len < 64 || (buf[0] == 0xff && buf[1] == 0xff && buf[2] == 0xff && buf[3] == 0xff)) {
+        if (len < 64 || !pcidev_config_alive(buf, (size_t)len, p->physfn[0] != '\0')) {
                 pci_free_dev(d);
                 return;
         }
@@ -453,6 +465,15 @@ int pcidev_probe(struct pcidev_access *acc, const struct pci_addr *addr, struct 
                         p->sub_device = d & 0xffff;
                 }
         }
+        {
+                char pf_name[64];
+                struct pci_addr pf;
+
+                /* before config space: a VF's reads differently */
+                if (sysfs_dev_link(ctx, addr, "physfn", pf_name, sizeof(pf_name)) == 0 &&
+                    pci_addr_parse_full(pf_name, &pf) == 0)
+                        pci_addr_format(&pf, p->physfn);
+        }
         probe_config(acc, p, have_ids);
         if (!p->config_readable)
                 p->header_type = (p->class_code >> 8) == 0x0604 ? PCI_HEADER_TYPE_BRIDGE : PCI_HEADER_TYPE_NORMAL;
@@ -467,13 +488,11 @@ int pcidev_probe(struct pcidev_access *acc, const struct pci_addr *addr, struct 
         probe_reset(ctx, p);
         p->has_reset_subordinate = sysfs_dev_has(ctx, addr, "reset_subordinate");
         {
-                char pf_name[64];
-                struct pci_addr pf;
+                int n = read_int_attr(ctx, addr, "sriov_numvfs");
 
-                if (sysfs_dev_link(ctx, addr, "physfn", pf_name, sizeof(pf_name)) == 0 &&
-                    pci_addr_parse_full(pf_name, &pf) == 0)
-                        pci_addr_format(&pf, p->physfn);
+                p->sriov_numvfs = n > 0 ? (unsigned)n : 0;
         }
+        p->nvidia_vgpu = sysfs_dev_has(ctx, addr, "nvidia/current_vgpu_type");
         p->d3cold_allowed = read_int_attr(ctx, addr, "d3cold_allowed");
         read_attr(ctx, addr, "power/control", p->power_control, sizeof(p->power_control));
         read_attr(ctx, addr, "power_state", p->power_state, sizeof(p->power_state));
@@ -493,6 +512,7 @@ int pcidev_probe(struct pcidev_access *acc, const struct pci_addr *addr, struct 
 static int open_live(struct pcidev_access *acc, const struct pci_addr *a, struct pci_dev **ret)
 {
         struct pci_dev *d;
+        u8 head[8];
 
         if (a->func < 0 || a->func > 7)
                 return -EINVAL;
@@ -501,7 +521,8 @@ static int open_live(struct pcidev_access *acc, const struct pci_addr *a, struct
         d = pci_get_dev(acc->pacc, (int)a->domain, (int)a->bus, (int)a->slot, a->func);
         if (!d)
                 return -ENOMEM;
-        if (pci_read_long(d, PCI_VENDOR_ID) == 0xffffffffU) {
+        if (!pci_read_block(d, 0, head, sizeof(head)) ||
+            !pcidev_config_alive(head, sizeof(head), sysfs_dev_has(acc->ctx, a, "physfn"))) {
                 pci_free_dev(d);
                 return -EIO;
         }

@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "bdf.h"
 #include "context.h"
@@ -66,7 +67,16 @@ struct pcidev {
                                          * over below_parent must then fail closed */
         bool alone_on_bus;              /* no other function on this device's bus */
         char physfn[PCI_ADDR_STRLEN];   /* an SR-IOV virtual function: its PF (the physfn link), else "" */
+        unsigned sriov_numvfs;          /* an SR-IOV PF: VFs enabled now (sriov_numvfs), else 0 */
+        bool nvidia_vgpu;               /* nvidia/current_vgpu_type: a function NVIDIA's vGPU host driver
+                                         * (kernel 6.8+) hands out through Proxmox's mdev=nvidia-N */
 };
+
+/* Whether the start of a function's config space (len bytes read: IDs, then Command/Status) shows
+ * a function that answers rather than all ones. An SR-IOV VF's Vendor and Device ID registers read
+ * FFFFh (SR-IOV spec; drivers/pci/pci.c pci_device_is_present asks the PF "since VF Vendor/Device
+ * IDs are 0xffff", pci_dev_wait reads Command): for a VF, Command/Status decide. */
+bool pcidev_config_alive(const uint8_t *head, size_t len, bool virtfn);
 
 /* Facts for one function (addr->func >= 0). A device that is not present gives 0 with present=false.
  * Identity (vendor, device, subsystem, class) is the kernel's (sysfs), so a device whose config space

@@ -534,7 +534,7 @@ static void build_ladder(const struct plan_input *in, struct plan *p, struct pla
 
         const char *rungs[POLICY_MAX_METHODS];
         size_t n_rungs = 0;
-        bool noted_no_reset = false;
+        bool noted_no_reset = false, noted_vf = false;
 
         /* An explicit --method bypasses the policy's order: the administrator asked for that rung. */
         if (in->forced_method)
@@ -548,6 +548,18 @@ static void build_ladder(const struct plan_input *in, struct plan *p, struct pla
         for (size_t i = 0; i < n_rungs; i++) {
                 const char *m = rungs[i];
 
+                /* A VF shares its reset domain with its PF: a slot or bus reset, a remove or a power
+                 * cycle hits the PF, and a PF reset takes every VF down (a rescan never brings a VF
+                 * back: only the PF's sriov_numvfs creates VFs). The kernel even lists "bus" for a
+                 * VF in a hotplug slot (pci_dev_reset_slot_function). Its own FLR is the one reset
+                 * that stays inside it. */
+                if (dev->physfn[0] && !streq(m, "flr")) {
+                        if (!noted_vf)
+                                WHY("a virtual function of %s gets only its own FLR (every other rung reaches the PF "
+                                    "and every sibling VF); ", dev->physfn);
+                        noted_vf = true;
+                        continue;
+                }
                 if (is_kernel_method(m)) {
                         if (!dev->has_reset) {
                                 if (!noted_no_reset)
@@ -628,13 +640,6 @@ static void build_ladder(const struct plan_input *in, struct plan *p, struct pla
                         size_t n = 0;
                         bool foreign = false;
 
-                        /* A VF does not come back: a rescan never enumerates VFs (only writing the PF's
-                         * sriov_numvfs creates them), and with ARI a VF can be alone in its "slot". */
-                        if (dev->physfn[0]) {
-                                WHY("remove-rescan: a virtual function of %s, which a rescan does not bring back; ",
-                                    dev->physfn);
-                                continue;
-                        }
                         /* Removing the slot removes every function in it. */
                         if (pcidev_slot_functions(in->ctx, &dev->addr, funcs, ELEMENTSOF(funcs), &n) < 0) {
                                 WHY("remove-rescan: cannot list the slot's functions; ");
@@ -760,6 +765,19 @@ static void plan_one(const struct plan_input *in, struct plan *p, struct plan_de
                 return;
         if (skip_for_safety(p, d, fc))
                 return;
+        /* A PF whose VFs are enabled: vfio-pci refuses to bind it (vfio_pci_core_register_device:
+         * "Cannot bind to PF with SR-IOV enabled"), unbinding its driver leaves the VFs
+         * (pci_iov_remove: "driver left SR-IOV enabled after remove"; e2e sriov.sh: the nvme PF ended
+         * with no driver), and a reset of it resets every VF, other VMs' included. Proxmox decides
+         * the start; the reset command refuses. */
+        if (dev->sriov_numvfs > 0) {
+                add_action(d, ACTION_SKIP, NULL, "an SR-IOV physical function with %u VFs enabled: vfio-pci refuses "
+                           "it and its reset resets every VF", dev->sriov_numvfs)->for_safety = true;
+                add_problem(p, in->phase == PHASE_MANUAL ? SEVERITY_ERROR : SEVERITY_WARNING, &dev->addr,
+                            "an SR-IOV physical function with %u VFs enabled: not bound, reset or pinned (pass a "
+                            "VF instead, or echo 0 > sriov_numvfs first)", dev->sriov_numvfs);
+                return;
+        }
         if (in->phase == PHASE_MANUAL && dev->driver[0] && !streq(dev->driver, "vfio-pci")) {
                 add_action(d, ACTION_SKIP, NULL, "bound to host driver %s; resetting would pull the card from under it",
                            dev->driver)->for_safety = true;
@@ -774,7 +792,8 @@ static void plan_one(const struct plan_input *in, struct plan *p, struct plan_de
             (dev->d3cold_allowed > 0 || (dev->power_control[0] && !streq(dev->power_control, "on")) ||
              (d->n_actions && d->actions[d->n_actions - 1].kind == ACTION_BIND_VFIO)))
                 add_action(d, ACTION_KEEP_AWAKE, NULL, NULL);
-        if (prepare && s->aspm_off && aspm_enabled(in->ctx, dev))
+        /* A VF's link/ attributes are its PF's link (pcie_aspm_get_link: the upstream bridge's). */
+        if (prepare && s->aspm_off && !dev->physfn[0] && aspm_enabled(in->ctx, dev))
                 add_action(d, ACTION_ASPM_OFF, NULL, NULL);
 
         switch (in->phase) {
@@ -1015,6 +1034,11 @@ int plan_build(const struct plan_input *in, struct plan **ret, struct pgr_error 
                 d->use = c->items[i].use;
                 if (c->items[i].skip_reason)
                         add_action(d, ACTION_SKIP, NULL, "%s", c->items[i].skip_reason);
+                /* qemu-server PCI.pm: for mdev=nvidia-N, choose_hostpci_devices sets the VF's vGPU type
+                 * (Mdev.pm create_nvidia_device) and prepare_pci_device neither binds nor resets it. */
+                else if (d->dev.nvidia_vgpu)
+                        add_action(d, ACTION_SKIP, NULL, "an NVIDIA vGPU function (nvidia/current_vgpu_type): "
+                                   "Proxmox gives it its vGPU type with mdev=nvidia-N and neither binds nor resets it");
         }
         for (size_t i = 0; i < p->n_devices; i++) {
                 if (p->devices[i].n_actions == 0)

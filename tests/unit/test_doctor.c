@@ -937,6 +937,33 @@ static void test_group_larger_than_listed_is_not_called_clean(void **state)
         assert_non_null(strstr(f->message, "members beyond the 64 listed"));
 }
 
+/* sriov-nvme (the Samsung PM174X's VFs): a VF's config space reads FFFFh as Vendor/Device ID by the
+ * SR-IOV spec. That is no dead card: no "does not answer" finding, and above all not its fix
+ * "reset --method slot", which would take the PF and every VF down. The PF passed whole while its
+ * VFs are enabled is a warning that says the hook leaves it alone. An NVIDIA vGPU VF given without
+ * mdev= (nvidia-vgpu VM 201) is Proxmox's to manage: left alone on purpose, with the mdev hint. */
+static void test_sriov_vf_answers_and_pf_with_vfs_is_left_alone(void **state)
+{
+        (void)state;
+        _cleanup_(doctor_report_freep) struct doctor_report *vf = doctor_on("sriov-nvme", "pve1", 100);
+        _cleanup_(doctor_report_freep) struct doctor_report *pf = doctor_on("sriov-nvme", "pve1", 102);
+        _cleanup_(doctor_report_freep) struct doctor_report *vgpu = doctor_on("nvidia-vgpu", "pve1", 201);
+        const struct doctor_finding *f;
+
+        for (size_t i = 0; i < vf->n; i++) {
+                if (strstr(vf->v[i].message, "does not answer") || (vf->v[i].fix && strstr(vf->v[i].fix, "--method slot")))
+                        dump(vf);
+                assert_null(strstr(vf->v[i].message, "does not answer"));
+                assert_true(!vf->v[i].fix || !strstr(vf->v[i].fix, "--method slot"));
+        }
+        expect(vf, "sriov", "0000:2e:04.0", DOCTOR_INFO, "a virtual function of 0000:2e:00.0: only its FLR is safe");
+        f = expect(pf, "sriov", "0000:2e:00.0", DOCTOR_WARN, "3 of 64 VFs enabled, passed through whole");
+        assert_non_null(strstr(f->message, "vfio-pci refuses"));
+        expect(vgpu, "driver", "0000:c1:00.5", DOCTOR_INFO, "on purpose");
+        f = expect(vgpu, "sriov", "0000:c1:00.5", DOCTOR_INFO, "NVIDIA vGPU");
+        expect_fix(f, "mdev=nvidia-");
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -969,6 +996,7 @@ int main(void)
                 cmocka_unit_test(test_initramfs_older_than_the_vfio_settings),
                 cmocka_unit_test(test_huge_bar_needs_ovmf_q35_pcie),
                 cmocka_unit_test(test_sriov_pf_with_vfs_and_a_vf),
+                cmocka_unit_test(test_sriov_vf_answers_and_pf_with_vfs_is_left_alone),
                 cmocka_unit_test(test_vendor_reset_loaded_without_device_specific),
                 cmocka_unit_test(test_doctor_changes_nothing),
         };

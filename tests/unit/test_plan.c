@@ -728,6 +728,169 @@ static void virtual_function_is_never_removed(void **state)
         unload(&f);
 }
 
+/* The policy puts every wider rung first; the kernel lists "flr bus" for a VF in a hotplug slot
+ * (seen on 6.12, e2e sriov.sh), where "bus" is a slot reset (drivers/pci/pci.c
+ * pci_dev_reset_slot_function: a VF is not multifunction and has the slot). */
+#define WIDEST_FIRST "{\"defaults\": {\"reset_methods\": [\"bus\", \"slot\", \"remove-rescan\", \"pm\", \"flr\"]}}"
+
+static bool warned_about(const struct plan *p, const char *text)
+{
+        for (size_t i = 0; i < p->n_problems; i++)
+                if (strstr(p->problems[i].message, text))
+                        return true;
+        return false;
+}
+
+/* A VF (sriov-nvme: the Samsung PM174X's VF 2e:04.0) gets its own FLR and nothing else, pinned to
+ * it, even in VM 103 which is given the PF and every sibling VF too: a slot reset or a bridge SBR
+ * resets the PF, and a PF reset takes its VFs down (QEMU's nvme disables them); a power cycle
+ * the same. Its config space reads FFFFh as Vendor/Device ID (SR-IOV spec), which is no sign of a
+ * dead card. */
+static void virtual_function_gets_only_its_flr(void **state)
+{
+        static const unsigned long vms[] = { 100, 103 };
+
+        (void)state;
+        for (size_t v = 0; v < ELEMENTSOF(vms); v++) {
+                struct fixture f;
+                const struct plan_device *d;
+
+                load(&f, "sriov-nvme", vms[v], PHASE_POST_STOP, WIDEST_FIRST);
+                d = dev(&f, "0000:2e:04.0");
+                assert_string_equal(d->dev.physfn, "0000:2e:00.0");
+                assert_true(d->dev.config_readable);
+                assert_int_equal(d->n_ladder, 1);
+                assert_int_equal(d->ladder[0].kind, ACTION_RESET);
+                assert_string_equal(d->ladder[0].method, "flr");
+                assert_true(d->pin_set);
+                assert_string_equal(d->pin, "flr");
+                assert_false(warned_about(f.plan, "0xff"));
+                unload(&f);
+        }
+}
+
+/* A VF's link/ ASPM files are its PF's link (drivers/pci/pcie/aspm.c pcie_aspm_get_link): turning
+ * ASPM off through the VF would change the link of the PF and every sibling. */
+static void virtual_function_gets_no_aspm_write(void **state)
+{
+        struct fixture f;
+        const struct plan_device *d;
+
+        (void)state;
+        load(&f, "sriov-nvme", 100, PHASE_PRE_START, NULL);
+        d = dev(&f, "0000:2e:04.0");
+        assert_true(d->dev.n_link_aspm > 0);
+        assert_true(d->policy.aspm_off);
+        assert_false(has(d, ACTION_ASPM_OFF));
+        unload(&f);
+}
+
+/* The reset command's --method cannot widen it either. */
+static void virtual_function_refuses_a_forced_slot_reset(void **state)
+{
+        static const char *const methods[] = { "reset_subordinate", "bridge", "remove-rescan", "bus" };
+        struct fixture f;
+        struct pci_addr vf;
+
+        (void)state;
+        load(&f, "sriov-nvme", 103, PHASE_POST_STOP, NULL);
+        assert_int_equal(pci_addr_parse("0000:2e:04.2", &vf), 0);
+        for (size_t i = 0; i < ELEMENTSOF(methods); i++) {
+                struct pgr_error err = {};
+                struct plan *p = NULL;
+                struct plan_input in = { .ctx = &f.ctx, .acc = f.acc, .policy = f.policy, .phase = PHASE_MANUAL,
+                                         .override = &vf, .n_override = 1, .now = 1700000000,
+                                         .forced_method = methods[i] };
+
+                assert_int_equal(plan_build(&in, &p, &err), 0);
+                assert_int_equal(p->devices[0].n_ladder, 0);
+                assert_true(has(&p->devices[0], ACTION_SKIP));
+                assert_non_null(strstr(find(&p->devices[0], ACTION_SKIP)->reason, "virtual function of 0000:2e:00.0"));
+                assert_true(plan_has_errors(p));
+                plan_free(p);
+        }
+        unload(&f);
+}
+
+/* A PF whose VFs are enabled (VM 102, and VM 103 that has its VFs too): vfio-pci refuses to bind
+ * it (drivers/vfio/pci/vfio_pci_core.c vfio_pci_core_register_device: "Cannot bind to PF with
+ * SR-IOV enabled", -EBUSY), unbinding its driver leaves the VFs (drivers/pci/pci-driver.c
+ * pci_device_remove -> pci_iov_remove: "driver left SR-IOV enabled after remove"; e2e sriov.sh:
+ * the nvme PF ended with no driver at all), and any reset of it resets every VF. Left alone,
+ * with a warning: Proxmox decides the start (never aborted for it); the reset command refuses. */
+static void pf_with_enabled_vfs_is_left_alone(void **state)
+{
+        static const unsigned long vms[] = { 102, 103 };
+        static const enum phase phases[] = { PHASE_PRE_START, PHASE_POST_STOP };
+
+        (void)state;
+        for (size_t v = 0; v < ELEMENTSOF(vms); v++)
+                for (size_t i = 0; i < ELEMENTSOF(phases); i++) {
+                        struct fixture f;
+                        const struct plan_device *d;
+
+                        load(&f, "sriov-nvme", vms[v], phases[i], NULL);
+                        d = dev(&f, "0000:2e:00.0");
+                        assert_true(has(d, ACTION_SKIP));
+                        assert_non_null(strstr(find(d, ACTION_SKIP)->reason, "3 VFs enabled"));
+                        assert_false(has(d, ACTION_BIND_VFIO));
+                        assert_false(has(d, ACTION_RESET));
+                        assert_false(has(d, ACTION_BUS_RESET));
+                        assert_false(d->pin_set);
+                        assert_true(warned_about(f.plan, "3 VFs enabled"));
+                        assert_false(plan_has_errors(f.plan));
+                        unload(&f);
+                }
+        {
+                struct fixture f;
+                struct pgr_error err = {};
+                struct plan *p = NULL;
+                struct pci_addr pf;
+
+                load(&f, "sriov-nvme", 102, PHASE_POST_STOP, NULL);
+                assert_int_equal(pci_addr_parse("0000:2e:00.0", &pf), 0);
+                struct plan_input in = { .ctx = &f.ctx, .acc = f.acc, .policy = f.policy, .phase = PHASE_MANUAL,
+                                         .override = &pf, .n_override = 1, .now = 1700000000 };
+
+                assert_int_equal(plan_build(&in, &p, &err), 0);
+                assert_true(has(&p->devices[0], ACTION_SKIP));
+                assert_true(plan_has_errors(p));
+                plan_free(p);
+                unload(&f);
+        }
+}
+
+/* NVIDIA vGPU on kernels >= 6.8: a VF with nvidia/current_vgpu_type is Proxmox's to manage
+ * (qemu-server PCI.pm choose_hostpci_devices -> Mdev.pm create_nvidia_device sets its type,
+ * prepare_pci_device neither binds nor resets it). With mdev=nvidia-N it is skipped as an mdev
+ * line; given without mdev= it is skipped all the same, because of what it is. */
+static void nvidia_vgpu_function_is_left_to_proxmox(void **state)
+{
+        static const struct {
+                unsigned long vmid;
+                const char *bdf, *reason;
+        } cases[] = {
+                { 200, "0000:c1:00.4", "mediated device" },
+                { 201, "0000:c1:00.5", "NVIDIA vGPU" },
+        };
+        static const enum phase phases[] = { PHASE_PRE_START, PHASE_POST_STOP };
+
+        (void)state;
+        for (size_t c = 0; c < ELEMENTSOF(cases); c++)
+                for (size_t i = 0; i < ELEMENTSOF(phases); i++) {
+                        struct fixture f;
+                        const struct plan_device *d;
+
+                        load(&f, "nvidia-vgpu", cases[c].vmid, phases[i], NULL);
+                        d = dev(&f, cases[c].bdf);
+                        assert_int_equal(d->n_actions, 1);
+                        assert_int_equal(d->actions[0].kind, ACTION_SKIP);
+                        assert_non_null(strstr(d->actions[0].reason, cases[c].reason));
+                        assert_false(d->pin_set);
+                        unload(&f);
+                }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -749,6 +912,11 @@ int main(void)
                 cmocka_unit_test(no_pin_to_none_where_an_older_qemu_server_dies_in_vm_start),
                 cmocka_unit_test(more_functions_below_a_bridge_than_listed_count_as_foreign),
                 cmocka_unit_test(virtual_function_is_never_removed),
+                cmocka_unit_test(virtual_function_gets_only_its_flr),
+                cmocka_unit_test(virtual_function_gets_no_aspm_write),
+                cmocka_unit_test(virtual_function_refuses_a_forced_slot_reset),
+                cmocka_unit_test(pf_with_enabled_vfs_is_left_alone),
+                cmocka_unit_test(nvidia_vgpu_function_is_left_to_proxmox),
                 cmocka_unit_test(driver_keep_and_mdev_are_skipped_with_a_reason),
                 cmocka_unit_test(recorded_set_skips_keep_and_mdev_like_the_config),
                 cmocka_unit_test(recorded_keep_wins_over_an_edited_config),

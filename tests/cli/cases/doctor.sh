@@ -133,7 +133,8 @@ expect_json "doctor --json: numa binding on another node" 0 '
 assert has("numa", "warn", "0000:83:00.0", "numa0 binds its memory to host node 0")
 assert any(c["id"] == "numa" and "--numa0 cpus=0-7,memory=16384,policy=bind,hostnodes=1" in (c["fix"] or "") for c in d["checks"])
 ' -- "$bin" --root "$dr/doctor-numa" doctor 101 --json
-expect_json "doctor --json: SR-IOV PF passed with VFs enabled" 1 '
+# a warning, not a failure: the hook leaves such a PF on its host driver (plan.c), so i915 is no fault
+expect_json "doctor --json: SR-IOV PF passed with VFs enabled" 0 '
 assert has("sriov", "warn", "0000:00:02.0", "7 of 7 VFs enabled")
 ' -- "$bin" --root "$dr/doctor-sriov" --node pve1 doctor 100 --json
 touch -d '2024-01-01 00:00' "$dr/doctor-initramfs/boot/initrd.img-6.8.12-4-pve"
