@@ -388,8 +388,7 @@ static void check_reset(const struct doctor_device *d, bool vendor_reset_loaded,
                         return;
                 }
         for (size_t i = 0; i < pd->n_actions; i++)
-                if (pd->actions[i].kind == ACTION_RESET || pd->actions[i].kind == ACTION_BUS_RESET ||
-                    pd->actions[i].kind == ACTION_REMOVE_RESCAN)
+                if (plan_action_is_reset(pd->actions[i].kind))
                         chosen = &pd->actions[i];
         dstr_addf(&msg, "kernel reset_method: %s", p->has_reset_method ? "" : (p->has_reset ? "absent (kernel before "
                                                                                               "5.15: only 'reset')" : "none"));
@@ -469,9 +468,10 @@ static void check_reset(const struct doctor_device *d, bool vendor_reset_loaded,
                           "https://github.com/gnif/vendor-reset; cd vendor-reset; dkms install .), echo vendor-reset >> "
                           "/etc/modules, reboot, then echo device_specific > /sys/bus/pci/devices/%s/reset_method (a udev "
                           "rule makes that permanent)", p->bdf);
-        } else if (first->kind == ACTION_REMOVE_RESCAN) {
+        } else if (first->kind == ACTION_REMOVE_RESCAN || first->kind == ACTION_POWER_CYCLE) {
                 st = DOCTOR_WARN;
-                dstr_addf(&msg, ". Only remove + rescan is left: slower, and it needs the card to come back on its own");
+                dstr_addf(&msg, ". Only %s is left: slower, and it needs the card to come back on its own",
+                          first->kind == ACTION_POWER_CYCLE ? "a power cycle of its slot" : "remove + rescan");
                 dstr_addf(&fix, "pass every function of the slot (hostpciN: %04x:%02x:%02x, without .F) and keep other "
                           "devices off its bridge, so a slot reset is possible", p->addr.domain, p->addr.bus,
                           p->addr.slot);
