@@ -898,7 +898,9 @@ static int power_cycle_slot(struct run_state *rs, struct plan_device *d, char *w
                 snprintf(why, why_size, "cannot set drivers_autoprobe=0: %s", strerror(-r));
                 return r;
         }
-        r = write_slot_power(a, slot, "0");
+        /* Already off (switched off meanwhile, or by pciehp after a surprise link down): pciehp refuses
+         * to power off an empty slot ("Already disabled", ENODEV); what is left to try is power-on. */
+        r = slot_powered_off(a, slot) ? 0 : write_slot_power(a, slot, "0");
         if (r < 0)
                 snprintf(why, why_size, "slot %s did not power off: %s", slot, strerror(-r));
         for (size_t i = 0; i < n && r >= 0; i++)
@@ -1620,6 +1622,54 @@ int apply_recover_settings(struct apply_ctx *a, struct pgr_error *err)
         return ret < 0 ? ret : restored > 0;
 }
 
+/* pre-start: a function still missing after the rescan whose hotplug slot is powered off (someone
+ * switched it off, or pciehp did after a surprise link down). The slot is switched on when the VM's
+ * config gives the whole slot (then whatever appears in it is the VM's: nothing of anyone else's is
+ * brought back) and the policy allows the power-cycle rung. Under the bus lock and in the
+ * drivers_autoprobe=0 window, like a rescan; the function is then bound to vfio-pci (the re-plan binds
+ * its siblings). false: not tried (*r, why untouched); true: *r and why say how it went. */
+static bool power_on_missing(struct run_state *rs, struct plan_device *d, char *why, size_t why_size, int *r)
+{
+        struct apply_ctx *a = rs->a;
+        struct autoprobe_window w = {};
+        _cleanup_(lock_releasep) struct pgr_lock bus = PGR_LOCK_INIT;
+        struct pgr_error lerr = {};
+        char slot[32], failed[256] = "";
+        int q;
+
+        if (!d->whole_slot || !policy_method_allowed(&d->policy, "power-cycle") || a->dry_run ||
+            pcidev_find_slot(a->ctx, &d->dev.addr, slot, sizeof(slot)) < 0 || !slot_powered_off(a, slot))
+                return false;
+        q = lock_bus(a->ctx, a->vmid, "power-on", a->lock_timeout_ms, &bus, &lerr);
+        if (q >= 0) {
+                q = autoprobe_off(a, &w);
+                if (q < 0)
+                        snprintf(failed, sizeof(failed), "cannot set drivers_autoprobe=0: %s", strerror(-q));
+        } else
+                snprintf(failed, sizeof(failed), "%.200s", lerr.msg);
+        if (q >= 0) {
+                q = write_slot_power(a, slot, "1");
+                if (q < 0)
+                        snprintf(failed, sizeof(failed), "it did not power on: %s", strerror(-q));
+                else
+                        q = wait_back_and_restore(rs, d, &d->dev.addr, 1, "power-on", 0, failed, sizeof(failed));
+                int on = autoprobe_on(a, &w);
+
+                if (on < 0 && q >= 0) {
+                        snprintf(failed, sizeof(failed), "cannot restore drivers_autoprobe=1: %s", strerror(-on));
+                        q = on;
+                }
+        }
+        if (q >= 0)
+                snprintf(why, why_size, "a rescan did not find it; slot %s was powered off; switched on, the card is back "
+                         "and bound to vfio-pci", slot);
+        else
+                snprintf(why, why_size, "a rescan did not find it; slot %s was powered off: a power cycle was tried and "
+                         "failed: %s; only a host power cycle helps", slot, failed);
+        *r = q < 0 ? q : 0;
+        return true;
+}
+
 int apply_rescan_missing(struct apply_ctx *a, struct plan *p, struct pgr_error *err)
 {
         (void)err;
@@ -1629,6 +1679,7 @@ int apply_rescan_missing(struct apply_ctx *a, struct plan *p, struct pgr_error *
         for (size_t i = 0; i < p->n_devices; i++) {
                 struct plan_device *d = &p->devices[i];
                 char why[384] = "";
+                const char *action = "rescan";
                 long long t0 = now_usec();
                 int r;
 
@@ -1643,10 +1694,13 @@ int apply_rescan_missing(struct apply_ctx *a, struct plan *p, struct pgr_error *
                                  d->dev.addr.domain, d->dev.addr.bus);
                 } else
                         r = remove_and_rescan(&rs, d, &d->dev.addr, 1, false, why, sizeof(why));
+                if (r < 0 && power_on_missing(&rs, d, why, sizeof(why), &r))
+                        action = "power-cycle";
                 journal_step(a, d, r < 0 ? PGR_MSGID_DEVICE_GONE : PGR_MSGID_BOUND_VFIO, r < 0 ? LOG_ERR : LOG_NOTICE,
-                             "rescan", NULL, r < 0 ? "failed" : "ok", now_usec() - t0, NULL, NULL, r,
+                             action, NULL, r < 0 ? "failed" : "ok", now_usec() - t0, NULL, NULL, r,
                              "%s: was missing; %s", d->dev.bdf,
-                             r < 0 ? why : "found again by a rescan of its bus and bound to vfio-pci");
+                             r < 0 ? why : streq(action, "rescan") ? "found again by a rescan of its bus and bound to vfio-pci"
+                                                                   : why);
                 if (r < 0)
                         ret = r;
         }

@@ -205,7 +205,7 @@ static void do_rescan_bus(struct fakekernel *fk, const char *busprefix /* "DDDD:
                 struct fk_dev *d = &fk->devs[i];
                 char stash[2048], link[PATH_MAX];
 
-                if (!d->removed || d->dead || (busprefix[0] && strncmp(d->bdf, busprefix, strlen(busprefix)) != 0))
+                if (!d->removed || d->dead || d->unpowered || (busprefix[0] && strncmp(d->bdf, busprefix, strlen(busprefix)) != 0))
                         continue;
                 stash_path(fk, d->bdf, stash, sizeof(stash));
                 if (rename(stash, d->orig_path) < 0)
@@ -253,8 +253,11 @@ static int slot_power(struct fakekernel *fk, const char *path, const char *value
         snprintf(bus, sizeof(bus), "%.7s", addr);
         if (strcmp(value, "0") == 0) {
                 for (int i = 0; i < fk->n_devs; i++)
-                        if (!fk->devs[i].removed && strncmp(fk->devs[i].bdf, bus, 7) == 0)
-                                (void)do_remove(fk, &fk->devs[i]);
+                        if (strncmp(fk->devs[i].bdf, bus, 7) == 0) {
+                                if (!fk->devs[i].removed)
+                                        (void)do_remove(fk, &fk->devs[i]);
+                                fk->devs[i].unpowered = true;
+                        }
                 return put(path, "0");
         }
         if (strcmp(value, "1") != 0)
@@ -263,6 +266,9 @@ static int slot_power(struct fakekernel *fk, const char *path, const char *value
                 return -ENODEV; /* pciehp_enable_slot: "No adapter"; power stays 0 */
         if (put(path, "1") < 0)
                 return -EIO;
+        for (int i = 0; i < fk->n_devs; i++)
+                if (strncmp(fk->devs[i].bdf, bus, 7) == 0)
+                        fk->devs[i].unpowered = false;
         if (fk->power_on_delay_ms == 0) {
                 do_rescan_bus(fk, bus);
                 return 0;

@@ -29,6 +29,7 @@ struct fk_dev {
         char orig_path[2048];   /* canonical directory while present */
         bool removed;
         bool dead;              /* never comes back after a remove */
+        bool unpowered;         /* its slot is powered off: no rescan finds it */
         int rescan_group;       /* > 0: comes back from a rescan in this IOMMU group */
 };
 

@@ -1314,6 +1314,77 @@ static void card_reading_all_ones_after_the_reset_is_called_dead(void **state)
         rig_down(&g);
 }
 
+
+/* pre-start finds the card missing because its hotplug slot is powered off (e2e vanish.sh 4a). The
+ * VM's config gives the whole slot, so whatever the slot holds is the VM's: one rescan (which finds
+ * nothing on a slot without power), then the slot is switched on. power_on says what the slot does. */
+static void rig_slot_switched_off(struct rig *g, unsigned long vmid, enum fk_power_on power_on)
+{
+        struct apply_ctx a;
+        struct pgr_error err = {};
+        char path[4200];
+
+        rig_up(g, "gpu-audio-rootport", vmid, PHASE_PRE_START, NULL);
+        write_under_root(g, "sys/bus/pci/slots/1/power", "1\n");
+        snprintf(path, sizeof(path), "%s/sys/bus/pci/slots/1/power", g->fk.root);
+        assert_int_equal(g->ctx.ops->write(g->ctx.ops_userdata, path, "0"), 0);
+        assert_int_equal(access_under_root(g, "sys/bus/pci/devices/0000:01:00.0"), -1);
+        g->fk.power_on = power_on;
+        g->fk.sh->n_log = 0;
+        rig_plan(g, vmid, PHASE_PRE_START);
+        assert_true(plan_has_errors(g->plan));
+        a = (struct apply_ctx){ .ctx = &g->ctx, .acc = g->acc, .journal = g->journal, .vmid = vmid,
+                                .phase = PHASE_PRE_START, .lock_timeout_ms = 500 };
+        g->r = apply_rescan_missing(&a, g->plan, &err);
+        fflush(g->log);
+}
+
+static void missing_card_in_a_switched_off_slot_is_powered_on_at_pre_start(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_slot_switched_off(&g, 100, FK_POWER_ON_RETURNS);
+        assert_int_equal(g.r, 0);
+        assert_int_equal(fk_count(&g.fk, "sys/class/pci_bus/0000:01/rescan", "1"), 1);
+        assert_int_equal(fk_count(&g.fk, "sys/bus/pci/slots/1/power", "1"), 1);
+        assert_true(logged(&g, "slot 1 was powered off; switched on"));
+        assert_string_equal(driver(&g, "0000:01:00.0"), "vfio-pci");
+        assert_string_equal(autoprobe(&g), "1");
+        rig_plan(&g, 100, PHASE_PRE_START);
+        assert_true(g.plan->devices[0].dev.present);
+        assert_int_equal(g.plan->n_devices, 2); /* .1 came back with it */
+        assert_no_lock_held(&g);
+        rig_down(&g);
+}
+
+/* QEMU completes an unplug when the guest powers a slot off, and power-on then fails with ENODEV. */
+static void missing_card_whose_slot_does_not_power_on_is_said_so(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_slot_switched_off(&g, 100, FK_POWER_ON_ENODEV);
+        assert_int_equal(g.r, -ENODEV);
+        assert_true(logged(&g, "slot 1 was powered off: a power cycle was tried and failed: it did not power on: "
+                               "No such device; only a host power cycle helps"));
+        assert_string_equal(autoprobe(&g), "1");
+        rig_down(&g);
+}
+
+/* VM 101 gives only 01:00.0: the slot may hold functions that are not its own, so its power is not
+ * switched on for it. */
+static void switched_off_slot_is_not_powered_on_for_one_function(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_slot_switched_off(&g, 101, FK_POWER_ON_RETURNS);
+        assert_true(g.r < 0);
+        assert_int_equal(fk_count(&g.fk, "slots/1/power", NULL), 0);
+        rig_down(&g);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1356,6 +1427,9 @@ int main(void)
                 cmocka_unit_test(link_that_comes_back_narrower_is_reported_and_retrained),
                 cmocka_unit_test(link_as_before_is_recorded_and_left_alone),
                 cmocka_unit_test(card_reading_all_ones_after_the_reset_is_called_dead),
+                cmocka_unit_test(missing_card_in_a_switched_off_slot_is_powered_on_at_pre_start),
+                cmocka_unit_test(missing_card_whose_slot_does_not_power_on_is_said_so),
+                cmocka_unit_test(switched_off_slot_is_not_powered_on_for_one_function),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
