@@ -1186,7 +1186,7 @@ static int check_link(struct run_state *rs, struct plan_device *d, const struct 
                         if (pcidev_read_link(a->ctx, dev, &after) < 0)
                                 after = now;
                         if (r < 0)
-                                snprintf(outcome, sizeof(outcome), "retrained through port %s, and then the card %s", port,
+                                snprintf(outcome, sizeof(outcome), "retrained through port %s, and then the card %.300s", port,
                                          why);
                         else if (after.width >= base.width && (!base.speed_mts || after.speed_mts >= base.speed_mts))
                                 snprintf(outcome, sizeof(outcome), "retrained through port %s: x%u at %s again", port,
@@ -1245,7 +1245,7 @@ static bool say_dead(struct run_state *rs, const struct plan_device *d, const ch
                 return false;
         kernel_evidence(a->ctx, d->dev.bdf, evidence, sizeof(evidence));
         snprintf(line, sizeof(line), "%s (%04x:%04x) is dead: %s (%.200s); tried %s; only a host power cycle helps "
-                 "(power off, then on: a reboot may not be enough)%s", d->dev.bdf, d->dev.vendor, d->dev.device,
+                 "(power off, then on: a reboot may not be enough)%.460s", d->dev.bdf, d->dev.vendor, d->dev.device,
                  gone ? "gone from the bus" : "its config space reads all ones", why, tried, evidence);
         journal_step(a, d, PGR_MSGID_CARD_DEAD, LOG_ERR, "dead", NULL, "failed", -1, NULL, NULL, gone ? ENODEV : EIO, "%s",
                      line);
@@ -1665,7 +1665,7 @@ static bool power_on_missing(struct run_state *rs, struct plan_device *d, char *
                          "and bound to vfio-pci", slot);
         else
                 snprintf(why, why_size, "a rescan did not find it; slot %s was powered off: a power cycle was tried and "
-                         "failed: %s; only a host power cycle helps", slot, failed);
+                         "failed: %.200s; only a host power cycle helps", slot, failed);
         *r = q < 0 ? q : 0;
         return true;
 }
