@@ -443,6 +443,17 @@ static int fk_read(void *userdata, const char *path, char *buf, size_t size)
         close(fd);
         if (n < 0)
                 return -errno;
+        if (ends_with(path, "/config"))
+                for (int i = 0; i < fk->n_devs; i++) {
+                        struct fk_dev *d = &fk->devs[i];
+                        char want[PATH_MAX];
+
+                        snprintf(want, sizeof(want), "%s/sys/bus/pci/devices/%s/config", fk->root, d->bdf);
+                        if (d->not_ready_reads > 0 && strcmp(path, want) == 0) {
+                                d->not_ready_reads--;
+                                memset(buf, 0xff, (size_t)n);
+                        }
+                }
         buf[n] = '\0';
         return (int)n;
 }
@@ -562,4 +573,13 @@ void fk_config_all_ones(struct fakekernel *fk, const char *bdf)
         f = fopen(path, "we");
         if (!f || fwrite(ones, 1, (size_t)st.st_size, f) != (size_t)st.st_size || fclose(f) != 0)
                 abort();
+}
+
+void fk_not_ready_for(struct fakekernel *fk, const char *bdf, int n)
+{
+        struct fk_dev *d = dev_find(fk, bdf);
+
+        if (!d)
+                abort();
+        d->not_ready_reads = n;
 }

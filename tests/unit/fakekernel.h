@@ -30,6 +30,8 @@ struct fk_dev {
         bool removed;
         bool dead;              /* never comes back after a remove */
         bool unpowered;         /* its slot is powered off: no rescan finds it */
+        int not_ready_reads;    /* > 0: that many more reads of its config read all ones (still
+                                 * initialising after a reset: what pci_dev_wait waits out) */
         int rescan_group;       /* > 0: comes back from a rescan in this IOMMU group */
 };
 
@@ -78,6 +80,8 @@ void fk_dead(struct fakekernel *fk, const char *bdf);
 /* bdf comes back from its next rescans in IOMMU group `group`: groups renumber across remove +
  * rescan (seen on Debian's 6.1 and 6.12 kernels). */
 void fk_renumber_group_on_rescan(struct fakekernel *fk, const char *bdf, int group);
+/* The next n reads of bdf's config (through the sysfs seam) read all ones, then the real bytes again. */
+void fk_not_ready_for(struct fakekernel *fk, const char *bdf, int n);
 /* Overwrites bdf's config space with 0xff bytes (same size): a function that fell off the bus. */
 void fk_config_all_ones(struct fakekernel *fk, const char *bdf);
 /* Number of writes whose path ends with suffix (and whose value equals value, if non-NULL). */

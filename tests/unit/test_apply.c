@@ -1385,6 +1385,33 @@ static void switched_off_slot_is_not_powered_on_for_one_function(void **state)
         rig_down(&g);
 }
 
+
+static int card_slow_after_slot_reset(struct fakekernel *fk, const char *rel, const char *value)
+{
+        (void)value;
+        if (strstr(rel, "reset_subordinate"))
+                fk_not_ready_for(fk, "0000:01:00.0", 6);
+        return 0;
+}
+
+/* A card still initialising after the reset reads all ones for a while (the kernel's pci_dev_wait
+ * waits that out): the rung waits too and then succeeds, nothing is called dead. */
+static void card_that_reads_all_ones_for_a_while_is_waited_for(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "gpu-audio-rootport", 100, PHASE_POST_STOP, NULL);
+        g.fk.before_write = card_slow_after_slot_reset;
+        assert_int_equal(rig_apply(&g), 0);
+        assert_true(logged(&g, "0000:01:00.0 bus-reset reset_subordinate ok"));
+        assert_false(logged(&g, "reads all ones"));
+        assert_int_equal(g.fk.devs[0].not_ready_reads + g.fk.devs[1].not_ready_reads + g.fk.devs[2].not_ready_reads +
+                                 g.fk.devs[3].not_ready_reads + g.fk.devs[4].not_ready_reads,
+                         0); /* every all-ones read was consumed by the poll */
+        rig_down(&g);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1427,6 +1454,7 @@ int main(void)
                 cmocka_unit_test(link_that_comes_back_narrower_is_reported_and_retrained),
                 cmocka_unit_test(link_as_before_is_recorded_and_left_alone),
                 cmocka_unit_test(card_reading_all_ones_after_the_reset_is_called_dead),
+                cmocka_unit_test(card_that_reads_all_ones_for_a_while_is_waited_for),
                 cmocka_unit_test(missing_card_in_a_switched_off_slot_is_powered_on_at_pre_start),
                 cmocka_unit_test(missing_card_whose_slot_does_not_power_on_is_said_so),
                 cmocka_unit_test(switched_off_slot_is_not_powered_on_for_one_function),
