@@ -265,7 +265,7 @@ int main(int argc, char **argv)
                         return EXIT_USAGE;
                 if (a.method && !run_method_valid(a.method))
                         return bad_usage("unknown --method '%s': use a kernel reset method (flr, pm, bus, "
-                                         "device_specific, af_flr), slot, reset_subordinate, bridge or remove-rescan",
+                                         "device_specific, af_flr), slot, reset_subordinate, bridge, remove-rescan or power-cycle",
                                          a.method);
                 for (int i = 1; i < argc; i++)
                         if (pci_addr_parse(argv[i], &addrs[i - 1]) < 0)

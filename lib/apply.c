@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "doctor_kmsg.h"
 #include "lock.h"
 #include "msgid.h"
 #include "state.h"
@@ -105,6 +106,49 @@ static bool config_answers(const struct pgr_ctx *ctx, const struct pci_addr *a, 
         return (virtfn && ids == 0xffffffffU) || ids == (vendor | device << 16);
 }
 
+/* The first 8 bytes of config space (IDs, Command/Status): the number read, or a negative errno. */
+static int read_config_head(const struct pgr_ctx *ctx, const struct pci_addr *a, unsigned char head[static 8])
+{
+        char path[PATH_MAX], bdf[PCI_ADDR_STRLEN], buf[9];
+        int n;
+
+        if (pgr_pathf(ctx, path, sizeof(path), "/sys/bus/pci/devices/%s/config", pci_addr_format(a, bdf)) < 0)
+                return -ENAMETOOLONG;
+        n = ctx->ops->read(ctx->ops_userdata, path, buf, sizeof(buf));
+        if (n < 0)
+                return n;
+        memcpy(head, buf, n < 8 ? (size_t)n : 8);
+        return n < 8 ? n : 8;
+}
+
+/* Answers at all: the IDs (a VF's read FFFFh by the SR-IOV spec) and Command/Status do not read all
+ * ones (pcidev_config_alive); a short read answers nothing. */
+static bool config_alive(const unsigned char *head, int n, bool virtfn)
+{
+        return n == 8 && pcidev_config_alive(head, 8, virtfn) && pcidev_config_alive(head, 8, true);
+}
+
+/* Config space is read and reads all ones: nothing answers (a function still initialising after a
+ * reset, or one that fell off the bus). */
+static bool config_reads_all_ones(const struct pgr_ctx *ctx, const struct pci_addr *a, bool virtfn)
+{
+        unsigned char head[8];
+        int n = read_config_head(ctx, a, head);
+
+        return n >= 0 && !config_alive(head, n, virtfn);
+}
+
+/* Ready: the kernel's pci_dev_wait (drivers/pci/pci.c) polls the Command register after a reset until
+ * it stops reading all ones (PCI_POSSIBLE_ERROR), with a doubling delay, before it trusts the device;
+ * this is the same poll, bounded by the caller's timeout (the kernel gives up after 60 s). arg: the
+ * function is a VF (const bool *). */
+static bool cond_ready(const struct pgr_ctx *ctx, const struct pci_addr *a, const void *arg)
+{
+        unsigned char head[8];
+
+        return config_alive(head, read_config_head(ctx, a, head), *(const bool *)arg);
+}
+
 struct verify_want {
         unsigned vendor, device;
         bool virtfn;
@@ -127,6 +171,10 @@ struct run_state {
         size_t n_done_bridges;
         struct pci_addr done_slots[PLAN_MAX_DEVICES];
         size_t n_done_slots;
+        struct pci_addr done_power[PLAN_MAX_DEVICES]; /* slots power-cycled */
+        size_t n_done_power;
+        struct pci_addr failed_power[PLAN_MAX_DEVICES]; /* slots whose power cycle failed: not again */
+        size_t n_failed_power;
 };
 
 static void journal_step(struct apply_ctx *a, const struct plan_device *d, const char *msgid, int priority,
@@ -427,6 +475,11 @@ static int verify_usable(struct apply_ctx *a, const struct plan_device *d, const
                 snprintf(why, why_size, "did not come back within %u ms", timeout_ms);
                 return -ENODEV;
         }
+        if (!wait_for(cond_ready, a->ctx, dev, &w.virtfn, timeout_ms)) {
+                snprintf(why, why_size, "config space reads all ones (0xffff) %u ms after it: not ready, or fallen "
+                         "off the bus", timeout_ms);
+                return -EIO;
+        }
         if (!wait_for(cond_answers, a->ctx, dev, &w, timeout_ms)) {
                 snprintf(why, why_size, "config space does not answer as %04x:%04x", w.vendor, w.device);
                 return -EIO;
@@ -574,6 +627,41 @@ static int rescan_bus(struct apply_ctx *a, const struct pci_addr *dev, const str
         return sysfs_write(a->ctx, abs, "1");
 }
 
+/* After funcs were taken off the bus (removed, or their slot powered off) and the kernel was asked to
+ * find them again (after: "rescan", "power-on"): waits for each (rescan_timeout_ms), then binds it to
+ * vfio-pci and sets it up again (restore_after_rescan). A bridge among them (a switch on the card) is
+ * only waited for: the kernel gives it to pcieport, and nothing but a bridge driver may have it.
+ * Returns r, or the first failure when r had none (why says it). */
+static int wait_back_and_restore(struct run_state *rs, const struct plan_device *d, const struct pci_addr *funcs,
+                                 size_t n, const char *after, int r, char *why, size_t why_size)
+{
+        struct apply_ctx *a = rs->a;
+
+        for (size_t i = 0; i < n && !a->dry_run; i++) {
+                char bdf[PCI_ADDR_STRLEN];
+                const struct plan_device *fd = plan_lookup(rs->p, &funcs[i]);
+                int q;
+
+                if (!wait_for(cond_present, a->ctx, &funcs[i], NULL, d->policy.rescan_timeout_ms)) {
+                        if (r >= 0) {
+                                snprintf(why, why_size, "%s did not come back after %s within %u ms",
+                                         pci_addr_format(&funcs[i], bdf), after, d->policy.rescan_timeout_ms);
+                                r = -ENODEV;
+                        }
+                        continue;
+                }
+                if (pcidev_is_bridge(a->ctx, &funcs[i]))
+                        continue;
+                q = restore_after_rescan(a, fd ? fd : d, &funcs[i]);
+                if (q < 0 && r >= 0) {
+                        snprintf(why, why_size, "%s: binding to vfio-pci after %s failed: %s",
+                                 pci_addr_format(&funcs[i], bdf), after, strerror(-q));
+                        r = q;
+                }
+        }
+        return r;
+}
+
 /* Removes funcs, waits settle_ms, rescans their bus under drivers_autoprobe=0 (holding the bus
  * lock), then binds each function to vfio-pci. */
 static int remove_and_rescan(struct run_state *rs, const struct plan_device *d, const struct pci_addr *funcs, size_t n,
@@ -623,25 +711,7 @@ static int remove_and_rescan(struct run_state *rs, const struct plan_device *d, 
                         r = q;
                 }
         }
-        for (size_t i = 0; i < n_removed && !a->dry_run; i++) {
-                char bdf[PCI_ADDR_STRLEN];
-                const struct plan_device *fd = plan_lookup(rs->p, &funcs[i]);
-
-                if (!wait_for(cond_present, a->ctx, &funcs[i], NULL, d->policy.rescan_timeout_ms)) {
-                        if (r >= 0) {
-                                snprintf(why, why_size, "%s did not come back after rescan within %u ms",
-                                         pci_addr_format(&funcs[i], bdf), d->policy.rescan_timeout_ms);
-                                r = -ENODEV;
-                        }
-                        continue;
-                }
-                q = restore_after_rescan(a, fd ? fd : d, &funcs[i]);
-                if (q < 0 && r >= 0) {
-                        snprintf(why, why_size, "%s: binding to vfio-pci after rescan failed: %s",
-                                 pci_addr_format(&funcs[i], bdf), strerror(-q));
-                        r = q;
-                }
-        }
+        r = wait_back_and_restore(rs, d, funcs, n_removed, "rescan", r, why, why_size);
         q = autoprobe_on(a, &w);
         if (q < 0 && r >= 0) {
                 snprintf(why, why_size, "cannot restore drivers_autoprobe=1: %s", strerror(-q));
@@ -862,6 +932,127 @@ static int check_covered(struct run_state *rs, const struct pci_addr *funcs, siz
         return 0;
 }
 
+/* Writes a hotplug slot's power attribute and reads it back: it reads the slot's power state
+ * (pciehp get_power_status), so the read is the effect. */
+static int write_slot_power(struct apply_ctx *a, const char *slot, const char *value)
+{
+        char abs[PATH_MAX], now[16];
+        int r;
+
+        snprintf(abs, sizeof(abs), "/sys/bus/pci/slots/%s/power", slot);
+        r = sysfs_write(a->ctx, abs, value);
+        if (r < 0)
+                return r;
+        r = sysfs_read(a->ctx, abs, now, sizeof(now));
+        if (r < 0)
+                return r;
+        return streq(now, value) ? 0 : -EIO;
+}
+
+static bool slot_powered_off(struct apply_ctx *a, const char *slot)
+{
+        char abs[PATH_MAX], now[16];
+
+        snprintf(abs, sizeof(abs), "/sys/bus/pci/slots/%s/power", slot);
+        return sysfs_read(a->ctx, abs, now, sizeof(now)) >= 0 && streq(now, "0");
+}
+
+/* Adds what is not in list yet; false when it does not fit. */
+static bool add_unique(struct pci_addr *list, size_t *n, size_t max, const struct pci_addr *more, size_t n_more)
+{
+        for (size_t i = 0; i < n_more; i++) {
+                if (covered(list, *n, &more[i], false))
+                        continue;
+                if (*n >= max)
+                        return false;
+                list[(*n)++] = more[i];
+        }
+        return true;
+}
+
+/* Switches the card's hotplug slot off and on again (pciehp): off removes every function below the
+ * slot's port (pciehp_unconfigure_device), on enumerates them again (pciehp_configure_device) and
+ * binds their drivers as a rescan does, so it runs in the drivers_autoprobe=0 window under the bus
+ * lock, and every function is then bound to vfio-pci again. Only when everything below the port is
+ * this VM's (checked here, under the locks, over what is there now and what the plan saw there: an
+ * earlier rung may have left some removed); never for a virtual function. Bounded: the kernel's own
+ * write waits for the slot (and 1 s after power-off), then each function gets rescan_timeout_ms. */
+static int power_cycle_slot(struct run_state *rs, struct plan_device *d, char *why, size_t why_size)
+{
+        struct apply_ctx *a = rs->a;
+        struct autoprobe_window w = {};
+        _cleanup_(lock_releasep) struct pgr_lock bus = PGR_LOCK_INIT;
+        struct pgr_error lerr = {};
+        struct pci_addr funcs[PCIDEV_MAX_RELATED];
+        char slot[32], parent[PCI_ADDR_STRLEN];
+        size_t n = 0;
+        int r, q;
+
+        if (d->dev.physfn[0] || !d->dev.has_parent) {
+                snprintf(why, why_size, "%s", d->dev.physfn[0] ? "a virtual function: its PF's slot is not its to switch"
+                                                               : "on a root bus: no slot");
+                return -EPERM;
+        }
+        if (pcidev_find_slot(a->ctx, &d->dev.addr, slot, sizeof(slot)) < 0) {
+                snprintf(why, why_size, "no hotplug slot with a power control holds it");
+                return -EOPNOTSUPP;
+        }
+        pci_addr_format(&d->dev.parent, parent);
+        r = pcidev_below_bridge(a->ctx, &d->dev.parent, funcs, ELEMENTSOF(funcs), &n);
+        if (r < 0 || !d->dev.below_parent_complete ||
+            !add_unique(funcs, &n, ELEMENTSOF(funcs), d->dev.below_parent, d->dev.n_below_parent)) {
+                snprintf(why, why_size, "cannot list every function below port %s (%s): not switching its slot", parent,
+                         r == -ENOBUFS || r >= 0 ? "too many" : strerror(-r));
+                return -EPERM;
+        }
+        r = check_covered(rs, funcs, n, why, why_size);
+        if (r < 0)
+                return r;
+        if (a->dry_run)
+                return 0;
+        r = lock_bus(a->ctx, a->vmid, "power-cycle", a->lock_timeout_ms, &bus, &lerr);
+        if (r < 0) {
+                snprintf(why, why_size, "%.300s", lerr.msg);
+                return r;
+        }
+        r = autoprobe_off(a, &w);
+        if (r < 0) {
+                snprintf(why, why_size, "cannot set drivers_autoprobe=0: %s", strerror(-r));
+                return r;
+        }
+        /* Already off (switched off meanwhile, or by pciehp after a surprise link down): pciehp refuses
+         * to power off an empty slot ("Already disabled", ENODEV); what is left to try is power-on. */
+        r = slot_powered_off(a, slot) ? 0 : write_slot_power(a, slot, "0");
+        if (r < 0)
+                snprintf(why, why_size, "slot %s did not power off: %s", slot, strerror(-r));
+        for (size_t i = 0; i < n && r >= 0; i++)
+                if (!wait_for(cond_absent, a->ctx, &funcs[i], NULL, d->policy.reset_timeout_ms)) {
+                        char b[PCI_ADDR_STRLEN];
+
+                        snprintf(why, why_size, "%s still present with slot %s powered off", pci_addr_format(&funcs[i], b),
+                                 slot);
+                        r = -EBUSY;
+                }
+        if (r >= 0)
+                sleep_ms(d->policy.settle_ms);
+        /* Whatever failed, a slot left off takes the card with it until someone switches it on. */
+        if (slot_powered_off(a, slot)) {
+                q = write_slot_power(a, slot, "1");
+                if (q < 0 && r >= 0) {
+                        snprintf(why, why_size, "slot %s did not power on: %s", slot, strerror(-q));
+                        r = q;
+                }
+                if (q >= 0)
+                        r = wait_back_and_restore(rs, d, funcs, n, "power-on", r, why, why_size);
+        }
+        q = autoprobe_on(a, &w);
+        if (q < 0 && r >= 0) {
+                snprintf(why, why_size, "cannot restore drivers_autoprobe=1: %s", strerror(-q));
+                r = q;
+        }
+        return r;
+}
+
 /* After a remove+rescan of a function from a mapping: IOMMU groups renumber across remove + rescan
  * (Debian's 6.1 and 6.12 kernels), and pve-guest-common Mapping/PCI.pm assert_valid compares the
  * map's iommugroup with the group at start, so qemu-server would refuse the start ("'iommugroup'
@@ -993,6 +1184,38 @@ static int run_rung(struct run_state *rs, struct plan_device *d, const struct pl
                         return r;
                 return verify_usable(a, d, &d->dev.addr, d->policy.rescan_timeout_ms, why, why_size);
 
+        case ACTION_POWER_CYCLE:
+                if (covered(rs->done_power, rs->n_done_power, &d->dev.addr, true)) {
+                        r = verify_usable(a, d, &d->dev.addr, d->policy.rescan_timeout_ms, why, why_size);
+                        return r < 0 ? r : RUNG_COVERED;
+                }
+                /* A sibling's power cycle of this slot failed in this run: the card did not survive it
+                 * then, and switching it again costs seconds for nothing. */
+                if (covered(rs->failed_power, rs->n_failed_power, &d->dev.addr, true)) {
+                        snprintf(why, why_size, "the power cycle of its slot failed above");
+                        return -ENODEV;
+                }
+                group_before = pcidev_iommu_group(a->ctx, &d->dev.addr);
+                r = power_cycle_slot(rs, d, why, why_size);
+                if (r < 0) {
+                        if (r != -EPERM && rs->n_failed_power < ELEMENTSOF(rs->failed_power))
+                                rs->failed_power[rs->n_failed_power++] = d->dev.addr;
+                        return r;
+                }
+                /* The power cycle reset everything below the port: the other functions' slot-wide
+                 * rungs are done too. */
+                if (rs->n_done_power < ELEMENTSOF(rs->done_power))
+                        rs->done_power[rs->n_done_power++] = d->dev.addr;
+                if (!covered(rs->done_bridges, rs->n_done_bridges, &d->dev.parent, false) &&
+                    rs->n_done_bridges < ELEMENTSOF(rs->done_bridges))
+                        rs->done_bridges[rs->n_done_bridges++] = d->dev.parent;
+                if (rs->n_done_slots < ELEMENTSOF(rs->done_slots))
+                        rs->done_slots[rs->n_done_slots++] = d->dev.addr;
+                r = group_kept(a, d, group_before, why, why_size);
+                if (r < 0)
+                        return r;
+                return verify_usable(a, d, &d->dev.addr, d->policy.rescan_timeout_ms, why, why_size);
+
         default:
                 return -EINVAL;
         }
@@ -1009,14 +1232,157 @@ static void pin_follow_rung(struct plan_device *d, const struct plan_action *run
         snprintf(d->pin_reason, sizeof(d->pin_reason), "%s: the rung that worked after %s failed",
                  plan_pin_name(now), plan_pin_name(d->pin));
         snprintf(d->pin_rung, sizeof(d->pin_rung), "%s",
-                 rung->kind == ACTION_BUS_RESET ? "slot reset" : rung->kind == ACTION_REMOVE_RESCAN ? "remove+rescan" : "");
+                 rung->kind == ACTION_BUS_RESET ? "slot reset" : rung->kind == ACTION_REMOVE_RESCAN ? "remove+rescan"
+                 : rung->kind == ACTION_POWER_CYCLE ? "power cycle" : "");
         snprintf(d->pin, sizeof(d->pin), "%s", now);
+}
+
+/* "16.0 GT/s" from MT/s; "? GT/s" when unknown. */
+static const char *speed_str(unsigned mts, char buf[static 16])
+{
+        if (!mts)
+                return "? GT/s";
+        snprintf(buf, 16, "%u.%u GT/s", mts / 1000, mts % 1000 / 100);
+        return buf;
+}
+
+/* After a reset that worked: is the card's link as wide and as fast as before (and as the record of
+ * the last time it was whole says)? A narrower or slower link is a warning with its own MESSAGE_ID;
+ * the port above is asked once to retrain it (only when everything below that port is this VM's),
+ * and the outcome is said. The record is kept for doctor while the link is degraded. Function 0
+ * only: its Link registers govern a multi-function device's link (PCIe r6.1 7.5.3.7). Returns 0, or
+ * a negative errno when the card stopped answering after the retrain (why says it). */
+static int check_link(struct run_state *rs, struct plan_device *d, const struct pcidev_link *before, char *why,
+                      size_t why_size)
+{
+        struct apply_ctx *a = rs->a;
+        const struct pci_addr *dev = &d->dev.addr;
+        struct state_link rec = {}, base;
+        struct pcidev_link now, after;
+        char s1[16], s2[16], s3[16], s4[16], outcome[448], port[PCI_ADDR_STRLEN];
+        bool have_rec, narrower, slower;
+        int r = 0, q;
+
+        if (a->dry_run || pcidev_read_link(a->ctx, dev, &now) < 0)
+                return 0;
+        have_rec = state_link_load(a->ctx, dev, &rec) >= 0;
+        base.width = have_rec && rec.width > before->width ? rec.width : before->width;
+        /* Speed only against the same moment before the reset: a GPU lowers its link speed by itself
+         * while idle, so a record from another time says little about it. */
+        base.speed_mts = before->speed_mts;
+        narrower = now.width < base.width;
+        slower = now.speed_mts && base.speed_mts && now.speed_mts < base.speed_mts;
+        if (!narrower && !slower) {
+                struct state_link whole = { now.width, now.speed_mts };
+
+                (void)state_link_save(a->ctx, dev, &whole);
+                return 0;
+        }
+        if (!have_rec)
+                (void)state_link_save(a->ctx, dev, &base);
+        after = now;
+        pci_addr_format(&d->dev.parent, port);
+        if (!d->dev.has_parent)
+                snprintf(outcome, sizeof(outcome), "no retrain: on a root bus, no port above it");
+        else {
+                struct pci_addr below[PCIDEV_MAX_RELATED];
+                char whynot[400] = "";
+                size_t n = 0;
+
+                q = pcidev_below_bridge(a->ctx, &d->dev.parent, below, ELEMENTSOF(below), &n);
+                if (q >= 0)
+                        q = check_covered(rs, below, n, whynot, sizeof(whynot));
+                else
+                        snprintf(whynot, sizeof(whynot), "cannot list every function below port %s", port);
+                if (q >= 0)
+                        q = pcidev_link_retrain(a->acc, &d->dev.parent, 1000);
+                if (q < 0 && whynot[0])
+                        snprintf(outcome, sizeof(outcome), "no retrain: %s", whynot);
+                else if (q == -ENOTTY)
+                        snprintf(outcome, sizeof(outcome), "no retrain: %s is not a root or downstream port", port);
+                else if (q < 0)
+                        snprintf(outcome, sizeof(outcome), "retrain through port %s failed: %s", port, strerror(-q));
+                else {
+                        /* Retraining takes the link through Recovery: the card must still answer. */
+                        r = verify_usable(a, d, dev, d->policy.reset_timeout_ms, why, why_size);
+                        if (pcidev_read_link(a->ctx, dev, &after) < 0)
+                                after = now;
+                        if (r < 0)
+                                snprintf(outcome, sizeof(outcome), "retrained through port %s, and then the card %.300s", port,
+                                         why);
+                        else if (after.width >= base.width && (!base.speed_mts || after.speed_mts >= base.speed_mts))
+                                snprintf(outcome, sizeof(outcome), "retrained through port %s: x%u at %s again", port,
+                                         after.width, speed_str(after.speed_mts, s3));
+                        else
+                                snprintf(outcome, sizeof(outcome), "retrained through port %s: still x%u at %s; a host "
+                                         "power cycle brings the full link back", port, after.width,
+                                         speed_str(after.speed_mts, s3));
+                }
+        }
+        if (after.width >= base.width && (!base.speed_mts || after.speed_mts >= base.speed_mts) && r >= 0) {
+                struct state_link whole = { after.width, after.speed_mts };
+
+                (void)state_link_save(a->ctx, dev, &whole);
+        }
+        journal_step(a, d, PGR_MSGID_LINK_DEGRADED, LOG_WARNING, "link", NULL,
+                     after.width >= base.width && r >= 0 ? "ok" : "failed", -1, NULL, NULL, r,
+                     "%s: link x%u at %s after the reset, was x%u at %s%s (max x%u at %s); %s", d->dev.bdf, now.width,
+                     speed_str(now.speed_mts, s1), base.width, speed_str(base.speed_mts, s2),
+                     have_rec && rec.width > before->width ? " when last whole" : "", now.max_width,
+                     speed_str(now.max_speed_mts, s4), outcome);
+        return r;
+}
+
+/* The kernel's own words about a dead card, when its log has them: "fallen off the bus", an Xid,
+ * "not ready ... giving up". Quoted with its time stamp, or "" when none. */
+static void kernel_evidence(const struct pgr_ctx *ctx, const char *bdf, char *buf, size_t size)
+{
+        static const enum kmsg_kind kinds[] = { KMSG_FALLEN_OFF_BUS, KMSG_XID, KMSG_BUS_RESET_NOT_READY,
+                                                KMSG_FLR_NOT_READY, KMSG_NOT_READY, KMSG_LINK_DOWN };
+        _cleanup_(kmsg_log_freep) struct kmsg_log *log = NULL;
+
+        buf[0] = '\0';
+        if (kmsg_load(ctx, &log) < 0 || !log->available)
+                return;
+        for (size_t i = 0; i < ELEMENTSOF(kinds); i++) {
+                const struct kmsg_event *e = kmsg_log_find(log, kinds[i], bdf);
+
+                if (e) {
+                        snprintf(buf, size, "; the kernel said: %s%s\"%.300s\"", e->time, e->time[0] ? " " : "", e->text);
+                        return;
+                }
+        }
+}
+
+/* After every rung failed: a card that is gone or reads all ones is dead for this host until its
+ * power goes. One line says which card, what was tried, and that only a host power cycle helps. */
+static bool say_dead(struct run_state *rs, const struct plan_device *d, const char *tried, const char *why,
+                     struct apply_result *res)
+{
+        struct apply_ctx *a = rs->a;
+        char line[sizeof(res->first_failure)], evidence[480];
+        bool gone = !sysfs_dev_present(a->ctx, &d->dev.addr);
+
+        if (a->dry_run || (!gone && !config_reads_all_ones(a->ctx, &d->dev.addr, d->dev.physfn[0] != '\0')))
+                return false;
+        kernel_evidence(a->ctx, d->dev.bdf, evidence, sizeof(evidence));
+        snprintf(line, sizeof(line), "%s (%04x:%04x) is dead: %s (%.200s); tried %s; only a host power cycle helps "
+                 "(power off, then on: a reboot may not be enough)%.460s", d->dev.bdf, d->dev.vendor, d->dev.device,
+                 gone ? "gone from the bus" : "its config space reads all ones", why, tried, evidence);
+        journal_step(a, d, PGR_MSGID_CARD_DEAD, LOG_ERR, "dead", NULL, "failed", -1, NULL, NULL, gone ? ENODEV : EIO, "%s",
+                     line);
+        if (!res->first_failure[0])
+                snprintf(res->first_failure, sizeof(res->first_failure), "%s", line);
+        return true;
 }
 
 static int reset_device(struct run_state *rs, struct plan_device *d, struct apply_result *res)
 {
         struct apply_ctx *a = rs->a;
-        char why[560], drv_before[64];
+        char why[560], drv_before[64], tried[192] = "";
+        struct pcidev_link link_before;
+        bool have_link = d->dev.addr.func == 0 && pcidev_read_link(a->ctx, &d->dev.addr, &link_before) >= 0;
+        size_t w = 0;
         int r = -ENODEV;
 
         current_driver(a->ctx, &d->dev.addr, drv_before, sizeof(drv_before));
@@ -1026,6 +1392,9 @@ static int reset_device(struct run_state *rs, struct plan_device *d, struct appl
                 char drv_after[64];
                 bool last;
 
+                if (w < sizeof(tried))
+                        w += (size_t)snprintf(tried + w, sizeof(tried) - w, "%s%s%s%s", w ? ", " : "",
+                                              action_to_string(rung->kind), rung->method[0] ? " " : "", rung->method);
                 r = run_rung(rs, d, rung, why, sizeof(why));
                 last = i + 1 == d->n_ladder || r == -EXDEV; /* a renumbered group: no rung moves it back */
                 current_driver(a->ctx, &d->dev.addr, drv_after, sizeof(drv_after));
@@ -1035,6 +1404,12 @@ static int reset_device(struct run_state *rs, struct plan_device *d, struct appl
                                      now_usec() - t0, drv_before, drv_after, 0, "%s: %s%s%s %s, back on vfio-pci",
                                      d->dev.bdf, action_to_string(rung->kind), rung->method[0] ? " " : "", rung->method,
                                      r == RUNG_COVERED ? "(done once for the whole slot above)" : "done");
+                        if (have_link && (r = check_link(rs, d, &link_before, why, sizeof(why))) < 0) {
+                                if (!res->first_failure[0])
+                                        snprintf(res->first_failure, sizeof(res->first_failure), "%s (%04x:%04x): %s",
+                                                 d->dev.bdf, d->dev.vendor, d->dev.device, why);
+                                return r;
+                        }
                         return 0;
                 }
                 journal_step(a, d, r == -ENODEV ? PGR_MSGID_DEVICE_GONE : PGR_MSGID_RESET_FAILED,
@@ -1044,6 +1419,8 @@ static int reset_device(struct run_state *rs, struct plan_device *d, struct appl
                 if (last)
                         break;
         }
+        if (r != -EXDEV && say_dead(rs, d, tried, why, res))
+                return r;
         if (!res->first_failure[0])
                 snprintf(res->first_failure, sizeof(res->first_failure), "%s (%04x:%04x): %s", d->dev.bdf, d->dev.vendor,
                          d->dev.device, why);
@@ -1260,8 +1637,7 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
                                              LOG_NOTICE, "skip", NULL, "skipped", -1, NULL, NULL,
                                              0, "%s: skipped: %s", d->dev.bdf, d->actions[j].reason);
                         }
-                        resets |= d->actions[j].kind == ACTION_RESET || d->actions[j].kind == ACTION_BUS_RESET ||
-                                  d->actions[j].kind == ACTION_REMOVE_RESCAN;
+                        resets |= plan_action_is_reset(d->actions[j].kind);
                 }
                 r = prepare_result[i];
                 if (r >= 0 && resets)
@@ -1427,6 +1803,54 @@ int apply_recover_settings(struct apply_ctx *a, struct pgr_error *err)
         return ret < 0 ? ret : restored > 0;
 }
 
+/* pre-start: a function still missing after the rescan whose hotplug slot is powered off (someone
+ * switched it off, or pciehp did after a surprise link down). The slot is switched on when the VM's
+ * config gives the whole slot (then whatever appears in it is the VM's: nothing of anyone else's is
+ * brought back) and the policy allows the power-cycle rung. Under the bus lock and in the
+ * drivers_autoprobe=0 window, like a rescan; the function is then bound to vfio-pci (the re-plan binds
+ * its siblings). false: not tried (*r, why untouched); true: *r and why say how it went. */
+static bool power_on_missing(struct run_state *rs, struct plan_device *d, char *why, size_t why_size, int *r)
+{
+        struct apply_ctx *a = rs->a;
+        struct autoprobe_window w = {};
+        _cleanup_(lock_releasep) struct pgr_lock bus = PGR_LOCK_INIT;
+        struct pgr_error lerr = {};
+        char slot[32], failed[256] = "";
+        int q;
+
+        if (!d->whole_slot || !policy_method_allowed(&d->policy, "power-cycle") || a->dry_run ||
+            pcidev_find_slot(a->ctx, &d->dev.addr, slot, sizeof(slot)) < 0 || !slot_powered_off(a, slot))
+                return false;
+        q = lock_bus(a->ctx, a->vmid, "power-on", a->lock_timeout_ms, &bus, &lerr);
+        if (q >= 0) {
+                q = autoprobe_off(a, &w);
+                if (q < 0)
+                        snprintf(failed, sizeof(failed), "cannot set drivers_autoprobe=0: %s", strerror(-q));
+        } else
+                snprintf(failed, sizeof(failed), "%.200s", lerr.msg);
+        if (q >= 0) {
+                q = write_slot_power(a, slot, "1");
+                if (q < 0)
+                        snprintf(failed, sizeof(failed), "it did not power on: %s", strerror(-q));
+                else
+                        q = wait_back_and_restore(rs, d, &d->dev.addr, 1, "power-on", 0, failed, sizeof(failed));
+                int on = autoprobe_on(a, &w);
+
+                if (on < 0 && q >= 0) {
+                        snprintf(failed, sizeof(failed), "cannot restore drivers_autoprobe=1: %s", strerror(-on));
+                        q = on;
+                }
+        }
+        if (q >= 0)
+                snprintf(why, why_size, "a rescan did not find it; slot %s was powered off; switched on, the card is back "
+                         "and bound to vfio-pci", slot);
+        else
+                snprintf(why, why_size, "a rescan did not find it; slot %s was powered off: a power cycle was tried and "
+                         "failed: %.200s; only a host power cycle helps", slot, failed);
+        *r = q < 0 ? q : 0;
+        return true;
+}
+
 int apply_rescan_missing(struct apply_ctx *a, struct plan *p, struct pgr_error *err)
 {
         (void)err;
@@ -1436,6 +1860,7 @@ int apply_rescan_missing(struct apply_ctx *a, struct plan *p, struct pgr_error *
         for (size_t i = 0; i < p->n_devices; i++) {
                 struct plan_device *d = &p->devices[i];
                 char why[384] = "";
+                const char *action = "rescan";
                 long long t0 = now_usec();
                 int r;
 
@@ -1450,10 +1875,13 @@ int apply_rescan_missing(struct apply_ctx *a, struct plan *p, struct pgr_error *
                                  d->dev.addr.domain, d->dev.addr.bus);
                 } else
                         r = remove_and_rescan(&rs, d, &d->dev.addr, 1, false, why, sizeof(why));
+                if (r < 0 && power_on_missing(&rs, d, why, sizeof(why), &r))
+                        action = "power-cycle";
                 journal_step(a, d, r < 0 ? PGR_MSGID_DEVICE_GONE : PGR_MSGID_BOUND_VFIO, r < 0 ? LOG_ERR : LOG_NOTICE,
-                             "rescan", NULL, r < 0 ? "failed" : "ok", now_usec() - t0, NULL, NULL, r,
+                             action, NULL, r < 0 ? "failed" : "ok", now_usec() - t0, NULL, NULL, r,
                              "%s: was missing; %s", d->dev.bdf,
-                             r < 0 ? why : "found again by a rescan of its bus and bound to vfio-pci");
+                             r < 0 ? why : streq(action, "rescan") ? "found again by a rescan of its bus and bound to vfio-pci"
+                                                                   : why);
                 if (r < 0)
                         ret = r;
         }

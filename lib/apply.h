@@ -22,8 +22,9 @@ struct apply_ctx {
 
 struct apply_result {
         size_t n_ok, n_failed, n_skipped;
-        /* First failure, for the one line Proxmox shows in the task log. */
-        char first_failure[640];
+        /* First failure, for the one line Proxmox shows in the task log (a dead card's line quotes the
+         * kernel's own words, hence the room). */
+        char first_failure[1024];
 };
 
 /* 0 when every device that needed work ended usable, -EIO when one did not (result says which),

@@ -387,8 +387,7 @@ static void check_reset(const struct doctor_device *d, bool vendor_reset_loaded,
                         return;
                 }
         for (size_t i = 0; i < pd->n_actions; i++)
-                if (pd->actions[i].kind == ACTION_RESET || pd->actions[i].kind == ACTION_BUS_RESET ||
-                    pd->actions[i].kind == ACTION_REMOVE_RESCAN)
+                if (plan_action_is_reset(pd->actions[i].kind))
                         chosen = &pd->actions[i];
         dstr_addf(&msg, "kernel reset_method: %s", p->has_reset_method ? "" : (p->has_reset ? "absent (kernel before "
                                                                                               "5.15: only 'reset')" : "none"));
@@ -468,9 +467,10 @@ static void check_reset(const struct doctor_device *d, bool vendor_reset_loaded,
                           "https://github.com/gnif/vendor-reset; cd vendor-reset; dkms install .), echo vendor-reset >> "
                           "/etc/modules, reboot, then echo device_specific > /sys/bus/pci/devices/%s/reset_method (a udev "
                           "rule makes that permanent)", p->bdf);
-        } else if (first->kind == ACTION_REMOVE_RESCAN) {
+        } else if (first->kind == ACTION_REMOVE_RESCAN || first->kind == ACTION_POWER_CYCLE) {
                 st = DOCTOR_WARN;
-                dstr_addf(&msg, ". Only remove + rescan is left: slower, and it needs the card to come back on its own");
+                dstr_addf(&msg, ". Only %s is left: slower, and it needs the card to come back on its own",
+                          first->kind == ACTION_POWER_CYCLE ? "a power cycle of its slot" : "remove + rescan");
                 dstr_addf(&fix, "pass every function of the slot (hostpciN: %04x:%02x:%02x, without .F) and keep other "
                           "devices off its bridge, so a slot reset is possible", p->addr.domain, p->addr.bus,
                           p->addr.slot);
@@ -799,6 +799,34 @@ static void check_sriov(const struct doctor_device *d, struct doctor_report *rep
         }
 }
 
+/* The link of a card the hook reset: narrower (or slower) now than the last time a reset left it whole
+ * (/run/pve-gpu-reset/link-BDF, written by apply after every reset)? The RTX 5090 report: x16 to x8
+ * after an FLR, until a cold boot. Function 0 only (its Link registers govern the card's link); no
+ * record, no finding: without one, a narrow link may just be the slot's wiring. */
+static void check_link(const struct pgr_ctx *ctx, const struct doctor_device *d, struct doctor_report *rep)
+{
+        const struct pcidev *p = &d->dev;
+        struct state_link rec;
+        struct pcidev_link now;
+        char fix[512];
+
+        if (!p->present || p->addr.func != 0 || state_link_load(ctx, &p->addr, &rec) < 0 ||
+            pcidev_read_link(ctx, &p->addr, &now) < 0)
+                return;
+        if (now.width >= rec.width) {
+                doctor_add(rep, "link", DOCTOR_OK, p->bdf, NULL, "x%u (max x%u), as wide as after its last good reset",
+                           now.width, now.max_width);
+                return;
+        }
+        snprintf(fix, sizeof(fix), "power the host off and on (a warm reboot may not be enough); if the link narrows "
+                 "after every reset, keep that reset away from the card: policy devices.\"%04x:%04x\".reset_methods "
+                 "(pve-gpu-reset history --device %s shows which reset it was)", p->vendor, p->device, p->bdf);
+        doctor_add(rep, "link", DOCTOR_WARN, p->bdf, fix,
+                   "the PCIe link is x%u now (max x%u), it was x%u after the last reset that left it whole: a reset "
+                   "narrowed it, and the card runs with %u%% of its bandwidth", now.width, now.max_width, rec.width,
+                   now.width * 100 / rec.width);
+}
+
 void doctor_check_devices(const struct pgr_ctx *ctx, const struct doctor_devices *set, bool vfio_loaded,
                           bool vendor_reset_loaded, const struct kmsg_log *log, struct doctor_report *rep)
 {
@@ -818,5 +846,6 @@ void doctor_check_devices(const struct pgr_ctx *ctx, const struct doctor_devices
                 check_power(ctx, d, rep);
                 check_bar(ctx, d, rep);
                 check_sriov(d, rep);
+                check_link(ctx, d, rep);
         }
 }

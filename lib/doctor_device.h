@@ -43,7 +43,7 @@ bool doctor_device_is_display(const struct doctor_device *d);
 
 struct kmsg_log;
 
-/* The per-device checks: driver, iommu-group, reset, power, bar, sriov. vfio_loaded tells the driver
+/* The per-device checks: driver, iommu-group, reset, power, bar, sriov, link. vfio_loaded tells the driver
  * check whether an unbound function means "vfio-pci not loaded yet"; vendor_reset_loaded tells the
  * reset check that vendor-reset is there and only device_specific needs choosing; log (may be
  * NULL) lets the reset check see an FLR that already hung. */

@@ -206,14 +206,17 @@ static bool find_slot(const char *m, char slot[static PCI_ADDR_STRLEN])
                 struct pci_addr a;
                 char buf[16];
 
-                if (p > m && (is_hex(p[-1]) || p[-1] == ':'))
+                bool nvrm = p >= m + 4 && strncmp(p - 4, "PCI:", 4) == 0;
+
+                /* Inside a longer hex run or address; NVRM's "PCI:" prefix ends in ':' too. */
+                if (p > m && (is_hex(p[-1]) || (p[-1] == ':' && !nvrm)))
                         continue;
                 if (!(is_hex(p[0]) && is_hex(p[1]) && is_hex(p[2]) && is_hex(p[3]) && p[4] == ':' && is_hex(p[5]) &&
                       is_hex(p[6]) && p[7] == ':' && is_hex(p[8]) && is_hex(p[9])))
                         continue;
                 if (p[10] == '.' && p[11] >= '0' && p[11] <= '7' && !is_hex(p[12]))
                         snprintf(buf, sizeof(buf), "%.12s", p);
-                else if (p >= m + 4 && strncmp(p - 4, "PCI:", 4) == 0 && !is_hex(p[10]) && p[10] != '.')
+                else if (nvrm && !is_hex(p[10]) && p[10] != '.')
                         snprintf(buf, sizeof(buf), "%.10s.0", p);
                 else
                         continue;

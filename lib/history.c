@@ -395,8 +395,9 @@ static void print_row(FILE *out, struct history_entry *e)
         sanitize(e->message);
         fprintf(out, "%-19s  %-9s  %-10s  %-12s  %-13s  %-17s  %-7s  %s\n", when, or_dash(e->vmid), or_dash(e->phase),
                 or_dash(e->slot), or_dash(e->action), or_dash(e->method), or_dash(e->result), dur);
-        /* what went wrong (or why it was skipped) is the line an administrator needs */
-        if (!streq(e->result, "ok") && e->message[0])
+        /* what went wrong (or why it was skipped) is the line an administrator needs; so is a warning
+         * about a step that still ended ok (a link that came back narrower and was retrained) */
+        if ((!streq(e->result, "ok") || (parse_num(e->priority, &v) && v <= 4)) && e->message[0])
                 fprintf(out, "    %s\n", e->message);
 }
 

@@ -27,6 +27,8 @@ const struct pgr_msgid pgr_msgids[] = {
         { PGR_MSGID_CHAINED_HOOK, "chained-hook" },
         { PGR_MSGID_STATE_WRITE_FAILED, "state-write-failed" },
         { PGR_MSGID_STALE_COPY, "stale-copy" },
+        { PGR_MSGID_LINK_DEGRADED, "link-degraded" },
+        { PGR_MSGID_CARD_DEAD, "card-dead" },
 };
 
 const size_t pgr_msgids_count = ELEMENTSOF(pgr_msgids);

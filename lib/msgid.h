@@ -55,6 +55,14 @@
 /* The hook runs as a copy of the binary (on a shared storage) older than the installed one. */
 #define PGR_MSGID_STALE_COPY         "ad542deadde14fd0a9c8bc7abfa8e57e"
 
+/* After a reset the card's PCIe link came back narrower or slower than before (current_link_width/speed
+ * against the value before the reset and the one recorded when it was last whole); one retrain was tried
+ * where the port allows it. */
+#define PGR_MSGID_LINK_DEGRADED      "9ac407b51bbe4a54bee5962597f7b891"
+/* A card reads all ones or is gone, and no rung of the ladder (power cycle included, where the slot has
+ * one) brought it back: only a host power cycle helps. */
+#define PGR_MSGID_CARD_DEAD          "847e6513ee134dd798d256e2da15f6da"
+
 #define PGR_MSGID_LEN 32
 
 /* Every id once, with a short stable name (used by `history --json` as "event", and by tests to

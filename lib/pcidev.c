@@ -339,34 +339,101 @@ static void probe_link(struct pcidev *p, const char *devdir)
         qsort(p->link_aspm, p->n_link_aspm, sizeof(p->link_aspm[0]), cmp_str);
 }
 
-/* The physical slot (sys/bus/pci/slots/NAME/address = DDDD:BB:SS) this function sits in. */
-static void probe_slot(const struct pgr_ctx *ctx, struct pcidev *p)
+int pcidev_find_slot(const struct pgr_ctx *ctx, const struct pci_addr *addr, char *ret_name, size_t size)
 {
         char dir[PATH_MAX];
         DIR *d;
         struct dirent *de;
+        int r = -ENOENT;
 
         if (pgr_path(ctx, dir, sizeof(dir), "/sys/bus/pci/slots") < 0)
-                return;
+                return -ENAMETOOLONG;
         d = opendir(dir);
         if (!d)
-                return;
+                return -ENOENT;
         while ((de = readdir(d))) {
                 char abs[PATH_MAX], buf[64];
                 struct pci_addr a;
                 int n;
 
-                if (de->d_name[0] == '.' || strlen(de->d_name) >= sizeof(p->slot_name))
+                if (de->d_name[0] == '.' || strlen(de->d_name) >= size)
                         continue;
                 n = snprintf(abs, sizeof(abs), "/sys/bus/pci/slots/%s/address", de->d_name);
                 if (n < 0 || (size_t)n >= sizeof(abs) || sysfs_read(ctx, abs, buf, sizeof(buf)) < 0)
                         continue;
-                if (pci_addr_parse(buf, &a) < 0 || a.func >= 0 || !pci_addr_same_slot(&a, &p->addr))
+                if (pci_addr_parse(buf, &a) < 0 || a.func >= 0 || !pci_addr_same_slot(&a, addr))
                         continue;
-                strcpy(p->slot_name, de->d_name);
+                strcpy(ret_name, de->d_name);
+                r = 0;
                 break;
         }
         closedir(d);
+        return r;
+}
+
+/* The physical slot this function sits in, and whether its power can be switched. */
+static void probe_slot(const struct pgr_ctx *ctx, struct pcidev *p)
+{
+        char abs[PATH_MAX], path[PATH_MAX];
+
+        if (pcidev_find_slot(ctx, &p->addr, p->slot_name, sizeof(p->slot_name)) < 0)
+                return;
+        snprintf(abs, sizeof(abs), "/sys/bus/pci/slots/%s/power", p->slot_name);
+        p->slot_power = pgr_path(ctx, path, sizeof(path), abs) >= 0 && access(path, F_OK) == 0;
+}
+
+/* "16.0 GT/s PCIe", "2.5 GT/s", "8 GT/s" → MT/s; "Unknown" and the rest → 0. */
+static unsigned parse_link_speed(const char *s)
+{
+        unsigned whole = 0, tenths = 0;
+        const char *p = s;
+
+        if (*p < '0' || *p > '9')
+                return 0;
+        while (*p >= '0' && *p <= '9' && whole < 1000)
+                whole = whole * 10 + (unsigned)(*p++ - '0');
+        if (*p == '.') {
+                p++;
+                if (*p >= '0' && *p <= '9')
+                        tenths = (unsigned)(*p++ - '0');
+                while (*p >= '0' && *p <= '9')
+                        p++;
+        }
+        if (strncmp(p, " GT/s", 5) != 0)
+                return 0;
+        return whole * 1000 + tenths * 100;
+}
+
+static unsigned read_link_number(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *attr)
+{
+        char buf[32];
+        unsigned long v;
+
+        if (sysfs_dev_read(ctx, a, attr, buf, sizeof(buf)) < 0 || parse_uint(buf, 10, 64, &v) < 0)
+                return 0;
+        return (unsigned)v;
+}
+
+static unsigned read_link_speed(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *attr)
+{
+        char buf[64];
+
+        return sysfs_dev_read(ctx, a, attr, buf, sizeof(buf)) < 0 ? 0 : parse_link_speed(buf);
+}
+
+int pcidev_read_link(const struct pgr_ctx *ctx, const struct pci_addr *addr, struct pcidev_link *ret)
+{
+        struct pcidev_link l = {
+                .width = read_link_number(ctx, addr, "current_link_width"),
+                .max_width = read_link_number(ctx, addr, "max_link_width"),
+                .speed_mts = read_link_speed(ctx, addr, "current_link_speed"),
+                .max_speed_mts = read_link_speed(ctx, addr, "max_link_speed"),
+        };
+
+        if (l.width == 0)
+                return -ENOENT;
+        *ret = l;
+        return 0;
 }
 
 /* The parent bridge from the canonical path: the parent directory is a PCI device or pciDDDD:BB. */
@@ -578,6 +645,62 @@ int pcidev_bridge_secondary_reset(struct pcidev_access *acc, const struct pci_ad
                 if (!pci_write_word(d, PCI_BRIDGE_CONTROL, (u16)ctl))
                         r = -EIO;
         }
+        pci_free_dev(d);
+        return r;
+}
+
+/* Polls Link Status until Link Training is clear: 1 ms steps growing to 20 ms, at most timeout_ms
+ * (the kernel's pcie_wait_for_link_status waits PCIE_LINK_RETRAIN_TIMEOUT_MS, 1 s). */
+static int wait_link_trained(struct pci_dev *d, int lnksta, unsigned timeout_ms)
+{
+        unsigned waited = 0, step = 1;
+
+        for (;;) {
+                unsigned sta = pci_read_word(d, lnksta);
+
+                if (sta == 0xffff)
+                        return -EIO;
+                if (!(sta & PCI_EXP_LNKSTA_TRAIN))
+                        return 0;
+                if (waited >= timeout_ms)
+                        return -ETIMEDOUT;
+                usleep(step * 1000);
+                waited += step;
+                if (step < 20)
+                        step *= 2;
+        }
+}
+
+int pcidev_link_retrain(struct pcidev_access *acc, const struct pci_addr *port, unsigned timeout_ms)
+{
+        struct pci_dev *d;
+        struct pci_cap *cap;
+        unsigned type, ctl;
+        int r;
+
+        r = open_live(acc, port, &d);
+        if (r < 0)
+                return r;
+        cap = pci_find_cap(d, PCI_CAP_ID_EXP, PCI_CAP_NORMAL);
+        type = cap ? (pci_read_word(d, (int)cap->addr + PCI_EXP_FLAGS) & PCI_EXP_FLAGS_TYPE) >> 4 : 0;
+        /* Retrain Link is reserved for endpoints, bridges' upstream ports and the rest (PCIe r6.1
+         * 7.5.3.7): only the downstream end of a link may ask for it. */
+        if (!cap || (type != PCI_EXP_TYPE_ROOT_PORT && type != PCI_EXP_TYPE_DOWNSTREAM)) {
+                pci_free_dev(d);
+                return -ENOTTY;
+        }
+        /* A training that started before is waited out first, as the kernel does (the implementation
+         * note at the end of PCIe r6.1 7.5.3.7: an LTSSM race). */
+        r = wait_link_trained(d, (int)cap->addr + PCI_EXP_LNKSTA, timeout_ms);
+        if (r >= 0) {
+                ctl = pci_read_word(d, (int)cap->addr + PCI_EXP_LNKCTL);
+                if (ctl == 0xffff)
+                        r = -EIO;
+                else if (!pci_write_word(d, (int)cap->addr + PCI_EXP_LNKCTL, (u16)(ctl | PCI_EXP_LNKCTL_RETRAIN)))
+                        r = -EIO;
+        }
+        if (r >= 0)
+                r = wait_link_trained(d, (int)cap->addr + PCI_EXP_LNKSTA, timeout_ms);
         pci_free_dev(d);
         return r;
 }

@@ -57,6 +57,7 @@ struct pcidev {
         size_t n_link_aspm;             /* sysfs link/..._aspm attributes present */
         char link_aspm[8][24];
         char slot_name[32];             /* /sys/bus/pci/slots/<name> whose address is this slot, "" */
+        bool slot_power;                /* that slot has a power attribute (a hotplug controller, pciehp) */
         bool has_reset_subordinate;     /* this device (a bridge) has "reset_subordinate" */
         bool has_parent;                /* false: on a root bus */
         struct pci_addr parent;         /* the upstream bridge */
@@ -99,6 +100,19 @@ int pcidev_slot_functions(const struct pgr_ctx *ctx, const struct pci_addr *slot
  * and *ret_n then hold the first max found). */
 int pcidev_below_bridge(const struct pgr_ctx *ctx, const struct pci_addr *bridge, struct pci_addr *ret,
                         size_t max, size_t *ret_n);
+/* The physical slot (sys/bus/pci/slots/NAME/address = DDDD:BB:SS) addr sits in, also for a function
+ * that is gone (the slot stays while it is powered off): 0 and its name, -ENOENT when none. */
+int pcidev_find_slot(const struct pgr_ctx *ctx, const struct pci_addr *addr, char *ret_name, size_t size);
+
+/* The link as the kernel reports it (current_link_width/speed, max_link_width/speed); 0 where an
+ * attribute is absent or says "Unknown". Speeds in MT/s ("16.0 GT/s PCIe" = 16000). */
+struct pcidev_link {
+        unsigned width, max_width;
+        unsigned speed_mts, max_speed_mts;
+};
+/* -ENOENT when the function shows no current link width (no PCIe link, or gone). */
+int pcidev_read_link(const struct pgr_ctx *ctx, const struct pci_addr *addr, struct pcidev_link *ret);
+
 /* Config-space writes through libpci, for what sysfs has no attribute for. Both return -ENODEV when
  * the device is absent, -EIO when its config space does not answer (reads all 0xff) or the write
  * fails. */
@@ -109,6 +123,12 @@ int pcidev_aspm_disable(struct pcidev_access *acc, const struct pci_addr *dev);
 /* Sets (on) or clears the Secondary Bus Reset bit (6) of a bridge's Bridge Control register,
  * the libvirt way: assert, wait >= 1 ms, deassert, let the link retrain. -ENOTTY if not a bridge. */
 int pcidev_bridge_secondary_reset(struct pcidev_access *acc, const struct pci_addr *bridge, bool on);
+
+/* The kernel's pcie_retrain_link (drivers/pci/pci.c): on a root port or switch downstream port, wait
+ * for Link Status "Link Training" to clear, set Link Control "Retrain Link" (bit 5), wait for Link
+ * Training to clear again; each wait at most timeout_ms. -ENOTTY when port is not a root or downstream
+ * port (only those may retrain their link), -ETIMEDOUT when training does not end. */
+int pcidev_link_retrain(struct pcidev_access *acc, const struct pci_addr *port, unsigned timeout_ms);
 
 /* "0300" style class string for JSON. */
 void pcidev_class_str(const struct pcidev *d, char buf[static 8]);

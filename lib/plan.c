@@ -24,6 +24,7 @@ static const char *const action_names[_ACTION_MAX] = {
         [ACTION_RESET] = "reset",
         [ACTION_BUS_RESET] = "bus-reset",
         [ACTION_REMOVE_RESCAN] = "remove-rescan",
+        [ACTION_POWER_CYCLE] = "power-cycle",
         [ACTION_SKIP] = "skip",
 };
 
@@ -43,6 +44,11 @@ enum phase phase_from_string(const char *s)
 const char *action_to_string(enum plan_action_kind k)
 {
         return k < _ACTION_MAX ? action_names[k] : "unknown";
+}
+
+bool plan_action_is_reset(enum plan_action_kind k)
+{
+        return k == ACTION_RESET || k == ACTION_BUS_RESET || k == ACTION_REMOVE_RESCAN || k == ACTION_POWER_CYCLE;
 }
 
 static const char *const kernel_methods[] = { "device_specific", "flr", "af_flr", "pm", "bus", "cxl_bus" };
@@ -102,6 +108,7 @@ struct wanted {
         char hostpci[16];
         enum hostpci_use use;
         const char *skip_reason; /* driver=keep, mdev...: never touched */
+        bool whole_slot;         /* named without function: every function of the slot */
 };
 
 struct collect {
@@ -117,7 +124,8 @@ static bool collect_has(const struct collect *c, const struct pci_addr *a)
         return false;
 }
 
-static int collect_add(struct collect *c, const struct pci_addr *a, const char *hostpci, enum hostpci_use use)
+static int collect_add(struct collect *c, const struct pci_addr *a, const char *hostpci, enum hostpci_use use,
+                       bool whole_slot)
 {
         if (collect_has(c, a))
                 return 0;
@@ -127,6 +135,7 @@ static int collect_add(struct collect *c, const struct pci_addr *a, const char *
         snprintf(c->items[c->n].hostpci, sizeof(c->items[c->n].hostpci), "%s", hostpci);
         c->items[c->n].use = use;
         c->items[c->n].skip_reason = plan_use_skip_reason(use);
+        c->items[c->n].whole_slot = whole_slot;
         c->n++;
         return 0;
 }
@@ -141,7 +150,7 @@ static int collect_id(const struct plan_input *in, struct plan *p, struct collec
         int r;
 
         if (id->func >= 0)
-                return collect_add(c, id, hostpci, use);
+                return collect_add(c, id, hostpci, use, false);
         r = pcidev_slot_functions(in->ctx, id, funcs, ELEMENTSOF(funcs), &n);
         if (r < 0 && r != -ENOENT)
                 return r;
@@ -150,10 +159,10 @@ static int collect_id(const struct plan_input *in, struct plan *p, struct collec
 
                 f0.func = 0;
                 add_problem(p, SEVERITY_ERROR, id, "%s: no function of slot present", hostpci);
-                return collect_add(c, &f0, hostpci, use);
+                return collect_add(c, &f0, hostpci, use, true);
         }
         for (size_t i = 0; i < n; i++) {
-                r = collect_add(c, &funcs[i], hostpci, use);
+                r = collect_add(c, &funcs[i], hostpci, use, true);
                 if (r < 0)
                         return r;
         }
@@ -663,6 +672,42 @@ static void build_ladder(const struct plan_input *in, struct plan *p, struct pla
                                 snprintf(d->ladder[d->n_ladder - 1].reason, sizeof(d->ladder[0].reason),
                                          "also removes %.160s: same IOMMU group, which Proxmox binds to vfio-pci with the VM",
                                          collateral);
+                } else if (streq(m, "power-cycle")) {
+                        char collateral[192] = "";
+                        bool foreign = false;
+
+                        if (!dev->slot_power) {
+                                if (in->forced_method)
+                                        WHY("power-cycle: its slot has no power control (no hotplug slot with a "
+                                            "power attribute); ");
+                                continue;
+                        }
+                        if (!dev->has_parent)
+                                continue;
+                        pci_addr_format(&dev->parent, parent);
+                        /* pciehp powers the whole link: everything below the slot's port goes off. */
+                        if (!dev->below_parent_complete) {
+                                WHY("power-cycle: cannot list every function below port %s: they count as not "
+                                    "this VM's; ", parent);
+                                continue;
+                        }
+                        for (size_t j = 0; j < dev->n_below_parent && !foreign; j++) {
+                                char whynot[320], b[PCI_ADDR_STRLEN];
+                                bool coll;
+
+                                if (!plan_may_cover(fc, p, &dev->below_parent[j], &coll, whynot, sizeof(whynot))) {
+                                        WHY("power-cycle: %s below port %s %s; ", pci_addr_format(&dev->below_parent[j], b),
+                                            parent, whynot);
+                                        foreign = true;
+                                } else if (coll)
+                                        note_collateral(collateral, sizeof(collateral), &dev->below_parent[j]);
+                        }
+                        if (foreign)
+                                continue;
+                        ladder_add(d, ACTION_POWER_CYCLE, "", "");
+                        snprintf(d->ladder[d->n_ladder - 1].reason, sizeof(d->ladder[0].reason),
+                                 "slot %.31s powered off and on%s%.160s", dev->slot_name,
+                                 collateral[0] ? "; also powers " : "", collateral);
                 }
         }
 #undef WHY
@@ -685,7 +730,8 @@ static const char *hostpci_mapping_name(const struct plan_input *in, const char 
  * group number: seen on Debian's 6.1 and 6.12 kernels) rather than resetting it in place. */
 static bool rung_removes(const struct plan_action *a)
 {
-        return a->kind == ACTION_REMOVE_RESCAN || (a->kind == ACTION_BUS_RESET && streq(a->method, "bridge"));
+        return a->kind == ACTION_REMOVE_RESCAN || a->kind == ACTION_POWER_CYCLE ||
+               (a->kind == ACTION_BUS_RESET && streq(a->method, "bridge"));
 }
 
 /* A function from a mapping: pve-guest-common Mapping/PCI.pm assert_valid compares the map's
@@ -952,7 +998,8 @@ static void decide_pin(const struct plan_input *in, struct plan *p, struct plan_
         d->pin[0] = '\0';
         snprintf(d->pin_rung, sizeof(d->pin_rung), "%s",
                  !from->n_ladder ? "no usable reset"
-                 : from->ladder[0].kind == ACTION_BUS_RESET ? "slot reset" : "remove+rescan");
+                 : from->ladder[0].kind == ACTION_BUS_RESET ? "slot reset"
+                 : from->ladder[0].kind == ACTION_POWER_CYCLE ? "power cycle" : "remove+rescan");
         if (proxmox_dies_on_failed_reset(in->ctx, p)) {
                 d->pin_set = false;
                 add_problem(p, SEVERITY_WARNING, &d->dev.addr,
@@ -1021,6 +1068,7 @@ int plan_build(const struct plan_input *in, struct plan **ret, struct pgr_error 
                 struct plan_device *d = &p->devices[p->n_devices++];
 
                 snprintf(d->hostpci, sizeof(d->hostpci), "%s", c->items[i].hostpci);
+                d->whole_slot = c->items[i].whole_slot;
                 snprintf(d->mapping, sizeof(d->mapping), "%s", hostpci_mapping_name(in, d->hostpci));
                 r = pcidev_probe(in->acc, &c->items[i].addr, &d->dev);
                 if (r < 0) {
@@ -1090,8 +1138,7 @@ bool plan_device_was_reset(const struct plan_device *d)
         for (size_t i = 0; i < d->n_actions; i++) {
                 if (d->actions[i].kind == ACTION_SKIP)
                         return false;
-                reset |= d->actions[i].kind == ACTION_RESET || d->actions[i].kind == ACTION_BUS_RESET ||
-                         d->actions[i].kind == ACTION_REMOVE_RESCAN;
+                reset |= plan_action_is_reset(d->actions[i].kind);
         }
         return reset;
 }

@@ -33,10 +33,13 @@ enum plan_action_kind {
         ACTION_RESET,         /* method: a kernel reset_method name */
         ACTION_BUS_RESET,     /* method: "reset_subordinate" or "bridge" */
         ACTION_REMOVE_RESCAN,
+        ACTION_POWER_CYCLE,   /* the slot's hotplug power off and on (pciehp) */
         ACTION_SKIP,          /* reason says why */
         _ACTION_MAX,
 };
 const char *action_to_string(enum plan_action_kind k);
+/* A rung of the reset ladder (kernel method, slot reset, remove+rescan, power cycle). */
+bool plan_action_is_reset(enum plan_action_kind k);
 
 struct plan_action {
         enum plan_action_kind kind;
@@ -72,7 +75,8 @@ struct plan_device {
         bool pin_set;
         char pin[24];
         char pin_reason[384];
-        char pin_rung[24];              /* for pin none: "slot reset", "remove+rescan", "no usable reset" */
+        char pin_rung[24];              /* for pin none: "slot reset", "remove+rescan", "power cycle",
+                                         * "no usable reset" */
         /* The function stopped being the VM's (given with driver=keep/mdev now, or post-stop of a
          * function the config no longer gives) while it still holds a pin of ours: its reset_method
          * goes back to the list the kernel offered before (unpin_list, from the kernel-reset_method
@@ -85,6 +89,9 @@ struct plan_device {
          * host or a container between VM runs. Only a function of the VM's own (vfio use). */
         bool release;
         enum hostpci_use use;           /* what the config (or post-stop's record) says about it */
+        /* The config gave the whole slot (hostpciN without .F): whatever function appears in it is the
+         * VM's (pre-start may power a switched-off slot on for it). */
+        bool whole_slot;
         bool needs_reset;               /* the phase wants a reset of this function */
         bool applied;                   /* apply ran this device's actions */
         int apply_result;               /* then: 0 usable, negative errno failed */

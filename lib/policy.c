@@ -22,7 +22,7 @@
 #define POLICY_FIX_HINT "chown root:root %s; chmod 0644 %s"
 
 static const char *const known_methods[] = {
-        "device_specific", "flr", "af_flr", "pm", "bus", "slot", "remove-rescan",
+        "device_specific", "flr", "af_flr", "pm", "bus", "slot", "remove-rescan", "power-cycle",
 };
 
 static const char *const bus_reset_names[] = {
@@ -534,7 +534,7 @@ static int parse_methods(const struct parser *p, struct json_object *v, struct j
                 if (nul || !policy_method_known(m))
                         return fail(p, e, v, sub,
                                     "unknown reset method \"%.32s\" (known: device_specific, flr, af_flr, pm, bus, "
-                                    "slot, remove-rescan)", m);
+                                    "slot, remove-rescan, power-cycle)", m);
                 for (size_t j = 0; j < s->n_methods; j++)
                         if (streq(s->methods[j], m))
                                 return fail(p, e, v, sub, "\"%s\" is listed twice", m);

@@ -13,7 +13,7 @@
 
 /* Rungs of the reset ladder a policy may allow, in the order it wants them tried:
  * kernel methods "device_specific" "flr" "af_flr" "pm" "bus", then "slot" (reset through the parent
- * bridge) and "remove-rescan". */
+ * bridge), "remove-rescan" and "power-cycle" (the slot's hotplug power off and on). */
 enum policy_on_failure { POLICY_ON_FAILURE_ABORT, POLICY_ON_FAILURE_CONTINUE };
 enum policy_bus_reset { POLICY_BUS_RESET_AUTO, POLICY_BUS_RESET_SUBORDINATE, POLICY_BUS_RESET_BRIDGE };
 

@@ -546,3 +546,45 @@ int state_setting_list(const struct pgr_ctx *ctx, const char *attr, struct pci_a
         r = pci_addr_list_dir(dir, prefix, ret, max, ret_n);
         return r == -ENOENT ? 0 : r;
 }
+
+static int link_name(const struct pci_addr *a, char *buf, size_t size)
+{
+        char b[PCI_ADDR_STRLEN];
+        int n;
+
+        if (a->func < 0)
+                return -EINVAL;
+        n = snprintf(buf, size, "link-%s", pci_addr_format(a, b));
+        return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+int state_link_save(const struct pgr_ctx *ctx, const struct pci_addr *a, const struct state_link *l)
+{
+        char name[64], line[64];
+        int r;
+
+        r = link_name(a, name, sizeof(name));
+        if (r < 0)
+                return r;
+        snprintf(line, sizeof(line), "width=%u speed=%u", l->width, l->speed_mts);
+        return save_line(ctx, name, line);
+}
+
+int state_link_load(const struct pgr_ctx *ctx, const struct pci_addr *a, struct state_link *ret)
+{
+        char name[64], line[STATE_VALUE_MAX], tail;
+        unsigned width, speed;
+        int r;
+
+        r = link_name(a, name, sizeof(name));
+        if (r < 0)
+                return r;
+        r = load_line(ctx, name, line, sizeof(line));
+        if (r < 0)
+                return r;
+        if (sscanf(line, "width=%5u speed=%6u%c", &width, &speed, &tail) != 2 || width == 0 || width > 32)
+                return -EINVAL;
+        ret->width = width;
+        ret->speed_mts = speed;
+        return 0;
+}

@@ -84,6 +84,16 @@ int state_kernel_methods_save(const struct pgr_ctx *ctx, const struct pci_addr *
 int state_kernel_methods_load(const struct pgr_ctx *ctx, const struct pci_addr *a, char *buf, size_t size);
 int state_kernel_methods_clear(const struct pgr_ctx *ctx, const struct pci_addr *a);
 
+/* link-<bdf>: the function's PCIe link the last time a reset left it whole ("width=16 speed=16000",
+ * speed in MT/s, 0 unknown): what the next resets and doctor compare the link with, so a link that
+ * narrowed during a VM run still counts as narrowed after the next reset. Gone after a reboot. */
+struct state_link {
+        unsigned width, speed_mts;
+};
+int state_link_save(const struct pgr_ctx *ctx, const struct pci_addr *a, const struct state_link *l);
+/* -ENOENT when there is none, -EINVAL when it is malformed. */
+int state_link_load(const struct pgr_ctx *ctx, const struct pci_addr *a, struct state_link *ret);
+
 /* Pid recorded in the guard (0: no guard). Caller holds the bus lock and decides whether that pid
  * is dead (then the autoprobe setting is stale and must be restored). A guard that exists but cannot
  * be read or parsed gives a negative errno (-EINVAL): treat it as stale too. */

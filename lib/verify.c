@@ -400,8 +400,10 @@ static void check_drivers(const struct pgr_ctx *ctx, const struct verify_result 
 /* The journal's ACTION of a reset step: apply.c journals each with action_to_string(). */
 static bool is_reset_action(const char *action)
 {
-        return streq(action, action_to_string(ACTION_RESET)) || streq(action, action_to_string(ACTION_BUS_RESET)) ||
-               streq(action, action_to_string(ACTION_REMOVE_RESCAN));
+        for (int k = 0; k < _ACTION_MAX; k++)
+                if (plan_action_is_reset((enum plan_action_kind)k) && streq(action, action_to_string((enum plan_action_kind)k)))
+                        return true;
+        return false;
 }
 
 struct journal_collect {

@@ -47,7 +47,7 @@ CASES="fields_round_trip priorities_follow_the_event errors_and_warnings_also_on
        device_names_are_data_not_formats catalog_explains_every_message_id
        mode_stderr_bypasses_journald mode_both_writes_both bad_mode_still_logs_to_stderr
        history_newest_first_with_vmid_and_device_filters history_since history_json_lines
-       history_table history_reads_the_system_journal_by_default history_bad_filters_exit_2
+       history_table history_shows_power_cycle_link_and_dead_card history_reads_the_system_journal_by_default history_bad_filters_exit_2
        no_journald_everything_on_stderr dead_journald_falls_back_to_stderr cli_history_matches
        hook_post_stop_journals_every_action hook_failure_goes_to_journal_and_task_log
        config_warning_is_journaled reset_command_journals_without_vmid mapping_warning_is_journaled
@@ -443,6 +443,33 @@ YYYY-MM-DD hh:mm:ss  100        pre-start   0000:01:00.0  bind-vfio      -      
         expect_text "$t/skip.rows" "TIME                 VM         PHASE       DEVICE        ACTION         METHOD             RESULT   DURATION
 YYYY-MM-DD hh:mm:ss  101        post-stop   0000:02:00.0  skip           -                  skipped  -
     0000:02:00.0 is reserved by VM 102"
+}
+
+# Issue 16: the power-cycle rung, a link that came back narrower (a warning whose step ended ok:
+# its sentence is shown too) and the dead-card line, in the table and as JSON events.
+case_history_shows_power_cycle_link_and_dead_card() {
+        fresh_journald
+        "$emit" log id=reset-done priority=5 vmid=100 phase=post-stop slot=0000:01:00.0 pci_id=10de:2b85 \
+                action=power-cycle result=ok duration=2500000 before=vfio-pci after=vfio-pci \
+                "message=0000:01:00.0: power-cycle done, back on vfio-pci" || die "emit failed"
+        "$emit" log id=link-degraded priority=4 vmid=100 phase=post-stop slot=0000:01:00.0 pci_id=10de:2b85 \
+                action=link result=ok "message=0000:01:00.0: link x8 at 32.0 GT/s after the reset, was x16 at 32.0 GT/s (max x16 at 32.0 GT/s); retrained through port 0000:00:01.0: x16 at 32.0 GT/s again" 2>/dev/null || die "emit failed"
+        "$emit" log id=card-dead priority=3 vmid=101 phase=pre-start slot=0000:02:00.0 pci_id=10de:2204 \
+                action=dead result=failed errno=19 "message=0000:02:00.0 (10de:2204) is dead: gone from the bus; tried remove-rescan, power-cycle; only a host power cycle helps" 2>/dev/null || die "emit failed"
+        sync_journal
+        history >"$t/table" || die "history failed"
+        sed 's/^[0-9]\{4\}-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9]  /YYYY-MM-DD hh:mm:ss  /' \
+                "$t/table" >"$t/rows"
+        expect_text "$t/rows" "TIME                 VM         PHASE       DEVICE        ACTION         METHOD             RESULT   DURATION
+YYYY-MM-DD hh:mm:ss  101        pre-start   0000:02:00.0  dead           -                  failed   -
+    0000:02:00.0 (10de:2204) is dead: gone from the bus; tried remove-rescan, power-cycle; only a host power cycle helps
+YYYY-MM-DD hh:mm:ss  100        post-stop   0000:01:00.0  link           -                  ok       -
+    0000:01:00.0: link x8 at 32.0 GT/s after the reset, was x16 at 32.0 GT/s (max x16 at 32.0 GT/s); retrained through port 0000:00:01.0: x16 at 32.0 GT/s again
+YYYY-MM-DD hh:mm:ss  100        post-stop   0000:01:00.0  power-cycle    -                  ok       2.5s"
+        history --json >"$t/json" || die "history --json failed"
+        for needle in '"event":"card-dead"' '"event":"link-degraded"' '"action":"power-cycle"'; do
+                grep -Fq -- "$needle" "$t/json" || die "history --json lacks $needle: $(cat "$t/json")"
+        done
 }
 
 case_history_reads_the_system_journal_by_default() {

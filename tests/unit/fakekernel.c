@@ -9,7 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static void cat_to(const char *path, char *buf, size_t size)
@@ -202,7 +205,7 @@ static void do_rescan_bus(struct fakekernel *fk, const char *busprefix /* "DDDD:
                 struct fk_dev *d = &fk->devs[i];
                 char stash[2048], link[PATH_MAX];
 
-                if (!d->removed || d->dead || (busprefix[0] && strncmp(d->bdf, busprefix, strlen(busprefix)) != 0))
+                if (!d->removed || d->dead || d->unpowered || (busprefix[0] && strncmp(d->bdf, busprefix, strlen(busprefix)) != 0))
                         continue;
                 stash_path(fk, d->bdf, stash, sizeof(stash));
                 if (rename(stash, d->orig_path) < 0)
@@ -224,6 +227,68 @@ static bool ends_with(const char *s, const char *suffix)
         size_t a = strlen(s), b = strlen(suffix);
 
         return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* A function a delayed power-on (made by a child process) brought back: its directory is in place
+ * again. */
+static void sync_returned(struct fakekernel *fk)
+{
+        for (int i = 0; i < fk->n_devs; i++)
+                if (fk->devs[i].removed && access(fk->devs[i].orig_path, F_OK) == 0)
+                        fk->devs[i].removed = false;
+}
+
+/* "sys/bus/pci/slots/N/power": pciehp removes every device on the slot's bus when it powers the slot
+ * off (pciehp_unconfigure_device walks parent->subordinate) and enumerates the bus again after power
+ * on (pciehp_configure_device), which binds drivers as a rescan does. */
+static int slot_power(struct fakekernel *fk, const char *path, const char *value)
+{
+        char addr_path[PATH_MAX], addr[32], bus[16];
+        size_t len = strlen(path) - strlen("power");
+
+        snprintf(addr_path, sizeof(addr_path), "%.*saddress", (int)len, path);
+        cat_to(addr_path, addr, sizeof(addr));
+        if (strlen(addr) < 7)
+                return -ENODEV;
+        snprintf(bus, sizeof(bus), "%.7s", addr);
+        if (strcmp(value, "0") == 0) {
+                for (int i = 0; i < fk->n_devs; i++)
+                        if (strncmp(fk->devs[i].bdf, bus, 7) == 0) {
+                                if (!fk->devs[i].removed)
+                                        (void)do_remove(fk, &fk->devs[i]);
+                                fk->devs[i].unpowered = true;
+                        }
+                return put(path, "0");
+        }
+        if (strcmp(value, "1") != 0)
+                return -EINVAL;
+        if (fk->power_on == FK_POWER_ON_ENODEV)
+                return -ENODEV; /* pciehp_enable_slot: "No adapter"; power stays 0 */
+        if (put(path, "1") < 0)
+                return -EIO;
+        for (int i = 0; i < fk->n_devs; i++)
+                if (strncmp(fk->devs[i].bdf, bus, 7) == 0)
+                        fk->devs[i].unpowered = false;
+        if (fk->power_on_delay_ms == 0) {
+                do_rescan_bus(fk, bus);
+                return 0;
+        }
+        if (fk->n_power_children >= (int)(sizeof(fk->power_children) / sizeof(fk->power_children[0])))
+                return -EAGAIN;
+        pid_t pid = fork();
+
+        if (pid < 0)
+                return -errno;
+        if (pid == 0) {
+                struct timespec ts = { .tv_sec = fk->power_on_delay_ms / 1000,
+                                       .tv_nsec = (long)(fk->power_on_delay_ms % 1000) * 1000000L };
+
+                nanosleep(&ts, NULL);
+                do_rescan_bus(fk, bus);
+                _exit(0);
+        }
+        fk->power_children[fk->n_power_children++] = pid;
+        return 0;
 }
 
 /* "sys/bus/pci/devices/0000:01:00.0/<attr>" → the device and attr. */
@@ -274,6 +339,9 @@ static int fk_write(void *userdata, const char *path, const char *value)
         r = fault(fk, rel, value);
         if (r < 0)
                 return r;
+        sync_returned(fk);
+        if (strncmp(rel, "sys/bus/pci/slots/", 18) == 0 && ends_with(rel, "/power"))
+                return slot_power(fk, path, value);
 
         if (strcmp(rel, "sys/bus/pci/drivers_probe") == 0) {
                 char override[64], drv[64];
@@ -365,6 +433,7 @@ static int fk_read(void *userdata, const char *path, char *buf, size_t size)
         ssize_t n;
 
         fk->n_reads++;
+        sync_returned(fk);
         if (size == 0)
                 return -EINVAL;
         fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -374,6 +443,17 @@ static int fk_read(void *userdata, const char *path, char *buf, size_t size)
         close(fd);
         if (n < 0)
                 return -errno;
+        if (ends_with(path, "/config"))
+                for (int i = 0; i < fk->n_devs; i++) {
+                        struct fk_dev *d = &fk->devs[i];
+                        char want[PATH_MAX];
+
+                        snprintf(want, sizeof(want), "%s/sys/bus/pci/devices/%s/config", fk->root, d->bdf);
+                        if (d->not_ready_reads > 0 && strcmp(path, want) == 0) {
+                                d->not_ready_reads--;
+                                memset(buf, 0xff, (size_t)n);
+                        }
+                }
         buf[n] = '\0';
         return (int)n;
 }
@@ -421,6 +501,11 @@ void fk_init(struct fakekernel *fk, struct pgr_ctx *ctx, const char *root)
 
 void fk_done(struct fakekernel *fk)
 {
+        for (int i = 0; i < fk->n_power_children; i++) {
+                (void)kill(fk->power_children[i], SIGKILL);
+                (void)waitpid(fk->power_children[i], NULL, 0);
+        }
+        fk->n_power_children = 0;
         if (fk->sh)
                 munmap(fk->sh, sizeof(*fk->sh));
         fk->sh = NULL;
@@ -470,4 +555,31 @@ int fk_count(const struct fakekernel *fk, const char *suffix, const char *value)
                         n++;
         }
         return n;
+}
+
+void fk_config_all_ones(struct fakekernel *fk, const char *bdf)
+{
+        struct fk_dev *d = dev_find(fk, bdf);
+        char path[PATH_MAX], ones[4096];
+        struct stat st;
+        FILE *f;
+
+        if (!d)
+                abort();
+        snprintf(path, sizeof(path), "%s/config", d->orig_path);
+        if (stat(path, &st) < 0 || st.st_size <= 0 || (size_t)st.st_size > sizeof(ones))
+                abort();
+        memset(ones, 0xff, sizeof(ones));
+        f = fopen(path, "we");
+        if (!f || fwrite(ones, 1, (size_t)st.st_size, f) != (size_t)st.st_size || fclose(f) != 0)
+                abort();
+}
+
+void fk_not_ready_for(struct fakekernel *fk, const char *bdf, int n)
+{
+        struct fk_dev *d = dev_find(fk, bdf);
+
+        if (!d)
+                abort();
+        d->not_ready_reads = n;
 }

@@ -29,7 +29,17 @@ struct fk_dev {
         char orig_path[2048];   /* canonical directory while present */
         bool removed;
         bool dead;              /* never comes back after a remove */
+        bool unpowered;         /* its slot is powered off: no rescan finds it */
+        int not_ready_reads;    /* > 0: that many more reads of its config read all ones (still
+                                 * initialising after a reset: what pci_dev_wait waits out) */
         int rescan_group;       /* > 0: comes back from a rescan in this IOMMU group */
+};
+
+/* What a hotplug slot's power write 1 does (pciehp: pciehp_sysfs_enable_slot). */
+enum fk_power_on {
+        FK_POWER_ON_RETURNS,    /* the functions come back (after power_on_delay_ms), bound as a rescan binds */
+        FK_POWER_ON_ENODEV,     /* the write fails with ENODEV and nothing comes back: what QEMU does, which
+                                 * completes an unplug when the guest powers a slot off (e2e vanish.sh) */
 };
 
 /* What a write changes in the fake kernel, in memory shared with child processes: apply makes some
@@ -56,6 +66,13 @@ struct fakekernel {
         /* Called before each write; a non-zero return is the write's result (negative errno). */
         int (*before_write)(struct fakekernel *fk, const char *rel, const char *value);
         void *userdata;
+        /* sys/bus/pci/slots/N/power: 0 removes every function on the slot's bus (pciehp
+         * pciehp_unconfigure_device), 1 does what power_on says. A delayed return is made by a child
+         * process (the waits poll with access(), which no hook sees); fk_done reaps it. */
+        enum fk_power_on power_on;
+        unsigned power_on_delay_ms;
+        int power_children[8];
+        int n_power_children;
 };
 
 /* Scans <root>/sys/bus/pci/devices and points ctx at the fake ops. */
@@ -66,6 +83,10 @@ void fk_dead(struct fakekernel *fk, const char *bdf);
 /* bdf comes back from its next rescans in IOMMU group `group`: groups renumber across remove +
  * rescan (seen on Debian's 6.1 and 6.12 kernels). */
 void fk_renumber_group_on_rescan(struct fakekernel *fk, const char *bdf, int group);
+/* The next n reads of bdf's config (through the sysfs seam) read all ones, then the real bytes again. */
+void fk_not_ready_for(struct fakekernel *fk, const char *bdf, int n);
+/* Overwrites bdf's config space with 0xff bytes (same size): a function that fell off the bus. */
+void fk_config_all_ones(struct fakekernel *fk, const char *bdf);
 /* Number of writes whose path ends with suffix (and whose value equals value, if non-NULL). */
 int fk_count(const struct fakekernel *fk, const char *suffix, const char *value);
 /* Reads <root>/rel into buf (trailing newline stripped); "" when missing. */

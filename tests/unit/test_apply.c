@@ -113,8 +113,8 @@ static void rig_down(struct rig *g)
         vmconf_free(g->conf);
         mapping_file_free(g->maps);
         policy_free(g->policy);
+        fk_done(&g->fk); /* reaps a delayed power-on still writing into the tree */
         assert_int_equal(rm_rf(g->fk.root), 0);
-        fk_done(&g->fk);
 }
 
 static const char *driver(struct rig *g, const char *bdf)
@@ -1170,6 +1170,354 @@ static void recovery_gives_a_host_driver_function_the_kernels_list(void **state)
         rig_down(&g);
 }
 
+
+/* Issue 16: the gpu-audio-rootport card behind a hotplug slot (pciehp: slots/1/power). The plan is made
+ * again once the power file exists. */
+static void rig_hotplug_slot(struct rig *g, const char *policy_json)
+{
+        rig_up(g, "gpu-audio-rootport", 100, PHASE_POST_STOP, policy_json);
+        write_under_root(g, "sys/bus/pci/slots/1/power", "1\n");
+        rig_plan(g, 100, PHASE_POST_STOP);
+}
+
+#define POWER_CYCLE_POLICY                                                                                             \
+        "{\"defaults\": {\"reset_methods\": [\"slot\", \"remove-rescan\", \"power-cycle\"], \"settle_ms\": 0, "          \
+        "\"reset_timeout_ms\": 300, \"rescan_timeout_ms\": 2000, \"bind_timeout_ms\": 300}}"
+
+/* Slot reset and remove+rescan fail; powering the slot off and on brings the card back after a
+ * delay (a child of the fake kernel plays pciehp), bound to vfio-pci, pinned to none. */
+static void power_cycle_brings_back_a_card_the_other_rungs_could_not_reset(void **state)
+{
+        struct rig g;
+        char buf[64];
+
+        (void)state;
+        rig_hotplug_slot(&g, POWER_CYCLE_POLICY);
+        fk_fail(&g.fk, "reset_subordinate", NULL, EIO, -1);
+        fk_fail(&g.fk, "0000:01:00.0/remove", NULL, EIO, -1);
+        g.fk.power_on_delay_ms = 150;
+        assert_int_equal(rig_apply(&g), 0);
+        assert_true(logged(&g, "remove-rescan failed"));
+        assert_int_equal(fk_count(&g.fk, "sys/bus/pci/slots/1/power", "0"), 1);
+        assert_int_equal(fk_count(&g.fk, "sys/bus/pci/slots/1/power", "1"), 1);
+        assert_true(logged(&g, "0000:01:00.0 power-cycle ok"));
+        assert_true(logged(&g, "done once for the whole slot")); /* .1 came back with it */
+        assert_string_equal(driver(&g, "0000:01:00.0"), "vfio-pci");
+        assert_string_equal(driver(&g, "0000:01:00.1"), "vfio-pci");
+        assert_string_equal(fk_cat(&g.fk, "sys/bus/pci/slots/1/power", buf, sizeof(buf)), "1");
+        assert_true(logged(&g, "0000:01:00.0: reset_method pinned to none"));
+        assert_string_equal(autoprobe(&g), "1");
+        assert_int_equal(fk_count(&g.fk, "sys/bus/pci/rescan", NULL), 0);
+        assert_no_lock_held(&g);
+        rig_down(&g);
+}
+
+/* The slot powers on but the card never shows up again: bounded by rescan_timeout_ms, and one line
+ * says which card, what was tried, that only a host power cycle helps, and the kernel's own words. */
+static void card_that_never_returns_from_a_power_cycle_is_called_dead(void **state)
+{
+        struct rig g;
+        long long t0;
+
+        (void)state;
+        rig_hotplug_slot(&g, "{\"defaults\": {\"reset_methods\": [\"slot\", \"remove-rescan\", \"power-cycle\"], "
+                             "\"settle_ms\": 0, \"reset_timeout_ms\": 200, \"rescan_timeout_ms\": 300, "
+                             "\"bind_timeout_ms\": 200}}");
+        mkdir_under_root(&g, "var/log");
+        write_under_root(&g, "var/log/kern.log",
+                         "[ 1843.308145] NVRM: Xid (PCI:0000:01:00): 79, pid=2112, name=kvm, GPU has fallen off the bus.\n");
+        fk_fail(&g.fk, "reset_subordinate", NULL, EIO, -1);
+        fk_fail(&g.fk, "0000:01:00.0/remove", NULL, EIO, -1);
+        fk_dead(&g.fk, "0000:01:00.0");
+        fk_dead(&g.fk, "0000:01:00.1");
+        t0 = (long long)time(NULL);
+        assert_int_equal(rig_apply(&g), -EIO);
+        assert_true((long long)time(NULL) - t0 < 5);
+        assert_int_equal(fk_count(&g.fk, "sys/bus/pci/slots/1/power", "1"), 1);
+        assert_true(logged(&g, "power-cycle failed"));
+        assert_non_null(strstr(g.res.first_failure, "0000:01:00.0"));
+        assert_non_null(strstr(g.res.first_failure, "tried bus-reset reset_subordinate, remove-rescan, power-cycle"));
+        assert_non_null(strstr(g.res.first_failure, "only a host power cycle"));
+        assert_non_null(strstr(g.res.first_failure, "the kernel said: [ 1843.308145] \"NVRM: Xid (PCI:0000:01:00): 79"));
+        assert_true(logged(&g, "only a host power cycle"));
+        assert_string_equal(autoprobe(&g), "1");
+        assert_no_lock_held(&g);
+        rig_down(&g);
+}
+
+/* What QEMU does (e2e vanish.sh): power-on fails with ENODEV. Said as a power cycle that failed. */
+static void power_on_refused_by_the_slot_is_a_failed_power_cycle(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_hotplug_slot(&g, POWER_CYCLE_POLICY);
+        fk_fail(&g.fk, "reset_subordinate", NULL, EIO, -1);
+        fk_fail(&g.fk, "0000:01:00.0/remove", NULL, EIO, -1);
+        g.fk.power_on = FK_POWER_ON_ENODEV;
+        assert_int_equal(rig_apply(&g), -EIO);
+        assert_true(logged(&g, "power-cycle failed: slot 1 did not power on: No such device"));
+        assert_non_null(strstr(g.res.first_failure, "only a host power cycle"));
+        assert_string_equal(autoprobe(&g), "1");
+        rig_down(&g);
+}
+
+/* A function below the slot's port that is another VM's (01:00.1 reserved by VM 102): no power cycle
+ * in the plan; and when the reservation appears after the plan, none under the lock either. */
+static void power_cycle_is_never_made_over_a_foreign_function(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "gpu-audio-rootport", 100, PHASE_POST_STOP, POWER_CYCLE_POLICY);
+        write_under_root(&g, "sys/bus/pci/slots/1/power", "1\n");
+        mkdir_under_root(&g, "run/qemu-server");
+        write_under_root(&g, "run/qemu-server/pci-id-reservations", "0000:01:00.1 102 time:4000000000\n");
+        rig_plan(&g, 100, PHASE_POST_STOP);
+        for (size_t i = 0; i < g.plan->n_devices; i++)
+                for (size_t j = 0; j < g.plan->devices[i].n_ladder; j++)
+                        assert_int_not_equal(g.plan->devices[i].ladder[j].kind, ACTION_POWER_CYCLE);
+        assert_true(plan_has_errors(g.plan)); /* 01:00.0: no usable reset */
+        (void)rig_apply(&g);
+        assert_int_equal(fk_count(&g.fk, "slots/1/power", NULL), 0);
+        rig_down(&g);
+
+        rig_hotplug_slot(&g, POWER_CYCLE_POLICY);
+        fk_fail(&g.fk, "reset_subordinate", NULL, EIO, -1);
+        fk_fail(&g.fk, "0000:01:00.0/remove", NULL, EIO, -1);
+        mkdir_under_root(&g, "run/qemu-server");
+        write_under_root(&g, "run/qemu-server/pci-id-reservations", "0000:01:00.1 102 time:4000000000\n");
+        assert_int_equal(rig_apply(&g), -EIO);
+        assert_true(logged(&g, "power-cycle failed: 0000:01:00.1 is reserved by VM 102"));
+        assert_int_equal(fk_count(&g.fk, "slots/1/power", NULL), 0);
+        assert_int_equal(fk_count(&g.fk, "0000:01:00.1/remove", NULL), 0);
+        rig_down(&g);
+}
+
+static void set_link(struct rig *g, const char *bdf, const char *width, const char *speed)
+{
+        char rel[256];
+
+        snprintf(rel, sizeof(rel), "sys/bus/pci/devices/%s/current_link_width", bdf);
+        write_under_root(g, rel, width);
+        snprintf(rel, sizeof(rel), "sys/bus/pci/devices/%s/current_link_speed", bdf);
+        write_under_root(g, rel, speed);
+        snprintf(rel, sizeof(rel), "sys/bus/pci/devices/%s/max_link_width", bdf);
+        write_under_root(g, rel, "16\n");
+        snprintf(rel, sizeof(rel), "sys/bus/pci/devices/%s/max_link_speed", bdf);
+        write_under_root(g, rel, "5.0 GT/s PCIe\n");
+}
+
+/* The RTX 5090 report: x16 before, x8 after the reset. */
+static int link_narrows_on_slot_reset(struct fakekernel *fk, const char *rel, const char *value)
+{
+        char path[4200];
+        FILE *f;
+
+        (void)value;
+        if (!strstr(rel, "reset_subordinate"))
+                return 0;
+        snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/0000:01:00.0/current_link_width", fk->root);
+        f = fopen(path, "we");
+        if (!f)
+                return -EIO;
+        fputs("8\n", f);
+        return fclose(f) == 0 ? 0 : -EIO;
+}
+
+static size_t read_config_file(struct rig *g, const char *bdf, unsigned char *buf, size_t size)
+{
+        char path[4200];
+        FILE *f;
+        size_t n;
+
+        snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/%s/config", g->fk.root, bdf);
+        f = fopen(path, "re");
+        assert_non_null(f);
+        n = fread(buf, 1, size, f);
+        fclose(f);
+        return n;
+}
+
+/* A link that comes back narrower after the reset: a warning naming both widths, one retrain through
+ * the parent root port's Link Control (bit 5, the only bit that changes in its config space), a
+ * record for doctor, and the device still counts as usable. */
+static void link_that_comes_back_narrower_is_reported_and_retrained(void **state)
+{
+        unsigned char before[4096], after[4096];
+        size_t n_before, n_after, n_diff = 0;
+        struct rig g;
+        char buf[128];
+
+        (void)state;
+        rig_up(&g, "gpu-audio-rootport", 100, PHASE_POST_STOP, NULL);
+        set_link(&g, "0000:01:00.0", "16\n", "5.0 GT/s PCIe\n");
+        rig_plan(&g, 100, PHASE_POST_STOP);
+        g.fk.before_write = link_narrows_on_slot_reset;
+        n_before = read_config_file(&g, "0000:00:01.0", before, sizeof(before));
+        assert_int_equal(rig_apply(&g), 0);
+        assert_true(logged(&g, "0000:01:00.0: link x8 at 5.0 GT/s after the reset, was x16 at 5.0 GT/s"));
+        assert_true(logged(&g, "retrain"));
+        assert_true(logged(&g, "still x8"));
+        n_after = read_config_file(&g, "0000:00:01.0", after, sizeof(after));
+        assert_int_equal(n_before, n_after);
+        for (size_t i = 0; i < n_after; i++)
+                if (before[i] != after[i]) {
+                        n_diff++;
+                        assert_int_equal(after[i] & ~before[i], 0x20); /* Retrain Link */
+                }
+        assert_int_equal(n_diff, 1);
+        assert_non_null(strstr(fk_cat(&g.fk, "run/pve-gpu-reset/link-0000:01:00.0", buf, sizeof(buf)), "width=16"));
+        assert_int_equal(g.res.n_failed, 0);
+        rig_down(&g);
+}
+
+/* A link as wide as before: no warning, no retrain, the record says what it was. */
+static void link_as_before_is_recorded_and_left_alone(void **state)
+{
+        unsigned char before[4096], after[4096];
+        size_t n;
+        struct rig g;
+        char buf[128];
+
+        (void)state;
+        rig_up(&g, "gpu-audio-rootport", 100, PHASE_POST_STOP, NULL);
+        set_link(&g, "0000:01:00.0", "16\n", "5.0 GT/s PCIe\n");
+        rig_plan(&g, 100, PHASE_POST_STOP);
+        n = read_config_file(&g, "0000:00:01.0", before, sizeof(before));
+        assert_int_equal(rig_apply(&g), 0);
+        assert_false(logged(&g, "retrain"));
+        assert_int_equal(read_config_file(&g, "0000:00:01.0", after, sizeof(after)), n);
+        assert_memory_equal(before, after, n);
+        assert_non_null(strstr(fk_cat(&g.fk, "run/pve-gpu-reset/link-0000:01:00.0", buf, sizeof(buf)), "width=16"));
+        rig_down(&g);
+}
+
+static int card_falls_off_on_slot_reset(struct fakekernel *fk, const char *rel, const char *value)
+{
+        (void)value;
+        if (strstr(rel, "reset_subordinate"))
+                fk_config_all_ones(fk, "0000:01:00.0");
+        return 0;
+}
+
+/* After the slot reset the card reads all ones (0xffff): waited for within reset_timeout_ms, then the
+ * next rung; when none brings it back, the dead-card line. */
+static void card_reading_all_ones_after_the_reset_is_called_dead(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "gpu-audio-rootport", 100, PHASE_POST_STOP, NULL);
+        g.fk.before_write = card_falls_off_on_slot_reset;
+        assert_int_equal(rig_apply(&g), -EIO);
+        assert_true(logged(&g, "config space reads all ones"));
+        assert_non_null(strstr(g.res.first_failure, "0000:01:00.0 (10de:0a65)"));
+        assert_non_null(strstr(g.res.first_failure, "reads all ones"));
+        assert_non_null(strstr(g.res.first_failure, "tried bus-reset reset_subordinate, remove-rescan"));
+        assert_non_null(strstr(g.res.first_failure, "only a host power cycle"));
+        assert_string_equal(autoprobe(&g), "1");
+        rig_down(&g);
+}
+
+
+/* pre-start finds the card missing because its hotplug slot is powered off (e2e vanish.sh 4a). The
+ * VM's config gives the whole slot, so whatever the slot holds is the VM's: one rescan (which finds
+ * nothing on a slot without power), then the slot is switched on. power_on says what the slot does. */
+static void rig_slot_switched_off(struct rig *g, unsigned long vmid, enum fk_power_on power_on)
+{
+        struct apply_ctx a;
+        struct pgr_error err = {};
+        char path[4200];
+
+        rig_up(g, "gpu-audio-rootport", vmid, PHASE_PRE_START, NULL);
+        write_under_root(g, "sys/bus/pci/slots/1/power", "1\n");
+        snprintf(path, sizeof(path), "%s/sys/bus/pci/slots/1/power", g->fk.root);
+        assert_int_equal(g->ctx.ops->write(g->ctx.ops_userdata, path, "0"), 0);
+        assert_int_equal(access_under_root(g, "sys/bus/pci/devices/0000:01:00.0"), -1);
+        g->fk.power_on = power_on;
+        g->fk.sh->n_log = 0;
+        rig_plan(g, vmid, PHASE_PRE_START);
+        assert_true(plan_has_errors(g->plan));
+        a = (struct apply_ctx){ .ctx = &g->ctx, .acc = g->acc, .journal = g->journal, .vmid = vmid,
+                                .phase = PHASE_PRE_START, .lock_timeout_ms = 500 };
+        g->r = apply_rescan_missing(&a, g->plan, &err);
+        fflush(g->log);
+}
+
+static void missing_card_in_a_switched_off_slot_is_powered_on_at_pre_start(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_slot_switched_off(&g, 100, FK_POWER_ON_RETURNS);
+        assert_int_equal(g.r, 0);
+        assert_int_equal(fk_count(&g.fk, "sys/class/pci_bus/0000:01/rescan", "1"), 1);
+        assert_int_equal(fk_count(&g.fk, "sys/bus/pci/slots/1/power", "1"), 1);
+        assert_true(logged(&g, "slot 1 was powered off; switched on"));
+        assert_string_equal(driver(&g, "0000:01:00.0"), "vfio-pci");
+        assert_string_equal(autoprobe(&g), "1");
+        rig_plan(&g, 100, PHASE_PRE_START);
+        assert_true(g.plan->devices[0].dev.present);
+        assert_int_equal(g.plan->n_devices, 2); /* .1 came back with it */
+        assert_no_lock_held(&g);
+        rig_down(&g);
+}
+
+/* QEMU completes an unplug when the guest powers a slot off, and power-on then fails with ENODEV. */
+static void missing_card_whose_slot_does_not_power_on_is_said_so(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_slot_switched_off(&g, 100, FK_POWER_ON_ENODEV);
+        assert_int_equal(g.r, -ENODEV);
+        assert_true(logged(&g, "slot 1 was powered off: a power cycle was tried and failed: it did not power on: "
+                               "No such device; only a host power cycle helps"));
+        assert_string_equal(autoprobe(&g), "1");
+        rig_down(&g);
+}
+
+/* VM 101 gives only 01:00.0: the slot may hold functions that are not its own, so its power is not
+ * switched on for it. */
+static void switched_off_slot_is_not_powered_on_for_one_function(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_slot_switched_off(&g, 101, FK_POWER_ON_RETURNS);
+        assert_true(g.r < 0);
+        assert_int_equal(fk_count(&g.fk, "slots/1/power", NULL), 0);
+        rig_down(&g);
+}
+
+
+static int card_slow_after_slot_reset(struct fakekernel *fk, const char *rel, const char *value)
+{
+        (void)value;
+        if (strstr(rel, "reset_subordinate"))
+                fk_not_ready_for(fk, "0000:01:00.0", 6);
+        return 0;
+}
+
+/* A card still initialising after the reset reads all ones for a while (the kernel's pci_dev_wait
+ * waits that out): the rung waits too and then succeeds, nothing is called dead. */
+static void card_that_reads_all_ones_for_a_while_is_waited_for(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "gpu-audio-rootport", 100, PHASE_POST_STOP, NULL);
+        g.fk.before_write = card_slow_after_slot_reset;
+        assert_int_equal(rig_apply(&g), 0);
+        assert_true(logged(&g, "0000:01:00.0 bus-reset reset_subordinate ok"));
+        assert_false(logged(&g, "reads all ones"));
+        assert_int_equal(g.fk.devs[0].not_ready_reads + g.fk.devs[1].not_ready_reads + g.fk.devs[2].not_ready_reads +
+                                 g.fk.devs[3].not_ready_reads + g.fk.devs[4].not_ready_reads,
+                         0); /* every all-ones read was consumed by the poll */
+        rig_down(&g);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1209,6 +1557,17 @@ int main(void)
                 cmocka_unit_test(failed_bridge_reset_still_rescans_what_it_removed),
                 cmocka_unit_test(post_stop_after_our_reservation_was_released_honours_another_vms_reservation),
                 cmocka_unit_test(remove_rescan_that_renumbers_a_mapped_group_fails_with_the_fix),
+                cmocka_unit_test(power_cycle_brings_back_a_card_the_other_rungs_could_not_reset),
+                cmocka_unit_test(card_that_never_returns_from_a_power_cycle_is_called_dead),
+                cmocka_unit_test(power_on_refused_by_the_slot_is_a_failed_power_cycle),
+                cmocka_unit_test(power_cycle_is_never_made_over_a_foreign_function),
+                cmocka_unit_test(link_that_comes_back_narrower_is_reported_and_retrained),
+                cmocka_unit_test(link_as_before_is_recorded_and_left_alone),
+                cmocka_unit_test(card_reading_all_ones_after_the_reset_is_called_dead),
+                cmocka_unit_test(card_that_reads_all_ones_for_a_while_is_waited_for),
+                cmocka_unit_test(missing_card_in_a_switched_off_slot_is_powered_on_at_pre_start),
+                cmocka_unit_test(missing_card_whose_slot_does_not_power_on_is_said_so),
+                cmocka_unit_test(switched_off_slot_is_not_powered_on_for_one_function),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -964,6 +964,40 @@ static void test_sriov_vf_answers_and_pf_with_vfs_is_left_alone(void **state)
         expect_fix(f, "mdev=nvidia-");
 }
 
+/* Issue 16: a reset left the card's link narrower than the last time it was whole (apply's record in
+ * /run/pve-gpu-reset/link-BDF): a warning with the widths and the fix; as wide as recorded: ok. */
+static void test_link_narrower_than_after_the_last_good_reset_is_a_warning(void **state)
+{
+        char root[PATH_MAX], path[PATH_MAX + 128], cmd[4 * PATH_MAX];
+        struct doctor_report *rep;
+        const struct doctor_finding *f;
+
+        (void)state;
+        fixture_root("gpu-audio-rootport", root, sizeof(root));
+        snprintf(cmd, sizeof(cmd), "mkdir -p -m 0700 '%s/run/pve-gpu-reset'", root);
+        assert_int_equal(system(cmd), 0);
+        snprintf(path, sizeof(path), "%s/run/pve-gpu-reset/link-0000:01:00.0", root);
+        write_text(path, "width=16 speed=5000\n");
+        snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/0000:01:00.0/max_link_width", root);
+        write_text(path, "16\n");
+        snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/0000:01:00.0/current_link_width", root);
+        write_text(path, "8\n");
+        rep = doctor_on("gpu-audio-rootport", "pve", 100);
+        f = expect(rep, "link", "0000:01:00.0", DOCTOR_WARN,
+                   "the PCIe link is x8 now (max x16), it was x16 after the last reset that left it whole");
+        expect_fix(f, "power the host off and on");
+        assert_null(doctor_report_find(rep, "link", "0000:01:00.1", NULL)); /* function 0 speaks for the link */
+        doctor_report_free(rep);
+
+        write_text(path, "16\n");
+        rep = doctor_on("gpu-audio-rootport", "pve", 100);
+        expect(rep, "link", "0000:01:00.0", DOCTOR_OK, "x16 (max x16)");
+        doctor_report_free(rep);
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s/run/pve-gpu-reset' '%s/sys/bus/pci/devices/0000:01:00.0/current_link_width' "
+                 "'%s/sys/bus/pci/devices/0000:01:00.0/max_link_width'", root, root, root);
+        assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -999,6 +1033,7 @@ int main(void)
                 cmocka_unit_test(test_sriov_vf_answers_and_pf_with_vfs_is_left_alone),
                 cmocka_unit_test(test_vendor_reset_loaded_without_device_specific),
                 cmocka_unit_test(test_doctor_changes_nothing),
+                cmocka_unit_test(test_link_narrower_than_after_the_last_good_reset_is_a_warning),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

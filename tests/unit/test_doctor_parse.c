@@ -112,6 +112,23 @@ static void test_nvrm_multiline_message_is_joined(void **state)
         kmsg_log_free(log);
 }
 
+/* NVIDIA's Xid form names the GPU as "PCI:DDDD:BB:DD" (the form quoted in the source of the l40
+ * fixture, NVIDIA/NVSentinel issue 155): the event belongs to function 0 of that slot. */
+static void test_nvrm_xid_pci_prefix_names_the_slot(void **state)
+{
+        static const char text[] = "[ 1843.308145] NVRM: Xid (PCI:0000:44:00): 79, GPU has fallen off the bus.\n"
+                                   "[ 1900.000001] NVRM: Xid (PCI:0000:45:00): 154, GPU recovery action changed from 0x0 "
+                                   "(None) to 0x2 (Node Reboot Required)\n";
+        struct kmsg_log *log = kmsg_log_new();
+
+        (void)state;
+        assert_non_null(log);
+        assert_int_equal(kmsg_parse_text(log, text, strlen(text)), 0);
+        expect_event(log, KMSG_FALLEN_OFF_BUS, "0000:44:00.0", 1);
+        expect_event(log, KMSG_XID, "0000:45:00.0", 1);
+        kmsg_log_free(log);
+}
+
 static void test_mail_wrapped_bar_lines_are_joined(void **state)
 {
         struct kmsg_log *log = parse_log("dmesg/rebar-tb3-egpu-bar-cant-assign-no-space-resize.txt");
@@ -442,6 +459,7 @@ int main(void)
                 cmocka_unit_test(test_dmesg_flr_backoff_folds_into_one_event),
                 cmocka_unit_test(test_syslog_prefixed_journal_lines),
                 cmocka_unit_test(test_nvrm_multiline_message_is_joined),
+                cmocka_unit_test(test_nvrm_xid_pci_prefix_names_the_slot),
                 cmocka_unit_test(test_mail_wrapped_bar_lines_are_joined),
                 cmocka_unit_test(test_mail_quoted_journal_lines),
                 cmocka_unit_test(test_kernel_messages_by_kind),

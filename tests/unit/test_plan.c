@@ -15,6 +15,7 @@
 
 #include "plan.h"
 #include "policy.h"
+#include "testutil.h"
 
 struct fixture {
         struct pgr_ctx ctx;
@@ -891,6 +892,83 @@ static void nvidia_vgpu_function_is_left_to_proxmox(void **state)
                 }
 }
 
+/* Writes rel under the fixture host's tree (the trees are shared by the tests of this binary: the
+ * caller removes what it wrote). */
+static void host_file(const char *host, const char *rel, const char *text)
+{
+        char path[8192], cmd[8300];
+
+        snprintf(path, sizeof(path), "%s/%s/%s", getenv("PGR_FIXTURES"), host, rel);
+        snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s')\"", path);
+        assert_int_equal(system(cmd), 0);
+        write_text(path, text);
+}
+
+static void host_rm(const char *host, const char *rel)
+{
+        char cmd[8300];
+
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s/%s/%s'", getenv("PGR_FIXTURES"), host, rel);
+        assert_int_equal(system(cmd), 0);
+}
+
+static const struct plan_action *ladder_find(const struct plan_device *d, enum plan_action_kind kind)
+{
+        for (size_t i = 0; i < d->n_ladder; i++)
+                if (d->ladder[i].kind == kind)
+                        return &d->ladder[i];
+        return NULL;
+}
+
+/* Issue 16: a hotplug slot with a power control (pciehp) gives the card a last rung, after
+ * remove+rescan; without the power attribute there is none. */
+static void hotplug_slot_power_is_the_last_rung(void **state)
+{
+        struct fixture f;
+        const struct plan_action *pc;
+
+        (void)state;
+        load(&f, "gpu-audio-rootport", 100, PHASE_POST_STOP, NULL);
+        assert_null(ladder_find(&f.plan->devices[0], ACTION_POWER_CYCLE));
+        unload(&f);
+
+        host_file("gpu-audio-rootport", "sys/bus/pci/slots/1/power", "1\n");
+        load(&f, "gpu-audio-rootport", 100, PHASE_POST_STOP, NULL);
+        for (size_t i = 0; i < 2; i++) {
+                const struct plan_device *d = &f.plan->devices[i];
+
+                pc = ladder_find(d, ACTION_POWER_CYCLE);
+                assert_non_null(pc);
+                assert_ptr_equal(pc, &d->ladder[d->n_ladder - 1]);
+                assert_non_null(strstr(pc->reason, "slot 1 powered off and on"));
+        }
+        unload(&f);
+        host_rm("gpu-audio-rootport", "sys/bus/pci/slots/1/power");
+}
+
+/* A VF in a hotplug slot (ARI: VF 03:00.2 shares "slot" 03:00 with its PF): never a power cycle, which
+ * would take the PF and every sibling VF down and bring no VF back. */
+static void virtual_function_never_gets_a_power_cycle(void **state)
+{
+        struct fixture f;
+
+        (void)state;
+        host_file("doctor-sriov", "sys/bus/pci/slots/9/address", "0000:03:00\n");
+        host_file("doctor-sriov", "sys/bus/pci/slots/9/power", "1\n");
+        host_file("doctor-sriov", "etc/pve/nodes/pve1/qemu-server/103.conf", "hostpci0: 0000:03:00.2,pcie=1\n");
+        load(&f, "doctor-sriov", 103, PHASE_POST_STOP,
+             "{\"defaults\": {\"reset_methods\": [\"flr\", \"remove-rescan\", \"power-cycle\"]}}");
+        assert_int_equal(f.plan->n_devices, 1);
+        assert_true(f.plan->devices[0].dev.slot_power);
+        assert_string_equal(f.plan->devices[0].dev.physfn, "0000:03:00.0");
+        assert_null(ladder_find(&f.plan->devices[0], ACTION_POWER_CYCLE));
+        assert_non_null(strstr(f.plan->devices[0].actions[f.plan->devices[0].n_actions - 1].reason,
+                               "a virtual function of 0000:03:00.0 gets only its own FLR"));
+        unload(&f);
+        host_rm("doctor-sriov", "sys/bus/pci/slots/9");
+        host_rm("doctor-sriov", "etc/pve/nodes/pve1/qemu-server/103.conf");
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -928,6 +1006,8 @@ int main(void)
                 cmocka_unit_test(dead_card_is_reported),
                 cmocka_unit_test(json_has_the_documented_shape),
                 cmocka_unit_test(pending_and_snapshot_sections_change_nothing),
+                cmocka_unit_test(hotplug_slot_power_is_the_last_rung),
+                cmocka_unit_test(virtual_function_never_gets_a_power_cycle),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -174,7 +174,7 @@ static void test_compiled_defaults_are_the_documented_ones(void **state)
 
         (void)state;
         compiled_defaults(&s);
-        assert_methods(&s, 7, "device_specific", "flr", "af_flr", "pm", "bus", "slot", "remove-rescan");
+        assert_methods(&s, 8, "device_specific", "flr", "af_flr", "pm", "bus", "slot", "remove-rescan", "power-cycle");
         assert_int_equal(s.bus_reset, POLICY_BUS_RESET_AUTO);
         assert_true(s.keep_awake);
         assert_true(s.aspm_off);
@@ -313,10 +313,10 @@ static void test_device_override_applies_only_to_its_id(void **state)
 
         /* Same vendor, other device; and swapped vendor/device. */
         policy_resolve(p, 0, 0x10de, 0x2b84, &s);
-        assert_int_equal(s.n_methods, 7);
+        assert_int_equal(s.n_methods, 8);
         assert_int_equal(s.settle_ms, 500);
         policy_resolve(p, 0, 0x2b85, 0x10de, &s);
-        assert_int_equal(s.n_methods, 7);
+        assert_int_equal(s.n_methods, 8);
 
         policy_resolve(p, 0, 0x1002, 0x731f, &s);
         assert_methods(&s, 2, "device_specific", "remove-rescan");
@@ -483,7 +483,7 @@ static void test_bad_reset_method_lists(void **state)
         (void)state;
         expect_error("{\"defaults\": {\n\"reset_methods\": [\"flr\",\n \"acpi\"]}}",
                      NAME ":3: defaults.reset_methods[1]: unknown reset method \"acpi\" (known: device_specific, flr, "
-                     "af_flr, pm, bus, slot, remove-rescan)");
+                     "af_flr, pm, bus, slot, remove-rescan, power-cycle)");
         expect_error("{\"devices\": {\"10de:2b85\": {\"reset_methods\": [\"slot\", \"flr\", \"slot\"]}}}",
                      NAME ":1: devices.10de:2b85.reset_methods[2]: \"slot\" is listed twice");
         expect_error("{\"vms\": {\"100\": {\"reset_methods\": []}}}",
