@@ -20,6 +20,7 @@
 #include "doctor_host.h"
 #include "doctor_kmsg.h"
 #include "doctor_modprobe.h"
+#include "kmodinfo.h"
 #include "mapping.h"
 #include "pcidev.h"
 #include "plan.h"
@@ -557,17 +558,13 @@ out:
         dstr_done(&ok);
 }
 
-static bool host_vfio_loaded(const struct pgr_ctx *ctx)
-{
-        return doctor_host_module_loaded(ctx, "vfio_pci");
-}
-
 int doctor_collect(const struct pgr_ctx *ctx, unsigned long vmid, const char *config_path,
                    struct doctor_report **ret, struct pgr_error *err)
 {
         _cleanup_(doctor_report_freep) struct doctor_report *rep = NULL;
         _cleanup_(doctor_host_freep) struct doctor_host *host = NULL;
         _cleanup_(modprobe_conf_freep) struct modprobe_conf *mp = NULL;
+        _cleanup_(kmodinfo_freep) struct kmodinfo *km = NULL;
         _cleanup_(kmsg_log_freep) struct kmsg_log *log = NULL;
         struct doctor d = { .ctx = ctx, .vmid = vmid };
         struct modprobe_kernel k;
@@ -600,24 +597,26 @@ int doctor_collect(const struct pgr_ctx *ctx, unsigned long vmid, const char *co
         r = doctor_host_load(ctx, &host);
         if (r < 0)
                 goto out;
-        r = modprobe_conf_load(ctx, host->have_cmdline ? host->cmdline : "", &mp);
+        r = kmodinfo_new(ctx, host->release, &km);
+        if (r < 0)
+                goto out;
+        r = modprobe_conf_load(ctx, km, host->have_cmdline ? host->cmdline : "", &mp);
         if (r < 0)
                 goto out;
         r = kmsg_load(ctx, &log);
         if (r < 0)
                 goto out;
 
-        doctor_check_devices(ctx, &d.set, host_vfio_loaded(ctx), doctor_host_module_loaded(ctx, "vendor_reset"), log,
+        doctor_check_devices(ctx, &d.set, kmodinfo_loaded(ctx, "vfio_pci"), kmodinfo_loaded(ctx, "vendor_reset"), log,
                              rep);
         doctor_check_iommu(host, rep);
         doctor_check_cmdline(host, &d.set, log, rep);
-        doctor_check_kernel(ctx, host, rep);
+        doctor_check_kernel(ctx, host, km, rep);
         k = (struct modprobe_kernel){
                 .release = host->release,
                 .major = host->kmajor,
                 .minor = host->kminor,
-                .available = doctor_host_module_available,
-                .userdata = host,
+                .modules = km,
         };
         doctor_check_modprobe(ctx, mp, &d.set, &k, rep);
         doctor_check_initramfs(ctx, mp, host->release, host->proxmox_boot_tool, rep);

@@ -290,6 +290,7 @@ static void test_command_line_module_options_come_last(void **state)
 {
         char dir[] = "/tmp/pgr-doctor-parse-XXXXXX", path[PATH_MAX];
         struct modprobe_conf *c = NULL;
+        struct kmodinfo *km = NULL;
         struct pgr_ctx ctx;
         size_t n = 0;
         FILE *f;
@@ -306,8 +307,9 @@ static void test_command_line_module_options_come_last(void **state)
         fputs("options vfio-pci ids=10de:2206\n", f);
         fclose(f);
         assert_int_equal(pgr_ctx_init(&ctx, dir, "pve"), 0);
+        assert_int_equal(kmodinfo_new(&ctx, "6.8.12-4-pve", &km), 0);
         /* the first GRUB line of the real technomagniaque notes: vfio-pci.ids= four times */
-        assert_int_equal(modprobe_conf_load(&ctx,
+        assert_int_equal(modprobe_conf_load(&ctx, km,
                                             "vfio-pci.ids=8086:1521 amd_iommu=pt pci=realloc pci=assign-busses "
                                             "module_blacklist=nouveau vfio-pci.ids=10de:2206 vfio-pci.ids=10de:1aef "
                                             "vfio-pci.ids=10de:1b38",
@@ -319,6 +321,7 @@ static void test_command_line_module_options_come_last(void **state)
         assert_string_equal(modprobe_conf_vfio_ids(c, NULL)->file, "/proc/cmdline");
         assert_non_null(modprobe_conf_blacklisted(c, "nouveau"));
         modprobe_conf_free(c);
+        kmodinfo_free(km);
         unlink(path);
         snprintf(path, sizeof(path), "%s/etc/modprobe.d", dir);
         rmdir(path);
