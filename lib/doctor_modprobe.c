@@ -63,6 +63,21 @@ static char *next_token(char **s)
         return t;
 }
 
+/* The command of an install line (split in place) when it is one that does nothing (/bin/false, true...):
+ * modprobe M then runs it instead of loading M. NULL otherwise. */
+static char *never_loads(char *command)
+{
+        static const char *const never[] = { "/bin/false", "/bin/true", "/usr/bin/false", "/usr/bin/true", "false", "true" };
+        char *cmd = next_token(&command);
+
+        if (!cmd || next_token(&command))
+                return NULL;
+        for (size_t i = 0; i < ELEMENTSOF(never); i++)
+                if (streq(cmd, never[i]))
+                        return cmd;
+        return NULL;
+}
+
 static int parse_line(struct modprobe_conf *c, char *line, const char *file, unsigned lineno)
 {
         char *rest = line, *cmd, *mod, *tok;
@@ -77,12 +92,8 @@ static int parse_line(struct modprobe_conf *c, char *line, const char *file, uns
         if (streq(cmd, "blacklist"))
                 return add(c, MODPROBE_BLACKLIST, mod, strlen(mod), NULL, 0, file, lineno);
         if (streq(cmd, "install")) {
-                tok = next_token(&rest);
-                if (tok && (streq(tok, "/bin/false") || streq(tok, "/bin/true") || streq(tok, "/usr/bin/false") ||
-                            streq(tok, "/usr/bin/true") || streq(tok, "false") || streq(tok, "true")) &&
-                    !next_token(&rest))
-                        return add(c, MODPROBE_INSTALL_FALSE, mod, strlen(mod), tok, strlen(tok), file, lineno);
-                return 0;
+                tok = never_loads(rest);
+                return tok ? add(c, MODPROBE_INSTALL_FALSE, mod, strlen(mod), tok, strlen(tok), file, lineno) : 0;
         }
         if (streq(cmd, "options")) {
                 if (!module_name_eq(mod, "vfio_pci"))
@@ -224,9 +235,7 @@ static int list_conf_files(const struct pgr_ctx *ctx, const char *const *dirs, s
                         continue;
 oom:
                         closedir(dir);
-                        for (size_t i = 0; i < n; i++)
-                                free(v[i]);
-                        free(v);
+                        strv_free(v, n);
                         return -ENOMEM;
                 }
                 closedir(dir);
@@ -244,11 +253,41 @@ oom:
         return 0;
 }
 
-static void free_strv(char **v, size_t n)
+typedef int (*parse_fn)(struct modprobe_conf *c, const char *text, const char *file);
+
+/* Reads one file (host path) into c with parse and notes it when it concerns passthrough: 0, 1 when
+ * unreadable (skipped, as kmod skips it), -ENOMEM. */
+static int parse_file(const struct pgr_ctx *ctx, struct modprobe_conf *c, const char *file, parse_fn parse)
 {
-        for (size_t i = 0; i < n; i++)
-                free(v[i]);
-        free(v);
+        _cleanup_free_ char *text = NULL;
+        size_t first = c->n;
+        int r;
+
+        if (pgr_read_file(ctx, file, MODPROBE_FILE_MAX, &text, NULL) < 0)
+                return 1;
+        r = parse(c, text, file);
+        if (r >= 0 && concerns_passthrough(c, first, text))
+                note_mtime(ctx, c, file);
+        return r < 0 ? r : 0;
+}
+
+/* The *.conf files of dirs in kmod's order, each through parse_file; ret_read (may be NULL) counts
+ * the files read. */
+static int parse_conf_dirs(const struct pgr_ctx *ctx, struct modprobe_conf *c, const char *const *dirs, size_t n_dirs,
+                           parse_fn parse, size_t *ret_read)
+{
+        char **files = NULL;
+        size_t n = 0;
+        int r;
+
+        r = list_conf_files(ctx, dirs, n_dirs, &files, &n);
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                r = parse_file(ctx, c, files[i], parse);
+                if (r == 0 && ret_read)
+                        (*ret_read)++;
+        }
+        strv_free(files, n);
+        return r < 0 ? r : 0;
 }
 
 /* The hand scan of the files libkmod reads, for what libkmod cannot tell: the file and line each entry
@@ -258,26 +297,8 @@ static int locate_modprobe_d(const struct pgr_ctx *ctx, struct modprobe_conf *c)
 {
         size_t n_dirs;
         const char *const *dirs = kmodinfo_config_dirs(&n_dirs);
-        char **files = NULL;
-        size_t n = 0;
-        int r;
 
-        r = list_conf_files(ctx, dirs, n_dirs, &files, &n);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < n && r >= 0; i++) {
-                _cleanup_free_ char *text = NULL;
-                size_t first = c->n;
-
-                if (pgr_read_file(ctx, files[i], MODPROBE_FILE_MAX, &text, NULL) < 0)
-                        continue;
-                c->n_files++;
-                r = modprobe_conf_parse(c, text, files[i]);
-                if (r >= 0 && concerns_passthrough(c, first, text))
-                        note_mtime(ctx, c, files[i]);
-        }
-        free_strv(files, n);
-        return r < 0 ? r : 0;
+        return parse_conf_dirs(ctx, c, dirs, n_dirs, modprobe_conf_parse, &c->n_files);
 }
 
 /* What modprobe acts on is what libkmod parsed; each entry gets the place the scan found it at. */
@@ -308,21 +329,15 @@ static int take_blacklist(const char *module, const char *value, void *userdata)
         return take(userdata, MODPROBE_BLACKLIST, module, NULL);
 }
 
-/* install M /bin/false (or true): modprobe M runs the command instead of loading M */
 static int take_install(const char *module, const char *command, void *userdata)
 {
-        static const char *const never[] = { "/bin/false", "/bin/true", "/usr/bin/false", "/usr/bin/true", "false", "true" };
-        char cmd[64];
+        _cleanup_free_ char *buf = strdup(command);
+        const char *cmd;
 
-        if (sscanf(command, " %63s", cmd) != 1 || strlen(command) > 80)
-                return 0;
-        for (size_t i = 0; i < ELEMENTSOF(never); i++)
-                if (streq(cmd, never[i])) {
-                        const char *rest = strstr(command, cmd) + strlen(cmd);
-
-                        return rest[strspn(rest, " \t")] ? 0 : take(userdata, MODPROBE_INSTALL_FALSE, module, cmd);
-                }
-        return 0;
+        if (!buf)
+                return -ENOMEM;
+        cmd = never_loads(buf);
+        return cmd ? take(userdata, MODPROBE_INSTALL_FALSE, module, cmd) : 0;
 }
 
 static int take_options(const char *module, const char *options, void *userdata)
@@ -436,35 +451,12 @@ static int load_modules_lists(const struct pgr_ctx *ctx, struct modprobe_conf *c
         static const char *const dirs[] = { "/etc/modules-load.d", "/run/modules-load.d",
                                             "/usr/local/lib/modules-load.d", "/usr/lib/modules-load.d",
                                             "/lib/modules-load.d" };
-        _cleanup_free_ char *text = NULL;
-        char **files = NULL;
-        size_t n = 0;
         int r;
 
-        if (pgr_read_file(ctx, "/etc/modules", MODPROBE_FILE_MAX, &text, NULL) >= 0) {
-                size_t first = c->n;
-
-                r = parse_modules_list(c, text, "/etc/modules");
-                if (r < 0)
-                        return r;
-                if (concerns_passthrough(c, first, text))
-                        note_mtime(ctx, c, "/etc/modules");
-        }
-        r = list_conf_files(ctx, dirs, ELEMENTSOF(dirs), &files, &n);
+        r = parse_file(ctx, c, "/etc/modules", parse_modules_list);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < n && r >= 0; i++) {
-                _cleanup_free_ char *t = NULL;
-                size_t first = c->n;
-
-                if (pgr_read_file(ctx, files[i], MODPROBE_FILE_MAX, &t, NULL) < 0)
-                        continue;
-                r = parse_modules_list(c, t, files[i]);
-                if (r >= 0 && concerns_passthrough(c, first, t))
-                        note_mtime(ctx, c, files[i]);
-        }
-        free_strv(files, n);
-        return r < 0 ? r : 0;
+        return parse_conf_dirs(ctx, c, dirs, ELEMENTSOF(dirs), parse_modules_list, NULL);
 }
 
 /* Module options and blacklists on the kernel command line, as kmod reads them. */
@@ -652,7 +644,7 @@ static int host_drivers_for(const struct pgr_ctx *ctx, const struct kmodinfo *km
                 return r;
         for (size_t i = 0; i < n; i++)
                 add_host_driver(seen, n_seen, max, mods[i]);
-        kmodinfo_strv_free(mods, n);
+        strv_free(mods, n);
         if (d->dev.driver[0])
                 add_host_driver(seen, n_seen, max, kmodinfo_driver_module(ctx, d->dev.driver, module, sizeof(module)));
         return 0;
@@ -851,6 +843,11 @@ void doctor_check_modprobe(const struct pgr_ctx *ctx, const struct modprobe_conf
                         snprintf(fix, sizeof(fix), "delete %s from %s line %u (then update-initramfs -u -k all); the reset "
                                  "method is chosen per device: the hook pins each function's reset_method while a VM "
                                  "owns it (reset_methods in /etc/pve-gpu-reset.json)", e->value, e->file, e->line);
+                else if (!on_cmdline(e))
+                        snprintf(fix, sizeof(fix), "delete %s from the 'options vfio-pci' line of /etc/modprobe.d (then "
+                                 "update-initramfs -u -k all); the reset method is chosen per device: the hook pins each "
+                                 "function's reset_method while a VM owns it (reset_methods in /etc/pve-gpu-reset.json)",
+                                 e->value);
                 else
                         snprintf(fix, sizeof(fix), "remove vfio-pci.%s from the kernel command line; the reset method is "
                                  "chosen per device: the hook pins each function's reset_method while a VM owns it "

@@ -151,13 +151,6 @@ bool kmodinfo_installed(const struct kmodinfo *k, const char *module)
         return true;
 }
 
-void kmodinfo_strv_free(char **v, size_t n)
-{
-        for (size_t i = 0; i < n; i++)
-                free(v[i]);
-        free(v);
-}
-
 int kmodinfo_modalias_modules(const struct kmodinfo *k, const char *modalias, char ***ret, size_t *ret_n)
 {
         struct kmod_list *list = NULL, *l;
@@ -195,7 +188,7 @@ int kmodinfo_modalias_modules(const struct kmodinfo *k, const char *modalias, ch
         }
         kmod_module_unref_list(list);
         if (r < 0) {
-                kmodinfo_strv_free(v, n);
+                strv_free(v, n);
                 return r;
         }
         *ret = v;

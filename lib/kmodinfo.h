@@ -30,9 +30,9 @@ const char *kmodinfo_module_dir(const struct kmodinfo *k);
 bool kmodinfo_installed(const struct kmodinfo *k, const char *module);
 
 /* The modules whose aliases match a device's modalias ("pci:v000010DEd00001E07sv...", the device's
- * sysfs modalias), in libkmod's lookup order, each once; what lspci -k lists as "Kernel modules". */
+ * sysfs modalias), in libkmod's lookup order, each once; what lspci -k lists as "Kernel modules".
+ * Free *ret with strv_free(). */
 int kmodinfo_modalias_modules(const struct kmodinfo *k, const char *modalias, char ***ret, size_t *ret_n);
-void kmodinfo_strv_free(char **v, size_t n);
 
 /* The modprobe.d configuration libkmod acts on, one callback per entry in kmod's order (files in
  * name order, a name in an earlier directory hiding it in later ones, lines in file order):

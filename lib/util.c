@@ -245,3 +245,10 @@ int find_program(const char *name, char *buf, size_t size)
         }
         return -ENOENT;
 }
+
+void strv_free(char **v, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                free(v[i]);
+        free(v);
+}

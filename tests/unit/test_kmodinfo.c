@@ -137,7 +137,7 @@ static void test_modalias_lookup_and_installed(void **state)
                 for (size_t j = 0; j < n; j++)
                         snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s", j ? " " : "", mods[j]);
                 assert_string_equal(got, cases[i].want);
-                kmodinfo_strv_free(mods, n);
+                strv_free(mods, n);
         }
         assert_true(kmodinfo_installed(k, "vfio-pci"));
         assert_true(kmodinfo_installed(k, "vfio_iommu_type1"));
