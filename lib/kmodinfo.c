@@ -87,18 +87,25 @@ int kmodinfo_new(const struct pgr_ctx *ctx, const char *release, struct kmodinfo
         _cleanup_free_ struct kmodinfo *k = calloc(1, sizeof(*k));
         char paths[ELEMENTSOF(config_dirs)][PATH_MAX], dir[PATH_MAX];
         const char *config_paths[ELEMENTSOF(config_dirs) + 1] = {}, *const no_config[] = { NULL };
+        bool known = release && *release && !strchr(release, '/');
         struct kmod_ctx *cmdline_only;
         size_t n = 0;
+        int r;
 
         if (!k)
                 return -ENOMEM;
-        for (size_t i = 0; i < ELEMENTSOF(config_dirs); i++)
-                if (pgr_path(ctx, paths[n], sizeof(paths[n]), config_dirs[i]) == 0)
-                        config_paths[n] = paths[n], n++;
-        snprintf(k->module_dir, sizeof(k->module_dir), "/lib/modules/%s", release && *release ? release : "<release>");
-        /* an unknown release still gets a context (the configuration), with a directory that has no index */
-        if (!release || !*release || strchr(release, '/') || pgr_path(ctx, dir, sizeof(dir), k->module_dir) < 0)
-                snprintf(dir, sizeof(dir), "/nonexistent/pve-gpu-reset/unknown-release");
+        for (size_t i = 0; i < ELEMENTSOF(config_dirs); i++) {
+                r = pgr_path(ctx, paths[i], sizeof(paths[i]), config_dirs[i]);
+                if (r < 0)
+                        return r;
+                config_paths[n++] = paths[i];
+        }
+        /* never NULL: libkmod would take the running kernel's directory of the machine we run on; an
+         * unknown release gets "<release>", a directory with no index, and still the configuration */
+        snprintf(k->module_dir, sizeof(k->module_dir), "/lib/modules/%s", known ? release : "<release>");
+        r = pgr_path(ctx, dir, sizeof(dir), k->module_dir);
+        if (r < 0)
+                return r;
         k->kmod = kmod_open(dir, config_paths);
         cmdline_only = kmod_open(dir, no_config);
         if (!k->kmod || !cmdline_only) {

@@ -14,7 +14,8 @@
 struct kmodinfo;
 
 /* release: the kernel whose /lib/modules/<release> to read ("" or NULL: unknown, only the
- * configuration is read). -ENOMEM only: an index libkmod cannot open is kmodinfo_index_error(). */
+ * configuration is read). -ENOMEM, or -ENAMETOOLONG when the root prefix leaves no room for a
+ * path: an index libkmod cannot open is kmodinfo_index_error(), not an error. */
 int kmodinfo_new(const struct pgr_ctx *ctx, const char *release, struct kmodinfo **ret);
 void kmodinfo_free(struct kmodinfo *k);
 static inline void kmodinfo_freep(struct kmodinfo **k) { kmodinfo_free(*k); }
