@@ -158,56 +158,50 @@ void doctor_host_free(struct doctor_host *h)
         free(h);
 }
 
+/* The next blank-separated word of a command line from *p: its start (NULL at the end), its length in
+ * *ret_len; *p moves past it. */
+static const char *next_word(const char **p, size_t *ret_len)
+{
+        const char *s = *p + strspn(*p, " \t\n");
+        size_t n = strcspn(s, " \t\n");
+
+        *p = s + n;
+        *ret_len = n;
+        return n ? s : NULL;
+}
+
 const char *cmdline_value(const char *cmdline, const char *key, char *buf, size_t size)
 {
-        size_t klen = strlen(key);
-        const char *found = NULL;
+        size_t klen = strlen(key), n;
+        const char *found = NULL, *w;
 
-        for (const char *p = cmdline; *p;) {
-                const char *e;
+        for (const char *p = cmdline; (w = next_word(&p, &n));)
+                if (n >= klen && strncmp(w, key, klen) == 0 && (n == klen || w[klen] == '=')) {
+                        const char *v = n == klen ? w + n : w + klen + 1;
 
-                while (*p == ' ' || *p == '\t' || *p == '\n')
-                        p++;
-                if (!*p)
-                        break;
-                e = p;
-                while (*e && *e != ' ' && *e != '\t' && *e != '\n')
-                        e++;
-                if ((size_t)(e - p) >= klen && strncmp(p, key, klen) == 0 && (p + klen == e || p[klen] == '=')) {
-                        const char *v = p + klen == e ? e : p + klen + 1;
-
-                        snprintf(buf, size, "%.*s", (int)(e - v), v);
+                        snprintf(buf, size, "%.*s", (int)(w + n - v), v);
                         found = buf;
                 }
-                p = e;
-        }
         return found;
 }
 
 bool cmdline_has(const char *cmdline, const char *key, const char *value)
 {
-        size_t klen = strlen(key), vlen = strlen(value);
+        size_t klen = strlen(key), vlen = strlen(value), n;
+        const char *w;
 
-        for (const char *p = cmdline; *p;) {
-                const char *e;
+        for (const char *p = cmdline; (w = next_word(&p, &n));) {
+                const char *e = w + n;
 
-                while (*p == ' ' || *p == '\t' || *p == '\n')
-                        p++;
-                if (!*p)
-                        break;
-                e = p;
-                while (*e && *e != ' ' && *e != '\t' && *e != '\n')
-                        e++;
-                if ((size_t)(e - p) > klen && strncmp(p, key, klen) == 0 && p[klen] == '=')
-                        for (const char *v = p + klen + 1; v < e;) {
+                if (n > klen && strncmp(w, key, klen) == 0 && w[klen] == '=')
+                        for (const char *v = w + klen + 1; v < e;) {
                                 const char *c = memchr(v, ',', (size_t)(e - v));
-                                size_t n = c ? (size_t)(c - v) : (size_t)(e - v);
+                                size_t len = c ? (size_t)(c - v) : (size_t)(e - v);
 
-                                if (n == vlen && strncmp(v, value, n) == 0)
+                                if (len == vlen && strncmp(v, value, len) == 0)
                                         return true;
-                                v += n + 1;
+                                v += len + 1;
                         }
-                p = e;
         }
         return false;
 }
