@@ -76,7 +76,8 @@ struct modprobe_kernel {
 };
 
 /* The `modprobe` check for the device set: vfio-pci ids= against every function's vendor:device,
- * blacklists and softdeps for the host drivers that could claim them, vfio-pci loaded at boot,
+ * blacklists and softdeps for the host drivers that could claim them (the modules whose aliases match
+ * a function's modalias, k->modules, and the module of the driver bound to it), vfio-pci loaded at boot,
  * options vfio-pci has no use for (reset_method=). */
 void doctor_check_modprobe(const struct pgr_ctx *ctx, const struct modprobe_conf *c, const struct doctor_devices *set,
                            const struct modprobe_kernel *k, struct doctor_report *rep);
