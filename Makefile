@@ -11,7 +11,7 @@ WERROR     ?= 1
 
 CC         ?= cc
 PKG_CONFIG ?= pkg-config
-PKGS       := libpci json-c libsystemd
+PKGS       := libpci json-c libsystemd libkmod
 
 # Appended, never overwritten, so Debian's hardening flags (dpkg-buildflags) still apply.
 WARNINGS := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith \

@@ -146,6 +146,24 @@ int pgr_pathf(const struct pgr_ctx *ctx, char *buf, size_t size, const char *fmt
         return pgr_path(ctx, buf, size, abs);
 }
 
+int pgr_read_file(const struct pgr_ctx *ctx, const char *abs, size_t max, char **ret, size_t *ret_len)
+{
+        char path[PATH_MAX];
+        int r;
+
+        r = pgr_path(ctx, path, sizeof(path), abs);
+        if (r < 0)
+                return r;
+        return read_full_file(path, max, ret, ret_len);
+}
+
+bool pgr_exists(const struct pgr_ctx *ctx, const char *abs)
+{
+        char path[PATH_MAX];
+
+        return pgr_path(ctx, path, sizeof(path), abs) == 0 && access(path, F_OK) == 0;
+}
+
 int pgr_runtime_dir_open(const struct pgr_ctx *ctx, char *ret_path, size_t size, struct pgr_error *err)
 {
         char dir[PATH_MAX], parent[PATH_MAX];

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /* The seam for sysfs I/O: tests replace it to make a write fail (EINVAL, ENOTTY, EBUSY...) or to
@@ -31,6 +32,9 @@ int pgr_ctx_init(struct pgr_ctx *ctx, const char *root, const char *node);
 int pgr_path(const struct pgr_ctx *ctx, char *buf, size_t size, const char *abs);
 int pgr_pathf(const struct pgr_ctx *ctx, char *buf, size_t size, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
+/* read_full_file() and access(F_OK) of the host path abs under the root. */
+int pgr_read_file(const struct pgr_ctx *ctx, const char *abs, size_t max, char **ret, size_t *ret_len);
+bool pgr_exists(const struct pgr_ctx *ctx, const char *abs);
 
 /* The root-only directory for every runtime file: locks, the state pre-start leaves for post-stop,
  * the drivers_autoprobe guard. Never /run/lock: that is 1777, and a directory any local user can

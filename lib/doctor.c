@@ -20,6 +20,7 @@
 #include "doctor_host.h"
 #include "doctor_kmsg.h"
 #include "doctor_modprobe.h"
+#include "kmodinfo.h"
 #include "mapping.h"
 #include "pcidev.h"
 #include "plan.h"
@@ -196,6 +197,23 @@ static int add_vfio_extras(struct doctor *d)
         return add_plan_devices(d, d->extra_plan, NULL, 0);
 }
 
+/* A VM whose config cannot be loaded or planned (r < 0, why says what): named on the command line it is
+ * bad input (exit 2: r is returned with err set), unless missing_is_finding and it is missing; found
+ * while looking at the whole host it is a finding of the vm check (0). -ENOMEM is always returned. */
+static int vm_failed(const struct doctor *d, struct vm_entry *e, int r, bool missing_is_finding,
+                     const struct pgr_error *why, struct pgr_error *err)
+{
+        if (r == -ENOMEM)
+                return r;
+        if (d->vmid && !(missing_is_finding && r == -ENOENT)) {
+                pgr_error_set(err, "%s", why->msg);
+                return r;
+        }
+        e->load_r = r;
+        snprintf(e->load_err, sizeof(e->load_err), "%s", why->msg[0] ? why->msg : strerror(-r));
+        return 0;
+}
+
 static int load_vms(struct doctor *d, struct pgr_error *err)
 {
         _cleanup_free_ unsigned long *ids = NULL;
@@ -222,18 +240,9 @@ static int load_vms(struct doctor *d, struct pgr_error *err)
 
                 e->vmid = ids[i];
                 r = vmconf_load(d->ctx, ids[i], NULL, &e->conf, &verr);
-                if (r == -ENOMEM)
+                /* a VM named on the command line that does not exist is a finding too */
+                if (r < 0 && (r = vm_failed(d, e, r, true, &verr, err)) < 0)
                         return r;
-                if (r < 0) {
-                        /* A VM named on the command line whose config is broken is bad input (exit 2); one
-                         * found while looking at the whole host is a finding. A missing one is a finding. */
-                        if (d->vmid && r != -ENOENT) {
-                                pgr_error_set(err, "%s", verr.msg);
-                                return r;
-                        }
-                        e->load_r = r;
-                        snprintf(e->load_err, sizeof(e->load_err), "%s", verr.msg[0] ? verr.msg : strerror(-r));
-                }
         }
         return 0;
 }
@@ -249,15 +258,10 @@ static int build_set(struct doctor *d, struct pgr_error *err)
                 if (!e->conf || !d->acc)
                         continue;
                 r = build_plan(d, e->conf, e->vmid, NULL, 0, &e->plan, &perr);
-                if (r == -ENOMEM)
-                        return r;
                 if (r < 0) {
-                        if (d->vmid) {
-                                pgr_error_set(err, "%s", perr.msg);
+                        r = vm_failed(d, e, r, false, &perr, err);
+                        if (r < 0)
                                 return r;
-                        }
-                        e->load_r = r;
-                        snprintf(e->load_err, sizeof(e->load_err), "%s", perr.msg[0] ? perr.msg : strerror(-r));
                         continue;
                 }
                 r = add_plan_devices(d, e->plan, e->conf, e->vmid);
@@ -557,17 +561,13 @@ out:
         dstr_done(&ok);
 }
 
-static bool host_vfio_loaded(const struct pgr_ctx *ctx)
-{
-        return doctor_host_module_loaded(ctx, "vfio_pci");
-}
-
 int doctor_collect(const struct pgr_ctx *ctx, unsigned long vmid, const char *config_path,
                    struct doctor_report **ret, struct pgr_error *err)
 {
         _cleanup_(doctor_report_freep) struct doctor_report *rep = NULL;
         _cleanup_(doctor_host_freep) struct doctor_host *host = NULL;
         _cleanup_(modprobe_conf_freep) struct modprobe_conf *mp = NULL;
+        _cleanup_(kmodinfo_freep) struct kmodinfo *km = NULL;
         _cleanup_(kmsg_log_freep) struct kmsg_log *log = NULL;
         struct doctor d = { .ctx = ctx, .vmid = vmid };
         struct modprobe_kernel k;
@@ -600,24 +600,26 @@ int doctor_collect(const struct pgr_ctx *ctx, unsigned long vmid, const char *co
         r = doctor_host_load(ctx, &host);
         if (r < 0)
                 goto out;
-        r = modprobe_conf_load(ctx, host->have_cmdline ? host->cmdline : "", &mp);
+        r = kmodinfo_new(ctx, host->release, &km);
+        if (r < 0)
+                goto out;
+        r = modprobe_conf_load(ctx, km, host->have_cmdline ? host->cmdline : "", &mp);
         if (r < 0)
                 goto out;
         r = kmsg_load(ctx, &log);
         if (r < 0)
                 goto out;
 
-        doctor_check_devices(ctx, &d.set, host_vfio_loaded(ctx), doctor_host_module_loaded(ctx, "vendor_reset"), log,
+        doctor_check_devices(ctx, &d.set, kmodinfo_loaded(ctx, "vfio_pci"), kmodinfo_loaded(ctx, "vendor_reset"), log,
                              rep);
         doctor_check_iommu(host, rep);
         doctor_check_cmdline(host, &d.set, log, rep);
-        doctor_check_kernel(ctx, host, rep);
+        doctor_check_kernel(ctx, host, km, rep);
         k = (struct modprobe_kernel){
                 .release = host->release,
                 .major = host->kmajor,
                 .minor = host->kminor,
-                .available = doctor_host_module_available,
-                .userdata = host,
+                .modules = km,
         };
         doctor_check_modprobe(ctx, mp, &d.set, &k, rep);
         doctor_check_initramfs(ctx, mp, host->release, host->proxmox_boot_tool, rep);

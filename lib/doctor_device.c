@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "doctor_kmsg.h"
+#include "kmodinfo.h"
 #include "state.h"
 #include "sysfs.h"
 #include "util.h"
@@ -87,18 +88,6 @@ static const char *class_name(unsigned class_code)
         return "device";
 }
 
-/* The module whose softdep keeps a driver off the card (sysfs driver names differ from some). */
-static const char *driver_module(const char *driver)
-{
-        if (streq(driver, "xhci_hcd"))
-                return "xhci_pci";
-        if (streq(driver, "nvidia-gpu"))
-                return "i2c_nvidia_gpu";
-        if (streq(driver, "ehci-pci"))
-                return "ehci_pci";
-        return driver;
-}
-
 /* vendor:device of every wanted function of the same slot, for an ids= line. */
 static void slot_ids(const struct doctor_devices *set, const struct doctor_device *d, struct dstr *out)
 {
@@ -119,11 +108,12 @@ static void slot_ids(const struct doctor_devices *set, const struct doctor_devic
         }
 }
 
-static void check_driver(const struct doctor_devices *set, const struct doctor_device *d, bool vfio_loaded,
-                         struct doctor_report *rep)
+static void check_driver(const struct pgr_ctx *ctx, const struct doctor_devices *set, const struct doctor_device *d,
+                         bool vfio_loaded, struct doctor_report *rep)
 {
         const struct pcidev *p = &d->dev;
         struct dstr fix = {}, ids = {};
+        char module[64];
 
         if (!p->present) {
                 doctor_add(rep, "driver", DOCTOR_FAIL, p->bdf,
@@ -173,7 +163,7 @@ static void check_driver(const struct doctor_devices *set, const struct doctor_d
         } else if (p->driver[0]) {
                 dstr_addf(&fix, "echo \"options vfio-pci ids=%s\" >> /etc/modprobe.d/vfio.conf && echo \"softdep %s pre: "
                           "vfio-pci\" >> /etc/modprobe.d/vfio.conf && update-initramfs -u -k all, then reboot",
-                          dstr_get(&ids), driver_module(p->driver));
+                          dstr_get(&ids), kmodinfo_driver_module(ctx, p->driver, module, sizeof(module)));
                 doctor_add(rep, "driver", DOCTOR_FAIL, p->bdf, dstr_get(&fix),
                            "bound to the host driver %s: the host grabbed the function before vfio-pci (the hook moves "
                            "it at pre-start, but a driver that used the card can leave state behind that no reset "
@@ -834,7 +824,7 @@ void doctor_check_devices(const struct pgr_ctx *ctx, const struct doctor_devices
                 const struct doctor_device *d = &set->v[i];
                 bool group_done = false;
 
-                check_driver(set, d, vfio_loaded, rep);
+                check_driver(ctx, set, d, vfio_loaded, rep);
                 /* one iommu-group finding per group and owner, under its first function */
                 for (size_t j = 0; j < i && !group_done; j++)
                         group_done = set->v[j].dev.present && set->v[j].dev.iommu_group == d->dev.iommu_group &&

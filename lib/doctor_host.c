@@ -13,29 +13,11 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "kmodinfo.h"
 #include "sysfs.h"
 #include "util.h"
 
 #define HOST_FILE_MAX (1024 * 1024)
-#define MODULES_INDEX_MAX (16 * 1024 * 1024)
-
-static int read_host_file(const struct pgr_ctx *ctx, const char *abs, size_t max, char **ret)
-{
-        char path[PATH_MAX];
-        int r;
-
-        r = pgr_path(ctx, path, sizeof(path), abs);
-        if (r < 0)
-                return r;
-        return read_full_file(path, max, ret, NULL);
-}
-
-static bool host_exists(const struct pgr_ctx *ctx, const char *abs)
-{
-        char path[PATH_MAX];
-
-        return pgr_path(ctx, path, sizeof(path), abs) == 0 && access(path, F_OK) == 0;
-}
 
 /* GRUB_CMDLINE_LINUX="..." then GRUB_CMDLINE_LINUX_DEFAULT="..." (GRUB puts them in that order). */
 static void grub_cmdline(const char *text, char *buf, size_t size)
@@ -79,47 +61,6 @@ static void parse_release(struct doctor_host *h)
         }
 }
 
-static int load_modules_index(const struct pgr_ctx *ctx, struct doctor_host *h)
-{
-        static const char *const files[] = { "modules.dep", "modules.builtin" };
-        char abs[PATH_MAX];
-        size_t total = 0;
-        char *all = NULL;
-
-        snprintf(abs, sizeof(abs), "/lib/modules/%s", h->release);
-        h->have_modules_dir = host_exists(ctx, abs);
-        if (!h->have_modules_dir)
-                return 0;
-        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
-                _cleanup_free_ char *t = NULL;
-                size_t len;
-                char *n;
-                int r;
-
-                snprintf(abs, sizeof(abs), "/lib/modules/%s/%s", h->release, files[i]);
-                r = read_host_file(ctx, abs, MODULES_INDEX_MAX, &t);
-                if (r == -ENOMEM) {
-                        free(all);
-                        return r;
-                }
-                if (r < 0)
-                        continue;
-                len = strlen(t);
-                n = realloc(all, total + len + 2);
-                if (!n) {
-                        free(all);
-                        return -ENOMEM;
-                }
-                all = n;
-                memcpy(all + total, t, len);
-                all[total + len] = '\n';
-                total += len + 1;
-                all[total] = '\0';
-        }
-        h->modules_index = all;
-        return 0;
-}
-
 /* /sys/devices/system/node/node<N>/cpulist, in node order. */
 static void load_numa_nodes(const struct pgr_ctx *ctx, struct doctor_host *h)
 {
@@ -161,26 +102,25 @@ int doctor_host_load(const struct pgr_ctx *ctx, struct doctor_host **ret)
         _cleanup_free_ char *t = NULL;
         char path[PATH_MAX];
         DIR *d;
-        int r;
 
         if (!h)
                 return -ENOMEM;
-        if (read_host_file(ctx, "/proc/cmdline", HOST_FILE_MAX, &t) >= 0) {
+        if (pgr_read_file(ctx, "/proc/cmdline", HOST_FILE_MAX, &t, NULL) >= 0) {
                 h->have_cmdline = true;
                 snprintf(h->cmdline, sizeof(h->cmdline), "%s", strstrip(t));
         }
         free(t);
         t = NULL;
-        if (read_host_file(ctx, "/etc/kernel/cmdline", HOST_FILE_MAX, &t) >= 0) {
+        if (pgr_read_file(ctx, "/etc/kernel/cmdline", HOST_FILE_MAX, &t, NULL) >= 0) {
                 snprintf(h->boot_file, sizeof(h->boot_file), "/etc/kernel/cmdline");
                 snprintf(h->boot_cmdline, sizeof(h->boot_cmdline), "%s", strstrip(t));
-        } else if (read_host_file(ctx, "/etc/default/grub", HOST_FILE_MAX, &t) >= 0) {
+        } else if (pgr_read_file(ctx, "/etc/default/grub", HOST_FILE_MAX, &t, NULL) >= 0) {
                 snprintf(h->boot_file, sizeof(h->boot_file), "/etc/default/grub");
                 grub_cmdline(t, h->boot_cmdline, sizeof(h->boot_cmdline));
         }
         free(t);
         t = NULL;
-        if (read_host_file(ctx, "/proc/sys/kernel/osrelease", 4096, &t) >= 0)
+        if (pgr_read_file(ctx, "/proc/sys/kernel/osrelease", 4096, &t, NULL) >= 0)
                 snprintf(h->release, sizeof(h->release), "%s", strstrip(t));
         else if (!ctx->root[0]) {
                 struct utsname u;
@@ -191,7 +131,7 @@ int doctor_host_load(const struct pgr_ctx *ctx, struct doctor_host **ret)
         parse_release(h);
         free(t);
         t = NULL;
-        if (read_host_file(ctx, "/proc/cpuinfo", 4 * HOST_FILE_MAX, &t) >= 0) {
+        if (pgr_read_file(ctx, "/proc/cpuinfo", 4 * HOST_FILE_MAX, &t, NULL) >= 0) {
                 const char *v = strstr(t, "vendor_id");
 
                 if (v && (v = strchr(v, ':')))
@@ -208,147 +148,60 @@ int doctor_host_load(const struct pgr_ctx *ctx, struct doctor_host **ret)
                 closedir(d);
         }
         load_numa_nodes(ctx, h);
-        h->proxmox_boot_tool = host_exists(ctx, "/etc/kernel/proxmox-boot-uuids");
-        if (h->release[0]) {
-                r = load_modules_index(ctx, h);
-                if (r < 0) {
-                        doctor_host_free(h);
-                        return r;
-                }
-        }
+        h->proxmox_boot_tool = pgr_exists(ctx, "/etc/kernel/proxmox-boot-uuids");
         *ret = h;
         return 0;
 }
 
 void doctor_host_free(struct doctor_host *h)
 {
-        if (!h)
-                return;
-        free(h->modules_index);
         free(h);
+}
+
+/* The next blank-separated word of a command line from *p: its start (NULL at the end), its length in
+ * *ret_len; *p moves past it. */
+static const char *next_word(const char **p, size_t *ret_len)
+{
+        const char *s = *p + strspn(*p, " \t\n");
+        size_t n = strcspn(s, " \t\n");
+
+        *p = s + n;
+        *ret_len = n;
+        return n ? s : NULL;
 }
 
 const char *cmdline_value(const char *cmdline, const char *key, char *buf, size_t size)
 {
-        size_t klen = strlen(key);
-        const char *found = NULL;
+        size_t klen = strlen(key), n;
+        const char *found = NULL, *w;
 
-        for (const char *p = cmdline; *p;) {
-                const char *e;
+        for (const char *p = cmdline; (w = next_word(&p, &n));)
+                if (n >= klen && strncmp(w, key, klen) == 0 && (n == klen || w[klen] == '=')) {
+                        const char *v = n == klen ? w + n : w + klen + 1;
 
-                while (*p == ' ' || *p == '\t' || *p == '\n')
-                        p++;
-                if (!*p)
-                        break;
-                e = p;
-                while (*e && *e != ' ' && *e != '\t' && *e != '\n')
-                        e++;
-                if ((size_t)(e - p) >= klen && strncmp(p, key, klen) == 0 && (p + klen == e || p[klen] == '=')) {
-                        const char *v = p + klen == e ? e : p + klen + 1;
-
-                        snprintf(buf, size, "%.*s", (int)(e - v), v);
+                        snprintf(buf, size, "%.*s", (int)(w + n - v), v);
                         found = buf;
                 }
-                p = e;
-        }
         return found;
 }
 
 bool cmdline_has(const char *cmdline, const char *key, const char *value)
 {
-        size_t klen = strlen(key), vlen = strlen(value);
+        size_t klen = strlen(key), vlen = strlen(value), n;
+        const char *w;
 
-        for (const char *p = cmdline; *p;) {
-                const char *e;
+        for (const char *p = cmdline; (w = next_word(&p, &n));) {
+                const char *e = w + n;
 
-                while (*p == ' ' || *p == '\t' || *p == '\n')
-                        p++;
-                if (!*p)
-                        break;
-                e = p;
-                while (*e && *e != ' ' && *e != '\t' && *e != '\n')
-                        e++;
-                if ((size_t)(e - p) > klen && strncmp(p, key, klen) == 0 && p[klen] == '=')
-                        for (const char *v = p + klen + 1; v < e;) {
+                if (n > klen && strncmp(w, key, klen) == 0 && w[klen] == '=')
+                        for (const char *v = w + klen + 1; v < e;) {
                                 const char *c = memchr(v, ',', (size_t)(e - v));
-                                size_t n = c ? (size_t)(c - v) : (size_t)(e - v);
+                                size_t len = c ? (size_t)(c - v) : (size_t)(e - v);
 
-                                if (n == vlen && strncmp(v, value, n) == 0)
+                                if (len == vlen && strncmp(v, value, len) == 0)
                                         return true;
-                                v += n + 1;
+                                v += len + 1;
                         }
-                p = e;
-        }
-        return false;
-}
-
-static bool names_eq(const char *a, size_t an, const char *b)
-{
-        size_t i;
-
-        for (i = 0; i < an && b[i]; i++)
-                if ((a[i] == '-' ? '_' : a[i]) != (b[i] == '-' ? '_' : b[i]))
-                        return false;
-        return i == an && !b[i];
-}
-
-bool doctor_host_module_loaded(const struct pgr_ctx *ctx, const char *module)
-{
-        char abs[PATH_MAX], m[64];
-        size_t i;
-
-        for (i = 0; module[i] && i + 1 < sizeof(m); i++)
-                m[i] = module[i] == '-' ? '_' : module[i];
-        m[i] = '\0';
-        snprintf(abs, sizeof(abs), "/sys/module/%s", m);
-        if (host_exists(ctx, abs))
-                return true;
-        /* /proc/modules: "vendor_reset 114688 0 - Live 0x0000000000000000 (OE)" */
-        {
-                _cleanup_free_ char *t = NULL;
-
-                if (read_host_file(ctx, "/proc/modules", HOST_FILE_MAX, &t) < 0)
-                        return false;
-                for (const char *p = t; *p;) {
-                        const char *eol = strchr(p, '\n'), *sp = strchr(p, ' ');
-
-                        if (!eol)
-                                eol = p + strlen(p);
-                        if (sp && sp < eol && names_eq(p, (size_t)(sp - p), m))
-                                return true;
-                        p = *eol ? eol + 1 : eol;
-                }
-        }
-        return false;
-}
-
-bool doctor_host_module_available(const struct pgr_ctx *ctx, const char *module, void *userdata)
-{
-        const struct doctor_host *h = userdata;
-
-        if (doctor_host_module_loaded(ctx, module))
-                return true;
-        if (!h || !h->modules_index)
-                return false;
-        /* lines "kernel/drivers/vfio/pci/vfio-pci.ko[.xz|.zst]: deps..." and "kernel/.../x.ko" */
-        for (const char *p = h->modules_index; *p;) {
-                const char *eol = strchr(p, '\n'), *end, *base, *ko;
-
-                if (!eol)
-                        eol = p + strlen(p);
-                end = memchr(p, ':', (size_t)(eol - p));
-                if (!end)
-                        end = eol;
-                base = p;
-                for (const char *s = p; s < end; s++)
-                        if (*s == '/')
-                                base = s + 1;
-                ko = base;
-                while (ko + 3 <= end && strncmp(ko, ".ko", 3) != 0)
-                        ko++;
-                if (ko + 3 <= end && names_eq(base, (size_t)(ko - base), module))
-                        return true;
-                p = *eol ? eol + 1 : eol;
         }
         return false;
 }
@@ -522,11 +375,13 @@ out:
         dstr_done(&ok);
 }
 
-void doctor_check_kernel(const struct pgr_ctx *ctx, const struct doctor_host *h, struct doctor_report *rep)
+void doctor_check_kernel(const struct pgr_ctx *ctx, const struct doctor_host *h, const struct kmodinfo *km,
+                         struct doctor_report *rep)
 {
         static const char *const mods[] = { "vfio", "vfio_iommu_type1", "vfio_pci" };
-        struct dstr loaded = {}, installed = {}, missing = {}, unknown = {};
-        char modules_dir[200];
+        struct dstr loaded = {}, installed = {}, missing = {}, unknown = {}, why = {}, fix = {};
+        const char *modules_dir = kmodinfo_module_dir(km);
+        int index_error = kmodinfo_index_error(km);
 
         /* the version */
         if (!h->release[0])
@@ -539,16 +394,24 @@ void doctor_check_kernel(const struct pgr_ctx *ctx, const struct doctor_host *h,
         else
                 doctor_add(rep, "kernel", DOCTOR_OK, NULL, NULL, "Linux %s", h->release);
 
+        /* what libkmod could not read, said once: the module checks below know less without it */
+        if (!h->release[0] || !pgr_exists(ctx, modules_dir))
+                dstr_addf(&why, "%s is missing", modules_dir);
+        else if (index_error < 0) {
+                dstr_addf(&why, "the module index of %s cannot be read (modules.dep.bin and the other files depmod "
+                          "writes: %s)", modules_dir, strerror(-index_error));
+                dstr_addf(&fix, "depmod %s (writes the index)", h->release);
+        }
+
         /* the VFIO modules */
-        snprintf(modules_dir, sizeof(modules_dir), "/lib/modules/%s", h->release[0] ? h->release : "<release>");
         for (size_t i = 0; i < ELEMENTSOF(mods); i++) {
                 struct dstr *to;
 
-                if (doctor_host_module_loaded(ctx, mods[i]))
+                if (kmodinfo_loaded(ctx, mods[i]))
                         to = &loaded;
-                else if (doctor_host_module_available(ctx, mods[i], (void *)(uintptr_t)h))
+                else if (kmodinfo_installed(km, mods[i]))
                         to = &installed;
-                else if (h->have_modules_dir)
+                else if (index_error == 0)
                         to = &missing;
                 else
                         to = &unknown;
@@ -560,10 +423,15 @@ void doctor_check_kernel(const struct pgr_ctx *ctx, const struct doctor_host *h,
                            "reboot); check with: modinfo vfio-pci",
                            "%s: neither loaded nor in %s: this kernel cannot pass devices through", dstr_get(&missing),
                            modules_dir);
-        if (unknown.len)
-                doctor_add(rep, "kernel", DOCTOR_WARN, NULL, "modprobe vfio-pci, then: lsmod | grep vfio",
-                           "%s: not loaded, and %s is missing, so whether the kernel has them is unknown",
-                           dstr_get(&unknown), modules_dir);
+        if (unknown.len) {
+                dstr_addf(&fix, "%smodprobe vfio-pci, then: lsmod | grep vfio", fix.len ? ", then " : "");
+                doctor_add(rep, "kernel", DOCTOR_WARN, NULL, dstr_get(&fix),
+                           "%s: not loaded, and %s, so whether the kernel has them is unknown", dstr_get(&unknown),
+                           dstr_get(&why));
+        } else if (index_error < 0)
+                doctor_add(rep, "kernel", DOCTOR_INFO, NULL, fix.len ? dstr_get(&fix) : NULL,
+                           "%s: which host drivers can claim a card is known only from the drivers bound now",
+                           dstr_get(&why));
         if (installed.len)
                 doctor_add(rep, "kernel", DOCTOR_INFO, NULL, NULL,
                            "%s: installed, not loaded yet (Proxmox loads them when a VM with hostpci starts)",
@@ -574,6 +442,8 @@ void doctor_check_kernel(const struct pgr_ctx *ctx, const struct doctor_host *h,
         dstr_done(&installed);
         dstr_done(&missing);
         dstr_done(&unknown);
+        dstr_done(&why);
+        dstr_done(&fix);
 }
 
 int doctor_cpuset_parse(const char *s, size_t n, char sep, uint64_t bits[DOCTOR_CPUSET_MAX / 64])

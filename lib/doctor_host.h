@@ -9,13 +9,13 @@
 #include "doctor_device.h"
 #include "doctor_kmsg.h"
 #include "doctor_report.h"
+#include "kmodinfo.h"
 
 /* Facts about the host (not one device), all read through the root prefix:
  *   /proc/cmdline (running kernel's command line), /etc/kernel/cmdline (systemd-boot/proxmox-boot-tool)
  *   or /etc/default/grub (GRUB_CMDLINE_LINUX + GRUB_CMDLINE_LINUX_DEFAULT) for what the next boot gets,
  *   /proc/sys/kernel/osrelease (or uname(2) on the real root), /proc/cpuinfo's vendor_id,
- *   /sys/kernel/iommu_groups, /sys/module/<m> (loaded) and /lib/modules/<release>/modules.dep and
- *   modules.builtin (installed), /sys/devices/system/node/node<N>/cpulist (NUMA topology),
+ *   /sys/kernel/iommu_groups, /sys/devices/system/node/node<N>/cpulist (NUMA topology),
  *   /etc/kernel/proxmox-boot-uuids (proxmox-boot-tool manages the ESPs). */
 #define DOCTOR_MAX_NUMA_NODES 64
 struct doctor_numa_node {
@@ -32,8 +32,6 @@ struct doctor_host {
         unsigned kmajor, kminor;
         char cpu_vendor[32];            /* "GenuineIntel", "AuthenticAMD" or "" */
         int n_iommu_groups;             /* -1: /sys/kernel/iommu_groups missing */
-        bool have_modules_dir;          /* /lib/modules/<release> exists */
-        char *modules_index;            /* modules.dep + modules.builtin text, NULL when none */
         size_t n_numa_nodes;            /* 0: /sys/devices/system/node unreadable */
         struct doctor_numa_node numa_nodes[DOCTOR_MAX_NUMA_NODES]; /* in id order */
         bool proxmox_boot_tool;         /* /etc/kernel/proxmox-boot-uuids exists */
@@ -48,16 +46,14 @@ const char *cmdline_value(const char *cmdline, const char *key, char *buf, size_
 /* Whether some KEY=... word has VALUE among its comma-separated values ("video=efifb:off,vesafb:off"). */
 bool cmdline_has(const char *cmdline, const char *key, const char *value);
 
-/* Loaded (/sys/module/<m>, or listed in /proc/modules) or installed for the running kernel (modules.dep, modules.builtin);
- * '-' and '_' are the same. userdata is the struct doctor_host. */
-bool doctor_host_module_loaded(const struct pgr_ctx *ctx, const char *module);
-bool doctor_host_module_available(const struct pgr_ctx *ctx, const char *module, void *userdata);
-
 /* The host-wide checks. */
 void doctor_check_iommu(const struct doctor_host *h, struct doctor_report *rep);
 void doctor_check_cmdline(const struct doctor_host *h, const struct doctor_devices *set, const struct kmsg_log *log,
                           struct doctor_report *rep);
-void doctor_check_kernel(const struct pgr_ctx *ctx, const struct doctor_host *h, struct doctor_report *rep);
+/* `kernel`: the version, and the VFIO modules loaded (/sys/module) or installed (km: the module indexes
+ * of /lib/modules/<release>, through libkmod). */
+void doctor_check_kernel(const struct pgr_ctx *ctx, const struct doctor_host *h, const struct kmodinfo *km,
+                         struct doctor_report *rep);
 /* `numa`: on hosts with more than one NUMA node, each passed-through card's node against its VM's
  * affinity and numaN hostnodes. Nothing on single-node hosts. */
 void doctor_check_numa(const struct doctor_host *h, const struct doctor_devices *set, struct doctor_report *rep);

@@ -12,26 +12,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "kmodinfo.h"
+#include "sysfs.h"
 #include "util.h"
 
 #define MODPROBE_FILE_MAX (256 * 1024)
-
-static void normalize(char *dst, size_t size, const char *src, size_t n)
-{
-        size_t i;
-
-        for (i = 0; i + 1 < size && i < n && src[i]; i++)
-                dst[i] = src[i] == '-' ? '_' : src[i];
-        dst[i] = '\0';
-}
-
-static bool module_eq(const char *a, const char *b)
-{
-        for (; *a && *b; a++, b++)
-                if ((*a == '-' ? '_' : *a) != (*b == '-' ? '_' : *b))
-                        return false;
-        return *a == *b;
-}
 
 static int add(struct modprobe_conf *c, enum modprobe_kind kind, const char *module, size_t module_len,
                const char *value, size_t value_len, const char *file, unsigned line)
@@ -50,7 +35,7 @@ static int add(struct modprobe_conf *c, enum modprobe_kind kind, const char *mod
         e = &c->v[c->n++];
         memset(e, 0, sizeof(*e));
         e->kind = kind;
-        normalize(e->module, sizeof(e->module), module, module_len);
+        module_name_normalize(e->module, sizeof(e->module), module, module_len);
         if (value)
                 snprintf(e->value, sizeof(e->value), "%.*s", (int)value_len, value);
         snprintf(e->file, sizeof(e->file), "%s", file);
@@ -78,6 +63,21 @@ static char *next_token(char **s)
         return t;
 }
 
+/* The command of an install line (split in place) when it is one that does nothing (/bin/false, true...):
+ * modprobe M then runs it instead of loading M. NULL otherwise. */
+static char *never_loads(char *command)
+{
+        static const char *const never[] = { "/bin/false", "/bin/true", "/usr/bin/false", "/usr/bin/true", "false", "true" };
+        char *cmd = next_token(&command);
+
+        if (!cmd || next_token(&command))
+                return NULL;
+        for (size_t i = 0; i < ELEMENTSOF(never); i++)
+                if (streq(cmd, never[i]))
+                        return cmd;
+        return NULL;
+}
+
 static int parse_line(struct modprobe_conf *c, char *line, const char *file, unsigned lineno)
 {
         char *rest = line, *cmd, *mod, *tok;
@@ -92,15 +92,11 @@ static int parse_line(struct modprobe_conf *c, char *line, const char *file, uns
         if (streq(cmd, "blacklist"))
                 return add(c, MODPROBE_BLACKLIST, mod, strlen(mod), NULL, 0, file, lineno);
         if (streq(cmd, "install")) {
-                tok = next_token(&rest);
-                if (tok && (streq(tok, "/bin/false") || streq(tok, "/bin/true") || streq(tok, "/usr/bin/false") ||
-                            streq(tok, "/usr/bin/true") || streq(tok, "false") || streq(tok, "true")) &&
-                    !next_token(&rest))
-                        return add(c, MODPROBE_INSTALL_FALSE, mod, strlen(mod), tok, strlen(tok), file, lineno);
-                return 0;
+                tok = never_loads(rest);
+                return tok ? add(c, MODPROBE_INSTALL_FALSE, mod, strlen(mod), tok, strlen(tok), file, lineno) : 0;
         }
         if (streq(cmd, "options")) {
-                if (!module_eq(mod, "vfio_pci"))
+                if (!module_name_eq(mod, "vfio_pci"))
                         return 0;
                 while (r >= 0 && (tok = next_token(&rest)))
                         if (strncmp(tok, "ids=", 4) == 0)
@@ -117,9 +113,9 @@ static int parse_line(struct modprobe_conf *c, char *line, const char *file, uns
                                 pre = true;
                         else if (streq(tok, "post:"))
                                 pre = false;
-                        else if (pre && module_eq(tok, "vfio_pci"))
+                        else if (pre && module_name_eq(tok, "vfio_pci"))
                                 r = add(c, MODPROBE_SOFTDEP_VFIO, mod, strlen(mod), NULL, 0, file, lineno);
-                        else if (strncmp(tok, "pre:", 4) == 0 && module_eq(tok + 4, "vfio_pci"))
+                        else if (strncmp(tok, "pre:", 4) == 0 && module_name_eq(tok + 4, "vfio_pci"))
                                 /* kmod takes "pre:" only as a word of its own: this line does nothing */
                                 r = add(c, MODPROBE_SOFTDEP_BROKEN, mod, strlen(mod), tok, strlen(tok), file, lineno);
                 }
@@ -191,7 +187,7 @@ static bool concerns_passthrough(const struct modprobe_conf *c, size_t first, co
         for (size_t i = first; i < c->n; i++)
                 if (c->v[i].kind == MODPROBE_BLACKLIST || c->v[i].kind == MODPROBE_INSTALL_FALSE)
                         for (size_t g = 0; g < ELEMENTSOF(gpu_drivers); g++)
-                                if (module_eq(c->v[i].module, gpu_drivers[g]))
+                                if (module_name_eq(c->v[i].module, gpu_drivers[g]))
                                         return true;
         return false;
 }
@@ -239,9 +235,7 @@ static int list_conf_files(const struct pgr_ctx *ctx, const char *const *dirs, s
                         continue;
 oom:
                         closedir(dir);
-                        for (size_t i = 0; i < n; i++)
-                                free(v[i]);
-                        free(v);
+                        strv_free(v, n);
                         return -ENOMEM;
                 }
                 closedir(dir);
@@ -259,48 +253,168 @@ oom:
         return 0;
 }
 
-static void free_strv(char **v, size_t n)
-{
-        for (size_t i = 0; i < n; i++)
-                free(v[i]);
-        free(v);
-}
+typedef int (*parse_fn)(struct modprobe_conf *c, const char *text, const char *file);
 
-static int read_host_file(const struct pgr_ctx *ctx, const char *abs, char **ret)
+/* Reads one file (host path) into c with parse and notes it when it concerns passthrough: 0, 1 when
+ * unreadable (skipped, as kmod skips it), -ENOMEM. */
+static int parse_file(const struct pgr_ctx *ctx, struct modprobe_conf *c, const char *file, parse_fn parse)
 {
-        char path[PATH_MAX];
+        _cleanup_free_ char *text = NULL;
+        size_t first = c->n;
         int r;
 
-        r = pgr_path(ctx, path, sizeof(path), abs);
-        if (r < 0)
-                return r;
-        return read_full_file(path, MODPROBE_FILE_MAX, ret, NULL);
+        if (pgr_read_file(ctx, file, MODPROBE_FILE_MAX, &text, NULL) < 0)
+                return 1;
+        r = parse(c, text, file);
+        if (r >= 0 && concerns_passthrough(c, first, text))
+                note_mtime(ctx, c, file);
+        return r < 0 ? r : 0;
 }
 
-static int load_modprobe_d(const struct pgr_ctx *ctx, struct modprobe_conf *c)
+/* The *.conf files of dirs in kmod's order, each through parse_file; ret_read (may be NULL) counts
+ * the files read. */
+static int parse_conf_dirs(const struct pgr_ctx *ctx, struct modprobe_conf *c, const char *const *dirs, size_t n_dirs,
+                           parse_fn parse, size_t *ret_read)
 {
-        static const char *const dirs[] = { "/etc/modprobe.d", "/run/modprobe.d", "/usr/local/lib/modprobe.d",
-                                            "/usr/lib/modprobe.d", "/lib/modprobe.d" };
         char **files = NULL;
         size_t n = 0;
         int r;
 
-        r = list_conf_files(ctx, dirs, ELEMENTSOF(dirs), &files, &n);
-        if (r < 0)
-                return r;
+        r = list_conf_files(ctx, dirs, n_dirs, &files, &n);
         for (size_t i = 0; i < n && r >= 0; i++) {
-                _cleanup_free_ char *text = NULL;
-                size_t first = c->n;
-
-                if (read_host_file(ctx, files[i], &text) < 0)
-                        continue;
-                c->n_files++;
-                r = modprobe_conf_parse(c, text, files[i]);
-                if (r >= 0 && concerns_passthrough(c, first, text))
-                        note_mtime(ctx, c, files[i]);
+                r = parse_file(ctx, c, files[i], parse);
+                if (r == 0 && ret_read)
+                        (*ret_read)++;
         }
-        free_strv(files, n);
+        strv_free(files, n);
         return r < 0 ? r : 0;
+}
+
+/* The hand scan of the files libkmod reads, for what libkmod cannot tell: the file and line each entry
+ * is written on (the fixes name them), the lines kmod parses to nothing (softdep "pre:vfio-pci"), and
+ * which file changed last (the initramfs check). */
+static int locate_modprobe_d(const struct pgr_ctx *ctx, struct modprobe_conf *c)
+{
+        size_t n_dirs;
+        const char *const *dirs = kmodinfo_config_dirs(&n_dirs);
+
+        return parse_conf_dirs(ctx, c, dirs, n_dirs, modprobe_conf_parse, &c->n_files);
+}
+
+/* What modprobe acts on is what libkmod parsed; each entry gets the place the scan found it at. */
+struct effective {
+        const struct modprobe_conf *located;
+        bool *taken;
+        struct modprobe_conf *out;
+};
+
+static int take(struct effective *e, enum modprobe_kind kind, const char *module, const char *value)
+{
+        const struct modprobe_conf *l = e->located;
+
+        for (size_t i = 0; i < l->n; i++)
+                if (!e->taken[i] && l->v[i].kind == kind && module_name_eq(l->v[i].module, module) &&
+                    (!value || streq(l->v[i].value, value))) {
+                        e->taken[i] = true;
+                        return add(e->out, kind, module, strlen(module), value, value ? strlen(value) : 0, l->v[i].file,
+                                   l->v[i].line);
+                }
+        /* libkmod has it, the scan did not find the line: no place to name */
+        return add(e->out, kind, module, strlen(module), value, value ? strlen(value) : 0, "", 0);
+}
+
+static int take_blacklist(const char *module, const char *value, void *userdata)
+{
+        (void)value;
+        return take(userdata, MODPROBE_BLACKLIST, module, NULL);
+}
+
+static int take_install(const char *module, const char *command, void *userdata)
+{
+        _cleanup_free_ char *buf = strdup(command);
+        const char *cmd;
+
+        if (!buf)
+                return -ENOMEM;
+        cmd = never_loads(buf);
+        return cmd ? take(userdata, MODPROBE_INSTALL_FALSE, module, cmd) : 0;
+}
+
+static int take_options(const char *module, const char *options, void *userdata)
+{
+        _cleanup_free_ char *buf = NULL;
+        char *rest, *tok;
+        int r = 0;
+
+        if (!module_name_eq(module, "vfio_pci"))
+                return 0;
+        buf = strdup(options);
+        if (!buf)
+                return -ENOMEM;
+        rest = buf;
+        while (r >= 0 && (tok = next_token(&rest)))
+                if (strncmp(tok, "ids=", 4) == 0)
+                        r = take(userdata, MODPROBE_VFIO_IDS, "vfio_pci", tok + 4);
+                else if (strncmp(tok, "reset_method=", 13) == 0)
+                        r = take(userdata, MODPROBE_VFIO_RESET_METHOD, "vfio_pci", tok);
+        return r;
+}
+
+/* libkmod gives a softdep as "pre: a b post: c", where kmod 30 writes "post:" over the blank after the
+ * last pre module ("pre: a bpost: c", libkmod-config.c softdep_to_char): that suffix ends the pre list. */
+static int take_softdep(const char *module, const char *deps, void *userdata)
+{
+        _cleanup_free_ char *buf = strdup(deps);
+        char *rest = buf, *tok;
+        bool pre = false;
+
+        if (!buf)
+                return -ENOMEM;
+        while ((tok = next_token(&rest))) {
+                size_t len = strlen(tok);
+                bool post_follows = len > 5 && streq(tok + len - 5, "post:");
+
+                if (streq(tok, "pre:") || streq(tok, "post:")) {
+                        pre = streq(tok, "pre:");
+                        continue;
+                }
+                if (post_follows)
+                        tok[len - 5] = '\0';
+                if (pre && module_name_eq(tok, "vfio_pci"))
+                        return take(userdata, MODPROBE_SOFTDEP_VFIO, module, NULL);
+                if (post_follows)
+                        pre = false;
+        }
+        return 0;
+}
+
+static int take_effective(const struct kmodinfo *km, const struct modprobe_conf *located, struct modprobe_conf *c)
+{
+        static const struct {
+                enum kmodinfo_config kind;
+                kmodinfo_config_fn fn;
+        } kinds[] = {
+                { KMODINFO_BLACKLIST, take_blacklist },
+                { KMODINFO_INSTALL, take_install },
+                { KMODINFO_OPTIONS, take_options },
+                { KMODINFO_SOFTDEP, take_softdep },
+        };
+        _cleanup_free_ bool *taken = calloc(located->n ? located->n : 1, sizeof(*taken));
+        struct effective e = { .located = located, .taken = taken, .out = c };
+        int r = 0;
+
+        if (!taken)
+                return -ENOMEM;
+        for (size_t i = 0; i < ELEMENTSOF(kinds) && r >= 0; i++)
+                r = kmodinfo_config_foreach(km, kinds[i].kind, kinds[i].fn, &e);
+        /* the lint: a softdep line kmod parses to nothing, unless another line makes the softdep */
+        for (size_t i = 0; i < located->n && r >= 0; i++) {
+                const struct modprobe_entry *l = &located->v[i];
+
+                if (l->kind == MODPROBE_SOFTDEP_BROKEN && !modprobe_conf_find(c, MODPROBE_SOFTDEP_VFIO, l->module))
+                        r = add(c, l->kind, l->module, strlen(l->module), l->value, strlen(l->value), l->file, l->line);
+        }
+        return r;
 }
 
 /* /etc/modules (Debian) and modules-load.d: one module per line, '#' and ';' comments. */
@@ -337,35 +451,12 @@ static int load_modules_lists(const struct pgr_ctx *ctx, struct modprobe_conf *c
         static const char *const dirs[] = { "/etc/modules-load.d", "/run/modules-load.d",
                                             "/usr/local/lib/modules-load.d", "/usr/lib/modules-load.d",
                                             "/lib/modules-load.d" };
-        _cleanup_free_ char *text = NULL;
-        char **files = NULL;
-        size_t n = 0;
         int r;
 
-        if (read_host_file(ctx, "/etc/modules", &text) >= 0) {
-                size_t first = c->n;
-
-                r = parse_modules_list(c, text, "/etc/modules");
-                if (r < 0)
-                        return r;
-                if (concerns_passthrough(c, first, text))
-                        note_mtime(ctx, c, "/etc/modules");
-        }
-        r = list_conf_files(ctx, dirs, ELEMENTSOF(dirs), &files, &n);
+        r = parse_file(ctx, c, "/etc/modules", parse_modules_list);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < n && r >= 0; i++) {
-                _cleanup_free_ char *t = NULL;
-                size_t first = c->n;
-
-                if (read_host_file(ctx, files[i], &t) < 0)
-                        continue;
-                r = parse_modules_list(c, t, files[i]);
-                if (r >= 0 && concerns_passthrough(c, first, t))
-                        note_mtime(ctx, c, files[i]);
-        }
-        free_strv(files, n);
-        return r < 0 ? r : 0;
+        return parse_conf_dirs(ctx, c, dirs, ELEMENTSOF(dirs), parse_modules_list, NULL);
 }
 
 /* Module options and blacklists on the kernel command line, as kmod reads them. */
@@ -399,7 +490,7 @@ static int parse_cmdline(struct modprobe_conf *c, const char *cmdline)
                 if (dot && dot < eq) {
                         char mod[64];
 
-                        normalize(mod, sizeof(mod), tok, (size_t)(dot - tok));
+                        module_name_normalize(mod, sizeof(mod), tok, (size_t)(dot - tok));
                         if (streq(mod, "vfio_pci") && (size_t)(eq - dot - 1) == 3 && strncmp(dot + 1, "ids", 3) == 0)
                                 r = add(c, MODPROBE_VFIO_IDS, "vfio_pci", 8, eq + 1, strlen(eq + 1), "/proc/cmdline", 0);
                         else if (streq(mod, "vfio_pci") && (size_t)(eq - dot - 1) == 12 &&
@@ -411,16 +502,27 @@ static int parse_cmdline(struct modprobe_conf *c, const char *cmdline)
         return r;
 }
 
-int modprobe_conf_load(const struct pgr_ctx *ctx, const char *cmdline, struct modprobe_conf **ret)
+int modprobe_conf_load(const struct pgr_ctx *ctx, const struct kmodinfo *km, const char *cmdline,
+                       struct modprobe_conf **ret)
 {
+        _cleanup_(modprobe_conf_freep) struct modprobe_conf *located = calloc(1, sizeof(*located));
         struct modprobe_conf *c = calloc(1, sizeof(*c));
         int r;
 
-        if (!c)
+        if (!c || !located) {
+                free(c);
                 return -ENOMEM;
-        r = load_modprobe_d(ctx, c);
+        }
+        r = locate_modprobe_d(ctx, located);
+        if (r >= 0)
+                r = take_effective(km, located, c);
+        c->n_files = located->n_files;
+        c->newest_mtime = located->newest_mtime;
+        snprintf(c->newest_file, sizeof(c->newest_file), "%s", located->newest_file);
         if (r >= 0)
                 r = load_modules_lists(ctx, c);
+        /* By hand: libkmod reads the kernel command line from "/proc/cmdline" of the machine it runs on
+         * (not the root's), and knows nothing of the kernel's own module_blacklist=. */
         if (r >= 0 && cmdline)
                 r = parse_cmdline(c, cmdline);
         if (r < 0) {
@@ -443,7 +545,7 @@ const struct modprobe_entry *modprobe_conf_find(const struct modprobe_conf *c, e
                                                 const char *module)
 {
         for (size_t i = 0; i < c->n; i++)
-                if (c->v[i].kind == kind && (!module || module_eq(c->v[i].module, module)))
+                if (c->v[i].kind == kind && (!module || module_name_eq(c->v[i].module, module)))
                         return &c->v[i];
         return NULL;
 }
@@ -486,61 +588,66 @@ bool modprobe_ids_has(const char *ids, unsigned vendor, unsigned device)
         return false;
 }
 
+static bool on_cmdline(const struct modprobe_entry *e)
+{
+        return streq(e->file, "/proc/cmdline");
+}
+
 static const char *where(const struct modprobe_entry *e, char *buf, size_t size)
 {
         if (e->line)
                 snprintf(buf, size, "%s:%u", e->file, e->line);
-        else
+        else if (on_cmdline(e))
                 snprintf(buf, size, "the kernel command line");
+        else
+                snprintf(buf, size, "modprobe's configuration");
         return buf;
 }
 
-/* Host drivers that bind this kind of function, and whether the fix is a blacklist (nouveau,
- * nvidiafb: nothing on a passthrough host needs them) or a softdep (the host may need the driver
- * for another card: let vfio-pci load first and claim its ids). */
+/* A host driver that can bind a function of the set, and whether the fix is a blacklist (nouveau:
+ * a passthrough host has no use for it, NVIDIA's own driver or none drives the host's display) or a
+ * softdep (the host may need the driver for another card: vfio-pci loads first and claims its ids). */
 struct host_driver {
-        const char *module;
+        char module[64];
         bool blacklist;
 };
 
-static size_t host_drivers_for(const struct pcidev *d, struct host_driver *ret, size_t max)
+static void add_host_driver(struct host_driver *seen, size_t *n_seen, size_t max, const char *module)
 {
-        unsigned cls = d->class_code >> 8;
-        size_t n = 0;
+        char m[64];
 
-#define ADD(m, b) do { if (n < max) ret[n++] = (struct host_driver){ (m), (b) }; } while (0)
-        if (cls >> 8 == 0x03) {
-                if (d->vendor == 0x10de) {
-                        ADD("nouveau", true);
-                        ADD("nvidia", false);
-                } else if (d->vendor == 0x1002) {
-                        ADD("amdgpu", false);
-                        ADD("radeon", false);
-                } else if (d->vendor == 0x8086) {
-                        ADD("i915", false);
-                        ADD("xe", false);
-                }
-        } else if (cls == 0x0403)
-                ADD("snd_hda_intel", false);
-        else if (cls == 0x0c03)
-                ADD("xhci_pci", false);
-        else if (cls == 0x0c80 && d->vendor == 0x10de)
-                ADD("i2c_nvidia_gpu", false);
-#undef ADD
-        return n;
+        module_name_normalize(m, sizeof(m), module, strlen(module));
+        if (streq(m, "vfio_pci") || !*m)
+                return;
+        for (size_t i = 0; i < *n_seen; i++)
+                if (streq(seen[i].module, m))
+                        return;
+        if (*n_seen < max) {
+                snprintf(seen[*n_seen].module, sizeof(seen[*n_seen].module), "%s", m);
+                seen[(*n_seen)++].blacklist = streq(m, "nouveau");
+        }
 }
 
-static bool driver_bound_in_set(const struct doctor_devices *set, const char *module)
+/* The modules whose aliases match the function's modalias (what modprobe loads for it at boot, lspci
+ * -k's "Kernel modules"), and the module of the driver bound to it now. */
+static int host_drivers_for(const struct pgr_ctx *ctx, const struct kmodinfo *km, const struct doctor_device *d,
+                            struct host_driver *seen, size_t *n_seen, size_t max)
 {
-        for (size_t i = 0; i < set->n; i++) {
-                const char *drv = set->v[i].dev.driver;
+        char modalias[256], module[64];
+        char **mods = NULL;
+        size_t n = 0;
+        int r = 0;
 
-                /* sysfs driver names are not module names: xhci_hcd is xhci_pci's driver */
-                if (module_eq(drv, module) || (streq(module, "xhci_pci") && streq(drv, "xhci_hcd")) ||
-                    (streq(module, "i2c_nvidia_gpu") && streq(drv, "nvidia-gpu")))
-                        return true;
-        }
-        return false;
+        if (sysfs_dev_read(ctx, &d->dev.addr, "modalias", modalias, sizeof(modalias)) == 0)
+                r = kmodinfo_modalias_modules(km, modalias, &mods, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++)
+                add_host_driver(seen, n_seen, max, mods[i]);
+        strv_free(mods, n);
+        if (d->dev.driver[0])
+                add_host_driver(seen, n_seen, max, kmodinfo_driver_module(ctx, d->dev.driver, module, sizeof(module)));
+        return 0;
 }
 
 static bool wanted_on_vfio(const struct doctor_device *d)
@@ -603,10 +710,13 @@ static void check_ids(const struct modprobe_conf *c, const struct doctor_devices
                         dstr_addf(&fix, "in %s replace line %u with: options vfio-pci ids=%s (keep the line's other "
                                   "options), then update-initramfs -u -k all and reboot",
                                   eff->file, eff->line, dstr_get(&merged));
-                else
+                else if (on_cmdline(eff))
                         dstr_addf(&fix, "set vfio-pci.ids=%s on the kernel command line (/etc/default/grub or "
                                   "/etc/kernel/cmdline), then update-grub or proxmox-boot-tool refresh, and reboot",
                                   dstr_get(&merged));
+                else
+                        dstr_addf(&fix, "make the line of /etc/modprobe.d that has it: options vfio-pci ids=%s, then "
+                                  "update-initramfs -u -k all and reboot", dstr_get(&merged));
                 doctor_add(rep, "modprobe", DOCTOR_FAIL, NULL, dstr_get(&fix),
                            "vfio-pci ids=%s (%s%s) does not list %s: at boot the host driver keeps %s%s",
                            eff->value, where(eff, at, sizeof(at)), count > 1 ? ", the one that takes effect" : "",
@@ -646,33 +756,17 @@ void doctor_check_modprobe(const struct pgr_ctx *ctx, const struct modprobe_conf
         char at[300];
 
         /* The host drivers that matter: those that could bind a function of the set. */
-        for (size_t i = 0; i < set->n; i++) {
-                struct host_driver hd[4];
-                size_t n;
-
-                if (!wanted_on_vfio(&set->v[i]))
-                        continue;
-                n = host_drivers_for(&set->v[i].dev, hd, ELEMENTSOF(hd));
-                for (size_t j = 0; j < n; j++) {
-                        bool dup = false;
-
-                        for (size_t s = 0; s < n_seen && !dup; s++)
-                                dup = streq(seen[s].module, hd[j].module);
-                        if (!dup && n_seen < ELEMENTSOF(seen))
-                                seen[n_seen++] = hd[j];
-                }
-        }
+        for (size_t i = 0; i < set->n; i++)
+                if (wanted_on_vfio(&set->v[i]) &&
+                    host_drivers_for(ctx, k->modules, &set->v[i], seen, &n_seen, ELEMENTSOF(seen)) < 0)
+                        rep->oom = true;
         for (size_t s = 0; s < n_seen; s++) {
-                bool around = driver_bound_in_set(set, seen[s].module) ||
-                              (k->available && k->available(ctx, seen[s].module, k->userdata));
                 const struct modprobe_entry *bl = modprobe_conf_blacklisted(c, seen[s].module),
                                             *sd = modprobe_conf_find(c, MODPROBE_SOFTDEP_VFIO, seen[s].module);
                 char fix[512];
 
                 if (sd)
                         any_softdep = true;
-                if (!around && !bl && !sd)
-                        continue;
                 if (!bl && !sd)
                         host_driver_around = true;
                 if (bl) {
@@ -687,13 +781,13 @@ void doctor_check_modprobe(const struct pgr_ctx *ctx, const struct modprobe_conf
                 }
                 problem = true;
                 if (seen[s].blacklist) {
-                        snprintf(fix, sizeof(fix), "echo \"blacklist %s\" >> /etc/modprobe.d/blacklist.conf && "
+                        snprintf(fix, sizeof(fix), "echo \"blacklist %.63s\" >> /etc/modprobe.d/blacklist.conf && "
                                  "update-initramfs -u -k all, then reboot", seen[s].module);
                         doctor_add(rep, "modprobe", DOCTOR_WARN, NULL, fix,
                                    "%s is not blacklisted: it can claim the card at boot before vfio-pci, and a "
                                    "passthrough host has no use for it", seen[s].module);
                 } else {
-                        snprintf(fix, sizeof(fix), "echo \"softdep %s pre: vfio-pci\" >> /etc/modprobe.d/vfio.conf && "
+                        snprintf(fix, sizeof(fix), "echo \"softdep %.63s pre: vfio-pci\" >> /etc/modprobe.d/vfio.conf && "
                                  "update-initramfs -u -k all, then reboot", seen[s].module);
                         doctor_add(rep, "modprobe", DOCTOR_WARN, NULL, fix,
                                    "no 'softdep %s pre: vfio-pci': when %s loads at boot it can claim the card before "
@@ -749,6 +843,11 @@ void doctor_check_modprobe(const struct pgr_ctx *ctx, const struct modprobe_conf
                         snprintf(fix, sizeof(fix), "delete %s from %s line %u (then update-initramfs -u -k all); the reset "
                                  "method is chosen per device: the hook pins each function's reset_method while a VM "
                                  "owns it (reset_methods in /etc/pve-gpu-reset.json)", e->value, e->file, e->line);
+                else if (!on_cmdline(e))
+                        snprintf(fix, sizeof(fix), "delete %s from the 'options vfio-pci' line of /etc/modprobe.d (then "
+                                 "update-initramfs -u -k all); the reset method is chosen per device: the hook pins each "
+                                 "function's reset_method while a VM owns it (reset_methods in /etc/pve-gpu-reset.json)",
+                                 e->value);
                 else
                         snprintf(fix, sizeof(fix), "remove vfio-pci.%s from the kernel command line; the reset method is "
                                  "chosen per device: the hook pins each function's reset_method while a VM owns it "

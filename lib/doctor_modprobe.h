@@ -7,14 +7,15 @@
 
 #include "context.h"
 #include "doctor_device.h"
+#include "kmodinfo.h"
 #include "doctor_report.h"
 
-/* What modprobe and the boot will do with the host's GPU drivers and vfio-pci, read the way kmod
- * reads it: the *.conf files of /etc/modprobe.d, /run/modprobe.d, /usr/lib/modprobe.d and
- * /lib/modprobe.d (a name in an earlier directory hides the same name in a later one; files are
- * read in name order; '#' comments, '\' continues a line), then the module options of the kernel
- * command line (kmod appends those last, so they win). Boot-time loading: /etc/modules and
- * /etc/modules-load.d/ (plus /run, /usr/lib/modules-load.d). Module names compare with '-' = '_'. */
+/* What modprobe and the boot will do with the host's GPU drivers and vfio-pci: the modprobe.d
+ * configuration as libkmod parses it (kmodinfo_config_foreach: blacklist, install, options, softdep),
+ * each entry placed at the file and line a scan of the same files finds it on; then the module options
+ * of the kernel command line (kmod appends those last, so they win). Boot-time loading: /etc/modules
+ * and /etc/modules-load.d/ (plus /run, /usr/lib/modules-load.d: systemd-modules-load's, not kmod's).
+ * Module names compare with '-' = '_'. */
 
 enum modprobe_kind {
         MODPROBE_BLACKLIST,     /* blacklist M; modprobe.blacklist=M; module_blacklist=M */
@@ -31,8 +32,9 @@ struct modprobe_entry {
         enum modprobe_kind kind;
         char module[64];        /* normalized: '-' → '_' */
         char value[512];
-        char file[256];         /* host path without root prefix, "/proc/cmdline" for the command line */
-        unsigned line;          /* 0 for the command line */
+        char file[256];         /* host path without root prefix, "/proc/cmdline" for the command line,
+                                 * "" when libkmod has the entry and the scan found no line for it */
+        unsigned line;          /* 0 for the command line and for "" */
 };
 
 struct modprobe_conf {
@@ -45,13 +47,15 @@ struct modprobe_conf {
         char newest_file[256];
 };
 
-/* cmdline: the running kernel's command line ("" when unknown). -ENOMEM only: unreadable files are
- * skipped. */
-int modprobe_conf_load(const struct pgr_ctx *ctx, const char *cmdline, struct modprobe_conf **ret);
+/* km: the libkmod view of the root's modprobe.d. cmdline: the running kernel's command line ("" when
+ * unknown). -ENOMEM only: unreadable files are skipped. */
+int modprobe_conf_load(const struct pgr_ctx *ctx, const struct kmodinfo *km, const char *cmdline,
+                       struct modprobe_conf **ret);
 void modprobe_conf_free(struct modprobe_conf *c);
 static inline void modprobe_conf_freep(struct modprobe_conf **c) { modprobe_conf_free(*c); }
 
-/* Parses one modprobe.d file's text (for tests and the loader). */
+/* Scans one modprobe.d file's text for the lines of the kinds above, with their line numbers (the
+ * loader's locator; tests and the fuzzer call it directly). */
 int modprobe_conf_parse(struct modprobe_conf *c, const char *text, const char *file);
 
 /* Entry of this kind for module (NULL: any module), or NULL. */
@@ -68,13 +72,12 @@ bool modprobe_ids_has(const char *ids, unsigned vendor, unsigned device);
 struct modprobe_kernel {
         const char *release;            /* "6.8.12-4-pve", "" when unknown */
         unsigned major, minor;          /* 0 when unknown */
-        /* Whether a module exists on this host (loaded, or installed for the running kernel). */
-        bool (*available)(const struct pgr_ctx *ctx, const char *module, void *userdata);
-        void *userdata;
+        const struct kmodinfo *modules; /* the running kernel's module indexes */
 };
 
 /* The `modprobe` check for the device set: vfio-pci ids= against every function's vendor:device,
- * blacklists and softdeps for the host drivers that could claim them, vfio-pci loaded at boot,
+ * blacklists and softdeps for the host drivers that could claim them (the modules whose aliases match
+ * a function's modalias, k->modules, and the module of the driver bound to it), vfio-pci loaded at boot,
  * options vfio-pci has no use for (reset_method=). */
 void doctor_check_modprobe(const struct pgr_ctx *ctx, const struct modprobe_conf *c, const struct doctor_devices *set,
                            const struct modprobe_kernel *k, struct doctor_report *rep);

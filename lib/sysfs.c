@@ -104,16 +104,12 @@ bool sysfs_dev_present(const struct pgr_ctx *ctx, const struct pci_addr *a)
         return sysfs_dev_has(ctx, a, NULL);
 }
 
-int sysfs_dev_link(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *link, char *buf, size_t size)
+static int link_basename(const char *path, char *buf, size_t size)
 {
-        char path[PATH_MAX], target[PATH_MAX];
+        char target[PATH_MAX];
         const char *base;
         ssize_t n;
-        int r;
 
-        r = dev_path(ctx, a, link, path, sizeof(path));
-        if (r < 0)
-                return r;
         n = readlink(path, target, sizeof(target) - 1);
         if (n < 0)
                 return -errno;
@@ -124,6 +120,28 @@ int sysfs_dev_link(const struct pgr_ctx *ctx, const struct pci_addr *a, const ch
                 return -ENAMETOOLONG;
         strcpy(buf, base);
         return 0;
+}
+
+int sysfs_link(const struct pgr_ctx *ctx, const char *abs, char *buf, size_t size)
+{
+        char path[PATH_MAX];
+        int r;
+
+        r = pgr_path(ctx, path, sizeof(path), abs);
+        if (r < 0)
+                return r;
+        return link_basename(path, buf, size);
+}
+
+int sysfs_dev_link(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *link, char *buf, size_t size)
+{
+        char path[PATH_MAX];
+        int r;
+
+        r = dev_path(ctx, a, link, path, sizeof(path));
+        if (r < 0)
+                return r;
+        return link_basename(path, buf, size);
 }
 
 int sysfs_dev_realpath(const struct pgr_ctx *ctx, const struct pci_addr *a, char *buf, size_t size)

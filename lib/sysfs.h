@@ -12,6 +12,9 @@
 int sysfs_read(const struct pgr_ctx *ctx, const char *abs, char *buf, size_t size);
 int sysfs_write(const struct pgr_ctx *ctx, const char *abs, const char *value);
 
+/* Basename of the target of the symlink at abs ("/sys/bus/pci/drivers/xhci_hcd/module" → "xhci_pci"). */
+int sysfs_link(const struct pgr_ctx *ctx, const char *abs, char *buf, size_t size);
+
 /* Attributes of /sys/bus/pci/devices/<addr>/<attr> (attr may contain '/', e.g. "power/control"). */
 int sysfs_dev_read(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *attr, char *buf, size_t size);
 int sysfs_dev_write(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *attr, const char *value);

@@ -278,3 +278,10 @@ void text_first_line(const char *s, char *buf, size_t size)
         buf[n] = '\0';
         strstrip(buf);
 }
+
+void strv_free(char **v, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                free(v[i]);
+        free(v);
+}

@@ -52,6 +52,8 @@ long long monotonic_usec(void);
 void sleep_usec(long long usec);
 /* The 1-based line of the first NUL byte in text, 0 when there is none. */
 unsigned nul_line(const char *text, size_t len);
+/* Frees the n strings of v, then v. */
+void strv_free(char **v, size_t n);
 /* What every config reader checks first: at most max bytes (limit_note ends that message) and no
  * NUL byte (the message names its line). 0, -EFBIG or -EINVAL. */
 int text_check(const char *text, size_t len, size_t max, const char *filename, const char *limit_note,

@@ -14,6 +14,7 @@ pkg-config       build: finds the libraries below
 libpci-dev       build: libpci (config space)
 libjson-c-dev    build: json-c (policy, --json)
 libsystemd-dev   build: sd-journal
+libkmod-dev      build: libkmod (doctor: modprobe.d, module indexes)
 pci.ids          plan/doctor: device names (libpci reads /usr/share/misc/pci.ids)
 python3          tests: tests/fixtures/mktree builds the fixture sysfs trees
 libcmocka-dev    tests: unit suite

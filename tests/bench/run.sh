@@ -65,7 +65,7 @@ field() { sed -n "s/.*[[:space:]]$1=\([^[:space:]]*\).*/\1/p" <<<" $2"; }
 
 # --- tools ------------------------------------------------------------------------------------------
 cflags="-O2 -g -std=gnu11 -D_FORTIFY_SOURCE=2 -Wall -Wextra"
-libs=$(pkg-config --libs libpci json-c libsystemd 2>/dev/null) || libs="-lpci -ljson-c -lsystemd"
+libs=$(pkg-config --libs libpci json-c libsystemd libkmod 2>/dev/null) || libs="-lpci -ljson-c -lsystemd -lkmod"
 # shellcheck disable=SC2086
 $CC $cflags -o "$out/timeit" "$here/timeit.c" || exit 1
 # shellcheck disable=SC2086

@@ -8,6 +8,7 @@
 
 #include "doctor_host.h"
 #include "doctor_modprobe.h"
+#include "kmodinfo.h"
 #include "util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -15,6 +16,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct fuzz_fields f;
         struct pgr_ctx ctx;
         struct modprobe_conf *c = NULL;
+        /* libkmod's view of the empty root, made once: it does not depend on the input */
+        static struct kmodinfo *km;
         char buf[64];
         const char *v;
         int r;
@@ -26,7 +29,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (void)cmdline_has(f.f[2], f.f[0], f.f[1]);
 
         FUZZ_CHECK(pgr_ctx_init(&ctx, "/nonexistent-fuzz-root", "pve") == 0);
-        r = modprobe_conf_load(&ctx, f.f[2], &c);
+        FUZZ_CHECK(km || kmodinfo_new(&ctx, "6.8.12-4-pve", &km) == 0);
+        r = modprobe_conf_load(&ctx, km, f.f[2], &c);
         FUZZ_CHECK(r >= 0 || r == -ENOMEM);
         if (r >= 0) {
                 for (size_t i = 0; i < c->n; i++) {

@@ -60,8 +60,8 @@ fi
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 # The version the Makefile gives the build (lib/ uses it for the shared-storage copy check).
 version=$(sed -n 's/^VERSION *:= *//p' Makefile)
-CFLAGS="-std=gnu11 -g -O1 $SAN -Wall -Wextra -Wno-unused-parameter -DPGR_VERSION=\"$version\" -Ilib $(pkg-config --cflags libpci json-c libsystemd)"
-LIBS=$(pkg-config --libs libpci json-c libsystemd)
+CFLAGS="-std=gnu11 -g -O1 $SAN -Wall -Wextra -Wno-unused-parameter -DPGR_VERSION=\"$version\" -Ilib $(pkg-config --cflags libpci json-c libsystemd libkmod)"
+LIBS=$(pkg-config --libs libpci json-c libsystemd libkmod)
 mkdir -p "$B/obj" "$B/bin" "$B/seeds" "$B/corpus" "$B/crashes" "$B/logs"
 
 probe="$B/obj/probe"

@@ -700,8 +700,8 @@ setup() {
 build_emit() {
         cflags="-O2 -g -std=gnu11 -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes
                 -Wwrite-strings -Wvla -Wcast-qual -Werror -D_FORTIFY_SOURCE=2 -I$srcdir/lib
-                $(pkg-config --cflags libpci json-c libsystemd)"
-        libs=$(pkg-config --libs libpci json-c libsystemd)
+                $(pkg-config --cflags libpci json-c libsystemd libkmod)"
+        libs=$(pkg-config --libs libpci json-c libsystemd libkmod)
         mkdir -p "$builddir/tests" || return 1
         # libpgr.a when it is up to date with lib/, else the few modules the driver needs
         if [ -f "$builddir/libpgr.a" ] && [ -z "$(find "$srcdir/lib" -name '*.[ch]' -newer "$builddir/libpgr.a")" ]; then

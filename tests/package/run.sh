@@ -104,7 +104,7 @@ if [ -n "$deb" ]; then
         case "$depends" in
         *libpci3*libsystemd0* | *libsystemd0*libpci3*)
                 case "$depends" in
-                *libjson-c*) ok "Depends has the shared libraries ($depends)" ;;
+                *libjson-c*libkmod2* | *libkmod2*libjson-c*) ok "Depends has the shared libraries ($depends)" ;;
                 *) not_ok "Depends has the shared libraries" "Depends: $depends" ;;
                 esac ;;
         *) not_ok "Depends has the shared libraries" "Depends: $depends" ;;
@@ -183,7 +183,7 @@ expect_completion "verify --probe takes a free command" "pve-gpu-reset verify 10
 driver=$builddir/attach-driver
 build_driver() {
         local flags
-        flags=$(pkg-config --cflags --libs libpci json-c libsystemd) || return 1
+        flags=$(pkg-config --cflags --libs libpci json-c libsystemd libkmod) || return 1
         make -s -C "$srcdir" BUILDDIR="$builddir" "$builddir/libpgr.a" || return 1
         # shellcheck disable=SC2086 # $flags is a word list
         cc -std=gnu11 -O1 -g -Wall -Wextra -Werror -I"$srcdir/lib" -o "$driver" \

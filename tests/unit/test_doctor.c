@@ -902,6 +902,88 @@ static void test_vendor_reset_loaded_without_device_specific(void **state)
         write_fixture_file("doctor-navi", "sys/bus/pci/devices/0000:44:00.0/reset_method", "device_specific bus\n");
 }
 
+/* No finding of this id whose message holds needle. */
+static void expect_none(const struct doctor_report *rep, const char *id, const char *needle)
+{
+        for (size_t i = 0; i < rep->n; i++)
+                if (streq(rep->v[i].id, id) && strstr(rep->v[i].message, needle)) {
+                        dump(rep);
+                        fail_msg("unexpected %s finding: %s", id, rep->v[i].message);
+                }
+}
+
+static void rename_fixture_file(const char *host, const char *from, const char *to)
+{
+        char root[PATH_MAX], a[PATH_MAX + 256], b[PATH_MAX + 256];
+
+        fixture_root(host, root, sizeof(root));
+        snprintf(a, sizeof(a), "%s/%s", root, from);
+        snprintf(b, sizeof(b), "%s/%s", root, to);
+        if (rename(a, b) < 0)
+                fail_msg("%s: %s", a, strerror(errno));
+}
+
+/* A module directory without depmod's index (depmod never ran for the kernel, or the files are
+ * unreadable) tells nothing about which modules the kernel has: modprobe finds none either, so that
+ * is unknown (and the index is the thing to fix), not "this kernel cannot pass devices through". */
+static void test_module_dir_without_index(void **state)
+{
+        static const char *const index[] = { "modules.dep", "modules.dep.bin" };
+        char root[PATH_MAX], path[PATH_MAX + 64], from[160], to[160];
+        const struct doctor_finding *f;
+        struct doctor_report *rep;
+
+        (void)state;
+        fixture_root("doctor-old-kernel", root, sizeof(root));
+        for (const char *const *m = (const char *const[]){ "vfio", "vfio_pci", "vfio_iommu_type1", NULL }; *m; m++) {
+                snprintf(path, sizeof(path), "%s/sys/module/%s", root, *m);
+                (void)rm_rf(path);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(index); i++) {
+                snprintf(from, sizeof(from), "lib/modules/5.4.203-1-pve/%s", index[i]);
+                snprintf(to, sizeof(to), "lib/modules/5.4.203-1-pve/%s.away", index[i]);
+                rename_fixture_file("doctor-old-kernel", from, to);
+        }
+        rep = doctor_on("doctor-old-kernel", "pve", 100);
+        expect_none(rep, "kernel", "neither loaded nor in");
+        f = expect(rep, "kernel", "", DOCTOR_WARN, "vfio, vfio_iommu_type1, vfio_pci: not loaded, and the module index of "
+                   "/lib/modules/5.4.203-1-pve cannot be read");
+        expect_fix(f, "depmod 5.4.203-1-pve");
+        doctor_report_free(rep);
+        for (size_t i = 0; i < ELEMENTSOF(index); i++) {
+                snprintf(to, sizeof(to), "lib/modules/5.4.203-1-pve/%s", index[i]);
+                snprintf(from, sizeof(from), "lib/modules/5.4.203-1-pve/%s.away", index[i]);
+                rename_fixture_file("doctor-old-kernel", from, to);
+        }
+}
+
+/* Which host driver can claim a card is what the card's modalias matches in modules.alias (lspci -k's
+ * "Kernel modules"), not a list per vendor: every Proxmox kernel has radeon, but none of its aliases
+ * is a Navi card, so radeon needs neither a softdep nor a blacklist there; amdgpu's aliases are. */
+static void test_host_drivers_are_those_whose_aliases_match(void **state)
+{
+        static const char vfio_conf[] = "options vfio-pci ids=1002:731f,1002:7340\nsoftdep amdgpu pre: vfio-pci\n"
+                                        "softdep radeon pre: vfio-pci\n";
+        struct doctor_report *rep;
+
+        (void)state;
+        write_fixture_file("doctor-navi", "etc/modprobe.d/vfio.conf",
+                           "options vfio-pci ids=1002:731f,1002:7340\nsoftdep amdgpu pre: vfio-pci\n");
+        rep = doctor_on("doctor-navi", "pve", 100);
+        expect_none(rep, "modprobe", "radeon");
+        expect(rep, "modprobe", "", DOCTOR_OK, "'softdep amdgpu pre: vfio-pci' (/etc/modprobe.d/vfio.conf:2)");
+        doctor_report_free(rep);
+
+        /* without amdgpu's softdep: amdgpu (installed, its aliases match the card) is the one named */
+        write_fixture_file("doctor-navi", "etc/modprobe.d/vfio.conf", "options vfio-pci ids=1002:731f,1002:7340\n");
+        rep = doctor_on("doctor-navi", "pve", 100);
+        expect(rep, "modprobe", "", DOCTOR_WARN, "no 'softdep amdgpu pre: vfio-pci'");
+        expect_none(rep, "modprobe", "radeon");
+        doctor_report_free(rep);
+
+        write_fixture_file("doctor-navi", "etc/modprobe.d/vfio.conf", vfio_conf); /* as the host file has it */
+}
+
 static void test_doctor_changes_nothing(void **state)
 {
         static const char *const hosts[] = { "doctor-healthy", "doctor-nouveau", "doctor-d3cold", "doctor-vm" };
@@ -1034,6 +1116,8 @@ int main(void)
                 cmocka_unit_test(test_vendor_reset_loaded_without_device_specific),
                 cmocka_unit_test(test_doctor_changes_nothing),
                 cmocka_unit_test(test_link_narrower_than_after_the_last_good_reset_is_a_warning),
+                cmocka_unit_test(test_module_dir_without_index),
+                cmocka_unit_test(test_host_drivers_are_those_whose_aliases_match),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

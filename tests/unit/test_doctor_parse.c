@@ -307,6 +307,7 @@ static void test_command_line_module_options_come_last(void **state)
 {
         char dir[] = "/tmp/pgr-doctor-parse-XXXXXX", path[PATH_MAX];
         struct modprobe_conf *c = NULL;
+        struct kmodinfo *km = NULL;
         struct pgr_ctx ctx;
         size_t n = 0;
         FILE *f;
@@ -323,8 +324,9 @@ static void test_command_line_module_options_come_last(void **state)
         fputs("options vfio-pci ids=10de:2206\n", f);
         fclose(f);
         assert_int_equal(pgr_ctx_init(&ctx, dir, "pve"), 0);
+        assert_int_equal(kmodinfo_new(&ctx, "6.8.12-4-pve", &km), 0);
         /* the first GRUB line of the real technomagniaque notes: vfio-pci.ids= four times */
-        assert_int_equal(modprobe_conf_load(&ctx,
+        assert_int_equal(modprobe_conf_load(&ctx, km,
                                             "vfio-pci.ids=8086:1521 amd_iommu=pt pci=realloc pci=assign-busses "
                                             "module_blacklist=nouveau vfio-pci.ids=10de:2206 vfio-pci.ids=10de:1aef "
                                             "vfio-pci.ids=10de:1b38",
@@ -336,6 +338,7 @@ static void test_command_line_module_options_come_last(void **state)
         assert_string_equal(modprobe_conf_vfio_ids(c, NULL)->file, "/proc/cmdline");
         assert_non_null(modprobe_conf_blacklisted(c, "nouveau"));
         modprobe_conf_free(c);
+        kmodinfo_free(km);
         unlink(path);
         snprintf(path, sizeof(path), "%s/etc/modprobe.d", dir);
         rmdir(path);
@@ -410,6 +413,60 @@ static void test_grub_and_systemd_boot_command_lines(void **state)
         assert_int_equal(rm_rf(dir), 0);
 }
 
+/* What takes effect is what libkmod parsed, each entry at the line the scan found it on: a softdep
+ * with a post: part (kmod 30 hands it back as "pre: vfio-pcipost: ..."), blacklists, install
+ * /bin/false, the ids= of the options line read last; a 'pre:vfio-pci' line is the lint's, and not when
+ * another line makes the softdep. */
+static void test_effective_configuration_with_places(void **state)
+{
+        char dir[] = "/tmp/pgr-doctor-kmod-XXXXXX";
+        struct modprobe_conf *c = NULL;
+        struct kmodinfo *km = NULL;
+        const struct modprobe_entry *e;
+        struct pgr_ctx ctx;
+        size_t n = 0;
+
+        (void)state;
+        assert_non_null(mkdtemp(dir));
+        write_file(dir, "etc/modprobe.d/vfio.conf",
+                   "# GPU\n"
+                   "softdep nouveau pre: vfio-pci post: snd_hda_intel\n"
+                   "options vfio-pci ids=10de:1b81\n"
+                   "softdep drm pre:vfio-pci\n"
+                   "softdep amdgpu pre:vfio-pci\n"
+                   "softdep amdgpu pre: vfio-pci\n");
+        write_file(dir, "run/modprobe.d/blacklist.conf", "blacklist radeon\ninstall nvidiafb /bin/false\n"
+                   "options vfio_pci ids=10de:1b81,10de:10f0\n");
+        assert_int_equal(pgr_ctx_init(&ctx, dir, "pve"), 0);
+        assert_int_equal(kmodinfo_new(&ctx, "6.8.12-4-pve", &km), 0);
+        assert_int_equal(modprobe_conf_load(&ctx, km, "", &c), 0);
+        e = modprobe_conf_find(c, MODPROBE_SOFTDEP_VFIO, "nouveau");
+        assert_non_null(e);
+        assert_string_equal(e->file, "/etc/modprobe.d/vfio.conf");
+        assert_int_equal(e->line, 2);
+        e = modprobe_conf_blacklisted(c, "radeon");
+        assert_non_null(e);
+        assert_string_equal(e->file, "/run/modprobe.d/blacklist.conf");
+        assert_int_equal(e->line, 1);
+        e = modprobe_conf_blacklisted(c, "nvidiafb");
+        assert_non_null(e);
+        assert_int_equal(e->kind, MODPROBE_INSTALL_FALSE);
+        /* kmod reads files in name order across the directories: blacklist.conf, then vfio.conf */
+        e = modprobe_conf_vfio_ids(c, &n);
+        assert_int_equal(n, 2);
+        assert_string_equal(e->value, "10de:1b81");
+        assert_string_equal(e->file, "/etc/modprobe.d/vfio.conf");
+        assert_int_equal(e->line, 3);
+        e = modprobe_conf_find(c, MODPROBE_SOFTDEP_BROKEN, "drm");
+        assert_non_null(e);
+        assert_int_equal(e->line, 4);
+        assert_null(modprobe_conf_find(c, MODPROBE_SOFTDEP_BROKEN, "amdgpu")); /* line 6 makes it */
+        assert_int_equal(modprobe_conf_find(c, MODPROBE_SOFTDEP_VFIO, "amdgpu")->line, 6);
+        modprobe_conf_free(c);
+        kmodinfo_free(km);
+        assert_int_equal(rm_rf(dir), 0);
+}
+
 /* vfio-pci has no reset_method parameter (drivers/vfio/pci/vfio_pci.c: ids, nointxmask,
  * disable_vga, disable_idle_d3, enable_sriov, disable_denylist): the line is found, with its place. */
 static void test_vfio_pci_reset_method_option_is_found(void **state)
@@ -471,6 +528,7 @@ int main(void)
                 cmocka_unit_test(test_softdep_needs_a_space_after_pre),
                 cmocka_unit_test(test_blacklists_and_install_false),
                 cmocka_unit_test(test_command_line_module_options_come_last),
+                cmocka_unit_test(test_effective_configuration_with_places),
                 cmocka_unit_test(test_command_line_values),
                 cmocka_unit_test(test_grub_and_systemd_boot_command_lines),
         };
