@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "fakekernel.h"
 #include "run.h"
 #include "state.h"
@@ -90,11 +92,18 @@ static int rig_capture(struct rig *g, int (*fn)(struct rig *, const void *), con
         return status;
 }
 
+/* What a command does with the library's messages (src/cli.c cli_say_on_stderr). */
+static void say_on_stderr(const char *msg, void *userdata)
+{
+        (void)userdata;
+        fprintf(stderr, "pve-gpu-reset: %s\n", msg);
+}
+
 static int do_hook(struct rig *g, const void *phase)
 {
-        struct run_options o = { .config_path = g->policy };
+        struct run_options o = { .config_path = g->policy, .on_message = say_on_stderr };
 
-        return run_hook(&g->ctx, 100, phase, &o);
+        return run_hook(&g->ctx, 100, phase, &o, NULL);
 }
 
 static int hook(struct rig *g, const char *phase)
@@ -104,11 +113,11 @@ static int hook(struct rig *g, const char *phase)
 
 static int do_reset(struct rig *g, const void *bdf)
 {
-        struct run_options o = { .config_path = g->policy };
+        struct run_options o = { .config_path = g->policy, .on_message = say_on_stderr };
         struct pci_addr a;
 
         assert_int_equal(pci_addr_parse_full(bdf, &a), 0);
-        return run_reset(&g->ctx, &a, 1, &o);
+        return run_reset(&g->ctx, &a, 1, &o, NULL);
 }
 
 static int reset_cmd(struct rig *g, const char *bdf)
@@ -186,8 +195,8 @@ static void post_stop_leaves_keep_and_mdev_functions_alone(void **state)
 
         (void)state;
         rig_up(&g, "keep-mdev");
-        assert_int_equal(hook(&g, "pre-start"), EXIT_DONE);
-        assert_int_equal(hook(&g, "post-stop"), EXIT_DONE);
+        assert_int_equal(hook(&g, "pre-start"), 0);
+        assert_int_equal(hook(&g, "post-stop"), 0);
         assert_int_equal(touches(&g, "0000:00:02.0"), 0);
         assert_int_equal(touches(&g, "0000:01:00.0"), 0);
         assert_int_equal(touches(&g, "0000:01:00.1"), 0);
@@ -205,7 +214,7 @@ static void post_stop_with_an_old_record_still_skips_keep_and_mdev(void **state)
         (void)state;
         rig_up(&g, "keep-mdev");
         state_write(&g, "vm-100.devices", "0000:00:02.0\n0000:01:00.0\n0000:01:00.1\n");
-        assert_int_equal(hook(&g, "post-stop"), EXIT_DONE);
+        assert_int_equal(hook(&g, "post-stop"), 0);
         assert_int_equal(touches(&g, "0000:00:02.0"), 0);
         assert_int_equal(touches(&g, "0000:01:00.0"), 0);
         assert_int_equal(touches(&g, "0000:01:00.1"), 0);
@@ -227,7 +236,7 @@ static void post_stop_old_record_function_unknown_to_the_config_is_left_alone(vo
                 write_text(conf, "memory: 2048\n");
         }
         state_write(&g, "vm-100.devices", "0000:00:02.0\n");
-        assert_int_equal(hook(&g, "post-stop"), EXIT_DONE);
+        assert_int_equal(hook(&g, "post-stop"), 0);
         assert_int_equal(touches(&g, "0000:00:02.0"), 0);
         assert_string_equal(driver(&g, "0000:00:02.0"), "i915");
         rig_down(&g);
@@ -249,8 +258,8 @@ static void post_stop_leaves_the_parent_of_an_mdev_mapping_alone(void **state)
          * pci_device_info's mdev, i.e. an mdev_supported_types directory). */
         snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/0000:07:00.0/mdev_supported_types", g.root);
         assert_int_equal(mkdir_p(path, 0755), 0);
-        assert_int_equal(hook(&g, "pre-start"), EXIT_DONE);
-        assert_int_equal(hook(&g, "post-stop"), EXIT_DONE);
+        assert_int_equal(hook(&g, "pre-start"), 0);
+        assert_int_equal(hook(&g, "post-stop"), 0);
         assert_int_equal(touches(&g, "0000:07:00.0"), 0);
         assert_int_equal(touches(&g, "0000:07:00.1"), 0);
         rig_down(&g);
@@ -259,22 +268,24 @@ static void post_stop_leaves_the_parent_of_an_mdev_mapping_alone(void **state)
 /* `plan 100 --phase post-stop` shows what post-stop would do from the record: the same skips. */
 static int do_plan(struct rig *g, const void *phase)
 {
-        struct run_options o = { .config_path = g->policy, .json = true };
-        int status, fd, saved;
+        struct run_options o = { .config_path = g->policy, .on_message = say_on_stderr };
+        struct run_inputs in = {};
+        struct plan *p = NULL;
+        struct json_object *j = NULL;
+        struct pgr_error err = {};
         char path[8192];
+        int r;
 
         snprintf(path, sizeof(path), "%s/plan.json", g->root);
-        fflush(stdout);
-        saved = dup(STDOUT_FILENO);
-        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        assert_true(saved >= 0 && fd >= 0);
-        dup2(fd, STDOUT_FILENO);
-        close(fd);
-        status = run_plan(&g->ctx, 100, phase, &o);
-        fflush(stdout);
-        dup2(saved, STDOUT_FILENO);
-        close(saved);
-        return status;
+        r = run_vm_plan(&g->ctx, 100, phase_from_string(phase), &o, true, &in, &p, &err);
+        if (r >= 0) {
+                assert_int_equal(plan_to_json(p, &j), 0);
+                write_text(path, json_object_to_json_string(j));
+                json_object_put(j);
+                plan_free(p);
+        }
+        run_inputs_done(&in);
+        return r;
 }
 
 static void plan_of_post_stop_shows_the_recorded_skips(void **state)
@@ -288,7 +299,7 @@ static void plan_of_post_stop_shows_the_recorded_skips(void **state)
         rig_up(&g, "keep-mdev");
         /* A format-1 record (no word about keep/mdev): the plan asks the current config. */
         state_write(&g, "vm-100.devices", "0000:00:02.0\n0000:01:00.0\n0000:01:00.1\n");
-        assert_int_equal(rig_capture(&g, do_plan, "post-stop"), EXIT_DONE);
+        assert_int_equal(rig_capture(&g, do_plan, "post-stop"), 0);
         snprintf(path, sizeof(path), "%s/plan.json", g.root);
         assert_int_equal(read_full_file(path, 1 << 20, &text, &len), 0);
         assert_null(strstr(text, "bind-vfio"));
@@ -306,7 +317,7 @@ static void reset_command_refuses_a_function_given_with_keep_or_mdev(void **stat
 
         (void)state;
         rig_up(&g, "keep-mdev");
-        assert_int_equal(reset_cmd(&g, "0000:01:00.0"), EXIT_FAILED);
+        assert_int_equal(reset_cmd(&g, "0000:01:00.0"), -EIO);
         assert_int_equal(resets(&g, "0000:01:00.0"), 0);
         assert_non_null(strstr(g.text, "driver=keep"));
         assert_false(state_exists(&g, "clean-0000:01:00.0"));
@@ -324,7 +335,7 @@ static void reset_command_refuses_the_parent_of_an_mdev_mapping(void **state)
         snprintf(path, sizeof(path), "%s/etc/pve/mapping/pci.cfg", g.root);
         write_text(path, "nvidia-gpu\n\tmap id=10de:27b0,iommugroup=16,node=pve,path=0000:07:00,subsystem-id=10de:16fa\n"
                          "\tmdev 1\n");
-        assert_int_equal(reset_cmd(&g, "0000:07:00.0"), EXIT_FAILED);
+        assert_int_equal(reset_cmd(&g, "0000:07:00.0"), -EIO);
         assert_int_equal(touches(&g, "0000:07:00.0"), 0);
         assert_int_equal(resets(&g, "0000:07:00.0"), 0);
         assert_non_null(strstr(g.text, "VM 100 gives it with a mediated device"));
@@ -338,7 +349,7 @@ static void refused_reset_writes_no_clean_mark_and_counts_once(void **state)
 
         (void)state;
         rig_up(&g, "host-driver");
-        assert_int_equal(reset_cmd(&g, "0000:01:00.0"), EXIT_FAILED); /* on nvidia */
+        assert_int_equal(reset_cmd(&g, "0000:01:00.0"), -EIO); /* on nvidia */
         assert_int_equal(resets(&g, "0000:01:00.0"), 0);
         assert_non_null(strstr(g.text, "0 device(s) ok, 1 failed, 0 skipped"));
         assert_false(state_exists(&g, "clean-0000:01:00.0"));
@@ -353,22 +364,22 @@ static void clean_mark_is_trusted_only_while_on_vfio(void **state)
 
         (void)state;
         rig_up(&g, "gpu-audio-rootport");
-        assert_int_equal(hook(&g, "post-stop"), EXIT_DONE);
+        assert_int_equal(hook(&g, "post-stop"), 0);
         assert_true(state_exists(&g, "clean-0000:01:00.0"));
         /* Untouched since: no reset needed. */
         before = resets(&g, "0000:01:00.0");
-        assert_int_equal(hook(&g, "pre-start"), EXIT_DONE);
+        assert_int_equal(hook(&g, "pre-start"), 0);
         assert_int_equal(resets(&g, "0000:01:00.0"), before);
         rig_down(&g);
 
         rig_up(&g, "gpu-audio-rootport");
-        assert_int_equal(hook(&g, "post-stop"), EXIT_DONE);
+        assert_int_equal(hook(&g, "post-stop"), 0);
         /* Someone gave the card to the host driver and back to vfio-pci meanwhile. */
         assert_int_equal(sysfs_dev_write(&g.ctx, &(struct pci_addr){ 0, 1, 0, 0 }, "driver/unbind", "0000:01:00.0"), 0);
         assert_int_equal(sysfs_write(&g.ctx, "/sys/bus/pci/drivers_probe", "0000:01:00.0"), 0);
         assert_string_equal(driver(&g, "0000:01:00.0"), "vfio-pci"); /* driver_override still says so */
         before = resets(&g, "0000:01:00.0");
-        assert_int_equal(hook(&g, "pre-start"), EXIT_DONE);
+        assert_int_equal(hook(&g, "pre-start"), 0);
         assert_true(resets(&g, "0000:01:00.0") > before);
         rig_down(&g);
 }
@@ -382,7 +393,7 @@ static void old_format_clean_mark_is_not_trusted(void **state)
         rig_up(&g, "gpu-audio-rootport");
         state_write(&g, "clean-0000:01:00.0", "vmid=100 time=1700000000\n");
         state_write(&g, "clean-0000:01:00.1", "vmid=100 time=1700000000\n");
-        assert_int_equal(hook(&g, "pre-start"), EXIT_DONE);
+        assert_int_equal(hook(&g, "pre-start"), 0);
         assert_true(resets(&g, "0000:01:00.0") > 0);
         rig_down(&g);
 }
@@ -397,15 +408,15 @@ static void used_mark_newer_than_clean_mark_means_dirty(void **state)
 
         (void)state;
         rig_up(&g, "gpu-audio-rootport");
-        assert_int_equal(hook(&g, "post-stop"), EXIT_DONE);
+        assert_int_equal(hook(&g, "post-stop"), 0);
         state_read(&g, "clean-0000:01:00.0", mark0, sizeof(mark0));
         state_read(&g, "clean-0000:01:00.1", mark1, sizeof(mark1));
-        assert_int_equal(hook(&g, "pre-start"), EXIT_DONE);
+        assert_int_equal(hook(&g, "pre-start"), 0);
         /* The clean marks pre-start should have retired are back (a failed unlink, a restored copy). */
         state_write(&g, "clean-0000:01:00.0", mark0);
         state_write(&g, "clean-0000:01:00.1", mark1);
         before = resets(&g, "0000:01:00.0");
-        assert_int_equal(hook(&g, "pre-start"), EXIT_DONE); /* no post-stop in between */
+        assert_int_equal(hook(&g, "pre-start"), 0); /* no post-stop in between */
         assert_true(resets(&g, "0000:01:00.0") > before);
         rig_down(&g);
 }
@@ -427,10 +438,10 @@ static void chained_hookscript_does_not_run_when_pre_start_aborts(void **state)
         assert_int_equal(chmod(script, 0755), 0);
         snprintf(tail, sizeof(tail), ", \"vms\": {\"100\": {\"hookscript\": \"%s\"}}", script);
         rig_policy(&g, tail);
-        assert_int_equal(hook(&g, "pre-start"), EXIT_FAILED); /* 04:00.0 has no safe reset */
+        assert_int_equal(hook(&g, "pre-start"), -EIO); /* 04:00.0 has no safe reset */
         assert_int_equal(access(marker, F_OK), -1);
         /* post-stop still chains: the VM is down either way, its cleanup must run. */
-        assert_int_equal(hook(&g, "post-stop"), EXIT_FAILED);
+        assert_int_equal(hook(&g, "post-stop"), -EIO);
         assert_int_equal(access(marker, F_OK), 0);
         rig_down(&g);
 }
@@ -451,9 +462,9 @@ static void state_write_failures_are_journalled(void **state)
         assert_int_equal(mkdir_p(path, 0700), 0);
         snprintf(path, sizeof(path), "%s/run/pve-gpu-reset", g.root);
         assert_int_equal(chmod(path, 0700), 0);
-        assert_int_equal(hook(&g, "pre-start"), EXIT_DONE);
+        assert_int_equal(hook(&g, "pre-start"), 0);
         assert_non_null(strstr(g.text, "vm-100.devices"));
-        assert_int_equal(hook(&g, "post-stop"), EXIT_DONE);
+        assert_int_equal(hook(&g, "post-stop"), 0);
         assert_non_null(strstr(g.text, "clean-0000:01:00.0"));
         rig_down(&g);
 }
@@ -470,7 +481,7 @@ static void missing_function_on_a_root_bus_gets_no_domain_rescan(void **state)
         rig_up(&g, "gpu-audio-rootport");
         snprintf(conf, sizeof(conf), "%s/etc/pve/qemu-server/100.conf", g.root);
         write_text(conf, "memory: 2048\nhostpci0: 00:1f.3\n");
-        assert_int_equal(hook(&g, "pre-start"), EXIT_FAILED);
+        assert_int_equal(hook(&g, "pre-start"), -EIO);
         assert_int_equal(fk_count(&g.fk, "pci_bus/0000:00/rescan", NULL), 0);
         assert_int_equal(fk_count(&g.fk, "/rescan", NULL), 0);
         assert_non_null(strstr(g.text, "is a root bus"));
