@@ -2,6 +2,7 @@
 /* What every command shares: see cli.h. */
 #include "cli.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -30,17 +31,25 @@ static const struct option global_longopts[] = {
         { "help", no_argument, NULL, OPT_HELP },
 };
 
+/* The most options one command has; more is a programming error (cli_getopt aborts), not a
+ * silently missing option. */
 #define CLI_MAX_OPTIONS 16
+
+static void say_line(const char *tail, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+static void say_line(const char *tail, const char *fmt, va_list ap)
+{
+        fputs("pve-gpu-reset: ", stderr);
+        vfprintf(stderr, fmt, ap);
+        fputs(tail, stderr);
+}
 
 int cli_bad_usage(const char *fmt, ...)
 {
         va_list ap;
 
-        fputs("pve-gpu-reset: ", stderr);
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        say_line(" (see --help)\n", fmt, ap);
         va_end(ap);
-        fputs(" (see --help)\n", stderr);
         return EXIT_USAGE;
 }
 
@@ -48,11 +57,9 @@ void cli_error(const char *fmt, ...)
 {
         va_list ap;
 
-        fputs("pve-gpu-reset: ", stderr);
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        say_line("\n", fmt, ap);
         va_end(ap);
-        fputc('\n', stderr);
 }
 
 void cli_print_help(const struct cli_command *self, FILE *out)
@@ -76,8 +83,10 @@ int cli_getopt(const struct cli_command *self, int argc, char **argv, struct cli
         size_t n = 0;
         int c;
 
-        for (const struct cli_option *o = self->options; o->name && n < CLI_MAX_OPTIONS; o++)
+        for (const struct cli_option *o = self->options; o->name; o++) {
+                assert(n < CLI_MAX_OPTIONS);
                 longopts[n++] = (struct option){ o->name, o->has_arg, NULL, o->val };
+        }
         for (size_t i = 0; i < ELEMENTSOF(global_longopts); i++)
                 longopts[n++] = global_longopts[i];
         for (;;) {

@@ -15,12 +15,19 @@
 
 enum { OPT_CYCLES = 1, OPT_PROBE, OPT_AGENT_TIMEOUT, OPT_SHUTDOWN_TIMEOUT, OPT_FORCE, OPT_JSON };
 
+/* The defaults of verify.h in the help text, so the two cannot drift apart. */
+#define TEXT(x) #x
+#define DEFAULT(x) "(default " TEXT(x) ")"
+
 /* verify starts and stops the VM: no --dry-run (a plan of it is `plan VMID`) */
 static const struct cli_option options[] = {
-        { "cycles", required_argument, OPT_CYCLES, "N", "start and shut down N times (default 3)" },
-        { "probe", required_argument, OPT_PROBE, "CMD", "run CMD in the guest (default nvidia-smi -q, else lspci -nnk)" },
-        { "agent-timeout", required_argument, OPT_AGENT_TIMEOUT, "S", "seconds to wait for the guest agent (default 180)" },
-        { "shutdown-timeout", required_argument, OPT_SHUTDOWN_TIMEOUT, "S", "seconds for qm shutdown before qm stop (default 120)" },
+        { "cycles", required_argument, OPT_CYCLES, "N", "start and shut down N times " DEFAULT(VERIFY_DEFAULT_CYCLES) },
+        { "probe", required_argument, OPT_PROBE, "CMD",
+          "run CMD in the guest (default " VERIFY_DEFAULT_PROBE ", else " VERIFY_FALLBACK_PROBE ")" },
+        { "agent-timeout", required_argument, OPT_AGENT_TIMEOUT, "S",
+          "seconds to wait for the guest agent " DEFAULT(VERIFY_DEFAULT_AGENT_TIMEOUT) },
+        { "shutdown-timeout", required_argument, OPT_SHUTDOWN_TIMEOUT, "S",
+          "seconds for qm shutdown before qm stop " DEFAULT(VERIFY_DEFAULT_SHUTDOWN_TIMEOUT) },
         { "force", no_argument, OPT_FORCE, NULL, "a VM that is running is shut down first instead of refused" },
         { "json", no_argument, OPT_JSON, NULL, "one JSON document instead of the table" },
         {},
