@@ -27,6 +27,8 @@ override LDLIBS   += $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 LIB_SRC  := $(sort $(wildcard lib/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILDDIR)/%.o)
 LIB_A    := $(BUILDDIR)/libpgr.a
+CLI_SRC  := $(sort $(wildcard src/*.c))
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILDDIR)/%.o)
 BIN      := $(BUILDDIR)/pve-gpu-reset
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILDDIR)/tests/%)
@@ -39,7 +41,7 @@ UNIT_HELPER_OBJ := $(UNIT_HELPER_SRC:%.c=$(BUILDDIR)/%.o)
 
 all: $(BIN)
 
-$(BUILDDIR)/%.o: %.c $(wildcard lib/*.h) $(wildcard tests/unit/*.h)
+$(BUILDDIR)/%.o: %.c $(wildcard lib/*.h) $(wildcard src/*.h) $(wildcard tests/unit/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
@@ -47,7 +49,7 @@ $(LIB_A): $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(BIN): $(BUILDDIR)/hook/main.o $(LIB_A)
+$(BIN): $(CLI_OBJ) $(LIB_A)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILDDIR)/tests/%: $(BUILDDIR)/tests/unit/%.o $(UNIT_HELPER_OBJ) $(LIB_A)

@@ -816,49 +816,6 @@ int detach_vm_opts(const struct pgr_ctx *ctx, unsigned long vmid, const struct a
         return 0;
 }
 
-int attach_vm(const struct pgr_ctx *ctx, unsigned long vmid, const char *storage, const char *self_path,
-              const char *policy_path, struct pgr_error *err)
-{
-        const struct attach_options o = { .storage = storage, .self_path = self_path, .policy_path = policy_path };
-        struct attach_result res;
-        char chain[2 * PATH_MAX + 128] = "";
-        int r;
-
-        r = attach_vm_opts(ctx, vmid, &o, &res, err);
-        if (r < 0)
-                return r;
-        if (res.chained[0])
-                snprintf(chain, sizeof(chain), "; its previous hookscript %s (%s) is chained: %s vms.%lu.hookscript",
-                         res.chained_volid, res.chained, POLICY_DEFAULT_PATH, vmid);
-        if (res.already)
-                pgr_error_set(err, "VM %lu: already attached (%s, %s)%s", vmid, res.volid, res.snippet,
-                              res.no_hostpci ? "; the VM has no hostpci devices yet, so the hook does nothing" : "");
-        else
-                pgr_error_set(err, "VM %lu: attached %s (%s %s %s)%s%s", vmid, res.volid, res.snippet,
-                              res.copied ? "copied from" : "->", res.target, chain,
-                              res.no_hostpci ? "; the VM has no hostpci devices yet, so the hook does nothing" : "");
-        return 0;
-}
-
-int detach_vm(const struct pgr_ctx *ctx, unsigned long vmid, const char *policy_path, struct pgr_error *err)
-{
-        const struct attach_options o = { .policy_path = policy_path };
-        struct attach_result res;
-        int r;
-
-        r = detach_vm_opts(ctx, vmid, &o, &res, err);
-        if (r < 0)
-                return r;
-        if (res.already)
-                pgr_error_set(err, "VM %lu: not attached; nothing to do", vmid);
-        else if (res.chained_volid[0])
-                pgr_error_set(err, "VM %lu: detached %s; its hookscript is %s again", vmid, res.volid,
-                              res.chained_volid);
-        else
-                pgr_error_set(err, "VM %lu: detached %s; the VM has no hookscript now", vmid, res.volid);
-        return 0;
-}
-
 /* ---- copies on shared storages: refresh, and the hook's staleness check -------------------------- */
 
 /* Every binary that links this file carries this line, so a copy is recognised, with its version,

@@ -58,13 +58,6 @@ int attach_vm_opts(const struct pgr_ctx *ctx, unsigned long vmid, const struct a
 int detach_vm_opts(const struct pgr_ctx *ctx, unsigned long vmid, const struct attach_options *o,
                    struct attach_result *ret, struct pgr_error *err);
 
-/* What the CLI calls. On success err->msg holds one line for the user saying what was done
- * (or why nothing was needed), to print on stdout. */
-int attach_vm(const struct pgr_ctx *ctx, unsigned long vmid, const char *storage, const char *self_path,
-              const char *policy_path,
-              struct pgr_error *err);
-int detach_vm(const struct pgr_ctx *ctx, unsigned long vmid, const char *policy_path, struct pgr_error *err);
-
 /* `attach --refresh` (the package's postinst runs it on configure): a copy on a shared storage is
  * not updated by a package upgrade, so fixes would never reach the VMs that run it. For every
  * storage's snippets/pve-gpu-reset: a copy of an older or equal version whose bytes differ from this

@@ -644,32 +644,3 @@ out:
         doctor_done(&d);
         return r;
 }
-
-int doctor_run(struct pgr_ctx *ctx, unsigned long vmid, const char *config_path, bool json, FILE *out)
-{
-        _cleanup_(doctor_report_freep) struct doctor_report *rep = NULL;
-        struct pgr_error err = {};
-        int r;
-
-        r = doctor_collect(ctx, vmid, config_path, &rep, &err);
-        if (r < 0) {
-                fprintf(stderr, "pve-gpu-reset: doctor: %s\n", err.msg[0] ? err.msg : strerror(-r));
-                return r == -ENOMEM ? 1 : 2;
-        }
-        if (json) {
-                struct json_object *o = NULL;
-
-                r = doctor_report_to_json(rep, &o);
-                if (r < 0) {
-                        fprintf(stderr, "pve-gpu-reset: doctor: %s\n", strerror(-r));
-                        return 1;
-                }
-                fprintf(out, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-                                                                           JSON_C_TO_STRING_NOSLASHESCAPE));
-                json_object_put(o);
-        } else
-                doctor_report_print(rep, out);
-        if (fflush(out) != 0 || ferror(out))
-                return 1;
-        return doctor_report_verdict(rep) == DOCTOR_FAIL ? 1 : 0;
-}

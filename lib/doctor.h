@@ -25,8 +25,3 @@
  * failing `vm` finding, not an error. Host-wide, a VM config that does not parse is a `vm` finding. */
 int doctor_collect(const struct pgr_ctx *ctx, unsigned long vmid, const char *config_path,
                    struct doctor_report **ret, struct pgr_error *err);
-
-/* What the CLI calls: collects, prints the report (or --json) to out, bad input to stderr.
- * Returns the exit status: 0 nothing fails, 1 a check fails, 2 bad input. */
-int doctor_run(struct pgr_ctx *ctx, unsigned long vmid /* 0: host-wide */, const char *config_path /* or NULL */,
-               bool json, FILE *out);

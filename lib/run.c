@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -21,7 +23,6 @@
 #include "plan.h"
 #include "policy.h"
 #include "state.h"
-#include "verify.h"
 #include "vmconf.h"
 
 /* The rungs the policy knows, plus the two ways of doing a slot reset. */
@@ -30,14 +31,36 @@ bool run_method_valid(const char *method)
         return policy_method_known(method) || streq(method, "reset_subordinate") || streq(method, "bridge");
 }
 
-struct inputs {
-        struct policy *policy;
-        struct vmconf *conf;
-        struct mapping_file *maps;
-        struct pcidev_access *acc;
-};
+/* Tells the caller one sentence (run.h: on_message). */
+static void say(const struct run_options *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(const struct run_options *o, const char *fmt, ...)
+{
+        char msg[2 * PATH_MAX + 512];
+        va_list ap;
 
-static void inputs_done(struct inputs *in)
+        if (!o->on_message)
+                return;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        o->on_message(msg, o->userdata);
+}
+
+/* The exit statuses of doc/DESIGN.md §4 come from two readings of one errno: the commands map
+ * -EINVAL to 2 and everything else to 1. Where a step's errors are bad input except for a lack of
+ * memory (a policy that does not parse), or a failure even when the step says EINVAL (a plan the
+ * reset command cannot build), the errno is read here once, as it always was. */
+static int bad_input_unless_oom(int r)
+{
+        return r == -ENOMEM ? r : -EINVAL;
+}
+
+static int failure(int r)
+{
+        return r == -EINVAL ? -EIO : r;
+}
+
+void run_inputs_done(struct run_inputs *in)
 {
         policy_free(in->policy);
         vmconf_free(in->conf);
@@ -45,37 +68,36 @@ static void inputs_done(struct inputs *in)
         pcidev_access_free(in->acc);
 }
 
-/* Loads everything a plan needs. Returns an exit status; err says what was wrong. vmid 0: no VM. */
+/* Loads everything a plan needs. Returns 0, -EINVAL (bad input) or another negative errno (a
+ * missing VM config, no PCI access, no memory); err says what was wrong. vmid 0: no VM. */
 static int load_inputs(struct pgr_ctx *ctx, unsigned long vmid, const struct run_options *o, bool names,
-                       struct inputs *in, struct pgr_error *err)
+                       struct run_inputs *in, struct pgr_error *err)
 {
         int r;
 
         r = policy_load(ctx, o->config_path, &in->policy, err);
         if (r < 0)
-                return r == -ENOMEM ? EXIT_FAILED : EXIT_USAGE;
+                return bad_input_unless_oom(r);
         if (vmid) {
                 r = vmconf_load(ctx, vmid, o->migrated_from, &in->conf, err);
-                if (r == -ENOENT)
-                        return EXIT_FAILED;
                 if (r < 0)
-                        return EXIT_USAGE;
+                        return r == -ENOENT ? r : -EINVAL;
         }
         /* The reset command (no VM) needs every mapping: one with mdev 1 keeps it off the mapping's paths.
          * A VM reads them only when it uses one (load_mappings). */
         if (!vmid) {
                 r = mapping_load(ctx, &in->maps, err);
                 if (r < 0)
-                        return r == -ENOMEM ? EXIT_FAILED : EXIT_USAGE;
+                        return bad_input_unless_oom(r);
         }
         r = pcidev_access_new(ctx, &in->acc);
         if (r < 0) {
                 pgr_error_set(err, "cannot open PCI access under '%s/sys/bus/pci': %s", ctx->root, strerror(-r));
-                return EXIT_FAILED;
+                return failure(r);
         }
         if (!names)
                 pcidev_access_skip_names(in->acc);
-        return EXIT_DONE;
+        return 0;
 }
 
 /* A line or value Proxmox skips (with a warning of its own) is skipped here too: said with its
@@ -100,24 +122,24 @@ static void warn_dropped(struct journal *j, unsigned long vmid, const char *phas
 /* qemu-server reads /etc/pve/mapping/pci.cfg only for a hostpci line with mapping= (PCI.pm
  * parse_hostpci), and then only warns about the lines it skips (SectionConfig.pm parse_config): so
  * do we. Nothing in it is ours to refuse; a mapping it cannot give is a problem of that hostpci
- * line in the plan. Returns an exit status (only -ENOMEM fails). */
+ * line in the plan. Only -ENOMEM fails. */
 static int load_mappings(struct pgr_ctx *ctx, unsigned long vmid, const char *phase, struct journal *j,
-                         struct inputs *in, struct pgr_error *err)
+                         struct run_inputs *in, struct pgr_error *err)
 {
         bool used = false;
 
         for (size_t i = 0; in->conf && i < VMCONF_MAX_HOSTPCI; i++)
                 used |= in->conf->hostpci[i].present && in->conf->hostpci[i].mapping;
         if (!used)
-                return EXIT_DONE;
+                return 0;
         if (mapping_load(ctx, &in->maps, err) < 0) {
                 pgr_error_set(err, "out of memory reading /etc/pve/mapping/pci.cfg");
-                return EXIT_FAILED;
+                return -ENOMEM;
         }
         for (size_t i = 0; i < in->maps->n_warnings; i++)
                 warn_skipped(j, vmid, phase, in->maps->warnings[i]);
         warn_dropped(j, vmid, phase, in->maps->path, in->maps->n_warnings_dropped);
-        return EXIT_DONE;
+        return 0;
 }
 
 /* What Proxmox skips in the VM config (a line, a hostpci value) the hook skips too. */
@@ -130,7 +152,7 @@ static void config_warnings(struct journal *j, unsigned long vmid, const char *p
         warn_dropped(j, vmid, phase, c->path, c->n_warnings_dropped);
 }
 
-static void plan_input_init(struct plan_input *pi, struct pgr_ctx *ctx, const struct inputs *in, unsigned long vmid,
+static void plan_input_init(struct plan_input *pi, struct pgr_ctx *ctx, const struct run_inputs *in, unsigned long vmid,
                             enum phase phase)
 {
         *pi = (struct plan_input){
@@ -169,66 +191,29 @@ static void use_recorded_set(struct pgr_ctx *ctx, unsigned long vmid, struct pla
         pi->n_override = n;
 }
 
-/* The VM's plan for a phase, as `plan` shows it; errors are printed. Returns an exit status; on
- * EXIT_DONE *ret is set. in is the caller's to free. */
-static int build_vm_plan(struct pgr_ctx *ctx, unsigned long vmid, enum phase phase, const struct run_options *o,
-                         bool names, struct inputs *in, struct plan **ret)
+int run_vm_plan(struct pgr_ctx *ctx, unsigned long vmid, enum phase phase, const struct run_options *o, bool names,
+                struct run_inputs *in, struct plan **ret, struct pgr_error *err)
 {
-        struct pgr_error err = {};
         struct plan_input pi;
         struct recorded_set recorded;
-        int r, status;
+        int r;
 
-        status = load_inputs(ctx, vmid, o, names, in, &err);
-        if (status == EXIT_DONE)
-                status = load_mappings(ctx, vmid, phase_to_string(phase), NULL, in, &err);
-        if (status != EXIT_DONE) {
-                fprintf(stderr, "pve-gpu-reset: %s\n", err.msg);
-                return status;
-        }
+        r = load_inputs(ctx, vmid, o, names, in, err);
+        if (r >= 0)
+                r = load_mappings(ctx, vmid, phase_to_string(phase), NULL, in, err);
+        if (r < 0)
+                return r;
         config_warnings(NULL, vmid, phase_to_string(phase), in->conf);
         plan_input_init(&pi, ctx, in, vmid, phase);
         if (phase == PHASE_POST_STOP)
                 use_recorded_set(ctx, vmid, &pi, &recorded);
-        r = plan_build(&pi, ret, &err);
+        r = plan_build(&pi, ret, err);
         if (r < 0) {
-                fprintf(stderr, "pve-gpu-reset: %s\n", err.msg[0] ? err.msg : strerror(-r));
-                return r == -ENOMEM ? EXIT_FAILED : EXIT_USAGE;
+                if (!err->msg[0])
+                        pgr_error_set(err, "%s", strerror(-r));
+                return bad_input_unless_oom(r);
         }
-        return EXIT_DONE;
-}
-
-int run_plan(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, const struct run_options *o)
-{
-        _cleanup_(plan_freep) struct plan *p = NULL;
-        struct inputs in = {};
-        enum phase phase = phase_from_string(phase_str);
-        int r, status;
-
-        if (phase == PHASE_INVALID) {
-                fprintf(stderr, "pve-gpu-reset: unknown --phase '%s': use pre-start, post-start, pre-stop or post-stop\n",
-                        phase_str);
-                return EXIT_USAGE;
-        }
-        status = build_vm_plan(ctx, vmid, phase, o, true, &in, &p);
-        if (status != EXIT_DONE)
-                goto out;
-        if (o->json) {
-                struct json_object *j = NULL;
-
-                r = plan_to_json(p, &j);
-                if (r < 0) {
-                        status = EXIT_FAILED;
-                        goto out;
-                }
-                puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-                json_object_put(j);
-        } else
-                plan_print(p, o->verbose > 0, stdout);
-        status = plan_has_errors(p) ? EXIT_FAILED : EXIT_DONE;
-out:
-        inputs_done(&in);
-        return status;
+        return 0;
 }
 
 /* Set in a chained hookscript's environment. A hook that finds it was started, directly or not, by a
@@ -268,152 +253,12 @@ static void chain_refused(struct journal *j, unsigned long vmid, const char *pha
         });
 }
 
-/* ---- verify ---- */
-
-static void verify_print_header(FILE *out)
-{
-        fprintf(out, "%-5s  %-7s  %-7s  %-8s  %-8s  %-11s  %-9s  %s\n", "CYCLE", "VERDICT", "START", "AGENT", "PROBE",
-                "LINK", "STOP", "RESETS");
-}
-
-struct verify_printer {
-        FILE *out;
-        const char *probe;      /* --probe, NULL: the default with its fallback */
-};
-
-static void verify_print_cycle(const struct verify_cycle *cy, void *userdata)
-{
-        const struct verify_printer *pr = userdata;
-        FILE *out = pr->out;
-        char agent[24] = "-", probe[24] = "-", link[64] = "", stop[16] = "-", resets[64], dur[24];
-
-        if (cy->index == 1)
-                verify_print_header(out);
-        if (cy->agent == VERIFY_STEP_OK)
-                journal_format_duration(cy->agent_wait_usec, agent);
-        else if (cy->agent == VERIFY_STEP_FAILED)
-                snprintf(agent, sizeof(agent), "failed");
-        if (cy->probe == VERIFY_STEP_OK || cy->probe_exitcode >= 0)
-                snprintf(probe, sizeof(probe), "exit %d", cy->probe_exitcode);
-        else if (cy->probe == VERIFY_STEP_FAILED)
-                snprintf(probe, sizeof(probe), "failed");
-        for (size_t i = 0; i < cy->n_links; i++) {
-                size_t n = strlen(link);
-                char cur[12] = "?", max[12] = "?";
-
-                if (cy->links[i].current_width >= 0)
-                        snprintf(cur, sizeof(cur), "x%d", cy->links[i].current_width);
-                if (cy->links[i].max_width >= 0)
-                        snprintf(max, sizeof(max), "x%d", cy->links[i].max_width);
-                snprintf(link + n, sizeof(link) - n, "%s%s/%s", n ? "," : "", cur, max);
-        }
-        if (cy->stop == VERIFY_STEP_OK)
-                snprintf(stop, sizeof(stop), "%s", cy->stop_forced ? "qm stop" : "shutdown");
-        else if (cy->stop == VERIFY_STEP_FAILED)
-                snprintf(stop, sizeof(stop), "failed");
-        if (!cy->resets_known)
-                snprintf(resets, sizeof(resets), "unknown (journal not readable)");
-        else if (!cy->hook_journaled && cy->start == VERIFY_STEP_OK)
-                snprintf(resets, sizeof(resets), "%zu (no hook entries: is it attached?)", cy->n_resets);
-        else
-                snprintf(resets, sizeof(resets), "%zu", cy->n_resets);
-        fprintf(out, "%-5u  %-7s  %-7s  %-8s  %-8s  %-11s  %-9s  %s\n", cy->index, cy->passed ? "pass" : "fail",
-                verify_step_string(cy->start), agent, probe, link[0] ? link : "-", stop, resets);
-        for (size_t i = 0; i < cy->n_resets; i++) {
-                const struct verify_reset *rs = &cy->resets[i];
-
-                snprintf(dur, sizeof(dur), "-");
-                if (rs->duration_usec >= 0)
-                        journal_format_duration(rs->duration_usec, dur);
-                fprintf(out, "    %s %s %s %s %s %s\n", rs->phase[0] ? rs->phase : "-", rs->slot[0] ? rs->slot : "-",
-                        rs->action, rs->method[0] ? rs->method : "-", rs->result[0] ? rs->result : "-", dur);
-        }
-        if (!cy->resets_known)
-                fprintf(out, "    journal: %s\n", cy->resets_unknown_why);
-        if (!pr->probe && streq(cy->probe_command, VERIFY_FALLBACK_PROBE))
-                fprintf(out, "    probe: %s (no nvidia-smi in the guest)\n", VERIFY_FALLBACK_PROBE);
-        if (cy->stop_forced && cy->stop == VERIFY_STEP_OK)
-                fprintf(out, "    stop: %s\n", cy->stop_message);
-        if (!cy->passed)
-                fprintf(out, "    fail: %s\n", cy->reason);
-        fflush(out);
-}
-
-int run_verify(struct pgr_ctx *ctx, unsigned long vmid, const struct verify_options *vo, const struct run_options *o)
-{
-        _cleanup_(plan_freep) struct plan *p = NULL;
-        _cleanup_(verify_result_freep) struct verify_result *res = NULL;
-        struct verify_options opts = *vo;
-        struct verify_printer printer = { .out = stdout, .probe = vo->probe };
-        struct pci_addr funcs[VERIFY_MAX_FUNCTIONS];
-        struct inputs in = {};
-        struct pgr_error err = {};
-        char list[VERIFY_MAX_FUNCTIONS * PCI_ADDR_STRLEN] = "", b[PCI_ADDR_STRLEN];
-        size_t n;
-        int r, status;
-
-        if (verify_check_options(vo, &err) < 0) {
-                fprintf(stderr, "pve-gpu-reset: %s (see --help)\n", err.msg);
-                return EXIT_USAGE;
-        }
-        status = build_vm_plan(ctx, vmid, PHASE_PRE_START, o, false, &in, &p);
-        if (status != EXIT_DONE)
-                goto out;
-        n = verify_functions(p, funcs, ELEMENTSOF(funcs));
-        if (n == 0) {
-                fprintf(stderr, "pve-gpu-reset: VM %lu has no PCI function to verify (no hostpci line, or only "
-                                "driver=keep or mdev ones)\n", vmid);
-                status = EXIT_USAGE;
-                goto out;
-        }
-        for (size_t i = 0; i < n; i++)
-                snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? " " : "",
-                         pci_addr_format(&funcs[i], b));
-        /* the promise, before anything happens */
-        fprintf(stderr, "pve-gpu-reset: verify starts and shuts down VM %lu %u time(s) through qm and changes nothing "
-                        "else (functions %s)\n", vmid, vo->cycles, list);
-        if (!o->json) {
-                opts.on_cycle = verify_print_cycle;
-                opts.userdata = &printer;
-        }
-        r = verify_run(ctx, p, &opts, &res, &err);
-        if (r < 0) {
-                fprintf(stderr, "pve-gpu-reset: %s\n", err.msg[0] ? err.msg : strerror(-r));
-                status = r == -EINVAL ? EXIT_USAGE : EXIT_FAILED;
-                goto out;
-        }
-        if (res->stopped_first[0])
-                fprintf(stderr, "pve-gpu-reset: %s\n", res->stopped_first);
-        if (res->refused[0])
-                fprintf(stderr, "pve-gpu-reset: refused: %s\n", res->refused);
-        if (o->json) {
-                struct json_object *j = NULL;
-
-                if (verify_to_json(res, &j) < 0) {
-                        status = EXIT_FAILED;
-                        goto out;
-                }
-                puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-                json_object_put(j);
-        } else if (!res->refused[0]) {
-                size_t passed = 0;
-
-                for (size_t i = 0; i < res->n_cycles; i++)
-                        passed += res->cycles[i].passed;
-                printf("verify: VM %lu: %zu of %u cycle(s) passed%s\n", vmid, passed, res->cycles_requested,
-                       res->n_cycles < res->cycles_requested ? " (stopped early: the VM could not be stopped)" : "");
-        }
-        status = res->passed ? EXIT_DONE : EXIT_FAILED;
-out:
-        inputs_done(&in);
-        return status;
-}
-
 /* The VM's chained hookscript (recorded by `attach` when the VM had one) runs after our work, with
  * the same arguments; in pre-start its failure aborts the start like ours. One that would run this
  * hook again is refused (journal error) and counts as not run: Proxmox itself runs one hookscript,
  * and a recursion would never return at all. */
-static int run_chained(const char *path, unsigned long vmid, const char *phase, struct journal *j)
+static int run_chained(const char *path, unsigned long vmid, const char *phase, const struct run_options *o,
+                       struct journal *j)
 {
         char vmid_s[24], msg[PATH_MAX + 160];
         pid_t pid;
@@ -443,7 +288,7 @@ static int run_chained(const char *path, unsigned long vmid, const char *phase, 
                 if (setenv(CHAINED_ENV, "1", 1) < 0)
                         _exit(127);
                 execl(path, path, vmid_s, phase, (char *)NULL);
-                fprintf(stderr, "pve-gpu-reset: cannot run chained hookscript %s: %s\n", path, strerror(errno));
+                say(o, "cannot run chained hookscript %s: %s", path, strerror(errno));
                 _exit(127);
         }
         while (waitpid(pid, &status, 0) < 0)
@@ -509,7 +354,7 @@ static void free_all_confs(struct vmconf **confs, size_t n)
 
 /* Every VM config on the node, for the reset command's keep/mdev refusal. One that cannot be read
  * is said and passed over: a config Proxmox could not start from gives nothing to anyone. */
-static int load_all_confs(struct pgr_ctx *ctx, struct vmconf ***ret, size_t *ret_n)
+static int load_all_confs(struct pgr_ctx *ctx, const struct run_options *o, struct vmconf ***ret, size_t *ret_n)
 {
         _cleanup_free_ unsigned long *ids = NULL;
         struct vmconf **confs;
@@ -531,7 +376,7 @@ static int load_all_confs(struct pgr_ctx *ctx, struct vmconf ***ret, size_t *ret
                         return r;
                 }
                 if (r < 0)
-                        fprintf(stderr, "pve-gpu-reset: warning: %s\n", err.msg);
+                        say(o, "warning: %s", err.msg);
                 else
                         n++;
         }
@@ -642,7 +487,7 @@ static void count_plan_errors(const struct plan *p, struct apply_result *res, in
         }
 }
 
-static int execute(struct pgr_ctx *ctx, struct inputs *in, struct plan_input *pi, const struct run_options *o,
+static int execute(struct pgr_ctx *ctx, struct run_inputs *in, struct plan_input *pi, const struct run_options *o,
                    struct journal *j, struct apply_result *res, struct plan **ret_plan)
 {
         _cleanup_(plan_freep) struct plan *p = NULL;
@@ -656,11 +501,11 @@ static int execute(struct pgr_ctx *ctx, struct inputs *in, struct plan_input *pi
                                 .dry_run = o->dry_run, .lock_timeout_ms = vm.lock_timeout_ms };
         r = apply_recover_autoprobe(&a, &err);
         if (r < 0)
-                fprintf(stderr, "pve-gpu-reset: %s\n", err.msg);
+                say(o, "%s", err.msg);
         /* Before any facts are read: a killed run's narrowed reset_method is no fact. */
         r = apply_recover_settings(&a, &err);
         if (r < 0)
-                fprintf(stderr, "pve-gpu-reset: %s\n", err.msg);
+                say(o, "%s", err.msg);
         r = plan_build(pi, &p, &err);
         if (r < 0)
                 goto fail;
@@ -700,7 +545,6 @@ fail:
         return r;
 }
 
-/* -v: every entry also on stderr, not only warnings and errors. */
 /* attach copies the binary to a shared storage, and a package upgrade does not reach that copy: say
  * so on every run, loudly, and go on (an old hook still does its work). */
 static void warn_if_stale_copy(const struct pgr_ctx *ctx, struct journal *j, unsigned long vmid, const char *phase)
@@ -727,16 +571,11 @@ static void warn_if_stale_copy(const struct pgr_ctx *ctx, struct journal *j, uns
         });
 }
 
-static int open_journal(const struct pgr_ctx *ctx, const struct run_options *o, struct journal **ret)
-{
-        return o->verbose ? journal_open_mode(JOURNAL_MODE_BOTH, stderr, ret) : journal_open(ctx, ret);
-}
-
-int run_hook(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, const struct run_options *o)
+int run_hook(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, const struct run_options *o,
+             struct journal *j)
 {
         _cleanup_(plan_freep) struct plan *p = NULL;
-        struct journal *j = NULL;
-        struct inputs in = {};
+        struct run_inputs in = {};
         struct pgr_error err = {};
         struct plan_input pi;
         struct apply_result res = {};
@@ -744,14 +583,8 @@ int run_hook(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, con
         struct recorded_set recorded;
         enum phase phase = phase_from_string(phase_str);
         long long t0 = mono_usec();
-        int r, status = EXIT_DONE;
+        int r, ret = 0;
 
-        /* --dry-run: say what would be done, do nothing, journal nothing. */
-        if (o->dry_run)
-                return phase == PHASE_INVALID ? EXIT_DONE : run_plan(ctx, vmid, phase_str, o);
-        r = open_journal(ctx, o, &j);
-        if (r < 0)
-                fprintf(stderr, "pve-gpu-reset: journal unavailable (%s); logging to stderr\n", strerror(-r));
         warn_if_stale_copy(ctx, j, vmid, phase_str);
         if (phase == PHASE_INVALID || phase == PHASE_MANUAL) {
                 char msg[128];
@@ -763,12 +596,12 @@ int run_hook(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, con
                                                          .duration_usec = -1, .message = msg });
                 goto out;
         }
-        status = load_inputs(ctx, vmid, o, false, &in, &err);
-        if (status == EXIT_DONE && (phase == PHASE_PRE_START || phase == PHASE_POST_STOP))
-                status = load_mappings(ctx, vmid, phase_str, j, &in, &err);
-        if (status != EXIT_DONE) {
+        ret = load_inputs(ctx, vmid, o, false, &in, &err);
+        if (ret >= 0 && (phase == PHASE_PRE_START || phase == PHASE_POST_STOP))
+                ret = load_mappings(ctx, vmid, phase_str, j, &in, &err);
+        if (ret < 0) {
                 config_error(j, vmid, phase_str, err.msg);
-                fprintf(stderr, "pve-gpu-reset: %s\n", err.msg);
+                say(o, "%s", err.msg);
                 goto out;
         }
         config_warnings(j, vmid, phase_str, in.conf);
@@ -802,87 +635,107 @@ int run_hook(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, con
                 if (r < 0) {
                         bool abort_start = phase == PHASE_PRE_START && vm.on_failure == POLICY_ON_FAILURE_ABORT;
 
-                        fprintf(stderr, "pve-gpu-reset: VM %lu %s: %s%s\n", vmid, phase_str, res.first_failure,
-                                abort_start ? "; VM start aborted" : "");
-                        fprintf(stderr, "pve-gpu-reset: see 'pve-gpu-reset doctor %lu' and 'journalctl -t pve-gpu-reset VMID=%lu'\n",
-                                vmid, vmid);
-                        status = (phase == PHASE_PRE_START && !abort_start) ? EXIT_DONE : EXIT_FAILED;
+                        say(o, "VM %lu %s: %s%s", vmid, phase_str, res.first_failure,
+                            abort_start ? "; VM start aborted" : "");
+                        say(o, "see 'pve-gpu-reset doctor %lu' and 'journalctl -t pve-gpu-reset VMID=%lu'", vmid, vmid);
+                        /* a failed pre-start the policy lets go on is no failure of the hook */
+                        if (phase != PHASE_PRE_START || abort_start)
+                                ret = failure(r);
                 }
         }
         /* qemu-server runs the pre-start hookscript with stop_on_error (pve-guest-common
          * PVE/GuestHelpers.pm exec_hookscript dies, vm_start aborts): a start we abort must not reach
          * the chained script, which would prepare things for a VM that does not start. */
-        if (vm.hookscript[0] && !(phase == PHASE_PRE_START && status == EXIT_FAILED)) {
-                r = run_chained(vm.hookscript, vmid, phase_str, j);
+        if (vm.hookscript[0] && !(phase == PHASE_PRE_START && ret < 0)) {
+                r = run_chained(vm.hookscript, vmid, phase_str, o, j);
                 if (r != 0) {
-                        fprintf(stderr, "pve-gpu-reset: chained hookscript %s exited with %d\n", vm.hookscript, r);
+                        say(o, "chained hookscript %s exited with %d", vm.hookscript, r);
                         if (phase == PHASE_PRE_START)
-                                status = EXIT_FAILED;
+                                ret = -EIO;
                 }
         }
 out:
-        inputs_done(&in);
-        journal_close(j);
-        return status;
+        run_inputs_done(&in);
+        return ret;
 }
 
-int run_reset(struct pgr_ctx *ctx, const struct pci_addr *addrs, size_t n, const struct run_options *o)
+/* The reset command's plan input: every mapping, and every VM config for the keep/mdev refusal.
+ * in is the caller's to free, even on error. */
+static int reset_plan_build(struct pgr_ctx *ctx, const struct pci_addr *addrs, size_t n, const struct run_options *o,
+                            struct run_inputs *in, struct plan_input *pi, struct vmconf ***ret_confs,
+                            size_t *ret_n_confs, struct pgr_error *err)
+{
+        int r;
+
+        r = load_inputs(ctx, 0, o, o->dry_run, in, err);
+        if (r < 0)
+                return r;
+        plan_input_init(pi, ctx, in, 0, PHASE_MANUAL);
+        pi->override = addrs;
+        pi->n_override = n;
+        pi->forced_method = o->forced_method;
+        r = load_all_confs(ctx, o, ret_confs, ret_n_confs);
+        if (r < 0) {
+                pgr_error_set(err, "cannot read the VM configs under /etc/pve/qemu-server: %s", strerror(-r));
+                return failure(r);
+        }
+        pi->all_confs = (const struct vmconf *const *)*ret_confs;
+        pi->n_all_confs = *ret_n_confs;
+        return 0;
+}
+
+int run_reset_plan(struct pgr_ctx *ctx, const struct pci_addr *addrs, size_t n, const struct run_options *o,
+                   struct run_inputs *in, struct plan **ret, struct pgr_error *err)
+{
+        struct plan_input pi;
+        struct vmconf **confs = NULL;
+        size_t n_confs = 0;
+        int r;
+
+        r = reset_plan_build(ctx, addrs, n, o, in, &pi, &confs, &n_confs, err);
+        if (r >= 0) {
+                /* the plan copies what it needs of the configs */
+                r = plan_build(&pi, ret, err);
+                if (r < 0) {
+                        if (!err->msg[0])
+                                pgr_error_set(err, "%s", strerror(-r));
+                        r = failure(r);
+                }
+        }
+        free_all_confs(confs, n_confs);
+        return r;
+}
+
+int run_reset(struct pgr_ctx *ctx, const struct pci_addr *addrs, size_t n, const struct run_options *o,
+              struct journal *j)
 {
         _cleanup_(plan_freep) struct plan *p = NULL;
-        struct journal *j = NULL;
-        struct inputs in = {};
+        struct run_inputs in = {};
         struct pgr_error err = {};
         struct plan_input pi;
         struct apply_result res = {};
         struct vmconf **confs = NULL;
         size_t n_confs = 0;
         long long t0 = mono_usec();
-        int r, status;
+        int r;
 
-        if (!o->dry_run && open_journal(ctx, o, &j) < 0)
-                fprintf(stderr, "pve-gpu-reset: journal unavailable; logging to stderr\n");
-        status = load_inputs(ctx, 0, o, o->dry_run, &in, &err);
-        if (status != EXIT_DONE) {
-                fprintf(stderr, "pve-gpu-reset: %s\n", err.msg);
-                goto out;
-        }
-        plan_input_init(&pi, ctx, &in, 0, PHASE_MANUAL);
-        pi.override = addrs;
-        pi.n_override = n;
-        pi.forced_method = o->forced_method;
-        r = load_all_confs(ctx, &confs, &n_confs);
+        r = reset_plan_build(ctx, addrs, n, o, &in, &pi, &confs, &n_confs, &err);
         if (r < 0) {
-                fprintf(stderr, "pve-gpu-reset: cannot read the VM configs under /etc/pve/qemu-server: %s\n", strerror(-r));
-                status = EXIT_FAILED;
-                goto out;
-        }
-        pi.all_confs = (const struct vmconf *const *)confs;
-        pi.n_all_confs = n_confs;
-        if (o->dry_run) {
-                r = plan_build(&pi, &p, &err);
-                if (r < 0) {
-                        fprintf(stderr, "pve-gpu-reset: %s\n", err.msg[0] ? err.msg : strerror(-r));
-                        status = EXIT_FAILED;
-                } else {
-                        plan_print(p, o->verbose > 0, stdout);
-                        status = plan_has_errors(p) ? EXIT_FAILED : EXIT_DONE;
-                }
+                say(o, "%s", err.msg);
                 goto out;
         }
         r = execute(ctx, &in, &pi, o, j, &res, &p);
         if (p) {
                 for (size_t i = 0; i < p->n_problems; i++)
-                        fprintf(stderr, "pve-gpu-reset: %s%s%s\n", p->problems[i].slot, p->problems[i].slot[0] ? ": " : "",
-                                p->problems[i].message);
+                        say(o, "%s%s%s", p->problems[i].slot, p->problems[i].slot[0] ? ": " : "", p->problems[i].message);
                 mark_reset_clean(ctx, j, p, 0, (long long)time(NULL));
         }
         summary(j, 0, PHASE_MANUAL, &res, r < 0 || (p && plan_has_errors(p)), t0);
         if (r < 0)
-                fprintf(stderr, "pve-gpu-reset: reset failed: %s\n", res.first_failure);
-        status = r < 0 || (p && plan_has_errors(p)) ? EXIT_FAILED : EXIT_DONE;
+                say(o, "reset failed: %s", res.first_failure);
+        r = r < 0 || (p && plan_has_errors(p)) ? -EIO : 0;
 out:
         free_all_confs(confs, n_confs);
-        inputs_done(&in);
-        journal_close(j);
-        return status;
+        run_inputs_done(&in);
+        return r;
 }

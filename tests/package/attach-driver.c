@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Stand-in for `pve-gpu-reset [--root DIR] [--node N] attach VMID [--storage S] | detach VMID` while
- * hook/main.c cannot be built: same arguments, same messages, same exit codes (run.sh: PGR_BIN).
+/* Stand-in for `pve-gpu-reset [--root DIR] [--node N] attach VMID [--storage S] | detach VMID` built
+ * from libpgr.a alone (run.sh: PGR_BIN): same arguments and exit codes, and the words of the CLI's
+ * lines (src/cmd-attach.c) that run.sh looks for.
  * `policy-check VMID` loads the policy as the hook does and prints the VM's chained hookscript. */
 #include <errno.h>
 #include <getopt.h>
@@ -24,6 +25,7 @@ int main(int argc, char **argv)
         };
         const char *root = NULL, *node = NULL, *storage = NULL;
         struct pgr_error err = { "" };
+        struct attach_result res;
         struct pgr_ctx ctx;
         unsigned long vmid;
         bool refresh = false;
@@ -91,11 +93,23 @@ int main(int argc, char **argv)
         }
         if (pgr_ctx_init(&ctx, root, node) < 0)
                 return 2;
-        r = streq(argv[0], "attach") ? attach_vm(&ctx, vmid, storage, NULL, NULL, &err) : detach_vm(&ctx, vmid, NULL, &err);
+        if (streq(argv[0], "attach"))
+                r = attach_vm_opts(&ctx, vmid, &(struct attach_options){ .storage = storage }, &res, &err);
+        else
+                r = detach_vm_opts(&ctx, vmid, &(struct attach_options){}, &res, &err);
         if (r < 0) {
                 fprintf(stderr, "pve-gpu-reset: %s\n", err.msg);
                 return r == -EINVAL ? 2 : 1;
         }
-        printf("%s\n", err.msg);
+        if (streq(argv[0], "attach"))
+                printf("VM %lu: %s %s (%s)%s%s\n", vmid, res.already ? "already attached" : "attached", res.volid,
+                       res.snippet, res.chained_volid[0] ? "; its previous hookscript is chained: " : "",
+                       res.chained_volid);
+        else if (res.already)
+                printf("VM %lu: not attached; nothing to do\n", vmid);
+        else
+                printf("VM %lu: detached %s; %s%s%s\n", vmid, res.volid,
+                       res.chained_volid[0] ? "its hookscript is " : "the VM has no hookscript now",
+                       res.chained_volid, res.chained_volid[0] ? " again" : "");
         return 0;
 }

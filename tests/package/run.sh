@@ -176,6 +176,9 @@ expect_completion "verify subcommand" "pve-gpu-reset ver" "verify"
 expect_completion "verify: VMIDs" "pve-gpu-reset verify " "100 2050"
 expect_completion "verify options" "pve-gpu-reset verify 100 --c" "--config --cycles"
 expect_completion "verify --probe takes a free command" "pve-gpu-reset verify 100 --probe " ""
+# --dry-run only where the command honours it (src/cmd-*.c: struct cli_command.dry_run)
+expect_completion "--dry-run offered to plan" "pve-gpu-reset plan 100 --dr" "--dry-run"
+expect_completion "--dry-run not offered to attach, which refuses it" "pve-gpu-reset attach 100 --dr" ""
 
 # ---- attach / detach ----------------------------------------------------------------------------
 

@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "fakekernel.h"
 #include "run.h"
 #include "state.h"
@@ -90,11 +92,26 @@ static int rig_capture(struct rig *g, int (*fn)(struct rig *, const void *), con
         return status;
 }
 
+/* A run that failed, as the commands' exit 1 (src/cli.c cli_exit_status): any negative errno but
+ * -EINVAL, which is bad input (exit 2). Which errno depends on the step that failed. */
+#define assert_run_failed(call)                          \
+        do {                                             \
+                int r_ = (call);                         \
+                assert_true(r_ < 0 && r_ != -EINVAL);    \
+        } while (0)
+
+/* What a command does with the library's messages (src/cli.c cli_say_on_stderr). */
+static void say_on_stderr(const char *msg, void *userdata)
+{
+        (void)userdata;
+        fprintf(stderr, "pve-gpu-reset: %s\n", msg);
+}
+
 static int do_hook(struct rig *g, const void *phase)
 {
-        struct run_options o = { .config_path = g->policy };
+        struct run_options o = { .config_path = g->policy, .on_message = say_on_stderr };
 
-        return run_hook(&g->ctx, 100, phase, &o);
+        return run_hook(&g->ctx, 100, phase, &o, NULL);
 }
 
 static int hook(struct rig *g, const char *phase)
@@ -110,9 +127,9 @@ struct vm_phase {
 static int do_hook_vm(struct rig *g, const void *arg)
 {
         const struct vm_phase *vp = arg;
-        struct run_options o = { .config_path = g->policy };
+        struct run_options o = { .config_path = g->policy, .on_message = say_on_stderr };
 
-        return run_hook(&g->ctx, vp->vmid, vp->phase, &o);
+        return run_hook(&g->ctx, vp->vmid, vp->phase, &o, NULL);
 }
 
 static int hook_vm(struct rig *g, unsigned long vmid, const char *phase)
@@ -124,11 +141,11 @@ static int hook_vm(struct rig *g, unsigned long vmid, const char *phase)
 
 static int do_reset(struct rig *g, const void *bdf)
 {
-        struct run_options o = { .config_path = g->policy };
+        struct run_options o = { .config_path = g->policy, .on_message = say_on_stderr };
         struct pci_addr a;
 
         assert_int_equal(pci_addr_parse_full(bdf, &a), 0);
-        return run_reset(&g->ctx, &a, 1, &o);
+        return run_reset(&g->ctx, &a, 1, &o, NULL);
 }
 
 static int reset_cmd(struct rig *g, const char *bdf)
@@ -222,11 +239,11 @@ static void function_given_with_keep_later_gets_the_kernels_list_back(void **sta
 
         (void)state;
         rig_up(&g, "gpu-audio-rootport");
-        assert_int_equal(hook(&g, "pre-start"), EXIT_DONE);
+        assert_int_equal(hook(&g, "pre-start"), 0);
         assert_string_equal(reset_method(&g, "0000:01:00.0"), "");
         assert_true(state_exists(&g, "kernel-reset_method-0000:01:00.0"));
         set_config(&g, "hostpci0: 01:00,pcie=1,driver=keep\n");
-        assert_int_equal(hook(&g, "pre-start"), EXIT_DONE);
+        assert_int_equal(hook(&g, "pre-start"), 0);
         assert_string_not_equal(reset_method(&g, "0000:01:00.0"), "");
         assert_false(state_exists(&g, "kernel-reset_method-0000:01:00.0"));
         assert_non_null(strstr(g.text, "0000:01:00.0: reset_method back to the kernel's list"));
@@ -241,10 +258,10 @@ static void function_dropped_from_the_config_is_unpinned_after_its_post_stop_res
 
         (void)state;
         rig_up(&g, "gpu-audio-rootport");
-        assert_int_equal(hook(&g, "pre-start"), EXIT_DONE);
+        assert_int_equal(hook(&g, "pre-start"), 0);
         assert_string_equal(reset_method(&g, "0000:01:00.0"), "");
         set_config(&g, "memory: 2048\n");
-        assert_int_equal(hook(&g, "post-stop"), EXIT_DONE);
+        assert_int_equal(hook(&g, "post-stop"), 0);
         assert_true(resets(&g, "0000:01:00.0") >= 2);
         assert_string_not_equal(reset_method(&g, "0000:01:00.0"), "");
         assert_false(state_exists(&g, "kernel-reset_method-0000:01:00.0"));
@@ -261,15 +278,15 @@ static void post_stop_releases_to_the_host_driver_when_the_policy_says_so(void *
         (void)state;
         rig_up(&g, "host-driver");
         rig_policy(&g, ", \"vms\": {\"100\": {\"release_after_stop\": true}}");
-        assert_int_equal(hook(&g, "pre-start"), EXIT_DONE);
+        assert_int_equal(hook(&g, "pre-start"), 0);
         assert_string_equal(driver(&g, "0000:01:00.0"), "vfio-pci");
         assert_string_equal(reset_method(&g, "0000:01:00.0"), "");
-        assert_int_equal(hook(&g, "post-stop"), EXIT_DONE);
+        assert_int_equal(hook(&g, "post-stop"), 0);
         assert_string_equal(driver(&g, "0000:01:00.0"), "nvidia");
         assert_string_equal(driver(&g, "0000:01:00.1"), "snd_hda_intel");
         assert_string_equal(reset_method(&g, "0000:01:00.0"), "");
         assert_non_null(strstr(g.text, "0000:01:00.0: released to nvidia (policy release_after_stop)"));
-        assert_int_equal(hook(&g, "pre-start"), EXIT_DONE);
+        assert_int_equal(hook(&g, "pre-start"), 0);
         assert_string_equal(driver(&g, "0000:01:00.0"), "vfio-pci");
         assert_non_null(strstr(g.text, "taken back from nvidia (released to it after the last stop)"));
         rig_down(&g);
@@ -282,9 +299,9 @@ static void release_without_the_pin_gives_the_host_driver_the_kernels_list(void 
         (void)state;
         rig_up(&g, "host-driver");
         rig_policy(&g, ", \"vms\": {\"100\": {\"release_after_stop\": true, \"release_keeps_pin\": false}}");
-        assert_int_equal(hook(&g, "pre-start"), EXIT_DONE);
+        assert_int_equal(hook(&g, "pre-start"), 0);
         assert_string_equal(reset_method(&g, "0000:01:00.0"), "");
-        assert_int_equal(hook(&g, "post-stop"), EXIT_DONE);
+        assert_int_equal(hook(&g, "post-stop"), 0);
         assert_string_equal(driver(&g, "0000:01:00.0"), "nvidia");
         assert_string_not_equal(reset_method(&g, "0000:01:00.0"), "");
         assert_false(state_exists(&g, "kernel-reset_method-0000:01:00.0"));
@@ -298,8 +315,8 @@ static void post_stop_keeps_the_function_on_vfio_by_default(void **state)
 
         (void)state;
         rig_up(&g, "host-driver");
-        assert_int_equal(hook(&g, "pre-start"), EXIT_DONE);
-        assert_int_equal(hook(&g, "post-stop"), EXIT_DONE);
+        assert_int_equal(hook(&g, "pre-start"), 0);
+        assert_int_equal(hook(&g, "post-stop"), 0);
         assert_string_equal(driver(&g, "0000:01:00.0"), "vfio-pci");
         assert_null(strstr(g.text, "released"));
         rig_down(&g);
@@ -315,8 +332,8 @@ static void post_stop_leaves_keep_and_mdev_functions_alone(void **state)
 
         (void)state;
         rig_up(&g, "keep-mdev");
-        assert_int_equal(hook(&g, "pre-start"), EXIT_DONE);
-        assert_int_equal(hook(&g, "post-stop"), EXIT_DONE);
+        assert_int_equal(hook(&g, "pre-start"), 0);
+        assert_int_equal(hook(&g, "post-stop"), 0);
         assert_int_equal(touches(&g, "0000:00:02.0"), 0);
         assert_int_equal(touches(&g, "0000:01:00.0"), 0);
         assert_int_equal(touches(&g, "0000:01:00.1"), 0);
@@ -334,7 +351,7 @@ static void post_stop_with_an_old_record_still_skips_keep_and_mdev(void **state)
         (void)state;
         rig_up(&g, "keep-mdev");
         state_write(&g, "vm-100.devices", "0000:00:02.0\n0000:01:00.0\n0000:01:00.1\n");
-        assert_int_equal(hook(&g, "post-stop"), EXIT_DONE);
+        assert_int_equal(hook(&g, "post-stop"), 0);
         assert_int_equal(touches(&g, "0000:00:02.0"), 0);
         assert_int_equal(touches(&g, "0000:01:00.0"), 0);
         assert_int_equal(touches(&g, "0000:01:00.1"), 0);
@@ -356,7 +373,7 @@ static void post_stop_old_record_function_unknown_to_the_config_is_left_alone(vo
                 write_text(conf, "memory: 2048\n");
         }
         state_write(&g, "vm-100.devices", "0000:00:02.0\n");
-        assert_int_equal(hook(&g, "post-stop"), EXIT_DONE);
+        assert_int_equal(hook(&g, "post-stop"), 0);
         assert_int_equal(touches(&g, "0000:00:02.0"), 0);
         assert_string_equal(driver(&g, "0000:00:02.0"), "i915");
         rig_down(&g);
@@ -378,8 +395,8 @@ static void post_stop_leaves_the_parent_of_an_mdev_mapping_alone(void **state)
          * pci_device_info's mdev, i.e. an mdev_supported_types directory). */
         snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/0000:07:00.0/mdev_supported_types", g.root);
         assert_int_equal(mkdir_p(path, 0755), 0);
-        assert_int_equal(hook(&g, "pre-start"), EXIT_DONE);
-        assert_int_equal(hook(&g, "post-stop"), EXIT_DONE);
+        assert_int_equal(hook(&g, "pre-start"), 0);
+        assert_int_equal(hook(&g, "post-stop"), 0);
         assert_int_equal(touches(&g, "0000:07:00.0"), 0);
         assert_int_equal(touches(&g, "0000:07:00.1"), 0);
         rig_down(&g);
@@ -388,22 +405,24 @@ static void post_stop_leaves_the_parent_of_an_mdev_mapping_alone(void **state)
 /* `plan 100 --phase post-stop` shows what post-stop would do from the record: the same skips. */
 static int do_plan(struct rig *g, const void *phase)
 {
-        struct run_options o = { .config_path = g->policy, .json = true };
-        int status, fd, saved;
+        struct run_options o = { .config_path = g->policy, .on_message = say_on_stderr };
+        struct run_inputs in = {};
+        struct plan *p = NULL;
+        struct json_object *j = NULL;
+        struct pgr_error err = {};
         char path[8192];
+        int r;
 
         snprintf(path, sizeof(path), "%s/plan.json", g->root);
-        fflush(stdout);
-        saved = dup(STDOUT_FILENO);
-        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        assert_true(saved >= 0 && fd >= 0);
-        dup2(fd, STDOUT_FILENO);
-        close(fd);
-        status = run_plan(&g->ctx, 100, phase, &o);
-        fflush(stdout);
-        dup2(saved, STDOUT_FILENO);
-        close(saved);
-        return status;
+        r = run_vm_plan(&g->ctx, 100, phase_from_string(phase), &o, true, &in, &p, &err);
+        if (r >= 0) {
+                assert_int_equal(plan_to_json(p, &j), 0);
+                write_text(path, json_object_to_json_string(j));
+                json_object_put(j);
+                plan_free(p);
+        }
+        run_inputs_done(&in);
+        return r;
 }
 
 static void plan_of_post_stop_shows_the_recorded_skips(void **state)
@@ -417,7 +436,7 @@ static void plan_of_post_stop_shows_the_recorded_skips(void **state)
         rig_up(&g, "keep-mdev");
         /* A format-1 record (no word about keep/mdev): the plan asks the current config. */
         state_write(&g, "vm-100.devices", "0000:00:02.0\n0000:01:00.0\n0000:01:00.1\n");
-        assert_int_equal(rig_capture(&g, do_plan, "post-stop"), EXIT_DONE);
+        assert_int_equal(rig_capture(&g, do_plan, "post-stop"), 0);
         snprintf(path, sizeof(path), "%s/plan.json", g.root);
         assert_int_equal(read_full_file(path, 1 << 20, &text, &len), 0);
         assert_null(strstr(text, "bind-vfio"));
@@ -435,7 +454,7 @@ static void reset_command_refuses_a_function_given_with_keep_or_mdev(void **stat
 
         (void)state;
         rig_up(&g, "keep-mdev");
-        assert_int_equal(reset_cmd(&g, "0000:01:00.0"), EXIT_FAILED);
+        assert_run_failed(reset_cmd(&g, "0000:01:00.0"));
         assert_int_equal(resets(&g, "0000:01:00.0"), 0);
         assert_non_null(strstr(g.text, "driver=keep"));
         assert_false(state_exists(&g, "clean-0000:01:00.0"));
@@ -453,7 +472,7 @@ static void reset_command_refuses_the_parent_of_an_mdev_mapping(void **state)
         snprintf(path, sizeof(path), "%s/etc/pve/mapping/pci.cfg", g.root);
         write_text(path, "nvidia-gpu\n\tmap id=10de:27b0,iommugroup=16,node=pve,path=0000:07:00,subsystem-id=10de:16fa\n"
                          "\tmdev 1\n");
-        assert_int_equal(reset_cmd(&g, "0000:07:00.0"), EXIT_FAILED);
+        assert_run_failed(reset_cmd(&g, "0000:07:00.0"));
         assert_int_equal(touches(&g, "0000:07:00.0"), 0);
         assert_int_equal(resets(&g, "0000:07:00.0"), 0);
         assert_non_null(strstr(g.text, "VM 100 gives it with a mediated device"));
@@ -467,7 +486,7 @@ static void refused_reset_writes_no_clean_mark_and_counts_once(void **state)
 
         (void)state;
         rig_up(&g, "host-driver");
-        assert_int_equal(reset_cmd(&g, "0000:01:00.0"), EXIT_FAILED); /* on nvidia */
+        assert_run_failed(reset_cmd(&g, "0000:01:00.0")); /* on nvidia */
         assert_int_equal(resets(&g, "0000:01:00.0"), 0);
         assert_non_null(strstr(g.text, "0 device(s) ok, 1 failed, 0 skipped"));
         assert_false(state_exists(&g, "clean-0000:01:00.0"));
@@ -482,22 +501,22 @@ static void clean_mark_is_trusted_only_while_on_vfio(void **state)
 
         (void)state;
         rig_up(&g, "gpu-audio-rootport");
-        assert_int_equal(hook(&g, "post-stop"), EXIT_DONE);
+        assert_int_equal(hook(&g, "post-stop"), 0);
         assert_true(state_exists(&g, "clean-0000:01:00.0"));
         /* Untouched since: no reset needed. */
         before = resets(&g, "0000:01:00.0");
-        assert_int_equal(hook(&g, "pre-start"), EXIT_DONE);
+        assert_int_equal(hook(&g, "pre-start"), 0);
         assert_int_equal(resets(&g, "0000:01:00.0"), before);
         rig_down(&g);
 
         rig_up(&g, "gpu-audio-rootport");
-        assert_int_equal(hook(&g, "post-stop"), EXIT_DONE);
+        assert_int_equal(hook(&g, "post-stop"), 0);
         /* Someone gave the card to the host driver and back to vfio-pci meanwhile. */
         assert_int_equal(sysfs_dev_write(&g.ctx, &(struct pci_addr){ 0, 1, 0, 0 }, "driver/unbind", "0000:01:00.0"), 0);
         assert_int_equal(sysfs_write(&g.ctx, "/sys/bus/pci/drivers_probe", "0000:01:00.0"), 0);
         assert_string_equal(driver(&g, "0000:01:00.0"), "vfio-pci"); /* driver_override still says so */
         before = resets(&g, "0000:01:00.0");
-        assert_int_equal(hook(&g, "pre-start"), EXIT_DONE);
+        assert_int_equal(hook(&g, "pre-start"), 0);
         assert_true(resets(&g, "0000:01:00.0") > before);
         rig_down(&g);
 }
@@ -511,7 +530,7 @@ static void old_format_clean_mark_is_not_trusted(void **state)
         rig_up(&g, "gpu-audio-rootport");
         state_write(&g, "clean-0000:01:00.0", "vmid=100 time=1700000000\n");
         state_write(&g, "clean-0000:01:00.1", "vmid=100 time=1700000000\n");
-        assert_int_equal(hook(&g, "pre-start"), EXIT_DONE);
+        assert_int_equal(hook(&g, "pre-start"), 0);
         assert_true(resets(&g, "0000:01:00.0") > 0);
         rig_down(&g);
 }
@@ -526,15 +545,15 @@ static void used_mark_newer_than_clean_mark_means_dirty(void **state)
 
         (void)state;
         rig_up(&g, "gpu-audio-rootport");
-        assert_int_equal(hook(&g, "post-stop"), EXIT_DONE);
+        assert_int_equal(hook(&g, "post-stop"), 0);
         state_read(&g, "clean-0000:01:00.0", mark0, sizeof(mark0));
         state_read(&g, "clean-0000:01:00.1", mark1, sizeof(mark1));
-        assert_int_equal(hook(&g, "pre-start"), EXIT_DONE);
+        assert_int_equal(hook(&g, "pre-start"), 0);
         /* The clean marks pre-start should have retired are back (a failed unlink, a restored copy). */
         state_write(&g, "clean-0000:01:00.0", mark0);
         state_write(&g, "clean-0000:01:00.1", mark1);
         before = resets(&g, "0000:01:00.0");
-        assert_int_equal(hook(&g, "pre-start"), EXIT_DONE); /* no post-stop in between */
+        assert_int_equal(hook(&g, "pre-start"), 0); /* no post-stop in between */
         assert_true(resets(&g, "0000:01:00.0") > before);
         rig_down(&g);
 }
@@ -556,10 +575,10 @@ static void chained_hookscript_does_not_run_when_pre_start_aborts(void **state)
         assert_int_equal(chmod(script, 0755), 0);
         snprintf(tail, sizeof(tail), ", \"vms\": {\"100\": {\"hookscript\": \"%s\"}}", script);
         rig_policy(&g, tail);
-        assert_int_equal(hook(&g, "pre-start"), EXIT_FAILED); /* 04:00.0 has no safe reset */
+        assert_run_failed(hook(&g, "pre-start")); /* 04:00.0 has no safe reset */
         assert_int_equal(access(marker, F_OK), -1);
         /* post-stop still chains: the VM is down either way, its cleanup must run. */
-        assert_int_equal(hook(&g, "post-stop"), EXIT_FAILED);
+        assert_run_failed(hook(&g, "post-stop"));
         assert_int_equal(access(marker, F_OK), 0);
         rig_down(&g);
 }
@@ -580,9 +599,9 @@ static void state_write_failures_are_journalled(void **state)
         assert_int_equal(mkdir_p(path, 0700), 0);
         snprintf(path, sizeof(path), "%s/run/pve-gpu-reset", g.root);
         assert_int_equal(chmod(path, 0700), 0);
-        assert_int_equal(hook(&g, "pre-start"), EXIT_DONE);
+        assert_int_equal(hook(&g, "pre-start"), 0);
         assert_non_null(strstr(g.text, "vm-100.devices"));
-        assert_int_equal(hook(&g, "post-stop"), EXIT_DONE);
+        assert_int_equal(hook(&g, "post-stop"), 0);
         assert_non_null(strstr(g.text, "clean-0000:01:00.0"));
         rig_down(&g);
 }
@@ -599,7 +618,7 @@ static void missing_function_on_a_root_bus_gets_no_domain_rescan(void **state)
         rig_up(&g, "gpu-audio-rootport");
         snprintf(conf, sizeof(conf), "%s/etc/pve/qemu-server/100.conf", g.root);
         write_text(conf, "memory: 2048\nhostpci0: 00:1f.3\n");
-        assert_int_equal(hook(&g, "pre-start"), EXIT_FAILED);
+        assert_run_failed(hook(&g, "pre-start"));
         assert_int_equal(fk_count(&g.fk, "pci_bus/0000:00/rescan", NULL), 0);
         assert_int_equal(fk_count(&g.fk, "/rescan", NULL), 0);
         assert_non_null(strstr(g.text, "is a root bus"));
@@ -620,8 +639,8 @@ static void virtual_function_pre_start_and_post_stop_reset_it_by_flr_alone(void 
 
         (void)state;
         rig_up(&g, "sriov-nvme");
-        assert_int_equal(hook_vm(&g, 100, "pre-start"), EXIT_DONE);
-        assert_int_equal(hook_vm(&g, 100, "post-stop"), EXIT_DONE);
+        assert_int_equal(hook_vm(&g, 100, "pre-start"), 0);
+        assert_int_equal(hook_vm(&g, 100, "post-stop"), 0);
         assert_int_equal(fk_count(&g.fk, "0000:2e:04.0/reset", "1"), 2);
         assert_string_equal(fk_cat(&g.fk, "sys/bus/pci/devices/0000:2e:04.0/reset_method", buf, sizeof(buf)), "flr");
         for (size_t i = 0; i < ELEMENTSOF(others); i++)
@@ -642,7 +661,7 @@ static void pf_with_enabled_vfs_is_left_alone_and_the_start_goes_on(void **state
 
         (void)state;
         rig_up(&g, "sriov-nvme");
-        assert_int_equal(hook_vm(&g, 102, "pre-start"), EXIT_DONE);
+        assert_int_equal(hook_vm(&g, 102, "pre-start"), 0);
         assert_int_equal(touches(&g, "0000:2e:00.0"), 0);
         assert_string_equal(driver(&g, "0000:2e:00.0"), "nvme");
         assert_non_null(strstr(g.text, "3 VFs enabled"));
