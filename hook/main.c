@@ -30,6 +30,7 @@ static void usage(FILE *out)
               "                [--force] [--json]               start, probe in the guest, shut down, N times\n"
               "  pve-gpu-reset attach VMID [--storage S] | detach VMID\n"
               "  pve-gpu-reset attach --refresh                 update every copy on a shared storage to this binary\n"
+              "  pve-gpu-reset claim VMID|BDF... | unclaim VMID|BDF...   give to vfio-pci from boot on (udev rule)\n"
               "Global options: --root DIR, --config FILE, --node NAME, --dry-run, -v, --version, --help\n"
               "Phases: pre-start, post-start, pre-stop, post-stop. Exit: 0 done, 1 failed, 2 bad usage or input.\n",
               out);
@@ -38,7 +39,7 @@ static void usage(FILE *out)
 struct args {
         const char *root, *config, *node, *phase, *since, *device, *storage, *method, *vmid_opt;
         const char *cycles, *probe, *agent_timeout, *shutdown_timeout;
-        bool json, dry_run, help, version, force, refresh;
+        bool json, dry_run, help, version, force, refresh, udev;
         int verbose;
 };
 
@@ -88,7 +89,7 @@ static int reject_options(const struct args *a, const char *cmd, const char *all
         } opts[] = {
                 { "phase", a->phase }, { "json", a->json }, { "since", a->since }, { "device", a->device },
                 { "storage", a->storage }, { "method", a->method }, { "vmid", a->vmid_opt },
-                { "refresh", a->refresh },
+                { "refresh", a->refresh }, { "udev", a->udev },
                 { "cycles", a->cycles }, { "probe", a->probe }, { "agent-timeout", a->agent_timeout },
                 { "shutdown-timeout", a->shutdown_timeout }, { "force", a->force },
                 /* a promise that nothing changes: only commands that keep it (or change nothing anyway) */
@@ -142,6 +143,30 @@ static int print_refresh_item(const struct attach_refresh_item *it)
         return 1;
 }
 
+/* `claim VMID|BDF...`, `unclaim VMID|BDF...`, and `claim --udev BDF` (the udev rule's entry point). */
+static int cmd_claim(struct pgr_ctx *ctx, const struct args *a, int argc, char **argv, const struct run_options *o)
+{
+        struct pci_addr addrs[64];
+        unsigned long vmid = 0;
+        bool claim = streq(argv[0], "claim");
+
+        if (a->udev) {
+                if (!claim || reject_options(a, "claim --udev", "udev") < 0 || want_args(argc - 1, 1, 1, "claim --udev") < 0)
+                        return EXIT_USAGE;
+                if (pci_addr_parse_full(argv[1], &addrs[0]) < 0)
+                        return bad_usage("invalid PCI address '%s': expected DDDD:BB:SS.F", argv[1]);
+                return run_claim_udev(ctx, &addrs[0], o);
+        }
+        if (reject_options(a, argv[0], "dry-run") < 0 || want_args(argc - 1, 1, (int)ELEMENTSOF(addrs), argv[0]) < 0)
+                return EXIT_USAGE;
+        if (argc == 2 && vmid_parse(argv[1], &vmid) >= 0)
+                return claim ? run_claim(ctx, vmid, NULL, 0, o) : run_unclaim(ctx, vmid, NULL, 0, o);
+        for (int i = 1; i < argc; i++)
+                if (pci_addr_parse(argv[i], &addrs[i - 1]) < 0)
+                        return bad_usage("invalid VMID or PCI address '%s': expected a VMID or [DDDD:]BB:SS[.F]", argv[i]);
+        return claim ? run_claim(ctx, 0, addrs, (size_t)argc - 1, o) : run_unclaim(ctx, 0, addrs, (size_t)argc - 1, o);
+}
+
 int main(int argc, char **argv)
 {
         static const struct option longopts[] = {
@@ -157,6 +182,7 @@ int main(int argc, char **argv)
                 { "agent-timeout", required_argument, NULL, 'A' },
                 { "shutdown-timeout", required_argument, NULL, 'T' },
                 { "force", no_argument, NULL, 'f' },
+                { "udev", no_argument, NULL, 'u' },
                 {},
         };
         struct args a = {};
@@ -192,6 +218,7 @@ int main(int argc, char **argv)
                 case 'A': a.agent_timeout = optarg; break;
                 case 'T': a.shutdown_timeout = optarg; break;
                 case 'f': a.force = true; break;
+                case 'u': a.udev = true; break;
                 default:
                         if (optopt)
                                 return bad_usage("option -%c needs a value or is unknown", optopt);
@@ -308,6 +335,8 @@ int main(int argc, char **argv)
                         return EXIT_USAGE;
                 return run_verify(&ctx, vmid, &vo, &o);
         }
+        if (streq(cmd, "claim") || streq(cmd, "unclaim"))
+                return cmd_claim(&ctx, &a, argc, argv, &o);
         if (streq(cmd, "attach") || streq(cmd, "detach")) {
                 struct pgr_error err = {};
                 bool attach = streq(cmd, "attach");
@@ -322,7 +351,8 @@ int main(int argc, char **argv)
                 }
                 if (err.msg[0])
                         printf("%s\n", err.msg);
-                return EXIT_DONE;
+                /* attach claims the VM's functions from boot on; detach drops this VM's claims. */
+                return attach ? run_claim(&ctx, vmid, NULL, 0, &o) : run_unclaim(&ctx, vmid, NULL, 0, &o);
         }
 
         /* Hook mode: exactly `VMID PHASE`, as qemu-server calls it. */

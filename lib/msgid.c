@@ -25,6 +25,7 @@ const struct pgr_msgid pgr_msgids[] = {
         { PGR_MSGID_CHAINED_HOOK, "chained-hook" },
         { PGR_MSGID_STATE_WRITE_FAILED, "state-write-failed" },
         { PGR_MSGID_STALE_COPY, "stale-copy" },
+        { PGR_MSGID_CLAIM_APPLIED, "claim-applied" },
 };
 
 const size_t pgr_msgids_count = ELEMENTSOF(pgr_msgids);
