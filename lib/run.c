@@ -964,6 +964,8 @@ static int claim_one(struct pgr_ctx *ctx, struct pcidev_access *acc, const struc
         }
         for (size_t i = 0; i < d->n_actions; i++)
                 for_safety |= d->actions[i].kind == ACTION_SKIP && d->actions[i].for_safety;
+        /* "no usable reset" is a skip for safety too, but of the VM's own function (pinned to none). */
+        for_safety &= !(d->needs_reset && d->n_ladder == 0);
         snprintf(c.pin, sizeof(c.pin), "%s", d->pin);
         if (owner == CLAIM_OWNER_MANUAL)
                 snprintf(who, sizeof(who), "by hand");
