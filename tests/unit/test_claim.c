@@ -21,6 +21,7 @@
 
 #include "apply.h"
 #include "claim.h"
+#include "doctor.h"
 #include "fakekernel.h"
 #include "journal.h"
 #include "lock.h"
@@ -405,6 +406,72 @@ static void detach_keeps_what_another_owner_still_claims(void **state)
         rig_down(&g);
 }
 
+static void install_rule(struct rig *g)
+{
+        char path[4200];
+
+        snprintf(path, sizeof(path), "%s/usr/lib/udev/rules.d", g->fk.root);
+        assert_int_equal(mkdir_p(path, 0755), 0);
+        snprintf(path, sizeof(path), "%s/usr/lib/udev/rules.d/70-pve-gpu-reset.rules", g->fk.root);
+        write_text(path, "# the packaged rule\n");
+}
+
+static const struct doctor_finding *doctor_claim(struct rig *g, const char *bdf, struct doctor_report **rep)
+{
+        struct pgr_error err = {};
+
+        doctor_report_free(*rep);
+        *rep = NULL;
+        assert_int_equal(doctor_collect(&g->ctx, 100, NULL, rep, &err), 0);
+        return doctor_report_find(*rep, "claim", bdf, NULL);
+}
+
+/* doctor: claimed and as the claim makes it (ok); the live state disagrees (warn, with the trigger
+ * that replays boot); not claimed (info, fix claim); the rule masked (warn); another card (warn). */
+static void doctor_shows_the_claim_and_warns_when_live_state_disagrees(void **state)
+{
+        struct rig g;
+        struct run_options o = {};
+        struct doctor_report *rep = NULL;
+        const struct doctor_finding *f;
+        char path[4200];
+
+        (void)state;
+        rig_up(&g, "gpu-audio-rootport");
+        install_rule(&g);
+        f = doctor_claim(&g, "0000:01:00.0", &rep);
+        assert_non_null(f);
+        assert_int_equal(f->status, DOCTOR_INFO);
+        assert_non_null(strstr(f->fix, "pve-gpu-reset claim 100"));
+        assert_int_equal(run_claim(&g.ctx, 100, NULL, 0, &o), EXIT_DONE);
+        f = doctor_claim(&g, "0000:01:00.0", &rep);
+        assert_int_equal(f->status, DOCTOR_OK);
+        assert_non_null(strstr(f->message, "claimed from boot (by 100)"));
+        /* Someone cleared driver_override: what boot makes is not what is there. */
+        snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/0000:01:00.0/driver_override", g.fk.root);
+        write_text(path, "(null)\n");
+        f = doctor_claim(&g, "0000:01:00.0", &rep);
+        assert_int_equal(f->status, DOCTOR_WARN);
+        assert_non_null(strstr(f->message, "live state disagrees"));
+        assert_non_null(strstr(f->fix, "udevadm trigger --action=add /sys/bus/pci/devices/0000:01:00.0"));
+        /* The rule masked by an /etc override: the claim does nothing at boot. */
+        snprintf(path, sizeof(path), "%s/etc/udev/rules.d", g.fk.root);
+        assert_int_equal(mkdir_p(path, 0755), 0);
+        snprintf(path, sizeof(path), "%s/etc/udev/rules.d/70-pve-gpu-reset.rules", g.fk.root);
+        assert_int_equal(symlink("/dev/null", path), 0);
+        f = doctor_claim(&g, "0000:01:00.1", &rep);
+        assert_int_equal(f->status, DOCTOR_WARN);
+        assert_non_null(strstr(f->message, "masked"));
+        unlink(path);
+        /* A claim for another card. */
+        put_claim(&g, "0000:01:00.1", 0x10de, 0x2b85, NULL, 100);
+        f = doctor_claim(&g, "0000:01:00.1", &rep);
+        assert_int_equal(f->status, DOCTOR_WARN);
+        assert_non_null(strstr(f->message, "claimed as 10de:2b85"));
+        doctor_report_free(rep);
+        rig_down(&g);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -421,6 +488,7 @@ int main(void)
                 cmocka_unit_test(claim_command_pins_a_function_already_on_vfio_now),
                 cmocka_unit_test(keep_and_mdev_functions_are_never_claimed),
                 cmocka_unit_test(detach_keeps_what_another_owner_still_claims),
+                cmocka_unit_test(doctor_shows_the_claim_and_warns_when_live_state_disagrees),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -69,7 +69,7 @@ static void msgid_table_holds_every_id_once_wellformed(void **state)
                 PGR_MSGID_AUTOPROBE_RESTORED, PGR_MSGID_SETTING_RESTORED, PGR_MSGID_PHASE_OK, PGR_MSGID_PHASE_FAILED,
                 PGR_MSGID_CONFIG_ERROR,   PGR_MSGID_LOCK_TIMEOUT,   PGR_MSGID_CHAINED_HOOK,
                 PGR_MSGID_STATE_WRITE_FAILED,
-                PGR_MSGID_STALE_COPY,     PGR_MSGID_RESET_PINNED,
+                PGR_MSGID_STALE_COPY,     PGR_MSGID_RESET_PINNED,   PGR_MSGID_CLAIM_APPLIED,
         };
 
         (void)state;
