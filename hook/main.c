@@ -151,7 +151,9 @@ static int cmd_claim(struct pgr_ctx *ctx, const struct args *a, int argc, char *
         bool claim = streq(argv[0], "claim");
 
         if (a->udev) {
-                if (!claim || reject_options(a, "claim --udev", "udev") < 0 || want_args(argc - 1, 1, 1, "claim --udev") < 0)
+                if (!claim)
+                        return bad_usage("unclaim does not take --udev");
+                if (reject_options(a, "claim --udev", "udev") < 0 || want_args(argc - 1, 1, 1, "claim --udev") < 0)
                         return EXIT_USAGE;
                 if (pci_addr_parse_full(argv[1], &addrs[0]) < 0)
                         return bad_usage("invalid PCI address '%s': expected DDDD:BB:SS.F", argv[1]);

@@ -39,14 +39,22 @@ static long read_count(const struct pgr_ctx *ctx, const struct pci_addr *a, cons
         return end != v && !*end && n >= 0 && n <= max ? n : -1;
 }
 
+static const char *claim_rule_problem(const struct pgr_ctx *ctx);
+
 void doctor_device_load_facts(const struct pgr_ctx *ctx, struct doctor_device *d)
 {
         long n;
 
+        struct pgr_error err;
+        struct claim c;
+
         d->numa_node = -1;
         d->sriov_totalvfs = d->sriov_numvfs = 0;
+        d->claimed = false;
         if (!d->dev.present)
                 return;
+        d->claimed = claim_load(ctx, &d->dev.addr, &c, &err) >= 0 && c.vendor == d->dev.vendor &&
+                     c.device == d->dev.device && !claim_rule_problem(ctx);
         d->numa_node = (int)read_count(ctx, &d->dev.addr, "numa_node", INT_MAX);
         if ((n = read_count(ctx, &d->dev.addr, "sriov_totalvfs", 0xffff)) > 0)
                 d->sriov_totalvfs = (unsigned)n;
@@ -166,6 +174,20 @@ static void check_driver(const struct doctor_devices *set, const struct doctor_d
                 return;
         }
         slot_ids(set, d, &ids);
+        /* Claimed from boot: the rule hands it over at device add; replaying that event is the fix. */
+        if (d->claimed && p->driver[0]) {
+                dstr_addf(&fix, "udevadm trigger --action=add /sys/bus/pci/devices/%s (the claim hands it to vfio-pci, "
+                          "as at boot), or start the VM", p->bdf);
+                doctor_add(rep, "driver", DOCTOR_WARN, p->bdf, dstr_get(&fix),
+                           "bound to the host driver %s although claimed from boot: it was bound before the udev rule "
+                           "ran (built in, or from the initramfs) and the rule has not run since", p->driver);
+                dstr_done(&fix);
+                dstr_done(&ids);
+                return;
+        }
+        if (d->vmid && p->driver[0])
+                dstr_addf(&fix, "pve-gpu-reset claim %lu (vfio-pci gets exactly these functions at boot, no blacklist), "
+                          "then reboot; or: ", d->vmid);
         if (streq(p->driver, "nouveau")) {
                 dstr_addf(&fix, "echo \"blacklist nouveau\" >> /etc/modprobe.d/blacklist.conf && echo \"options vfio-pci "
                           "ids=%s\" >> /etc/modprobe.d/vfio.conf && update-initramfs -u -k all, then reboot (a blacklist "

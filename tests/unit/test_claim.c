@@ -472,6 +472,34 @@ static void doctor_shows_the_claim_and_warns_when_live_state_disagrees(void **st
         rig_down(&g);
 }
 
+/* A claimed card needs no ids=, softdep or blacklist (which would hit every card of that id or
+ * driver): doctor stops asking for them, and for a claimed card still on its host driver names the
+ * trigger that replays boot. Unclaimed, the first fix it offers is the claim. */
+static void doctor_prefers_the_claim_to_ids_and_softdeps(void **state)
+{
+        struct rig g;
+        struct run_options o = {};
+        struct doctor_report *rep = NULL;
+        const struct doctor_finding *f;
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        install_rule(&g);
+        (void)doctor_claim(&g, "0000:01:00.0", &rep);
+        assert_non_null(doctor_report_find(rep, "modprobe", NULL, "no 'options vfio-pci ids='"));
+        f = doctor_report_find(rep, "driver", "0000:01:00.0", NULL);
+        assert_non_null(strstr(f->fix, "pve-gpu-reset claim 100 (vfio-pci gets exactly these functions at boot"));
+        assert_int_equal(run_claim(&g.ctx, 100, NULL, 0, &o), EXIT_DONE);
+        (void)doctor_claim(&g, "0000:01:00.0", &rep);
+        assert_null(doctor_report_find(rep, "modprobe", NULL, "no 'options vfio-pci ids='"));
+        assert_null(doctor_report_find(rep, "modprobe", NULL, "softdep nvidia"));
+        f = doctor_report_find(rep, "driver", "0000:01:00.0", NULL);
+        assert_int_equal(f->status, DOCTOR_WARN);
+        assert_non_null(strstr(f->fix, "udevadm trigger --action=add /sys/bus/pci/devices/0000:01:00.0"));
+        doctor_report_free(rep);
+        rig_down(&g);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -489,6 +517,7 @@ int main(void)
                 cmocka_unit_test(keep_and_mdev_functions_are_never_claimed),
                 cmocka_unit_test(detach_keeps_what_another_owner_still_claims),
                 cmocka_unit_test(doctor_shows_the_claim_and_warns_when_live_state_disagrees),
+                cmocka_unit_test(doctor_prefers_the_claim_to_ids_and_softdeps),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
