@@ -353,8 +353,14 @@ int main(int argc, char **argv)
                 }
                 if (err.msg[0])
                         printf("%s\n", err.msg);
-                /* attach claims the VM's functions from boot on; detach drops this VM's claims. */
-                return attach ? run_claim(&ctx, vmid, NULL, 0, &o) : run_unclaim(&ctx, vmid, NULL, 0, &o);
+                /* attach claims the VM's functions from boot on; detach drops this VM's claims. The hookscript
+                 * is what they are asked for: a claim that cannot be made (no card here yet) is said on
+                 * stderr and does not fail them. */
+                if ((attach ? run_claim(&ctx, vmid, NULL, 0, &o) : run_unclaim(&ctx, vmid, NULL, 0, &o)) != EXIT_DONE)
+                        fprintf(stderr, "pve-gpu-reset: VM %lu: %s; 'pve-gpu-reset %s %lu' retries it\n", vmid,
+                                attach ? "its functions are not all claimed from boot" : "its claims were not all removed",
+                                attach ? "claim" : "unclaim", vmid);
+                return EXIT_DONE;
         }
 
         /* Hook mode: exactly `VMID PHASE`, as qemu-server calls it. */
