@@ -500,6 +500,25 @@ static void doctor_prefers_the_claim_to_ids_and_softdeps(void **state)
         rig_down(&g);
 }
 
+/* A function of the VM with no usable reset under its policy is still the VM's (pinned to none), not
+ * someone else's: claim gives it to vfio-pci and pins it now like any other. */
+static void claim_of_a_function_without_usable_reset_still_applies_now(void **state)
+{
+        struct rig g;
+        struct run_options o = {};
+        char path[4200];
+
+        (void)state;
+        rig_up(&g, "gpu-audio-rootport");
+        snprintf(path, sizeof(path), "%s/etc/pve-gpu-reset.json", g.fk.root);
+        write_text(path, "{\"defaults\": {\"reset_methods\": [\"flr\"]}}\n");
+        assert_int_equal(chmod(path, 0644), 0);
+        assert_int_equal(run_claim(&g.ctx, 100, NULL, 0, &o), EXIT_DONE);
+        assert_string_equal(attr(&g, "0000:01:00.0", "driver_override"), "vfio-pci");
+        assert_string_equal(attr(&g, "0000:01:00.0", "reset_method"), "");
+        rig_down(&g);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -518,6 +537,7 @@ int main(void)
                 cmocka_unit_test(detach_keeps_what_another_owner_still_claims),
                 cmocka_unit_test(doctor_shows_the_claim_and_warns_when_live_state_disagrees),
                 cmocka_unit_test(doctor_prefers_the_claim_to_ids_and_softdeps),
+                cmocka_unit_test(claim_of_a_function_without_usable_reset_still_applies_now),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
