@@ -985,6 +985,8 @@ static int claim_one(struct pgr_ctx *ctx, struct pcidev_access *acc, const struc
         else if (d->dev.driver[0] && !streq(d->dev.driver, "vfio-pci"))
                 snprintf(now, sizeof(now), "bound to %s now: claimed for the next boot only (not unbound; "
                          "'udevadm trigger --action=add %s' hands it over now)", d->dev.driver, d->dev.bdf);
+        else if (o->dry_run) /* a dry run writes nothing, not even a lock file */
+                snprintf(now, sizeof(now), "%s now", d->dev.driver[0] ? "on vfio-pci" : "would be given to vfio-pci");
         else if (lock_slot(ctx, &d->dev.addr, owner, "claim", 0, &lock, &err) < 0)
                 snprintf(now, sizeof(now), "a pve-gpu-reset run holds the slot now: it binds and pins the function");
         else {

@@ -343,6 +343,7 @@ static void claim_dry_run_writes_nothing(void **state)
         rig_up(&g, "gpu-audio-rootport");
         assert_int_equal(run_claim(&g.ctx, 100, NULL, 0, &o), EXIT_DONE);
         assert_false(exists(&g, "etc/pve-gpu-reset.d"));
+        assert_false(exists(&g, "run/pve-gpu-reset/slot-0000:01:00.lock"));
         assert_int_equal(g.fk.sh->n_log, 0);
         rig_down(&g);
 }
