@@ -5,6 +5,7 @@ SBINDIR    ?= $(PREFIX)/sbin
 SYSCONFDIR ?= /etc
 DATADIR    ?= $(PREFIX)/share
 CATALOGDIR ?= $(PREFIX)/lib/systemd/catalog
+UDEVRULESDIR ?= $(PREFIX)/lib/udev/rules.d
 DESTDIR    ?=
 BUILDDIR   ?= build
 WERROR     ?= 1
@@ -124,6 +125,7 @@ install: all
 	install -D -m 0644 conf/pve-gpu-reset.json $(DESTDIR)$(SYSCONFDIR)/pve-gpu-reset.json
 	if [ -f conf/pve-gpu-reset.catalog ]; then \
 	  install -D -m 0644 conf/pve-gpu-reset.catalog $(DESTDIR)$(CATALOGDIR)/pve-gpu-reset.catalog; fi
+	install -D -m 0644 conf/udev/70-pve-gpu-reset.rules $(DESTDIR)$(UDEVRULESDIR)/70-pve-gpu-reset.rules
 
 clean:
 	rm -rf build

@@ -1887,3 +1887,55 @@ int apply_rescan_missing(struct apply_ctx *a, struct plan *p, struct pgr_error *
         }
         return ret;
 }
+
+int apply_claim(struct apply_ctx *a, const struct pci_addr *dev, const char *pin, bool may_unbind,
+                unsigned bind_timeout_ms, struct apply_claim_result *ret)
+{
+        char bdf[PCI_ADDR_STRLEN], path[PATH_MAX];
+        bool host_driver;
+        int r;
+
+        *ret = (struct apply_claim_result){};
+        pci_addr_format(dev, bdf);
+        current_driver(a->ctx, dev, ret->driver_before, sizeof(ret->driver_before));
+        host_driver = ret->driver_before[0] && !streq(ret->driver_before, VFIO_DRIVER);
+        /* First what keeps a host driver module loaded from now on off the function (pci_match_device
+         * honours driver_override before any id table), then the pin, then the handover. */
+        r = write_verified(a, dev, "driver_override", VFIO_DRIVER);
+        if (r < 0) {
+                snprintf(ret->why, sizeof(ret->why), "driver_override=%s did not take: %s", VFIO_DRIVER, strerror(-r));
+                snprintf(ret->driver_after, sizeof(ret->driver_after), "%s", ret->driver_before);
+                return r;
+        }
+        ret->override_set = true;
+        if (pin && !a->dry_run && (pin[0] || sysfs_dev_has(a->ctx, dev, "reset_method"))) {
+                r = record_kernel_methods(a->ctx, dev);
+                if (r >= 0)
+                        r = write_reset_method(a->ctx, dev, pin);
+                ret->pinned = r >= 0;
+                ret->pin_error = r < 0 ? r : 0;
+        }
+        if (host_driver && !may_unbind) {
+                ret->host_driver_kept = true;
+                snprintf(ret->driver_after, sizeof(ret->driver_after), "%s", ret->driver_before);
+                return 0;
+        }
+        if (pgr_path(a->ctx, path, sizeof(path), "/sys/bus/pci/drivers/" VFIO_DRIVER) < 0 || access(path, F_OK) < 0) {
+                ret->vfio_missing = true;
+                if (host_driver) {
+                        r = unbind_bounded(a, dev, bdf, bind_timeout_ms);
+                        if (r >= 0 && !wait_for(cond_unbound, a->ctx, dev, NULL, bind_timeout_ms))
+                                r = -EBUSY;
+                        if (r < 0)
+                                snprintf(ret->why, sizeof(ret->why), "unbinding from %s failed: %s", ret->driver_before,
+                                         strerror(-r));
+                }
+                current_driver(a->ctx, dev, ret->driver_after, sizeof(ret->driver_after));
+                return r < 0 ? r : 0;
+        }
+        r = bind_vfio(a, dev, bind_timeout_ms, NULL, ret->why, sizeof(ret->why));
+        if (r < 0 && !ret->why[0])
+                snprintf(ret->why, sizeof(ret->why), "binding to %s failed: %s", VFIO_DRIVER, strerror(-r));
+        current_driver(a->ctx, dev, ret->driver_after, sizeof(ret->driver_after));
+        return r;
+}

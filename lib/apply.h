@@ -44,3 +44,25 @@ int apply_recover_settings(struct apply_ctx *a, struct pgr_error *err);
 /* If a killed run left /sys/bus/pci/drivers_autoprobe at 0 (its guard names a dead pid), set it back
  * to 1. Takes the bus lock. Returns 1 when it restored, 0 when nothing to do. */
 int apply_recover_autoprobe(struct apply_ctx *a, struct pgr_error *err);
+
+/* What apply_claim found and did on one function (the claim command and the udev rule's entry point). */
+struct apply_claim_result {
+        char driver_before[64], driver_after[64];       /* "" unbound */
+        bool override_set;      /* driver_override holds vfio-pci (read back) */
+        bool pinned;            /* reset_method holds the pin (read back) */
+        int pin_error;          /* negative errno when the pin did not take (the kernel's list stays) */
+        bool host_driver_kept;  /* on a host driver and may_unbind was false: nothing was unbound */
+        bool vfio_missing;      /* vfio-pci is not loaded: left unbound with driver_override set, so the
+                                 * module binds it when it loads (the udev rule loads it) */
+        char why[384];          /* a failure, in words */
+};
+
+/* Gives one claimed function to vfio-pci the way driverctl's set-override does, and pins it:
+ * driver_override=vfio-pci (read back), reset_method = pin (NULL: left to the kernel; "": none; the
+ * kernel's own list is recorded first, as for every pin), then, when a host driver holds it and
+ * may_unbind, its unbind bounded by bind_timeout_ms, and drivers_probe when vfio-pci is loaded.
+ * The caller has checked that the function is claimed with this vendor:device and holds its slot
+ * lock. 0 when the function ends on vfio-pci, on no driver (vfio-pci missing) or on the host driver
+ * it was allowed to keep; a negative errno (ret->why says more) when a write or the bind failed. */
+int apply_claim(struct apply_ctx *a, const struct pci_addr *dev, const char *pin, bool may_unbind,
+                unsigned bind_timeout_ms, struct apply_claim_result *ret);

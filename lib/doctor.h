@@ -12,7 +12,7 @@
  * the fix for each finding. Reads only; never changes anything.
  *
  * Checks (stable ids): iommu, cmdline, kernel, modprobe, initramfs, kernel-log, vm (host-wide, slot
- * null) and driver, iommu-group, reset, pin, power, bar, sriov, numa (per PCI function; numa once per
+ * null) and driver, iommu-group, reset, pin, claim, power, bar, sriov, numa (per PCI function; numa once per
  * card and VM; cmdline and kernel-log findings about one device carry its slot too).
  *
  * Which devices: with a VMID, every function the VM's hostpciN entries (and resource mappings) give

@@ -7,8 +7,11 @@
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <string.h>
 
+#include "claim.h"
 #include "doctor_kmsg.h"
 #include "kmodinfo.h"
 #include "state.h"
@@ -37,14 +40,22 @@ static long read_count(const struct pgr_ctx *ctx, const struct pci_addr *a, cons
         return end != v && !*end && n >= 0 && n <= max ? n : -1;
 }
 
+static const char *claim_rule_problem(const struct pgr_ctx *ctx);
+
 void doctor_device_load_facts(const struct pgr_ctx *ctx, struct doctor_device *d)
 {
         long n;
 
+        struct pgr_error err;
+        struct claim c;
+
         d->numa_node = -1;
         d->sriov_totalvfs = d->sriov_numvfs = 0;
+        d->claimed = false;
         if (!d->dev.present)
                 return;
+        d->claimed = claim_load(ctx, &d->dev.addr, &c, &err) >= 0 && c.vendor == d->dev.vendor &&
+                     c.device == d->dev.device && !claim_rule_problem(ctx);
         d->numa_node = (int)read_count(ctx, &d->dev.addr, "numa_node", INT_MAX);
         if ((n = read_count(ctx, &d->dev.addr, "sriov_totalvfs", 0xffff)) > 0)
                 d->sriov_totalvfs = (unsigned)n;
@@ -152,6 +163,20 @@ static void check_driver(const struct pgr_ctx *ctx, const struct doctor_devices 
                 return;
         }
         slot_ids(set, d, &ids);
+        /* Claimed from boot: the rule hands it over at device add; replaying that event is the fix. */
+        if (d->claimed && p->driver[0]) {
+                dstr_addf(&fix, "udevadm trigger --action=add /sys/bus/pci/devices/%s (the claim hands it to vfio-pci, "
+                          "as at boot), or start the VM", p->bdf);
+                doctor_add(rep, "driver", DOCTOR_WARN, p->bdf, dstr_get(&fix),
+                           "bound to the host driver %s although claimed from boot: it was bound before the udev rule "
+                           "ran (built in, or from the initramfs) and the rule has not run since", p->driver);
+                dstr_done(&fix);
+                dstr_done(&ids);
+                return;
+        }
+        if (d->vmid && p->driver[0])
+                dstr_addf(&fix, "pve-gpu-reset claim %lu (vfio-pci gets exactly these functions at boot, no blacklist), "
+                          "then reboot; or: ", d->vmid);
         if (streq(p->driver, "nouveau")) {
                 dstr_addf(&fix, "echo \"blacklist nouveau\" >> /etc/modprobe.d/blacklist.conf && echo \"options vfio-pci "
                           "ids=%s\" >> /etc/modprobe.d/vfio.conf && update-initramfs -u -k all, then reboot (a blacklist "
@@ -510,6 +535,105 @@ static void check_pin(const struct pgr_ctx *ctx, const struct doctor_device *d, 
                    "QEMU on a guest reboot use that instead (%s)", now, plan_pin_name(pd->pin), pd->pin_reason);
 }
 
+/* Whether udev will run the claim at all: the packaged rule, not masked by an /etc override (udev(7):
+ * a same-named file in /etc replaces it; a symlink to /dev/null disables it). */
+#define CLAIM_RULE "70-pve-gpu-reset.rules"
+static const char *claim_rule_problem(const struct pgr_ctx *ctx)
+{
+        static const char *const dirs[] = { "/etc/udev/rules.d/", "/run/udev/rules.d/", "/usr/lib/udev/rules.d/",
+                                            "/lib/udev/rules.d/" };
+        char path[PATH_MAX], target[PATH_MAX];
+        struct stat st;
+
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+                ssize_t n;
+
+                if (pgr_pathf(ctx, path, sizeof(path), "%s" CLAIM_RULE, dirs[i]) < 0 || lstat(path, &st) < 0)
+                        continue;
+                n = S_ISLNK(st.st_mode) ? readlink(path, target, sizeof(target) - 1) : -1;
+                if (n > 0) {
+                        target[n] = '\0';
+                        if (streq(target, "/dev/null"))
+                                return "masked (a symlink to /dev/null in /etc or /run)";
+                }
+                if (!S_ISLNK(st.st_mode) && st.st_size == 0)
+                        return "replaced by an empty file";
+                return NULL;
+        }
+        return "not installed (" CLAIM_RULE ")";
+}
+
+/* Claim from boot: whether the function is claimed, the claim is for the card that is there, the
+ * live state is what the claim makes at boot (driver_override, vfio-pci, the pin), and the claim's
+ * pin is still the one the policy gives. */
+static void check_claim(const struct pgr_ctx *ctx, const struct doctor_device *d, struct doctor_report *rep)
+{
+        const struct pcidev *p = &d->dev;
+        struct pgr_error err = {};
+        char owners[128], fix[256], now[STATE_VALUE_MAX];
+        const char *rule;
+        struct claim c;
+        int r;
+
+        if (!p->present || d->untouched || p->header_type == 1)
+                return;
+        r = claim_load(ctx, &p->addr, &c, &err);
+        if (r == -ENOENT) {
+                if (!d->vmid)
+                        return;
+                snprintf(fix, sizeof(fix), "pve-gpu-reset claim %lu (or attach %lu): vfio-pci gets it at device add, "
+                         "no blacklist needed", d->vmid, d->vmid);
+                doctor_add(rep, "claim", DOCTOR_INFO, p->bdf, fix,
+                           "not claimed from boot: a host driver module loaded at boot may bind it before the VM starts "
+                           "(pre-start takes it back)");
+                return;
+        }
+        snprintf(fix, sizeof(fix), "pve-gpu-reset unclaim %s", p->bdf);
+        if (r < 0) {
+                doctor_add(rep, "claim", DOCTOR_WARN, p->bdf, fix, "%s", err.msg);
+                return;
+        }
+        claim_owners_format(&c, owners, sizeof(owners));
+        if (c.vendor != p->vendor || c.device != p->device) {
+                doctor_add(rep, "claim", DOCTOR_WARN, p->bdf, fix,
+                           "claimed as %04x:%04x, but the card there is %04x:%04x: udev leaves it to its host driver",
+                           c.vendor, c.device, p->vendor, p->device);
+                return;
+        }
+        rule = claim_rule_problem(ctx);
+        if (rule) {
+                doctor_add(rep, "claim", DOCTOR_WARN, p->bdf, "reinstall the package (apt install --reinstall pve-gpu-reset)",
+                           "claimed (by %s), but the udev rule is %s: nothing gives it to vfio-pci at boot", owners, rule);
+                return;
+        }
+        snprintf(fix, sizeof(fix), "udevadm trigger --action=add /sys/bus/pci/devices/%s (what boot does), or start the VM",
+                 p->bdf);
+        if (!streq(p->driver_override, "vfio-pci") || (p->driver[0] && !streq(p->driver, "vfio-pci"))) {
+                doctor_add(rep, "claim", DOCTOR_WARN, p->bdf, fix,
+                           "claimed (by %s), but the live state disagrees: driver %s, driver_override %s (the claim "
+                           "makes vfio-pci and vfio-pci)", owners, p->driver[0] ? p->driver : "none",
+                           p->driver_override[0] ? p->driver_override : "(null)");
+                return;
+        }
+        if (c.pin_set && sysfs_dev_read(ctx, &p->addr, "reset_method", now, sizeof(now)) >= 0 && !streq(now, c.pin)) {
+                doctor_add(rep, "claim", DOCTOR_WARN, p->bdf, fix,
+                           "claimed (by %s) with pin %s, but reset_method is '%s'", owners, claim_pin_name(&c), now);
+                return;
+        }
+        if (d->pd && (d->pd->pin_set != c.pin_set || (c.pin_set && !streq(d->pd->pin, c.pin)))) {
+                if (d->vmid)
+                        snprintf(fix, sizeof(fix), "pve-gpu-reset claim %lu (records the policy's pin again)", d->vmid);
+                else
+                        snprintf(fix, sizeof(fix), "pve-gpu-reset claim %s (records the policy's pin again)", p->bdf);
+                doctor_add(rep, "claim", DOCTOR_WARN, p->bdf, fix,
+                           "claimed with pin %s, but the policy now gives %s: boot pins the old one until pre-start",
+                           claim_pin_name(&c), d->pd->pin_set ? plan_pin_name(d->pd->pin) : "-");
+                return;
+        }
+        doctor_add(rep, "claim", DOCTOR_OK, p->bdf, NULL, "claimed from boot (by %s): driver_override=vfio-pci, on %s, pin %s",
+                   owners, p->driver[0] ? p->driver : "no driver yet", claim_pin_name(&c));
+}
+
 static void check_power(const struct pgr_ctx *ctx, const struct doctor_device *d, struct doctor_report *rep)
 {
         const struct pcidev *p = &d->dev;
@@ -833,6 +957,7 @@ void doctor_check_devices(const struct pgr_ctx *ctx, const struct doctor_devices
                         check_group(ctx, set, d, rep);
                 check_reset(d, vendor_reset_loaded, log, rep);
                 check_pin(ctx, d, rep);
+                check_claim(ctx, d, rep);
                 check_power(ctx, d, rep);
                 check_bar(ctx, d, rep);
                 check_sriov(d, rep);

@@ -25,6 +25,8 @@ struct doctor_device {
         int numa_node;                   /* numa_node, -1 unknown */
         unsigned sriov_totalvfs;         /* 0: no SR-IOV capability */
         unsigned sriov_numvfs;           /* VFs enabled */
+        bool claimed;                    /* claimed from boot for this vendor:device (claim.h): the udev
+                                          * rule gives it to vfio-pci, no ids=/softdep/blacklist needed */
 };
 
 struct doctor_devices {

@@ -650,9 +650,11 @@ static int host_drivers_for(const struct pgr_ctx *ctx, const struct kmodinfo *km
         return 0;
 }
 
+/* A function claimed from boot is given to vfio-pci by the udev rule at device add: ids=, a softdep
+ * or a blacklist (which would hit every card of that id or driver) are not what it needs. */
 static bool wanted_on_vfio(const struct doctor_device *d)
 {
-        return d->dev.present && !d->untouched && d->dev.header_type != 1;
+        return d->dev.present && !d->untouched && d->dev.header_type != 1 && !d->claimed;
 }
 
 static void check_ids(const struct modprobe_conf *c, const struct doctor_devices *set, bool host_driver_around,

@@ -162,6 +162,12 @@ int lock_attach(const struct pgr_ctx *ctx, unsigned long vmid, const char *what,
         return lock_take(ctx, "attach.lock", vmid, what, timeout_ms, ret, err);
 }
 
+int lock_claims(const struct pgr_ctx *ctx, unsigned long vmid, const char *what, unsigned timeout_ms,
+                struct pgr_lock *ret, struct pgr_error *err)
+{
+        return lock_take(ctx, "claims.lock", vmid, what, timeout_ms, ret, err);
+}
+
 void lock_release(struct pgr_lock *l)
 {
         if (!l || l->fd < 0)

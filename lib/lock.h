@@ -33,6 +33,10 @@ int lock_autoprobe(const struct pgr_ctx *ctx, unsigned long vmid, const char *wh
  * and the VM config (qm set included), so parallel runs never lose each other's chained hookscript. */
 int lock_attach(const struct pgr_ctx *ctx, unsigned long vmid, const char *what, unsigned timeout_ms,
                 struct pgr_lock *ret, struct pgr_error *err);
+/* "claims.lock": claim, unclaim (and attach/detach through them) hold it around their read-modify-write
+ * of a claim record under /etc/pve-gpu-reset.d/claims, so parallel runs never lose each other's owner. */
+int lock_claims(const struct pgr_ctx *ctx, unsigned long vmid, const char *what, unsigned timeout_ms,
+                struct pgr_lock *ret, struct pgr_error *err);
 /* Clears the holder line and closes (which drops the flock). Safe on PGR_LOCK_INIT and twice. */
 void lock_release(struct pgr_lock *l);
 static inline void lock_releasep(struct pgr_lock *l) { lock_release(l); }

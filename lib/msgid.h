@@ -54,6 +54,9 @@
 #define PGR_MSGID_STATE_WRITE_FAILED "6d2b558e92214785b001b8322205c988"
 /* The hook runs as a copy of the binary (on a shared storage) older than the installed one. */
 #define PGR_MSGID_STALE_COPY         "ad542deadde14fd0a9c8bc7abfa8e57e"
+/* A claimed function (claim / attach) was handed to vfio-pci at device add by the udev rule, before a
+ * host driver module could bind it: driver_override, its pinned reset_method, a host driver unbound. */
+#define PGR_MSGID_CLAIM_APPLIED      "6027cfb452db418f92ada6dea1320063"
 
 /* After a reset the card's PCIe link came back narrower or slower than before (current_link_width/speed
  * against the value before the reset and the one recorded when it was last whole); one retrain was tried

@@ -16,6 +16,9 @@
 
 #include "apply.h"
 #include "attach.h"
+#include "claim.h"
+#include "lock.h"
+#include "sysfs.h"
 #include "journal.h"
 #include "mapping.h"
 #include "msgid.h"
@@ -738,4 +741,287 @@ out:
         free_all_confs(confs, n_confs);
         run_inputs_done(&in);
         return r;
+}
+
+/* ---- claim / unclaim ---- */
+
+/* The functions of the VM's config, present or not, as the pre-start plan sees them; a VM without a
+ * hostpci entry has none (and needs no sysfs: attach runs this on hosts without a card). */
+static bool vm_has_hostpci(struct pgr_ctx *ctx, unsigned long vmid, const struct run_options *o, int *ret_status)
+{
+        _cleanup_(vmconf_freep) struct vmconf *conf = NULL;
+        struct pgr_error err = {};
+        int r;
+
+        r = vmconf_load(ctx, vmid, o->migrated_from, &conf, &err);
+        if (r < 0) {
+                say(o, "%s", err.msg);
+                *ret_status = r == -ENOENT ? -EIO : -EINVAL;
+                return false;
+        }
+        *ret_status = 0;
+        for (size_t i = 0; i < VMCONF_MAX_HOSTPCI; i++)
+                if (conf->hostpci[i].present)
+                        return true;
+        return false;
+}
+
+/* Every function of the slots and functions named (a slot: the functions present). */
+static size_t expand_addrs(struct pgr_ctx *ctx, const struct pci_addr *addrs, size_t n, struct pci_addr *ret, size_t max)
+{
+        size_t k = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                struct pci_addr funcs[8];
+                size_t nf = 0;
+
+                if (addrs[i].func >= 0) {
+                        if (k < max)
+                                ret[k++] = addrs[i];
+                        continue;
+                }
+                (void)pcidev_slot_functions(ctx, &addrs[i], funcs, ELEMENTSOF(funcs), &nf);
+                for (size_t f = 0; f < nf && k < max; f++)
+                        ret[k++] = funcs[f];
+        }
+        return k;
+}
+
+/* One function of the plan: record the claim (with the plan's pin) and, when no host driver holds it,
+ * give it to vfio-pci and pin it now. Returns 1 when it failed. */
+static int claim_one(struct pgr_ctx *ctx, struct pcidev_access *acc, const struct plan_device *d,
+                     unsigned long owner, const struct run_options *o)
+{
+        _cleanup_(lock_releasep) struct pgr_lock lock = PGR_LOCK_INIT;
+        const char *skip = plan_use_skip_reason(d->use);
+        struct claim c = { .addr = d->dev.addr, .vendor = d->dev.vendor, .device = d->dev.device,
+                           .pin_set = d->pin_set };
+        struct apply_claim_result res;
+        struct pgr_error err = {};
+        struct apply_ctx ac = { .ctx = ctx, .acc = acc, .phase = PHASE_MANUAL, .dry_run = o->dry_run };
+        char who[32], now[320] = "";
+        bool created = false, for_safety = false;
+        int r;
+
+        if (skip) {
+                printf("%s: not claimed: %s\n", d->dev.bdf, skip);
+                return 0;
+        }
+        if (!d->dev.present) {
+                printf("%s: not claimed: not present\n", d->dev.bdf);
+                return 1;
+        }
+        if (d->dev.header_type == 1) {
+                printf("%s: not claimed: a PCI bridge is never given to vfio-pci\n", d->dev.bdf);
+                return 1;
+        }
+        for (size_t i = 0; i < d->n_actions; i++)
+                for_safety |= d->actions[i].kind == ACTION_SKIP && d->actions[i].for_safety;
+        /* "no usable reset" is a skip for safety too, but of the VM's own function (pinned to none). */
+        for_safety &= !(d->needs_reset && d->n_ladder == 0);
+        snprintf(c.pin, sizeof(c.pin), "%s", d->pin);
+        if (owner == CLAIM_OWNER_MANUAL)
+                snprintf(who, sizeof(who), "by hand");
+        else
+                snprintf(who, sizeof(who), "for VM %lu", owner);
+        if (!o->dry_run) {
+                r = claim_add(ctx, &c, owner, &created, &err);
+                if (r < 0) {
+                        say(o, "%s", err.msg);
+                        return 1;
+                }
+        }
+        /* Someone else's right now (reserved by or open in another VM): the record is for the next
+         * boot; nothing of theirs is written. */
+        if (for_safety)
+                snprintf(now, sizeof(now), "in use elsewhere now: claimed for the next boot only");
+        else if (d->dev.driver[0] && !streq(d->dev.driver, "vfio-pci"))
+                snprintf(now, sizeof(now), "bound to %s now: claimed for the next boot only (not unbound; "
+                         "'udevadm trigger --action=add %s' hands it over now)", d->dev.driver, d->dev.bdf);
+        else if (o->dry_run) /* a dry run writes nothing, not even a lock file */
+                snprintf(now, sizeof(now), "%s now", d->dev.driver[0] ? "on vfio-pci" : "would be given to vfio-pci");
+        else if (lock_slot(ctx, &d->dev.addr, owner, "claim", 0, &lock, &err) < 0)
+                snprintf(now, sizeof(now), "a pve-gpu-reset run holds the slot now: it binds and pins the function");
+        else {
+                r = apply_claim(&ac, &d->dev.addr, d->pin_set ? d->pin : NULL, false, d->policy.bind_timeout_ms, &res);
+                if (r < 0) {
+                        snprintf(now, sizeof(now), "not given to vfio-pci now: %.120s", res.why);
+                        printf("%s (%04x:%04x): %sclaimed %s, pin %s; %s\n", d->dev.bdf, c.vendor, c.device,
+                               o->dry_run ? "would be " : "", who, claim_pin_name(&c), now);
+                        return 1;
+                }
+                snprintf(now, sizeof(now), "%s now%s", res.vfio_missing ? "unbound (vfio-pci not loaded)" : "on vfio-pci",
+                         c.pin_set && !res.pinned && !o->dry_run ? " (the pin did not take: the kernel's list stays)" : "");
+        }
+        printf("%s (%04x:%04x): %sclaimed %s, pin %s%s; %s\n", d->dev.bdf, c.vendor, c.device,
+               o->dry_run ? "would be " : "", who, claim_pin_name(&c),
+               !o->dry_run && !created ? " (claim updated)" : "", now);
+        return 0;
+}
+
+int run_claim(struct pgr_ctx *ctx, unsigned long vmid, const struct pci_addr *addrs, size_t n,
+              const struct run_options *o)
+{
+        _cleanup_(plan_freep) struct plan *p = NULL;
+        struct pci_addr funcs[PLAN_MAX_DEVICES];
+        struct run_inputs in = {};
+        struct pgr_error err = {};
+        struct vmconf **confs = NULL;
+        size_t n_confs = 0;
+        int failed = 0, status, r;
+
+        if (vmid) {
+                if (!vm_has_hostpci(ctx, vmid, o, &status)) {
+                        if (status == 0)
+                                printf("VM %lu: no hostpci entry, nothing to claim\n", vmid);
+                        return status;
+                }
+                status = run_vm_plan(ctx, vmid, PHASE_PRE_START, o, false, &in, &p, &err);
+                if (status < 0) {
+                        say(o, "%s", err.msg);
+                        goto out;
+                }
+        } else {
+                struct plan_input pi;
+
+                status = load_inputs(ctx, 0, o, false, &in, &err);
+                if (status < 0) {
+                        say(o, "%s", err.msg);
+                        goto out;
+                }
+                /* A function any VM gives with driver=keep or mdev is refused, as by the reset command. */
+                r = load_all_confs(ctx, o, &confs, &n_confs);
+                if (r < 0) {
+                        say(o, "cannot read the VM configs under /etc/pve/qemu-server: %s",
+                                strerror(-r));
+                        status = -EIO;
+                        goto out;
+                }
+                plan_input_init(&pi, ctx, &in, 0, PHASE_PRE_START);
+                pi.override = funcs;
+                pi.n_override = expand_addrs(ctx, addrs, n, funcs, ELEMENTSOF(funcs));
+                pi.all_confs = (const struct vmconf *const *)confs;
+                pi.n_all_confs = n_confs;
+                if (pi.n_override == 0) {
+                        say(o, "no such PCI function");
+                        status = -EIO;
+                        goto out;
+                }
+                r = plan_build(&pi, &p, &err);
+                if (r < 0) {
+                        say(o, "%s", err.msg[0] ? err.msg : strerror(-r));
+                        status = -EIO;
+                        goto out;
+                }
+        }
+        for (size_t i = 0; i < p->n_devices; i++)
+                failed |= claim_one(ctx, in.acc, &p->devices[i], vmid ? vmid : CLAIM_OWNER_MANUAL, o);
+        status = failed ? -EIO : 0;
+out:
+        free_all_confs(confs, n_confs);
+        run_inputs_done(&in);
+        return status;
+}
+
+int run_unclaim(struct pgr_ctx *ctx, unsigned long vmid, const struct pci_addr *addrs, size_t n,
+                const struct run_options *o)
+{
+        struct claim claims[CLAIM_MAX];
+        struct pgr_error err = {};
+        size_t n_claims = 0, bad = 0, done = 0;
+        int failed = 0, r;
+
+        r = claim_list(ctx, claims, ELEMENTSOF(claims), &n_claims, &bad);
+        if (r < 0 && r != -ENOBUFS) {
+                say(o, "cannot read %s: %s", CLAIM_DIR, strerror(-r));
+                return -EIO;
+        }
+        for (size_t i = 0; i < n_claims; i++) {
+                const struct claim *c = &claims[i];
+                char bdf[PCI_ADDR_STRLEN], owners[256];
+                bool named = false;
+                size_t left = 0;
+
+                for (size_t k = 0; k < n && !named; k++)
+                        named = addrs[k].func < 0 ? pci_addr_same_slot(&addrs[k], &c->addr) : pci_addr_eq(&addrs[k], &c->addr);
+                if (vmid ? !claim_has_owner(c, vmid) : !named)
+                        continue;
+                done++;
+                pci_addr_format(&c->addr, bdf);
+                if (o->dry_run) {
+                        printf("%s: would be unclaimed%s\n", bdf, vmid && c->n_owners > 1 ? " by this VM (others still claim it)" : "");
+                        continue;
+                }
+                r = claim_drop(ctx, &c->addr, vmid, vmid == 0, &left, &err);
+                if (r < 0) {
+                        say(o, "%s", err.msg[0] ? err.msg : strerror(-r));
+                        failed = 1;
+                        continue;
+                }
+                if (left) {
+                        struct claim rest;
+
+                        if (claim_load(ctx, &c->addr, &rest, &err) >= 0)
+                                claim_owners_format(&rest, owners, sizeof(owners));
+                        else
+                                snprintf(owners, sizeof(owners), "others");
+                        printf("%s: VM %lu no longer claims it; still claimed by %s\n", bdf, vmid, owners);
+                } else
+                        printf("%s: unclaimed (it stays on its driver until the next boot)\n", bdf);
+        }
+        /* unclaim BDF of a record that does not parse: remove it all the same. */
+        for (size_t k = 0; !vmid && k < n; k++) {
+                struct claim c;
+                char bdf[PCI_ADDR_STRLEN];
+                size_t left;
+
+                if (addrs[k].func < 0 || claim_load(ctx, &addrs[k], &c, &err) != -EINVAL)
+                        continue;
+                done++;
+                if (!o->dry_run && claim_drop(ctx, &addrs[k], 0, true, &left, &err) < 0) {
+                        say(o, "%s", err.msg);
+                        failed = 1;
+                } else
+                        printf("%s: malformed claim record %sremoved\n", pci_addr_format(&addrs[k], bdf),
+                               o->dry_run ? "would be " : "");
+        }
+        if (!done) {
+                if (vmid)
+                        printf("VM %lu: no claim to remove\n", vmid);
+                else
+                        printf("nothing claimed at the address%s given\n", n > 1 ? "es" : "");
+        }
+        if (bad && vmid)
+                say(o, "%zu malformed record%s under %s left alone (unclaim BDF removes one)",
+                        bad, bad > 1 ? "s" : "", CLAIM_DIR);
+        return failed ? -EIO : 0;
+}
+
+int run_claim_udev(struct pgr_ctx *ctx, const struct pci_addr *a, const struct run_options *o, struct journal *j)
+{
+        _cleanup_(policy_freep) struct policy *policy = NULL;
+        struct policy_settings s;
+        enum claim_udev_outcome outcome;
+        struct pgr_error err = {};
+        unsigned vendor = 0, device = 0;
+        char pin[24] = "";
+        int r;
+
+        /* The policy's bind timeout for this card; a policy that does not load must not leave the card
+         * to a host driver: the built-in defaults then. */
+        if (policy_load(ctx, o->config_path, &policy, &err) < 0)
+                (void)policy_new_default(&policy);
+        (void)sysfs_dev_read_hex(ctx, a, "vendor", &vendor);
+        (void)sysfs_dev_read_hex(ctx, a, "device", &device);
+        policy_resolve(policy, 0, vendor, device, &s);
+        r = claim_udev(ctx, j, a, s.bind_timeout_ms, &outcome, pin, sizeof(pin));
+        if (r < 0)
+                say(o, "claim: %s", strerror(-r));
+        /* udev's environment for the rule's next lines (and `udevadm info`): loads vfio-pci when claimed. */
+        if (outcome == CLAIM_UDEV_DONE) {
+                printf("PVE_GPU_RESET_CLAIM=vfio-pci\n");
+                if (pin[0])
+                        printf("PVE_GPU_RESET_PIN=%s\n", pin);
+        }
+        return 0;
 }

@@ -50,7 +50,7 @@ struct cli_command {
 };
 
 extern const struct cli_command cli_cmd_plan, cli_cmd_doctor, cli_cmd_history, cli_cmd_reset, cli_cmd_verify,
-        cli_cmd_attach, cli_cmd_detach, cli_cmd_hook;
+        cli_cmd_attach, cli_cmd_detach, cli_cmd_claim, cli_cmd_unclaim, cli_cmd_hook;
 
 /* The next option of self (argv[0] is the command's name, getopt permutes the rest): one of its
  * own (its val), or -1 at the end. A global option is stored in g and skipped; --help prints

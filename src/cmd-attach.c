@@ -136,6 +136,18 @@ static int cmd_attach_detach(const struct cli_command *self, int argc, char **ar
                 print_attached(vmid, &res);
         else
                 print_detached(vmid, &res);
+        /* attach claims the VM's functions from boot on; detach drops this VM's claims. The hookscript
+         * is what they are asked for: a claim that cannot be made (no card here yet) is said on
+         * stderr and does not fail them. */
+        {
+                struct run_options o;
+
+                cli_run_options(g, &o);
+                if ((attach ? run_claim(&ctx, vmid, NULL, 0, &o) : run_unclaim(&ctx, vmid, NULL, 0, &o)) < 0)
+                        cli_error("VM %lu: %s; 'pve-gpu-reset %s %lu' retries it", vmid,
+                                  attach ? "its functions are not all claimed from boot" : "its claims were not all removed",
+                                  attach ? "claim" : "unclaim", vmid);
+        }
         return EXIT_DONE;
 }
 

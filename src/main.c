@@ -13,7 +13,7 @@
 
 static const struct cli_command *const commands[] = {
         &cli_cmd_plan, &cli_cmd_doctor, &cli_cmd_history, &cli_cmd_reset,
-        &cli_cmd_verify, &cli_cmd_attach, &cli_cmd_detach,
+        &cli_cmd_verify, &cli_cmd_attach, &cli_cmd_detach, &cli_cmd_claim, &cli_cmd_unclaim,
 };
 
 static void usage(FILE *out)
@@ -23,8 +23,8 @@ static void usage(FILE *out)
         for (size_t i = 0; i < ELEMENTSOF(commands); i++)
                 fprintf(out, "  pve-gpu-reset %-24s %s\n", commands[i]->synopsis, commands[i]->help);
         fputs("Global options (before or after the command): --root DIR, --config FILE, --node NAME, -v, --version, --help\n"
-              "--dry-run (before or after the command): plan, doctor, history and reset show what they would do and\n"
-              "  change nothing, and so does hook mode; the other commands refuse it.\n"
+              "--dry-run (before or after the command): plan, doctor, history, reset, claim and unclaim show what they\n"
+              "  would do and change nothing, and so does hook mode; the other commands refuse it.\n"
               "'pve-gpu-reset COMMAND --help' lists the options of a command.\n"
               "Phases: pre-start, post-start, pre-stop, post-stop. Exit: 0 done, 1 failed, 2 bad usage or input.\n",
               out);

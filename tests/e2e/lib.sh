@@ -236,6 +236,40 @@ _e2e_fetch_locked() {
         export E2E_KERNELS
 }
 
+# e2e_fetch_udev -> E2E_UDEV_ROOT: Debian 12's udev package (systemd-udevd = udevadm, 80-drivers.rules),
+# fetched with apt-get download + dpkg-deb -x like the kernels and cached in $E2E_CACHE/udev/VERSION.
+# Its libraries (libsystemd-shared-252 and the rest) come from the host, as for every guest binary.
+e2e_fetch_udev() {
+        local lockfd ver dir tmp rc=0
+        mkdir -p "$E2E_CACHE/udev" || return 1
+        exec {lockfd}>"$E2E_CACHE/.fetch.lock" || return 1
+        flock "$lockfd"
+        ver=$(apt-cache policy udev 2>/dev/null | sed -n 's/^ *Candidate: //p')
+        if [ -z "$ver" ] || [ "$ver" = "(none)" ]; then
+                dir=$(ls -d "$E2E_CACHE"/udev/*/.unpacked 2>/dev/null | tail -n1)
+                dir=${dir%/.unpacked}
+        else
+                dir="$E2E_CACHE/udev/$ver"
+        fi
+        if [ -z "$dir" ]; then
+                e2e_die "apt-cache has no candidate for udev and $E2E_CACHE/udev has none either"; rc=1
+        elif [ ! -f "$dir/.unpacked" ]; then
+                e2e_need apt-get dpkg-deb || rc=1
+                tmp=$(mktemp -d "$E2E_CACHE/dl.XXXXXX") || rc=1
+                if [ $rc = 0 ] && (cd "$tmp" && apt-get download -q -o APT::Sandbox::User=root "udev=$ver" >&2) &&
+                        rm -rf "$dir" && mkdir -p "$dir" && dpkg-deb -x "$tmp"/udev_*.deb "$dir"; then
+                        touch "$dir/.unpacked"
+                else
+                        e2e_die "fetching udev=$ver failed"; rc=1
+                fi
+                rm -rf "$tmp"
+        fi
+        exec {lockfd}>&-
+        [ $rc = 0 ] || return 1
+        E2E_UDEV_ROOT=$dir
+        export E2E_UDEV_ROOT
+}
+
 # e2e_kernel_package KVER -> "NAME VERSION" of the unpacked package
 e2e_kernel_package() {
         local root
@@ -413,6 +447,14 @@ e2e_build_initramfs() {
                 _e2e_cat_module "$p" >"$stage/usr/lib/modules/$kver/$m.ko" || { rm -rf "$stage"; return 1; }
                 printf '%s\n' "$m" >>"$stage/etc/e2e/modules"
         done <<<"$order"
+
+        # A guest with udev loads modules by modalias (libkmod): it needs the index depmod makes.
+        if [ "${E2E_DEPMOD:-0}" = 1 ]; then
+                for f in modules.builtin modules.builtin.modinfo modules.order; do
+                        [ -f "$root/lib/modules/$kver/$f" ] && cp "$root/lib/modules/$kver/$f" "$stage/usr/lib/modules/$kver/"
+                done
+                depmod -b "$stage" "$kver" 2>/dev/null || { rm -rf "$stage"; e2e_die "depmod for $kver failed"; return 1; }
+        fi
 
         # host tools (lspci/setpci: libpci + pci.ids, the same library the hook uses)
         for t in $E2E_HOST_TOOLS; do
@@ -691,6 +733,7 @@ e2e_guest_vfio_reset() {
 #     # e2e-topology: gpu switch     # e2e-hotplug: acpi        # e2e-modules: snd-hda-intel
 #     # e2e-append: pci=noaer        # e2e-timeout: 180         # e2e-kernels: 6.12.*
 #     # e2e-files: path/rel/to/tests/e2e:/dest ...
+#     # e2e-udev: yes                       Debian's udevd (e2e_fetch_udev), 80-drivers.rules, our rule
 #     # e2e-trace: pci_nvme_pci_reset ...   QEMU trace events, checked on the host after the boot by
 #     # e2e-trace-none: ERE                 (no trace line after the scenario started may match) and
 #     # e2e-trace-some: ERE                 (at least one must); several of each may be given
@@ -723,6 +766,16 @@ e2e_run_scenario() {
         for f in $v; do
                 case $f in /*) files+=("$f") ;; *) files+=("$E2E_DIR/$f") ;; esac
         done
+        # "# e2e-udev: yes": Debian's systemd-udevd with 80-drivers.rules and our rule, and a module index.
+        local E2E_DEPMOD=${E2E_DEPMOD:-0}
+        v=$(e2e_scenario_header "$scen" udev)
+        if [ "$v" = yes ]; then
+                e2e_fetch_udev || { E2E_WHY="fetching udev failed"; return 125; }
+                files+=("$E2E_UDEV_ROOT/bin/udevadm:/usr/bin/udevadm"
+                        "$E2E_UDEV_ROOT/lib/udev/rules.d/80-drivers.rules:/usr/lib/udev/rules.d/80-drivers.rules"
+                        "$E2E_DIR/../../conf/udev/70-pve-gpu-reset.rules:/usr/lib/udev/rules.d/70-pve-gpu-reset.rules")
+                E2E_DEPMOD=1
+        fi
         if [ -n "${E2E_BUILDDIR:-}" ] && [ -x "$E2E_BUILDDIR/pve-gpu-reset" ]; then
                 files+=("$E2E_BUILDDIR/pve-gpu-reset:/usr/sbin/pve-gpu-reset")
         fi

@@ -25,7 +25,7 @@ expect_json() {
         err=$(printf '%s' "$out" | python3 -c '
 import json, re, sys
 d = json.load(sys.stdin)
-ids = {"iommu", "driver", "modprobe", "cmdline", "iommu-group", "reset", "pin", "power", "bar", "kernel", "kernel-log", "vm",
+ids = {"iommu", "driver", "modprobe", "cmdline", "iommu-group", "reset", "pin", "claim", "power", "bar", "kernel", "kernel-log", "vm",
        "initramfs", "numa", "sriov"}
 assert set(d) == {"verdict", "checks"}, sorted(d)
 assert d["verdict"] in ("ok", "warn", "fail"), d["verdict"]

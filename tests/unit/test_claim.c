@@ -1,0 +1,545 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Claim from boot on fixture trees with the fake kernel: the claim records (owners, parse errors),
+ * the udev entry point (claim --udev: only a claimed function with the claimed vendor:device, never
+ * a slot a hook run holds; driver_override, pin, bounded handover of a host driver), and the claim /
+ * unclaim commands (attach/detach run them): no host driver unbound by hand, keep/mdev never claimed,
+ * detach keeps the claims other owners still hold. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "apply.h"
+#include "claim.h"
+#include "doctor.h"
+#include "fakekernel.h"
+#include "journal.h"
+#include "lock.h"
+#include "run.h"
+#include "sysfs.h"
+#include "testutil.h"
+
+struct rig {
+        struct pgr_ctx ctx;
+        struct fakekernel fk;
+        struct journal *journal;
+        FILE *log;
+        char *logbuf;
+        size_t loglen;
+};
+
+static void rig_up(struct rig *g, const char *host)
+{
+        char root[4096], cmd[8192];
+        static int n;
+
+        memset(g, 0, sizeof(*g));
+        snprintf(root, sizeof(root), "%s/claim-%d-%d", getenv("PGR_FIXTURES"), (int)getpid(), n++);
+        snprintf(cmd, sizeof(cmd), "cp -a '%s/%s' '%s'", getenv("PGR_FIXTURES"), host, root);
+        assert_int_equal(system(cmd), 0);
+        assert_int_equal(pgr_ctx_init(&g->ctx, root, NULL), 0);
+        fk_init(&g->fk, &g->ctx, root);
+        g->log = open_memstream(&g->logbuf, &g->loglen);
+        assert_int_equal(journal_open_mode(JOURNAL_MODE_STDERR, g->log, &g->journal), 0);
+}
+
+static void rig_down(struct rig *g)
+{
+        journal_close(g->journal);
+        fclose(g->log);
+        free(g->logbuf);
+        assert_int_equal(rm_rf(g->fk.root), 0);
+        fk_done(&g->fk);
+}
+
+static bool logged(struct rig *g, const char *needle)
+{
+        fflush(g->log);
+        return g->logbuf && strstr(g->logbuf, needle);
+}
+
+static const char *driver(struct rig *g, const char *bdf)
+{
+        static char buf[64];
+
+        return fk_driver(&g->fk, bdf, buf, sizeof(buf));
+}
+
+static const char *attr(struct rig *g, const char *bdf, const char *name)
+{
+        static char buf[128];
+        char rel[256];
+
+        snprintf(rel, sizeof(rel), "sys/bus/pci/devices/%s/%s", bdf, name);
+        return fk_cat(&g->fk, rel, buf, sizeof(buf));
+}
+
+static bool exists(struct rig *g, const char *rel)
+{
+        char path[4200];
+
+        snprintf(path, sizeof(path), "%s/%s", g->fk.root, rel);
+        return access(path, F_OK) == 0;
+}
+
+static struct pci_addr addr(const char *bdf)
+{
+        struct pci_addr a;
+
+        assert_int_equal(pci_addr_parse_full(bdf, &a), 0);
+        return a;
+}
+
+/* A record as the claim command writes it. */
+static void put_claim(struct rig *g, const char *bdf, unsigned vendor, unsigned device, const char *pin,
+                      unsigned long owner)
+{
+        struct claim c = { .addr = addr(bdf), .vendor = vendor, .device = device, .pin_set = pin != NULL };
+        struct pgr_error err = {};
+        bool created;
+
+        if (pin)
+                snprintf(c.pin, sizeof(c.pin), "%s", pin);
+        assert_int_equal(claim_add(&g->ctx, &c, owner, &created, &err), 0);
+}
+
+static enum claim_udev_outcome udev(struct rig *g, const char *bdf)
+{
+        enum claim_udev_outcome out;
+        struct pci_addr a = addr(bdf);
+        char pin[24];
+
+        assert_int_equal(claim_udev(&g->ctx, g->journal, &a, 200, &out, pin, sizeof(pin)), 0);
+        return out;
+}
+
+static void owners_are_added_once_and_dropped_one_by_one(void **state)
+{
+        struct rig g;
+        struct claim c;
+        struct pgr_error err = {};
+        struct pci_addr a = addr("0000:01:00.0");
+        char owners[64], text[512];
+        size_t left;
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        put_claim(&g, "0000:01:00.0", 0x10de, 0x1b06, "", 100);
+        put_claim(&g, "0000:01:00.0", 0x10de, 0x1b06, "", 101);
+        put_claim(&g, "0000:01:00.0", 0x10de, 0x1b06, "", 100);
+        put_claim(&g, "0000:01:00.0", 0x10de, 0x1b06, "", CLAIM_OWNER_MANUAL);
+        assert_int_equal(claim_load(&g.ctx, &a, &c, &err), 0);
+        claim_owners_format(&c, owners, sizeof(owners));
+        assert_string_equal(owners, "100 101 manual");
+        assert_string_equal(claim_pin_name(&c), "none");
+        assert_string_equal(fk_cat(&g.fk, "etc/pve-gpu-reset.d/claims/0000:01:00.0", text, sizeof(text)) + strlen(text) -
+                                    strlen("by=100 101 manual"), "by=100 101 manual");
+        assert_int_equal(claim_drop(&g.ctx, &a, 100, false, &left, &err), 0);
+        assert_int_equal(left, 2);
+        assert_int_equal(claim_drop(&g.ctx, &a, 100, false, &left, &err), -ENOENT);
+        assert_int_equal(claim_drop(&g.ctx, &a, 0, true, &left, &err), 0);
+        assert_int_equal(left, 0);
+        assert_false(exists(&g, "etc/pve-gpu-reset.d/claims/0000:01:00.0"));
+        assert_int_equal(claim_load(&g.ctx, &a, &c, &err), -ENOENT);
+        assert_int_equal(g.fk.sh->n_log, 0); /* records only: nothing in sysfs */
+        rig_down(&g);
+}
+
+static void malformed_record_is_refused_naming_its_line(void **state)
+{
+        static const char *const bad[] = {
+                "format=1\nid=10de:2b85\npin=none\nby=100\nby=101\n",  /* a key twice */
+                "format=1\nid=10de:2b85\npin=$(reboot)\nby=100\n",     /* a pin no kernel method has */
+                "format=1\nid=10de:2b8\npin=flr\nby=100\n",            /* short id */
+                "format=2\nid=10de:2b85\npin=flr\nby=100\n",           /* unknown format */
+                "format=1\nid=10de:2b85\npin=flr\nby=99\n",            /* not a VMID */
+                "format=1\nid=10de:2b85\npin=flr\n",                   /* no owner */
+        };
+        struct pci_addr a = addr("0000:01:00.0");
+        struct pgr_error err = {};
+        struct claim c;
+
+        (void)state;
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                assert_int_equal(claim_parse(bad[i], strlen(bad[i]), &a, "f", &c, &err), -EINVAL);
+        assert_int_equal(claim_parse(bad[0], strlen(bad[0]), &a, "f", &c, &err), -EINVAL);
+        assert_non_null(strstr(err.msg, "f:5:"));
+        assert_int_equal(claim_parse("format=1\nid=10de:2B85\npin=-\nby=manual 100\n", 42, &a, "f", &c, &err), 0);
+        assert_int_equal(c.device, 0x2b85);
+        assert_false(c.pin_set);
+}
+
+/* The boot case the rule exists for: a host driver (built in, or loaded from the initramfs) holds the
+ * claimed GPU when udev gets to it. It ends on vfio-pci with driver_override set and its pin (none:
+ * written as "\n", the kernel's empty list), and the kernel's own list is recorded for later plans. */
+static void udev_hands_a_claimed_function_from_its_host_driver_to_vfio_with_the_pin(void **state)
+{
+        struct rig g;
+        char buf[64];
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        put_claim(&g, "0000:01:00.0", 0x10de, 0x1b06, "", 100);
+        assert_int_equal(udev(&g, "0000:01:00.0"), CLAIM_UDEV_DONE);
+        assert_string_equal(driver(&g, "0000:01:00.0"), "vfio-pci");
+        assert_string_equal(attr(&g, "0000:01:00.0", "driver_override"), "vfio-pci");
+        assert_string_equal(attr(&g, "0000:01:00.0", "reset_method"), "");
+        assert_int_equal(fk_count(&g.fk, "0000:01:00.0/reset_method", "\n"), 1);
+        assert_string_equal(fk_cat(&g.fk, "run/pve-gpu-reset/kernel-reset_method-0000:01:00.0", buf, sizeof(buf)), "bus");
+        assert_true(logged(&g, "claimed at device add: driver_override=vfio-pci, reset_method pinned to none, host "
+                               "driver unbound, on vfio-pci"));
+        /* The other function of the card is not claimed: untouched. */
+        assert_string_equal(driver(&g, "0000:01:00.1"), "snd_hda_intel");
+        assert_int_equal(fk_count(&g.fk, "0000:01:00.1/", NULL), 0);
+        /* The lock it took is released. */
+        assert_null(strstr(fk_cat(&g.fk, "run/pve-gpu-reset/slot-0000:01:00.lock", buf, sizeof(buf)), "pid="));
+        rig_down(&g);
+}
+
+static void udev_never_writes_to_an_unclaimed_function(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        put_claim(&g, "0000:01:00.1", 0x10de, 0x10ef, NULL, 100);
+        assert_int_equal(udev(&g, "0000:01:00.0"), CLAIM_UDEV_NOT_CLAIMED);
+        assert_int_equal(g.fk.sh->n_log, 0);
+        assert_string_equal(driver(&g, "0000:01:00.0"), "nvidia");
+        rig_down(&g);
+}
+
+/* The card in the slot was swapped: the claim was for another vendor:device. Nothing is written. */
+static void udev_leaves_a_different_card_in_a_claimed_slot_alone(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        put_claim(&g, "0000:01:00.0", 0x10de, 0x2b85, "", 100);
+        assert_int_equal(udev(&g, "0000:01:00.0"), CLAIM_UDEV_OTHER_CARD);
+        assert_int_equal(g.fk.sh->n_log, 0);
+        assert_string_equal(driver(&g, "0000:01:00.0"), "nvidia");
+        assert_true(logged(&g, "claimed as 10de:2b85, but the device there is 10de:1b06: left alone"));
+        rig_down(&g);
+}
+
+/* A hook run's remove+rescan makes an add event for a function it is about to bind and pin itself:
+ * the udev entry point must not cross it (the run may have narrowed reset_method for its reset). */
+static void udev_leaves_a_slot_a_hook_run_holds(void **state)
+{
+        struct rig g;
+        struct pgr_lock held = PGR_LOCK_INIT;
+        struct pgr_error err = {};
+        struct pci_addr a = addr("0000:01:00.0");
+        pid_t pid;
+        int fds[2], status;
+        char c;
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        put_claim(&g, "0000:01:00.0", 0x10de, 0x1b06, "", 100);
+        /* flock is per open file: another process holds it, as a running hook would. */
+        assert_int_equal(pipe(fds), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                close(fds[0]);
+                if (lock_slot(&g.ctx, &a, 100, "post-stop", 0, &held, &err) < 0)
+                        _exit(1);
+                (void)!write(fds[1], "x", 1);
+                pause();
+                _exit(0);
+        }
+        close(fds[1]);
+        assert_int_equal(read(fds[0], &c, 1), 1);
+        assert_int_equal(udev(&g, "0000:01:00.0"), CLAIM_UDEV_BUSY);
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        close(fds[0]);
+        assert_int_equal(g.fk.sh->n_log, 0);
+        assert_string_equal(driver(&g, "0000:01:00.0"), "nvidia");
+        rig_down(&g);
+}
+
+/* vfio-pci not loaded yet (early boot): the host driver is still unbound and driver_override set, so
+ * nothing but vfio-pci can take the function; the rule then loads vfio-pci, which binds it. */
+static void udev_without_vfio_pci_leaves_the_function_unbound_and_reserved(void **state)
+{
+        struct rig g;
+        char path[4200];
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        snprintf(path, sizeof(path), "%s/sys/bus/pci/drivers/vfio-pci", g.fk.root);
+        assert_int_equal(rm_rf(path), 0);
+        put_claim(&g, "0000:01:00.0", 0x10de, 0x1b06, "", 100);
+        assert_int_equal(udev(&g, "0000:01:00.0"), CLAIM_UDEV_DONE);
+        assert_string_equal(driver(&g, "0000:01:00.0"), "");
+        assert_string_equal(attr(&g, "0000:01:00.0", "driver_override"), "vfio-pci");
+        assert_int_equal(fk_count(&g.fk, "sys/bus/pci/drivers_probe", NULL), 0);
+        assert_true(logged(&g, "unbound until vfio-pci loads"));
+        rig_down(&g);
+}
+
+/* A pin the kernel refuses (a method this kernel does not offer) leaves its list and says so; the
+ * function is still given to vfio-pci. */
+static void udev_pin_the_kernel_refuses_is_a_warning_not_a_lost_claim(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        put_claim(&g, "0000:01:00.0", 0x10de, 0x1b06, "flr", 100);
+        assert_int_equal(udev(&g, "0000:01:00.0"), CLAIM_UDEV_DONE);
+        assert_string_equal(driver(&g, "0000:01:00.0"), "vfio-pci");
+        assert_string_equal(attr(&g, "0000:01:00.0", "reset_method"), "bus");
+        assert_true(logged(&g, "reset_method could not be pinned to flr: Invalid argument"));
+        rig_down(&g);
+}
+
+/* `claim VMID` on a card a host driver holds now: recorded with the plan's pin for the next boot,
+ * and nothing is unbound or written in sysfs. */
+static void claim_command_records_the_plan_pin_and_unbinds_nothing(void **state)
+{
+        struct rig g;
+        struct run_options o = {};
+        struct claim c;
+        struct pgr_error err = {};
+        struct pci_addr gpu = addr("0000:01:00.0"), audio = addr("0000:01:00.1");
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        assert_int_equal(run_claim(&g.ctx, 100, NULL, 0, &o), 0);
+        assert_int_equal(claim_load(&g.ctx, &gpu, &c, &err), 0);
+        assert_int_equal(c.vendor, 0x10de);
+        assert_string_equal(claim_pin_name(&c), "none"); /* a GPU slot: the slot reset is the safe one */
+        assert_true(claim_has_owner(&c, 100));
+        assert_int_equal(claim_load(&g.ctx, &audio, &c, &err), 0);
+        assert_string_equal(claim_pin_name(&c), "-"); /* no reset_method on that function */
+        assert_int_equal(g.fk.sh->n_log, 0);
+        assert_string_equal(driver(&g, "0000:01:00.0"), "nvidia");
+        assert_string_equal(driver(&g, "0000:01:00.1"), "snd_hda_intel");
+        rig_down(&g);
+}
+
+/* --dry-run: the same decisions, no record, no write. */
+static void claim_dry_run_writes_nothing(void **state)
+{
+        struct rig g;
+        struct run_options o = { .dry_run = true };
+
+        (void)state;
+        rig_up(&g, "gpu-audio-rootport");
+        assert_int_equal(run_claim(&g.ctx, 100, NULL, 0, &o), 0);
+        assert_false(exists(&g, "etc/pve-gpu-reset.d"));
+        assert_false(exists(&g, "run/pve-gpu-reset/slot-0000:01:00.lock"));
+        assert_int_equal(g.fk.sh->n_log, 0);
+        rig_down(&g);
+}
+
+/* A function on vfio-pci (or unbound) is claimed and pinned now as well. */
+static void claim_command_pins_a_function_already_on_vfio_now(void **state)
+{
+        struct rig g;
+        struct run_options o = {};
+
+        (void)state;
+        rig_up(&g, "gpu-audio-rootport");
+        assert_int_equal(run_claim(&g.ctx, 100, NULL, 0, &o), 0);
+        assert_true(exists(&g, "etc/pve-gpu-reset.d/claims/0000:01:00.0"));
+        assert_string_equal(attr(&g, "0000:01:00.0", "driver_override"), "vfio-pci");
+        assert_string_equal(attr(&g, "0000:01:00.0", "reset_method"), "");
+        assert_string_equal(driver(&g, "0000:01:00.0"), "vfio-pci");
+        assert_int_equal(fk_count(&g.fk, "/driver/unbind", NULL), 0);
+        rig_down(&g);
+}
+
+/* driver=keep and mdev functions are never claimed, by VM (keep-mdev VM 100) or by address when any
+ * VM gives them so. */
+static void keep_and_mdev_functions_are_never_claimed(void **state)
+{
+        struct rig g;
+        struct run_options o = {};
+        struct pci_addr slot = { .domain = 0, .bus = 1, .slot = 0, .func = -1 };
+
+        (void)state;
+        rig_up(&g, "keep-mdev");
+        (void)run_claim(&g.ctx, 100, NULL, 0, &o);
+        (void)run_claim(&g.ctx, 0, &slot, 1, &o);
+        assert_false(exists(&g, "etc/pve-gpu-reset.d/claims/0000:01:00.0"));
+        assert_false(exists(&g, "etc/pve-gpu-reset.d/claims/0000:00:02.0"));
+        assert_int_equal(g.fk.sh->n_log, 0);
+        rig_down(&g);
+}
+
+/* detach (unclaim VMID) drops only that VM: a function a manual claim (or another VM) still holds
+ * stays claimed. unclaim BDF removes the claim whoever holds it. */
+static void detach_keeps_what_another_owner_still_claims(void **state)
+{
+        struct rig g;
+        struct run_options o = {};
+        struct pci_addr gpu = addr("0000:01:00.0");
+        struct claim c;
+        struct pgr_error err = {};
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        assert_int_equal(run_claim(&g.ctx, 100, NULL, 0, &o), 0);
+        assert_int_equal(run_claim(&g.ctx, 0, &gpu, 1, &o), 0);
+        assert_int_equal(run_unclaim(&g.ctx, 100, NULL, 0, &o), 0);
+        assert_int_equal(claim_load(&g.ctx, &gpu, &c, &err), 0);
+        assert_false(claim_has_owner(&c, 100));
+        assert_true(claim_has_owner(&c, CLAIM_OWNER_MANUAL));
+        assert_false(exists(&g, "etc/pve-gpu-reset.d/claims/0000:01:00.1"));
+        assert_int_equal(run_unclaim(&g.ctx, 0, &gpu, 1, &o), 0);
+        assert_false(exists(&g, "etc/pve-gpu-reset.d/claims/0000:01:00.0"));
+        rig_down(&g);
+}
+
+static void install_rule(struct rig *g)
+{
+        char path[4200];
+
+        snprintf(path, sizeof(path), "%s/usr/lib/udev/rules.d", g->fk.root);
+        assert_int_equal(mkdir_p(path, 0755), 0);
+        snprintf(path, sizeof(path), "%s/usr/lib/udev/rules.d/70-pve-gpu-reset.rules", g->fk.root);
+        write_text(path, "# the packaged rule\n");
+}
+
+static const struct doctor_finding *doctor_claim(struct rig *g, const char *bdf, struct doctor_report **rep)
+{
+        struct pgr_error err = {};
+
+        doctor_report_free(*rep);
+        *rep = NULL;
+        assert_int_equal(doctor_collect(&g->ctx, 100, NULL, rep, &err), 0);
+        return doctor_report_find(*rep, "claim", bdf, NULL);
+}
+
+/* doctor: claimed and as the claim makes it (ok); the live state disagrees (warn, with the trigger
+ * that replays boot); not claimed (info, fix claim); the rule masked (warn); another card (warn). */
+static void doctor_shows_the_claim_and_warns_when_live_state_disagrees(void **state)
+{
+        struct rig g;
+        struct run_options o = {};
+        struct doctor_report *rep = NULL;
+        const struct doctor_finding *f;
+        char path[4200];
+
+        (void)state;
+        rig_up(&g, "gpu-audio-rootport");
+        install_rule(&g);
+        f = doctor_claim(&g, "0000:01:00.0", &rep);
+        assert_non_null(f);
+        assert_int_equal(f->status, DOCTOR_INFO);
+        assert_non_null(strstr(f->fix, "pve-gpu-reset claim 100"));
+        assert_int_equal(run_claim(&g.ctx, 100, NULL, 0, &o), 0);
+        f = doctor_claim(&g, "0000:01:00.0", &rep);
+        assert_int_equal(f->status, DOCTOR_OK);
+        assert_non_null(strstr(f->message, "claimed from boot (by 100)"));
+        /* Someone cleared driver_override: what boot makes is not what is there. */
+        snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/0000:01:00.0/driver_override", g.fk.root);
+        write_text(path, "(null)\n");
+        f = doctor_claim(&g, "0000:01:00.0", &rep);
+        assert_int_equal(f->status, DOCTOR_WARN);
+        assert_non_null(strstr(f->message, "live state disagrees"));
+        assert_non_null(strstr(f->fix, "udevadm trigger --action=add /sys/bus/pci/devices/0000:01:00.0"));
+        /* The rule masked by an /etc override: the claim does nothing at boot. */
+        snprintf(path, sizeof(path), "%s/etc/udev/rules.d", g.fk.root);
+        assert_int_equal(mkdir_p(path, 0755), 0);
+        snprintf(path, sizeof(path), "%s/etc/udev/rules.d/70-pve-gpu-reset.rules", g.fk.root);
+        assert_int_equal(symlink("/dev/null", path), 0);
+        f = doctor_claim(&g, "0000:01:00.1", &rep);
+        assert_int_equal(f->status, DOCTOR_WARN);
+        assert_non_null(strstr(f->message, "masked"));
+        unlink(path);
+        /* A claim for another card. */
+        put_claim(&g, "0000:01:00.1", 0x10de, 0x2b85, NULL, 100);
+        f = doctor_claim(&g, "0000:01:00.1", &rep);
+        assert_int_equal(f->status, DOCTOR_WARN);
+        assert_non_null(strstr(f->message, "claimed as 10de:2b85"));
+        doctor_report_free(rep);
+        rig_down(&g);
+}
+
+/* A claimed card needs no ids=, softdep or blacklist (which would hit every card of that id or
+ * driver): doctor stops asking for them, and for a claimed card still on its host driver names the
+ * trigger that replays boot. Unclaimed, the first fix it offers is the claim. */
+static void doctor_prefers_the_claim_to_ids_and_softdeps(void **state)
+{
+        struct rig g;
+        struct run_options o = {};
+        struct doctor_report *rep = NULL;
+        const struct doctor_finding *f;
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        install_rule(&g);
+        (void)doctor_claim(&g, "0000:01:00.0", &rep);
+        assert_non_null(doctor_report_find(rep, "modprobe", NULL, "no 'options vfio-pci ids='"));
+        f = doctor_report_find(rep, "driver", "0000:01:00.0", NULL);
+        assert_non_null(strstr(f->fix, "pve-gpu-reset claim 100 (vfio-pci gets exactly these functions at boot"));
+        assert_int_equal(run_claim(&g.ctx, 100, NULL, 0, &o), 0);
+        (void)doctor_claim(&g, "0000:01:00.0", &rep);
+        assert_null(doctor_report_find(rep, "modprobe", NULL, "no 'options vfio-pci ids='"));
+        assert_null(doctor_report_find(rep, "modprobe", NULL, "softdep nvidia"));
+        f = doctor_report_find(rep, "driver", "0000:01:00.0", NULL);
+        assert_int_equal(f->status, DOCTOR_WARN);
+        assert_non_null(strstr(f->fix, "udevadm trigger --action=add /sys/bus/pci/devices/0000:01:00.0"));
+        doctor_report_free(rep);
+        rig_down(&g);
+}
+
+/* A function of the VM with no usable reset under its policy is still the VM's (pinned to none), not
+ * someone else's: claim gives it to vfio-pci and pins it now like any other. */
+static void claim_of_a_function_without_usable_reset_still_applies_now(void **state)
+{
+        struct rig g;
+        struct run_options o = {};
+        char path[4200];
+
+        (void)state;
+        rig_up(&g, "gpu-audio-rootport");
+        snprintf(path, sizeof(path), "%s/etc/pve-gpu-reset.json", g.fk.root);
+        write_text(path, "{\"defaults\": {\"reset_methods\": [\"flr\"]}}\n");
+        assert_int_equal(chmod(path, 0644), 0);
+        assert_int_equal(run_claim(&g.ctx, 100, NULL, 0, &o), 0);
+        assert_string_equal(attr(&g, "0000:01:00.0", "driver_override"), "vfio-pci");
+        assert_string_equal(attr(&g, "0000:01:00.0", "reset_method"), "");
+        rig_down(&g);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(owners_are_added_once_and_dropped_one_by_one),
+                cmocka_unit_test(malformed_record_is_refused_naming_its_line),
+                cmocka_unit_test(udev_hands_a_claimed_function_from_its_host_driver_to_vfio_with_the_pin),
+                cmocka_unit_test(udev_never_writes_to_an_unclaimed_function),
+                cmocka_unit_test(udev_leaves_a_different_card_in_a_claimed_slot_alone),
+                cmocka_unit_test(udev_leaves_a_slot_a_hook_run_holds),
+                cmocka_unit_test(udev_without_vfio_pci_leaves_the_function_unbound_and_reserved),
+                cmocka_unit_test(udev_pin_the_kernel_refuses_is_a_warning_not_a_lost_claim),
+                cmocka_unit_test(claim_command_records_the_plan_pin_and_unbinds_nothing),
+                cmocka_unit_test(claim_dry_run_writes_nothing),
+                cmocka_unit_test(claim_command_pins_a_function_already_on_vfio_now),
+                cmocka_unit_test(keep_and_mdev_functions_are_never_claimed),
+                cmocka_unit_test(detach_keeps_what_another_owner_still_claims),
+                cmocka_unit_test(doctor_shows_the_claim_and_warns_when_live_state_disagrees),
+                cmocka_unit_test(doctor_prefers_the_claim_to_ids_and_softdeps),
+                cmocka_unit_test(claim_of_a_function_without_usable_reset_still_applies_now),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
