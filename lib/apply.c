@@ -601,6 +601,26 @@ static int autoprobe_on(struct apply_ctx *a, struct autoprobe_window *w)
         return r;
 }
 
+/* The bus lock, then drivers_autoprobe=0: what a remove+rescan and a power cycle both hold while
+ * functions come back, so no host driver module grabs them first. drivers_autoprobe is global: one
+ * run at a time may hold it at 0. The caller closes the window (autoprobe_on) and drops the lock. */
+static int bus_window_open(struct apply_ctx *a, const char *what, struct pgr_lock *bus, struct autoprobe_window *w,
+                           char *why, size_t why_size)
+{
+        struct pgr_error lerr = {};
+        int r;
+
+        r = lock_bus(a->ctx, a->vmid, what, a->lock_timeout_ms, bus, &lerr);
+        if (r < 0) {
+                snprintf(why, why_size, "%.300s", lerr.msg);
+                return r;
+        }
+        r = autoprobe_off(a, w);
+        if (r < 0)
+                snprintf(why, why_size, "cannot set drivers_autoprobe=0: %s", strerror(-r));
+        return r;
+}
+
 /* Rescans only the bus the functions sit on (/sys/class/pci_bus/DDDD:BB/rescan); the parent
  * bridge's own "rescan" attribute would rescan the bus the bridge sits on, a wider net. */
 /* A root bus has a host bridge directory of its own, /sys/devices/pciDDDD:BB; any other bus hangs
@@ -671,22 +691,13 @@ static int remove_and_rescan(struct run_state *rs, const struct plan_device *d, 
         struct autoprobe_window w = {};
         const struct pci_addr *parent = d->dev.has_parent ? &d->dev.parent : NULL;
         _cleanup_(lock_releasep) struct pgr_lock bus = PGR_LOCK_INIT;
-        struct pgr_error lerr = {};
         size_t n_removed = 0;
         int r, q;
 
-        /* drivers_autoprobe is global: one run at a time may hold it at 0. Slot resets need no such
-         * lock, the slot locks already keep two runs off one card. */
-        r = lock_bus(a->ctx, a->vmid, remove_first ? "remove-rescan" : "rescan", a->lock_timeout_ms, &bus, &lerr);
-        if (r < 0) {
-                snprintf(why, why_size, "%.300s", lerr.msg);
+        /* Slot resets need no bus lock, the slot locks already keep two runs off one card. */
+        r = bus_window_open(a, remove_first ? "remove-rescan" : "rescan", &bus, &w, why, why_size);
+        if (r < 0)
                 return r;
-        }
-        r = autoprobe_off(a, &w);
-        if (r < 0) {
-                snprintf(why, why_size, "cannot set drivers_autoprobe=0: %s", strerror(-r));
-                return r;
-        }
         for (size_t i = 0; remove_first && i < n && r >= 0; i++) {
                 char bdf[PCI_ADDR_STRLEN];
 
@@ -982,7 +993,6 @@ static int power_cycle_slot(struct run_state *rs, struct plan_device *d, char *w
         struct apply_ctx *a = rs->a;
         struct autoprobe_window w = {};
         _cleanup_(lock_releasep) struct pgr_lock bus = PGR_LOCK_INIT;
-        struct pgr_error lerr = {};
         struct pci_addr funcs[PCIDEV_MAX_RELATED];
         char slot[32], parent[PCI_ADDR_STRLEN];
         size_t n = 0;
@@ -1010,16 +1020,9 @@ static int power_cycle_slot(struct run_state *rs, struct plan_device *d, char *w
                 return r;
         if (a->dry_run)
                 return 0;
-        r = lock_bus(a->ctx, a->vmid, "power-cycle", a->lock_timeout_ms, &bus, &lerr);
-        if (r < 0) {
-                snprintf(why, why_size, "%.300s", lerr.msg);
+        r = bus_window_open(a, "power-cycle", &bus, &w, why, why_size);
+        if (r < 0)
                 return r;
-        }
-        r = autoprobe_off(a, &w);
-        if (r < 0) {
-                snprintf(why, why_size, "cannot set drivers_autoprobe=0: %s", strerror(-r));
-                return r;
-        }
         /* Already off (switched off meanwhile, or by pciehp after a surprise link down): pciehp refuses
          * to power off an empty slot ("Already disabled", ENODEV); what is left to try is power-on. */
         r = slot_powered_off(a, slot) ? 0 : write_slot_power(a, slot, "0");

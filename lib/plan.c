@@ -533,6 +533,36 @@ static void note_collateral(char *buf, size_t size, const struct pci_addr *a)
                 snprintf(buf + len, size - len, "%s%s", len ? ", " : "", b);
 }
 
+/* Whether a rung that reaches everything below dev's parent (a slot reset, a power cycle) may: every
+ * function there is the VM's or its collateral (plan_may_cover), and the listing is complete. No:
+ * why_not says "RUNG: ..." for the ladder's why. Yes: the collateral functions are noted. */
+static bool below_parent_all_ours(struct foreign_check *fc, const struct plan *p, const struct pcidev *dev,
+                                  const char *rung, const char *bridge_word, char *collateral, size_t coll_size,
+                                  char *why_not, size_t why_size)
+{
+        char parent[PCI_ADDR_STRLEN];
+
+        pci_addr_format(&dev->parent, parent);
+        if (!dev->below_parent_complete) {
+                snprintf(why_not, why_size, "%s: cannot list every function below %s %s (more than %d, or unreadable): "
+                         "they count as not this VM's; ", rung, bridge_word, parent, PCIDEV_MAX_RELATED);
+                return false;
+        }
+        for (size_t j = 0; j < dev->n_below_parent; j++) {
+                char whynot[320], b[PCI_ADDR_STRLEN];
+                bool coll;
+
+                if (!plan_may_cover(fc, p, &dev->below_parent[j], &coll, whynot, sizeof(whynot))) {
+                        snprintf(why_not, why_size, "%s: %s below %s %s %s; ", rung,
+                                 pci_addr_format(&dev->below_parent[j], b), bridge_word, parent, whynot);
+                        return false;
+                }
+                if (coll)
+                        note_collateral(collateral, coll_size, &dev->below_parent[j]);
+        }
+        return true;
+}
+
 static void build_ladder(const struct plan_input *in, struct plan *p, struct plan_device *d, struct foreign_check *fc,
                          char *why, size_t why_size)
 {
@@ -606,27 +636,13 @@ static void build_ladder(const struct plan_input *in, struct plan *p, struct pla
                                     dev->device);
                                 continue;
                         }
-                        bool foreign = false;
-                        char collateral[192] = "";
+                        char collateral[192] = "", why_not[512];
 
-                        if (!dev->below_parent_complete) {
-                                WHY("slot: cannot list every function below bridge %s (more than %d, or unreadable): "
-                                    "they count as not this VM's; ", parent, PCIDEV_MAX_RELATED);
+                        if (!below_parent_all_ours(fc, p, dev, "slot", "bridge", collateral, sizeof(collateral),
+                                                   why_not, sizeof(why_not))) {
+                                WHY("%s", why_not);
                                 continue;
                         }
-                        for (size_t j = 0; j < dev->n_below_parent && !foreign; j++) {
-                                char whynot[320], b[PCI_ADDR_STRLEN];
-                                bool coll;
-
-                                if (!plan_may_cover(fc, p, &dev->below_parent[j], &coll, whynot, sizeof(whynot))) {
-                                        WHY("slot: %s below bridge %s %s; ", pci_addr_format(&dev->below_parent[j], b),
-                                            parent, whynot);
-                                        foreign = true;
-                                } else if (coll)
-                                        note_collateral(collateral, sizeof(collateral), &dev->below_parent[j]);
-                        }
-                        if (foreign)
-                                continue;
                         if (s->bus_reset == POLICY_BUS_RESET_BRIDGE || (in->forced_method && streq(in->forced_method, "bridge")))
                                 how = "bridge";
                         else if (dev->parent_has_reset_subordinate)
@@ -673,8 +689,7 @@ static void build_ladder(const struct plan_input *in, struct plan *p, struct pla
                                          "also removes %.160s: same IOMMU group, which Proxmox binds to vfio-pci with the VM",
                                          collateral);
                 } else if (streq(m, "power-cycle")) {
-                        char collateral[192] = "";
-                        bool foreign = false;
+                        char collateral[192] = "", why_not[512];
 
                         if (!dev->slot_power) {
                                 if (in->forced_method)
@@ -684,26 +699,12 @@ static void build_ladder(const struct plan_input *in, struct plan *p, struct pla
                         }
                         if (!dev->has_parent)
                                 continue;
-                        pci_addr_format(&dev->parent, parent);
                         /* pciehp powers the whole link: everything below the slot's port goes off. */
-                        if (!dev->below_parent_complete) {
-                                WHY("power-cycle: cannot list every function below port %s: they count as not "
-                                    "this VM's; ", parent);
+                        if (!below_parent_all_ours(fc, p, dev, "power-cycle", "port", collateral, sizeof(collateral),
+                                                   why_not, sizeof(why_not))) {
+                                WHY("%s", why_not);
                                 continue;
                         }
-                        for (size_t j = 0; j < dev->n_below_parent && !foreign; j++) {
-                                char whynot[320], b[PCI_ADDR_STRLEN];
-                                bool coll;
-
-                                if (!plan_may_cover(fc, p, &dev->below_parent[j], &coll, whynot, sizeof(whynot))) {
-                                        WHY("power-cycle: %s below port %s %s; ", pci_addr_format(&dev->below_parent[j], b),
-                                            parent, whynot);
-                                        foreign = true;
-                                } else if (coll)
-                                        note_collateral(collateral, sizeof(collateral), &dev->below_parent[j]);
-                        }
-                        if (foreign)
-                                continue;
                         ladder_add(d, ACTION_POWER_CYCLE, "", "");
                         snprintf(d->ladder[d->n_ladder - 1].reason, sizeof(d->ladder[0].reason),
                                  "slot %.31s powered off and on%s%.160s", dev->slot_name,
