@@ -939,6 +939,16 @@ static int check_covered(struct run_state *rs, const struct pci_addr *funcs, siz
                         snprintf(why, why_size, "%s %s: not ours to reset", pci_addr_format(&funcs[i], b), whynot);
                         return -EPERM;
                 }
+                /* The VM's own function too: one whose bind failed (or that a host driver took back) is
+                 * still the host's, and a slot-wide rung would reset it under that driver. */
+                if (!host_free(rs->a->ctx, &funcs[i])) {
+                        char drv[64] = "?";
+
+                        current_driver(rs->a->ctx, &funcs[i], drv, sizeof(drv));
+                        snprintf(why, why_size, "%s is on host driver %s: not reset under it", pci_addr_format(&funcs[i], b),
+                                 drv[0] ? drv : "?");
+                        return -EPERM;
+                }
         }
         return 0;
 }
@@ -1570,6 +1580,21 @@ static bool became_foreign(struct run_state *rs, struct plan_device *d, struct a
         return true;
 }
 
+/* Reserved by another VM or its IOMMU group open elsewhere, read just now (refresh_foreign): then the
+ * step (unpin, release) is skipped with a notice; the function is not ours to change any more. */
+static bool held_elsewhere(struct run_state *rs, const struct plan_device *d, const char *step)
+{
+        struct foreign_holder h;
+        char whose[160];
+
+        if (!foreign_check_device(rs->fc, &d->dev.addr, d->dev.iommu_group, &h))
+                return false;
+        foreign_holder_describe(&h, whose, sizeof(whose));
+        journal_step(rs->a, d, PGR_MSGID_SKIPPED_SAFETY, LOG_NOTICE, step, NULL, "skipped", -1, NULL, NULL, EBUSY,
+                     "%s: no %s: %s", d->dev.bdf, step, whose);
+        return true;
+}
+
 int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, struct pgr_error *err)
 {
         struct reservations reserved = {};
@@ -1664,7 +1689,10 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
                                              "reset it with the kernel's order (FLR first); set it by hand: echo %s > "
                                              "/sys/bus/pci/devices/%s/reset_method", d->dev.bdf, d->pin, d->dev.bdf);
                 }
-                if (d->unpin && d->dev.present && r != -ETIMEDOUT) {
+                /* Unpin and release touch a function after its reset: someone else may hold it by now
+                 * (a function the config gives with keep/mdev was never checked for that at all). */
+                refresh_foreign(&fc, &reserved);
+                if (d->unpin && d->dev.present && r != -ETIMEDOUT && !held_elsewhere(&rs, d, "unpin")) {
                         /* Not a failed device either way: the function is fine, only the policy we
                          * left on it may outlive its VM (the warning says how to clear it). */
                         long long t0 = now_usec();
@@ -1676,18 +1704,6 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
                                      d->unpin_list[0] ? d->unpin_list : "default",
                                      q < 0 ? " failed: " : "", q < 0 ? strerror(-q) : "", d->unpin_reason);
                 }
-                /* Only a card that came out of its reset usable goes to a host driver. */
-                if (d->release && d->dev.present && r >= 0) {
-                        char drv[64];
-                        long long t0 = now_usec();
-                        int q = release_to_host(a, d, drv, sizeof(drv));
-
-                        journal_step(a, d, PGR_MSGID_RELEASED, q < 0 ? LOG_WARNING : LOG_INFO, "release", NULL,
-                                     q < 0 ? "failed" : "ok", now_usec() - t0, VFIO_DRIVER, drv, q,
-                                     "%s: %s%s%s (policy release_after_stop)", d->dev.bdf,
-                                     q < 0 ? "could not be released to its host driver: " : drv[0] ? "released to " : "released: no host driver took it",
-                                     q < 0 ? strerror(-q) : drv, q < 0 ? "; it stays on vfio-pci" : "");
-                }
                 d->applied = true;
                 d->apply_result = r < 0 ? r : 0;
                 if (r < 0) {
@@ -1695,6 +1711,30 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
                         ret = -EIO;
                 } else if (!skipped && (resets || d->n_actions > 0))
                         res->n_ok++;
+        }
+        /* Release only after every reset: a function handed to its host driver must not be under a
+         * sibling's slot reset later in this run. Only a card that came out of its reset usable. */
+        for (size_t i = 0; i < p->n_devices && !stuck; i++) {
+                struct plan_device *d = &p->devices[i];
+                char drv[64];
+                long long t0;
+                int q;
+
+                if (!d->release || !d->applied || d->apply_result < 0 || !d->dev.present)
+                        continue;
+                refresh_foreign(&fc, &reserved);
+                if (held_elsewhere(&rs, d, "release"))
+                        continue;
+                t0 = now_usec();
+                q = release_to_host(a, d, drv, sizeof(drv));
+                journal_step(a, d, PGR_MSGID_RELEASED, q < 0 ? LOG_WARNING : LOG_INFO, "release", NULL,
+                             q < 0 ? "failed" : "ok", now_usec() - t0, VFIO_DRIVER, drv, q,
+                             "%s: %s%s%s (policy release_after_stop)", d->dev.bdf,
+                             q < 0 ? "could not be released to its host driver: " : drv[0] ? "released to " : "released: no host driver took it",
+                             q < 0 ? strerror(-q) : drv, q < 0 ? "; it stays on vfio-pci" : "");
+                /* a stuck unbind holds the device lock in the kernel: touch nothing more */
+                if (q == -ETIMEDOUT)
+                        break;
         }
 out:
         for (size_t i = 0; i < n_locks; i++)

@@ -333,7 +333,8 @@ static void state_warn(struct journal *j, unsigned long vmid, enum phase phase, 
         });
 }
 
-/* Only a function that was really reset gets a clean mark: not one refused or skipped. */
+/* Only a function that was really reset gets a clean mark: not one refused or skipped, nor one
+ * handed back to its host driver. */
 static void mark_reset_clean(struct pgr_ctx *ctx, struct journal *j, const struct plan *p, unsigned long vmid,
                              long long now)
 {
@@ -342,7 +343,8 @@ static void mark_reset_clean(struct pgr_ctx *ctx, struct journal *j, const struc
         for (size_t i = 0; i < p->n_devices; i++) {
                 const struct plan_device *d = &p->devices[i];
 
-                if (plan_device_was_reset(d))
+                /* released to its host driver (release_after_stop): not clean for the next start */
+                if (plan_device_was_reset(d) && !d->release)
                         state_warn(j, vmid, p->phase, state_clean_path(&d->dev.addr, path),
                                    state_mark_clean(ctx, &d->dev.addr, vmid, now));
         }

@@ -308,6 +308,71 @@ static void release_without_the_pin_gives_the_host_driver_the_kernels_list(void 
         rig_down(&g);
 }
 
+/* Attack review: pre-start where one bind fails without timing out (here the driver_override write of
+ * the HDMI audio): it stays on snd_hda_intel, and the GPU's slot reset would reset it under that
+ * driver. The slot-wide rung is refused under the locks (apply.c check_covered). */
+static void failed_bind_leaves_no_slot_reset_under_the_host_driver(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        fk_fail(&g.fk, "0000:01:00.1/driver_override", "", EIO, -1);
+        assert_int_not_equal(hook(&g, "pre-start"), 0);
+        assert_string_equal(driver(&g, "0000:01:00.1"), "snd_hda_intel");
+        assert_int_equal(fk_count(&g.fk, "0000:00:01.0/reset_subordinate", NULL), 0);
+        assert_int_equal(fk_count(&g.fk, "0000:01:00.1/remove", NULL), 0);
+        rig_down(&g);
+}
+
+/* Attack review: with release_after_stop, function 0 (its own FLR) must not go to nvidia before
+ * function 1 (slot-wide rung only) is reset, or the slot reset hits nvidia. Release comes after every
+ * reset of the run. */
+static void release_waits_until_every_sibling_is_reset(void **state)
+{
+        struct rig g;
+        const char *released, *reset1;
+
+        (void)state;
+        rig_up(&g, "release-flr");
+        rig_policy(&g, ", \"vms\": {\"100\": {\"release_after_stop\": true}}");
+        assert_int_equal(hook(&g, "pre-start"), 0);
+        free(g.text);
+        g.text = NULL;
+        assert_int_equal(truncate(g.out, 0), 0);
+        assert_int_equal(hook(&g, "post-stop"), 0);
+        released = strstr(g.text, "0000:01:00.0: released to nvidia");
+        reset1 = strstr(g.text, "0000:01:00.1 bus-reset");
+        assert_non_null(released);
+        assert_non_null(reset1);
+        assert_true(reset1 < released);
+        assert_string_equal(driver(&g, "0000:01:00.1"), "snd_hda_intel");
+        /* a released function is not "clean" for the next start: no clean mark, and no error about one */
+        assert_null(strstr(g.text, "EUCLEAN"));
+        rig_down(&g);
+}
+
+/* Attack review: VM 100 pinned 01:00 earlier; now VM 200 runs with it (reserved) and VM 100's config
+ * gives it with keep. VM 100's pre-start must not rewrite the reset_method of VM 200's function. */
+static void unpin_leaves_a_function_another_vm_holds_alone(void **state)
+{
+        struct rig g;
+        char path[8192];
+
+        (void)state;
+        rig_up(&g, "gpu-audio-rootport");
+        assert_int_equal(hook(&g, "pre-start"), 0);
+        assert_string_equal(reset_method(&g, "0000:01:00.0"), "");
+        snprintf(path, sizeof(path), "%s/run/qemu-server", g.root);
+        assert_int_equal(mkdir_p(path, 0755), 0);
+        snprintf(path, sizeof(path), "%s/run/qemu-server/pci-id-reservations", g.root);
+        write_text(path, "0000:01:00.0 200 time:4000000000\n0000:01:00.1 200 time:4000000000\n");
+        set_config(&g, "hostpci0: 01:00,pcie=1,driver=keep\n");
+        (void)hook(&g, "pre-start");
+        assert_string_equal(reset_method(&g, "0000:01:00.0"), "");
+        rig_down(&g);
+}
+
 /* Without the policy key nothing changes: the card stays on vfio-pci after the stop. */
 static void post_stop_keeps_the_function_on_vfio_by_default(void **state)
 {
@@ -677,6 +742,9 @@ int main(void)
                 cmocka_unit_test(post_stop_releases_to_the_host_driver_when_the_policy_says_so),
                 cmocka_unit_test(release_without_the_pin_gives_the_host_driver_the_kernels_list),
                 cmocka_unit_test(post_stop_keeps_the_function_on_vfio_by_default),
+                cmocka_unit_test(failed_bind_leaves_no_slot_reset_under_the_host_driver),
+                cmocka_unit_test(release_waits_until_every_sibling_is_reset),
+                cmocka_unit_test(unpin_leaves_a_function_another_vm_holds_alone),
                 cmocka_unit_test(post_stop_leaves_keep_and_mdev_functions_alone),
                 cmocka_unit_test(post_stop_with_an_old_record_still_skips_keep_and_mdev),
                 cmocka_unit_test(post_stop_old_record_function_unknown_to_the_config_is_left_alone),
