@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "apply.h"
@@ -15,6 +16,8 @@
 #include "lock.h"
 #include "msgid.h"
 #include "pcidev.h"
+#include "plan.h"
+#include "reservations.h"
 #include "sysfs.h"
 #include "vmconf.h"
 
@@ -346,6 +349,46 @@ static void claim_journal(struct journal *j, const char *bdf, const char *id, in
         });
 }
 
+/* What the hook's plan refuses, checked again at the device add (plan.c plan_one, skip_for_safety): an
+ * SR-IOV PF with VFs enabled (vfio-pci refuses it, and unbinding its driver leaves the VFs, maybe other
+ * VMs', without their PF), an NVIDIA vGPU function (Proxmox's, through mdev=), a function reserved by a
+ * VM in /run/qemu-server/pci-id-reservations or whose /dev/vfio group is open (a VM runs with it: a
+ * rescan's add event while it runs must not rewrite it). true with msg set: leave it alone. */
+static bool udev_not_ours_now(const struct pgr_ctx *ctx, struct pcidev_access *acc, const struct pci_addr *a,
+                              char *msg, size_t size)
+{
+        _cleanup_(reservations_done) struct reservations reserved = {};
+        struct foreign_check fc = { .ctx = ctx, .res = &reserved, .now = (long long)time(NULL) };
+        struct foreign_holder h;
+        struct pcidev dev;
+        char bdf[PCI_ADDR_STRLEN], whose[160];
+        int r;
+
+        pci_addr_format(a, bdf);
+        r = pcidev_probe(acc, a, &dev);
+        if (r < 0) {
+                snprintf(msg, size, "%s: its facts cannot be read (%s): left alone", bdf, strerror(-r));
+                return true;
+        }
+        if (dev.sriov_numvfs > 0) {
+                snprintf(msg, size, "%s: an SR-IOV physical function with %u VFs enabled: vfio-pci refuses it, and "
+                         "its VFs would lose their PF; left alone", bdf, dev.sriov_numvfs);
+                return true;
+        }
+        if (dev.nvidia_vgpu) {
+                snprintf(msg, size, "%s: an NVIDIA vGPU function (Proxmox manages it through mdev=): left alone", bdf);
+                return true;
+        }
+        r = reservations_load(ctx, &reserved);
+        fc.res_error = r < 0 ? r : 0;
+        if (foreign_check_device(&fc, a, dev.iommu_group, &h)) {
+                foreign_holder_describe(&h, whose, sizeof(whose));
+                snprintf(msg, size, "%s: %s: left alone", bdf, whose);
+                return true;
+        }
+        return false;
+}
+
 int claim_udev(const struct pgr_ctx *ctx, struct journal *j, const struct pci_addr *a, unsigned bind_timeout_ms,
                enum claim_udev_outcome *ret_outcome, char *ret_pin, size_t pin_size)
 {
@@ -406,6 +449,12 @@ int claim_udev(const struct pgr_ctx *ctx, struct journal *j, const struct pci_ad
         r = pcidev_access_new(ctx, &acc);
         if (r < 0)
                 return r;
+        /* The record says nothing about now: the plan's safety rules hold at a device add too. */
+        if (udev_not_ours_now(ctx, acc, a, msg, sizeof(msg))) {
+                claim_journal(j, bdf, id, LOG_WARNING, "skipped", NULL, NULL, 0, NULL, msg);
+                *ret_outcome = CLAIM_UDEV_OTHER_CARD;
+                return 0;
+        }
         ac = (struct apply_ctx){ .ctx = ctx, .acc = acc, .journal = j, .phase = PHASE_MANUAL };
         r = apply_claim(&ac, a, c.pin_set ? c.pin : NULL, true, bind_timeout_ms, &res);
         if (pin_size && c.pin_set)

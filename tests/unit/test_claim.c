@@ -179,6 +179,41 @@ static void malformed_record_is_refused_naming_its_line(void **state)
         assert_false(c.pin_set);
 }
 
+/* Attack review: a claimed SR-IOV PF whose VFs are enabled (sriov-nvme) was unbound from nvme at the
+ * add event (vfio-pci refuses such a PF: it would end with no driver, its VFs without their PF). The
+ * plan's rules hold at a device add too. */
+static void udev_leaves_a_pf_with_enabled_vfs_alone(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "sriov-nvme");
+        put_claim(&g, "0000:2e:00.0", 0x144d, 0xa826, "", 100);
+        assert_int_not_equal(udev(&g, "0000:2e:00.0"), CLAIM_UDEV_DONE);
+        assert_string_equal(driver(&g, "0000:2e:00.0"), "nvme");
+        assert_int_equal(fk_count(&g.fk, "0000:2e:00.0/", NULL), 0);
+        rig_down(&g);
+}
+
+/* Attack review: a claimed VF that VM 200 has reserved (it runs with it) got its reset_method rewritten
+ * by an add event. Left alone now. */
+static void udev_leaves_a_function_another_vm_reserved_alone(void **state)
+{
+        struct rig g;
+        char path[PATH_MAX + 64];
+
+        (void)state;
+        rig_up(&g, "sriov-nvme");
+        (void)!snprintf(path, sizeof(path), "%.3000s/run/qemu-server", g.ctx.root);
+        assert_int_equal(mkdir_p(path, 0755), 0);
+        (void)!snprintf(path, sizeof(path), "%.3000s/run/qemu-server/pci-id-reservations", g.ctx.root);
+        write_text(path, "0000:2e:04.0 200 time:4000000000\n");
+        put_claim(&g, "0000:2e:04.0", 0x144d, 0xa826, "", 100);
+        assert_int_not_equal(udev(&g, "0000:2e:04.0"), CLAIM_UDEV_DONE);
+        assert_int_equal(fk_count(&g.fk, "0000:2e:04.0/", NULL), 0);
+        rig_down(&g);
+}
+
 /* The boot case the rule exists for: a host driver (built in, or loaded from the initramfs) holds the
  * claimed GPU when udev gets to it. It ends on vfio-pci with driver_override set and its pin (none:
  * written as "\n", the kernel's empty list), and the kernel's own list is recorded for later plans. */
@@ -527,6 +562,8 @@ int main(void)
                 cmocka_unit_test(malformed_record_is_refused_naming_its_line),
                 cmocka_unit_test(udev_hands_a_claimed_function_from_its_host_driver_to_vfio_with_the_pin),
                 cmocka_unit_test(udev_never_writes_to_an_unclaimed_function),
+                cmocka_unit_test(udev_leaves_a_pf_with_enabled_vfs_alone),
+                cmocka_unit_test(udev_leaves_a_function_another_vm_reserved_alone),
                 cmocka_unit_test(udev_leaves_a_different_card_in_a_claimed_slot_alone),
                 cmocka_unit_test(udev_leaves_a_slot_a_hook_run_holds),
                 cmocka_unit_test(udev_without_vfio_pci_leaves_the_function_unbound_and_reserved),
