@@ -621,6 +621,19 @@ static int bus_window_open(struct apply_ctx *a, const char *what, struct pgr_loc
         return r;
 }
 
+/* drivers_autoprobe back to 1 (the bus lock goes with the caller's scope); r is the caller's result so
+ * far, which a failure here replaces only when it was a success. */
+static int bus_window_close(struct apply_ctx *a, struct autoprobe_window *w, int r, char *why, size_t why_size)
+{
+        int q = autoprobe_on(a, w);
+
+        if (q < 0 && r >= 0) {
+                snprintf(why, why_size, "cannot restore drivers_autoprobe=1: %s", strerror(-q));
+                r = q;
+        }
+        return r;
+}
+
 /* Rescans only the bus the functions sit on (/sys/class/pci_bus/DDDD:BB/rescan); the parent
  * bridge's own "rescan" attribute would rescan the bus the bridge sits on, a wider net. */
 /* A root bus has a host bridge directory of its own, /sys/devices/pciDDDD:BB; any other bus hangs
@@ -723,12 +736,7 @@ static int remove_and_rescan(struct run_state *rs, const struct plan_device *d, 
                 }
         }
         r = wait_back_and_restore(rs, d, funcs, n_removed, "rescan", r, why, why_size);
-        q = autoprobe_on(a, &w);
-        if (q < 0 && r >= 0) {
-                snprintf(why, why_size, "cannot restore drivers_autoprobe=1: %s", strerror(-q));
-                r = q;
-        }
-        return r;
+        return bus_window_close(a, &w, r, why, why_size);
 }
 
 /* Writes reset_method and reads it back. The empty value (every per-function reset disabled) is
@@ -1058,12 +1066,7 @@ static int power_cycle_slot(struct run_state *rs, struct plan_device *d, char *w
                 if (q >= 0)
                         r = wait_back_and_restore(rs, d, funcs, n, "power-on", r, why, why_size);
         }
-        q = autoprobe_on(a, &w);
-        if (q < 0 && r >= 0) {
-                snprintf(why, why_size, "cannot restore drivers_autoprobe=1: %s", strerror(-q));
-                r = q;
-        }
-        return r;
+        return bus_window_close(a, &w, r, why, why_size);
 }
 
 /* After a remove+rescan of a function from a mapping: IOMMU groups renumber across remove + rescan

@@ -606,33 +606,32 @@ static int print_entry(struct history_entry *e, void *userdata, struct pgr_error
         return 0;
 }
 
-int history_query_dir(const char *journal_dir, const struct history_filter *f, bool json, FILE *out,
-                      struct pgr_error *err)
+/* After the last entry: the empty table's line, and whether everything reached out. */
+static int query_done(const struct printer *pr, struct pgr_error *err)
 {
-        struct printer pr = { .out = out, .json = json };
-        int r;
-
-        r = history_read_dir(journal_dir, f, print_entry, &pr, err);
-        if (r < 0)
-                return r;
-        if (!json && pr.count == 0)
-                fputs("-- No entries --\n", out);
-        if (fflush(out) != 0 || ferror(out)) {
+        if (!pr->json && pr->count == 0)
+                fputs("-- No entries --\n", pr->out);
+        if (fflush(pr->out) != 0 || ferror(pr->out)) {
                 pgr_error_set(err, "cannot write the history: %s", strerror(errno));
                 return -EIO;
         }
         return 0;
 }
 
+int history_query_dir(const char *journal_dir, const struct history_filter *f, bool json, FILE *out,
+                      struct pgr_error *err)
+{
+        struct printer pr = { .out = out, .json = json };
+        int r = history_read_dir(journal_dir, f, print_entry, &pr, err);
+
+        return r < 0 ? r : query_done(&pr, err);
+}
+
 int history_query(const struct pgr_ctx *ctx, const struct history_filter *f, bool json, FILE *out,
                   struct pgr_error *err)
 {
-        const char *dir;
-        int r;
+        struct printer pr = { .out = out, .json = json };
+        int r = history_read(ctx, f, print_entry, &pr, err);
 
-        (void)ctx; /* the journal is the running host's, not under the root prefix: see HISTORY_DIR_ENV */
-        r = journal_dir_from_env(&dir, err);
-        if (r < 0)
-                return r;
-        return history_query_dir(dir, f, json, out, err);
+        return r < 0 ? r : query_done(&pr, err);
 }
