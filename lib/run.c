@@ -418,14 +418,6 @@ static void summary(struct journal *j, unsigned long vmid, enum phase phase, con
         });
 }
 
-static long long mono_usec(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
-}
-
 static void config_error(struct journal *j, unsigned long vmid, const char *phase, const char *msg)
 {
         journal_log(j, &(struct journal_event){
@@ -587,7 +579,7 @@ int run_hook(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, con
         struct policy_settings vm;
         struct recorded_set recorded;
         enum phase phase = phase_from_string(phase_str);
-        long long t0 = mono_usec();
+        long long t0 = monotonic_usec();
         int r, ret = 0;
 
         warn_if_stale_copy(ctx, j, vmid, phase_str);
@@ -721,7 +713,7 @@ int run_reset(struct pgr_ctx *ctx, const struct pci_addr *addrs, size_t n, const
         struct apply_result res = {};
         struct vmconf **confs = NULL;
         size_t n_confs = 0;
-        long long t0 = mono_usec();
+        long long t0 = monotonic_usec();
         int r;
 
         r = reset_plan_build(ctx, addrs, n, o, &in, &pi, &confs, &n_confs, &err);
