@@ -24,36 +24,20 @@
 /* modprobe vfio-pci takes well under a second; a start must not wait for a stuck one */
 #define MODPROBE_TIMEOUT_MS 10000
 
-static long long now_usec(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
-}
-
-static void sleep_ms(unsigned ms)
-{
-        struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
-
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-                ;
-}
-
 /* Polls cond until true or timeout_ms passed; the interval grows from 1 ms to 20 ms so a fast
  * kernel answer costs ~1 ms and a slow one does not burn the CPU. */
 static bool wait_for(bool (*cond)(const struct pgr_ctx *, const struct pci_addr *, const void *),
                      const struct pgr_ctx *ctx, const struct pci_addr *a, const void *arg, unsigned timeout_ms)
 {
-        long long deadline = now_usec() + (long long)timeout_ms * 1000;
+        long long deadline = monotonic_usec() + (long long)timeout_ms * 1000;
         unsigned step = 1;
 
         for (;;) {
                 if (cond(ctx, a, arg))
                         return true;
-                if (now_usec() >= deadline)
+                if (monotonic_usec() >= deadline)
                         return false;
-                sleep_ms(step);
+                sleep_usec((long long)(step) * 1000);
                 if (step < 20)
                         step *= 2;
         }
@@ -305,7 +289,7 @@ static int unbind_bounded(struct apply_ctx *a, const struct pci_addr *dev, const
                 r = sysfs_dev_write(a->ctx, dev, "driver/unbind", bdf);
                 _exit(r < 0 ? (-r & 0xff) : 0);
         }
-        deadline = now_usec() + (long long)timeout_ms * 1000;
+        deadline = monotonic_usec() + (long long)timeout_ms * 1000;
         for (;;) {
                 pid_t w = waitpid(pid, &status, WNOHANG);
 
@@ -313,12 +297,12 @@ static int unbind_bounded(struct apply_ctx *a, const struct pci_addr *dev, const
                         break;
                 if (w < 0 && errno != EINTR)
                         return -errno;
-                if (now_usec() >= deadline) {
+                if (monotonic_usec() >= deadline) {
                         (void)kill(pid, SIGKILL);
                         (void)waitpid(pid, &status, WNOHANG);
                         return -ETIMEDOUT;
                 }
-                sleep_ms(step);
+                sleep_usec((long long)(step) * 1000);
                 if (step < 20)
                         step *= 2;
         }
@@ -728,7 +712,7 @@ static int remove_and_rescan(struct run_state *rs, const struct plan_device *d, 
          * until a reboot. The first failure is the one reported. */
         if (n_removed > 0 && !a->dry_run) {
                 if (remove_first && r >= 0) /* the bridge rung already waited after its secondary bus reset */
-                        sleep_ms(d->policy.settle_ms);
+                        sleep_usec((long long)(d->policy.settle_ms) * 1000);
                 q = rescan_bus(a, &funcs[0], parent);
                 if (q < 0 && r >= 0) {
                         snprintf(why, why_size, "rescan failed: %s", strerror(-q));
@@ -925,13 +909,13 @@ static int do_bridge_sbr(struct apply_ctx *a, const struct plan_device *d)
         r = pcidev_bridge_secondary_reset(a->acc, &d->dev.parent, true);
         if (r < 0)
                 return r;
-        sleep_ms(2); /* PCI spec: assert reset at least 1 ms */
+        sleep_usec((long long)(2) * 1000); /* PCI spec: assert reset at least 1 ms */
         r = pcidev_bridge_secondary_reset(a->acc, &d->dev.parent, false);
         if (r < 0) /* once more: a bus left in reset takes every function below with it */
                 r = pcidev_bridge_secondary_reset(a->acc, &d->dev.parent, false);
         if (r < 0)
                 return r;
-        sleep_ms(d->policy.settle_ms); /* devices need time before config space is valid (100 ms+) */
+        sleep_usec((long long)(d->policy.settle_ms) * 1000); /* devices need time before config space is valid (100 ms+) */
         return 0;
 }
 
@@ -1055,7 +1039,7 @@ static int power_cycle_slot(struct run_state *rs, struct plan_device *d, char *w
                         r = -EBUSY;
                 }
         if (r >= 0)
-                sleep_ms(d->policy.settle_ms);
+                sleep_usec((long long)(d->policy.settle_ms) * 1000);
         /* Whatever failed, a slot left off takes the card with it until someone switches it on. */
         if (slot_powered_off(a, slot)) {
                 q = write_slot_power(a, slot, "1");
@@ -1404,7 +1388,7 @@ static int reset_device(struct run_state *rs, struct plan_device *d, struct appl
         current_driver(a->ctx, &d->dev.addr, drv_before, sizeof(drv_before));
         for (size_t i = 0; i < d->n_ladder; i++) {
                 const struct plan_action *rung = &d->ladder[i];
-                long long t0 = now_usec();
+                long long t0 = monotonic_usec();
                 char drv_after[64];
                 bool last;
 
@@ -1417,7 +1401,7 @@ static int reset_device(struct run_state *rs, struct plan_device *d, struct appl
                 if (r >= 0) {
                         pin_follow_rung(d, rung);
                         journal_step(a, d, PGR_MSGID_RESET_DONE, LOG_NOTICE, action_to_string(rung->kind), rung->method, "ok",
-                                     now_usec() - t0, drv_before, drv_after, 0, "%s: %s%s%s %s, back on vfio-pci",
+                                     monotonic_usec() - t0, drv_before, drv_after, 0, "%s: %s%s%s %s, back on vfio-pci",
                                      d->dev.bdf, action_to_string(rung->kind), rung->method[0] ? " " : "", rung->method,
                                      r == RUNG_COVERED ? "(done once for the whole slot above)" : "done");
                         if (have_link && (r = check_link(rs, d, &link_before, why, sizeof(why))) < 0) {
@@ -1429,7 +1413,7 @@ static int reset_device(struct run_state *rs, struct plan_device *d, struct appl
                         return 0;
                 }
                 journal_step(a, d, r == -ENODEV ? PGR_MSGID_DEVICE_GONE : PGR_MSGID_RESET_FAILED,
-                             last ? LOG_ERR : LOG_WARNING, action_to_string(rung->kind), rung->method, "failed", now_usec() - t0,
+                             last ? LOG_ERR : LOG_WARNING, action_to_string(rung->kind), rung->method, "failed", monotonic_usec() - t0,
                              drv_before, drv_after, r, "%s: %s%s%s failed: %s%s", d->dev.bdf, action_to_string(rung->kind),
                              rung->method[0] ? " " : "", rung->method, why, last ? "" : "; trying the next method");
                 if (last)
@@ -1452,7 +1436,7 @@ static int prepare_device(struct run_state *rs, struct plan_device *d, struct ap
         for (size_t i = 0; i < d->n_actions; i++) {
                 const struct plan_action *act = &d->actions[i];
                 char before[64], after[64];
-                long long t0 = now_usec();
+                long long t0 = monotonic_usec();
                 int r;
 
                 current_driver(a->ctx, &d->dev.addr, before, sizeof(before));
@@ -1479,7 +1463,7 @@ static int prepare_device(struct run_state *rs, struct plan_device *d, struct ap
                                         : "bound to vfio-pci";
                         journal_step(a, d, r < 0 ? PGR_MSGID_BIND_FAILED : before[0] && !taken_back ? PGR_MSGID_HOST_DRIVER : PGR_MSGID_BOUND_VFIO,
                                      r < 0 ? LOG_ERR : before[0] && !taken_back ? LOG_WARNING : LOG_INFO, "bind-vfio", NULL,
-                                     r < 0 ? "failed" : "ok", now_usec() - t0, before, after, r, "%s: %s%s%s", d->dev.bdf,
+                                     r < 0 ? "failed" : "ok", monotonic_usec() - t0, before, after, r, "%s: %s%s%s", d->dev.bdf,
                                      what, why[0] ? ": " : "", why);
                         if (r < 0) {
                                 failed = r;
@@ -1498,13 +1482,13 @@ static int prepare_device(struct run_state *rs, struct plan_device *d, struct ap
                 case ACTION_KEEP_AWAKE:
                         r = keep_awake(a, &d->dev.addr);
                         journal_step(a, d, PGR_MSGID_POWER, r < 0 ? LOG_WARNING : LOG_INFO, "keep-awake", NULL,
-                                     r < 0 ? "failed" : "ok", now_usec() - t0, NULL, NULL, r,
+                                     r < 0 ? "failed" : "ok", monotonic_usec() - t0, NULL, NULL, r,
                                      "%s: d3cold_allowed=0, power/control=on%s", d->dev.bdf, r < 0 ? " failed" : "");
                         break;
                 case ACTION_ASPM_OFF:
                         r = aspm_off(a, d, &d->dev.addr);
                         journal_step(a, d, PGR_MSGID_POWER, r < 0 ? LOG_WARNING : LOG_INFO, "aspm-off", NULL,
-                                     r < 0 ? "failed" : "ok", now_usec() - t0, NULL, NULL, r,
+                                     r < 0 ? "failed" : "ok", monotonic_usec() - t0, NULL, NULL, r,
                                      "%s: ASPM off on its link%s", d->dev.bdf, r < 0 ? " failed" : "");
                         break;
                 default:
@@ -1678,11 +1662,11 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
                         /* Also when the reset failed: no later reset by anyone else should try what the
                          * ladder did not choose. A pin that does not take is a warning, not a failed
                          * device: the card itself is fine, and Proxmox would start the VM. */
-                        long long t0 = now_usec();
+                        long long t0 = monotonic_usec();
                         int q = pin_reset_method(a, d, &d->dev.addr);
 
                         journal_step(a, d, PGR_MSGID_RESET_PINNED, q < 0 ? LOG_WARNING : LOG_INFO, "pin",
-                                     plan_pin_name(d->pin), q < 0 ? "failed" : "ok", now_usec() - t0, NULL, NULL, q,
+                                     plan_pin_name(d->pin), q < 0 ? "failed" : "ok", monotonic_usec() - t0, NULL, NULL, q,
                                      "%s: reset_method %s %s%s%s", d->dev.bdf, q < 0 ? "could not be pinned to" : "pinned to",
                                      d->pin[0] ? d->pin : "none (per-function resets disabled)",
                                      q < 0 ? ": " : "", q < 0 ? strerror(-q) : "");
@@ -1698,11 +1682,11 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
                 if (d->unpin && d->dev.present && r != -ETIMEDOUT && !held_elsewhere(&rs, d, "unpin")) {
                         /* Not a failed device either way: the function is fine, only the policy we
                          * left on it may outlive its VM (the warning says how to clear it). */
-                        long long t0 = now_usec();
+                        long long t0 = monotonic_usec();
                         int q = unpin_reset_method(a, d);
 
                         journal_step(a, d, PGR_MSGID_RESET_UNPINNED, q < 0 ? LOG_WARNING : LOG_INFO, "unpin",
-                                     d->unpin_list, q < 0 ? "failed" : "ok", now_usec() - t0, NULL, NULL, q,
+                                     d->unpin_list, q < 0 ? "failed" : "ok", monotonic_usec() - t0, NULL, NULL, q,
                                      "%s: reset_method back to the kernel's list (%s)%s%s: %s", d->dev.bdf,
                                      d->unpin_list[0] ? d->unpin_list : "default",
                                      q < 0 ? " failed: " : "", q < 0 ? strerror(-q) : "", d->unpin_reason);
@@ -1723,15 +1707,16 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
                 long long t0;
                 int q;
 
-                if (!d->release || !d->applied || d->apply_result < 0 || !d->dev.present)
+                if (!d->release || !d->applied || d->apply_result < 0 || !d->dev.present ||
+                    !plan_device_was_reset(d))
                         continue;
                 refresh_foreign(&fc, &reserved);
                 if (held_elsewhere(&rs, d, "release"))
                         continue;
-                t0 = now_usec();
+                t0 = monotonic_usec();
                 q = release_to_host(a, d, drv, sizeof(drv));
                 journal_step(a, d, PGR_MSGID_RELEASED, q < 0 ? LOG_WARNING : LOG_INFO, "release", NULL,
-                             q < 0 ? "failed" : "ok", now_usec() - t0, VFIO_DRIVER, drv, q,
+                             q < 0 ? "failed" : "ok", monotonic_usec() - t0, VFIO_DRIVER, drv, q,
                              "%s: %s%s%s (policy release_after_stop)", d->dev.bdf,
                              q < 0 ? "could not be released to its host driver: " : drv[0] ? "released to " : "released: no host driver took it",
                              q < 0 ? strerror(-q) : drv, q < 0 ? "; it stays on vfio-pci" : "");
@@ -1907,7 +1892,7 @@ int apply_rescan_missing(struct apply_ctx *a, struct plan *p, struct pgr_error *
                 struct plan_device *d = &p->devices[i];
                 char why[384] = "";
                 const char *action = "rescan";
-                long long t0 = now_usec();
+                long long t0 = monotonic_usec();
                 int r;
 
                 if (d->dev.present || (d->n_actions && d->actions[0].kind == ACTION_SKIP))
@@ -1924,7 +1909,7 @@ int apply_rescan_missing(struct apply_ctx *a, struct plan *p, struct pgr_error *
                 if (r < 0 && power_on_missing(&rs, d, why, sizeof(why), &r))
                         action = "power-cycle";
                 journal_step(a, d, r < 0 ? PGR_MSGID_DEVICE_GONE : PGR_MSGID_BOUND_VFIO, r < 0 ? LOG_ERR : LOG_NOTICE,
-                             action, NULL, r < 0 ? "failed" : "ok", now_usec() - t0, NULL, NULL, r,
+                             action, NULL, r < 0 ? "failed" : "ok", monotonic_usec() - t0, NULL, NULL, r,
                              "%s: was missing; %s", d->dev.bdf,
                              r < 0 ? why : streq(action, "rescan") ? "found again by a rescan of its bus and bound to vfio-pci"
                                                                    : why);

@@ -373,6 +373,23 @@ static void unpin_leaves_a_function_another_vm_holds_alone(void **state)
         rig_down(&g);
 }
 
+/* Review: a card post-stop did not reset (here reset_on_post_stop false; also "no usable reset") is not
+ * clean and is not handed to a host driver (an AMD card with the reset bug can hang the host in its
+ * probe). */
+static void function_not_reset_is_not_released(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        rig_policy(&g, ", \"vms\": {\"100\": {\"release_after_stop\": true, \"reset_on_post_stop\": false}}");
+        assert_int_equal(hook(&g, "pre-start"), 0);
+        assert_int_equal(hook(&g, "post-stop"), 0);
+        assert_string_equal(driver(&g, "0000:01:00.0"), "vfio-pci");
+        assert_null(strstr(g.text, "0000:01:00.0: released"));
+        rig_down(&g);
+}
+
 /* Without the policy key nothing changes: the card stays on vfio-pci after the stop. */
 static void post_stop_keeps_the_function_on_vfio_by_default(void **state)
 {
@@ -742,6 +759,7 @@ int main(void)
                 cmocka_unit_test(post_stop_releases_to_the_host_driver_when_the_policy_says_so),
                 cmocka_unit_test(release_without_the_pin_gives_the_host_driver_the_kernels_list),
                 cmocka_unit_test(post_stop_keeps_the_function_on_vfio_by_default),
+                cmocka_unit_test(function_not_reset_is_not_released),
                 cmocka_unit_test(failed_bind_leaves_no_slot_reset_under_the_host_driver),
                 cmocka_unit_test(release_waits_until_every_sibling_is_reset),
                 cmocka_unit_test(unpin_leaves_a_function_another_vm_holds_alone),
