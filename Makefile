@@ -25,7 +25,7 @@ override CFLAGS   += -std=gnu11 $(WARNINGS) -D_FORTIFY_SOURCE=2 -DPGR_VERSION='"
                      $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) -Ilib
 override LDLIBS   += $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 
-LIB_SRC  := $(sort $(wildcard lib/*.c))
+LIB_SRC  := $(sort $(wildcard lib/*/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILDDIR)/%.o)
 LIB_A    := $(BUILDDIR)/libpgr.a
 CLI_SRC  := $(sort $(wildcard src/*.c))
@@ -37,12 +37,12 @@ UNIT_HELPER_SRC := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 UNIT_HELPER_OBJ := $(UNIT_HELPER_SRC:%.c=$(BUILDDIR)/%.o)
 
 .PHONY: all deps check check-unit check-asan check-journal check-e2e check-hardening \
-        check-package check-cli check-fuzz demo install clean bench fuzz deb unit fixtures
+        check-package check-cli check-fuzz check-layers demo install clean bench fuzz deb unit fixtures
 .DELETE_ON_ERROR:
 
 all: $(BIN)
 
-$(BUILDDIR)/%.o: %.c $(wildcard lib/*.h) $(wildcard src/*.h) $(wildcard tests/unit/*.h)
+$(BUILDDIR)/%.o: %.c $(wildcard lib/*/*.h) $(wildcard src/*.h) $(wildcard tests/unit/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
@@ -71,13 +71,17 @@ $(BUILDDIR)/fixtures.stamp: tests/fixtures/mktree $(wildcard tests/fixtures/host
 	@touch $@
 
 # Every suite runs even when one fails; the summary names the failed ones.
-CHECK_SUITES := check-unit check-asan check-cli check-hardening check-journal check-package check-fuzz check-e2e
+CHECK_SUITES := check-layers check-unit check-asan check-cli check-hardening check-journal check-package check-fuzz check-e2e
 check: deps
 	@failed=""; for s in $(CHECK_SUITES); do \
 	  echo "=== $$s"; t0=$$(date +%s); $(MAKE) --no-print-directory $$s || failed="$$failed $$s"; \
 	  echo "=== $$s: $$(( $$(date +%s) - t0 )) s"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "check: FAILED:$$failed"; exit 1; fi; echo "check: every suite passed"
+
+# lib/'s layers: every include goes down (tools/check-layers.sh), and the check catches a wrong one.
+check-layers:
+	tests/layers/run.sh
 
 check-unit: unit fixtures
 	tests/run-unit.sh $(BUILDDIR)

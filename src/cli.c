@@ -10,9 +10,9 @@
 
 #include <json-c/json.h>
 
-#include "journal.h"
-#include "util.h"
-#include "vmconf.h"
+#include "base/util.h"
+#include "log/journal.h"
+#include "pve/vmconf.h"
 
 /* The global options, as every command's getopt_long sees them after its own. */
 enum {

@@ -9,8 +9,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "context.h"
-#include "run.h"
+#include "base/context.h"
+#include "ops/run.h"
 
 /* Exit statuses of doc/DESIGN.md §4. */
 enum {

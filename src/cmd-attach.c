@@ -6,8 +6,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "attach.h"
-#include "policy.h"
+#include "ops/attach.h"
+#include "reset/policy.h"
 
 enum { OPT_STORAGE = 1, OPT_REFRESH };
 

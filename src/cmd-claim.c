@@ -6,8 +6,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "bdf.h"
-#include "journal.h"
+#include "base/bdf.h"
+#include "log/journal.h"
 
 enum { OPT_UDEV = 1 };
 

@@ -7,7 +7,7 @@
 
 #include <json-c/json.h>
 
-#include "doctor.h"
+#include "doctor/doctor.h"
 
 enum { OPT_JSON = 1 };
 

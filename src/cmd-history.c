@@ -4,7 +4,7 @@
 
 #include <errno.h>
 
-#include "history.h"
+#include "log/history.h"
 
 enum { OPT_VMID = 1, OPT_DEVICE, OPT_SINCE, OPT_JSON };
 

@@ -5,8 +5,8 @@
 
 #include <errno.h>
 
-#include "journal.h"
-#include "plan.h"
+#include "log/journal.h"
+#include "reset/plan.h"
 
 static const struct cli_option options[] = {
         { "dry-run", no_argument, CLI_OPTION_DRY_RUN, NULL, "show the plan of the phase; do nothing, journal nothing" },

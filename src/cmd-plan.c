@@ -4,7 +4,7 @@
 
 #include <errno.h>
 
-#include "plan.h"
+#include "reset/plan.h"
 
 enum { OPT_PHASE = 1, OPT_JSON };
 

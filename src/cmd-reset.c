@@ -4,9 +4,9 @@
 
 #include <errno.h>
 
-#include "bdf.h"
-#include "journal.h"
-#include "plan.h"
+#include "base/bdf.h"
+#include "log/journal.h"
+#include "reset/plan.h"
 
 enum { OPT_METHOD = 1 };
 

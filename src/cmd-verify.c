@@ -8,10 +8,10 @@
 
 #include <json-c/json.h>
 
-#include "bdf.h"
-#include "journal.h"
-#include "plan.h"
-#include "verify.h"
+#include "base/bdf.h"
+#include "log/journal.h"
+#include "reset/plan.h"
+#include "reset/verify.h"
 
 enum { OPT_CYCLES = 1, OPT_PROBE, OPT_AGENT_TIMEOUT, OPT_SHUTDOWN_TIMEOUT, OPT_FORCE, OPT_JSON };
 

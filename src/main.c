@@ -9,7 +9,7 @@
 #include <json-c/linkhash.h>
 
 #include "cli.h"
-#include "util.h"
+#include "base/util.h"
 
 static const struct cli_command *const commands[] = {
         &cli_cmd_plan, &cli_cmd_doctor, &cli_cmd_history, &cli_cmd_reset,

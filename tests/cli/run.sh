@@ -5,13 +5,11 @@ set -u
 builddir=${1:-build}
 bin=$(cd "$builddir" && pwd)/pve-gpu-reset
 fixtures=$(cd "$builddir" && pwd)/fixtures
-passed=0 failed=0
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 export PVE_GPU_RESET_JOURNAL=stderr
 
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-not_ok() { failed=$((failed + 1)); echo "not ok - $1"; shift; printf '    %s\n' "$@"; }
+. "$(dirname "$0")/../tap.sh"
 
 # expect NAME STATUS REGEX -- CMD...: exit status and a stderr+stdout line matching REGEX.
 expect() {
@@ -114,5 +112,4 @@ for f in tests/cli/cases/*.sh; do
         [ -f "$f" ] && . "$f"
 done
 
-echo "cli: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+tap_done cli

@@ -6,8 +6,8 @@
 #include <ctype.h>
 #include <errno.h>
 
-#include "bdf.h"
-#include "util.h"
+#include "base/bdf.h"
+#include "base/util.h"
 
 static void check_roundtrip(const char *s, const struct pci_addr *a, bool full)
 {

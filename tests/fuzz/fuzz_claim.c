@@ -6,8 +6,8 @@
 
 #include <errno.h>
 
-#include "claim.h"
-#include "vmconf.h"
+#include "pve/vmconf.h"
+#include "reset/claim.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -6,10 +6,10 @@
 
 #include <errno.h>
 
-#include "doctor_host.h"
-#include "doctor_modprobe.h"
-#include "kmodinfo.h"
-#include "util.h"
+#include "base/util.h"
+#include "doctor/doctor_host.h"
+#include "doctor/doctor_modprobe.h"
+#include "kernel/kmodinfo.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

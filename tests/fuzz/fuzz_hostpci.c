@@ -7,7 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 
-#include "vmconf.h"
+#include "pve/vmconf.h"
 
 static bool one_line(const char *s)
 {

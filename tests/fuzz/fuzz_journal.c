@@ -9,8 +9,8 @@
 #include <errno.h>
 #include <limits.h>
 
-#include "journal.h"
-#include "util.h"
+#include "base/util.h"
+#include "log/journal.h"
 
 static FILE *devnull;
 

@@ -8,8 +8,8 @@
 #include <errno.h>
 #include <json-c/json.h>
 
-#include "jsonedit.h"
-#include "util.h"
+#include "base/util.h"
+#include "ops/jsonedit.h"
 
 /* The whole text as one strict JSON object (json-c 0.16), or NULL. */
 static struct json_object *parse_strict(const char *s, size_t len)

@@ -4,8 +4,8 @@
 
 #include <errno.h>
 
-#include "mapping.h"
-#include "vmconf.h"
+#include "pve/mapping.h"
+#include "pve/vmconf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -5,8 +5,8 @@
 
 #include <errno.h>
 
-#include "doctor_modprobe.h"
-#include "util.h"
+#include "base/util.h"
+#include "doctor/doctor_modprobe.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -16,9 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "pcidev.h"
-#include "sysfs.h"
-#include "util.h"
+#include "base/util.h"
+#include "kernel/pcidev.h"
+#include "kernel/sysfs.h"
 
 enum {
         F_RESET_METHOD, F_DRIVER, F_IOMMU_GROUP, F_DRIVER_OVERRIDE, F_D3COLD, F_BOOT_VGA, F_POWER_CONTROL,

@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <json-c/json.h>
 
-#include "policy.h"
+#include "reset/policy.h"
 
 static void check_settings(const struct policy_settings *s)
 {

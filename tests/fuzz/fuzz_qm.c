@@ -5,7 +5,7 @@
 
 #include <errno.h>
 
-#include "verify.h"
+#include "reset/verify.h"
 
 static void check_line(const char *s, size_t size)
 {

@@ -5,7 +5,7 @@
 #include <errno.h>
 #include <limits.h>
 
-#include "reservations.h"
+#include "pve/reservations.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <limits.h>
 
-#include "history.h"
+#include "log/history.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "state.h"
+#include "reset/state.h"
 
 static struct pgr_ctx ctx;
 static char dir[PATH_MAX];

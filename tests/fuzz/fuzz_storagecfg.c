@@ -7,7 +7,7 @@
 #include <errno.h>
 #include <limits.h>
 
-#include "storagecfg.h"
+#include "pve/storagecfg.h"
 
 static void check_roundtrip(const struct storagecfg *c, const char *volid, const char *node)
 {

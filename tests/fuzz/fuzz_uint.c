@@ -7,7 +7,7 @@
 #include <errno.h>
 #include <limits.h>
 
-#include "util.h"
+#include "base/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -5,7 +5,7 @@
 
 #include <errno.h>
 
-#include "vmconf.h"
+#include "pve/vmconf.h"
 
 static void check_hostpci(const struct hostpci *h, unsigned index)
 {

@@ -4,7 +4,7 @@
 
 #include <errno.h>
 
-#include "vmconf.h"
+#include "pve/vmconf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -12,7 +12,7 @@
 #   CLANG                         compiler (clang, else clang-14)
 #   FUZZ_JOBS                     parallel targets (default 1; --smoke: number of CPUs)
 #
-# Layout under FUZZ_BUILDDIR: obj/ (lib/*.c built with clang and the sanitizers), bin/fuzz_<t>,
+# Layout under FUZZ_BUILDDIR: obj/ (lib/*/*.c built with clang and the sanitizers), bin/fuzz_<t>,
 # seeds/<t>/ (generated from the real fixtures and conf/), corpus/<t>/ (what libFuzzer keeps, grows
 # across runs), crashes/<t>/ (crash-*, timeout-*, oom-* inputs), logs/<t>.log.
 # Committed: seeds/<t>/ (small hand-written seeds), dict/<t>.dict, crashes/<t>/ (inputs that crashed
@@ -73,10 +73,10 @@ if ! "$cc" -fsanitize=fuzzer,address,undefined -o "$probe" "$probe.c" >"$probe.l
         exit 1
 fi
 
-# ---- build: lib/*.c with the sanitizers (libFuzzer coverage too), one archive, one binary per target ----
-newest_header=$(ls -t lib/*.h "$here/fuzz.h" | head -1)
+# ---- build: lib/*/*.c with the sanitizers (libFuzzer coverage too), one archive, one binary per target ----
+newest_header=$(ls -t lib/*/*.h "$here/fuzz.h" | head -1)
 built_lib=0 lib_failed=""
-for src in lib/*.c; do
+for src in lib/*/*.c; do
         obj="$B/obj/$(basename "$src" .c).o"
         if [ -f "$obj" ] && [ ! "$src" -nt "$obj" ] && [ ! "$newest_header" -nt "$obj" ]; then
                 continue
@@ -91,7 +91,7 @@ for src in lib/*.c; do
                 built_lib=1
         fi
 done
-lib_objs=$(for src in lib/*.c; do o="$B/obj/$(basename "$src" .c).o"; [ -f "$o" ] && echo "$o"; done)
+lib_objs=$(for src in lib/*/*.c; do o="$B/obj/$(basename "$src" .c).o"; [ -f "$o" ] && echo "$o"; done)
 # Objects of sources that are gone must not stay in the archive.
 if [ $built_lib = 1 ] || [ ! -f "$B/libpgr-fuzz.a" ]; then
         rm -f "$B/libpgr-fuzz.a"

@@ -9,9 +9,7 @@ fixtures=$(cd "$builddir" && pwd)/fixtures
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 export PVE_GPU_RESET_JOURNAL=stderr
-passed=0 failed=0
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-not_ok() { failed=$((failed + 1)); echo "not ok - $1"; shift; printf '    %s\n' "$@"; }
+. "$(dirname "$0")/../tap.sh"
 fresh() { rm -rf "$scratch/$1"; cp -a "$fixtures/$1" "$scratch/$1"; echo "$scratch/$1"; }
 check() { # check NAME CONDITION-CMD... (output of the last run in $out)
         local name=$1
@@ -218,5 +216,4 @@ if unshare -m true 2>/dev/null; then
         check "read-only /sys: no lock left held" no_lock_held "$root"
 fi
 
-echo "hardening: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+tap_done hardening

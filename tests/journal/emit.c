@@ -12,11 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "context.h"
-#include "history.h"
-#include "journal.h"
-#include "msgid.h"
-#include "util.h"
+#include "base/context.h"
+#include "base/util.h"
+#include "log/history.h"
+#include "log/journal.h"
+#include "log/msgid.h"
 
 static int bad(const char *what, const char *arg)
 {

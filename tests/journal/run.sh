@@ -8,7 +8,7 @@
 # The script re-executes itself under `unshare --mount`, mounts tmpfs on /run/systemd and /run/log
 # (and on /var/log/journal if the host has one, so the host's persistent journal is never written),
 # and starts /lib/systemd/systemd-journald in the background: it creates its own sockets there, at the
-# real /run/systemd/journal/socket, which is where sd_journal_sendv() and lib/journal.c look (the
+# real /run/systemd/journal/socket, which is where sd_journal_sendv() and lib/log/journal.c look (the
 # journal is deliberately not under --root). Nothing outside the namespace is touched. No systemd
 # as PID 1 is needed.
 #
@@ -108,13 +108,13 @@ expect_status() { # expect_status GOT WANT WHAT
         [ "$1" = "$2" ] || die "$3: exit status $1, expected $2"
 }
 
-# msgid NAME: the id of PGR_MSGID_NAME in lib/msgid.h
+# msgid NAME: the id of PGR_MSGID_NAME in lib/log/msgid.h
 msgid() {
-        sed -n "s/^#define PGR_MSGID_$1 *\"\([0-9a-f]\{32\}\)\".*/\1/p" "$srcdir/lib/msgid.h"
+        sed -n "s/^#define PGR_MSGID_$1 *\"\([0-9a-f]\{32\}\)\".*/\1/p" "$srcdir/lib/log/msgid.h"
 }
 
 all_msgids() {
-        sed -n 's/^#define PGR_MSGID_[A-Z_]* *"\([0-9a-f]\{32\}\)".*/\1/p' "$srcdir/lib/msgid.h"
+        sed -n 's/^#define PGR_MSGID_[A-Z_]* *"\([0-9a-f]\{32\}\)".*/\1/p' "$srcdir/lib/log/msgid.h"
 }
 
 mount_run() {
@@ -283,11 +283,11 @@ case_catalog_explains_every_message_id() {
         journalctl --root="$root" --list-catalog >"$t/list"
         n=0
         for id in $(all_msgids); do
-                grep -q "^$id pve-gpu-reset: " "$t/list" || die "$id (lib/msgid.h) is not in --list-catalog: $(cat "$t/list")"
+                grep -q "^$id pve-gpu-reset: " "$t/list" || die "$id (lib/log/msgid.h) is not in --list-catalog: $(cat "$t/list")"
                 n=$((n + 1))
         done
-        [ "$n" -ge 15 ] || die "only $n ids found in lib/msgid.h"
-        [ "$(wc -l <"$t/list")" = "$n" ] || die "--list-catalog has other entries than lib/msgid.h: $(cat "$t/list")"
+        [ "$n" -ge 15 ] || die "only $n ids found in lib/log/msgid.h"
+        [ "$(wc -l <"$t/list")" = "$n" ] || die "--list-catalog has other entries than lib/log/msgid.h: $(cat "$t/list")"
 
         # every id the code writes is explained: log one entry per id, then compare
         fresh_journald
@@ -479,7 +479,7 @@ case_history_reads_the_system_journal_by_default() {
         env -u PVE_GPU_RESET_JOURNAL_DIR "$emit" history --vmid 100 --json >"$t/system" || die "history failed"
         diff -u "$t/dir" "$t/system" || die "the system journal differs from -D /run/log/journal"
         [ -s "$t/system" ] || die "no entries read from the system journal"
-        # --root does not move the journal: it is the host's (lib/history.h)
+        # --root does not move the journal: it is the host's (lib/log/history.h)
         PVE_GPU_RESET_ROOT=$t "$emit" history --vmid 100 --json >"$t/rooted" || die "history failed"
         diff -u "$t/dir" "$t/rooted" || die "the root prefix changed where the journal is read"
 }
@@ -581,7 +581,7 @@ case_hook_post_stop_journals_every_action() {
         grep -q "0000:01:00.0 *bus-reset *reset_subordinate *ok" "$t/hist" || die "history misses the reset: $(cat "$t/hist")"
 }
 
-# verify (lib/verify.c) with tests/cli/qm-standin as qm, which runs the real hook at pre-start and
+# verify (lib/reset/verify.c) with tests/cli/qm-standin as qm, which runs the real hook at pre-start and
 # post-stop as Proxmox would: each cycle reports the resets the hook journaled in that cycle.
 case_verify_reports_the_hooks_resets_per_cycle() {
         [ -x "$bin" ] || { echo "skip: no $bin"; exit 77; }
@@ -709,8 +709,8 @@ build_emit() {
                 cc $cflags -o "$emit" "$srcdir/tests/journal/emit.c" "$builddir/libpgr.a" $libs
         else
                 # shellcheck disable=SC2086
-                cc $cflags -o "$emit" "$srcdir/tests/journal/emit.c" "$srcdir/lib/util.c" "$srcdir/lib/bdf.c" \
-                        "$srcdir/lib/context.c" "$srcdir/lib/msgid.c" "$srcdir/lib/journal.c" "$srcdir/lib/history.c" $libs
+                cc $cflags -o "$emit" "$srcdir/tests/journal/emit.c" "$srcdir/lib/base/util.c" "$srcdir/lib/base/bdf.c" \
+                        "$srcdir/lib/base/context.c" "$srcdir/lib/log/msgid.c" "$srcdir/lib/log/journal.c" "$srcdir/lib/log/history.c" $libs
         fi
 }
 

@@ -8,11 +8,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "attach.h"
-#include "context.h"
-#include "policy.h"
-#include "util.h"
-#include "vmconf.h"
+#include "base/context.h"
+#include "base/util.h"
+#include "ops/attach.h"
+#include "pve/vmconf.h"
+#include "reset/policy.h"
 
 int main(int argc, char **argv)
 {

@@ -13,13 +13,11 @@ srcdir=$(cd "$(dirname "$0")/../.." && pwd)
 builddir=${1:-build}
 case $builddir in /*) ;; *) builddir=$srcdir/$builddir ;; esac
 fixtures=$srcdir/tests/fixtures/real
-passed=0 failed=0
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 export PVE_GPU_RESET_JOURNAL=stderr
 
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-not_ok() { failed=$((failed + 1)); echo "not ok - $1"; shift; [ $# -gt 0 ] && printf '    %s\n' "$@"; }
+. "$(dirname "$0")/../tap.sh"
 check() { # check NAME CMD...: passes when CMD succeeds
         local name=$1
         shift
@@ -486,5 +484,4 @@ mkroot -
 expect "no storage.cfg: Proxmox's built-in local has snippets" 0 "attached local:snippets/pve-gpu-reset" -- pgr attach 100
 check "no storage.cfg: symlink under /var/lib/vz/snippets" test -L "$root/var/lib/vz/snippets/pve-gpu-reset"
 
-echo "package: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+tap_done package

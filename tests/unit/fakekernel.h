@@ -3,7 +3,7 @@
 
 #include <stdbool.h>
 
-#include "context.h"
+#include "base/context.h"
 
 /* A stand-in for the kernel's reactions to sysfs writes on a fixture tree, plugged in through the
  * context's sysfs seam: remove moves a device away, a rescan brings it back (bound to its host driver

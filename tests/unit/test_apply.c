@@ -19,11 +19,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "apply.h"
+#include "reset/apply.h"
 #include "fakekernel.h"
-#include "lock.h"
-#include "state.h"
-#include "sysfs.h"
+#include "base/lock.h"
+#include "kernel/sysfs.h"
+#include "reset/state.h"
 #include "testutil.h"
 
 struct rig {

@@ -19,14 +19,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "apply.h"
-#include "claim.h"
-#include "doctor.h"
+#include "doctor/doctor.h"
+#include "reset/apply.h"
+#include "reset/claim.h"
 #include "fakekernel.h"
-#include "journal.h"
-#include "lock.h"
-#include "run.h"
-#include "sysfs.h"
+#include "base/lock.h"
+#include "kernel/sysfs.h"
+#include "log/journal.h"
+#include "ops/run.h"
 #include "testutil.h"
 
 struct rig {

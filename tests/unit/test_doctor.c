@@ -20,9 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "doctor.h"
-#include "doctor_report.h"
-#include "util.h"
+#include "base/util.h"
+#include "doctor/doctor.h"
+#include "doctor/doctor_report.h"
 #include "testutil.h"
 
 static void fixture_root(const char *host, char *buf, size_t size)

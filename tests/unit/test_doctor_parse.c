@@ -17,10 +17,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "doctor_host.h"
-#include "doctor_kmsg.h"
-#include "doctor_modprobe.h"
-#include "util.h"
+#include "base/util.h"
+#include "doctor/doctor_host.h"
+#include "doctor/doctor_kmsg.h"
+#include "doctor/doctor_modprobe.h"
 #include "testutil.h"
 
 static char *read_real(const char *rel)

@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "history.h"
+#include "log/history.h"
 
 #define SEC 1000000LL
 #define MIN (60 * SEC)

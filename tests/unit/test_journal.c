@@ -17,9 +17,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "journal.h"
-#include "msgid.h"
-#include "util.h"
+#include "base/util.h"
+#include "log/journal.h"
+#include "log/msgid.h"
 
 /* A representative post-stop reset of an RTX 3090's GPU function. */
 static const struct journal_event full_event = {

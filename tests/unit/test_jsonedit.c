@@ -15,8 +15,8 @@
 
 #include <cmocka.h>
 
-#include "jsonedit.h"
-#include "util.h"
+#include "base/util.h"
+#include "ops/jsonedit.h"
 
 static const char *const VM100_HS[] = { "vms", "100", "hookscript" };
 

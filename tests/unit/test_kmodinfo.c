@@ -16,8 +16,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "kmodinfo.h"
-#include "util.h"
+#include "base/util.h"
+#include "kernel/kmodinfo.h"
 #include "testutil.h"
 
 struct seen {

@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lock.h"
+#include "base/lock.h"
 #include "testutil.h"
 
 struct fixture {

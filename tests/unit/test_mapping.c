@@ -17,10 +17,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "mapping.h"
-#include "plan.h"
-#include "policy.h"
-#include "vmconf.h"
+#include "pve/mapping.h"
+#include "pve/vmconf.h"
+#include "reset/plan.h"
+#include "reset/policy.h"
 #include "testutil.h"
 
 /* ---- helpers ---- */

@@ -17,9 +17,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "pcidev.h"
-#include "sysfs.h"
-#include "util.h"
+#include "base/util.h"
+#include "kernel/pcidev.h"
+#include "kernel/sysfs.h"
 #include "testutil.h"
 
 struct host {

@@ -13,8 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "plan.h"
-#include "policy.h"
+#include "reset/plan.h"
+#include "reset/policy.h"
 #include "testutil.h"
 
 struct fixture {

@@ -17,9 +17,9 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
-#include "context.h"
-#include "policy.h"
-#include "util.h"
+#include "base/context.h"
+#include "base/util.h"
+#include "reset/policy.h"
 
 #define NAME "test.json"
 

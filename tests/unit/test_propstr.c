@@ -11,8 +11,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "propstr.h"
-#include "util.h"
+#include "base/util.h"
+#include "pve/propstr.h"
 
 enum { K_ID, K_FLAG, K_NAME, K_COUNT };
 static const struct propstr_key keys[K_COUNT] = {

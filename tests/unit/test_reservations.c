@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "reservations.h"
+#include "pve/reservations.h"
 #include "testutil.h"
 
 struct fixture {

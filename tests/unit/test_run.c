@@ -20,9 +20,9 @@
 #include <json-c/json.h>
 
 #include "fakekernel.h"
-#include "run.h"
-#include "state.h"
-#include "sysfs.h"
+#include "kernel/sysfs.h"
+#include "ops/run.h"
+#include "reset/state.h"
 #include "testutil.h"
 
 struct rig {

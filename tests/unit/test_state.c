@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "state.h"
+#include "reset/state.h"
 #include "testutil.h"
 
 struct fixture {

@@ -14,8 +14,8 @@
 
 #include <cmocka.h>
 
-#include "context.h"
-#include "storagecfg.h"
+#include "base/context.h"
+#include "pve/storagecfg.h"
 
 static struct storagecfg *parse(const char *text)
 {

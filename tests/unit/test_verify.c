@@ -15,8 +15,8 @@
 #include <time.h>
 
 #include "testutil.h"
-#include "spawn.h"
-#include "verify.h"
+#include "base/spawn.h"
+#include "reset/verify.h"
 
 /* PVE/CLI/qm.pm status: print "status: $status\n" with qmpstatus, or the plain status when stopped. */
 static void status_line_is_read(void **state)

@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "vmconf.h"
+#include "pve/vmconf.h"
 #include "testutil.h"
 
 /* ---- helpers ---- */

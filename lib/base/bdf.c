@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "base/bdf.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Exactly n hex digits at *p, advancing it. */
+static int hex_field(const char **p, size_t n, unsigned *ret)
+{
+        unsigned v = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                int c = (unsigned char)(*p)[i];
+
+                if (!isxdigit(c))
+                        return -EINVAL;
+                v = v * 16 + (unsigned)(isdigit(c) ? c - '0' : tolower(c) - 'a' + 10);
+        }
+        *p += n;
+        *ret = v;
+        return 0;
+}
+
+static int parse(const char *s, struct pci_addr *ret, bool strict)
+{
+        struct pci_addr a = { .func = -1 };
+        const char *p = s;
+        size_t colons = 0;
+
+        for (const char *q = s; *q; q++)
+                colons += *q == ':';
+        if (colons == 2) {
+                /* 4 digits, or more for domains above ffff (Intel VMD: 10000:e0:00.0), as the kernel
+                 * prints them (%04x): no leading 0 beyond 4 digits, at most 8 */
+                size_t dn = strcspn(s, ":");
+
+                if (dn < 4 || dn > 8 || (dn > 4 && s[0] == '0') || hex_field(&p, dn, &a.domain) < 0 || *p++ != ':')
+                        return -EINVAL;
+        } else if (colons != 1 || strict)
+                return -EINVAL;
+        if (hex_field(&p, 2, &a.bus) < 0 || *p++ != ':')
+                return -EINVAL;
+        if (hex_field(&p, 2, &a.slot) < 0 || a.slot > 0x1f)
+                return -EINVAL;
+        if (*p == '.') {
+                p++;
+                if (!isdigit((unsigned char)*p) || *p > '7')
+                        return -EINVAL;
+                a.func = *p++ - '0';
+        } else if (strict)
+                return -EINVAL;
+        if (*p)
+                return -EINVAL;
+        *ret = a;
+        return 0;
+}
+
+int pci_addr_parse(const char *s, struct pci_addr *ret) { return parse(s, ret, false); }
+int pci_addr_parse_full(const char *s, struct pci_addr *ret) { return parse(s, ret, true); }
+
+const char *pci_addr_format(const struct pci_addr *a, char buf[static PCI_ADDR_STRLEN])
+{
+        if (a->func < 0)
+                snprintf(buf, PCI_ADDR_STRLEN, "%04x:%02x:%02x", a->domain, a->bus & 0xff, a->slot & 0x1f);
+        else
+                snprintf(buf, PCI_ADDR_STRLEN, "%04x:%02x:%02x.%d", a->domain, a->bus & 0xff,
+                         a->slot & 0x1f, a->func & 7);
+        return buf;
+}
+
+bool pci_addr_same_slot(const struct pci_addr *a, const struct pci_addr *b)
+{
+        return a->domain == b->domain && a->bus == b->bus && a->slot == b->slot;
+}
+
+bool pci_addr_eq(const struct pci_addr *a, const struct pci_addr *b)
+{
+        return pci_addr_same_slot(a, b) && a->func == b->func;
+}
+
+int pci_addr_cmp(const struct pci_addr *a, const struct pci_addr *b)
+{
+        if (a->domain != b->domain)
+                return a->domain < b->domain ? -1 : 1;
+        if (a->bus != b->bus)
+                return a->bus < b->bus ? -1 : 1;
+        if (a->slot != b->slot)
+                return a->slot < b->slot ? -1 : 1;
+        if (a->func != b->func)
+                return a->func < b->func ? -1 : 1;
+        return 0;
+}
+
+static int cmp_addr(const void *a, const void *b)
+{
+        return pci_addr_cmp(a, b);
+}
+
+int pci_addr_list_dir(const char *dir, const char *prefix, struct pci_addr *ret, size_t max, size_t *ret_n)
+{
+        size_t n = 0, plen = strlen(prefix);
+        struct dirent *de;
+        DIR *d;
+        int r = 0;
+
+        *ret_n = 0;
+        d = opendir(dir);
+        if (!d)
+                return -errno;
+        while ((de = readdir(d))) {
+                struct pci_addr a;
+
+                if (strncmp(de->d_name, prefix, plen) != 0 || pci_addr_parse_full(de->d_name + plen, &a) < 0)
+                        continue;
+                if (n >= max) {
+                        r = -ENOBUFS;
+                        break;
+                }
+                ret[n++] = a;
+        }
+        closedir(d);
+        qsort(ret, n, sizeof(ret[0]), cmp_addr);
+        *ret_n = n;
+        return r;
+}

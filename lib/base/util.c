@@ -1,0 +1,287 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#define _GNU_SOURCE 1 /* asprintf, mkostemp */
+#include "base/util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+void pgr_error_set(struct pgr_error *err, const char *fmt, ...)
+{
+        va_list ap;
+
+        if (!err)
+                return;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+        va_end(ap);
+}
+
+int parse_uint(const char *s, int base, unsigned long max, unsigned long *ret)
+{
+        char *end;
+        unsigned long v;
+
+        if (!s || !*s || isspace((unsigned char)*s) || *s == '-' || *s == '+')
+                return -EINVAL;
+        errno = 0;
+        v = strtoul(s, &end, base);
+        if (errno == ERANGE || v > max)
+                return -ERANGE;
+        if (*end)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+bool parse_boolean(const char *s, bool *ret)
+{
+        static const char *const yes[] = { "1", "on", "yes", "true" };
+        static const char *const no[] = { "0", "off", "no", "false" };
+
+        for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
+                if (streq(s, yes[i])) {
+                        *ret = true;
+                        return true;
+                }
+                if (streq(s, no[i])) {
+                        *ret = false;
+                        return true;
+                }
+        }
+        return false;
+}
+
+char *strstrip(char *s)
+{
+        size_t n;
+
+        while (*s && isspace((unsigned char)*s))
+                s++;
+        n = strlen(s);
+        while (n > 0 && isspace((unsigned char)s[n - 1]))
+                s[--n] = '\0';
+        return s;
+}
+
+/* Reads everything from fd, at most max bytes; NUL-terminated. -EFBIG past max. */
+int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len)
+{
+        _cleanup_free_ char *buf = NULL;
+        size_t len = 0, cap = 4096;
+
+        buf = malloc(cap);
+        if (!buf)
+                return -ENOMEM;
+        for (;;) {
+                ssize_t n;
+
+                if (len + 1 >= cap) {
+                        char *nbuf;
+
+                        if (cap > max + 1)
+                                return -EFBIG;
+                        nbuf = realloc(buf, cap * 2);
+                        if (!nbuf)
+                                return -ENOMEM;
+                        buf = nbuf;
+                        cap *= 2;
+                }
+                n = read(fd, buf + len, cap - len - 1);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        break;
+                len += (size_t)n;
+                if (len > max)
+                        return -EFBIG;
+        }
+        buf[len] = '\0';
+        *ret = buf;
+        buf = NULL;
+        if (ret_len)
+                *ret_len = len;
+        return 0;
+}
+
+/* Reads a whole file of at most max bytes; NUL-terminated. -EFBIG past max. */
+int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len)
+{
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (S_ISDIR(st.st_mode))
+                return -EISDIR;
+        return read_full_fd(fd, max, ret, ret_len);
+}
+
+int write_all(int fd, const char *data, size_t len)
+{
+        while (len > 0) {
+                ssize_t n = write(fd, data, len);
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                data += n;
+                len -= (size_t)n;
+        }
+        return 0;
+}
+
+int mkdir_p(const char *path, mode_t mode)
+{
+        char buf[PATH_MAX];
+        size_t n = strlen(path);
+
+        if (n == 0 || n >= sizeof(buf))
+                return -ENAMETOOLONG;
+        memcpy(buf, path, n + 1);
+        for (char *p = buf + 1; *p; p++) {
+                if (*p != '/')
+                        continue;
+                *p = '\0';
+                if (mkdir(buf, mode) < 0 && errno != EEXIST)
+                        return -errno;
+                *p = '/';
+        }
+        if (mkdir(buf, mode) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+/* Temp file in the same directory, then rename: readers see the old or the new file, never half. */
+int write_file_atomic(const char *path, const char *data, size_t len, mode_t mode)
+{
+        _cleanup_free_ char *tmp = NULL;
+        int fd, r;
+
+        if (asprintf(&tmp, "%s.XXXXXX", path) < 0) {
+                tmp = NULL;
+                return -ENOMEM;
+        }
+        fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        r = write_all(fd, data, len);
+        if (r == 0 && fchmod(fd, mode) < 0)
+                r = -errno;
+        if (r == 0 && fsync(fd) < 0)
+                r = -errno;
+        if (close(fd) < 0 && r == 0)
+                r = -errno;
+        if (r == 0 && rename(tmp, path) < 0)
+                r = -errno;
+        if (r < 0)
+                unlink(tmp);
+        return r;
+}
+
+unsigned nul_line(const char *text, size_t len)
+{
+        const char *nul = len ? memchr(text, '\0', len) : NULL;
+        unsigned line = 1;
+
+        if (!nul)
+                return 0;
+        for (const char *p = text; p < nul; p++)
+                line += *p == '\n';
+        return line;
+}
+
+int text_check(const char *text, size_t len, size_t max, const char *filename, const char *limit_note,
+               struct pgr_error *err)
+{
+        unsigned nul;
+
+        if (len > max) {
+                pgr_error_set(err, "%s: larger than %zu bytes (%zu MiB)%s", filename, max, max >> 20, limit_note);
+                return -EFBIG;
+        }
+        if (len > 0 && !text)
+                return -EINVAL;
+        nul = nul_line(text, len);
+        if (nul) {
+                pgr_error_set(err, "%s:%u: NUL byte in the file", filename, nul);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+int find_program(const char *name, char *buf, size_t size)
+{
+        const char *path = getenv("PATH");
+
+        if (!path || !*path)
+                path = FIND_PROGRAM_DEFAULT_PATH;
+        for (const char *p = path; *p;) {
+                size_t n = strcspn(p, ":");
+                struct stat st;
+                int len;
+
+                if (n > 0 && p[0] == '/') { /* relative and empty entries would mean the cwd: skip */
+                        len = snprintf(buf, size, "%.*s/%s", (int)n, p, name);
+                        if (len > 0 && (size_t)len < size && stat(buf, &st) == 0 && S_ISREG(st.st_mode) &&
+                            access(buf, X_OK) == 0)
+                                return 0;
+                }
+                p += n;
+                if (*p == ':')
+                        p++;
+        }
+        return -ENOENT;
+}
+
+long long monotonic_usec(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void sleep_usec(long long usec)
+{
+        struct timespec ts = { .tv_sec = usec / 1000000, .tv_nsec = (usec % 1000000) * 1000 };
+
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
+/* The first line with something on it, trimmed, control characters replaced: one line for a table. */
+void text_first_line(const char *s, char *buf, size_t size)
+{
+        size_t n = 0;
+
+        buf[0] = '\0';
+        if (!s)
+                return;
+        while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+                s++;
+        for (; *s && *s != '\n' && n + 1 < size; s++)
+                buf[n++] = (unsigned char)*s < 0x20 || *s == 0x7f ? ' ' : *s;
+        buf[n] = '\0';
+        strstrip(buf);
+}
+
+void strv_free(char **v, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                free(v[i]);
+        free(v);
+}

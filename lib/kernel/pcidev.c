@@ -1,0 +1,795 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Device facts: config space through libpci (sysfs access method, pointed at the root prefix),
+ * everything the kernel knows better (driver, groups, reset methods, power) from sysfs. */
+#include "kernel/pcidev.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <pci/pci.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/util.h"
+#include "kernel/sysfs.h"
+
+/* The pci.ids data file of the tool itself (package pci.ids), never under the root prefix. */
+#define PCIDEV_PCI_IDS "/usr/share/misc/pci.ids"
+
+/* libpci builds "<sysfs.path>/devices/DDDD:BB:DD.F/<attr>" in a 1024-byte buffer and calls error()
+ * when it does not fit: keep well below that. */
+#define PCIDEV_MAX_SYSFS_PATH 900
+
+struct pcidev_access {
+        const struct pgr_ctx *ctx;
+        struct pci_access *pacc;
+        bool no_names;
+};
+
+void pcidev_access_skip_names(struct pcidev_access *acc)
+{
+        acc->no_names = true;
+}
+
+/* libpci declares error() noreturn and its compiled code relies on that, so the handler must not
+ * return. Nothing we call can reach it with bad input: the tree is validated before pci_init(),
+ * the access method is given explicitly (no detection), there is no bus scan and no pci_fill_info()
+ * of sysfs-backed fields; config reads that fail give 0xff, not an error. What is left is an
+ * allocation failure inside libpci or a corrupt pci.ids: treat those like a failed assertion. */
+static void pcidev_libpci_error(char *msg, ...) __attribute__((noreturn, format(printf, 1, 2)));
+static void pcidev_libpci_error(char *msg, ...)
+{
+        va_list ap;
+
+        fputs("pve-gpu-reset: libpci: ", stderr);
+        va_start(ap, msg);
+        vfprintf(stderr, msg, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+        abort();
+}
+
+/* Warnings are "cannot open .../config" and the like: the caller sees the effect (config space
+ * unreadable) in the facts, so there is nothing to add. */
+static void pcidev_libpci_quiet(char *msg, ...) __attribute__((format(printf, 1, 2)));
+static void pcidev_libpci_quiet(char *msg, ...)
+{
+        (void)msg;
+}
+
+int pcidev_access_new(const struct pgr_ctx *ctx, struct pcidev_access **ret)
+{
+        _cleanup_free_ struct pcidev_access *acc = NULL;
+        char pci[PATH_MAX], devices[PATH_MAX], param[] = "sysfs.path";
+        struct pci_access *pacc;
+        struct stat st;
+        int r;
+
+        r = pgr_path(ctx, pci, sizeof(pci), "/sys/bus/pci");
+        if (r < 0)
+                return r;
+        if (strlen(pci) > PCIDEV_MAX_SYSFS_PATH)
+                return -ENAMETOOLONG;
+        r = pgr_path(ctx, devices, sizeof(devices), "/sys/bus/pci/devices");
+        if (r < 0)
+                return r;
+        if (stat(devices, &st) < 0)
+                return -errno;
+        if (!S_ISDIR(st.st_mode))
+                return -ENOTDIR;
+        if (access(devices, R_OK | X_OK) < 0)
+                return -errno;
+
+        acc = calloc(1, sizeof(*acc));
+        if (!acc)
+                return -ENOMEM;
+        pacc = pci_alloc();
+        if (!pacc)
+                return -ENOMEM;
+        pacc->error = pcidev_libpci_error;
+        pacc->warning = pcidev_libpci_quiet;
+        pacc->debug = pcidev_libpci_quiet;
+        pacc->method = PCI_ACCESS_SYS_BUS_PCI;
+        pacc->id_lookup_mode = 0; /* no DNS, no ~/.pciids-cache */
+        if (pci_set_param(pacc, param, pci) < 0) {
+                pci_cleanup(pacc);
+                return -EINVAL;
+        }
+        if (access(PCIDEV_PCI_IDS, R_OK) == 0) {
+                char *ids = strdup(PCIDEV_PCI_IDS);
+
+                if (!ids) {
+                        pci_cleanup(pacc);
+                        return -ENOMEM;
+                }
+                pci_set_name_list_path(pacc, ids, 1);
+        }
+        pci_init(pacc);
+
+        acc->ctx = ctx;
+        acc->pacc = pacc;
+        *ret = acc;
+        acc = NULL;
+        return 0;
+}
+
+void pcidev_access_free(struct pcidev_access *acc)
+{
+        if (!acc)
+                return;
+        if (acc->pacc)
+                pci_cleanup(acc->pacc);
+        free(acc);
+}
+
+static int cmp_addr(const void *a, const void *b)
+{
+        return pci_addr_cmp(a, b);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+        return strcmp(a, b);
+}
+
+/* Config space as far as it reads: 64 bytes, then 256, then 4096 (a non-root reader, a 64-byte
+ * dump or a conventional device stop earlier). Returns the length read (0: nothing). */
+static int read_config(struct pci_dev *d, u8 *buf, int size)
+{
+        static const int steps[] = { 64, 256, 4096 };
+        int have = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(steps) && steps[i] <= size; i++) {
+                if (!pci_read_block(d, have, buf + have, steps[i] - have))
+                        break;
+                have = steps[i];
+        }
+        return have;
+}
+
+static bool all_ones(const uint8_t *b)
+{
+        return b[0] == 0xff && b[1] == 0xff && b[2] == 0xff && b[3] == 0xff;
+}
+
+bool pcidev_config_alive(const uint8_t *head, size_t len, bool virtfn)
+{
+        if (virtfn)
+                return len >= 8 && !all_ones(head + 4);
+        return len >= 4 && !all_ones(head);
+}
+
+/* Facts from config space: header, PCIe (FLR, ASPM control), PM (state, No_Soft_Reset), AF (FLR). */
+static void probe_config(struct pcidev_access *acc, struct pcidev *p, bool have_ids)
+{
+        u8 buf[4096];
+        struct pci_dev *d;
+        struct pci_cap *cap;
+        int len;
+
+        d = pci_get_dev(acc->pacc, (int)p->addr.domain, (int)p->addr.bus, (int)p->addr.slot, p->addr.func);
+        if (!d)
+                return;
+        len = read_config(d, buf, (int)sizeof(buf));
+        if (len < 64 || !pcidev_config_alive(buf, (size_t)len, p->physfn[0] != '\0')) {
+                pci_free_dev(d);
+                return;
+        }
+        pci_setup_cache(d, buf, len);
+        p->config_readable = true;
+        p->header_type = buf[PCI_HEADER_TYPE] & 0x7f;
+        p->multifunction = buf[PCI_HEADER_TYPE] & 0x80;
+        if (!have_ids) {
+                p->vendor = pci_read_word(d, PCI_VENDOR_ID);
+                p->device = pci_read_word(d, PCI_DEVICE_ID);
+                p->class_code = (unsigned)pci_read_long(d, PCI_CLASS_REVISION) >> 8;
+                if (p->header_type == PCI_HEADER_TYPE_NORMAL) {
+                        p->sub_vendor = pci_read_word(d, PCI_SUBSYSTEM_VENDOR_ID);
+                        p->sub_device = pci_read_word(d, PCI_SUBSYSTEM_ID);
+                }
+        }
+
+        cap = pci_find_cap(d, PCI_CAP_ID_EXP, PCI_CAP_NORMAL);
+        if (cap) {
+                unsigned flags = pci_read_word(d, (int)cap->addr + PCI_EXP_FLAGS);
+
+                p->is_pcie = true;
+                p->pcie_type = (int)((flags & PCI_EXP_FLAGS_TYPE) >> 4);
+                p->flr_capable = pci_read_long(d, (int)cap->addr + PCI_EXP_DEVCAP) & PCI_EXP_DEVCAP_FLRESET;
+                /* Root complex integrated endpoints and event collectors have no link. */
+                if (p->pcie_type != PCI_EXP_TYPE_ROOT_INT_EP && p->pcie_type != PCI_EXP_TYPE_ROOT_EC)
+                        p->aspm_ctl = pci_read_word(d, (int)cap->addr + PCI_EXP_LNKCTL) & PCI_EXP_LNKCTL_ASPM;
+        }
+        cap = pci_find_cap(d, PCI_CAP_ID_PM, PCI_CAP_NORMAL);
+        if (cap) {
+                unsigned pmcsr = pci_read_word(d, (int)cap->addr + PCI_PM_CTRL);
+
+                p->has_pm = true;
+                p->pm_no_soft_reset = pmcsr & PCI_PM_CTRL_NO_SOFT_RST;
+                p->pm_state = (int)(pmcsr & PCI_PM_CTRL_STATE_MASK);
+        }
+        cap = pci_find_cap(d, PCI_CAP_ID_AF, PCI_CAP_NORMAL);
+        if (cap) {
+                unsigned afcap = pci_read_byte(d, (int)cap->addr + PCI_AF_CAP);
+
+                /* The kernel's af_flr wants both Transactions Pending and FLR. */
+                p->af_flr_capable = (afcap & PCI_AF_CAP_TP) && (afcap & PCI_AF_CAP_FLR);
+        }
+        pci_free_dev(d);
+}
+
+static void lookup_name(struct pcidev_access *acc, struct pcidev *p)
+{
+        char buf[sizeof(p->name)];
+        const char *n;
+
+        if (acc->no_names || p->vendor == 0xffff || p->vendor == 0)
+                return;
+        n = pci_lookup_name(acc->pacc, buf, (int)sizeof(buf),
+                            PCI_LOOKUP_VENDOR | PCI_LOOKUP_DEVICE | PCI_LOOKUP_NO_NUMBERS | PCI_LOOKUP_NO_HWDB,
+                            (int)p->vendor, (int)p->device);
+        if (n)
+                snprintf(p->name, sizeof(p->name), "%s", n);
+}
+
+/* A sysfs attribute into a fixed buffer: "" when absent or unreadable. */
+static void read_attr(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *attr, char *buf,
+                      size_t size)
+{
+        if (sysfs_dev_read(ctx, a, attr, buf, size) < 0)
+                buf[0] = '\0';
+}
+
+static int read_int_attr(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *attr)
+{
+        char buf[32];
+        unsigned long v;
+
+        if (sysfs_dev_read(ctx, a, attr, buf, sizeof(buf)) < 0 || parse_uint(buf, 10, INT_MAX, &v) < 0)
+                return -1;
+        return (int)v;
+}
+
+void pcidev_set_reset_methods(struct pcidev *p, const char *list)
+{
+        char buf[256];
+        char *save = NULL;
+
+        p->n_reset_methods = 0;
+        snprintf(buf, sizeof(buf), "%s", list);
+        for (char *m = strtok_r(buf, " \t\n", &save); m; m = strtok_r(NULL, " \t\n", &save)) {
+                if (p->n_reset_methods >= PCIDEV_MAX_METHODS)
+                        break;
+                if (strlen(m) >= sizeof(p->reset_methods[0]))
+                        continue; /* a name we do not know; cut, it could pass for one we do */
+                snprintf(p->reset_methods[p->n_reset_methods++], sizeof(p->reset_methods[0]), "%s", m);
+        }
+}
+
+static void probe_reset(const struct pgr_ctx *ctx, struct pcidev *p)
+{
+        char buf[256];
+
+        p->has_reset = sysfs_dev_has(ctx, &p->addr, "reset");
+        p->has_reset_method = sysfs_dev_has(ctx, &p->addr, "reset_method");
+        if (p->has_reset_method && sysfs_dev_read(ctx, &p->addr, "reset_method", buf, sizeof(buf)) == 0)
+                pcidev_set_reset_methods(p, buf);
+}
+
+int pcidev_iommu_group(const struct pgr_ctx *ctx, const struct pci_addr *addr)
+{
+        char buf[32];
+        unsigned long g;
+        int r;
+
+        r = sysfs_dev_link(ctx, addr, "iommu_group", buf, sizeof(buf));
+        if (r < 0)
+                return r;
+        if (parse_uint(buf, 10, INT_MAX, &g) < 0)
+                return -EINVAL;
+        return (int)g;
+}
+
+bool pcidev_is_bridge(const struct pgr_ctx *ctx, const struct pci_addr *addr)
+{
+        unsigned c;
+
+        /* Proxmox's own test (SysFSTools.pm pci_dev_group_bind_to_vfio): a bridge has a pci_bus directory. */
+        return sysfs_dev_has(ctx, addr, "pci_bus") ||
+               (sysfs_dev_read_hex(ctx, addr, "class", &c) == 0 && ((c >> 8) & 0xffff) == 0x0604);
+}
+
+static void probe_iommu_group(const struct pgr_ctx *ctx, struct pcidev *p)
+{
+        char dir[PATH_MAX];
+        int g;
+
+        g = pcidev_iommu_group(ctx, &p->addr);
+        if (g < 0)
+                return;
+        p->iommu_group = g;
+        p->group_members_complete = pgr_pathf(ctx, dir, sizeof(dir), "/sys/kernel/iommu_groups/%d/devices", g) == 0 &&
+                                    pci_addr_list_dir(dir, "", p->group_members, PCIDEV_MAX_RELATED, &p->n_group_members) == 0;
+}
+
+static void probe_link(struct pcidev *p, const char *devdir)
+{
+        char path[PATH_MAX];
+        DIR *d;
+        struct dirent *de;
+        int n;
+
+        n = snprintf(path, sizeof(path), "%s/link", devdir);
+        if (n < 0 || (size_t)n >= sizeof(path))
+                return;
+        d = opendir(path);
+        if (!d)
+                return;
+        while ((de = readdir(d)) && p->n_link_aspm < ELEMENTSOF(p->link_aspm)) {
+                size_t len = strlen(de->d_name);
+
+                if (len < 5 || len >= sizeof(p->link_aspm[0]) || !streq(de->d_name + len - 5, "_aspm"))
+                        continue;
+                memcpy(p->link_aspm[p->n_link_aspm++], de->d_name, len + 1);
+        }
+        closedir(d);
+        qsort(p->link_aspm, p->n_link_aspm, sizeof(p->link_aspm[0]), cmp_str);
+}
+
+int pcidev_find_slot(const struct pgr_ctx *ctx, const struct pci_addr *addr, char *ret_name, size_t size)
+{
+        char dir[PATH_MAX];
+        DIR *d;
+        struct dirent *de;
+        int r = -ENOENT;
+
+        if (pgr_path(ctx, dir, sizeof(dir), "/sys/bus/pci/slots") < 0)
+                return -ENAMETOOLONG;
+        d = opendir(dir);
+        if (!d)
+                return -ENOENT;
+        while ((de = readdir(d))) {
+                char abs[PATH_MAX], buf[64];
+                struct pci_addr a;
+                int n;
+
+                if (de->d_name[0] == '.' || strlen(de->d_name) >= size)
+                        continue;
+                n = snprintf(abs, sizeof(abs), "/sys/bus/pci/slots/%s/address", de->d_name);
+                if (n < 0 || (size_t)n >= sizeof(abs) || sysfs_read(ctx, abs, buf, sizeof(buf)) < 0)
+                        continue;
+                if (pci_addr_parse(buf, &a) < 0 || a.func >= 0 || !pci_addr_same_slot(&a, addr))
+                        continue;
+                strcpy(ret_name, de->d_name);
+                r = 0;
+                break;
+        }
+        closedir(d);
+        return r;
+}
+
+/* The physical slot this function sits in, and whether its power can be switched. */
+static void probe_slot(const struct pgr_ctx *ctx, struct pcidev *p)
+{
+        char abs[PATH_MAX], path[PATH_MAX];
+
+        if (pcidev_find_slot(ctx, &p->addr, p->slot_name, sizeof(p->slot_name)) < 0)
+                return;
+        snprintf(abs, sizeof(abs), "/sys/bus/pci/slots/%s/power", p->slot_name);
+        p->slot_power = pgr_path(ctx, path, sizeof(path), abs) >= 0 && access(path, F_OK) == 0;
+}
+
+/* "16.0 GT/s PCIe", "2.5 GT/s", "8 GT/s" → MT/s; "Unknown" and the rest → 0. */
+static unsigned parse_link_speed(const char *s)
+{
+        unsigned whole = 0, tenths = 0;
+        const char *p = s;
+
+        if (*p < '0' || *p > '9')
+                return 0;
+        while (*p >= '0' && *p <= '9' && whole < 1000)
+                whole = whole * 10 + (unsigned)(*p++ - '0');
+        if (*p == '.') {
+                p++;
+                if (*p >= '0' && *p <= '9')
+                        tenths = (unsigned)(*p++ - '0');
+                while (*p >= '0' && *p <= '9')
+                        p++;
+        }
+        if (strncmp(p, " GT/s", 5) != 0)
+                return 0;
+        return whole * 1000 + tenths * 100;
+}
+
+static unsigned read_link_number(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *attr)
+{
+        char buf[32];
+        unsigned long v;
+
+        if (sysfs_dev_read(ctx, a, attr, buf, sizeof(buf)) < 0 || parse_uint(buf, 10, 64, &v) < 0)
+                return 0;
+        return (unsigned)v;
+}
+
+static unsigned read_link_speed(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *attr)
+{
+        char buf[64];
+
+        return sysfs_dev_read(ctx, a, attr, buf, sizeof(buf)) < 0 ? 0 : parse_link_speed(buf);
+}
+
+int pcidev_read_link(const struct pgr_ctx *ctx, const struct pci_addr *addr, struct pcidev_link *ret)
+{
+        struct pcidev_link l = {
+                .width = read_link_number(ctx, addr, "current_link_width"),
+                .max_width = read_link_number(ctx, addr, "max_link_width"),
+                .speed_mts = read_link_speed(ctx, addr, "current_link_speed"),
+                .max_speed_mts = read_link_speed(ctx, addr, "max_link_speed"),
+        };
+
+        if (l.width == 0)
+                return -ENOENT;
+        *ret = l;
+        return 0;
+}
+
+/* The parent bridge from the canonical path: the parent directory is a PCI device or pciDDDD:BB. */
+static void probe_parent(const struct pgr_ctx *ctx, struct pcidev *p, const char *devdir)
+{
+        char parent[PATH_MAX];
+        const char *base;
+        char *slash;
+
+        snprintf(parent, sizeof(parent), "%s", devdir);
+        slash = strrchr(parent, '/');
+        if (!slash)
+                return;
+        *slash = '\0';
+        base = strrchr(parent, '/');
+        base = base ? base + 1 : parent;
+        if (pci_addr_parse_full(base, &p->parent) < 0) {
+                memset(&p->parent, 0, sizeof(p->parent));
+                return;
+        }
+        p->has_parent = true;
+        p->parent_has_reset_subordinate = sysfs_dev_has(ctx, &p->parent, "reset_subordinate");
+        /* A list cut short (-ENOBUFS past PCIDEV_MAX_RELATED) or unreadable must never pass for all of them. */
+        p->below_parent_complete =
+                pcidev_below_bridge(ctx, &p->parent, p->below_parent, PCIDEV_MAX_RELATED, &p->n_below_parent) == 0;
+}
+
+static void probe_bus_neighbours(const struct pgr_ctx *ctx, struct pcidev *p)
+{
+        char dir[PATH_MAX];
+        DIR *d;
+        struct dirent *de;
+
+        p->alone_on_bus = true;
+        if (pgr_path(ctx, dir, sizeof(dir), "/sys/bus/pci/devices") < 0)
+                return;
+        d = opendir(dir);
+        if (!d)
+                return;
+        while ((de = readdir(d))) {
+                struct pci_addr a;
+
+                if (pci_addr_parse_full(de->d_name, &a) < 0)
+                        continue;
+                if (a.domain == p->addr.domain && a.bus == p->addr.bus && !pci_addr_eq(&a, &p->addr)) {
+                        p->alone_on_bus = false;
+                        break;
+                }
+        }
+        closedir(d);
+}
+
+static void pcidev_init(struct pcidev *p, const struct pci_addr *addr)
+{
+        memset(p, 0, sizeof(*p));
+        p->addr = *addr;
+        pci_addr_format(addr, p->bdf);
+        p->iommu_group = -1;
+        p->pm_state = -1;
+        p->aspm_ctl = -1;
+        p->d3cold_allowed = -1;
+        p->boot_vga = -1;
+        p->pcie_type = -1;
+}
+
+int pcidev_probe(struct pcidev_access *acc, const struct pci_addr *addr, struct pcidev *ret)
+{
+        const struct pgr_ctx *ctx = acc->ctx;
+        _cleanup_free_ struct pcidev *p = NULL;
+        char devdir[PATH_MAX];
+        unsigned v, d, c;
+        bool have_ids;
+
+        if (addr->func < 0 || addr->func > 7)
+                return -EINVAL;
+        p = malloc(sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        pcidev_init(p, addr);
+        if (!sysfs_dev_present(ctx, addr)) {
+                *ret = *p;
+                return 0;
+        }
+        p->present = true;
+
+        /* The IDs the kernel read at enumeration: still there when the device stopped answering. */
+        have_ids = sysfs_dev_read_hex(ctx, addr, "vendor", &v) == 0 && sysfs_dev_read_hex(ctx, addr, "device", &d) == 0 &&
+                   sysfs_dev_read_hex(ctx, addr, "class", &c) == 0;
+        if (have_ids) {
+                p->vendor = v & 0xffff;
+                p->device = d & 0xffff;
+                p->class_code = c & 0xffffff;
+                if (sysfs_dev_read_hex(ctx, addr, "subsystem_vendor", &v) == 0 &&
+                    sysfs_dev_read_hex(ctx, addr, "subsystem_device", &d) == 0) {
+                        p->sub_vendor = v & 0xffff;
+                        p->sub_device = d & 0xffff;
+                }
+        }
+        {
+                char pf_name[64];
+                struct pci_addr pf;
+
+                /* before config space: a VF's reads differently */
+                if (sysfs_dev_link(ctx, addr, "physfn", pf_name, sizeof(pf_name)) == 0 &&
+                    pci_addr_parse_full(pf_name, &pf) == 0)
+                        pci_addr_format(&pf, p->physfn);
+        }
+        probe_config(acc, p, have_ids);
+        if (!p->config_readable)
+                p->header_type = (p->class_code >> 8) == 0x0604 ? PCI_HEADER_TYPE_BRIDGE : PCI_HEADER_TYPE_NORMAL;
+        lookup_name(acc, p);
+
+        if (sysfs_dev_link(ctx, addr, "driver", p->driver, sizeof(p->driver)) < 0)
+                p->driver[0] = '\0';
+        read_attr(ctx, addr, "driver_override", p->driver_override, sizeof(p->driver_override));
+        if (streq(p->driver_override, "(null)"))
+                p->driver_override[0] = '\0';
+        probe_iommu_group(ctx, p);
+        probe_reset(ctx, p);
+        p->has_reset_subordinate = sysfs_dev_has(ctx, addr, "reset_subordinate");
+        {
+                int n = read_int_attr(ctx, addr, "sriov_numvfs");
+
+                p->sriov_numvfs = n > 0 ? (unsigned)n : 0;
+        }
+        p->nvidia_vgpu = sysfs_dev_has(ctx, addr, "nvidia/current_vgpu_type");
+        p->d3cold_allowed = read_int_attr(ctx, addr, "d3cold_allowed");
+        read_attr(ctx, addr, "power/control", p->power_control, sizeof(p->power_control));
+        read_attr(ctx, addr, "power_state", p->power_state, sizeof(p->power_state));
+        p->boot_vga = read_int_attr(ctx, addr, "boot_vga");
+        probe_slot(ctx, p);
+        probe_bus_neighbours(ctx, p);
+        if (sysfs_dev_realpath(ctx, addr, devdir, sizeof(devdir)) == 0) {
+                probe_link(p, devdir);
+                probe_parent(ctx, p, devdir);
+        }
+        *ret = *p;
+        return 0;
+}
+
+/* A libpci device for a present function whose config space answers, no cache (every read and
+ * write goes to the device). */
+static int open_live(struct pcidev_access *acc, const struct pci_addr *a, struct pci_dev **ret)
+{
+        struct pci_dev *d;
+        u8 head[8];
+
+        if (a->func < 0 || a->func > 7)
+                return -EINVAL;
+        if (!sysfs_dev_present(acc->ctx, a))
+                return -ENODEV;
+        d = pci_get_dev(acc->pacc, (int)a->domain, (int)a->bus, (int)a->slot, a->func);
+        if (!d)
+                return -ENOMEM;
+        if (!pci_read_block(d, 0, head, sizeof(head)) ||
+            !pcidev_config_alive(head, sizeof(head), sysfs_dev_has(acc->ctx, a, "physfn"))) {
+                pci_free_dev(d);
+                return -EIO;
+        }
+        *ret = d;
+        return 0;
+}
+
+int pcidev_aspm_disable(struct pcidev_access *acc, const struct pci_addr *dev)
+{
+        struct pci_dev *d;
+        struct pci_cap *cap;
+        unsigned type, ctl;
+        int r;
+
+        r = open_live(acc, dev, &d);
+        if (r < 0)
+                return r;
+        cap = pci_find_cap(d, PCI_CAP_ID_EXP, PCI_CAP_NORMAL);
+        type = cap ? (pci_read_word(d, (int)cap->addr + PCI_EXP_FLAGS) & PCI_EXP_FLAGS_TYPE) >> 4 : 0;
+        if (!cap || type == PCI_EXP_TYPE_ROOT_INT_EP || type == PCI_EXP_TYPE_ROOT_EC) {
+                pci_free_dev(d);
+                return -EOPNOTSUPP;
+        }
+        ctl = pci_read_word(d, (int)cap->addr + PCI_EXP_LNKCTL);
+        r = 0;
+        if (ctl == 0xffff)
+                r = -EIO;
+        else if ((ctl & PCI_EXP_LNKCTL_ASPM) &&
+                 !pci_write_word(d, (int)cap->addr + PCI_EXP_LNKCTL, (u16)(ctl & ~PCI_EXP_LNKCTL_ASPM)))
+                r = -EIO;
+        pci_free_dev(d);
+        return r;
+}
+
+int pcidev_bridge_secondary_reset(struct pcidev_access *acc, const struct pci_addr *bridge, bool on)
+{
+        struct pci_dev *d;
+        unsigned ctl;
+        int r;
+
+        r = open_live(acc, bridge, &d);
+        if (r < 0)
+                return r;
+        if ((pci_read_byte(d, PCI_HEADER_TYPE) & 0x7f) != PCI_HEADER_TYPE_BRIDGE) {
+                pci_free_dev(d);
+                return -ENOTTY;
+        }
+        ctl = pci_read_word(d, PCI_BRIDGE_CONTROL);
+        if (ctl == 0xffff)
+                r = -EIO;
+        else {
+                ctl = on ? ctl | PCI_BRIDGE_CTL_BUS_RESET : ctl & ~PCI_BRIDGE_CTL_BUS_RESET;
+                if (!pci_write_word(d, PCI_BRIDGE_CONTROL, (u16)ctl))
+                        r = -EIO;
+        }
+        pci_free_dev(d);
+        return r;
+}
+
+/* Polls Link Status until Link Training is clear: 1 ms steps growing to 20 ms, at most timeout_ms
+ * (the kernel's pcie_wait_for_link_status waits PCIE_LINK_RETRAIN_TIMEOUT_MS, 1 s). */
+static int wait_link_trained(struct pci_dev *d, int lnksta, unsigned timeout_ms)
+{
+        unsigned waited = 0, step = 1;
+
+        for (;;) {
+                unsigned sta = pci_read_word(d, lnksta);
+
+                if (sta == 0xffff)
+                        return -EIO;
+                if (!(sta & PCI_EXP_LNKSTA_TRAIN))
+                        return 0;
+                if (waited >= timeout_ms)
+                        return -ETIMEDOUT;
+                usleep(step * 1000);
+                waited += step;
+                if (step < 20)
+                        step *= 2;
+        }
+}
+
+int pcidev_link_retrain(struct pcidev_access *acc, const struct pci_addr *port, unsigned timeout_ms)
+{
+        struct pci_dev *d;
+        struct pci_cap *cap;
+        unsigned type, ctl;
+        int r;
+
+        r = open_live(acc, port, &d);
+        if (r < 0)
+                return r;
+        cap = pci_find_cap(d, PCI_CAP_ID_EXP, PCI_CAP_NORMAL);
+        type = cap ? (pci_read_word(d, (int)cap->addr + PCI_EXP_FLAGS) & PCI_EXP_FLAGS_TYPE) >> 4 : 0;
+        /* Retrain Link is reserved for endpoints, bridges' upstream ports and the rest (PCIe r6.1
+         * 7.5.3.7): only the downstream end of a link may ask for it. */
+        if (!cap || (type != PCI_EXP_TYPE_ROOT_PORT && type != PCI_EXP_TYPE_DOWNSTREAM)) {
+                pci_free_dev(d);
+                return -ENOTTY;
+        }
+        /* A training that started before is waited out first, as the kernel does (the implementation
+         * note at the end of PCIe r6.1 7.5.3.7: an LTSSM race). */
+        r = wait_link_trained(d, (int)cap->addr + PCI_EXP_LNKSTA, timeout_ms);
+        if (r >= 0) {
+                ctl = pci_read_word(d, (int)cap->addr + PCI_EXP_LNKCTL);
+                if (ctl == 0xffff)
+                        r = -EIO;
+                else if (!pci_write_word(d, (int)cap->addr + PCI_EXP_LNKCTL, (u16)(ctl | PCI_EXP_LNKCTL_RETRAIN)))
+                        r = -EIO;
+        }
+        if (r >= 0)
+                r = wait_link_trained(d, (int)cap->addr + PCI_EXP_LNKSTA, timeout_ms);
+        pci_free_dev(d);
+        return r;
+}
+
+int pcidev_slot_functions(const struct pgr_ctx *ctx, const struct pci_addr *slot, struct pci_addr *ret,
+                          size_t max, size_t *ret_n)
+{
+        size_t n = 0;
+
+        for (int f = 0; f < 8; f++) {
+                struct pci_addr a = *slot;
+
+                a.func = f;
+                if (!sysfs_dev_present(ctx, &a))
+                        continue;
+                if (n >= max)
+                        return -ENOBUFS;
+                ret[n++] = a;
+        }
+        *ret_n = n;
+        return 0;
+}
+
+/* Functions in the directory tree below dir: real subdirectories named DDDD:BB:DD.F (links such
+ * as driver or subsystem and attribute directories are not followed). */
+static int walk_below(const char *dir, unsigned depth, struct pci_addr *ret, size_t max, size_t *n)
+{
+        DIR *d;
+        struct dirent *de;
+        int r = 0;
+
+        if (depth > 32)
+                return -ELOOP;
+        d = opendir(dir);
+        if (!d)
+                return -errno;
+        while ((de = readdir(d))) {
+                char sub[PATH_MAX];
+                struct pci_addr a;
+                struct stat st;
+                int k;
+
+                if (pci_addr_parse_full(de->d_name, &a) < 0)
+                        continue;
+                k = snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
+                if (k < 0 || (size_t)k >= sizeof(sub)) {
+                        r = -ENAMETOOLONG;
+                        break;
+                }
+                if (lstat(sub, &st) < 0 || !S_ISDIR(st.st_mode))
+                        continue;
+                if (*n >= max) {
+                        r = -ENOBUFS;
+                        break;
+                }
+                ret[(*n)++] = a;
+                r = walk_below(sub, depth + 1, ret, max, n);
+                if (r < 0)
+                        break;
+        }
+        closedir(d);
+        return r;
+}
+
+int pcidev_below_bridge(const struct pgr_ctx *ctx, const struct pci_addr *bridge, struct pci_addr *ret,
+                        size_t max, size_t *ret_n)
+{
+        char dir[PATH_MAX];
+        size_t n = 0;
+        int r;
+
+        r = sysfs_dev_realpath(ctx, bridge, dir, sizeof(dir));
+        if (r < 0)
+                return r;
+        r = walk_below(dir, 0, ret, max, &n);
+        qsort(ret, n, sizeof(ret[0]), cmp_addr);
+        *ret_n = n;
+        return r;
+}
+
+void pcidev_class_str(const struct pcidev *d, char buf[static 8])
+{
+        snprintf(buf, 8, "%04x", (d->class_code >> 8) & 0xffff);
+}
+
+bool pcidev_has_method(const struct pcidev *d, const char *method)
+{
+        for (size_t i = 0; i < d->n_reset_methods; i++)
+                if (streq(d->reset_methods[i], method))
+                        return true;
+        return false;
+}

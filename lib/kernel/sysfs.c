@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "kernel/sysfs.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/util.h"
+
+int sysfs_read(const struct pgr_ctx *ctx, const char *abs, char *buf, size_t size)
+{
+        char path[PATH_MAX];
+        int r;
+
+        r = pgr_path(ctx, path, sizeof(path), abs);
+        if (r < 0)
+                return r;
+        r = ctx->ops->read(ctx->ops_userdata, path, buf, size);
+        if (r < 0)
+                return r;
+        while (r > 0 && (buf[r - 1] == '\n' || buf[r - 1] == ' '))
+                buf[--r] = '\0';
+        return 0;
+}
+
+int sysfs_write(const struct pgr_ctx *ctx, const char *abs, const char *value)
+{
+        char path[PATH_MAX];
+        int r;
+
+        r = pgr_path(ctx, path, sizeof(path), abs);
+        if (r < 0)
+                return r;
+        return ctx->ops->write(ctx->ops_userdata, path, value);
+}
+
+static int dev_abs(const struct pci_addr *a, const char *attr, char *buf, size_t size)
+{
+        char bdf[PCI_ADDR_STRLEN];
+        int n;
+
+        if (a->func < 0)
+                return -EINVAL;
+        n = snprintf(buf, size, "/sys/bus/pci/devices/%s%s%s", pci_addr_format(a, bdf), attr ? "/" : "",
+                     attr ? attr : "");
+        if (n < 0 || (size_t)n >= size)
+                return -ENAMETOOLONG;
+        return 0;
+}
+
+int sysfs_dev_read(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *attr, char *buf, size_t size)
+{
+        char abs[PATH_MAX];
+        int r = dev_abs(a, attr, abs, sizeof(abs));
+
+        return r < 0 ? r : sysfs_read(ctx, abs, buf, size);
+}
+
+int sysfs_dev_write(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *attr, const char *value)
+{
+        char abs[PATH_MAX];
+        int r = dev_abs(a, attr, abs, sizeof(abs));
+
+        return r < 0 ? r : sysfs_write(ctx, abs, value);
+}
+
+int sysfs_dev_read_hex(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *attr, unsigned *ret)
+{
+        char buf[32];
+        unsigned long v;
+        int r;
+
+        r = sysfs_dev_read(ctx, a, attr, buf, sizeof(buf));
+        if (r < 0)
+                return r;
+        r = parse_uint(buf, 16, 0xffffffffUL, &v);
+        if (r < 0)
+                return r;
+        *ret = (unsigned)v;
+        return 0;
+}
+
+static int dev_path(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *attr, char *buf, size_t size)
+{
+        char abs[PATH_MAX];
+        int r = dev_abs(a, attr, abs, sizeof(abs));
+
+        return r < 0 ? r : pgr_path(ctx, buf, size, abs);
+}
+
+bool sysfs_dev_has(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *attr)
+{
+        char path[PATH_MAX];
+
+        return dev_path(ctx, a, attr, path, sizeof(path)) == 0 && access(path, F_OK) == 0;
+}
+
+bool sysfs_dev_present(const struct pgr_ctx *ctx, const struct pci_addr *a)
+{
+        return sysfs_dev_has(ctx, a, NULL);
+}
+
+static int link_basename(const char *path, char *buf, size_t size)
+{
+        char target[PATH_MAX];
+        const char *base;
+        ssize_t n;
+
+        n = readlink(path, target, sizeof(target) - 1);
+        if (n < 0)
+                return -errno;
+        target[n] = '\0';
+        base = strrchr(target, '/');
+        base = base ? base + 1 : target;
+        if (strlen(base) >= size)
+                return -ENAMETOOLONG;
+        strcpy(buf, base);
+        return 0;
+}
+
+int sysfs_link(const struct pgr_ctx *ctx, const char *abs, char *buf, size_t size)
+{
+        char path[PATH_MAX];
+        int r;
+
+        r = pgr_path(ctx, path, sizeof(path), abs);
+        if (r < 0)
+                return r;
+        return link_basename(path, buf, size);
+}
+
+int sysfs_dev_link(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *link, char *buf, size_t size)
+{
+        char path[PATH_MAX];
+        int r;
+
+        r = dev_path(ctx, a, link, path, sizeof(path));
+        if (r < 0)
+                return r;
+        return link_basename(path, buf, size);
+}
+
+int sysfs_dev_realpath(const struct pgr_ctx *ctx, const struct pci_addr *a, char *buf, size_t size)
+{
+        char path[PATH_MAX], real[PATH_MAX];
+        int r;
+
+        r = dev_path(ctx, a, NULL, path, sizeof(path));
+        if (r < 0)
+                return r;
+        if (!realpath(path, real))
+                return -errno;
+        if (strlen(real) >= size)
+                return -ENAMETOOLONG;
+        strcpy(buf, real);
+        return 0;
+}

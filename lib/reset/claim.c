@@ -1,0 +1,484 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Claim records under /etc/pve-gpu-reset.d/claims/ and the udev rule's entry point (see claim.h). */
+#include "reset/claim.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/lock.h"
+#include "kernel/pcidev.h"
+#include "kernel/sysfs.h"
+#include "log/journal.h"
+#include "log/msgid.h"
+#include "pve/reservations.h"
+#include "pve/vmconf.h"
+#include "reset/apply.h"
+#include "reset/plan.h"
+
+/* Long enough for a person's claim/unclaim racing attach; short enough that a stuck holder is named. */
+#define CLAIM_LOCK_TIMEOUT_MS 10000
+
+const char *claim_path(const struct pci_addr *a, char buf[static sizeof(CLAIM_DIR) + PCI_ADDR_STRLEN + 1])
+{
+        char bdf[PCI_ADDR_STRLEN];
+
+        snprintf(buf, sizeof(CLAIM_DIR) + PCI_ADDR_STRLEN + 1, CLAIM_DIR "/%s", pci_addr_format(a, bdf));
+        return buf;
+}
+
+static bool owner_parse(const char *w, unsigned long *ret)
+{
+        if (streq(w, "manual")) {
+                *ret = CLAIM_OWNER_MANUAL;
+                return true;
+        }
+        return vmid_parse(w, ret) >= 0;
+}
+
+bool claim_has_owner(const struct claim *c, unsigned long owner)
+{
+        for (size_t i = 0; i < c->n_owners; i++)
+                if (c->owners[i] == owner)
+                        return true;
+        return false;
+}
+
+/* A pin is a kernel reset method name: what reset_method_store accepts, nothing a shell or a udev
+ * line could misread. */
+static bool pin_valid(const char *s)
+{
+        if (!*s || strlen(s) >= sizeof(((struct claim *)NULL)->pin))
+                return false;
+        for (; *s; s++)
+                if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
+                        return false;
+        return true;
+}
+
+int claim_parse(const char *text, size_t len, const struct pci_addr *a, const char *file, struct claim *ret,
+                struct pgr_error *err)
+{
+        _cleanup_free_ char *copy = NULL;
+        bool have_format = false, have_id = false, have_pin = false, have_by = false;
+        struct claim c = { .addr = *a };
+        unsigned line = 0;
+        char *save = NULL;
+        int r;
+
+        r = text_check(text, len, CLAIM_MAX_SIZE, file, "a claim record is a few short lines", err);
+        if (r < 0)
+                return r;
+        copy = strndup(text, len);
+        if (!copy)
+                return -ENOMEM;
+        for (char *p = copy, *next; p; p = next) {
+                char *l, *eq, *key, *val;
+
+                next = strchr(p, '\n');
+                if (next)
+                        *next++ = '\0';
+                line++;
+                l = strstrip(p);
+                if (!*l || *l == '#')
+                        continue;
+                eq = strchr(l, '=');
+                if (!eq)
+                        goto bad;
+                *eq = '\0';
+                key = l;
+                val = eq + 1;
+                if (streq(key, "format") && !have_format) {
+                        if (!streq(val, "1"))
+                                goto bad;
+                        have_format = true;
+                } else if (streq(key, "id") && !have_id) {
+                        unsigned long v, d;
+                        char *colon = strchr(val, ':');
+
+                        if (!colon || colon - val != 4 || strlen(colon + 1) != 4)
+                                goto bad;
+                        *colon = '\0';
+                        if (parse_uint(val, 16, 0xffff, &v) < 0 || parse_uint(colon + 1, 16, 0xffff, &d) < 0)
+                                goto bad;
+                        c.vendor = (unsigned)v;
+                        c.device = (unsigned)d;
+                        have_id = true;
+                } else if (streq(key, "pin") && !have_pin) {
+                        if (streq(val, "-"))
+                                c.pin_set = false;
+                        else if (streq(val, "none")) {
+                                c.pin_set = true;
+                                c.pin[0] = '\0';
+                        } else if (pin_valid(val)) {
+                                c.pin_set = true;
+                                snprintf(c.pin, sizeof(c.pin), "%s", val);
+                        } else
+                                goto bad;
+                        have_pin = true;
+                } else if (streq(key, "by") && !have_by) {
+                        for (char *w = strtok_r(val, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+                                unsigned long o;
+
+                                if (!owner_parse(w, &o) || c.n_owners >= CLAIM_MAX_OWNERS)
+                                        goto bad;
+                                if (!claim_has_owner(&c, o))
+                                        c.owners[c.n_owners++] = o;
+                        }
+                        have_by = true;
+                } else
+                        goto bad;
+        }
+        if (!have_format || !have_id || !have_pin || !have_by || c.n_owners == 0) {
+                pgr_error_set(err, "%s: incomplete claim record: needs format=1, id=, pin= and by= lines", file);
+                return -EINVAL;
+        }
+        *ret = c;
+        return 0;
+bad:
+        pgr_error_set(err, "%s:%u: not a claim record line (format=1, id=VVVV:DDDD, pin=METHOD|none|-, "
+                      "by=VMID|manual ...; each once)", file, line);
+        return -EINVAL;
+}
+
+int claim_load(const struct pgr_ctx *ctx, const struct pci_addr *a, struct claim *ret, struct pgr_error *err)
+{
+        char shown[sizeof(CLAIM_DIR) + PCI_ADDR_STRLEN + 1], path[PATH_MAX];
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        int r;
+
+        claim_path(a, shown);
+        r = pgr_path(ctx, path, sizeof(path), shown);
+        if (r < 0)
+                return r;
+        r = read_full_file(path, CLAIM_MAX_SIZE + 1, &text, &len);
+        if (r == -ENOENT)
+                return r;
+        if (r < 0) {
+                pgr_error_set(err, "%s: cannot read: %s", shown, strerror(-r));
+                return r;
+        }
+        return claim_parse(text, len, a, shown, ret, err);
+}
+
+int claim_list(const struct pgr_ctx *ctx, struct claim *ret, size_t max, size_t *ret_n, size_t *ret_bad)
+{
+        struct pci_addr addrs[CLAIM_MAX];
+        char dir[PATH_MAX];
+        size_t n = 0, bad = 0, k = 0;
+        int r, listed;
+
+        *ret_n = 0;
+        if (ret_bad)
+                *ret_bad = 0;
+        r = pgr_path(ctx, dir, sizeof(dir), CLAIM_DIR);
+        if (r < 0)
+                return r;
+        listed = pci_addr_list_dir(dir, "", addrs, ELEMENTSOF(addrs), &n);
+        if (listed == -ENOENT)
+                return 0;
+        if (listed < 0 && listed != -ENOBUFS)
+                return listed;
+        for (size_t i = 0; i < n; i++) {
+                struct pgr_error err;
+                struct claim c;
+
+                if (claim_load(ctx, &addrs[i], &c, &err) < 0) {
+                        bad++;
+                        continue;
+                }
+                if (k >= max) {
+                        listed = -ENOBUFS;
+                        break;
+                }
+                ret[k++] = c;
+        }
+        *ret_n = k;
+        if (ret_bad)
+                *ret_bad = bad;
+        return listed == -ENOBUFS ? -ENOBUFS : 0;
+}
+
+void claim_owners_format(const struct claim *c, char *buf, size_t size)
+{
+        size_t w = 0;
+
+        buf[0] = '\0';
+        for (size_t i = 0; i < c->n_owners && w < size; i++) {
+                if (c->owners[i] == CLAIM_OWNER_MANUAL)
+                        w += (size_t)snprintf(buf + w, size - w, "%smanual", i ? " " : "");
+                else
+                        w += (size_t)snprintf(buf + w, size - w, "%s%lu", i ? " " : "", c->owners[i]);
+        }
+}
+
+const char *claim_pin_name(const struct claim *c)
+{
+        return !c->pin_set ? "-" : c->pin[0] ? c->pin : "none";
+}
+
+static int claim_save(const struct pgr_ctx *ctx, const struct claim *c)
+{
+        char shown[sizeof(CLAIM_DIR) + PCI_ADDR_STRLEN + 1], path[PATH_MAX], dir[PATH_MAX], owners[256], text[512];
+        int n, r;
+
+        r = pgr_path(ctx, dir, sizeof(dir), CLAIM_DIR);
+        if (r < 0)
+                return r;
+        /* Read by udev (root) only, but like /etc/modprobe.d nothing in it is secret. */
+        r = mkdir_p(dir, 0755);
+        if (r < 0)
+                return r;
+        r = pgr_path(ctx, path, sizeof(path), claim_path(&c->addr, shown));
+        if (r < 0)
+                return r;
+        claim_owners_format(c, owners, sizeof(owners));
+        n = snprintf(text, sizeof(text),
+                     "# pve-gpu-reset claim: at device add, udev (70-pve-gpu-reset.rules) gives this function to vfio-pci.\n"
+                     "# Written by 'pve-gpu-reset claim/attach'; remove with 'pve-gpu-reset unclaim'.\n"
+                     "format=1\nid=%04x:%04x\npin=%s\nby=%s\n",
+                     c->vendor, c->device, claim_pin_name(c), owners);
+        if (n < 0 || (size_t)n >= sizeof(text))
+                return -ENAMETOOLONG;
+        return write_file_atomic(path, text, (size_t)n, 0644);
+}
+
+static int claim_remove(const struct pgr_ctx *ctx, const struct pci_addr *a)
+{
+        char shown[sizeof(CLAIM_DIR) + PCI_ADDR_STRLEN + 1], path[PATH_MAX];
+        int r;
+
+        r = pgr_path(ctx, path, sizeof(path), claim_path(a, shown));
+        if (r < 0)
+                return r;
+        return unlink(path) < 0 ? -errno : 0;
+}
+
+int claim_add(const struct pgr_ctx *ctx, const struct claim *c, unsigned long owner, bool *ret_created,
+              struct pgr_error *err)
+{
+        _cleanup_(lock_releasep) struct pgr_lock lock = PGR_LOCK_INIT;
+        char shown[sizeof(CLAIM_DIR) + PCI_ADDR_STRLEN + 1];
+        struct claim cur = {}, next = *c;
+        int r;
+
+        r = lock_claims(ctx, owner, "claim", CLAIM_LOCK_TIMEOUT_MS, &lock, err);
+        if (r < 0)
+                return r;
+        r = claim_load(ctx, &c->addr, &cur, err);
+        if (r < 0 && r != -ENOENT && r != -EINVAL)
+                return r;
+        /* A malformed record is replaced: its owners cannot be known, the new claim is the truth. */
+        *ret_created = r < 0;
+        next.n_owners = 0;
+        if (r >= 0)
+                for (size_t i = 0; i < cur.n_owners; i++)
+                        next.owners[next.n_owners++] = cur.owners[i];
+        if (!claim_has_owner(&next, owner)) {
+                if (next.n_owners >= CLAIM_MAX_OWNERS) {
+                        pgr_error_set(err, "%s: already claimed by %d owners", claim_path(&c->addr, shown),
+                                      CLAIM_MAX_OWNERS);
+                        return -E2BIG;
+                }
+                next.owners[next.n_owners++] = owner;
+        }
+        r = claim_save(ctx, &next);
+        if (r < 0)
+                pgr_error_set(err, "%s: cannot write: %s", claim_path(&c->addr, shown), strerror(-r));
+        return r;
+}
+
+int claim_drop(const struct pgr_ctx *ctx, const struct pci_addr *a, unsigned long owner, bool all, size_t *ret_left,
+               struct pgr_error *err)
+{
+        _cleanup_(lock_releasep) struct pgr_lock lock = PGR_LOCK_INIT;
+        char shown[sizeof(CLAIM_DIR) + PCI_ADDR_STRLEN + 1];
+        struct claim cur;
+        size_t k = 0;
+        int r;
+
+        *ret_left = 0;
+        r = lock_claims(ctx, owner, "unclaim", CLAIM_LOCK_TIMEOUT_MS, &lock, err);
+        if (r < 0)
+                return r;
+        r = claim_load(ctx, a, &cur, err);
+        /* unclaim BDF of a malformed record: removing it is what the user asked for. */
+        if (r == -EINVAL && all)
+                cur.n_owners = 0;
+        else if (r < 0)
+                return r;
+        else if (!all && !claim_has_owner(&cur, owner))
+                return -ENOENT;
+        for (size_t i = 0; i < cur.n_owners && !all; i++)
+                if (cur.owners[i] != owner)
+                        cur.owners[k++] = cur.owners[i];
+        cur.n_owners = all ? 0 : k;
+        r = cur.n_owners ? claim_save(ctx, &cur) : claim_remove(ctx, a);
+        if (r < 0) {
+                pgr_error_set(err, "%s: cannot %s: %s", claim_path(a, shown), cur.n_owners ? "write" : "remove",
+                              strerror(-r));
+                return r;
+        }
+        *ret_left = cur.n_owners;
+        return 0;
+}
+
+static void claim_journal(struct journal *j, const char *bdf, const char *id, int priority, const char *result,
+                          const char *before, const char *after, int error, const char *method, const char *msg)
+{
+        journal_log(j, &(struct journal_event){
+                .message_id = PGR_MSGID_CLAIM_APPLIED,
+                .priority = priority,
+                .phase = "udev",
+                .slot = bdf,
+                .pci_id = id,
+                .action = "claim",
+                .method = method,
+                .result = result,
+                .duration_usec = -1,
+                .driver_before = before ? (before[0] ? before : "none") : NULL,
+                .driver_after = after ? (after[0] ? after : "none") : NULL,
+                .errno_value = error < 0 ? -error : error,
+                .message = msg,
+        });
+}
+
+/* What the hook's plan refuses, checked again at the device add (plan.c plan_one, skip_for_safety): an
+ * SR-IOV PF with VFs enabled (vfio-pci refuses it, and unbinding its driver leaves the VFs, maybe other
+ * VMs', without their PF), an NVIDIA vGPU function (Proxmox's, through mdev=), a function reserved by a
+ * VM in /run/qemu-server/pci-id-reservations or whose /dev/vfio group is open (a VM runs with it: a
+ * rescan's add event while it runs must not rewrite it). true with msg set: leave it alone. */
+static bool udev_not_ours_now(const struct pgr_ctx *ctx, struct pcidev_access *acc, const struct pci_addr *a,
+                              char *msg, size_t size)
+{
+        _cleanup_(reservations_done) struct reservations reserved = {};
+        struct foreign_check fc = { .ctx = ctx, .res = &reserved, .now = (long long)time(NULL) };
+        struct foreign_holder h;
+        struct pcidev dev;
+        char bdf[PCI_ADDR_STRLEN], whose[160];
+        int r;
+
+        pci_addr_format(a, bdf);
+        r = plan_probe_function(ctx, acc, a, &dev);
+        if (r < 0) {
+                snprintf(msg, size, "%s: its facts cannot be read (%s): left alone", bdf, strerror(-r));
+                return true;
+        }
+        if (dev.sriov_numvfs > 0) {
+                snprintf(msg, size, "%s: an SR-IOV physical function with %u VFs enabled: vfio-pci refuses it, and "
+                         "its VFs would lose their PF; left alone", bdf, dev.sriov_numvfs);
+                return true;
+        }
+        if (dev.nvidia_vgpu) {
+                snprintf(msg, size, "%s: an NVIDIA vGPU function (Proxmox manages it through mdev=): left alone", bdf);
+                return true;
+        }
+        r = reservations_load(ctx, &reserved);
+        fc.res_error = r < 0 ? r : 0;
+        if (foreign_check_device(&fc, a, dev.iommu_group, &h)) {
+                foreign_holder_describe(&h, whose, sizeof(whose));
+                snprintf(msg, size, "%s: %s: left alone", bdf, whose);
+                return true;
+        }
+        return false;
+}
+
+int claim_udev(const struct pgr_ctx *ctx, struct journal *j, const struct pci_addr *a, unsigned bind_timeout_ms,
+               enum claim_udev_outcome *ret_outcome, char *ret_pin, size_t pin_size)
+{
+        _cleanup_(lock_releasep) struct pgr_lock lock = PGR_LOCK_INIT;
+        _cleanup_(pcidev_access_freep) struct pcidev_access *acc = NULL;
+        struct apply_claim_result res;
+        struct pgr_error err = {};
+        struct apply_ctx ac;
+        char bdf[PCI_ADDR_STRLEN], id[16], msg[640];
+        unsigned vendor = 0, device = 0;
+        struct claim c;
+        int r;
+
+        *ret_outcome = CLAIM_UDEV_NOT_CLAIMED;
+        if (pin_size)
+                ret_pin[0] = '\0';
+        pci_addr_format(a, bdf);
+        r = claim_load(ctx, a, &c, &err);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0) {
+                claim_journal(j, bdf, NULL, LOG_ERR, "failed", NULL, NULL, r, NULL, err.msg);
+                *ret_outcome = CLAIM_UDEV_FAILED;
+                return 0;
+        }
+        snprintf(id, sizeof(id), "%04x:%04x", c.vendor, c.device);
+        /* Only the card that was claimed: a different one in the slot is someone else's. */
+        if (sysfs_dev_read_hex(ctx, a, "vendor", &vendor) < 0 || sysfs_dev_read_hex(ctx, a, "device", &device) < 0 ||
+            vendor != c.vendor || device != c.device) {
+                snprintf(msg, sizeof(msg), "%s: claimed as %s, but the device there is %04x:%04x: left alone "
+                         "(pve-gpu-reset unclaim %s, then claim the new card if it is meant for a VM)",
+                         bdf, id, vendor, device, bdf);
+                claim_journal(j, bdf, id, LOG_WARNING, "skipped", NULL, NULL, 0, NULL, msg);
+                *ret_outcome = CLAIM_UDEV_OTHER_CARD;
+                return 0;
+        }
+        if (pcidev_is_bridge(ctx, a)) {
+                snprintf(msg, sizeof(msg), "%s: a bridge is never given to vfio-pci; claim left unused", bdf);
+                claim_journal(j, bdf, id, LOG_WARNING, "skipped", NULL, NULL, 0, NULL, msg);
+                *ret_outcome = CLAIM_UDEV_OTHER_CARD;
+                return 0;
+        }
+        /* A hook run working on the slot (its remove+rescan makes this very add event) binds and pins
+         * the function itself; writing now would cross its narrowed reset_method. One try, no wait. */
+        r = lock_slot(ctx, a, 0, "udev claim", 0, &lock, &err);
+        if (r == -ETIMEDOUT) {
+                snprintf(msg, sizeof(msg), "%s: a pve-gpu-reset run holds the slot; it binds and pins the function itself",
+                         bdf);
+                claim_journal(j, bdf, id, LOG_INFO, "skipped", NULL, NULL, 0, NULL, msg);
+                *ret_outcome = CLAIM_UDEV_BUSY;
+                return 0;
+        }
+        if (r < 0) {
+                claim_journal(j, bdf, id, LOG_ERR, "failed", NULL, NULL, r, NULL, err.msg);
+                *ret_outcome = CLAIM_UDEV_FAILED;
+                return 0;
+        }
+        r = pcidev_access_new(ctx, &acc);
+        if (r < 0)
+                return r;
+        /* The record says nothing about now: the plan's safety rules hold at a device add too. */
+        if (udev_not_ours_now(ctx, acc, a, msg, sizeof(msg))) {
+                claim_journal(j, bdf, id, LOG_WARNING, "skipped", NULL, NULL, 0, NULL, msg);
+                *ret_outcome = CLAIM_UDEV_OTHER_CARD;
+                return 0;
+        }
+        ac = (struct apply_ctx){ .ctx = ctx, .acc = acc, .journal = j, .phase = PHASE_MANUAL };
+        r = apply_claim(&ac, a, c.pin_set ? c.pin : NULL, true, bind_timeout_ms, &res);
+        if (pin_size && c.pin_set)
+                snprintf(ret_pin, pin_size, "%s", claim_pin_name(&c));
+        if (c.pin_set && !res.pinned && res.override_set)
+                snprintf(msg, sizeof(msg), "%s: reset_method could not be pinned to %s: %s; the kernel's list stays "
+                         "(the hook pins it at the VM's pre-start)", bdf, claim_pin_name(&c), strerror(-res.pin_error));
+        else
+                msg[0] = '\0';
+        if (msg[0])
+                claim_journal(j, bdf, id, LOG_WARNING, "failed", NULL, NULL, res.pin_error, claim_pin_name(&c), msg);
+        if (r < 0) {
+                snprintf(msg, sizeof(msg), "%s: claimed, but not given to vfio-pci: %s", bdf, res.why);
+                claim_journal(j, bdf, id, LOG_ERR, "failed", res.driver_before, res.driver_after, r,
+                              c.pin_set ? claim_pin_name(&c) : NULL, msg);
+                *ret_outcome = CLAIM_UDEV_FAILED;
+                return 0;
+        }
+        snprintf(msg, sizeof(msg), "%s: claimed at device add: driver_override=vfio-pci%s%s%s, %s", bdf,
+                 res.pinned ? ", reset_method pinned to " : "", res.pinned ? claim_pin_name(&c) : "",
+                 res.driver_before[0] && !streq(res.driver_before, "vfio-pci") ? ", host driver unbound" : "",
+                 res.vfio_missing ? "unbound until vfio-pci loads" : "on vfio-pci");
+        claim_journal(j, bdf, id, LOG_INFO, "ok", res.driver_before, res.driver_after, 0,
+                      c.pin_set ? claim_pin_name(&c) : NULL, msg);
+        *ret_outcome = CLAIM_UDEV_DONE;
+        return 0;
+}
