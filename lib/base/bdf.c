@@ -127,3 +127,27 @@ int pci_addr_list_dir(const char *dir, const char *prefix, struct pci_addr *ret,
         *ret_n = n;
         return r;
 }
+
+int pci_id_parse(const char *s, unsigned *ret_vendor, unsigned *ret_device)
+{
+        unsigned v[2] = {};
+
+        if (strlen(s) != 9 || s[4] != ':')
+                return -EINVAL;
+        for (size_t i = 0; i < 9; i++) {
+                unsigned x;
+
+                if (i == 4)
+                        continue;
+                if (s[i] >= '0' && s[i] <= '9')
+                        x = (unsigned)(s[i] - '0');
+                else if (s[i] >= 'a' && s[i] <= 'f')
+                        x = (unsigned)(s[i] - 'a' + 10);
+                else
+                        return -EINVAL;
+                v[i > 4] = v[i > 4] << 4 | x;
+        }
+        *ret_vendor = v[0];
+        *ret_device = v[1];
+        return 0;
+}

@@ -21,6 +21,10 @@ int pci_addr_parse(const char *s, struct pci_addr *ret);
 int pci_addr_parse_full(const char *s, struct pci_addr *ret);
 /* "0000:01:00.0", or "0000:01:00" when func < 0. Returns buf. */
 const char *pci_addr_format(const struct pci_addr *a, char buf[static PCI_ADDR_STRLEN]);
+/* A device ID as the tool writes it (policy keys, claim records): "10de:2b85", exactly four lower-case
+ * hex digits, a colon, four more; -EINVAL otherwise. Proxmox's "0x10de" (vmconf) and the kernel's
+ * "%x:%x" (vfio-pci ids=, doctor_modprobe) are other formats, read the way their owners read them. */
+int pci_id_parse(const char *s, unsigned *ret_vendor, unsigned *ret_device);
 bool pci_addr_eq(const struct pci_addr *a, const struct pci_addr *b);
 bool pci_addr_same_slot(const struct pci_addr *a, const struct pci_addr *b);
 int pci_addr_cmp(const struct pci_addr *a, const struct pci_addr *b);

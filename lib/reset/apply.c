@@ -161,30 +161,38 @@ struct run_state {
         size_t n_failed_power;
 };
 
-static void journal_step(struct apply_ctx *a, const struct plan_device *d, const char *msgid, int priority,
-                         const char *action, const char *method, const char *result, long long duration,
-                         const char *drv_before, const char *drv_after, int error, const char *fmt, ...)
-        __attribute__((format(printf, 12, 13)));
-static void journal_step(struct apply_ctx *a, const struct plan_device *d, const char *msgid, int priority,
-                         const char *action, const char *method, const char *result, long long duration,
-                         const char *drv_before, const char *drv_after, int error, const char *fmt, ...)
+/* One journal entry of a step; zero fields are left out (started_usec 0: not timed). */
+struct step {
+        const char *msgid;
+        int priority;
+        const char *action, *method, *result;
+        long long started_usec; /* monotonic_usec() when the step began: the entry gets its duration */
+        const char *driver_before, *driver_after; /* "" is written as "none" */
+        int error;
+};
+
+static void journal_step(struct apply_ctx *a, const struct plan_device *d, const struct step *st, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+static void journal_step(struct apply_ctx *a, const struct plan_device *d, const struct step *st, const char *fmt, ...)
 {
         char msg[512], id[16];
         va_list ap;
         struct journal_event ev = {
-                .message_id = msgid,
-                .priority = priority,
+                .message_id = st->msgid,
+                .priority = st->priority,
                 .vmid = a->vmid,
                 .phase = phase_to_string(a->phase),
                 .slot = d ? d->dev.bdf : NULL,
                 .pci_id = NULL,
-                .action = action,
-                .method = method && method[0] ? method : NULL,
-                .result = result,
-                .duration_usec = duration,
-                .driver_before = drv_before && drv_before[0] ? drv_before : (drv_before ? "none" : NULL),
-                .driver_after = drv_after && drv_after[0] ? drv_after : (drv_after ? "none" : NULL),
-                .errno_value = error < 0 ? -error : error,
+                .action = st->action,
+                .method = st->method && st->method[0] ? st->method : NULL,
+                .result = st->result,
+                .duration_usec = st->started_usec ? monotonic_usec() - st->started_usec : -1,
+                .driver_before = st->driver_before && st->driver_before[0] ? st->driver_before
+                                                                          : (st->driver_before ? "none" : NULL),
+                .driver_after = st->driver_after && st->driver_after[0] ? st->driver_after
+                                                                       : (st->driver_after ? "none" : NULL),
+                .errno_value = st->error < 0 ? -st->error : st->error,
                 .message = msg,
         };
 
@@ -531,8 +539,10 @@ static void autoprobe_guard_clear(struct apply_ctx *a)
         int r = state_autoprobe_guard_clear(a->ctx);
 
         if (r < 0)
-                journal_step(a, NULL, PGR_MSGID_STATE_WRITE_FAILED, LOG_WARNING, "state", NULL, "failed", -1, NULL, NULL,
-                             r, "cannot remove " STATE_DIR "/" STATE_AUTOPROBE_GUARD ": %s", strerror(-r));
+                journal_step(a, NULL,
+                             &(struct step){ .msgid = PGR_MSGID_STATE_WRITE_FAILED, .priority = LOG_WARNING,
+                                             .action = "state", .result = "failed", .error = r },
+                             "cannot remove " STATE_DIR "/" STATE_AUTOPROBE_GUARD ": %s", strerror(-r));
 }
 
 static int autoprobe_off(struct apply_ctx *a, struct autoprobe_window *w)
@@ -892,10 +902,12 @@ static int do_kernel_reset(struct apply_ctx *a, const struct plan_device *d, con
                  * which the next run (and every plan meanwhile) takes instead of the narrowed value. */
                 q = restore_reset_method(a->ctx, dev);
                 if (q < 0)
-                        journal_step(a, d, PGR_MSGID_SETTING_RESTORED, LOG_WARNING, "restore", "reset_method",
-                                     "failed", -1, NULL, NULL, q,
-                                     "%s: reset_method could not be restored after the %s reset; the next run "
-                                     "retries", d->dev.bdf, method);
+                        journal_step(a, d,
+                                     &(struct step){ .msgid = PGR_MSGID_SETTING_RESTORED, .priority = LOG_WARNING,
+                                                     .action = "restore", .method = "reset_method", .result = "failed",
+                                                     .error = q },
+                                     "%s: reset_method could not be restored after the %s reset; the next run retries",
+                                     d->dev.bdf, method);
         }
         return r;
 }
@@ -1324,8 +1336,9 @@ static int check_link(struct run_state *rs, struct plan_device *d, const struct 
 
                 (void)state_link_save(a->ctx, dev, &whole);
         }
-        journal_step(a, d, PGR_MSGID_LINK_DEGRADED, LOG_WARNING, "link", NULL,
-                     after.width >= base.width && r >= 0 ? "ok" : "failed", -1, NULL, NULL, r,
+        journal_step(a, d,
+                     &(struct step){ .msgid = PGR_MSGID_LINK_DEGRADED, .priority = LOG_WARNING, .action = "link",
+                                     .result = after.width >= base.width && r >= 0 ? "ok" : "failed", .error = r },
                      "%s: link x%u at %s after the reset, was x%u at %s%s (max x%u at %s); %s", d->dev.bdf, now.width,
                      speed_str(now.speed_mts, s1), base.width, speed_str(base.speed_mts, s2),
                      have_rec && rec.width > before->width ? " when last whole" : "", now.max_width,
@@ -1369,8 +1382,10 @@ static bool say_dead(struct run_state *rs, const struct plan_device *d, const ch
         snprintf(line, sizeof(line), "%s (%04x:%04x) is dead: %s (%.200s); tried %s; only a host power cycle helps "
                  "(power off, then on: a reboot may not be enough)%.460s", d->dev.bdf, d->dev.vendor, d->dev.device,
                  gone ? "gone from the bus" : "its config space reads all ones", why, tried, evidence);
-        journal_step(a, d, PGR_MSGID_CARD_DEAD, LOG_ERR, "dead", NULL, "failed", -1, NULL, NULL, gone ? ENODEV : EIO, "%s",
-                     line);
+        journal_step(a, d,
+                     &(struct step){ .msgid = PGR_MSGID_CARD_DEAD, .priority = LOG_ERR, .action = "dead",
+                                     .result = "failed", .error = gone ? ENODEV : EIO },
+                     "%s", line);
         if (!res->first_failure[0])
                 snprintf(res->first_failure, sizeof(res->first_failure), "%s", line);
         return true;
@@ -1400,9 +1415,13 @@ static int reset_device(struct run_state *rs, struct plan_device *d, struct appl
                 current_driver(a->ctx, &d->dev.addr, drv_after, sizeof(drv_after));
                 if (r >= 0) {
                         pin_follow_rung(d, rung);
-                        journal_step(a, d, PGR_MSGID_RESET_DONE, LOG_NOTICE, action_to_string(rung->kind), rung->method, "ok",
-                                     monotonic_usec() - t0, drv_before, drv_after, 0, "%s: %s%s%s %s, back on vfio-pci",
-                                     d->dev.bdf, action_to_string(rung->kind), rung->method[0] ? " " : "", rung->method,
+                        journal_step(a, d,
+                                     &(struct step){ .msgid = PGR_MSGID_RESET_DONE, .priority = LOG_NOTICE,
+                                                     .action = action_to_string(rung->kind), .method = rung->method,
+                                                     .result = "ok", .started_usec = t0, .driver_before = drv_before,
+                                                     .driver_after = drv_after },
+                                     "%s: %s%s%s %s, back on vfio-pci", d->dev.bdf, action_to_string(rung->kind),
+                                     rung->method[0] ? " " : "", rung->method,
                                      r == RUNG_COVERED ? "(done once for the whole slot above)" : "done");
                         if (have_link && (r = check_link(rs, d, &link_before, why, sizeof(why))) < 0) {
                                 if (!res->first_failure[0])
@@ -1412,9 +1431,13 @@ static int reset_device(struct run_state *rs, struct plan_device *d, struct appl
                         }
                         return 0;
                 }
-                journal_step(a, d, r == -ENODEV ? PGR_MSGID_DEVICE_GONE : PGR_MSGID_RESET_FAILED,
-                             last ? LOG_ERR : LOG_WARNING, action_to_string(rung->kind), rung->method, "failed", monotonic_usec() - t0,
-                             drv_before, drv_after, r, "%s: %s%s%s failed: %s%s", d->dev.bdf, action_to_string(rung->kind),
+                journal_step(a, d,
+                             &(struct step){ .msgid = r == -ENODEV ? PGR_MSGID_DEVICE_GONE : PGR_MSGID_RESET_FAILED,
+                                             .priority = last ? LOG_ERR : LOG_WARNING,
+                                             .action = action_to_string(rung->kind), .method = rung->method,
+                                             .result = "failed", .started_usec = t0, .driver_before = drv_before,
+                                             .driver_after = drv_after, .error = r },
+                             "%s: %s%s%s failed: %s%s", d->dev.bdf, action_to_string(rung->kind),
                              rung->method[0] ? " " : "", rung->method, why, last ? "" : "; trying the next method");
                 if (last)
                         break;
@@ -1461,10 +1484,13 @@ static int prepare_device(struct run_state *rs, struct plan_device *d, struct ap
                                : loaded ? "bound to vfio-pci (vfio-pci was not loaded: loaded it with modprobe, as Proxmox "
                                           "would; add vfio-pci to /etc/modules)"
                                         : "bound to vfio-pci";
-                        journal_step(a, d, r < 0 ? PGR_MSGID_BIND_FAILED : before[0] && !taken_back ? PGR_MSGID_HOST_DRIVER : PGR_MSGID_BOUND_VFIO,
-                                     r < 0 ? LOG_ERR : before[0] && !taken_back ? LOG_WARNING : LOG_INFO, "bind-vfio", NULL,
-                                     r < 0 ? "failed" : "ok", monotonic_usec() - t0, before, after, r, "%s: %s%s%s", d->dev.bdf,
-                                     what, why[0] ? ": " : "", why);
+                        journal_step(a, d,
+                                     &(struct step){ .msgid = r < 0 ? PGR_MSGID_BIND_FAILED : before[0] && !taken_back ? PGR_MSGID_HOST_DRIVER : PGR_MSGID_BOUND_VFIO,
+                                                     .priority = r < 0 ? LOG_ERR : before[0] && !taken_back ? LOG_WARNING : LOG_INFO,
+                                                     .action = "bind-vfio", .result = r < 0 ? "failed" : "ok",
+                                                     .started_usec = t0, .driver_before = before, .driver_after = after,
+                                                     .error = r },
+                                     "%s: %s%s%s", d->dev.bdf, what, why[0] ? ": " : "", why);
                         if (r < 0) {
                                 failed = r;
                                 if (!res->first_failure[0])
@@ -1481,14 +1507,20 @@ static int prepare_device(struct run_state *rs, struct plan_device *d, struct ap
                 }
                 case ACTION_KEEP_AWAKE:
                         r = keep_awake(a, &d->dev.addr);
-                        journal_step(a, d, PGR_MSGID_POWER, r < 0 ? LOG_WARNING : LOG_INFO, "keep-awake", NULL,
-                                     r < 0 ? "failed" : "ok", monotonic_usec() - t0, NULL, NULL, r,
+                        journal_step(a, d,
+                                     &(struct step){ .msgid = PGR_MSGID_POWER,
+                                                     .priority = r < 0 ? LOG_WARNING : LOG_INFO, .action = "keep-awake",
+                                                     .result = r < 0 ? "failed" : "ok", .started_usec = t0,
+                                                     .error = r },
                                      "%s: d3cold_allowed=0, power/control=on%s", d->dev.bdf, r < 0 ? " failed" : "");
                         break;
                 case ACTION_ASPM_OFF:
                         r = aspm_off(a, d, &d->dev.addr);
-                        journal_step(a, d, PGR_MSGID_POWER, r < 0 ? LOG_WARNING : LOG_INFO, "aspm-off", NULL,
-                                     r < 0 ? "failed" : "ok", monotonic_usec() - t0, NULL, NULL, r,
+                        journal_step(a, d,
+                                     &(struct step){ .msgid = PGR_MSGID_POWER,
+                                                     .priority = r < 0 ? LOG_WARNING : LOG_INFO, .action = "aspm-off",
+                                                     .result = r < 0 ? "failed" : "ok", .started_usec = t0,
+                                                     .error = r },
                                      "%s: ASPM off on its link%s", d->dev.bdf, r < 0 ? " failed" : "");
                         break;
                 default:
@@ -1560,7 +1592,9 @@ static bool became_foreign(struct run_state *rs, struct plan_device *d, struct a
         foreign_holder_describe(&h, whose, sizeof(whose));
         res->n_skipped++;
         res->n_failed++;
-        journal_step(a, d, PGR_MSGID_SKIPPED_SAFETY, LOG_ERR, "skip", NULL, "skipped", -1, NULL, NULL, EBUSY,
+        journal_step(a, d,
+                     &(struct step){ .msgid = PGR_MSGID_SKIPPED_SAFETY, .priority = LOG_ERR, .action = "skip",
+                                     .result = "skipped", .error = EBUSY },
                      "%s: skipped: %s (found under the lock, after the plan)", d->dev.bdf, whose);
         if (!res->first_failure[0])
                 snprintf(res->first_failure, sizeof(res->first_failure), "%s: %s; not touched", d->dev.bdf, whose);
@@ -1577,7 +1611,9 @@ static bool held_elsewhere(struct run_state *rs, const struct plan_device *d, co
         if (!foreign_check_device(rs->fc, &d->dev.addr, d->dev.iommu_group, &h))
                 return false;
         foreign_holder_describe(&h, whose, sizeof(whose));
-        journal_step(rs->a, d, PGR_MSGID_SKIPPED_SAFETY, LOG_NOTICE, step, NULL, "skipped", -1, NULL, NULL, EBUSY,
+        journal_step(rs->a, d,
+                     &(struct step){ .msgid = PGR_MSGID_SKIPPED_SAFETY, .priority = LOG_NOTICE, .action = step,
+                                     .result = "skipped", .error = EBUSY },
                      "%s: no %s: %s", d->dev.bdf, step, whose);
         return true;
 }
@@ -1596,8 +1632,10 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
         memset(res, 0, sizeof(*res));
         r = lock_all_slots(a, p, locks, &n_locks, err);
         if (r < 0) {
-                journal_step(a, NULL, PGR_MSGID_LOCK_TIMEOUT, LOG_ERR, "lock", NULL, "failed", -1, NULL, NULL, r, "%s",
-                             err->msg);
+                journal_step(a, NULL,
+                             &(struct step){ .msgid = PGR_MSGID_LOCK_TIMEOUT, .priority = LOG_ERR, .action = "lock",
+                                             .result = "failed", .error = r },
+                             "%s", err->msg);
                 ret = r;
                 goto out;
         }
@@ -1648,9 +1686,11 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
                                 /* Counted once however many skips it has, and then not as ok. */
                                 res->n_skipped += !skipped;
                                 skipped = true;
-                                journal_step(a, d, d->actions[j].for_safety ? PGR_MSGID_SKIPPED_SAFETY : PGR_MSGID_SKIPPED_CONFIG,
-                                             LOG_NOTICE, "skip", NULL, "skipped", -1, NULL, NULL,
-                                             0, "%s: skipped: %s", d->dev.bdf, d->actions[j].reason);
+                                journal_step(a, d,
+                                             &(struct step){ .msgid = d->actions[j].for_safety ? PGR_MSGID_SKIPPED_SAFETY : PGR_MSGID_SKIPPED_CONFIG,
+                                                             .priority = LOG_NOTICE, .action = "skip",
+                                                             .result = "skipped" },
+                                             "%s: skipped: %s", d->dev.bdf, d->actions[j].reason);
                         }
                         resets |= plan_action_is_reset(d->actions[j].kind);
                 }
@@ -1665,16 +1705,23 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
                         long long t0 = monotonic_usec();
                         int q = pin_reset_method(a, d, &d->dev.addr);
 
-                        journal_step(a, d, PGR_MSGID_RESET_PINNED, q < 0 ? LOG_WARNING : LOG_INFO, "pin",
-                                     plan_pin_name(d->pin), q < 0 ? "failed" : "ok", monotonic_usec() - t0, NULL, NULL, q,
-                                     "%s: reset_method %s %s%s%s", d->dev.bdf, q < 0 ? "could not be pinned to" : "pinned to",
-                                     d->pin[0] ? d->pin : "none (per-function resets disabled)",
-                                     q < 0 ? ": " : "", q < 0 ? strerror(-q) : "");
+                        journal_step(a, d,
+                                     &(struct step){ .msgid = PGR_MSGID_RESET_PINNED,
+                                                     .priority = q < 0 ? LOG_WARNING : LOG_INFO, .action = "pin",
+                                                     .method = plan_pin_name(d->pin), .result = q < 0 ? "failed" : "ok",
+                                                     .started_usec = t0, .error = q },
+                                     "%s: reset_method %s %s%s%s", d->dev.bdf,
+                                     q < 0 ? "could not be pinned to" : "pinned to",
+                                     d->pin[0] ? d->pin : "none (per-function resets disabled)", q < 0 ? ": " : "",
+                                     q < 0 ? strerror(-q) : "");
                         if (q < 0)
-                                journal_step(a, d, PGR_MSGID_RESET_PINNED, LOG_WARNING, "pin", plan_pin_name(d->pin), "failed",
-                                             -1, NULL, NULL, q, "%s: Proxmox's write to reset, vfio-pci and QEMU may now "
-                                             "reset it with the kernel's order (FLR first); set it by hand: echo %s > "
-                                             "/sys/bus/pci/devices/%s/reset_method", d->dev.bdf, d->pin, d->dev.bdf);
+                                journal_step(a, d,
+                                             &(struct step){ .msgid = PGR_MSGID_RESET_PINNED, .priority = LOG_WARNING,
+                                                             .action = "pin", .method = plan_pin_name(d->pin),
+                                                             .result = "failed", .error = q },
+                                             "%s: Proxmox's write to reset, vfio-pci and QEMU may now reset it with the kernel's "
+                                             "order (FLR first); set it by hand: echo %s > /sys/bus/pci/devices/%s/reset_method",
+                                             d->dev.bdf, d->pin, d->dev.bdf);
                 }
                 /* Unpin and release touch a function after its reset: someone else may hold it by now
                  * (a function the config gives with keep/mdev was never checked for that at all). */
@@ -1685,11 +1732,14 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
                         long long t0 = monotonic_usec();
                         int q = unpin_reset_method(a, d);
 
-                        journal_step(a, d, PGR_MSGID_RESET_UNPINNED, q < 0 ? LOG_WARNING : LOG_INFO, "unpin",
-                                     d->unpin_list, q < 0 ? "failed" : "ok", monotonic_usec() - t0, NULL, NULL, q,
+                        journal_step(a, d,
+                                     &(struct step){ .msgid = PGR_MSGID_RESET_UNPINNED,
+                                                     .priority = q < 0 ? LOG_WARNING : LOG_INFO, .action = "unpin",
+                                                     .method = d->unpin_list, .result = q < 0 ? "failed" : "ok",
+                                                     .started_usec = t0, .error = q },
                                      "%s: reset_method back to the kernel's list (%s)%s%s: %s", d->dev.bdf,
-                                     d->unpin_list[0] ? d->unpin_list : "default",
-                                     q < 0 ? " failed: " : "", q < 0 ? strerror(-q) : "", d->unpin_reason);
+                                     d->unpin_list[0] ? d->unpin_list : "default", q < 0 ? " failed: " : "",
+                                     q < 0 ? strerror(-q) : "", d->unpin_reason);
                 }
                 d->applied = true;
                 d->apply_result = r < 0 ? r : 0;
@@ -1715,8 +1765,10 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
                         continue;
                 t0 = monotonic_usec();
                 q = release_to_host(a, d, drv, sizeof(drv));
-                journal_step(a, d, PGR_MSGID_RELEASED, q < 0 ? LOG_WARNING : LOG_INFO, "release", NULL,
-                             q < 0 ? "failed" : "ok", monotonic_usec() - t0, VFIO_DRIVER, drv, q,
+                journal_step(a, d,
+                             &(struct step){ .msgid = PGR_MSGID_RELEASED, .priority = q < 0 ? LOG_WARNING : LOG_INFO,
+                                             .action = "release", .result = q < 0 ? "failed" : "ok", .started_usec = t0,
+                                             .driver_before = VFIO_DRIVER, .driver_after = drv, .error = q },
                              "%s: %s%s%s (policy release_after_stop)", d->dev.bdf,
                              q < 0 ? "could not be released to its host driver: " : drv[0] ? "released to " : "released: no host driver took it",
                              q < 0 ? strerror(-q) : drv, q < 0 ? "; it stays on vfio-pci" : "");
@@ -1769,8 +1821,9 @@ int apply_recover_autoprobe(struct apply_ctx *a, struct pgr_error *err)
                 snprintf(who, sizeof(who), "run %ld", pid);
         else
                 snprintf(who, sizeof(who), "a run (unreadable guard)");
-        journal_step(a, NULL, PGR_MSGID_AUTOPROBE_RESTORED, r < 0 ? LOG_ERR : LOG_WARNING, "recover", NULL,
-                     r < 0 ? "failed" : "ok", -1, NULL, NULL, r,
+        journal_step(a, NULL,
+                     &(struct step){ .msgid = PGR_MSGID_AUTOPROBE_RESTORED, .priority = r < 0 ? LOG_ERR : LOG_WARNING,
+                                     .action = "recover", .result = r < 0 ? "failed" : "ok", .error = r },
                      "drivers_autoprobe was left at 0 by %s, which did not finish; %s", who,
                      r < 0 ? "restoring it failed: run 'echo 1 > /sys/bus/pci/drivers_autoprobe'" : "restored to 1");
         if (r < 0) {
@@ -1820,10 +1873,13 @@ int apply_recover_settings(struct apply_ctx *a, struct pgr_error *err)
                         snprintf(want, sizeof(want), "default");
                 } else
                         r = restore_reset_method(a->ctx, &funcs[i]);
-                journal_step(a, NULL, PGR_MSGID_SETTING_RESTORED, r < 0 ? LOG_ERR : LOG_WARNING, "recover", NULL,
-                             r < 0 ? "failed" : "ok", -1, NULL, NULL, r,
+                journal_step(a, NULL,
+                             &(struct step){ .msgid = PGR_MSGID_SETTING_RESTORED,
+                                             .priority = r < 0 ? LOG_ERR : LOG_WARNING, .action = "recover",
+                                             .result = r < 0 ? "failed" : "ok", .error = r },
                              "%s: reset_method was left narrowed by a run that did not finish; %s '%s'%s", bdf,
-                             r < 0 ? "restoring it to" : "restored to", want[0] ? want : "none (per-function resets disabled)",
+                             r < 0 ? "restoring it to" : "restored to",
+                             want[0] ? want : "none (per-function resets disabled)",
                              r < 0 ? " failed: run 'echo default > reset_method' in its sysfs directory" : "");
                 if (r < 0) {
                         pgr_error_set(err, "%s: cannot restore reset_method: %s", bdf, strerror(-r));
@@ -1908,11 +1964,12 @@ int apply_rescan_missing(struct apply_ctx *a, struct plan *p, struct pgr_error *
                         r = remove_and_rescan(&rs, d, &d->dev.addr, 1, false, why, sizeof(why));
                 if (r < 0 && power_on_missing(&rs, d, why, sizeof(why), &r))
                         action = "power-cycle";
-                journal_step(a, d, r < 0 ? PGR_MSGID_DEVICE_GONE : PGR_MSGID_BOUND_VFIO, r < 0 ? LOG_ERR : LOG_NOTICE,
-                             action, NULL, r < 0 ? "failed" : "ok", monotonic_usec() - t0, NULL, NULL, r,
+                journal_step(a, d,
+                             &(struct step){ .msgid = r < 0 ? PGR_MSGID_DEVICE_GONE : PGR_MSGID_BOUND_VFIO,
+                                             .priority = r < 0 ? LOG_ERR : LOG_NOTICE, .action = action,
+                                             .result = r < 0 ? "failed" : "ok", .started_usec = t0, .error = r },
                              "%s: was missing; %s", d->dev.bdf,
-                             r < 0 ? why : streq(action, "rescan") ? "found again by a rescan of its bus and bound to vfio-pci"
-                                                                   : why);
+                             r < 0 ? why : streq(action, "rescan") ? "found again by a rescan of its bus and bound to vfio-pci" : why);
                 if (r < 0)
                         ret = r;
         }

@@ -14,10 +14,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/bdf.h"
+#include "pve/vmconf.h"
+
 #define POLICY_MAX_TIMEOUT_MS 600000u
 #define POLICY_MAX_SETTLE_MS 60000u
-#define POLICY_VMID_MIN 100ul
-#define POLICY_VMID_MAX 999999999ul
 #define POLICY_MAX_DEPTH 64 /* json-c itself stops at 32 */
 #define POLICY_FIX_HINT "chown root:root %s; chmod 0644 %s"
 
@@ -640,50 +641,6 @@ static int parse_settings(const struct parser *p, struct json_object *o, struct 
         return 0;
 }
 
-/* "10de:2b85": exactly four lower-case hex digits, a colon, four more. */
-static bool parse_pci_id(const char *s, unsigned *ret_vendor, unsigned *ret_device)
-{
-        unsigned v = 0, d = 0;
-
-        if (strlen(s) != 9 || s[4] != ':')
-                return false;
-        for (size_t i = 0; i < 9; i++) {
-                unsigned x;
-
-                if (i == 4)
-                        continue;
-                if (s[i] >= '0' && s[i] <= '9')
-                        x = (unsigned)(s[i] - '0');
-                else if (s[i] >= 'a' && s[i] <= 'f')
-                        x = (unsigned)(s[i] - 'a' + 10);
-                else
-                        return false;
-                if (i < 4)
-                        v = v << 4 | x;
-                else
-                        d = d << 4 | x;
-        }
-        *ret_vendor = v;
-        *ret_device = d;
-        return true;
-}
-
-/* Digits only, no leading zero, 100..999999999 (as Proxmox). */
-static bool parse_vmid(const char *s, unsigned long *ret)
-{
-        unsigned long v;
-
-        if (s[0] == '0')
-                return false;
-        for (const char *c = s; *c; c++)
-                if (*c < '0' || *c > '9')
-                        return false;
-        if (parse_uint(s, 10, POLICY_VMID_MAX, &v) < 0 || v < POLICY_VMID_MIN)
-                return false;
-        *ret = v;
-        return true;
-}
-
 static int parse_devices(const struct parser *p, struct json_object *o, struct json_object *parent)
 {
         struct policy *pol = p->policy;
@@ -704,7 +661,7 @@ static int parse_devices(const struct parser *p, struct json_object *o, struct j
                 if (key[0] == '_')
                         continue;
                 path_join(sub, sizeof(sub), "devices", key);
-                if (!parse_pci_id(key, &d->vendor, &d->device))
+                if (pci_id_parse(key, &d->vendor, &d->device) < 0)
                         return fail(p, v, o, sub,
                                     "expected a PCI ID \"vendor:device\" in lower-case hex, like \"10de:2b85\"");
                 r = parse_settings(p, v, o, sub, &d->o.s, &d->o.set);
@@ -734,9 +691,9 @@ static int parse_vms(const struct parser *p, struct json_object *o, struct json_
                 if (key[0] == '_')
                         continue;
                 path_join(sub, sizeof(sub), "vms", key);
-                if (!parse_vmid(key, &m->vmid))
-                        return fail(p, v, o, sub, "expected a VMID, digits only, %lu..%lu", POLICY_VMID_MIN,
-                                    POLICY_VMID_MAX);
+                if (vmid_parse(key, &m->vmid) < 0)
+                        return fail(p, v, o, sub, "expected a VMID, digits only, %lu..%lu", VMID_MIN,
+                                    VMID_MAX);
                 r = parse_settings(p, v, o, sub, &m->o.s, &m->o.set);
                 if (r < 0)
                         return r;

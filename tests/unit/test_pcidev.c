@@ -80,6 +80,27 @@ static void assert_addrs(const struct pci_addr *a, size_t n, const char *const *
                 assert_addr(&a[i], want[i]);
 }
 
+/* One parser for the "vendor:device" IDs the tool writes itself (policy keys, claim records). */
+static void test_pci_id_parse_takes_only_the_tools_own_form(void **state)
+{
+        static const char *const bad[] = { "10DE:2B85", "10de:2b8", "10de-2b85", "0x10de:2b85", "10de:2b85 ",
+                                           "10de::b85", "", "g0de:2b85" };
+        unsigned v = 1, d = 1;
+
+        (void)state;
+        assert_int_equal(pci_id_parse("10de:2b85", &v, &d), 0);
+        assert_int_equal(v, 0x10de);
+        assert_int_equal(d, 0x2b85);
+        assert_int_equal(pci_id_parse("0000:ffff", &v, &d), 0);
+        assert_int_equal(v, 0);
+        assert_int_equal(d, 0xffff);
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                v = d = 7;
+                assert_int_equal(pci_id_parse(bad[i], &v, &d), -EINVAL);
+                assert_int_equal(v, 7); /* nothing written on failure */
+        }
+}
+
 static void test_gt218_vga_behind_root_port(void **state)
 {
         struct host *h = host_open("gpu-audio-rootport");
@@ -700,6 +721,7 @@ static void test_tree_without_sys_is_a_clean_error(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_pci_id_parse_takes_only_the_tools_own_form),
                 cmocka_unit_test(test_gt218_vga_behind_root_port),
                 cmocka_unit_test(test_gt218_audio_has_no_reset),
                 cmocka_unit_test(test_unrelated_nvme_alone_on_its_bus),
