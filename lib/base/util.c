@@ -69,8 +69,8 @@ char *strstrip(char *s)
         return s;
 }
 
-/* Reads everything from fd, at most max bytes; NUL-terminated. -EFBIG past max. */
-int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len)
+/* Reads from fd until EOF, or until max bytes when cut (then quietly stops there); NUL-terminated. */
+static int read_fd(int fd, size_t max, bool cut, char **ret, size_t *ret_len)
 {
         _cleanup_free_ char *buf = NULL;
         size_t len = 0, cap = 4096;
@@ -79,6 +79,7 @@ int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len)
         if (!buf)
                 return -ENOMEM;
         for (;;) {
+                size_t want;
                 ssize_t n;
 
                 if (len + 1 >= cap) {
@@ -92,7 +93,12 @@ int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len)
                         buf = nbuf;
                         cap *= 2;
                 }
-                n = read(fd, buf + len, cap - len - 1);
+                want = cap - len - 1;
+                if (cut && want > max - len)
+                        want = max - len; /* never past max: len <= max throughout */
+                if (want == 0)
+                        break;
+                n = read(fd, buf + len, want);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -110,6 +116,16 @@ int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len)
         if (ret_len)
                 *ret_len = len;
         return 0;
+}
+
+int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len)
+{
+        return read_fd(fd, max, false, ret, ret_len);
+}
+
+int read_fd_prefix(int fd, size_t max, char **ret, size_t *ret_len)
+{
+        return read_fd(fd, max, true, ret, ret_len);
 }
 
 /* Reads a whole file of at most max bytes; NUL-terminated. -EFBIG past max. */

@@ -34,6 +34,8 @@ bool parse_boolean(const char *s, bool *ret); /* 1|on|yes|true, 0|off|no|false *
 char *strstrip(char *s);                      /* trims ASCII whitespace in place */
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len);
 int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len);
+/* The same, but past max bytes it stops there without an error (a log's tail). */
+int read_fd_prefix(int fd, size_t max, char **ret, size_t *ret_len);
 int write_all(int fd, const char *data, size_t len); /* loops over short writes and EINTR */
 int mkdir_p(const char *path, mode_t mode);           /* every missing component; EEXIST is fine */
 /* Temp file in the same directory, fsync, rename: readers see the old or the new file, never half. */

@@ -432,8 +432,9 @@ static int read_tail(int fd, char **ret, size_t *ret_len)
 {
         struct stat st;
         _cleanup_free_ char *buf = NULL;
-        size_t len = 0, cap = 64 * 1024;
+        size_t len = 0;
         off_t start = 0;
+        int r;
 
         if (fstat(fd, &st) < 0)
                 return -errno;
@@ -441,33 +442,9 @@ static int read_tail(int fd, char **ret, size_t *ret_len)
                 start = st.st_size - KMSG_TAIL_MAX;
         if (start && lseek(fd, start, SEEK_SET) < 0)
                 return -errno;
-        buf = malloc(cap);
-        if (!buf)
-                return -ENOMEM;
-        for (;;) {
-                ssize_t n;
-
-                if (len + 1 >= cap) {
-                        char *nb;
-
-                        if (cap >= KMSG_TAIL_MAX + 2)
-                                break;
-                        nb = realloc(buf, cap * 2);
-                        if (!nb)
-                                return -ENOMEM;
-                        buf = nb;
-                        cap *= 2;
-                }
-                n = read(fd, buf + len, cap - len - 1);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        break;
-                len += (size_t)n;
-        }
-        buf[len] = '\0';
+        r = read_fd_prefix(fd, KMSG_TAIL_MAX, &buf, &len);
+        if (r < 0)
+                return r;
         if (start) {
                 /* the first line is cut: drop it */
                 char *nl = memchr(buf, '\n', len);

@@ -242,15 +242,17 @@ static bool is_this_binary(const char *path)
         return streq(self, real);
 }
 
-static void chain_refused(struct journal *j, unsigned long vmid, const char *phase, const char *msg)
+/* The one-line entry of a run that stopped before any device: which step, and why. */
+static void run_refused(struct journal *j, unsigned long vmid, const char *phase, const char *msgid, const char *action,
+                        const char *result, const char *msg)
 {
         journal_log(j, &(struct journal_event){
-                .message_id = PGR_MSGID_CHAINED_HOOK,
+                .message_id = msgid,
                 .priority = LOG_ERR,
                 .vmid = vmid,
                 .phase = phase,
-                .action = "chain",
-                .result = "refused",
+                .action = action,
+                .result = result,
                 .duration_usec = -1,
                 .message = msg,
         });
@@ -271,14 +273,14 @@ static int run_chained(const char *path, unsigned long vmid, const char *phase, 
                 snprintf(msg, sizeof(msg), "refusing to chain %s: this hook was itself started by a chained "
                          "hookscript (%s is set), and chaining again would recurse; fix vms.%lu.hookscript",
                          path, CHAINED_ENV, vmid);
-                chain_refused(j, vmid, phase, msg);
+                run_refused(j, vmid, phase, PGR_MSGID_CHAINED_HOOK, "chain", "refused", msg);
                 return 0;
         }
         /* Any build of ours counts: an older copy (a shared storage's) would chain itself without end. */
         if (is_this_binary(path) || attach_is_pgr_binary(path)) {
                 snprintf(msg, sizeof(msg), "refusing to chain %s: it is pve-gpu-reset itself, which would run "
                          "itself forever; remove vms.%lu.hookscript", path, vmid);
-                chain_refused(j, vmid, phase, msg);
+                run_refused(j, vmid, phase, PGR_MSGID_CHAINED_HOOK, "chain", "refused", msg);
                 return 0;
         }
         snprintf(vmid_s, sizeof(vmid_s), "%lu", vmid);
@@ -394,9 +396,7 @@ static void summary(struct journal *j, unsigned long vmid, enum phase phase, con
                     bool failed, long long t0)
 {
         char msg[512];
-        struct timespec ts;
 
-        clock_gettime(CLOCK_MONOTONIC, &ts);
         if (failed)
                 snprintf(msg, sizeof(msg), "VM %lu %s: %zu device(s) ok, %zu failed, %zu skipped: %.400s", vmid,
                          phase_to_string(phase), res->n_ok, res->n_failed, res->n_skipped, res->first_failure);
@@ -413,21 +413,7 @@ static void summary(struct journal *j, unsigned long vmid, enum phase phase, con
                 .phase = phase_to_string(phase),
                 .action = "summary",
                 .result = failed ? "failed" : "ok",
-                .duration_usec = (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000 - t0,
-                .message = msg,
-        });
-}
-
-static void config_error(struct journal *j, unsigned long vmid, const char *phase, const char *msg)
-{
-        journal_log(j, &(struct journal_event){
-                .message_id = PGR_MSGID_CONFIG_ERROR,
-                .priority = LOG_ERR,
-                .vmid = vmid,
-                .phase = phase,
-                .action = "config",
-                .result = "failed",
-                .duration_usec = -1,
+                .duration_usec = monotonic_usec() - t0,
                 .message = msg,
         });
 }
@@ -597,7 +583,7 @@ int run_hook(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, con
         if (ret >= 0 && (phase == PHASE_PRE_START || phase == PHASE_POST_STOP))
                 ret = load_mappings(ctx, vmid, phase_str, j, &in, &err);
         if (ret < 0) {
-                config_error(j, vmid, phase_str, err.msg);
+                run_refused(j, vmid, phase_str, PGR_MSGID_CONFIG_ERROR, "config", "failed", err.msg);
                 say(o, "%s", err.msg);
                 goto out;
         }

@@ -413,6 +413,37 @@ static void test_grub_and_systemd_boot_command_lines(void **state)
         assert_int_equal(rm_rf(dir), 0);
 }
 
+/* A kern.log larger than the 4 MiB kmsg_load reads: only its tail counts, the line the cut lands in
+ * is dropped (it would be half a message), and a message at the very end is found. */
+static void test_long_kern_log_is_read_from_its_last_4_mib(void **state)
+{
+        char dir[] = "/tmp/pgr-kmsg-tail-XXXXXX", path[PATH_MAX];
+        _cleanup_(kmsg_log_freep) struct kmsg_log *log = NULL;
+        struct pgr_ctx ctx;
+        FILE *f;
+
+        (void)state;
+        assert_non_null(mkdtemp(dir));
+        assert_int_equal(pgr_ctx_init(&ctx, dir, "pve"), 0);
+        write_file(dir, "var/log/kern.log", "");
+        snprintf(path, sizeof(path), "%s/var/log/kern.log", dir);
+        f = fopen(path, "we");
+        assert_non_null(f);
+        /* at the start, outside the tail: must not be found */
+        fputs("[    1.000000] vfio-pci 0000:01:00.0: not ready 65535ms after FLR; giving up\n", f);
+        for (int i = 0; i < 70000; i++) /* 70000 * 64 bytes = 4.27 MiB */
+                fprintf(f, "[%5d.000000] filler line that matches no known message, padded to 64 b\n", 10000 + i % 80000);
+        fputs("[99999.000000] NVRM: GPU at PCI:0000:02:00: GPU has fallen off the bus.\n", f);
+        fclose(f);
+
+        assert_int_equal(kmsg_load(&ctx, &log), 0);
+        assert_true(log->available);
+        assert_non_null(kmsg_log_find(log, KMSG_FALLEN_OFF_BUS, NULL));
+        assert_null(kmsg_log_find(log, KMSG_FLR_NOT_READY, NULL));
+        assert_true(log->n_lines > 50000 && log->n_lines < 60000); /* ~57000 of the 70002 lines fit in 4 MiB */
+        assert_int_equal(rm_rf(dir), 0);
+}
+
 /* What takes effect is what libkmod parsed, each entry at the line the scan found it on: a softdep
  * with a post: part (kmod 30 hands it back as "pre: vfio-pcipost: ..."), blacklists, install
  * /bin/false, the ids= of the options line read last; a 'pre:vfio-pci' line is the lint's, and not when
@@ -531,6 +562,7 @@ int main(void)
                 cmocka_unit_test(test_effective_configuration_with_places),
                 cmocka_unit_test(test_command_line_values),
                 cmocka_unit_test(test_grub_and_systemd_boot_command_lines),
+                cmocka_unit_test(test_long_kern_log_is_read_from_its_last_4_mib),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
