@@ -10,28 +10,13 @@
 #include <time.h>
 #include <unistd.h>
 
+
 #define BACKOFF_MIN_MS 1
 #define BACKOFF_MAX_MS 50
 
-static long long monotonic_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(unsigned ms)
-{
-        struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
-
-        /* An interrupted sleep only shortens one poll interval; the caller re-checks its deadline. */
-        (void)nanosleep(&ts, NULL);
-}
-
 int lock_flock_timeout(int fd, int op, unsigned timeout_ms)
 {
-        long long deadline = monotonic_ms() + timeout_ms;
+        long long deadline = monotonic_usec() + (long long)timeout_ms * 1000;
         unsigned backoff = BACKOFF_MIN_MS;
 
         if (fd < 0 || (op != LOCK_SH && op != LOCK_EX))
@@ -43,10 +28,10 @@ int lock_flock_timeout(int fd, int op, unsigned timeout_ms)
                         return 0;
                 if (errno != EWOULDBLOCK && errno != EINTR)
                         return -errno;
-                left = deadline - monotonic_ms();
+                left = (deadline - monotonic_usec()) / 1000;
                 if (left <= 0)
                         return -ETIMEDOUT;
-                sleep_ms(left < backoff ? (unsigned)left : backoff);
+                sleep_usec((left < backoff ? left : backoff) * 1000);
                 backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
         }
 }
