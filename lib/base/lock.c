@@ -10,7 +10,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 #define BACKOFF_MIN_MS 1
 #define BACKOFF_MAX_MS 50
 
