@@ -39,24 +39,6 @@ int parse_uint(const char *s, int base, unsigned long max, unsigned long *ret)
         return 0;
 }
 
-bool parse_boolean(const char *s, bool *ret)
-{
-        static const char *const yes[] = { "1", "on", "yes", "true" };
-        static const char *const no[] = { "0", "off", "no", "false" };
-
-        for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
-                if (streq(s, yes[i])) {
-                        *ret = true;
-                        return true;
-                }
-                if (streq(s, no[i])) {
-                        *ret = false;
-                        return true;
-                }
-        }
-        return false;
-}
-
 char *strstrip(char *s)
 {
         size_t n;

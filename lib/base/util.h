@@ -30,7 +30,6 @@ void pgr_error_set(struct pgr_error *err, const char *fmt, ...) __attribute__((f
 
 /* Parsing helpers that reject trailing garbage and overflow. */
 int parse_uint(const char *s, int base, unsigned long max, unsigned long *ret);
-bool parse_boolean(const char *s, bool *ret); /* 1|on|yes|true, 0|off|no|false */
 char *strstrip(char *s);                      /* trims ASCII whitespace in place */
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len);
 int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len);

@@ -179,8 +179,27 @@ static int set_string(char **field, const char *value)
         return *field ? 0 : -ENOMEM;
 }
 
+/* The keys of one section that are set already: SectionConfig dies "duplicate attribute" on a second
+ * line (parse_config warns, the first one stays). */
+struct seen {
+        bool content, shared, disable;
+};
+
+/* A SectionConfig boolean: check_value takes a bare key as 1, then JSONSchema check_type accepts only
+ * '1' and '0' (not parse_boolean's yes/on/true): false for anything else, which Proxmox drops. */
+static bool section_boolean(const char *value, bool *ret)
+{
+        if (!value || streq(value, "1"))
+                *ret = true;
+        else if (streq(value, "0"))
+                *ret = false;
+        else
+                return false;
+        return true;
+}
+
 /* Applies one property. Values Proxmox would reject with a warning are ignored likewise. */
-static int storage_set(struct storage *s, const char *key, const char *value, bool *seen_content)
+static int storage_set(struct storage *s, const char *key, const char *value, struct seen *seen)
 {
         bool b;
 
@@ -188,10 +207,10 @@ static int storage_set(struct storage *s, const char *key, const char *value, bo
                 if (value && value[0] == '/')
                         return set_string(&s->path, value);
         } else if (streq(key, "content")) {
-                if (value && !*seen_content) {
+                if (value && !seen->content) {
                         char want[] = "snippets";
 
-                        *seen_content = true;
+                        seen->content = true;
                         s->content = strdup(value);
                         if (!s->content)
                                 return -ENOMEM;
@@ -211,15 +230,15 @@ static int storage_set(struct storage *s, const char *key, const char *value, bo
                 if (value)
                         return set_string(&s->nodes, value);
         } else if (streq(key, "shared")) {
-                if (!value)
-                        s->shared = true;
-                else if (parse_boolean(value, &b))
-                        s->shared = s->shared || b;
+                if (!seen->shared && section_boolean(value, &b)) {
+                        seen->shared = true;
+                        s->shared = s->shared || b; /* a network type is shared whatever the key says */
+                }
         } else if (streq(key, "disable")) {
-                if (!value)
-                        s->disabled = true;
-                else if (parse_boolean(value, &b))
+                if (!seen->disable && section_boolean(value, &b)) {
+                        seen->disable = true;
                         s->disabled = b;
+                }
         }
         return 0;
 }
@@ -291,7 +310,8 @@ int storagecfg_parse(const char *text, size_t len, const char *filename, struct 
         struct storagecfg *c;
         _cleanup_free_ char *copy = NULL;
         struct storage *cur = NULL;
-        bool in_section = false, seen_content = false;
+        struct seen seen = {};
+        bool in_section = false;
         unsigned lineno = 0;
         char *p, *next;
         int r;
@@ -321,7 +341,7 @@ int storagecfg_parse(const char *text, size_t len, const char *filename, struct 
                 }
                 if (in_section) {
                         if (cur && parse_property(p, &key, &value)) {
-                                r = storage_set(cur, key, value, &seen_content);
+                                r = storage_set(cur, key, value, &seen);
                                 if (r < 0)
                                         goto fail;
                         }
@@ -330,7 +350,7 @@ int storagecfg_parse(const char *text, size_t len, const char *filename, struct 
                 if (!parse_header(p, &type, &id))
                         continue;
                 in_section = true;
-                seen_content = false;
+                seen = (struct seen){};
                 cur = NULL;
                 if (!storage_id_valid(id, strlen(id)) || strlen(type) >= sizeof(cur->type) ||
                     storagecfg_find(c, id))

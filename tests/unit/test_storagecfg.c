@@ -153,6 +153,28 @@ static void test_network_storages_are_shared_and_flags_parse(void **state)
         storagecfg_free(c);
 }
 
+/* A boolean in storage.cfg is SectionConfig's, not parse_property_string's: check_value runs
+ * PVE::JSONSchema::check_type, which takes only '1' and '0' (a bare key is 1); anything else ("yes",
+ * "on", "true") dies "type check ('boolean') failed" and parse_config warns and drops the property. A
+ * second line of the same key dies "duplicate attribute": the first one stays. (pve-common
+ * SectionConfig.pm parse_config/check_value, JSONSchema.pm check_type, at f665029e.) */
+static void test_booleans_are_only_1_and_0_and_the_first_line_wins(void **state)
+{
+        struct storagecfg *c = parse("dir: yes\n\tpath /srv/yes\n\tcontent snippets\n\tdisable yes\n\n"
+                                     "dir: zero\n\tpath /srv/zero\n\tcontent snippets\n\tdisable 0\n\n"
+                                     "dir: twice\n\tpath /srv/twice\n\tcontent snippets\n\tdisable 0\n\tdisable 1\n\n"
+                                     "dir: on\n\tpath /srv/on\n\tcontent snippets\n\tshared on\n\n"
+                                     "dir: one\n\tpath /srv/one\n\tcontent snippets\n\tshared 1\n\tshared 0\n");
+
+        (void)state;
+        assert_false(storagecfg_find(c, "yes")->disabled);
+        assert_false(storagecfg_find(c, "zero")->disabled);
+        assert_false(storagecfg_find(c, "twice")->disabled);
+        assert_false(storagecfg_find(c, "on")->shared);
+        assert_true(storagecfg_find(c, "one")->shared);
+        storagecfg_free(c);
+}
+
 /* SectionConfig details: comments, a header without the blank line before it is just an ignored
  * line, a duplicated id keeps the first section, a type that cannot hold files drops "snippets". */
 static void test_sectionconfig_quirks(void **state)
@@ -278,6 +300,7 @@ int main(void)
                 cmocka_unit_test(test_local_without_path_gets_var_lib_vz_and_loses_node_restriction),
                 cmocka_unit_test(test_network_storages_are_shared_and_flags_parse),
                 cmocka_unit_test(test_sectionconfig_quirks),
+                cmocka_unit_test(test_booleans_are_only_1_and_0_and_the_first_line_wins),
                 cmocka_unit_test(test_content_dirs_override_moves_snippets),
                 cmocka_unit_test(test_volid_to_path_and_back),
                 cmocka_unit_test(test_load_missing_file_under_root_is_builtin),
