@@ -283,3 +283,25 @@ void strv_free(char **v, size_t n)
                 free(v[i]);
         free(v);
 }
+
+const char *text_quote(const char *s, size_t n, char *buf, size_t size)
+{
+        bool cut;
+        size_t lim, o = 0;
+
+        if (size == 0)
+                return buf;
+        cut = n > size - 1;
+        lim = !cut ? n : size > 4 ? size - 4 : size - 1;
+        for (size_t i = 0; i < lim; i++) {
+                unsigned char ch = (unsigned char)s[i];
+
+                buf[o++] = ch < 0x20 || ch >= 0x7f ? '?' : (char)ch;
+        }
+        if (cut && size > 4) {
+                memcpy(buf + o, "...", 3);
+                o += 3;
+        }
+        buf[o] = '\0';
+        return buf;
+}

@@ -30,7 +30,10 @@ void pgr_error_set(struct pgr_error *err, const char *fmt, ...) __attribute__((f
 
 /* Parsing helpers that reject trailing garbage and overflow. */
 int parse_uint(const char *s, int base, unsigned long max, unsigned long *ret);
-char *strstrip(char *s);                      /* trims ASCII whitespace in place */
+char *strstrip(char *s); /* trims ASCII whitespace in place */
+/* Copies s for an error message: control and non-ASCII bytes become '?', long text ends in "...". */
+#define TEXT_QUOTE_MAX 128
+const char *text_quote(const char *s, size_t n, char *buf, size_t size);
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len);
 int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len);
 /* The same, but past max bytes it stops there without an error (a log's tail). */

@@ -151,7 +151,7 @@ static int path_parse(const char *s, size_t n, struct mapping_map *m, char *why,
                                 continue;
                         if (vmconf_proxmox_pci_ids_parse(s + start, i - start, true, &one, &k, ignored,
                                                          sizeof(ignored)) == -ENXIO) {
-                                vmconf_quote(s + start, i - start, m->path_problem_elem, sizeof(m->path_problem_elem));
+                                text_quote(s + start, i - start, m->path_problem_elem, sizeof(m->path_problem_elem));
                                 break;
                         }
                         if (one && m->n_paths < MAPPING_MAX_PATHS)
@@ -194,7 +194,7 @@ static int map_parse(const char *value, size_t len, struct mapping_map *ret, cha
 {
         struct propstr_value v[_MAP_KEYS];
         struct mapping_map m = {};
-        char q[VMCONF_QUOTE_MAX];
+        char q[TEXT_QUOTE_MAX];
         int r;
 
         r = propstr_parse(value, len, map_keys, _MAP_KEYS, v, why, why_size);
@@ -230,7 +230,7 @@ static int map_parse(const char *value, size_t len, struct mapping_map *ret, cha
                 }
                 if (!ok) {
                         snprintf(why, why_size, "invalid %s '%s'", map_keys[ki].name,
-                                 vmconf_quote(v[ki].s, v[ki].n, q, sizeof(q)));
+                                 text_quote(v[ki].s, v[ki].n, q, sizeof(q)));
                         return -EINVAL;
                 }
         }
@@ -272,7 +272,7 @@ static int section_property(struct mapping_file *f, struct section *sec, const c
                             size_t vn, bool has_v, unsigned lineno)
 {
         struct mapping *m = sec->m;
-        char q[VMCONF_QUOTE_MAX];
+        char q[TEXT_QUOTE_MAX];
 
         if (slice_is(k, kn, "map")) {
                 char why[384];
@@ -327,7 +327,7 @@ static int section_property(struct mapping_file *f, struct section *sec, const c
         if (slice_is(k, kn, "type") && has_v && slice_is(v, vn, "pci")) /* check_value returns the type */
                 return 0;
         return add_warning(f, "%s:%u: mapping '%s': unknown property '%s'; line ignored", f->path, lineno, m->name,
-                           vmconf_quote(k, kn, q, sizeof(q)));
+                           text_quote(k, kn, q, sizeof(q)));
 }
 
 /* check_config(..., $create = 1): a section without a valid map is stored as undef. */
@@ -392,7 +392,7 @@ int mapping_parse(const char *text, size_t len, const char *filename, struct map
                 const char *line = text + pos, *eol = memchr(line, '\n', len - pos);
                 size_t n = eol ? (size_t)(eol - line) : len - pos, i = 0, kn, vn, end;
                 const char *v;
-                char q[VMCONF_QUOTE_MAX];
+                char q[TEXT_QUOTE_MAX];
 
                 pos += n + (eol ? 1 : 0);
                 lineno++;
@@ -416,12 +416,12 @@ int mapping_parse(const char *text, size_t len, const char *filename, struct map
                                 ;
                         if (kn == 0 || end < n)
                                 r = add_warning(f, "%s:%u: '%s' is not a mapping name alone on a line; line ignored",
-                                                f->path, lineno, vmconf_quote(line, n, q, sizeof(q)));
+                                                f->path, lineno, text_quote(line, n, q, sizeof(q)));
                         else if (!vmconf_configid_valid(line, kn)) {
                                 r = add_warning(f,
                                                 "%s:%u: invalid mapping name '%s' (expected [a-z][a-z0-9_-]+); "
                                                 "section ignored",
-                                                f->path, lineno, vmconf_quote(line, kn, q, sizeof(q)));
+                                                f->path, lineno, text_quote(line, kn, q, sizeof(q)));
                                 sec.in = true; /* skipped up to the next empty line */
                         } else
                                 r = section_begin(f, &sec, line, kn, lineno, &cap);
@@ -435,7 +435,7 @@ int mapping_parse(const char *text, size_t len, const char *filename, struct map
                 /* ^\s+(\S+)(\s+(.*\S))?\s*$ */
                 if (i == 0 || i == n) {
                         r = add_warning(f, "%s:%u: mapping '%s': '%s' is not an indented property; line ignored",
-                                        f->path, lineno, sec.m->name, vmconf_quote(line, n, q, sizeof(q)));
+                                        f->path, lineno, sec.m->name, text_quote(line, n, q, sizeof(q)));
                         if (r < 0)
                                 return r;
                         continue;

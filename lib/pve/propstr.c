@@ -9,7 +9,6 @@
 #include <strings.h>
 
 #include "base/util.h"
-#include "pve/vmconf.h"
 
 bool propstr_boolean(const char *s, size_t n, int *ret)
 {
@@ -57,7 +56,7 @@ static bool value_true(const struct propstr_key *key, const struct propstr_value
 int propstr_parse(const char *text, size_t n, const struct propstr_key *keys, size_t n_keys,
                   struct propstr_value *values, char *why, size_t why_size)
 {
-        char q[VMCONF_QUOTE_MAX], qv[VMCONF_QUOTE_MAX];
+        char q[TEXT_QUOTE_MAX], qv[TEXT_QUOTE_MAX];
         ssize_t default_idx = -1;
         bool default_seen = false;
         size_t start = 0;
@@ -104,7 +103,7 @@ int propstr_parse(const char *text, size_t n, const struct propstr_key *keys, si
                                 snprintf(why, why_size, "missing key in comma-separated list property");
                                 return -EINVAL;
                         }
-                        vmconf_quote(part, kn, q, sizeof(q));
+                        text_quote(part, kn, q, sizeof(q));
                         ki = key_find(keys, n_keys, part, kn);
                         if (ki < 0) {
                                 snprintf(why, why_size, "invalid key in comma-separated list property: %s", q);
@@ -128,7 +127,7 @@ int propstr_parse(const char *text, size_t n, const struct propstr_key *keys, si
                         continue;
                 if (!propstr_boolean(values[i].s, values[i].n, &b)) {
                         snprintf(why, why_size, "%s: type check ('boolean') failed - got '%s'", keys[i].name,
-                                 vmconf_quote(values[i].s, values[i].n, qv, sizeof(qv)));
+                                 text_quote(values[i].s, values[i].n, qv, sizeof(qv)));
                         return -EINVAL;
                 }
                 values[i].boolean = b;

@@ -65,28 +65,6 @@ static unsigned hexval(char c)
         return isdigit((unsigned char)c) ? (unsigned)(c - '0') : (unsigned)(tolower((unsigned char)c) - 'a' + 10);
 }
 
-const char *vmconf_quote(const char *s, size_t n, char *buf, size_t size)
-{
-        bool cut;
-        size_t lim, o = 0;
-
-        if (size == 0)
-                return buf;
-        cut = n > size - 1;
-        lim = !cut ? n : size > 4 ? size - 4 : size - 1;
-        for (size_t i = 0; i < lim; i++) {
-                unsigned char ch = (unsigned char)s[i];
-
-                buf[o++] = ch < 0x20 || ch >= 0x7f ? '?' : (char)ch;
-        }
-        if (cut && size > 4) {
-                memcpy(buf + o, "...", 3);
-                o += 3;
-        }
-        buf[o] = '\0';
-        return buf;
-}
-
 /* Proxmox's pve-configid (pve-common JSONSchema.pm $CONFIGID_RE): [a-z][a-z0-9_-]+, case-insensitive, no
  * length limit. */
 bool vmconf_configid_valid(const char *s, size_t n)
@@ -97,11 +75,6 @@ bool vmconf_configid_valid(const char *s, size_t n)
                 if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '-')
                         return false;
         return true;
-}
-
-bool vmconf_boolean_parse(const char *s, size_t n, int *ret)
-{
-        return propstr_boolean(s, n, ret);
 }
 
 static bool key_is(const char *k, size_t kn, const char *name)
@@ -171,13 +144,13 @@ static int pcire_to_addr(const char *s, size_t n, size_t domain_len, struct pci_
 {
         struct pci_addr a = { .func = -1 };
         const char *p = s;
-        char q[VMCONF_QUOTE_MAX];
+        char q[TEXT_QUOTE_MAX];
 
         if (domain_len) {
                 if (domain_len > 8 || (domain_len > 4 && s[0] == '0')) {
                         snprintf(why, why_size, "no PCI device can have ID '%s': the kernel names domains with "
                                  "%%04x, at most 8 digits and no leading 0 beyond 4",
-                                 vmconf_quote(s, n, q, sizeof(q)));
+                                 text_quote(s, n, q, sizeof(q)));
                         return -ENXIO;
                 }
                 for (size_t i = 0; i < domain_len; i++)
@@ -188,18 +161,18 @@ static int pcire_to_addr(const char *s, size_t n, size_t domain_len, struct pci_
         a.slot = hexval(p[3]) * 16 + hexval(p[4]);
         if (a.slot > 0x1f) {
                 snprintf(why, why_size, "no PCI device can have ID '%s': device number %c%c is out of range (00-1f)",
-                         vmconf_quote(s, n, q, sizeof(q)), p[3], p[4]);
+                         text_quote(s, n, q, sizeof(q)), p[3], p[4]);
                 return -ENXIO;
         }
         if ((size_t)(p - s) + 7 == n) {
                 if (p[5] != '.') { /* $PCI_RE's any character: assert_valid appends ".0", never found */
                         snprintf(why, why_size, "no PCI device can have ID '%s': '%c' is not the '.' before a "
-                                 "function", vmconf_quote(s, n, q, sizeof(q)), p[5]);
+                                 "function", text_quote(s, n, q, sizeof(q)), p[5]);
                         return -ENXIO;
                 }
                 if (p[6] > '7') {
                         snprintf(why, why_size, "no PCI device can have ID '%s': function %c is out of range (0-7)",
-                                 vmconf_quote(s, n, q, sizeof(q)), p[6]);
+                                 text_quote(s, n, q, sizeof(q)), p[6]);
                         return -ENXIO;
                 }
                 a.func = p[6] - '0';
@@ -216,7 +189,7 @@ int vmconf_proxmox_pci_ids_parse(const char *s, size_t n, bool need_domain, stru
 {
         _cleanup_free_ struct pci_addr *ids = NULL;
         size_t count = 1, k = 0, start = 0, dl;
-        char q[VMCONF_QUOTE_MAX];
+        char q[TEXT_QUOTE_MAX];
         int r;
 
         for (size_t i = 0; i <= n; i++) {
@@ -225,7 +198,7 @@ int vmconf_proxmox_pci_ids_parse(const char *s, size_t n, bool need_domain, stru
                 if (!pcire_match(s + start, i - start, need_domain, &dl) || (need_domain && dl == 0)) {
                         snprintf(why, why_size, "value does not match the regex pattern (invalid PCI ID '%s': "
                                  "expected %sbb:ss[.f], lower-case hex)",
-                                 vmconf_quote(s + start, i - start, q, sizeof(q)), need_domain ? "dddd:" : "[dddd:]");
+                                 text_quote(s + start, i - start, q, sizeof(q)), need_domain ? "dddd:" : "[dddd:]");
                         return -EINVAL;
                 }
                 start = i + 1;
@@ -276,12 +249,12 @@ static const struct propstr_key hostpci_keys[HK_COUNT] = {
 static int hostpci_parse_n(const char *value, size_t len, struct hostpci *ret, struct pgr_error *err)
 {
         struct propstr_value v[HK_COUNT];
-        char qv[VMCONF_QUOTE_MAX], q[VMCONF_QUOTE_MAX], why[384];
+        char qv[TEXT_QUOTE_MAX], q[TEXT_QUOTE_MAX], why[384];
         struct hostpci h;
         int r;
 
         hostpci_init(&h);
-        vmconf_quote(value, len, qv, sizeof(qv));
+        text_quote(value, len, qv, sizeof(qv));
         if (memchr(value, '\n', len) || memchr(value, '\r', len)) { /* QemuServer.pm check_type */
                 pgr_error_set(err, "property contains a line feed in '%s'", qv);
                 return -EINVAL;
@@ -303,13 +276,13 @@ static int hostpci_parse_n(const char *value, size_t len, struct hostpci *ret, s
                 if (v[k].set && !parse_hex_id(v[k].s, v[k].n, dst)) {
                         pgr_error_set(err, "%s: value does not match the regex pattern (expected 0x and 4 hex digits, "
                                       "got '%s') in '%s'", hostpci_keys[k].name,
-                                      vmconf_quote(v[k].s, v[k].n, q, sizeof(q)), qv);
+                                      text_quote(v[k].s, v[k].n, q, sizeof(q)), qv);
                         return -EINVAL;
                 }
         }
         if (v[HK_MAPPING].set && !vmconf_configid_valid(v[HK_MAPPING].s, v[HK_MAPPING].n)) {
                 pgr_error_set(err, "mapping: invalid format - invalid configuration ID '%s' in '%s'",
-                              vmconf_quote(v[HK_MAPPING].s, v[HK_MAPPING].n, q, sizeof(q)), qv);
+                              text_quote(v[HK_MAPPING].s, v[HK_MAPPING].n, q, sizeof(q)), qv);
                 return -EINVAL;
         }
         if (v[HK_ROMFILE].set && !none_of(v[HK_ROMFILE].s, v[HK_ROMFILE].n, ";")) {
@@ -325,7 +298,7 @@ static int hostpci_parse_n(const char *value, size_t len, struct hostpci *ret, s
                         h.driver = HOSTPCI_DRIVER_KEEP;
                 else if (!key_is(v[HK_DRIVER].s, v[HK_DRIVER].n, "vfio")) {
                         pgr_error_set(err, "driver: value '%s' does not have a value in the enumeration 'vfio, keep' "
-                                      "in '%s'", vmconf_quote(v[HK_DRIVER].s, v[HK_DRIVER].n, q, sizeof(q)), qv);
+                                      "in '%s'", text_quote(v[HK_DRIVER].s, v[HK_DRIVER].n, q, sizeof(q)), qv);
                         return -EINVAL;
                 }
         }
@@ -509,7 +482,7 @@ static int set_string(char **dst, const char *v, size_t vn)
 static int parse_line(struct vmconf *c, const char *filename, const char *vmtag, unsigned lineno, const char *line,
                       size_t n)
 {
-        char q[VMCONF_QUOTE_MAX];
+        char q[TEXT_QUOTE_MAX];
         const char *v;
         size_t kn, vn;
         int r;
@@ -522,13 +495,13 @@ static int parse_line(struct vmconf *c, const char *filename, const char *vmtag,
         if (kn == 0 || kn >= n || line[kn] != ':') {
                 /* leading space, "Cores:", a BOM, a shell command, "[snap1": Proxmox skips the line */
                 return warn(c, lineno, "%s:%u: %sunable to parse config: %s (Proxmox skips this line)", filename,
-                            lineno, vmtag, vmconf_quote(line, n, q, sizeof(q)));
+                            lineno, vmtag, text_quote(line, n, q, sizeof(q)));
         }
         v = line + kn + 1;
         vn = n - kn - 1;
         if (vn == 0) /* ^key:\s*(.+?)\s*$ needs a value */
                 return warn(c, lineno, "%s:%u: %sunable to parse config: %s (Proxmox skips this line)", filename,
-                            lineno, vmtag, vmconf_quote(line, n, q, sizeof(q)));
+                            lineno, vmtag, text_quote(line, n, q, sizeof(q)));
         {       /* :\s*(.+?)\s*$ — all whitespace: the regex keeps the last character as the value */
                 const char *last = v + vn - 1;
 
@@ -571,15 +544,15 @@ static int parse_line(struct vmconf *c, const char *filename, const char *vmtag,
                                                        "in [PENDING]", filename, lineno, vmtag)
                                                      : 0;
         if (key_is(line, kn, "reboot")) {
-                if (!vmconf_boolean_parse(v, vn, &c->reboot))
+                if (!propstr_boolean(v, vn, &c->reboot))
                         return warn(c, lineno, "%s:%u: %sunable to parse value of 'reboot' - type check "
                                     "('boolean') failed - got '%s'", filename, lineno, vmtag,
-                                    vmconf_quote(v, vn, q, sizeof(q)));
+                                    text_quote(v, vn, q, sizeof(q)));
                 return 0;
         }
         /* doctor's NUMA facts: kept as written, never a warning or an error (see vmconf.h) */
         if (key_is(line, kn, "numa")) {
-                if (!vmconf_boolean_parse(v, vn, &c->numa))
+                if (!propstr_boolean(v, vn, &c->numa))
                         c->numa = -1;
                 return 0;
         }
@@ -684,7 +657,7 @@ int vmconf_load(const struct pgr_ctx *ctx, unsigned long vmid, const char *migra
                 return -EINVAL;
         }
         if (migrated_from && *migrated_from) {
-                char q[VMCONF_QUOTE_MAX];
+                char q[TEXT_QUOTE_MAX];
                 size_t mn = strlen(migrated_from);
                 bool ok = mn < 256 && migrated_from[0] != '.' && !strchr(migrated_from, '/');
 
@@ -692,7 +665,7 @@ int vmconf_load(const struct pgr_ctx *ctx, unsigned long vmid, const char *migra
                         ok = (unsigned char)migrated_from[i] > 0x20 && migrated_from[i] != 0x7f;
                 if (!ok) {
                         pgr_error_set(err, "VM %lu: invalid source node name '%s' (PVE_MIGRATED_FROM)", vmid,
-                                      vmconf_quote(migrated_from, mn, q, sizeof(q)));
+                                      text_quote(migrated_from, mn, q, sizeof(q)));
                         return -EINVAL;
                 }
                 n = snprintf(abs, sizeof(abs), "/etc/pve/nodes/%s/qemu-server/%lu.conf", migrated_from, vmid);

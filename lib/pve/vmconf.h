@@ -138,8 +138,3 @@ int vmconf_proxmox_pci_ids_parse(const char *s, size_t n, bool need_domain, stru
                                  size_t *ret_n, char *why, size_t why_size);
 /* pve-configid: [a-z][a-z0-9_-]+ (case-insensitive), as used for mapping names. */
 bool vmconf_configid_valid(const char *s, size_t n);
-/* 1|on|yes|true → 1, 0|off|no|false → 0, case-insensitive: propstr_boolean (PVE::JSONSchema parse_boolean). */
-bool vmconf_boolean_parse(const char *s, size_t n, int *ret);
-/* Copies s for an error message: control and non-ASCII bytes become '?', long text ends in "...". */
-#define VMCONF_QUOTE_MAX 128
-const char *vmconf_quote(const char *s, size_t n, char *buf, size_t size);

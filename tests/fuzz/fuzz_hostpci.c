@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 
+#include "pve/propstr.h"
 #include "pve/vmconf.h"
 
 static bool one_line(const char *s)
@@ -49,7 +50,7 @@ static void check_against_config(const char *value, int r, const struct hostpci 
 
 static void check_helpers(const char *s, size_t n)
 {
-        char why[128], q[VMCONF_QUOTE_MAX];
+        char why[128], q[TEXT_QUOTE_MAX];
         int b = 42, r;
 
         for (int need_domain = 0; need_domain <= 1; need_domain++) {
@@ -69,9 +70,9 @@ static void check_helpers(const char *s, size_t n)
                 free(list);
         }
         (void)vmconf_configid_valid(s, n);
-        if (vmconf_boolean_parse(s, n, &b))
+        if (propstr_boolean(s, n, &b))
                 FUZZ_CHECK(b == 0 || b == 1);
-        FUZZ_CHECK(vmconf_quote(s, n, q, sizeof(q)) == q);
+        FUZZ_CHECK(text_quote(s, n, q, sizeof(q)) == q);
         FUZZ_CHECK(strlen(q) < sizeof(q));
         for (const char *p = q; *p; p++)
                 FUZZ_CHECK((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f);
