@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "ops/attach.h"
-#include "reset/policy.h"
+#include "reset/chain.h"
 
 enum { OPT_STORAGE = 1, OPT_REFRESH };
 
@@ -26,11 +26,11 @@ static const struct cli_option detach_options[] = {
 
 static void print_attached(unsigned long vmid, const struct attach_result *res)
 {
-        char chain[2 * PATH_MAX + 128] = "";
+        char chain[2 * PATH_MAX + 128] = "", state[CHAIN_SHOWN_MAX];
 
         if (res->chained[0])
-                snprintf(chain, sizeof(chain), "; its previous hookscript %s (%s) is chained: %s vms.%lu.hookscript",
-                         res->chained_volid, res->chained, POLICY_DEFAULT_PATH, vmid);
+                snprintf(chain, sizeof(chain), "; its previous hookscript %s (%s) is chained, recorded in %s",
+                         res->chained_volid, res->chained, chain_path(vmid, state));
         if (res->already)
                 printf("VM %lu: already attached (%s, %s)%s\n", vmid, res->volid, res->snippet,
                        res->no_hostpci ? NO_HOSTPCI_NOTE : "");
@@ -43,6 +43,9 @@ static void print_detached(unsigned long vmid, const struct attach_result *res)
 {
         if (res->already)
                 printf("VM %lu: not attached; nothing to do\n", vmid);
+        else if (res->chained_in[0])
+                printf("VM %lu: detached %s; its hookscript is %s again (from vms.%lu.hookscript in %s, "
+                       "which is yours to remove)\n", vmid, res->volid, res->chained_volid, vmid, res->chained_in);
         else if (res->chained_volid[0])
                 printf("VM %lu: detached %s; its hookscript is %s again\n", vmid, res->volid, res->chained_volid);
         else

@@ -305,3 +305,51 @@ const char *text_quote(const char *s, size_t n, char *buf, size_t size)
         buf[o] = '\0';
         return buf;
 }
+
+#define TRUSTED_FIX_HINT "chown root:root %s; chmod 0644 %s"
+
+int read_trusted_file(const char *path, size_t max, char **ret, size_t *ret_len, struct pgr_error *err)
+{
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+        int r;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0) {
+                r = -errno;
+                pgr_error_set(err, "%s: cannot open: %s", path, strerror(-r));
+                return r;
+        }
+        if (fstat(fd, &st) < 0) {
+                r = -errno;
+                pgr_error_set(err, "%s: cannot stat: %s", path, strerror(-r));
+                return r;
+        }
+        if (!S_ISREG(st.st_mode)) {
+                pgr_error_set(err, "%s: not a regular file", path);
+                return -EINVAL;
+        }
+        /* Another user's file could steer what a root process does. Our own uid is no other user: a
+         * non-root run (a package build's tests) can only harm itself. */
+        if (st.st_uid != 0 && st.st_uid != geteuid()) {
+                pgr_error_set(err, "%s: owned by uid %u, not root; refusing it. Run: " TRUSTED_FIX_HINT, path,
+                              (unsigned)st.st_uid, path, path);
+                return -EPERM;
+        }
+        if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+                pgr_error_set(err, "%s: writable by %s (mode %04o); refusing it. Run: " TRUSTED_FIX_HINT, path,
+                              (st.st_mode & S_IWOTH) ? "others" : "its group", (unsigned)(st.st_mode & 07777),
+                              path, path);
+                return -EPERM;
+        }
+        if (st.st_size > 0 && (size_t)st.st_size > max) {
+                pgr_error_set(err, "%s: larger than %zu bytes", path, max);
+                return -EFBIG;
+        }
+        r = read_full_fd(fd, max, ret, ret_len);
+        if (r == -EFBIG)
+                pgr_error_set(err, "%s: larger than %zu bytes", path, max);
+        else if (r < 0)
+                pgr_error_set(err, "%s: cannot read: %s", path, strerror(-r));
+        return r;
+}

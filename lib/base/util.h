@@ -62,3 +62,8 @@ void strv_free(char **v, size_t n);
  * NUL byte (the message names its line). 0, -EFBIG or -EINVAL. */
 int text_check(const char *text, size_t len, size_t max, const char *filename, const char *limit_note,
                struct pgr_error *err);
+/* A file root acts on (a policy, a chained hookscript's record): opened once, checked on that fd
+ * (fstat) and read whole. -EPERM when owned by another uid than 0 or ours, or group/world-writable
+ * (err says the chown/chmod that fixes it), -EINVAL not a regular file, -EFBIG past max, -ENOENT and
+ * other open errors as they are (err: "PATH: cannot open: ..."). */
+int read_trusted_file(const char *path, size_t max, char **ret, size_t *ret_len, struct pgr_error *err);

@@ -25,6 +25,7 @@
 #include "pve/mapping.h"
 #include "pve/storagecfg.h"
 #include "pve/vmconf.h"
+#include "reset/chain.h"
 #include "reset/plan.h"
 #include "reset/policy.h"
 
@@ -307,6 +308,42 @@ static bool is_ours(const char *volid)
         return streq(slash ? slash + 1 : volid, HOOK_SNIPPET_NAME);
 }
 
+/* Where the chained hookscript of a VM the hook runs for is recorded. A state file the hook cannot
+ * use fails its every run. A chain still in the policy file, where 0.1's attach recorded it, keeps
+ * working and is only said: doctor is where an admin looks at one VM, and attach/detach never write
+ * the policy file, which is the admin's conffile (dpkg asks on upgrade when it changed). */
+static void check_chain(struct doctor *d, unsigned long vmid, bool *problem)
+{
+        char shown[CHAIN_SHOWN_MAX], fix[2 * PATH_MAX + 256];
+        const char *legacy = NULL, *policy_file = policy_source(d->policy);
+        struct pgr_error err = {};
+        struct chain c;
+        int r;
+
+        chain_path(vmid, shown);
+        r = chain_load(d->ctx, vmid, &c, &err);
+        if (r == -ENOENT)
+                legacy = policy_vm_hookscript(d->policy, vmid);
+        if (r == 0 || (r == -ENOENT && !legacy))
+                return;
+        if (r != -ENOENT) {
+                *problem = true;
+                snprintf(fix, sizeof(fix), "remove %s, set the VM's earlier hookscript back if it had one "
+                         "(qm set %lu --hookscript STORAGE:snippets/NAME), then pve-gpu-reset attach %lu", shown,
+                         vmid, vmid);
+                doctor_add(d->rep, "vm", DOCTOR_FAIL, NULL, fix,
+                           "VM %lu: its attach state cannot be used (%s): the hook fails, so the VM does not start",
+                           vmid, err.msg);
+                return;
+        }
+        snprintf(fix, sizeof(fix), "to move it to %s: pve-gpu-reset detach %lu && pve-gpu-reset attach %lu, then "
+                 "delete vms.%lu.hookscript from %s", shown, vmid, vmid, vmid,
+                 policy_file ? policy_file : POLICY_DEFAULT_PATH);
+        doctor_add(d->rep, "vm", DOCTOR_INFO, NULL, fix,
+                   "VM %lu: its chained hookscript %s is recorded as vms.%lu.hookscript in the policy file, where "
+                   "pve-gpu-reset 0.1 kept it; it keeps working", vmid, legacy, vmid);
+}
+
 static void check_hookscript(struct doctor *d, const struct vmconf *c, bool *problem)
 {
         const struct pgr_ctx *ctx = d->ctx;
@@ -354,6 +391,7 @@ static void check_hookscript(struct doctor *d, const struct vmconf *c, bool *pro
                            c->hookscript, host_path);
         }
         storagecfg_free(cfg);
+        check_chain(d, vmid, problem);
 }
 
 static void check_hostpci_present(struct doctor *d, const struct vmconf *c, const struct hostpci *h, bool *problem)

@@ -5,7 +5,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <json-c/json.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,8 +16,8 @@
 
 #include "base/lock.h"
 #include "log/msgid.h"
-#include "ops/jsonedit.h"
 #include "pve/vmconf.h"
+#include "reset/chain.h"
 #include "reset/policy.h"
 
 #define SELF_MAX_SIZE (64 * 1024 * 1024)
@@ -134,256 +133,6 @@ static int run_qm_set(unsigned long vmid, const char *opt, const char *value, st
                 pgr_error_set(err, "%s killed by signal %d%s%s", cmdline, WIFSIGNALED(status) ? WTERMSIG(status) : 0,
                               *out ? ": " : "", out);
         return -EIO;
-}
-
-/* ---- the policy file ------------------------------------------------------------------------- */
-
-/* The policy is a conffile people read: an edit changes the one member it is about (jsonedit.h) and
- * keeps the rest byte for byte. json-c holds the same edit on the parsed tree; the edited text is
- * written only when it parses to exactly that tree, else the tree is written, pretty-printed. */
-struct policy_file {
-        char path[PATH_MAX];    /* root-prefixed */
-        char shown[PATH_MAX];   /* as the user knows it */
-        char *orig;             /* text before our change, NULL when the file did not exist */
-        size_t orig_len;
-        char *text;             /* orig with our edits, NULL when only the tree can be written */
-        json_object *root;
-};
-
-static void policy_file_done(struct policy_file *pf)
-{
-        free(pf->orig);
-        pf->orig = NULL;
-        free(pf->text);
-        pf->text = NULL;
-        if (pf->root)
-                json_object_put(pf->root);
-        pf->root = NULL;
-}
-
-/* Strict JSON, as the hook's policy parser reads it (no comments, no trailing commas or text). */
-static json_object *parse_strict(const char *text, size_t len, enum json_tokener_error *ret_jerr)
-{
-        struct json_tokener *tok = json_tokener_new();
-        json_object *o;
-        size_t end;
-
-        *ret_jerr = json_tokener_error_parse_unexpected;
-        if (!tok || len > INT32_MAX) {
-                if (tok)
-                        json_tokener_free(tok);
-                return NULL;
-        }
-        json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS);
-        o = json_tokener_parse_ex(tok, text, (int)len);
-        *ret_jerr = json_tokener_get_error(tok);
-        end = json_tokener_get_parse_end(tok);
-        json_tokener_free(tok);
-        if (!o)
-                return NULL;
-        while (end < len && (text[end] == ' ' || text[end] == '\t' || text[end] == '\r' || text[end] == '\n'))
-                end++;
-        if (end != len || *ret_jerr != json_tokener_success) {
-                json_object_put(o);
-                *ret_jerr = json_tokener_error_parse_unexpected;
-                return NULL;
-        }
-        return o;
-}
-
-static int policy_file_open(const struct pgr_ctx *ctx, const char *config_path, struct policy_file *pf,
-                            struct pgr_error *err)
-{
-        enum json_tokener_error jerr = json_tokener_success;
-        int r;
-
-        memset(pf, 0, sizeof(*pf));
-        if (config_path) {
-                if (snprintf(pf->path, sizeof(pf->path), "%s", config_path) >= (int)sizeof(pf->path) ||
-                    snprintf(pf->shown, sizeof(pf->shown), "%s", config_path) >= (int)sizeof(pf->shown)) {
-                        pgr_error_set(err, "%s: path too long", config_path);
-                        return -EINVAL;
-                }
-        } else {
-                snprintf(pf->shown, sizeof(pf->shown), "%s", POLICY_DEFAULT_PATH);
-                r = pgr_path(ctx, pf->path, sizeof(pf->path), POLICY_DEFAULT_PATH);
-                if (r < 0) {
-                        pgr_error_set(err, "%s: path too long under the root prefix", POLICY_DEFAULT_PATH);
-                        return r;
-                }
-        }
-        r = read_full_file(pf->path, POLICY_MAX_SIZE, &pf->orig, &pf->orig_len);
-        if (r == -ENOENT) {
-                pf->root = json_object_new_object();
-                return pf->root ? 0 : -ENOMEM;
-        }
-        if (r < 0) {
-                pgr_error_set(err, "%s: cannot read: %s", pf->shown, strerror(-r));
-                return r;
-        }
-        pf->root = parse_strict(pf->orig, pf->orig_len, &jerr);
-        if (!pf->root || !json_object_is_type(pf->root, json_type_object)) {
-                pgr_error_set(err, "%s: %s", pf->shown,
-                              pf->root ? "expected a JSON object" : json_tokener_error_desc(jerr));
-                policy_file_done(pf);
-                return -EINVAL;
-        }
-        pf->text = strndup(pf->orig, pf->orig_len);
-        if (!pf->text) {
-                policy_file_done(pf);
-                return -ENOMEM;
-        }
-        return 0;
-}
-
-/* The same edit on the text; when it cannot be made there, the tree alone is written. */
-static void policy_text_edit(struct policy_file *pf, const char *const *path, size_t n, const char *value)
-{
-        char *edited = NULL;
-        int r;
-
-        if (!pf->text)
-                return;
-        r = value ? json_text_set_string(pf->text, strlen(pf->text), path, n, value, &edited)
-                  : json_text_remove(pf->text, strlen(pf->text), path, n, &edited);
-        free(pf->text);
-        pf->text = r == 0 ? edited : NULL;
-}
-
-static int policy_file_save(struct policy_file *pf, struct pgr_error *err)
-{
-        _cleanup_free_ char *pretty = NULL;
-        const char *data = NULL;
-        int r;
-
-        if (pf->text) {
-                enum json_tokener_error jerr;
-                json_object *check = parse_strict(pf->text, strlen(pf->text), &jerr);
-
-                if (check && json_object_equal(check, pf->root))
-                        data = pf->text;
-                if (check)
-                        json_object_put(check);
-        }
-        if (!data) {
-                const char *s = json_object_to_json_string_ext(
-                        pf->root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
-
-                if (!s || asprintf(&pretty, "%s\n", s) < 0) {
-                        pretty = NULL;
-                        pgr_error_set(err, "%s: out of memory", pf->shown);
-                        return -ENOMEM;
-                }
-                data = pretty;
-        }
-        r = write_file_atomic(pf->path, data, strlen(data), 0644);
-        if (r < 0)
-                pgr_error_set(err, "%s: cannot write: %s", pf->shown, strerror(-r));
-        return r;
-}
-
-/* Undo after a failed qm: the file as it was, or no file. */
-static void policy_file_restore(struct policy_file *pf)
-{
-        if (pf->orig)
-                (void)write_file_atomic(pf->path, pf->orig, pf->orig_len, 0644);
-        else
-                (void)unlink(pf->path);
-}
-
-/* vms.<vmid> as an object; created when create is set. *ret NULL when absent. */
-static int policy_vm_entry(struct policy_file *pf, unsigned long vmid, bool create, json_object **ret,
-                           struct pgr_error *err)
-{
-        json_object *vms = NULL, *vm = NULL;
-        char key[24];
-
-        snprintf(key, sizeof(key), "%lu", vmid);
-        *ret = NULL;
-        if (!json_object_object_get_ex(pf->root, "vms", &vms)) {
-                if (!create)
-                        return 0;
-                vms = json_object_new_object();
-                if (!vms || json_object_object_add(pf->root, "vms", vms) < 0)
-                        return -ENOMEM;
-        }
-        if (!json_object_is_type(vms, json_type_object)) {
-                pgr_error_set(err, "%s: vms: expected an object", pf->shown);
-                return -EINVAL;
-        }
-        if (!json_object_object_get_ex(vms, key, &vm)) {
-                if (!create)
-                        return 0;
-                vm = json_object_new_object();
-                if (!vm || json_object_object_add(vms, key, vm) < 0)
-                        return -ENOMEM;
-        }
-        if (!json_object_is_type(vm, json_type_object)) {
-                pgr_error_set(err, "%s: vms.%s: expected an object", pf->shown, key);
-                return -EINVAL;
-        }
-        *ret = vm;
-        return 0;
-}
-
-/* vms.<vmid>.hookscript, or NULL. */
-static int policy_get_chained(struct policy_file *pf, unsigned long vmid, const char **ret, struct pgr_error *err)
-{
-        json_object *vm, *hs;
-        int r;
-
-        *ret = NULL;
-        r = policy_vm_entry(pf, vmid, false, &vm, err);
-        if (r < 0 || !vm || !json_object_object_get_ex(vm, "hookscript", &hs))
-                return r;
-        if (!json_object_is_type(hs, json_type_string)) {
-                pgr_error_set(err, "%s: vms.%lu.hookscript: expected a string", pf->shown, vmid);
-                return -EINVAL;
-        }
-        *ret = json_object_get_string(hs);
-        return 0;
-}
-
-static int policy_set_chained(struct policy_file *pf, unsigned long vmid, const char *path, struct pgr_error *err)
-{
-        char key[24];
-        const char *const keys[] = { "vms", key, "hookscript" };
-        json_object *vm, *str;
-        int r;
-
-        snprintf(key, sizeof(key), "%lu", vmid);
-        r = policy_vm_entry(pf, vmid, true, &vm, err);
-        if (r == 0) {
-                str = json_object_new_string(path);
-                if (!str || json_object_object_add(vm, "hookscript", str) < 0)
-                        r = -ENOMEM;
-        }
-        if (r == -ENOMEM)
-                pgr_error_set(err, "%s: out of memory", pf->shown);
-        if (r == 0)
-                policy_text_edit(pf, keys, 3, path);
-        return r;
-}
-
-/* Drops vms.<vmid>.hookscript, and vms.<vmid> when nothing else is left in it. */
-static int policy_drop_chained(struct policy_file *pf, unsigned long vmid, struct pgr_error *err)
-{
-        char key[24];
-        const char *const keys[] = { "vms", key, "hookscript" };
-        json_object *vm, *vms;
-        int r;
-
-        snprintf(key, sizeof(key), "%lu", vmid);
-        r = policy_vm_entry(pf, vmid, false, &vm, err);
-        if (r < 0 || !vm)
-                return r;
-        json_object_object_del(vm, "hookscript");
-        policy_text_edit(pf, keys, 3, NULL);
-        if (json_object_object_length(vm) == 0 && json_object_object_get_ex(pf->root, "vms", &vms)) {
-                json_object_object_del(vms, key);
-                policy_text_edit(pf, keys, 2, NULL);
-        }
-        return 0;
 }
 
 /* ---- the snippet ------------------------------------------------------------------------------- */
@@ -625,19 +374,31 @@ static int self_binary(const char *given, char *buf, size_t size, struct pgr_err
         return 0;
 }
 
+/* attach changes the VM's attach state before qm set (the hook Proxmox may run right after must find
+ * it); when qm fails the state goes back to what it was: the file as it was loaded, or none. A file
+ * that could not be parsed is not put back: the VM's hookscript did not change, so nothing reads it
+ * until the next attach, which writes it anew. */
+static int chain_undo(const struct pgr_ctx *ctx, unsigned long vmid, const struct chain *old)
+{
+        struct pgr_error e;
+
+        return old ? chain_save(ctx, old, &e) : chain_remove(ctx, vmid, &e);
+}
+
 int attach_vm_opts(const struct pgr_ctx *ctx, unsigned long vmid, const struct attach_options *o,
                    struct attach_result *ret, struct pgr_error *err)
 {
-        const char *storage = o->storage, *policy_path = o->policy_path;
+        const char *storage = o->storage;
         char self_path[PATH_MAX];
         _cleanup_(vmconf_freep) struct vmconf *conf = NULL;
         _cleanup_(storagecfg_freep) struct storagecfg *cfg = NULL;
-        _cleanup_(policy_file_done) struct policy_file pf = { .root = NULL };
         _cleanup_(lock_releasep) struct pgr_lock lock = PGR_LOCK_INIT;
         struct attach_result res;
         const struct storage *s = NULL;
         char cur_sid[STORAGE_ID_MAX];
-        bool ours, policy_changed = false;
+        struct chain old, next = { .vmid = vmid };
+        struct pgr_error e2;
+        bool ours, had_old = false;
         struct stat st;
         int r;
 
@@ -648,8 +409,8 @@ int attach_vm_opts(const struct pgr_ctx *ctx, unsigned long vmid, const struct a
         r = self_binary(o->self_path, self_path, sizeof(self_path), err);
         if (r < 0)
                 return r;
-        /* From the first read of the VM config to the last write of the policy: one attach/detach
-         * at a time, or a parallel one's edit of the policy is overwritten. */
+        /* From the first read of the VM config to the last write of its attach state: one
+         * attach/detach at a time, or a parallel one's qm set and state write interleave with ours. */
         r = lock_attach(ctx, vmid, "attach", ATTACH_LOCK_TIMEOUT_MS, &lock, err);
         if (r < 0)
                 return r;
@@ -696,9 +457,6 @@ int attach_vm_opts(const struct pgr_ctx *ctx, unsigned long vmid, const struct a
         /* Another hookscript: keep it running, chained from ours (unless it is this binary under
          * another name, which would make the hook run itself forever). */
         if (conf->hookscript && !ours && !is_self(ctx, cfg, conf->hookscript, &st)) {
-                const char *old = NULL;
-                struct pgr_error e2;
-
                 r = storagecfg_volid_path(cfg, conf->hookscript, res.chained, sizeof(res.chained), &e2);
                 if (r < 0) {
                         pgr_error_set(err, "VM %lu: its hookscript %s cannot be chained: %s; remove it first "
@@ -707,32 +465,33 @@ int attach_vm_opts(const struct pgr_ctx *ctx, unsigned long vmid, const struct a
                         return -EINVAL;
                 }
                 snprintf(res.chained_volid, sizeof(res.chained_volid), "%s", conf->hookscript);
-                r = policy_file_open(ctx, policy_path, &pf, err);
-                if (r < 0)
+                snprintf(next.hookscript, sizeof(next.hookscript), "%s", res.chained);
+                snprintf(next.volid, sizeof(next.volid), "%s", res.chained_volid);
+        }
+        /* Ours on another storage (--storage moves it): the chain recorded then stays. */
+        if (!ours) {
+                r = chain_load(ctx, vmid, &old, &e2);
+                if (r < 0 && r != -ENOENT && r != -EINVAL) {
+                        *err = e2;
                         return r;
-                r = policy_get_chained(&pf, vmid, &old, err);
-                if (r < 0)
-                        return r;
-                if (!(old && streq(old, res.chained))) {
-                        r = policy_set_chained(&pf, vmid, res.chained, err);
-                        if (r < 0)
-                                return r;
-                        policy_changed = true;
                 }
+                had_old = r == 0;
         }
 
         r = place_snippet(ctx, s, self_path, &res, err);
         if (r < 0)
                 return r;
-        if (policy_changed) {
-                r = policy_file_save(&pf, err);
+        /* Nothing to chain: a state file left from an attach whose hookscript was since removed by
+         * hand (not by detach) would chain a script this VM no longer has. */
+        if (!ours) {
+                r = next.hookscript[0] ? chain_save(ctx, &next, err) : chain_remove(ctx, vmid, err);
                 if (r < 0)
                         return r;
         }
         r = run_qm_set(vmid, "--hookscript", res.volid, err);
         if (r < 0) {
-                if (policy_changed)
-                        policy_file_restore(&pf);
+                if (!ours)
+                        (void)chain_undo(ctx, vmid, had_old ? &old : NULL);
                 return r;
         }
         if (ret)
@@ -740,17 +499,50 @@ int attach_vm_opts(const struct pgr_ctx *ctx, unsigned long vmid, const struct a
         return 0;
 }
 
+/* The chain detach gives back: the VM's attach state, else a vms.<vmid>.hookscript that 0.1's attach
+ * wrote into the policy file (read as the hook reads it: policy_config_path). ret->chained "" none. */
+static int detach_find_chain(const struct pgr_ctx *ctx, unsigned long vmid, const char *policy_path,
+                             const struct storagecfg *cfg, struct attach_result *ret, struct pgr_error *err)
+{
+        _cleanup_(policy_freep) struct policy *p = NULL;
+        struct chain c;
+        const char *legacy;
+        int r;
+
+        r = chain_load(ctx, vmid, &c, err);
+        if (r == 0) {
+                snprintf(ret->chained, sizeof(ret->chained), "%s", c.hookscript);
+                snprintf(ret->chained_volid, sizeof(ret->chained_volid), "%s", c.volid);
+                return 0;
+        }
+        if (r != -ENOENT)
+                return r;
+        r = policy_load(ctx, policy_path, &p, err);
+        if (r < 0)
+                return r == -ENOMEM ? r : -EINVAL;
+        legacy = policy_vm_hookscript(p, vmid);
+        if (!legacy)
+                return 0;
+        snprintf(ret->chained, sizeof(ret->chained), "%s", legacy);
+        snprintf(ret->chained_in, sizeof(ret->chained_in), "%s", policy_source(p));
+        r = storagecfg_path_volid(cfg, legacy, ctx->node, ret->chained_volid, sizeof(ret->chained_volid));
+        if (r < 0) {
+                pgr_error_set(err, "%s: vms.%lu.hookscript %s is not in the snippets directory of any storage, so "
+                              "Proxmox cannot run it as the VM's hookscript; move it there and update the key, or "
+                              "remove the key, then detach again", policy_source(p), vmid, legacy);
+                return -EINVAL;
+        }
+        return 0;
+}
+
 int detach_vm_opts(const struct pgr_ctx *ctx, unsigned long vmid, const struct attach_options *o,
                    struct attach_result *ret, struct pgr_error *err)
 {
-        const char *policy_path = o->policy_path;
         _cleanup_(vmconf_freep) struct vmconf *conf = NULL;
         _cleanup_(storagecfg_freep) struct storagecfg *cfg = NULL;
-        _cleanup_(policy_file_done) struct policy_file pf = { .root = NULL };
         _cleanup_(lock_releasep) struct pgr_lock lock = PGR_LOCK_INIT;
         struct attach_result res;
         struct pgr_error e2;
-        const char *chained = NULL;
         char cur_sid[STORAGE_ID_MAX];
         int r;
 
@@ -781,36 +573,19 @@ int detach_vm_opts(const struct pgr_ctx *ctx, unsigned long vmid, const struct a
         if (storagecfg_volid_path(cfg, conf->hookscript, res.snippet, sizeof(res.snippet), &e2) < 0)
                 res.snippet[0] = '\0';
 
-        r = policy_file_open(ctx, policy_path, &pf, err);
+        r = detach_find_chain(ctx, vmid, o->policy_path, cfg, &res, err);
         if (r < 0)
                 return r;
-        r = policy_get_chained(&pf, vmid, &chained, err);
-        if (r < 0)
-                return r;
-        if (chained && *chained) { /* "" is the policy's way to say none */
-                snprintf(res.chained, sizeof(res.chained), "%s", chained);
-                r = storagecfg_path_volid(cfg, chained, ctx->node, res.chained_volid, sizeof(res.chained_volid));
-                if (r < 0) {
-                        pgr_error_set(err, "%s: vms.%lu.hookscript %s is not in the snippets directory of any "
-                                      "storage, so Proxmox cannot run it as the VM's hookscript; move it there "
-                                      "and update the key, or remove the key, then detach again", pf.shown, vmid,
-                                      chained);
-                        return -EINVAL;
-                }
+        if (res.chained[0])
                 r = run_qm_set(vmid, "--hookscript", res.chained_volid, err);
-        } else
+        else
                 r = run_qm_set(vmid, "--delete", "hookscript", err);
         if (r < 0)
                 return r;
-
-        if (res.chained[0]) {
-                r = policy_drop_chained(&pf, vmid, err);
-                if (r < 0)
-                        return r;
-                r = policy_file_save(&pf, err);
-                if (r < 0)
-                        return r;
-        }
+        /* The policy file is the admin's: a 0.1 entry there stays (res.chained_in says where). */
+        r = chain_remove(ctx, vmid, err);
+        if (r < 0)
+                return r;
         if (ret)
                 *ret = res;
         return 0;

@@ -9,8 +9,9 @@
 #include "pve/storagecfg.h"
 
 /* `attach VMID [--storage S]` / `detach VMID`: make this binary the VM's Proxmox hookscript and
- * undo it, keeping a hookscript the VM already had as the chained one (policy key
- * vms.<vmid>.hookscript in /etc/pve-gpu-reset.json, an absolute path).
+ * undo it, keeping a hookscript the VM already had as the chained one, recorded in the VM's attach
+ * state /etc/pve-gpu-reset.d/vm-<vmid>.json (chain.h). The policy file /etc/pve-gpu-reset.json is
+ * never written: detach only reads a vms.<vmid>.hookscript that 0.1's attach recorded there.
  *
  * The snippet is <storage path>/snippets/pve-gpu-reset: a symlink to self_path on a local
  * directory storage, a copy on a shared one (a link to /usr/sbin would dangle on other nodes).
@@ -18,12 +19,13 @@
  *
  * Errors (err says what, naming the file, key or storage):
  *   -EINVAL  bad input: VMID, storage unknown/disabled/not on this node/without snippets, no
- *            storage with snippets, an existing hookscript or a policy file that cannot be used
+ *            storage with snippets, an existing hookscript, or (detach) an attach state or policy
+ *            file that cannot be used
  *   -ENOENT  the VM has no config on this node (from vmconf_load; exit 1, as for plan)
  *   -ENOEXEC qm is not on $PATH
  *   -EIO     qm ran and failed (err carries its output)
  *   -ETIMEDOUT another attach/detach held /run/pve-gpu-reset/attach.lock for 120 s (err names it)
- *   other    an I/O error on the snippet or the policy file
+ *   other    an I/O error on the snippet or the attach state
  * The CLI maps -EINVAL to exit 2, everything else to exit 1. */
 
 struct attach_result {
@@ -36,14 +38,17 @@ struct attach_result {
         char target[PATH_MAX];          /* attach: the binary it links to or copies */
         char chained[PATH_MAX];         /* attach: recorded; detach: restored ("" none) */
         char chained_volid[PATH_MAX];   /* its volume id ("" none) */
+        char chained_in[PATH_MAX];      /* detach: the policy file it came from (0.1 recorded chains
+                                         * there; the key is left, the file is the admin's); "" when it
+                                         * came from the attach state, which detach removes */
 };
 
 struct attach_options {
         const char *storage;     /* --storage; NULL: "local" if it has snippets, else the first that has */
         const char *self_path;   /* the binary to link/copy, a real path (not under the root prefix);
                                   * NULL: this running binary (/proc/self/exe) */
-        const char *policy_path; /* --config; NULL: /etc/pve-gpu-reset.json under the root prefix, which
-                                  * is the file the hook reads when Proxmox runs it */
+        const char *policy_path; /* detach: --config, where a chain recorded by 0.1 is looked for
+                                  * (policy_config_path: NULL is the file the hook reads) */
 };
 
 /* Idempotent: already attached on that storage → ret->already, the snippet is repaired, qm not run.
@@ -51,7 +56,7 @@ struct attach_options {
 int attach_vm_opts(const struct pgr_ctx *ctx, unsigned long vmid, const struct attach_options *o,
                    struct attach_result *ret, struct pgr_error *err);
 /* Restores the chained hookscript (qm set --hookscript) or removes ours (qm set --delete
- * hookscript), then drops vms.<vmid>.hookscript from the policy. Not attached → ret->already.
+ * hookscript), then removes the VM's attach state. Not attached → ret->already.
  * Only o->policy_path is used. */
 int detach_vm_opts(const struct pgr_ctx *ctx, unsigned long vmid, const struct attach_options *o,
                    struct attach_result *ret, struct pgr_error *err);

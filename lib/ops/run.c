@@ -23,6 +23,7 @@
 #include "pve/mapping.h"
 #include "pve/vmconf.h"
 #include "reset/apply.h"
+#include "reset/chain.h"
 #include "reset/claim.h"
 #include "reset/plan.h"
 #include "reset/policy.h"
@@ -78,7 +79,7 @@ static int load_inputs(struct pgr_ctx *ctx, unsigned long vmid, const struct run
 {
         int r;
 
-        r = policy_load(ctx, o->config_path, &in->policy, err);
+        r = policy_load_vm(ctx, o->config_path, vmid, &in->policy, err);
         if (r < 0)
                 return bad_input_unless_oom(r);
         if (vmid) {
@@ -262,24 +263,24 @@ static void run_refused(struct journal *j, unsigned long vmid, const char *phase
  * the same arguments; in pre-start its failure aborts the start like ours. One that would run this
  * hook again is refused (journal error) and counts as not run: Proxmox itself runs one hookscript,
  * and a recursion would never return at all. */
-static int run_chained(const char *path, unsigned long vmid, const char *phase, const struct run_options *o,
-                       struct journal *j)
+static int run_chained(const char *path, const char *where, unsigned long vmid, const char *phase,
+                       const struct run_options *o, struct journal *j)
 {
-        char vmid_s[24], msg[PATH_MAX + 160];
+        char vmid_s[24], msg[2 * PATH_MAX + 256];
         pid_t pid;
         int status;
 
         if (getenv(CHAINED_ENV)) {
                 snprintf(msg, sizeof(msg), "refusing to chain %s: this hook was itself started by a chained "
-                         "hookscript (%s is set), and chaining again would recurse; fix vms.%lu.hookscript",
-                         path, CHAINED_ENV, vmid);
+                         "hookscript (%s is set), and chaining again would recurse; fix %s",
+                         path, CHAINED_ENV, where);
                 run_refused(j, vmid, phase, PGR_MSGID_CHAINED_HOOK, "chain", "refused", msg);
                 return 0;
         }
         /* Any build of ours counts: an older copy (a shared storage's) would chain itself without end. */
         if (is_this_binary(path) || attach_is_pgr_binary(path)) {
                 snprintf(msg, sizeof(msg), "refusing to chain %s: it is pve-gpu-reset itself, which would run "
-                         "itself forever; remove vms.%lu.hookscript", path, vmid);
+                         "itself forever; remove it from %s", path, where);
                 run_refused(j, vmid, phase, PGR_MSGID_CHAINED_HOOK, "chain", "refused", msg);
                 return 0;
         }
@@ -630,7 +631,14 @@ int run_hook(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, con
          * PVE/GuestHelpers.pm exec_hookscript dies, vm_start aborts): a start we abort must not reach
          * the chained script, which would prepare things for a VM that does not start. */
         if (vm.hookscript[0] && !(phase == PHASE_PRE_START && ret < 0)) {
-                r = run_chained(vm.hookscript, vmid, phase_str, o, j);
+                char where[PATH_MAX + 64];
+
+                if (policy_chain_from_state(in.policy, vmid))
+                        chain_path(vmid, where);
+                else
+                        snprintf(where, sizeof(where), "vms.%lu.hookscript in %s", vmid,
+                                 policy_source(in.policy) ? policy_source(in.policy) : POLICY_DEFAULT_PATH);
+                r = run_chained(vm.hookscript, where, vmid, phase_str, o, j);
                 if (r != 0) {
                         say(o, "chained hookscript %s exited with %d", vm.hookscript, r);
                         if (phase == PHASE_PRE_START)

@@ -5,22 +5,20 @@
 #include "reset/policy.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <json-c/json.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/bdf.h"
 #include "pve/vmconf.h"
+#include "reset/chain.h"
 
 #define POLICY_MAX_TIMEOUT_MS 600000u
 #define POLICY_MAX_SETTLE_MS 60000u
 #define POLICY_MAX_DEPTH 64 /* json-c itself stops at 32 */
-#define POLICY_FIX_HINT "chown root:root %s; chmod 0644 %s"
 
 static const char *const known_methods[] = {
         "device_specific", "flr", "af_flr", "pm", "bus", "slot", "remove-rescan", "power-cycle",
@@ -96,6 +94,8 @@ struct policy {
         struct device_override *devices;
         size_t n_vms;
         struct vm_override *vms;
+        unsigned long chain_vmid;         /* the VM whose attach state was loaded (policy_load_vm), 0 none */
+        char chain_hookscript[PATH_MAX];  /* its chained hookscript */
 };
 
 struct parser {
@@ -807,80 +807,70 @@ int policy_parse(const char *json, size_t len, const char *name, struct policy *
 
 /* ---- loading ---- */
 
+int policy_config_path(const struct pgr_ctx *ctx, const char *config, char *buf, size_t size,
+                       struct pgr_error *err)
+{
+        int r;
+
+        /* The default location lives under the root prefix, whether named or not: it is the file the
+         * hook reads when Proxmox runs it. Any other --config path is the caller's, used as given. */
+        if (!config || streq(config, POLICY_DEFAULT_PATH)) {
+                r = pgr_path(ctx, buf, size, POLICY_DEFAULT_PATH);
+                if (r < 0)
+                        pgr_error_set(err, "%s%s: path too long", ctx->root, POLICY_DEFAULT_PATH);
+                return r;
+        }
+        if (!*config || strlen(config) >= size) {
+                pgr_error_set(err, "--config: invalid path \"%.64s\"", config);
+                return -EINVAL;
+        }
+        strcpy(buf, config);
+        return 0;
+}
+
 int policy_load(const struct pgr_ctx *ctx, const char *path, struct policy **ret, struct pgr_error *err)
 {
-        _cleanup_close_ int fd = -1;
         _cleanup_free_ char *text = NULL;
         struct policy *pol = NULL;
         char fn[PATH_MAX];
-        bool optional = !path;
-        struct stat st;
         size_t len = 0;
         int r;
 
-        /* The default location lives under the root prefix; any other --config path is the caller's. */
-        if (!path || streq(path, POLICY_DEFAULT_PATH)) {
-                r = pgr_path(ctx, fn, sizeof(fn), POLICY_DEFAULT_PATH);
-                if (r < 0) {
-                        pgr_error_set(err, "%s%s: path too long", ctx->root, POLICY_DEFAULT_PATH);
-                        return r;
-                }
-        } else {
-                if (!*path || strlen(path) >= sizeof(fn)) {
-                        pgr_error_set(err, "--config: invalid path \"%.64s\"", path);
-                        return -EINVAL;
-                }
-                strcpy(fn, path);
-        }
-
-        fd = open(fn, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-        if (fd < 0) {
-                r = -errno;
-                if (r == -ENOENT && optional)
-                        return policy_new_default(ret);
-                pgr_error_set(err, "%s: cannot open: %s", fn, strerror(-r));
+        r = policy_config_path(ctx, path, fn, sizeof(fn), err);
+        if (r < 0)
                 return r;
-        }
-        if (fstat(fd, &st) < 0) {
-                r = -errno;
-                pgr_error_set(err, "%s: cannot stat: %s", fn, strerror(-r));
+        r = read_trusted_file(fn, POLICY_MAX_SIZE, &text, &len, err);
+        if (r == -ENOENT && !path)
+                return policy_new_default(ret);
+        if (r < 0)
                 return r;
-        }
-        if (!S_ISREG(st.st_mode)) {
-                pgr_error_set(err, "%s: not a regular file", fn);
-                return -EINVAL;
-        }
-        /* Another user's file could steer what a root process resets. Our own uid is no other user: a
-         * non-root run (a package build's tests) can only harm itself. */
-        if (st.st_uid != 0 && st.st_uid != geteuid()) {
-                pgr_error_set(err, "%s: owned by uid %u, not root; refusing it. Run: " POLICY_FIX_HINT, fn,
-                              (unsigned)st.st_uid, fn, fn);
-                return -EPERM;
-        }
-        if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-                pgr_error_set(err, "%s: writable by %s (mode %04o); refusing it. Run: " POLICY_FIX_HINT, fn,
-                              (st.st_mode & S_IWOTH) ? "others" : "its group", (unsigned)(st.st_mode & 07777),
-                              fn, fn);
-                return -EPERM;
-        }
-        if (st.st_size > POLICY_MAX_SIZE) {
-                pgr_error_set(err, "%s: larger than %d bytes", fn, POLICY_MAX_SIZE);
-                return -EFBIG;
-        }
-        r = read_full_fd(fd, POLICY_MAX_SIZE, &text, &len);
-        if (r == -EFBIG) {
-                pgr_error_set(err, "%s: larger than %d bytes", fn, POLICY_MAX_SIZE);
-                return r;
-        }
-        if (r < 0) {
-                pgr_error_set(err, "%s: cannot read: %s", fn, strerror(-r));
-                return r;
-        }
         r = policy_parse(text, len, fn, &pol, err);
         if (r < 0)
                 return r;
         snprintf(pol->source, sizeof(pol->source), "%s", fn);
         *ret = pol;
+        return 0;
+}
+
+int policy_load_vm(const struct pgr_ctx *ctx, const char *path, unsigned long vmid, struct policy **ret,
+                   struct pgr_error *err)
+{
+        _cleanup_(policy_freep) struct policy *pol = NULL;
+        struct chain c;
+        int r;
+
+        r = policy_load(ctx, path, &pol, err);
+        if (r < 0)
+                return r;
+        r = vmid ? chain_load(ctx, vmid, &c, err) : -ENOENT;
+        if (r < 0 && r != -ENOENT)
+                return r;
+        if (r == 0) {
+                pol->chain_vmid = vmid;
+                snprintf(pol->chain_hookscript, sizeof(pol->chain_hookscript), "%s", c.hookscript);
+        }
+        *ret = pol;
+        pol = NULL;
         return 0;
 }
 
@@ -919,6 +909,34 @@ void policy_resolve(const struct policy *p, unsigned long vmid, unsigned vendor,
                         overlay(ret, &p->vms[i].o);
                         break;
                 }
+        /* What attach recorded replaces a vms.<vmid>.hookscript of the file (where 0.1 recorded it). */
+        if (p->chain_vmid == vmid)
+                strcpy(ret->hookscript, p->chain_hookscript);
+}
+
+/* The override-mask bit of the field at offset. */
+static unsigned field_bit(size_t offset)
+{
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++)
+                if (fields[i].offset == offset)
+                        return 1u << i;
+        return 0;
+}
+
+const char *policy_vm_hookscript(const struct policy *p, unsigned long vmid)
+{
+        for (size_t i = 0; p && i < p->n_vms; i++)
+                if (p->vms[i].vmid == vmid)
+                        return p->vms[i].o.set & field_bit(offsetof(struct policy_settings, hookscript)) &&
+                                               p->vms[i].o.s.hookscript[0]
+                                       ? p->vms[i].o.s.hookscript
+                                       : NULL;
+        return NULL;
+}
+
+bool policy_chain_from_state(const struct policy *p, unsigned long vmid)
+{
+        return p && vmid && p->chain_vmid == vmid;
 }
 
 bool policy_method_allowed(const struct policy_settings *s, const char *method)

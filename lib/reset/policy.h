@@ -56,13 +56,24 @@ int policy_new_default(struct policy **ret);
 /* Parses JSON text; name is for messages. Unknown keys and wrong types: -EINVAL, err names the key
  * path ("vms.100.on_failure: expected \"abort\" or \"continue\""). */
 int policy_parse(const char *json, size_t len, const char *name, struct policy **ret, struct pgr_error *err);
+/* The one place a policy path is resolved (policy_load, attach/detach through it): config NULL or the
+ * literal POLICY_DEFAULT_PATH is POLICY_DEFAULT_PATH under the root prefix (the file the hook reads);
+ * any other --config path is used as given, not under the root prefix. -EINVAL for "" or too long. */
+int policy_config_path(const struct pgr_ctx *ctx, const char *config, char *buf, size_t size,
+                       struct pgr_error *err);
 /* path NULL: POLICY_DEFAULT_PATH under the root prefix, which may be absent (defaults, return 0).
- * A path given explicitly (--config) must exist (-ENOENT); it is used as given, not under the root
- * prefix, except the literal POLICY_DEFAULT_PATH, which is. The file is opened once and checked with
- * fstat on that fd: -EPERM if not owned by uid 0 or group/world-writable (err says what to run),
- * -EINVAL if not a regular file, -EFBIG past POLICY_MAX_SIZE. It is read once: the returned policy never
- * changes if the file is replaced later. */
+ * A path given explicitly (--config) must exist (-ENOENT); where it is looked for: policy_config_path.
+ * The file is opened once and checked with fstat on that fd: -EPERM if not owned by uid 0 or
+ * group/world-writable (err says what to run), -EINVAL if not a regular file, -EFBIG past
+ * POLICY_MAX_SIZE (read_trusted_file). It is read once: the returned policy never changes if the file
+ * is replaced later. */
 int policy_load(const struct pgr_ctx *ctx, const char *path, struct policy **ret, struct pgr_error *err);
+/* policy_load, then VM vmid's attach state (chain.h, /etc/pve-gpu-reset.d/vm-<vmid>.json): its
+ * hookscript replaces the file's vms.<vmid>.hookscript in policy_resolve for that VM. No state file:
+ * the file's key stands (0.1's attach recorded chains there). A state file that cannot be used fails
+ * like the policy file (-EINVAL, -EPERM; err names it). vmid 0: policy_load. */
+int policy_load_vm(const struct pgr_ctx *ctx, const char *path, unsigned long vmid, struct policy **ret,
+                   struct pgr_error *err);
 void policy_free(struct policy *p);
 static inline void policy_freep(struct policy **p) { policy_free(*p); }
 
@@ -76,5 +87,9 @@ bool policy_method_allowed(const struct policy_settings *s, const char *method);
 bool policy_method_known(const char *method);
 const char *policy_bus_reset_to_string(enum policy_bus_reset b);     /* "auto" "reset_subordinate" "bridge" */
 const char *policy_on_failure_to_string(enum policy_on_failure f);   /* "abort" "continue" */
+/* The policy file's own vms.<vmid>.hookscript (not the attach state), NULL when it has none. */
+const char *policy_vm_hookscript(const struct policy *p, unsigned long vmid);
+/* vmid's chained hookscript comes from its attach state file (policy_load_vm found one). */
+bool policy_chain_from_state(const struct policy *p, unsigned long vmid);
 /* The file the policy came from (root prefix included), NULL for the compiled-in defaults. */
 const char *policy_source(const struct policy *p);

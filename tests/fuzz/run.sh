@@ -228,10 +228,6 @@ gen_seeds() {
         fi
         if [ -f conf/pve-gpu-reset.json ]; then
                 seed_file "$s/policy" pve-gpu-reset.json <conf/pve-gpu-reset.json
-                { printf '\004vms\000100\000hookscript\000local:snippets/pve-gpu-reset\000'; cat conf/pve-gpu-reset.json; } |
-                        seed_file "$s/jsonedit" set-vms-hookscript
-                { printf '\002defaults\000settle_ms\000\000'; cat conf/pve-gpu-reset.json; } |
-                        seed_file "$s/jsonedit" remove-defaults-settle
         fi
 }
 # Regenerated when what they come from changed.

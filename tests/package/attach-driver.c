@@ -2,7 +2,8 @@
 /* Stand-in for `pve-gpu-reset [--root DIR] [--node N] attach VMID [--storage S] | detach VMID` built
  * from libpgr.a alone (run.sh: PGR_BIN): same arguments and exit codes, and the words of the CLI's
  * lines (src/cmd-attach.c) that run.sh looks for.
- * `policy-check VMID` loads the policy as the hook does and prints the VM's chained hookscript. */
+ * `policy-check VMID` loads the policy and the VM's attach state as the hook does (policy_load_vm) and
+ * prints the VM's chained hookscript. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -48,7 +49,7 @@ int main(int argc, char **argv)
 
                 if (vmid_parse(argv[1], &vmid) < 0 || pgr_ctx_init(&ctx, root, node) < 0)
                         return 2;
-                r = policy_load(&ctx, NULL, &p, &err);
+                r = policy_load_vm(&ctx, NULL, vmid, &p, &err);
                 if (r < 0) {
                         fprintf(stderr, "pve-gpu-reset: %s\n", err.msg);
                         return 2;

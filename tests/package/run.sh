@@ -296,6 +296,13 @@ qm_log_is() { # qm_log_is NAME "EXPECTED LINES"
         if [ "$(cat "$QM_LOG")" = "$2" ]; then ok "$1"; else not_ok "$1" "qm calls:" "$(cat "$QM_LOG")" "want:" "$2"; fi
 }
 json() { jq -r "$1" "$root/etc/pve-gpu-reset.json" 2>&1; }
+# The VM's attach state, the tool's own file (lib/chain.h); the policy file is never written.
+state_file() { printf '%s' "$root/etc/pve-gpu-reset.d/vm-$1.json"; }
+state_is() { # state_is NAME VMID JQ-FILTER WANT
+        local got
+        got=$(jq -r "$3" "$(state_file "$2")" 2>&1)
+        if [ "$got" = "$4" ]; then ok "$1"; else not_ok "$1" "$3 = '$got', want '$4'"; fi
+}
 json_is() { # json_is NAME JQ-FILTER WANT
         local got
         got=$(json "$2")
@@ -328,7 +335,7 @@ check "attach: snippet is a symlink" test -L "$root/var/lib/vz/snippets/pve-gpu-
 link=$(readlink "$root/var/lib/vz/snippets/pve-gpu-reset")
 if [ "$link" = "$bin_target" ]; then ok "attach: symlink points at the binary"; else not_ok "attach: symlink points at the binary" "-> $link, want $bin_target"; fi
 qm_log_is "attach: qm set 100 --hookscript local:snippets/pve-gpu-reset" "set 100 --hookscript local:snippets/pve-gpu-reset"
-json_is "attach without a previous hookscript: nothing chained" '.vms["100"]' null
+check "attach without a previous hookscript: nothing chained (no state file)" test ! -e "$(state_file 100)"
 expect "attach again: already attached, exit 0" 0 "VM 100: already attached" -- pgr attach 100
 qm_log_is "attach again: qm not run again" "set 100 --hookscript local:snippets/pve-gpu-reset"
 rm "$root/var/lib/vz/snippets/pve-gpu-reset"
@@ -348,45 +355,60 @@ cp "$root/etc/pve-gpu-reset.json" "$scratch/policy.orig"
 expect "attach a VM that has a hookscript" 0 "local:snippets/vm100-hooks.sh" -- pgr attach 101
 qm_log_is "attach with hookscript: qm set 101 --hookscript local:snippets/pve-gpu-reset" \
         "set 101 --hookscript local:snippets/pve-gpu-reset"
-json_is "attach with hookscript: policy records vms.101.hookscript" '.vms["101"].hookscript' /var/lib/vz/snippets/vm100-hooks.sh
-json_is "attach with hookscript: the rest of the policy is kept" \
-        '[.defaults.reset_methods[0], .defaults.settle_ms, .vms._about[0][0:15], ._examples.vms["101"].hookscript] | join(" ")' \
-        "device_specific 250 Per-VM override /var/lib/vz/snippets/pin-cpus.sh"
-removed=$(diff "$scratch/policy.orig" "$root/etc/pve-gpu-reset.json" | grep -c '^<')
-if [ "$removed" -le 1 ]; then ok "attach keeps the policy's layout (only a comma added to one line)"; else not_ok "attach keeps the policy's layout" "$(diff "$scratch/policy.orig" "$root/etc/pve-gpu-reset.json")"; fi
-check "attach with hookscript: policy mode 0644" test "$(stat -c %a "$root/etc/pve-gpu-reset.json")" = 644
+state_is "attach with hookscript: the VM's state file records the script" 101 .hookscript /var/lib/vz/snippets/vm100-hooks.sh
+state_is "attach with hookscript: ... and its volume id, for detach" 101 .volid local:snippets/vm100-hooks.sh
+check "attach leaves the policy (a conffile) byte for byte as shipped" cmp "$scratch/policy.orig" "$root/etc/pve-gpu-reset.json"
+check "attach with hookscript: state file root-owned, mode 0644" test "$(stat -c %U:%a "$(state_file 101)")" = root:644
 check "attach with hookscript: VM config now names ours" test "$(hookscript_of 101)" = local:snippets/pve-gpu-reset
 expect "the hook's policy parser accepts the file and sees the chained script" 0 \
         "^hookscript=/var/lib/vz/snippets/vm100-hooks.sh$" -- "$driver" policy-check 101
 : >"$QM_LOG"
 expect "detach restores the chained hookscript" 0 "its hookscript is local:snippets/vm100-hooks.sh again" -- pgr detach 101
 qm_log_is "detach: qm set 101 --hookscript local:snippets/vm100-hooks.sh" "set 101 --hookscript local:snippets/vm100-hooks.sh"
-json_is "detach: vms.101 is gone from the policy" '.vms | has("101")' false
+check "detach: the VM's state file is gone" test ! -e "$(state_file 101)"
 check "attach + detach leave the policy byte for byte as shipped" cmp "$scratch/policy.orig" "$root/etc/pve-gpu-reset.json"
 check "detach: VM config names the old hookscript again" test "$(hookscript_of 101)" = local:snippets/vm100-hooks.sh
 
 mkroot "$STORAGE_SNIPPETS"
 cp "$root/etc/pve-gpu-reset.json" "$scratch/policy.orig"
 QM_FAIL="VM is locked (backup)" expect "qm fails: exit 1 with its message" 1 "qm set 101 --hookscript local:snippets/pve-gpu-reset failed.*VM is locked \\(backup\\)" -- pgr attach 101
-check "qm fails: the policy is restored byte for byte" cmp -s "$scratch/policy.orig" "$root/etc/pve-gpu-reset.json"
+check "qm fails: the policy is untouched" cmp -s "$scratch/policy.orig" "$root/etc/pve-gpu-reset.json"
+check "qm fails: no state file is left" test ! -e "$(state_file 101)"
 
 mkroot "$STORAGE_SNIPPETS"
 rm "$root/etc/pve-gpu-reset.json"
 expect "attach with a hookscript and no policy file" 0 "vm100-hooks.sh" -- pgr attach 101
-json_is "no policy file: one is created with just the chained script" tojson '{"vms":{"101":{"hookscript":"/var/lib/vz/snippets/vm100-hooks.sh"}}}'
-check "no policy file: the new one is root-owned, mode 0644" test "$(stat -c %U:%a "$root/etc/pve-gpu-reset.json")" = root:644
+check "no policy file: none is created" test ! -e "$root/etc/pve-gpu-reset.json"
+state_is "no policy file: the state file records the chained script" 101 .hookscript /var/lib/vz/snippets/vm100-hooks.sh
 sed -i '1i hookscript: gone:snippets/x.sh' "$root/etc/pve/qemu-server/100.conf"
 : >"$QM_LOG"
 expect "a hookscript on an unknown storage cannot be chained: exit 2" 2 "gone:snippets/x.sh cannot be chained.*no storage 'gone'" -- pgr attach 100
 qm_log_is "unknown storage: qm not run" ""
 
 mkroot "$STORAGE_SNIPPETS"
-printf '{"vms": [] }\n' >"$root/etc/pve-gpu-reset.json"
-expect "a policy whose vms is not an object: exit 2 naming the key" 2 "pve-gpu-reset.json: vms: expected an object" -- pgr attach 101
 printf '{"vms": {\n' >"$root/etc/pve-gpu-reset.json"
-expect "a policy that is not JSON: exit 2 naming the file" 2 "/etc/pve-gpu-reset.json: " -- pgr attach 101
+cp "$root/etc/pve-gpu-reset.json" "$scratch/policy.orig"
+expect "attach does not read the policy: a broken one does not stop it" 0 "vm100-hooks.sh" -- pgr attach 101
+check "attach leaves a broken policy as it is" cmp -s "$scratch/policy.orig" "$root/etc/pve-gpu-reset.json"
+rm "$(state_file 101)"
+: >"$QM_LOG"
+expect "detach with no state file reads the policy for a 0.1 chain: not JSON, exit 2 naming the file" 2 \
+        "/etc/pve-gpu-reset.json:" -- pgr detach 101
 qm_log_is "bad policy: qm not run" ""
-check "bad policy: VM config unchanged" test "$(hookscript_of 101)" = local:snippets/vm100-hooks.sh
+check "bad policy: VM config unchanged" test "$(hookscript_of 101)" = local:snippets/pve-gpu-reset
+
+# An upgraded 0.1 host: attach recorded the chain in the policy file. The hook keeps chaining it,
+# detach gives it back and leaves the policy as it is (the admin's conffile), saying where the key is.
+mkroot "$STORAGE_SNIPPETS"
+printf '{"vms": {"101": {"hookscript": "/var/lib/vz/snippets/vm100-hooks.sh"}}}\n' >"$root/etc/pve-gpu-reset.json"
+cp "$root/etc/pve-gpu-reset.json" "$scratch/policy.orig"
+sed -i 's|^hookscript: .*|hookscript: local:snippets/pve-gpu-reset|' "$root/etc/pve/qemu-server/101.conf"
+expect "0.1 chain: the hook still chains it" 0 "^hookscript=/var/lib/vz/snippets/vm100-hooks.sh$" -- "$driver" policy-check 101
+expect "0.1 chain: detach restores it" 0 "its hookscript is local:snippets/vm100-hooks.sh again" -- pgr detach 101
+check "0.1 chain: detach leaves the policy byte for byte" cmp "$scratch/policy.orig" "$root/etc/pve-gpu-reset.json"
+check "0.1 chain: VM config names the old hookscript again" test "$(hookscript_of 101)" = local:snippets/vm100-hooks.sh
+
+mkroot "$STORAGE_SNIPPETS"
 printf '{"vms": {"101": {"hookscript": "/root/pin-cpus.sh", "on_failure": "continue"}}}\n' >"$root/etc/pve-gpu-reset.json"
 sed -i 's|^hookscript: .*|hookscript: local:snippets/pve-gpu-reset|' "$root/etc/pve/qemu-server/101.conf"
 expect "detach with a chained script outside any snippets directory: exit 2, nothing changed" 2 \
@@ -399,7 +421,7 @@ check "no policy file: detach does not create one" test ! -e "$root/etc/pve-gpu-
 mkroot "$STORAGE_SNIPPETS"
 ln -sf "$bin_target" "$root/var/lib/vz/snippets/vm100-hooks.sh"
 expect "a hookscript that is this binary under another name is replaced, not chained" 0 "attached local:snippets/pve-gpu-reset" -- pgr attach 101
-json_is "this binary under another name: nothing chained" '.vms | has("101")' false
+check "this binary under another name: nothing chained (no state file)" test ! -e "$(state_file 101)"
 
 mkroot "$STORAGE_SNIPPETS"
 expect "shared storage not mounted: exit 1" 1 "storage 'nas' is not mounted at /mnt/pve/nas" -- pgr attach 100 --storage nas
@@ -445,6 +467,11 @@ expect "attach --refresh replaces a copy from before the version marker" 0 "refr
 check "refresh: the pre-marker copy is now the binary" cmp -s "$bin_target" "$root/mnt/pve/nas/snippets/pve-gpu-reset"
 expect "attach --refresh takes no VMID" 2 "refresh" -- pgr attach --refresh 100
 if [ -n "$deb" ]; then
+        if grep -q 'rm -f /etc/pve-gpu-reset.d/vm-\*.json' "$scratch/control/postrm" 2>/dev/null; then
+                ok "postrm purge removes the attach states (/etc/pve-gpu-reset.d/vm-*.json)"
+        else
+                not_ok "postrm purge removes the attach states" "$(cat "$scratch/control/postrm" 2>&1)"
+        fi
         if grep -q 'attach --refresh' "$scratch/control/postinst" 2>/dev/null; then
                 ok "postinst refreshes the copies on configure"
         else
@@ -452,9 +479,9 @@ if [ -n "$deb" ]; then
         fi
 fi
 
-# 30 attaches at once, each VM with its own hookscript: every one must end up chained. The policy
-# is read, edited and replaced under one lock (/run/pve-gpu-reset/attach.lock); without it, parallel
-# read-modify-write cycles kept 1-11 of the 30 entries while telling every VM its hook was kept.
+# 30 attaches at once, each VM with its own hookscript: every one must end up chained. Each VM's
+# state is its own file, written under /run/pve-gpu-reset/attach.lock (when the chains lived in one
+# policy file, parallel read-modify-write cycles kept 1-11 of the 30 entries).
 mkroot "$STORAGE_SNIPPETS"
 for id in $(seq 200 229); do
         printf '#!/bin/sh\nexit 0\n' >"$root/var/lib/vz/snippets/hook-$id.sh"
@@ -466,8 +493,11 @@ for id in $(seq 200 229); do pgr attach "$id" >"$root/attach-$id.out" 2>&1 & pid
 n_fail=0
 for p in "${pids[@]}"; do wait "$p" || n_fail=$((n_fail + 1)); done
 check "30 parallel attaches all exit 0" test "$n_fail" -eq 0
-kept=$(json '[.vms | to_entries[] | select((.value | objects | .hookscript) == "/var/lib/vz/snippets/hook-\(.key).sh")] | length')
-if [ "$kept" = 30 ]; then ok "30 parallel attaches keep all 30 chained hookscripts"; else not_ok "30 parallel attaches keep all 30 chained hookscripts" "kept $kept of 30: $(jq -c .vms "$root/etc/pve-gpu-reset.json")"; fi
+kept=0
+for id in $(seq 200 229); do
+        [ "$(jq -r .hookscript "$(state_file "$id")" 2>/dev/null)" = "/var/lib/vz/snippets/hook-$id.sh" ] && kept=$((kept + 1))
+done
+if [ "$kept" = 30 ]; then ok "30 parallel attaches keep all 30 chained hookscripts"; else not_ok "30 parallel attaches keep all 30 chained hookscripts" "kept $kept of 30: $(ls "$root/etc/pve-gpu-reset.d")"; fi
 n_ours=$(grep -l '^hookscript: local:snippets/pve-gpu-reset$' "$root"/etc/pve/qemu-server/2??.conf | wc -l)
 check "30 parallel attaches: every VM's hookscript is ours" test "$n_ours" -eq 30
 pids=()
@@ -478,7 +508,7 @@ check "30 parallel detaches all exit 0" test "$n_fail" -eq 0
 n_back=0
 for id in $(seq 200 229); do [ "$(hookscript_of "$id")" = "local:snippets/hook-$id.sh" ] && n_back=$((n_back + 1)); done
 check "30 parallel detaches restore all 30 hookscripts ($n_back)" test "$n_back" -eq 30
-json_is "30 parallel detaches: no VM left in the policy" '[.vms[] | objects | select(.hookscript)] | length' 0
+check "30 parallel detaches: no state file left" test -z "$(ls "$root/etc/pve-gpu-reset.d" | grep '^vm-')"
 
 mkroot -
 expect "no storage.cfg: Proxmox's built-in local has snippets" 0 "attached local:snippets/pve-gpu-reset" -- pgr attach 100

@@ -589,6 +589,41 @@ static void test_vm_configs_that_go_wrong(void **state)
         expect(all, "vm", "", DOCTOR_INFO, "VM 210 hostpci0: 0000:01:00.0 is also hostpci0 of VM 100");
 }
 
+/* Where an attached VM's chained hookscript is recorded: a chain still in the policy file (0.1's
+ * attach put it there) keeps working and is said with the way to move it; a state file the hook
+ * cannot use fails every run of the hook and is a failing finding. */
+static void test_chain_recorded_by_0_1_and_a_bad_state_file(void **state)
+{
+        char root[PATH_MAX], policy[PATH_MAX + 32], dir[PATH_MAX + 32], file[PATH_MAX + 64];
+        const struct doctor_finding *f;
+        struct doctor_report *rep;
+
+        (void)state;
+        fixture_root("doctor-healthy", root, sizeof(root));
+        snprintf(policy, sizeof(policy), "%s/etc/pve-gpu-reset.json", root);
+        snprintf(dir, sizeof(dir), "%s/etc/pve-gpu-reset.d", root);
+        snprintf(file, sizeof(file), "%s/vm-100.json", dir);
+        write_text(policy, "{\"vms\": {\"100\": {\"hookscript\": \"/var/lib/vz/snippets/old.sh\"}}}\n");
+        rep = doctor_on("doctor-healthy", "pve", 100);
+        f = expect(rep, "vm", "", DOCTOR_INFO, "its chained hookscript /var/lib/vz/snippets/old.sh is recorded as "
+                   "vms.100.hookscript in the policy file, where pve-gpu-reset 0.1 kept it; it keeps working");
+        expect_fix(f, "pve-gpu-reset detach 100 && pve-gpu-reset attach 100, then delete vms.100.hookscript");
+        doctor_report_free(rep);
+
+        assert_int_equal(mkdir_p(dir, 0755), 0);
+        write_text(file, "{\"format\": 1}\n");
+        rep = doctor_on("doctor-healthy", "pve", 100);
+        f = expect(rep, "vm", "", DOCTOR_FAIL, "its attach state cannot be used (/etc/pve-gpu-reset.d/vm-100.json: "
+                   "vmid: expected a number)");
+        expect_fix(f, "remove /etc/pve-gpu-reset.d/vm-100.json");
+        assert_null(doctor_report_find(rep, "vm", "", "0.1 kept it"));
+        doctor_report_free(rep);
+
+        assert_int_equal(unlink(file), 0);
+        assert_int_equal(rmdir(dir), 0);
+        assert_int_equal(unlink(policy), 0);
+}
+
 static void test_missing_vm_is_a_failing_finding(void **state)
 {
         _cleanup_(doctor_report_freep) struct doctor_report *rep = doctor_on("doctor-healthy", "pve", 999);
@@ -1105,6 +1140,7 @@ int main(void)
                 cmocka_unit_test(test_flr_that_hangs_in_kmsg_records),
                 cmocka_unit_test(test_mapping_mismatches_each_fail_with_the_fix),
                 cmocka_unit_test(test_vm_configs_that_go_wrong),
+                cmocka_unit_test(test_chain_recorded_by_0_1_and_a_bad_state_file),
                 cmocka_unit_test(test_missing_vm_is_a_failing_finding),
                 cmocka_unit_test(test_dropped_hostpci_is_a_warning_finding),
                 cmocka_unit_test(test_bad_policy_is_bad_input),

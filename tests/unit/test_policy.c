@@ -19,7 +19,9 @@
 
 #include "base/context.h"
 #include "base/util.h"
+#include "reset/chain.h"
 #include "reset/policy.h"
+#include "testutil.h"
 
 #define NAME "test.json"
 
@@ -119,14 +121,8 @@ static int root_setup(void **state)
 static int root_teardown(void **state)
 {
         struct fsroot *f = *state;
-        char other[160];
 
-        snprintf(other, sizeof(other), "%s/other.json", f->dir);
-        unlink(f->file);
-        rmdir(f->file); /* the "not a regular file" test */
-        unlink(other);
-        rmdir(f->etc);
-        rmdir(f->dir);
+        rm_rf(f->dir);
         free(f);
         return 0;
 }
@@ -782,6 +778,156 @@ static void test_policy_replaced_after_load_is_not_reread(void **state)
         assert_int_equal(s.on_failure, POLICY_ON_FAILURE_CONTINUE);
 }
 
+/* ---- the one config path resolver, and the per-VM attach state ---- */
+
+/* attach/detach and the hook resolve --config through the same function: the literal default is the
+ * file under the root prefix (the one the hook reads), anything else is used as given. */
+static void test_config_path_resolution(void **state)
+{
+        struct fsroot *f = *state;
+        struct pgr_error err = { "" };
+        char buf[PATH_MAX];
+
+        assert_int_equal(policy_config_path(&f->ctx, NULL, buf, sizeof(buf), &err), 0);
+        assert_string_equal(buf, f->file);
+        assert_int_equal(policy_config_path(&f->ctx, POLICY_DEFAULT_PATH, buf, sizeof(buf), &err), 0);
+        assert_string_equal(buf, f->file);
+        assert_int_equal(policy_config_path(&f->ctx, "/srv/policy.json", buf, sizeof(buf), &err), 0);
+        assert_string_equal(buf, "/srv/policy.json");
+        assert_int_equal(policy_config_path(&f->ctx, "", buf, sizeof(buf), &err), -EINVAL);
+        assert_string_equal(err.msg, "--config: invalid path \"\"");
+}
+
+static void put_state(const struct fsroot *f, unsigned long vmid, const char *text, mode_t mode)
+{
+        char dir[PATH_MAX], path[PATH_MAX + 32];
+
+        snprintf(dir, sizeof(dir), "%s/etc/pve-gpu-reset.d", f->dir);
+        assert_int_equal(mkdir_p(dir, 0755), 0);
+        snprintf(path, sizeof(path), "%s/vm-%lu.json", dir, vmid);
+        write_file(path, text, mode);
+}
+
+#define STATE_101 "{\"format\": 1, \"vmid\": 101, \"hookscript\": \"/var/lib/vz/snippets/new.sh\", " \
+                  "\"volid\": \"local:snippets/new.sh\"}\n"
+
+static const char *chained(const struct fsroot *f, unsigned long vmid)
+{
+        static struct policy_settings s;
+        _cleanup_(policy_freep) struct policy *p = NULL;
+        struct pgr_error err = { "" };
+        int r = policy_load_vm(&f->ctx, NULL, vmid, &p, &err);
+
+        if (r < 0)
+                print_error("policy_load_vm: %s\n", err.msg);
+        assert_int_equal(r, 0);
+        policy_resolve(p, vmid, 0, 0, &s);
+        return s.hookscript;
+}
+
+/* The VM's state file replaces the conffile's vms.<vmid>.hookscript (0.1's record) for that VM only;
+ * policy_load (no VM) and other VMs see the conffile as it is. */
+static void test_load_vm_state_replaces_the_conffile_entry(void **state)
+{
+        struct fsroot *f = *state;
+        _cleanup_(policy_freep) struct policy *p = NULL;
+        struct pgr_error err = { "" };
+
+        write_file(f->file, "{\"vms\": {\"101\": {\"hookscript\": \"/var/lib/vz/snippets/old.sh\"}, "
+                   "\"102\": {\"hookscript\": \"/var/lib/vz/snippets/102.sh\"}}}", 0644);
+        assert_string_equal(chained(f, 101), "/var/lib/vz/snippets/old.sh");
+        put_state(f, 101, STATE_101, 0644);
+        assert_string_equal(chained(f, 101), "/var/lib/vz/snippets/new.sh");
+        assert_string_equal(chained(f, 102), "/var/lib/vz/snippets/102.sh");
+        assert_int_equal(policy_load_vm(&f->ctx, NULL, 101, &p, &err), 0);
+        assert_true(policy_chain_from_state(p, 101));
+        assert_false(policy_chain_from_state(p, 102));
+        assert_string_equal(policy_vm_hookscript(p, 101), "/var/lib/vz/snippets/old.sh");
+        assert_null(policy_vm_hookscript(p, 103));
+        /* No policy file at all: the state alone. */
+        unlink(f->file);
+        assert_string_equal(chained(f, 101), "/var/lib/vz/snippets/new.sh");
+}
+
+/* The hook runs the script a state file names, as root: a file it cannot trust or read fails the
+ * VM's hook like a bad policy file; another VM's bad file is none of this VM's business. */
+static void test_load_vm_bad_state_fails_only_its_vm(void **state)
+{
+        struct fsroot *f = *state;
+        struct policy *p = NULL;
+        struct pgr_error err = { "" };
+        char want[PATH_MAX + 128];
+
+        put_state(f, 102, "{\"format\": 1,", 0644);
+        assert_string_equal(chained(f, 101), "");
+        assert_int_equal(policy_load_vm(&f->ctx, NULL, 102, &p, &err), -EINVAL);
+        assert_null(p);
+        assert_non_null(strstr(err.msg, "/etc/pve-gpu-reset.d/vm-102.json: invalid JSON"));
+
+        put_state(f, 101, STATE_101, 0664);
+        assert_int_equal(policy_load_vm(&f->ctx, NULL, 101, &p, &err), -EPERM);
+        snprintf(want, sizeof(want), "%s/etc/pve-gpu-reset.d/vm-101.json: writable by its group", f->dir);
+        assert_non_null(strstr(err.msg, want));
+}
+
+/* What chain_parse refuses, each with the key named. */
+static void test_chain_parse_errors(void **state)
+{
+        static const struct {
+                const char *text, *msg;
+        } cases[] = {
+                { "{\"vmid\": 101, \"hookscript\": \"/x\", \"volid\": \"local:snippets/x\"}", "f: format: expected a number" },
+                { "{\"format\": 2, \"vmid\": 101, \"hookscript\": \"/x\", \"volid\": \"local:snippets/x\"}",
+                  "f: format: 2 is not 1 (written by another version of pve-gpu-reset)" },
+                { "{\"format\": 1, \"vmid\": 101, \"hookscript\": \"x.sh\", \"volid\": \"local:snippets/x\"}",
+                  "f: hookscript: must be an absolute path, not \"x.sh\"" },
+                { "{\"format\": 1, \"vmid\": 101, \"hookscript\": \"/x\\n\", \"volid\": \"local:snippets/x\"}",
+                  "f: hookscript: contains control characters" },
+                { "{\"format\": 1, \"vmid\": 101, \"hookscript\": \"/x\\u0000y\", \"volid\": \"local:snippets/x\"}",
+                  "f: hookscript: contains a NUL" },
+                { "{\"format\": 1, \"vmid\": 101, \"hookscript\": \"/x\", \"volid\": \"local:iso/x\"}",
+                  "f: volid: \"local:iso/x\" is not a snippets volume (STORAGE:snippets/NAME)" },
+                { "{\"format\": 1, \"vmid\": 101, \"hookscript\": \"/x\"}", "f: volid: missing" },
+                { "[1]", "f: invalid JSON: expected one object" },
+                { "{\"format\": 1} {}", "f: invalid JSON: expected one object" },
+        };
+        struct pgr_error err;
+        struct chain c;
+
+        (void)state;
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                err.msg[0] = '\0';
+                assert_int_equal(chain_parse(cases[i].text, strlen(cases[i].text), "f", 101, &c, &err), -EINVAL);
+                assert_string_equal(err.msg, cases[i].msg);
+        }
+        /* Comments and keys of a newer version are ignored. */
+        {
+                const char *ok = "{\"_about\": \"x\", \"format\": 1, \"vmid\": 101, \"hookscript\": \"/x\", "
+                                 "\"volid\": \"local:snippets/x\", \"since\": 3}";
+
+                assert_int_equal(chain_parse(ok, strlen(ok), "f", 101, &c, &err), 0);
+                assert_string_equal(c.hookscript, "/x");
+                assert_string_equal(c.volid, "local:snippets/x");
+        }
+}
+
+/* What chain_save writes, chain_load reads back (json-c escapes what needs it). */
+static void test_chain_save_load_round_trip(void **state)
+{
+        struct fsroot *f = *state;
+        struct chain c = { .vmid = 101, .hookscript = "/var/lib/vz/snippets/a \"b\"\\c.sh",
+                           .volid = "local:snippets/a \"b\"\\c.sh" }, back;
+        struct pgr_error err = { "" };
+
+        assert_int_equal(chain_save(&f->ctx, &c, &err), 0);
+        assert_int_equal(chain_load(&f->ctx, 101, &back, &err), 0);
+        assert_string_equal(back.hookscript, c.hookscript);
+        assert_string_equal(back.volid, c.volid);
+        assert_int_equal(chain_remove(&f->ctx, 101, &err), 0);
+        assert_int_equal(chain_load(&f->ctx, 101, &back, &err), -ENOENT);
+        assert_int_equal(chain_remove(&f->ctx, 101, &err), 0); /* none is fine */
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -823,6 +969,12 @@ int main(void)
                                                 root_teardown),
                 cmocka_unit_test_setup_teardown(test_policy_replaced_after_load_is_not_reread, root_setup,
                                                 root_teardown),
+                cmocka_unit_test_setup_teardown(test_config_path_resolution, root_setup, root_teardown),
+                cmocka_unit_test_setup_teardown(test_load_vm_state_replaces_the_conffile_entry, root_setup,
+                                                root_teardown),
+                cmocka_unit_test_setup_teardown(test_load_vm_bad_state_fails_only_its_vm, root_setup, root_teardown),
+                cmocka_unit_test(test_chain_parse_errors),
+                cmocka_unit_test_setup_teardown(test_chain_save_load_round_trip, root_setup, root_teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
