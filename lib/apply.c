@@ -262,11 +262,16 @@ static void describe_nvidia_holders(const struct pgr_ctx *ctx, char *buf, size_t
                 snprintf(buf + w, size - w, "; or keep nvidia off this card (blacklist or softdep)");
 }
 
-/* Unbinding a host driver can block for good: nvidia waits until every /dev/nvidia* user (nvidia-persistenced,
- * an LXC container, Xorg) closes it, and a hookscript has no timeout: the VM start would hang. The write
- * is made in a child process and waited for at most timeout_ms (the policy's bind_timeout_ms); then the
- * child gets SIGKILL and is left behind (one stuck in the kernel dies when the write returns). */
-static int unbind_bounded(struct apply_ctx *a, const struct pci_addr *dev, const char *bdf, unsigned timeout_ms)
+/* A sysfs write that runs a driver's code in the kernel can block for good: a host driver's unbind
+ * (nvidia waits until every /dev/nvidia* user - nvidia-persistenced, an LXC container, Xorg - closes
+ * it) and its probe through drivers_probe (release_after_stop: an AMD card with the reset bug, a
+ * driver waiting for its firmware). A hookscript has no timeout: the VM start (or post-stop) would
+ * hang. The write is made in a child process and waited for at most timeout_ms (the policy's
+ * bind_timeout_ms); then the child gets SIGKILL and is left behind (one stuck in the kernel dies when
+ * the write returns). dev NULL: attr is an absolute sysfs path (drivers_probe). -ETIMEDOUT: the kernel
+ * still holds the device's lock; the caller writes nothing more near it. */
+static int write_bounded(struct apply_ctx *a, const struct pci_addr *dev, const char *attr, const char *value,
+                         unsigned timeout_ms)
 {
         long long deadline;
         unsigned step = 1;
@@ -286,7 +291,7 @@ static int unbind_bounded(struct apply_ctx *a, const struct pci_addr *dev, const
                  * stdout/stderr pipes: PVE::Tools::run_command reads them to EOF, so a stuck child that
                  * held them would hold the VM start after the hook has exited. */
                 (void)close_range(0, ~0U, 0);
-                r = sysfs_dev_write(a->ctx, dev, "driver/unbind", bdf);
+                r = dev ? sysfs_dev_write(a->ctx, dev, attr, value) : sysfs_write(a->ctx, attr, value);
                 _exit(r < 0 ? (-r & 0xff) : 0);
         }
         deadline = monotonic_usec() + (long long)timeout_ms * 1000;
@@ -309,6 +314,11 @@ static int unbind_bounded(struct apply_ctx *a, const struct pci_addr *dev, const
         if (!WIFEXITED(status))
                 return -EINTR;
         return -WEXITSTATUS(status);
+}
+
+static int unbind_bounded(struct apply_ctx *a, const struct pci_addr *dev, const char *bdf, unsigned timeout_ms)
+{
+        return write_bounded(a, dev, "driver/unbind", bdf, timeout_ms);
 }
 
 /* qemu-server loads vfio-pci itself before it binds a function (pve-common SysFSTools.pm
@@ -804,15 +814,19 @@ static int unpin_reset_method(struct apply_ctx *a, const struct plan_device *d)
 }
 
 /* policy release_after_stop: driver_override cleared, off vfio-pci (bounded: vfio-pci waits for any
- * user of the device), drivers_probe; the driver link says who took it ("" none: no host driver for
- * it is loaded, which is fine). Only from vfio-pci or no driver: a host driver already there stays. */
-static int release_to_host(struct apply_ctx *a, const struct plan_device *d, char *ret_driver, size_t size)
+ * user of the device), drivers_probe (bounded too: it runs the host driver's probe); the driver link
+ * says who took it ("" none: no host driver for it is loaded, which is fine). Only from vfio-pci or no
+ * driver: a host driver already there stays. -ETIMEDOUT: the unbind or the probe did not finish (why
+ * says which); the kernel holds the device's lock, so the caller writes nothing more near it. */
+static int release_to_host(struct apply_ctx *a, const struct plan_device *d, char *ret_driver, size_t size, char *why,
+                           size_t why_size)
 {
         const struct pci_addr *dev = &d->dev.addr;
         char bdf[PCI_ADDR_STRLEN], now[64];
         int r;
 
         ret_driver[0] = '\0';
+        why[0] = '\0';
         if (a->dry_run || !host_free(a->ctx, dev))
                 return 0;
         pci_addr_format(dev, bdf);
@@ -827,12 +841,19 @@ static int release_to_host(struct apply_ctx *a, const struct plan_device *d, cha
         current_driver(a->ctx, dev, now, sizeof(now));
         if (streq(now, VFIO_DRIVER)) {
                 r = unbind_bounded(a, dev, bdf, d->policy.bind_timeout_ms);
+                if (r == -ETIMEDOUT)
+                        snprintf(why, why_size, "unbinding from %s did not finish within %u ms", VFIO_DRIVER,
+                                 d->policy.bind_timeout_ms);
                 if (r < 0)
                         return r;
                 if (!wait_for(cond_unbound, a->ctx, dev, NULL, d->policy.bind_timeout_ms))
                         return -EBUSY;
         }
-        r = sysfs_write(a->ctx, "/sys/bus/pci/drivers_probe", bdf);
+        r = write_bounded(a, NULL, "/sys/bus/pci/drivers_probe", bdf, d->policy.bind_timeout_ms);
+        if (r == -ETIMEDOUT) {
+                snprintf(why, why_size, "the host driver's probe did not finish within %u ms", d->policy.bind_timeout_ms);
+                return r;
+        }
         current_driver(a->ctx, dev, ret_driver, size);
         return r < 0 ? r : 0;
 }
@@ -1703,7 +1724,7 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
          * sibling's slot reset later in this run. Only a card that came out of its reset usable. */
         for (size_t i = 0; i < p->n_devices && !stuck; i++) {
                 struct plan_device *d = &p->devices[i];
-                char drv[64];
+                char drv[64], why[160];
                 long long t0;
                 int q;
 
@@ -1714,15 +1735,24 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
                 if (held_elsewhere(&rs, d, "release"))
                         continue;
                 t0 = monotonic_usec();
-                q = release_to_host(a, d, drv, sizeof(drv));
+                q = release_to_host(a, d, drv, sizeof(drv), why, sizeof(why));
+                if (q == -ETIMEDOUT) {
+                        /* A stuck unbind or probe holds the device lock in the kernel: touch nothing more,
+                         * not even a sibling's release. The phase fails: the card has no usable driver. */
+                        journal_step(a, d, PGR_MSGID_RELEASED, LOG_ERR, "release", NULL, "failed", monotonic_usec() - t0,
+                                     VFIO_DRIVER, NULL, q, "%s: %s (policy release_after_stop); nothing more is written "
+                                     "near it, see the kernel log for the driver", d->dev.bdf, why);
+                        res->n_failed++;
+                        if (!res->first_failure[0])
+                                snprintf(res->first_failure, sizeof(res->first_failure), "%s: %s", d->dev.bdf, why);
+                        ret = -EIO;
+                        break;
+                }
                 journal_step(a, d, PGR_MSGID_RELEASED, q < 0 ? LOG_WARNING : LOG_INFO, "release", NULL,
                              q < 0 ? "failed" : "ok", monotonic_usec() - t0, VFIO_DRIVER, drv, q,
                              "%s: %s%s%s (policy release_after_stop)", d->dev.bdf,
                              q < 0 ? "could not be released to its host driver: " : drv[0] ? "released to " : "released: no host driver took it",
                              q < 0 ? strerror(-q) : drv, q < 0 ? "; it stays on vfio-pci" : "");
-                /* a stuck unbind holds the device lock in the kernel: touch nothing more */
-                if (q == -ETIMEDOUT)
-                        break;
         }
 out:
         for (size_t i = 0; i < n_locks; i++)

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -305,6 +306,51 @@ static void release_without_the_pin_gives_the_host_driver_the_kernels_list(void 
         assert_string_equal(driver(&g, "0000:01:00.0"), "nvidia");
         assert_string_not_equal(reset_method(&g, "0000:01:00.0"), "");
         assert_false(state_exists(&g, "kernel-reset_method-0000:01:00.0"));
+        rig_down(&g);
+}
+
+/* Attack review: release's drivers_probe runs the host driver's probe, which can block for good (an
+ * AMD card with the reset bug, a driver waiting for firmware), and post-stop has no timeout
+ * (pve-guest-common PVE/GuestHelpers.pm exec_hookscript). Bounded like the unbind: after
+ * bind_timeout_ms the phase reports it, and nothing more is written near the device (the kernel holds
+ * its lock while the probe runs): not its sibling's release either. */
+static int host_probe_blocks(struct fakekernel *fk, const char *rel, const char *value)
+{
+        char override[64];
+
+        if (strcmp(rel, "sys/bus/pci/drivers_probe") == 0 && strcmp(value, "0000:01:00.0") == 0) {
+                fk_cat(fk, "sys/bus/pci/devices/0000:01:00.0/driver_override", override, sizeof(override));
+                if (!override[0] || strcmp(override, "(null)") == 0)
+                        for (;;)
+                                pause(); /* only the run's SIGKILL (or the test's alarm) ends this */
+        }
+        return 0;
+}
+
+static void release_whose_host_probe_blocks_ends_in_bounded_time(void **state)
+{
+        struct rig g;
+        time_t t0;
+        int probe_at = -1;
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        rig_policy(&g, ", \"vms\": {\"100\": {\"release_after_stop\": true}}");
+        assert_int_equal(hook(&g, "pre-start"), 0);
+        g.fk.before_write = host_probe_blocks;
+        t0 = time(NULL);
+        alarm(10); /* a hang fails the test instead of stalling the suite */
+        assert_run_failed(hook(&g, "post-stop"));
+        alarm(0);
+        assert_true(time(NULL) - t0 < 5);
+        assert_non_null(strstr(g.text, "0000:01:00.0: the host driver's probe did not finish within 200 ms"));
+        for (int i = 0; i < g.fk.sh->n_log; i++)
+                if (strstr(g.fk.sh->log[i], "drivers_probe=0000:01:00.0"))
+                        probe_at = i;
+        assert_true(probe_at >= 0);
+        for (int i = probe_at + 1; i < g.fk.sh->n_log; i++)
+                assert_null(strstr(g.fk.sh->log[i], "0000:01:00."));
+        assert_string_equal(driver(&g, "0000:01:00.1"), "vfio-pci");
         rig_down(&g);
 }
 
@@ -762,6 +808,7 @@ int main(void)
                 cmocka_unit_test(function_not_reset_is_not_released),
                 cmocka_unit_test(failed_bind_leaves_no_slot_reset_under_the_host_driver),
                 cmocka_unit_test(release_waits_until_every_sibling_is_reset),
+                cmocka_unit_test(release_whose_host_probe_blocks_ends_in_bounded_time),
                 cmocka_unit_test(unpin_leaves_a_function_another_vm_holds_alone),
                 cmocka_unit_test(post_stop_leaves_keep_and_mdev_functions_alone),
                 cmocka_unit_test(post_stop_with_an_old_record_still_skips_keep_and_mdev),
