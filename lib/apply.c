@@ -1519,11 +1519,24 @@ static int prepare_device(struct run_state *rs, struct plan_device *d, struct ap
         return failed;
 }
 
-static int lock_all_slots(struct apply_ctx *a, struct plan *p, struct pgr_lock *locks, size_t *n_locks,
+void apply_slot_locks_release(struct apply_slot_locks *l)
+{
+        for (size_t i = 0; l && i < l->n; i++)
+                lock_release(&l->locks[i]);
+        if (l)
+                l->n = 0;
+}
+
+/* Every slot of the plan locked in held (which may hold some already: a->locks after a rescan). Always
+ * in address order, so two runs never wait on each other in a cycle: when the plan names a slot held
+ * does not have (a mapping that resolved elsewhere after the rescan), every lock is dropped and the
+ * whole set taken again in order. */
+static int lock_all_slots(struct apply_ctx *a, const struct plan *p, struct apply_slot_locks *held,
                           struct pgr_error *err)
 {
         struct pci_addr slots[PLAN_MAX_DEVICES];
         size_t n = 0;
+        bool all_held = true;
         int r;
 
         for (size_t i = 0; i < p->n_devices; i++) {
@@ -1532,8 +1545,14 @@ static int lock_all_slots(struct apply_ctx *a, struct plan *p, struct pgr_lock *
                 s.func = -1;
                 if (!covered(slots, n, &s, true))
                         slots[n++] = s;
+                all_held &= covered(held->slots, held->n, &s, true);
         }
-        /* Always in address order, so two runs never wait on each other in a cycle. */
+        if (all_held)
+                return 0;
+        for (size_t i = 0; i < held->n; i++)
+                if (!covered(slots, n, &held->slots[i], true) && n < ELEMENTSOF(slots))
+                        slots[n++] = held->slots[i];
+        apply_slot_locks_release(held);
         for (size_t i = 1; i < n; i++)
                 for (size_t j = i; j > 0 && pci_addr_cmp(&slots[j - 1], &slots[j]) > 0; j--) {
                         struct pci_addr t = slots[j];
@@ -1542,11 +1561,12 @@ static int lock_all_slots(struct apply_ctx *a, struct plan *p, struct pgr_lock *
                         slots[j - 1] = t;
                 }
         for (size_t i = 0; i < n; i++) {
-                locks[i] = (struct pgr_lock)PGR_LOCK_INIT;
-                r = lock_slot(a->ctx, &slots[i], a->vmid, phase_to_string(a->phase), a->lock_timeout_ms, &locks[i], err);
+                held->locks[i] = (struct pgr_lock)PGR_LOCK_INIT;
+                r = lock_slot(a->ctx, &slots[i], a->vmid, phase_to_string(a->phase), a->lock_timeout_ms, &held->locks[i], err);
                 if (r < 0)
                         return r;
-                *n_locks = i + 1;
+                held->slots[i] = slots[i];
+                held->n = i + 1;
         }
         return 0;
 }
@@ -1608,14 +1628,13 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
         struct reservations reserved = {};
         struct foreign_check fc = { .ctx = a->ctx, .res = &reserved, .vmid = a->vmid };
         struct run_state rs = { .a = a, .p = p, .fc = &fc };
-        struct pgr_lock locks[PLAN_MAX_DEVICES];
+        struct apply_slot_locks own = {}, *locks = a->locks ? a->locks : &own;
         int prepare_result[PLAN_MAX_DEVICES] = { 0 };
         bool prepared[PLAN_MAX_DEVICES] = { false }, stuck = false;
-        size_t n_locks = 0;
         int r, ret = 0;
 
         memset(res, 0, sizeof(*res));
-        r = lock_all_slots(a, p, locks, &n_locks, err);
+        r = lock_all_slots(a, p, locks, err);
         if (r < 0) {
                 journal_step(a, NULL, PGR_MSGID_LOCK_TIMEOUT, LOG_ERR, "lock", NULL, "failed", -1, NULL, NULL, r, "%s",
                              err->msg);
@@ -1755,8 +1774,7 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
                              q < 0 ? strerror(-q) : drv, q < 0 ? "; it stays on vfio-pci" : "");
         }
 out:
-        for (size_t i = 0; i < n_locks; i++)
-                lock_release(&locks[i]);
+        apply_slot_locks_release(&own);
         reservations_done(&reserved);
         return ret;
 }
@@ -1914,16 +1932,24 @@ static bool power_on_missing(struct run_state *rs, struct plan_device *d, char *
 
 int apply_rescan_missing(struct apply_ctx *a, struct plan *p, struct pgr_error *err)
 {
-        (void)err;
+        _cleanup_(apply_slot_locks_releasep) struct apply_slot_locks own = {};
         struct run_state rs = { .a = a, .p = p };
-        int ret = 0;
+        int r, ret = 0;
 
+        /* The rescan's add events reach udev while this run binds what came back: its `claim --udev`
+         * must find the slot held (claim_udev leaves the function to us), and stays held into
+         * apply_plan (a->locks) so nothing comes between the bind here and the pin there. */
+        r = lock_all_slots(a, p, a->locks ? a->locks : &own, err);
+        if (r < 0) {
+                journal_step(a, NULL, PGR_MSGID_LOCK_TIMEOUT, LOG_ERR, "lock", NULL, "failed", -1, NULL, NULL, r, "%s",
+                             err->msg);
+                return r;
+        }
         for (size_t i = 0; i < p->n_devices; i++) {
                 struct plan_device *d = &p->devices[i];
                 char why[384] = "";
                 const char *action = "rescan";
                 long long t0 = monotonic_usec();
-                int r;
 
                 if (d->dev.present || (d->n_actions && d->actions[0].kind == ACTION_SKIP))
                         continue;

@@ -389,8 +389,41 @@ static bool udev_not_ours_now(const struct pgr_ctx *ctx, struct pcidev_access *a
         return false;
 }
 
+/* The holder line of the slot lock while the udev entry point holds it. */
+#define CLAIM_UDEV_LOCK_WHAT "udev-claim"
+
+/* The slot lock for the udev entry point. Held by a hook run (or the reset command, a claim command):
+ * that run works on the slot - its remove+rescan makes this very add event - and binds and pins the
+ * function itself, so writing now would cross its narrowed reset_method or its release: -EBUSY at once
+ * (the run never waits for udev, so nothing deadlocks). Held by another udev claim (the add events of
+ * a card's functions are handled in parallel, one lock per slot): waited for, up to wait_ms. A holder
+ * line not written yet is read again. -ETIMEDOUT after wait_ms; other errors fill err. */
+static int lock_slot_for_udev(const struct pgr_ctx *ctx, const struct pci_addr *a, unsigned wait_ms,
+                              struct pgr_lock *ret, struct pgr_error *err)
+{
+        long long deadline = monotonic_usec() + (long long)wait_ms * 1000;
+        unsigned step_ms = 1;
+
+        for (;;) {
+                char what[64];
+                int r;
+
+                r = lock_slot(ctx, a, 0, CLAIM_UDEV_LOCK_WHAT, 0, ret, err);
+                if (r != -ETIMEDOUT)
+                        return r;
+                r = lock_slot_holder(ctx, a, what, sizeof(what));
+                if (r >= 0 && !streq(what, CLAIM_UDEV_LOCK_WHAT))
+                        return -EBUSY;
+                if (monotonic_usec() >= deadline)
+                        return -ETIMEDOUT;
+                sleep_usec((long long)step_ms * 1000);
+                if (step_ms < 50)
+                        step_ms *= 2;
+        }
+}
+
 int claim_udev(const struct pgr_ctx *ctx, struct journal *j, const struct pci_addr *a, unsigned bind_timeout_ms,
-               enum claim_udev_outcome *ret_outcome, char *ret_pin, size_t pin_size)
+               unsigned lock_wait_ms, enum claim_udev_outcome *ret_outcome, char *ret_pin, size_t pin_size)
 {
         _cleanup_(lock_releasep) struct pgr_lock lock = PGR_LOCK_INIT;
         _cleanup_(pcidev_access_freep) struct pcidev_access *acc = NULL;
@@ -431,12 +464,10 @@ int claim_udev(const struct pgr_ctx *ctx, struct journal *j, const struct pci_ad
                 *ret_outcome = CLAIM_UDEV_OTHER_CARD;
                 return 0;
         }
-        /* A hook run working on the slot (its remove+rescan makes this very add event) binds and pins
-         * the function itself; writing now would cross its narrowed reset_method. One try, no wait. */
-        r = lock_slot(ctx, a, 0, "udev claim", 0, &lock, &err);
-        if (r == -ETIMEDOUT) {
-                snprintf(msg, sizeof(msg), "%s: a pve-gpu-reset run holds the slot; it binds and pins the function itself",
-                         bdf);
+        r = lock_slot_for_udev(ctx, a, lock_wait_ms, &lock, &err);
+        if (r == -EBUSY || r == -ETIMEDOUT) {
+                snprintf(msg, sizeof(msg), "%s: a pve-gpu-reset run holds the slot%s; it binds and pins the function itself",
+                         bdf, r == -ETIMEDOUT ? " (waited for it in vain)" : "");
                 claim_journal(j, bdf, id, LOG_INFO, "skipped", NULL, NULL, 0, NULL, msg);
                 *ret_outcome = CLAIM_UDEV_BUSY;
                 return 0;

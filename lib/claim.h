@@ -71,17 +71,24 @@ const char *claim_pin_name(const struct claim *c);
 enum claim_udev_outcome {
         CLAIM_UDEV_NOT_CLAIMED,  /* no record: nothing touched */
         CLAIM_UDEV_OTHER_CARD,   /* the record's vendor:device is not the device's now: nothing touched */
-        CLAIM_UDEV_BUSY,         /* a hook run holds the slot lock: it binds and pins the function itself */
+        CLAIM_UDEV_BUSY,         /* a hook run holds the slot lock (or another udev claim held it past the wait):
+                                  * the run binds and pins the function itself */
         CLAIM_UDEV_DONE,         /* override set, pinned, on vfio-pci (or unbound until vfio-pci loads) */
         CLAIM_UDEV_FAILED,       /* a write or the handover failed (journaled) */
 };
 
 struct journal;
+/* How long the udev entry point waits for a sibling function's udev claim to release the slot lock:
+ * well under systemd-udevd's event timeout (180 s, udev.conf event_timeout), which kills the worker, and
+ * longer than a claim's own bounded steps (unbind, bind: bind_timeout_ms each). */
+#define CLAIM_UDEV_LOCK_WAIT_MS 30000
+
 /* `pve-gpu-reset claim --udev BDF`, run by the udev rule at a PCI add event (boot, rescan, `udevadm
  * trigger`): for a function claimed with the vendor:device it has now, and only then, driver_override
  * =vfio-pci, reset_method = the claim's pin, and a host driver that already holds it (built in, or
  * loaded from the initramfs before udev ran) is unbound in bounded time and vfio-pci bound
- * (apply_claim). A slot a hook run holds is left to that run. Every action is journaled (j may be
- * NULL). Returns 0 with ret_outcome, or a negative errno for a failure outside the device. */
+ * (apply_claim). A slot a hook run holds is left to that run at once; a sibling's udev claim is waited
+ * for up to lock_wait_ms. Every action is journaled (j may be NULL). Returns 0 with ret_outcome, or a
+ * negative errno for a failure outside the device. */
 int claim_udev(const struct pgr_ctx *ctx, struct journal *j, const struct pci_addr *a, unsigned bind_timeout_ms,
-               enum claim_udev_outcome *ret_outcome, char *ret_pin, size_t pin_size);
+               unsigned lock_wait_ms, enum claim_udev_outcome *ret_outcome, char *ret_pin, size_t pin_size);

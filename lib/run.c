@@ -488,6 +488,7 @@ static int execute(struct pgr_ctx *ctx, struct run_inputs *in, struct plan_input
                    struct journal *j, struct apply_result *res, struct plan **ret_plan)
 {
         _cleanup_(plan_freep) struct plan *p = NULL;
+        _cleanup_(apply_slot_locks_releasep) struct apply_slot_locks locks = {};
         struct policy_settings vm;
         struct pgr_error err = {};
         struct apply_ctx a;
@@ -495,7 +496,7 @@ static int execute(struct pgr_ctx *ctx, struct run_inputs *in, struct plan_input
 
         policy_resolve(in->policy, pi->vmid, 0, 0, &vm);
         a = (struct apply_ctx){ .ctx = ctx, .acc = in->acc, .journal = j, .vmid = pi->vmid, .phase = pi->phase,
-                                .dry_run = o->dry_run, .lock_timeout_ms = vm.lock_timeout_ms };
+                                .dry_run = o->dry_run, .lock_timeout_ms = vm.lock_timeout_ms, .locks = &locks };
         r = apply_recover_autoprobe(&a, &err);
         if (r < 0)
                 say(o, "%s", err.msg);
@@ -512,7 +513,12 @@ static int execute(struct pgr_ctx *ctx, struct run_inputs *in, struct plan_input
                 for (size_t i = 0; i < p->n_devices; i++)
                         missing |= !p->devices[i].dev.present;
                 if (missing) {
-                        (void)apply_rescan_missing(&a, p, &err);
+                        /* A device's failure is journaled and shows again in the new plan; a lock that
+                         * could not be taken fails the run here (apply_plan would wait for it again). */
+                        err = (struct pgr_error){};
+                        r = apply_rescan_missing(&a, p, &err);
+                        if (r < 0 && err.msg[0])
+                                goto fail;
                         plan_free(p);
                         p = NULL;
                         /* Facts changed: plan again from what the rescan left. */
@@ -1008,7 +1014,7 @@ int run_claim_udev(struct pgr_ctx *ctx, const struct pci_addr *a, const struct r
         (void)sysfs_dev_read_hex(ctx, a, "vendor", &vendor);
         (void)sysfs_dev_read_hex(ctx, a, "device", &device);
         policy_resolve(policy, 0, vendor, device, &s);
-        r = claim_udev(ctx, j, a, s.bind_timeout_ms, &outcome, pin, sizeof(pin));
+        r = claim_udev(ctx, j, a, s.bind_timeout_ms, CLAIM_UDEV_LOCK_WAIT_MS, &outcome, pin, sizeof(pin));
         if (r < 0)
                 say(o, "claim: %s", strerror(-r));
         /* udev's environment for the rule's next lines (and `udevadm info`): loads vfio-pci when claimed. */

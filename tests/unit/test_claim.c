@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "apply.h"
@@ -119,7 +120,7 @@ static enum claim_udev_outcome udev(struct rig *g, const char *bdf)
         struct pci_addr a = addr(bdf);
         char pin[24];
 
-        assert_int_equal(claim_udev(&g->ctx, g->journal, &a, 200, &out, pin, sizeof(pin)), 0);
+        assert_int_equal(claim_udev(&g->ctx, g->journal, &a, 200, 2000, &out, pin, sizeof(pin)), 0);
         return out;
 }
 
@@ -274,6 +275,7 @@ static void udev_leaves_a_different_card_in_a_claimed_slot_alone(void **state)
 static void udev_leaves_a_slot_a_hook_run_holds(void **state)
 {
         struct rig g;
+        time_t t0;
         struct pgr_lock held = PGR_LOCK_INIT;
         struct pgr_error err = {};
         struct pci_addr a = addr("0000:01:00.0");
@@ -298,12 +300,53 @@ static void udev_leaves_a_slot_a_hook_run_holds(void **state)
         }
         close(fds[1]);
         assert_int_equal(read(fds[0], &c, 1), 1);
+        t0 = time(NULL);
         assert_int_equal(udev(&g, "0000:01:00.0"), CLAIM_UDEV_BUSY);
+        assert_true(time(NULL) - t0 < 2); /* at once: the hook's wait (2 s here) is for a sibling's claim only */
         kill(pid, SIGKILL);
         waitpid(pid, &status, 0);
         close(fds[0]);
         assert_int_equal(g.fk.sh->n_log, 0);
         assert_string_equal(driver(&g, "0000:01:00.0"), "nvidia");
+        rig_down(&g);
+}
+
+/* At boot udev handles the add events of a card's functions in parallel (their devpaths are siblings,
+ * not parent and child), and both take the one slot lock: the function whose claim finds its sibling's
+ * claim holding it waits (bounded) and is claimed too; before, it was left "to a hook run" that did not
+ * exist, and stayed on its host driver. */
+static void udev_waits_for_a_siblings_claim_and_then_claims(void **state)
+{
+        struct rig g;
+        struct pgr_lock held = PGR_LOCK_INIT;
+        struct pgr_error err = {};
+        struct pci_addr a = addr("0000:01:00.1");
+        pid_t pid;
+        int fds[2], status;
+        char c;
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        put_claim(&g, "0000:01:00.0", 0x10de, 0x1b06, "", 100);
+        assert_int_equal(pipe(fds), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                struct timespec ts = { .tv_nsec = 300 * 1000000L };
+
+                close(fds[0]);
+                if (lock_slot(&g.ctx, &a, 0, "udev-claim", 0, &held, &err) < 0)
+                        _exit(1);
+                (void)!write(fds[1], "x", 1);
+                nanosleep(&ts, NULL);
+                _exit(0);
+        }
+        close(fds[1]);
+        assert_int_equal(read(fds[0], &c, 1), 1);
+        assert_int_equal(udev(&g, "0000:01:00.0"), CLAIM_UDEV_DONE);
+        waitpid(pid, &status, 0);
+        close(fds[0]);
+        assert_string_equal(driver(&g, "0000:01:00.0"), "vfio-pci");
         rig_down(&g);
 }
 
@@ -566,6 +609,7 @@ int main(void)
                 cmocka_unit_test(udev_leaves_a_function_another_vm_reserved_alone),
                 cmocka_unit_test(udev_leaves_a_different_card_in_a_claimed_slot_alone),
                 cmocka_unit_test(udev_leaves_a_slot_a_hook_run_holds),
+                cmocka_unit_test(udev_waits_for_a_siblings_claim_and_then_claims),
                 cmocka_unit_test(udev_without_vfio_pci_leaves_the_function_unbound_and_reserved),
                 cmocka_unit_test(udev_pin_the_kernel_refuses_is_a_warning_not_a_lost_claim),
                 cmocka_unit_test(claim_command_records_the_plan_pin_and_unbinds_nothing),

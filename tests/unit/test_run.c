@@ -15,11 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
 
+#include "claim.h"
 #include "fakekernel.h"
 #include "run.h"
 #include "state.h"
@@ -351,6 +353,73 @@ static void release_whose_host_probe_blocks_ends_in_bounded_time(void **state)
         for (int i = probe_at + 1; i < g.fk.sh->n_log; i++)
                 assert_null(strstr(g.fk.sh->log[i], "0000:01:00."));
         assert_string_equal(driver(&g, "0000:01:00.1"), "vfio-pci");
+        rig_down(&g);
+}
+
+/* Attack review: apply_rescan_missing took no slot lock, so the udev rule's `claim --udev` at the add
+ * event of the hook's own rescan ran beside the hook binding that very function (and could cross its
+ * pin). The hook holds the slot from before the rescan until it has bound and pinned what came back;
+ * the udev program, finding a hook run on the slot, leaves the function to it, in bounded time (the
+ * hook never waits for udev, so nothing deadlocks). udev runs the program in a worker of its own: a
+ * child process here, started when the hook binds the function that came back. */
+static struct {
+        struct rig *g;
+        bool rescanned, fired;
+        int outcome;
+} udev_at_rescan;
+
+static int udev_claim_beside_the_rebind(struct fakekernel *fk, const char *rel, const char *value)
+{
+        struct pci_addr a = { .domain = 0, .bus = 1, .slot = 0, .func = 0 };
+        int status;
+        pid_t pid;
+
+        (void)fk;
+        (void)value;
+        if (strstr(rel, "sys/class/pci_bus/0000:01/rescan"))
+                udev_at_rescan.rescanned = true;
+        if (!udev_at_rescan.rescanned || udev_at_rescan.fired || !strstr(rel, "0000:01:00.0/driver_override"))
+                return 0;
+        udev_at_rescan.fired = true;
+        pid = fork();
+        if (pid == 0) {
+                enum claim_udev_outcome out = CLAIM_UDEV_FAILED;
+                char pin[24];
+
+                alarm(10);
+                (void)claim_udev(&udev_at_rescan.g->ctx, NULL, &a, 200, 2000, &out, pin, sizeof(pin));
+                _exit((int)out);
+        }
+        if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status))
+                udev_at_rescan.outcome = WEXITSTATUS(status);
+        return 0;
+}
+
+static void udev_claim_at_the_rescan_of_a_missing_function_leaves_it_to_the_hook(void **state)
+{
+        struct rig g;
+        struct claim c = { .vendor = 0x10de, .device = 0x1b06, .pin_set = true };
+        struct pgr_error err = {};
+        char path[8192];
+        bool created;
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        assert_int_equal(pci_addr_parse_full("0000:01:00.0", &c.addr), 0);
+        assert_int_equal(claim_add(&g.ctx, &c, 100, &created, &err), 0);
+        for (int f = 0; f < 2; f++) {
+                snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/0000:01:00.%d/remove", g.root, f);
+                assert_int_equal(g.ctx.ops->write(g.ctx.ops_userdata, path, "1"), 0);
+        }
+        udev_at_rescan = (typeof(udev_at_rescan)){ .g = &g, .outcome = -1 };
+        g.fk.before_write = udev_claim_beside_the_rebind;
+        assert_int_equal(hook(&g, "pre-start"), 0);
+        assert_true(udev_at_rescan.fired);
+        assert_int_equal(udev_at_rescan.outcome, CLAIM_UDEV_BUSY);
+        assert_non_null(strstr(g.text, "a pve-gpu-reset run holds the slot"));
+        assert_string_equal(driver(&g, "0000:01:00.0"), "vfio-pci");
+        assert_string_equal(driver(&g, "0000:01:00.1"), "vfio-pci");
+        assert_string_equal(reset_method(&g, "0000:01:00.0"), "");
         rig_down(&g);
 }
 
@@ -809,6 +878,7 @@ int main(void)
                 cmocka_unit_test(failed_bind_leaves_no_slot_reset_under_the_host_driver),
                 cmocka_unit_test(release_waits_until_every_sibling_is_reset),
                 cmocka_unit_test(release_whose_host_probe_blocks_ends_in_bounded_time),
+                cmocka_unit_test(udev_claim_at_the_rescan_of_a_missing_function_leaves_it_to_the_hook),
                 cmocka_unit_test(unpin_leaves_a_function_another_vm_holds_alone),
                 cmocka_unit_test(post_stop_leaves_keep_and_mdev_functions_alone),
                 cmocka_unit_test(post_stop_with_an_old_record_still_skips_keep_and_mdev),
