@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "bdf.h"
 #include "context.h"
@@ -11,11 +12,20 @@
 /* Claim from boot: what driverctl does, for exactly the functions a VM (or the admin) claimed. A claim
  * record is one file per function, /etc/pve-gpu-reset.d/claims/DDDD:BB:SS.F (under the root prefix):
  *
- *   format=1
- *   id=10de:2b85            the vendor:device claimed; a card swapped into the slot is not claimed
+ *   format=2
+ *   id=10de:2b85            the vendor:device claimed
+ *   subsys=1458:4171        its subsystem vendor:device (the board maker's)
+ *   path=pci0000:00/0000:00:01.0/0000:01:00.0
+ *                           where it hung: its sysfs path below /sys/devices, i.e. the ports above it
+ *   serial=0011223344556677 its PCIe Device Serial Number, when it has that capability (else no line)
  *   pin=none                the reset_method written at device add: a method, "none" (empty list:
  *                           per-function resets disabled), or "-" (left to the kernel)
  *   by=100 manual           who claimed it: VMIDs (attach / claim VMID) and "manual" (claim BDF)
+ *
+ * Only the card claimed is taken at device add: a card swapped into the slot, or an identical model
+ * renumbered onto this address after a hardware change (another port, another maker, another serial),
+ * is not. A format=1 record (older versions: id, pin and by only) still matches on vendor:device;
+ * doctor says to claim again.
  *
  * The packaged udev rule (70-pve-gpu-reset.rules, before 80-drivers.rules loads a driver module by
  * modalias) tests for the file named after the device ($kernel), so an unclaimed device costs no
@@ -28,10 +38,18 @@
 #define CLAIM_MAX 64                    /* records listed at most (doctor, unclaim VMID) */
 #define CLAIM_OWNER_MANUAL 0UL          /* `claim BDF` */
 #define CLAIM_MAX_SIZE 4096
+#define CLAIM_PATH_MAX 256
+
+struct pcidev;
 
 struct claim {
         struct pci_addr addr;
         unsigned vendor, device;
+        bool identified;        /* format 2: the identity below was recorded; format 1: vendor:device only */
+        unsigned sub_vendor, sub_device;
+        char path[CLAIM_PATH_MAX];
+        bool has_serial;
+        uint64_t serial;
         bool pin_set;           /* false: reset_method is left to the kernel ("-") */
         char pin[24];           /* "" = none */
         size_t n_owners;
@@ -60,6 +78,14 @@ int claim_add(const struct pgr_ctx *ctx, const struct claim *c, unsigned long ow
  * not by owner. */
 int claim_drop(const struct pgr_ctx *ctx, const struct pci_addr *a, unsigned long owner, bool all, size_t *ret_left,
                struct pgr_error *err);
+
+/* The identity of the card dev (probed, present) into c: vendor:device, subsystem IDs, sysfs path, serial
+ * number. 0, or a negative errno when its sysfs path cannot be read. */
+int claim_identify(const struct pgr_ctx *ctx, const struct pcidev *dev, struct claim *c);
+/* Whether the record c names the card dev that is there now: NULL, or why not, in words (into buf; it
+ * names what differs). A format 1 record matches on vendor:device alone. */
+const char *claim_mismatch(const struct pgr_ctx *ctx, const struct claim *c, const struct pcidev *dev, char *buf,
+                           size_t size);
 
 /* "100 manual" */
 void claim_owners_format(const struct claim *c, char *buf, size_t size);

@@ -820,6 +820,12 @@ static int claim_one(struct pgr_ctx *ctx, struct pcidev_access *acc, const struc
         /* "no usable reset" is a skip for safety too, but of the VM's own function (pinned to none). */
         for_safety &= !(d->needs_reset && d->n_ladder == 0);
         snprintf(c.pin, sizeof(c.pin), "%s", d->pin);
+        /* What tells this card from an identical one renumbered onto its address later. */
+        r = claim_identify(ctx, &d->dev, &c);
+        if (r < 0) {
+                printf("%s: not claimed: its place in /sys/devices cannot be read: %s\n", d->dev.bdf, strerror(-r));
+                return 1;
+        }
         if (owner == CLAIM_OWNER_MANUAL)
                 snprintf(who, sizeof(who), "by hand");
         else

@@ -162,7 +162,11 @@ static void malformed_record_is_refused_naming_its_line(void **state)
                 "format=1\nid=10de:2b85\npin=none\nby=100\nby=101\n",  /* a key twice */
                 "format=1\nid=10de:2b85\npin=$(reboot)\nby=100\n",     /* a pin no kernel method has */
                 "format=1\nid=10de:2b8\npin=flr\nby=100\n",            /* short id */
-                "format=2\nid=10de:2b85\npin=flr\nby=100\n",           /* unknown format */
+                "format=3\nid=10de:2b85\npin=flr\nby=100\n",           /* unknown format */
+                "format=2\nid=10de:2b85\npin=flr\nby=100\n",           /* format 2 without the card's identity */
+                "format=1\nid=10de:2b85\nsubsys=1462:360a\npath=pci0000:00/0000:00:01.0/0000:01:00.0\npin=flr\nby=100\n",
+                "format=2\nid=10de:2b85\nsubsys=1462:360a\npath=pci0000:00/../../etc\npin=flr\nby=100\n",
+                "format=2\nid=10de:2b85\nsubsys=1462:360a\npath=pci0000:00/0000:00:01.0\nserial=12\npin=flr\nby=100\n",
                 "format=1\nid=10de:2b85\npin=flr\nby=99\n",            /* not a VMID */
                 "format=1\nid=10de:2b85\npin=flr\n",                   /* no owner */
         };
@@ -178,6 +182,18 @@ static void malformed_record_is_refused_naming_its_line(void **state)
         assert_int_equal(claim_parse("format=1\nid=10de:2B85\npin=-\nby=manual 100\n", 42, &a, "f", &c, &err), 0);
         assert_int_equal(c.device, 0x2b85);
         assert_false(c.pin_set);
+        assert_false(c.identified);
+        {
+                static const char v2[] = "format=2\nid=10de:2b85\nsubsys=1462:360a\npath=pci0000:00/0000:00:01.0/0000:01:00.0\n"
+                                         "serial=0011223344556677\npin=none\nby=100\n";
+
+                assert_int_equal(claim_parse(v2, strlen(v2), &a, "f", &c, &err), 0);
+                assert_true(c.identified);
+                assert_int_equal(c.sub_device, 0x360a);
+                assert_string_equal(c.path, "pci0000:00/0000:00:01.0/0000:01:00.0");
+                assert_true(c.has_serial);
+                assert_true(c.serial == 0x0011223344556677ULL);
+        }
 }
 
 /* Attack review: a claimed SR-IOV PF whose VFs are enabled (sriov-nvme) was unbound from nvme at the
@@ -267,6 +283,104 @@ static void udev_leaves_a_different_card_in_a_claimed_slot_alone(void **state)
         assert_int_equal(g.fk.sh->n_log, 0);
         assert_string_equal(driver(&g, "0000:01:00.0"), "nvidia");
         assert_true(logged(&g, "claimed as 10de:2b85, but the device there is 10de:1b06: left alone"));
+        rig_down(&g);
+}
+
+/* Attack review: a record named the card by vendor:device only, so an identical GPU model renumbered
+ * onto a claimed address after a hardware change (another slot, another board maker's card) was taken
+ * from its host driver at boot. The record names the card: its subsystem IDs, where it hangs (its
+ * sysfs path: which port) and its PCIe Device Serial Number when it has one. Here another maker's
+ * board of the same GPU (subsystem ID differs) sits at the claimed address. */
+static void udev_leaves_an_identical_model_from_another_maker_alone(void **state)
+{
+        struct rig g;
+        struct run_options o = {};
+        char path[4200];
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        assert_int_equal(run_claim(&g.ctx, 100, NULL, 0, &o), 0);
+        snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/0000:01:00.0/subsystem_device", g.fk.root);
+        write_text(path, "0x3609\n");
+        g.fk.sh->n_log = 0;
+        assert_int_equal(udev(&g, "0000:01:00.0"), CLAIM_UDEV_OTHER_CARD);
+        assert_int_equal(g.fk.sh->n_log, 0);
+        assert_string_equal(driver(&g, "0000:01:00.0"), "nvidia");
+        assert_true(logged(&g, "subsystem 1462:360a, but the card there is subsystem 1462:3609"));
+        rig_down(&g);
+}
+
+/* The same model from the same maker, but on another port than the one it was claimed on: what a
+ * renumbering after a card was added or moved looks like (the record says where the claimed one hung). */
+static void udev_leaves_a_card_that_hangs_off_another_port_alone(void **state)
+{
+        struct rig g;
+        struct run_options o = {};
+        char path[4200], text[1024], *p;
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        assert_int_equal(run_claim(&g.ctx, 100, NULL, 0, &o), 0);
+        fk_cat(&g.fk, "etc/pve-gpu-reset.d/claims/0000:01:00.0", text, sizeof(text));
+        p = strstr(text, "path=pci0000:00/0000:00:01.0/0000:01:00.0");
+        assert_non_null(p);
+        p[strlen("path=pci0000:00/0000:00:0")] = '3';
+        snprintf(path, sizeof(path), "%s/etc/pve-gpu-reset.d/claims/0000:01:00.0", g.fk.root);
+        strcat(text, "\n");
+        write_text(path, text);
+        g.fk.sh->n_log = 0;
+        assert_int_equal(udev(&g, "0000:01:00.0"), CLAIM_UDEV_OTHER_CARD);
+        assert_int_equal(g.fk.sh->n_log, 0);
+        assert_true(logged(&g, "0000:00:03.0"));
+        rig_down(&g);
+}
+
+/* Gives 0000:01:00.0 a 4 KiB config space with a Device Serial Number capability at 0x100. */
+static void give_serial(struct rig *g, uint32_t lo, uint32_t hi)
+{
+        char path[4200];
+        unsigned char cfg[4096];
+        FILE *f;
+        size_t n;
+
+        snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/0000:01:00.0/config", g->fk.root);
+        f = fopen(path, "rb");
+        assert_non_null(f);
+        memset(cfg, 0, sizeof(cfg));
+        n = fread(cfg, 1, sizeof(cfg), f);
+        fclose(f);
+        assert_true(n >= 256);
+        /* Extended capability header: ID 0003h (DSN), version 1, no next; then the serial, low dword first. */
+        cfg[0x100] = 0x03, cfg[0x101] = 0x00, cfg[0x102] = 0x01, cfg[0x103] = 0x00;
+        for (int i = 0; i < 4; i++) {
+                cfg[0x104 + i] = (unsigned char)(lo >> (8 * i));
+                cfg[0x108 + i] = (unsigned char)(hi >> (8 * i));
+        }
+        f = fopen(path, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(cfg, 1, sizeof(cfg), f), sizeof(cfg));
+        fclose(f);
+}
+
+/* Same model, maker and port, another card: its serial number tells them apart. */
+static void udev_leaves_a_card_with_another_serial_number_alone(void **state)
+{
+        struct rig g;
+        struct run_options o = {};
+        char text[1024];
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        give_serial(&g, 0x44556677, 0x00112233);
+        assert_int_equal(run_claim(&g.ctx, 100, NULL, 0, &o), 0);
+        assert_non_null(strstr(fk_cat(&g.fk, "etc/pve-gpu-reset.d/claims/0000:01:00.0", text, sizeof(text)),
+                               "serial=0011223344556677"));
+        assert_int_equal(udev(&g, "0000:01:00.0"), CLAIM_UDEV_DONE); /* the claimed card itself */
+        give_serial(&g, 0x44556678, 0x00112233);
+        g.fk.sh->n_log = 0;
+        assert_int_equal(udev(&g, "0000:01:00.0"), CLAIM_UDEV_OTHER_CARD);
+        assert_int_equal(g.fk.sh->n_log, 0);
+        assert_true(logged(&g, "serial number 00-11-22-33-44-55-66-78"));
         rig_down(&g);
 }
 
@@ -551,6 +665,34 @@ static void doctor_shows_the_claim_and_warns_when_live_state_disagrees(void **st
         rig_down(&g);
 }
 
+/* A record an older version wrote (format 1: vendor:device only) still works at boot, but would take an
+ * identical card renumbered onto its address: doctor says to claim again, which records the card. */
+static void doctor_asks_to_claim_again_a_record_without_the_cards_identity(void **state)
+{
+        struct rig g;
+        struct run_options o = {};
+        struct doctor_report *rep = NULL;
+        const struct doctor_finding *f;
+        char path[4200];
+
+        (void)state;
+        rig_up(&g, "gpu-audio-rootport");
+        install_rule(&g);
+        assert_int_equal(run_claim(&g.ctx, 100, NULL, 0, &o), 0);
+        snprintf(path, sizeof(path), "%s/etc/pve-gpu-reset.d/claims/0000:01:00.0", g.fk.root);
+        write_text(path, "format=1\nid=10de:0a65\npin=none\nby=100\n");
+        assert_int_equal(udev(&g, "0000:01:00.0"), CLAIM_UDEV_DONE); /* still matches on vendor:device */
+        f = doctor_claim(&g, "0000:01:00.0", &rep);
+        assert_int_equal(f->status, DOCTOR_WARN);
+        assert_non_null(strstr(f->message, "by an older version, by vendor:device alone"));
+        assert_non_null(strstr(f->fix, "pve-gpu-reset claim 100"));
+        assert_int_equal(run_claim(&g.ctx, 100, NULL, 0, &o), 0);
+        f = doctor_claim(&g, "0000:01:00.0", &rep);
+        assert_int_equal(f->status, DOCTOR_OK);
+        doctor_report_free(rep);
+        rig_down(&g);
+}
+
 /* A claimed card needs no ids=, softdep or blacklist (which would hit every card of that id or
  * driver): doctor stops asking for them, and for a claimed card still on its host driver names the
  * trigger that replays boot. Unclaimed, the first fix it offers is the claim. */
@@ -608,6 +750,9 @@ int main(void)
                 cmocka_unit_test(udev_leaves_a_pf_with_enabled_vfs_alone),
                 cmocka_unit_test(udev_leaves_a_function_another_vm_reserved_alone),
                 cmocka_unit_test(udev_leaves_a_different_card_in_a_claimed_slot_alone),
+                cmocka_unit_test(udev_leaves_an_identical_model_from_another_maker_alone),
+                cmocka_unit_test(udev_leaves_a_card_that_hangs_off_another_port_alone),
+                cmocka_unit_test(udev_leaves_a_card_with_another_serial_number_alone),
                 cmocka_unit_test(udev_leaves_a_slot_a_hook_run_holds),
                 cmocka_unit_test(udev_waits_for_a_siblings_claim_and_then_claims),
                 cmocka_unit_test(udev_without_vfio_pci_leaves_the_function_unbound_and_reserved),
@@ -619,6 +764,7 @@ int main(void)
                 cmocka_unit_test(detach_keeps_what_another_owner_still_claims),
                 cmocka_unit_test(doctor_shows_the_claim_and_warns_when_live_state_disagrees),
                 cmocka_unit_test(doctor_prefers_the_claim_to_ids_and_softdeps),
+                cmocka_unit_test(doctor_asks_to_claim_again_a_record_without_the_cards_identity),
                 cmocka_unit_test(claim_of_a_function_without_usable_reset_still_applies_now),
         };
 
