@@ -15,6 +15,7 @@
 #include "apply.h"
 #include "journal.h"
 #include "lock.h"
+#include "mapping.h"
 #include "msgid.h"
 #include "pcidev.h"
 #include "plan.h"
@@ -446,6 +447,71 @@ int claim_drop(const struct pgr_ctx *ctx, const struct pci_addr *a, unsigned lon
         }
         *ret_left = cur.n_owners;
         return 0;
+}
+
+int claim_reconcile(const struct pgr_ctx *ctx, struct journal *j, const struct vmconf *conf,
+                    const struct mapping_file *maps, const char *phase)
+{
+        _cleanup_free_ struct claim *claims = NULL;
+        unsigned long vmid = conf->vmid;
+        size_t n = 0;
+        int r, dropped = 0;
+
+        for (size_t i = 0; i < VMCONF_MAX_HOSTPCI; i++)
+                if (conf->hostpci[i].present && conf->hostpci[i].mapping && (!maps || maps->error[0]))
+                        return 0;
+        claims = calloc(CLAIM_MAX, sizeof(*claims));
+        if (!claims)
+                return -ENOMEM;
+        r = claim_list(ctx, claims, CLAIM_MAX, &n, NULL);
+        if (r < 0 && r != -ENOBUFS)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                struct claim *c = &claims[i];
+                enum hostpci_use use;
+                struct pgr_error err = {};
+                char bdf[PCI_ADDR_STRLEN], id[16], rest[256] = "", msg[1024];
+                size_t left = 0, k = 0;
+
+                if (!claim_has_owner(c, vmid))
+                        continue;
+                use = plan_config_use(ctx, conf, maps, &c->addr);
+                if (use == HOSTPCI_USE_VFIO)
+                        continue;
+                pci_addr_format(&c->addr, bdf);
+                snprintf(id, sizeof(id), "%04x:%04x", c->vendor, c->device);
+                r = claim_drop(ctx, &c->addr, vmid, false, &left, &err);
+                for (size_t o = 0; o < c->n_owners; o++)
+                        if (c->owners[o] != vmid)
+                                c->owners[k++] = c->owners[o];
+                c->n_owners = k;
+                claim_owners_format(c, rest, sizeof(rest));
+                snprintf(msg, sizeof(msg), "%s: VM %lu %s: its claim by VM %lu %s%.300s%s%.200s", bdf, vmid,
+                         use == HOSTPCI_USE_UNKNOWN ? "no longer gives it"
+                         : use == HOSTPCI_USE_KEEP ? "gives it with driver=keep now"
+                                                   : "gives it as a mediated device (mdev) now",
+                         vmid, r < 0 ? "could not be dropped: " : "dropped", r < 0 ? (err.msg[0] ? err.msg : strerror(-r)) : "",
+                         r >= 0 && left ? " (still claimed by " : r >= 0 ? " (at boot it stays with its host driver)" : "",
+                         r >= 0 && left ? rest : "");
+                if (r >= 0 && left)
+                        strncat(msg, ")", sizeof(msg) - strlen(msg) - 1);
+                journal_log(j, &(struct journal_event){
+                        .message_id = PGR_MSGID_CLAIM_DROPPED,
+                        .priority = r < 0 ? LOG_WARNING : LOG_NOTICE,
+                        .vmid = vmid,
+                        .phase = phase,
+                        .slot = bdf,
+                        .pci_id = id,
+                        .action = "unclaim",
+                        .result = r < 0 ? "failed" : "ok",
+                        .duration_usec = -1,
+                        .errno_value = r < 0 ? -r : 0,
+                        .message = msg,
+                });
+                if (r >= 0)
+                        dropped++;
+        }
+        return dropped;
 }
 
 static void claim_journal(struct journal *j, const char *bdf, const char *id, int priority, const char *result,

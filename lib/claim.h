@@ -87,6 +87,18 @@ int claim_identify(const struct pgr_ctx *ctx, const struct pcidev *dev, struct c
 const char *claim_mismatch(const struct pgr_ctx *ctx, const struct claim *c, const struct pcidev *dev, char *buf,
                            size_t size);
 
+struct journal;
+struct mapping_file;
+struct vmconf;
+/* A hook run's reconciliation: every claim the VM of conf holds on a function its config (conf, maps)
+ * no longer gives for vfio-pci (driver=keep, mdev, a mapping with mdev 1, or no hostpci entry at all)
+ * loses that owner, the record going with its last owner; each drop is journaled (CLAIM_DROPPED, phase).
+ * A config whose mapping pci.cfg could not give (maps NULL or unreadable) reconciles nothing: what the
+ * mapping gives is unknown. Returns the number dropped, or a negative errno (the records could not be
+ * listed; a drop that failed is journaled). */
+int claim_reconcile(const struct pgr_ctx *ctx, struct journal *j, const struct vmconf *conf,
+                    const struct mapping_file *maps, const char *phase);
+
 /* "100 manual" */
 void claim_owners_format(const struct claim *c, char *buf, size_t size);
 bool claim_has_owner(const struct claim *c, unsigned long owner);

@@ -368,6 +368,12 @@ static enum hostpci_use config_use(const struct pgr_ctx *ctx, const struct vmcon
         return use;
 }
 
+enum hostpci_use plan_config_use(const struct pgr_ctx *ctx, const struct vmconf *conf, const struct mapping_file *maps,
+                                 const struct pci_addr *a)
+{
+        return config_use(ctx, conf, maps, a, NULL, 0);
+}
+
 /* The override path (post-stop's recorded set, the reset command's arguments, doctor's extras):
  * label each collected function and give it the same skip as the config path would. A function is
  * left alone when the record says keep/mdev, when the current config says so (a record from before

@@ -634,6 +634,10 @@ int run_hook(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, con
                                 state_warn(j, vmid, phase, state_vm_devices_path(vmid, path), state_forget_vm(ctx, vmid));
                         }
                 }
+                /* The VM's claims follow its config: a function it gives with keep/mdev now, or no longer at
+                 * all, is not taken from its host driver at the next boot. Never fails the run. */
+                if (claim_reconcile(ctx, j, in.conf, in.maps, phase_str) == -ENOMEM)
+                        say(o, "out of memory reconciling the claims of VM %lu", vmid);
                 summary(j, vmid, phase, &res, r < 0, t0);
                 if (r < 0) {
                         bool abort_start = phase == PHASE_PRE_START && vm.on_failure == POLICY_ON_FAILURE_ABORT;

@@ -693,6 +693,38 @@ static void doctor_asks_to_claim_again_a_record_without_the_cards_identity(void 
         rig_down(&g);
 }
 
+/* Attack review: records are not tied to the VM configs. doctor (host-wide) names a stale one: claimed by
+ * a VM that does not exist on this node, or by a VM whose config no longer gives the function for
+ * vfio-pci (the VM's next hook run drops the latter; nothing drops the former but unclaim). */
+static void doctor_names_stale_claims(void **state)
+{
+        struct rig g;
+        struct doctor_report *rep = NULL;
+        struct pgr_error err = {};
+        const struct doctor_finding *f;
+        char path[4200];
+
+        (void)state;
+        rig_up(&g, "gpu-audio-rootport");
+        install_rule(&g);
+        put_claim(&g, "0000:01:00.0", 0x10de, 0x0a65, "", 100);
+        put_claim(&g, "0000:01:00.1", 0x10de, 0x0be3, NULL, 999);
+        snprintf(path, sizeof(path), "%s/etc/pve/qemu-server/100.conf", g.fk.root);
+        write_text(path, "memory: 2048\nhostpci0: 01:00.0,pcie=1,driver=keep\n");
+        assert_int_equal(doctor_collect(&g.ctx, 0, NULL, &rep, &err), 0);
+        f = doctor_report_find(rep, "claim", "0000:01:00.1", "VM 999");
+        assert_non_null(f);
+        assert_int_equal(f->status, DOCTOR_WARN);
+        assert_non_null(strstr(f->message, "VM 999, which has no config on node pve"));
+        assert_non_null(strstr(f->fix, "pve-gpu-reset unclaim 999"));
+        f = doctor_report_find(rep, "claim", "0000:01:00.0", "VM 100");
+        assert_non_null(f);
+        assert_int_equal(f->status, DOCTOR_WARN);
+        assert_non_null(strstr(f->message, "gives it with driver=keep"));
+        doctor_report_free(rep);
+        rig_down(&g);
+}
+
 /* A claimed card needs no ids=, softdep or blacklist (which would hit every card of that id or
  * driver): doctor stops asking for them, and for a claimed card still on its host driver names the
  * trigger that replays boot. Unclaimed, the first fix it offers is the claim. */
@@ -764,6 +796,7 @@ int main(void)
                 cmocka_unit_test(detach_keeps_what_another_owner_still_claims),
                 cmocka_unit_test(doctor_shows_the_claim_and_warns_when_live_state_disagrees),
                 cmocka_unit_test(doctor_prefers_the_claim_to_ids_and_softdeps),
+                cmocka_unit_test(doctor_names_stale_claims),
                 cmocka_unit_test(doctor_asks_to_claim_again_a_record_without_the_cards_identity),
                 cmocka_unit_test(claim_of_a_function_without_usable_reset_still_applies_now),
         };

@@ -423,6 +423,54 @@ static void udev_claim_at_the_rescan_of_a_missing_function_leaves_it_to_the_hook
         rig_down(&g);
 }
 
+/* Attack review: a claim record was not reconciled with the VM config, so a function the config now
+ * gives with driver=keep (or mdev, or no longer at all) kept its record and udev took it from its host
+ * driver at every boot. Each hook run (pre-start and post-stop read the config anyway) drops the
+ * VM's claims of functions its config no longer gives for vfio-pci, and journals it; another owner's
+ * claim (here a manual one) stays. */
+static bool claimed_by(struct rig *g, const char *bdf, unsigned long owner)
+{
+        struct pci_addr a;
+        struct claim c;
+        struct pgr_error err = {};
+
+        assert_int_equal(pci_addr_parse_full(bdf, &a), 0);
+        return claim_load(&g->ctx, &a, &c, &err) >= 0 && claim_has_owner(&c, owner);
+}
+
+static void put_claim(struct rig *g, const char *bdf, unsigned long owner)
+{
+        struct claim c = { .vendor = 0x10de, .device = 0x0a65, .pin_set = false };
+        struct pgr_error err = {};
+        bool created;
+
+        assert_int_equal(pci_addr_parse_full(bdf, &c.addr), 0);
+        assert_int_equal(claim_add(&g->ctx, &c, owner, &created, &err), 0);
+}
+
+static void hook_drops_the_vms_claims_of_functions_its_config_no_longer_gives_for_vfio(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "gpu-audio-rootport");
+        put_claim(&g, "0000:01:00.0", 100);
+        put_claim(&g, "0000:01:00.1", 100);
+        put_claim(&g, "0000:01:00.1", CLAIM_OWNER_MANUAL);
+        put_claim(&g, "0000:01:00.1", 101);
+        assert_int_equal(hook(&g, "pre-start"), 0);
+        assert_true(claimed_by(&g, "0000:01:00.0", 100)); /* still given for vfio: kept */
+        set_config(&g, "memory: 2048\nhostpci0: 01:00.0,pcie=1,driver=keep\n");
+        (void)hook(&g, "post-stop"); /* .1 alone has no safe reset beside a keep .0: a failure of its own */
+        assert_false(claimed_by(&g, "0000:01:00.0", 100));
+        assert_false(claimed_by(&g, "0000:01:00.1", 100));
+        assert_true(claimed_by(&g, "0000:01:00.1", CLAIM_OWNER_MANUAL));
+        assert_true(claimed_by(&g, "0000:01:00.1", 101)); /* another VM's claim is that VM's hook's business */
+        assert_non_null(strstr(g.text, "0000:01:00.0: VM 100 gives it with driver=keep now: its claim by VM 100 dropped"));
+        assert_non_null(strstr(g.text, "0000:01:00.1: VM 100 no longer gives it: its claim by VM 100 dropped (still claimed by manual 101)"));
+        rig_down(&g);
+}
+
 /* Attack review: pre-start where one bind fails without timing out (here the driver_override write of
  * the HDMI audio): it stays on snd_hda_intel, and the GPU's slot reset would reset it under that
  * driver. The slot-wide rung is refused under the locks (apply.c check_covered). */
@@ -878,6 +926,7 @@ int main(void)
                 cmocka_unit_test(failed_bind_leaves_no_slot_reset_under_the_host_driver),
                 cmocka_unit_test(release_waits_until_every_sibling_is_reset),
                 cmocka_unit_test(release_whose_host_probe_blocks_ends_in_bounded_time),
+                cmocka_unit_test(hook_drops_the_vms_claims_of_functions_its_config_no_longer_gives_for_vfio),
                 cmocka_unit_test(udev_claim_at_the_rescan_of_a_missing_function_leaves_it_to_the_hook),
                 cmocka_unit_test(unpin_leaves_a_function_another_vm_holds_alone),
                 cmocka_unit_test(post_stop_leaves_keep_and_mdev_functions_alone),
