@@ -63,6 +63,22 @@ static void rig_down(struct rig *g)
         fk_done(&g->fk);
 }
 
+/* The claim and unclaim commands' library calls (src/cmd-claim.c prints their items). */
+static struct run_claim_result claim_res;
+static struct run_unclaim_result unclaim_res;
+
+static int claim_cmd(struct pgr_ctx *ctx, unsigned long vmid, const struct pci_addr *addrs, size_t n,
+                     const struct run_options *o)
+{
+        return run_claim(ctx, vmid, addrs, n, o, &claim_res);
+}
+
+static int unclaim_cmd(struct pgr_ctx *ctx, unsigned long vmid, const struct pci_addr *addrs, size_t n,
+                       const struct run_options *o)
+{
+        return run_unclaim(ctx, vmid, addrs, n, o, &unclaim_res);
+}
+
 static bool logged(struct rig *g, const char *needle)
 {
         fflush(g->log);
@@ -299,7 +315,7 @@ static void udev_leaves_an_identical_model_from_another_maker_alone(void **state
 
         (void)state;
         rig_up(&g, "host-driver");
-        assert_int_equal(run_claim(&g.ctx, 100, NULL, 0, &o), 0);
+        assert_int_equal(claim_cmd(&g.ctx, 100, NULL, 0, &o), 0);
         snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/0000:01:00.0/subsystem_device", g.fk.root);
         write_text(path, "0x3609\n");
         g.fk.sh->n_log = 0;
@@ -320,7 +336,7 @@ static void udev_leaves_a_card_that_hangs_off_another_port_alone(void **state)
 
         (void)state;
         rig_up(&g, "host-driver");
-        assert_int_equal(run_claim(&g.ctx, 100, NULL, 0, &o), 0);
+        assert_int_equal(claim_cmd(&g.ctx, 100, NULL, 0, &o), 0);
         fk_cat(&g.fk, "etc/pve-gpu-reset.d/claims/0000:01:00.0", text, sizeof(text));
         p = strstr(text, "path=pci0000:00/0000:00:01.0/0000:01:00.0");
         assert_non_null(p);
@@ -372,7 +388,7 @@ static void udev_leaves_a_card_with_another_serial_number_alone(void **state)
         (void)state;
         rig_up(&g, "host-driver");
         give_serial(&g, 0x44556677, 0x00112233);
-        assert_int_equal(run_claim(&g.ctx, 100, NULL, 0, &o), 0);
+        assert_int_equal(claim_cmd(&g.ctx, 100, NULL, 0, &o), 0);
         assert_non_null(strstr(fk_cat(&g.fk, "etc/pve-gpu-reset.d/claims/0000:01:00.0", text, sizeof(text)),
                                "serial=0011223344556677"));
         assert_int_equal(udev(&g, "0000:01:00.0"), CLAIM_UDEV_DONE); /* the claimed card itself */
@@ -512,7 +528,7 @@ static void claim_command_records_the_plan_pin_and_unbinds_nothing(void **state)
 
         (void)state;
         rig_up(&g, "host-driver");
-        assert_int_equal(run_claim(&g.ctx, 100, NULL, 0, &o), 0);
+        assert_int_equal(claim_cmd(&g.ctx, 100, NULL, 0, &o), 0);
         assert_int_equal(claim_load(&g.ctx, &gpu, &c, &err), 0);
         assert_int_equal(c.vendor, 0x10de);
         assert_string_equal(claim_pin_name(&c), "none"); /* a GPU slot: the slot reset is the safe one */
@@ -522,6 +538,13 @@ static void claim_command_records_the_plan_pin_and_unbinds_nothing(void **state)
         assert_int_equal(g.fk.sh->n_log, 0);
         assert_string_equal(driver(&g, "0000:01:00.0"), "nvidia");
         assert_string_equal(driver(&g, "0000:01:00.1"), "snd_hda_intel");
+        /* what the command says, as data (src/cmd-claim.c words it) */
+        assert_int_equal(claim_res.n, 2);
+        assert_int_equal(claim_res.items[0].outcome, RUN_CLAIM_CLAIMED);
+        assert_int_equal(claim_res.items[0].now, RUN_CLAIM_NOW_HOST_DRIVER);
+        assert_string_equal(claim_res.items[0].driver, "nvidia");
+        assert_string_equal(claim_res.items[0].pin, "none");
+        assert_true(claim_res.items[0].created);
         rig_down(&g);
 }
 
@@ -533,7 +556,7 @@ static void claim_dry_run_writes_nothing(void **state)
 
         (void)state;
         rig_up(&g, "gpu-audio-rootport");
-        assert_int_equal(run_claim(&g.ctx, 100, NULL, 0, &o), 0);
+        assert_int_equal(claim_cmd(&g.ctx, 100, NULL, 0, &o), 0);
         assert_false(exists(&g, "etc/pve-gpu-reset.d"));
         assert_false(exists(&g, "run/pve-gpu-reset/slot-0000:01:00.lock"));
         assert_int_equal(g.fk.sh->n_log, 0);
@@ -548,7 +571,7 @@ static void claim_command_pins_a_function_already_on_vfio_now(void **state)
 
         (void)state;
         rig_up(&g, "gpu-audio-rootport");
-        assert_int_equal(run_claim(&g.ctx, 100, NULL, 0, &o), 0);
+        assert_int_equal(claim_cmd(&g.ctx, 100, NULL, 0, &o), 0);
         assert_true(exists(&g, "etc/pve-gpu-reset.d/claims/0000:01:00.0"));
         assert_string_equal(attr(&g, "0000:01:00.0", "driver_override"), "vfio-pci");
         assert_string_equal(attr(&g, "0000:01:00.0", "reset_method"), "");
@@ -567,8 +590,8 @@ static void keep_and_mdev_functions_are_never_claimed(void **state)
 
         (void)state;
         rig_up(&g, "keep-mdev");
-        (void)run_claim(&g.ctx, 100, NULL, 0, &o);
-        (void)run_claim(&g.ctx, 0, &slot, 1, &o);
+        (void)claim_cmd(&g.ctx, 100, NULL, 0, &o);
+        (void)claim_cmd(&g.ctx, 0, &slot, 1, &o);
         assert_false(exists(&g, "etc/pve-gpu-reset.d/claims/0000:01:00.0"));
         assert_false(exists(&g, "etc/pve-gpu-reset.d/claims/0000:00:02.0"));
         assert_int_equal(g.fk.sh->n_log, 0);
@@ -587,14 +610,18 @@ static void detach_keeps_what_another_owner_still_claims(void **state)
 
         (void)state;
         rig_up(&g, "host-driver");
-        assert_int_equal(run_claim(&g.ctx, 100, NULL, 0, &o), 0);
-        assert_int_equal(run_claim(&g.ctx, 0, &gpu, 1, &o), 0);
-        assert_int_equal(run_unclaim(&g.ctx, 100, NULL, 0, &o), 0);
+        assert_int_equal(claim_cmd(&g.ctx, 100, NULL, 0, &o), 0);
+        assert_int_equal(claim_cmd(&g.ctx, 0, &gpu, 1, &o), 0);
+        assert_int_equal(unclaim_cmd(&g.ctx, 100, NULL, 0, &o), 0);
+        assert_int_equal(unclaim_res.n, 2);
+        assert_int_equal(unclaim_res.items[0].outcome, RUN_UNCLAIM_KEPT_BY_OTHERS);
+        assert_string_equal(unclaim_res.items[0].owners, "manual");
+        assert_int_equal(unclaim_res.items[1].outcome, RUN_UNCLAIM_REMOVED);
         assert_int_equal(claim_load(&g.ctx, &gpu, &c, &err), 0);
         assert_false(claim_has_owner(&c, 100));
         assert_true(claim_has_owner(&c, CLAIM_OWNER_MANUAL));
         assert_false(exists(&g, "etc/pve-gpu-reset.d/claims/0000:01:00.1"));
-        assert_int_equal(run_unclaim(&g.ctx, 0, &gpu, 1, &o), 0);
+        assert_int_equal(unclaim_cmd(&g.ctx, 0, &gpu, 1, &o), 0);
         assert_false(exists(&g, "etc/pve-gpu-reset.d/claims/0000:01:00.0"));
         rig_down(&g);
 }
@@ -636,7 +663,7 @@ static void doctor_shows_the_claim_and_warns_when_live_state_disagrees(void **st
         assert_non_null(f);
         assert_int_equal(f->status, DOCTOR_INFO);
         assert_non_null(strstr(f->fix, "pve-gpu-reset claim 100"));
-        assert_int_equal(run_claim(&g.ctx, 100, NULL, 0, &o), 0);
+        assert_int_equal(claim_cmd(&g.ctx, 100, NULL, 0, &o), 0);
         f = doctor_claim(&g, "0000:01:00.0", &rep);
         assert_int_equal(f->status, DOCTOR_OK);
         assert_non_null(strstr(f->message, "claimed from boot (by 100)"));
@@ -678,7 +705,7 @@ static void doctor_asks_to_claim_again_a_record_without_the_cards_identity(void 
         (void)state;
         rig_up(&g, "gpu-audio-rootport");
         install_rule(&g);
-        assert_int_equal(run_claim(&g.ctx, 100, NULL, 0, &o), 0);
+        assert_int_equal(claim_cmd(&g.ctx, 100, NULL, 0, &o), 0);
         snprintf(path, sizeof(path), "%s/etc/pve-gpu-reset.d/claims/0000:01:00.0", g.fk.root);
         write_text(path, "format=1\nid=10de:0a65\npin=none\nby=100\n");
         assert_int_equal(udev(&g, "0000:01:00.0"), CLAIM_UDEV_DONE); /* still matches on vendor:device */
@@ -686,7 +713,7 @@ static void doctor_asks_to_claim_again_a_record_without_the_cards_identity(void 
         assert_int_equal(f->status, DOCTOR_WARN);
         assert_non_null(strstr(f->message, "by an older version, by vendor:device alone"));
         assert_non_null(strstr(f->fix, "pve-gpu-reset claim 100"));
-        assert_int_equal(run_claim(&g.ctx, 100, NULL, 0, &o), 0);
+        assert_int_equal(claim_cmd(&g.ctx, 100, NULL, 0, &o), 0);
         f = doctor_claim(&g, "0000:01:00.0", &rep);
         assert_int_equal(f->status, DOCTOR_OK);
         doctor_report_free(rep);
@@ -742,7 +769,7 @@ static void doctor_prefers_the_claim_to_ids_and_softdeps(void **state)
         assert_non_null(doctor_report_find(rep, "modprobe", NULL, "no 'options vfio-pci ids='"));
         f = doctor_report_find(rep, "driver", "0000:01:00.0", NULL);
         assert_non_null(strstr(f->fix, "pve-gpu-reset claim 100 (vfio-pci gets exactly these functions at boot"));
-        assert_int_equal(run_claim(&g.ctx, 100, NULL, 0, &o), 0);
+        assert_int_equal(claim_cmd(&g.ctx, 100, NULL, 0, &o), 0);
         (void)doctor_claim(&g, "0000:01:00.0", &rep);
         assert_null(doctor_report_find(rep, "modprobe", NULL, "no 'options vfio-pci ids='"));
         assert_null(doctor_report_find(rep, "modprobe", NULL, "softdep nvidia"));
@@ -766,7 +793,7 @@ static void claim_of_a_function_without_usable_reset_still_applies_now(void **st
         snprintf(path, sizeof(path), "%s/etc/pve-gpu-reset.json", g.fk.root);
         write_text(path, "{\"defaults\": {\"reset_methods\": [\"flr\"]}}\n");
         assert_int_equal(chmod(path, 0644), 0);
-        assert_int_equal(run_claim(&g.ctx, 100, NULL, 0, &o), 0);
+        assert_int_equal(claim_cmd(&g.ctx, 100, NULL, 0, &o), 0);
         assert_string_equal(attr(&g, "0000:01:00.0", "driver_override"), "vfio-pci");
         assert_string_equal(attr(&g, "0000:01:00.0", "reset_method"), "");
         rig_down(&g);
