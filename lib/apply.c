@@ -1585,6 +1585,16 @@ static void refresh_foreign(struct foreign_check *fc, struct reservations *reser
         fc->now = (long long)time(NULL);
 }
 
+/* The function's IOMMU group now: a remove+rescan earlier in this run (its own rung, a sibling's, the
+ * rescan of a missing function) may have renumbered it (both Debian kernels do), so the plan's number
+ * may name another group by now. -1: none (no IOMMU, or gone): only the reservations then count. */
+static int group_now(struct apply_ctx *a, const struct plan_device *d)
+{
+        int group = pcidev_iommu_group(a->ctx, &d->dev.addr);
+
+        return group < 0 ? -1 : group;
+}
+
 /* Under the slot locks, just before the device is touched: did it become another VM's while this run
  * waited (a reservation, its IOMMU group opened)? Then it is skipped for safety and the phase fails,
  * saying so. The plan's own skips were journaled already; this is for what changed since. */
@@ -1596,7 +1606,7 @@ static bool became_foreign(struct run_state *rs, struct plan_device *d, struct a
 
         if (d->n_actions == 0 || d->actions[0].kind == ACTION_SKIP)
                 return false;
-        if (!foreign_check_device(rs->fc, &d->dev.addr, d->dev.iommu_group, &h))
+        if (!foreign_check_device(rs->fc, &d->dev.addr, group_now(a, d), &h))
                 return false;
         foreign_holder_describe(&h, whose, sizeof(whose));
         res->n_skipped++;
@@ -1615,7 +1625,7 @@ static bool held_elsewhere(struct run_state *rs, const struct plan_device *d, co
         struct foreign_holder h;
         char whose[160];
 
-        if (!foreign_check_device(rs->fc, &d->dev.addr, d->dev.iommu_group, &h))
+        if (!foreign_check_device(rs->fc, &d->dev.addr, group_now(rs->a, d), &h))
                 return false;
         foreign_holder_describe(&h, whose, sizeof(whose));
         journal_step(rs->a, d, PGR_MSGID_SKIPPED_SAFETY, LOG_NOTICE, step, NULL, "skipped", -1, NULL, NULL, EBUSY,

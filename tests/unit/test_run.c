@@ -471,6 +471,33 @@ static void hook_drops_the_vms_claims_of_functions_its_config_no_longer_gives_fo
         rig_down(&g);
 }
 
+/* Attack review: release (and unpin) asked "is it held elsewhere?" with the IOMMU group number the plan
+ * read, but this run's remove+rescan renumbers groups (Debian's 6.1 and 6.12 do): a process holding
+ * the function's new group open was not seen, and the function went to its host driver under it. The
+ * group is read again just before. */
+static void release_checks_the_group_the_rescan_gave_the_function(void **state)
+{
+        struct rig g;
+        char link[8192];
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        rig_policy(&g, ", \"vms\": {\"100\": {\"release_after_stop\": true, \"reset_methods\": [\"remove-rescan\"]}}");
+        assert_int_equal(hook(&g, "pre-start"), 0);
+        fk_renumber_group_on_rescan(&g.fk, "0000:01:00.0", 7);
+        fk_renumber_group_on_rescan(&g.fk, "0000:01:00.1", 7);
+        snprintf(link, sizeof(link), "%s/proc/4242/fd", g.root);
+        assert_int_equal(mkdir_p(link, 0755), 0);
+        snprintf(link, sizeof(link), "%s/proc/4242/fd/9", g.root);
+        assert_int_equal(symlink("/dev/vfio/7", link), 0);
+        (void)hook(&g, "post-stop");
+        assert_int_equal(fk_count(&g.fk, "0000:01:00.0/remove", "1"), 2); /* the rung ran in both phases */
+        assert_string_equal(driver(&g, "0000:01:00.0"), "vfio-pci");
+        assert_null(strstr(g.text, "0000:01:00.0: released"));
+        assert_non_null(strstr(g.text, "0000:01:00.0: no release: "));
+        rig_down(&g);
+}
+
 /* Attack review: pre-start where one bind fails without timing out (here the driver_override write of
  * the HDMI audio): it stays on snd_hda_intel, and the GPU's slot reset would reset it under that
  * driver. The slot-wide rung is refused under the locks (apply.c check_covered). */
@@ -926,6 +953,7 @@ int main(void)
                 cmocka_unit_test(failed_bind_leaves_no_slot_reset_under_the_host_driver),
                 cmocka_unit_test(release_waits_until_every_sibling_is_reset),
                 cmocka_unit_test(release_whose_host_probe_blocks_ends_in_bounded_time),
+                cmocka_unit_test(release_checks_the_group_the_rescan_gave_the_function),
                 cmocka_unit_test(hook_drops_the_vms_claims_of_functions_its_config_no_longer_gives_for_vfio),
                 cmocka_unit_test(udev_claim_at_the_rescan_of_a_missing_function_leaves_it_to_the_hook),
                 cmocka_unit_test(unpin_leaves_a_function_another_vm_holds_alone),
