@@ -88,5 +88,9 @@ struct journal *cli_open_journal(const struct pgr_ctx *ctx, const struct cli_glo
 /* The plan of one phase of a VM on stdout (`plan`, and hook mode's --dry-run); its exit status. */
 int cli_show_vm_plan(struct pgr_ctx *ctx, unsigned long vmid, const char *phase, bool json,
                      const struct cli_globals *g);
+/* What claim / unclaim did, one line per function on stdout (a record that could not be written or
+ * dropped: on stderr); attach and detach print the same. */
+void cli_print_claim_result(unsigned long vmid, bool dry_run, const struct run_claim_result *res);
+void cli_print_unclaim_result(unsigned long vmid, size_t n_addrs, const struct run_unclaim_result *res);
 /* A plan on stdout, as text (-v: with the reasons) or one JSON document; its exit status. */
 int cli_print_plan(const struct plan *p, bool json, const struct cli_globals *g);

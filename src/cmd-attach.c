@@ -4,6 +4,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ops/attach.h"
@@ -143,10 +144,19 @@ static int cmd_attach_detach(const struct cli_command *self, int argc, char **ar
          * is what they are asked for: a claim that cannot be made (no card here yet) is said on
          * stderr and does not fail them. */
         {
+                _cleanup_free_ struct run_claim_result *claimed = calloc(1, sizeof(*claimed));
+                _cleanup_free_ struct run_unclaim_result *unclaimed = calloc(1, sizeof(*unclaimed));
                 struct run_options o;
 
+                if (!claimed || !unclaimed)
+                        return cli_exit_status(-ENOMEM);
                 cli_run_options(g, &o);
-                if ((attach ? run_claim(&ctx, vmid, NULL, 0, &o) : run_unclaim(&ctx, vmid, NULL, 0, &o)) < 0)
+                r = attach ? run_claim(&ctx, vmid, NULL, 0, &o, claimed) : run_unclaim(&ctx, vmid, NULL, 0, &o, unclaimed);
+                if (attach)
+                        cli_print_claim_result(vmid, false, claimed);
+                else
+                        cli_print_unclaim_result(vmid, 0, unclaimed);
+                if (r < 0)
                         cli_error("VM %lu: %s; 'pve-gpu-reset %s %lu' retries it", vmid,
                                   attach ? "its functions are not all claimed from boot" : "its claims were not all removed",
                                   attach ? "claim" : "unclaim", vmid);

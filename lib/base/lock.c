@@ -47,23 +47,35 @@ static void sanitize_word(const char *in, char *out, size_t size)
         out[i] = '\0';
 }
 
-/* "lock PATH held by pid N (vmid=M what=W) for S s; waited T ms", from the holder line in the file. */
-static void describe_holder(int fd, const char *path, unsigned timeout_ms, struct pgr_error *err)
+/* The holder line "pid=N vmid=M what=W since=T" of an open lock file. -ENODATA: empty or not parsable
+ * (free, or taken a moment ago and not written yet). */
+static int read_holder(int fd, int *ret_pid, unsigned long *ret_vmid, char *ret_what, size_t what_size,
+                       long long *ret_since)
 {
-        char line[256];
-        char what[64];
+        char line[256], what[64];
         ssize_t n;
-        int pid;
-        unsigned long vmid;
-        long long since;
 
         do
                 n = pread(fd, line, sizeof(line) - 1, 0);
         while (n < 0 && errno == EINTR);
         if (n < 0)
-                n = 0;
+                return -errno;
         line[n] = '\0';
-        if (sscanf(line, "pid=%d vmid=%lu what=%63s since=%lld", &pid, &vmid, what, &since) == 4) {
+        if (sscanf(line, "pid=%d vmid=%lu what=%63s since=%lld", ret_pid, ret_vmid, what, ret_since) != 4)
+                return -ENODATA;
+        snprintf(ret_what, what_size, "%s", what);
+        return 0;
+}
+
+/* "lock PATH held by pid N (vmid=M what=W) for S s; waited T ms", from the holder line in the file. */
+static void describe_holder(int fd, const char *path, unsigned timeout_ms, struct pgr_error *err)
+{
+        char what[64];
+        int pid;
+        unsigned long vmid;
+        long long since;
+
+        if (read_holder(fd, &pid, &vmid, what, sizeof(what), &since) == 0) {
                 long long held = (long long)time(NULL) - since;
 
                 pgr_error_set(err, "lock %s held by pid %d (vmid=%lu what=%s) for %lld s; waited %u ms", path, pid,
@@ -117,15 +129,38 @@ static int lock_take(const struct pgr_ctx *ctx, const char *name, unsigned long 
         return 0;
 }
 
+static void slot_lock_name(const struct pci_addr *slot, char name[static 32])
+{
+        /* One lock per slot: every function of a card shares it (func is ignored). */
+        snprintf(name, 32, "slot-%04x:%02x:%02x.lock", slot->domain & 0xffff, slot->bus & 0xff, slot->slot & 0x1f);
+}
+
 int lock_slot(const struct pgr_ctx *ctx, const struct pci_addr *slot, unsigned long vmid, const char *what,
               unsigned timeout_ms, struct pgr_lock *ret, struct pgr_error *err)
 {
         char name[32];
 
-        /* One lock per slot: every function of a card shares it (func is ignored). */
-        snprintf(name, sizeof(name), "slot-%04x:%02x:%02x.lock", slot->domain & 0xffff, slot->bus & 0xff,
-                 slot->slot & 0x1f);
+        slot_lock_name(slot, name);
         return lock_take(ctx, name, vmid, what, timeout_ms, ret, err);
+}
+
+int lock_slot_holder(const struct pgr_ctx *ctx, const struct pci_addr *slot, char *ret_what, size_t size)
+{
+        char dir[PATH_MAX], name[32];
+        _cleanup_close_ int dfd = -1, fd = -1;
+        struct pgr_error err;
+        unsigned long vmid;
+        long long since;
+        int pid;
+
+        dfd = pgr_runtime_dir_open(ctx, dir, sizeof(dir), &err);
+        if (dfd < 0)
+                return dfd;
+        slot_lock_name(slot, name);
+        fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+        if (fd < 0)
+                return -errno;
+        return read_holder(fd, &pid, &vmid, ret_what, size, &since);
 }
 
 int lock_bus(const struct pgr_ctx *ctx, unsigned long vmid, const char *what, unsigned timeout_ms,

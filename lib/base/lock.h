@@ -22,6 +22,9 @@ struct pgr_lock {
  * and the lock file is never a symlink (-ELOOP). Other errors fill err too. */
 int lock_slot(const struct pgr_ctx *ctx, const struct pci_addr *slot, unsigned long vmid, const char *what,
               unsigned timeout_ms, struct pgr_lock *ret, struct pgr_error *err);
+/* The what= word of the slot lock's holder line, read without taking the lock: who works on the slot
+ * now. -ENODATA: no holder written (free, or taken a moment ago), -ENOENT: no lock file. */
+int lock_slot_holder(const struct pgr_ctx *ctx, const struct pci_addr *slot, char *ret_what, size_t size);
 int lock_bus(const struct pgr_ctx *ctx, unsigned long vmid, const char *what, unsigned timeout_ms,
              struct pgr_lock *ret, struct pgr_error *err);
 /* "autoprobe.lock", held for the whole drivers_autoprobe=0 window (inside the bus lock). Recovery

@@ -26,6 +26,7 @@
 #include "pve/storagecfg.h"
 #include "pve/vmconf.h"
 #include "reset/chain.h"
+#include "reset/claim.h"
 #include "reset/plan.h"
 #include "reset/policy.h"
 
@@ -598,6 +599,61 @@ out:
         dstr_done(&ok);
 }
 
+/* Claim records that no VM config backs any more (the check "claim", under the function): claimed by a
+ * VM with no config on this node (nothing drops that claim but unclaim), or by a VM whose config no
+ * longer gives the function for vfio-pci (its next hook run drops it). Only the VMs looked at: with a
+ * VMID, that VM's claims. A VM whose config does not parse is the vm check's; one whose mapping pci.cfg
+ * cannot give is not judged. */
+static void check_stale_claims(struct doctor *d)
+{
+        _cleanup_free_ struct claim *claims = NULL;
+        size_t n = 0;
+
+        claims = calloc(CLAIM_MAX, sizeof(*claims));
+        if (!claims || claim_list(d->ctx, claims, CLAIM_MAX, &n, NULL) < 0)
+                n = 0; /* unreadable records are the per-device claim check's to report */
+        for (size_t i = 0; i < n; i++) {
+                const struct claim *c = &claims[i];
+                char bdf[PCI_ADDR_STRLEN], fix[160];
+
+                pci_addr_format(&c->addr, bdf);
+                for (size_t k = 0; k < c->n_owners; k++) {
+                        unsigned long owner = c->owners[k];
+                        const struct vm_entry *e = NULL;
+                        enum hostpci_use use;
+                        bool unknown_mapping = false;
+
+                        if (owner == CLAIM_OWNER_MANUAL || (d->vmid && owner != d->vmid))
+                                continue;
+                        for (size_t v = 0; v < d->n_vms && !e; v++)
+                                if (d->vms[v].vmid == owner)
+                                        e = &d->vms[v];
+                        if (!e || (!e->conf && e->load_r == -ENOENT)) {
+                                snprintf(fix, sizeof(fix), "pve-gpu-reset unclaim %lu", owner);
+                                doctor_add(d->rep, "claim", DOCTOR_WARN, bdf, fix,
+                                           "claimed by VM %lu, which has no config on node %s: udev still takes it from "
+                                           "its host driver at boot", owner, d->ctx->node);
+                                continue;
+                        }
+                        if (!e->conf)
+                                continue;
+                        for (size_t h = 0; h < VMCONF_MAX_HOSTPCI; h++)
+                                unknown_mapping |= e->conf->hostpci[h].present && e->conf->hostpci[h].mapping &&
+                                                   (!d->maps || d->maps->error[0]);
+                        use = plan_config_use(d->ctx, e->conf, d->maps, &c->addr);
+                        if (unknown_mapping || use == HOSTPCI_USE_VFIO)
+                                continue;
+                        snprintf(fix, sizeof(fix), "the next start or stop of VM %lu drops it; now: pve-gpu-reset unclaim %s",
+                                 owner, bdf);
+                        doctor_add(d->rep, "claim", DOCTOR_WARN, bdf, fix,
+                                   "claimed by VM %lu, whose config %s: udev still takes it from its host driver at boot",
+                                   owner, use == HOSTPCI_USE_UNKNOWN ? "no longer gives it"
+                                          : use == HOSTPCI_USE_KEEP ? "gives it with driver=keep"
+                                                                    : "gives it as a mediated device (mdev)");
+                }
+        }
+}
+
 int doctor_collect(const struct pgr_ctx *ctx, unsigned long vmid, const char *config_path,
                    struct doctor_report **ret, struct pgr_error *err)
 {
@@ -664,6 +720,7 @@ int doctor_collect(const struct pgr_ctx *ctx, unsigned long vmid, const char *co
         doctor_check_kernel_log(log, &d.set, vmid == 0, rep);
         for (size_t i = 0; i < d.n_vms; i++)
                 check_vm(&d, &d.vms[i]);
+        check_stale_claims(&d);
         if (!d.acc)
                 doctor_add(rep, "driver", DOCTOR_INFO, NULL, NULL, "no PCI devices: /sys/bus/pci/devices is not readable");
         else if (d.set.n == 0 && !vmid)

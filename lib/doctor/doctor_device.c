@@ -48,14 +48,15 @@ void doctor_device_load_facts(const struct pgr_ctx *ctx, struct doctor_device *d
 
         struct pgr_error err;
         struct claim c;
+        char why[640];
 
         d->numa_node = -1;
         d->sriov_totalvfs = d->sriov_numvfs = 0;
         d->claimed = false;
         if (!d->dev.present)
                 return;
-        d->claimed = claim_load(ctx, &d->dev.addr, &c, &err) >= 0 && c.vendor == d->dev.vendor &&
-                     c.device == d->dev.device && !claim_rule_problem(ctx);
+        d->claimed = claim_load(ctx, &d->dev.addr, &c, &err) >= 0 && !claim_mismatch(ctx, &c, &d->dev, why, sizeof(why)) &&
+                     !claim_rule_problem(ctx);
         d->numa_node = (int)read_count(ctx, &d->dev.addr, "numa_node", INT_MAX);
         if ((n = read_count(ctx, &d->dev.addr, "sriov_totalvfs", 0xffff)) > 0)
                 d->sriov_totalvfs = (unsigned)n;
@@ -570,7 +571,7 @@ static void check_claim(const struct pgr_ctx *ctx, const struct doctor_device *d
 {
         const struct pcidev *p = &d->dev;
         struct pgr_error err = {};
-        char owners[128], fix[256], now[STATE_VALUE_MAX];
+        char owners[128], fix[256], now[STATE_VALUE_MAX], why[640];
         const char *rule;
         struct claim c;
         int r;
@@ -594,10 +595,8 @@ static void check_claim(const struct pgr_ctx *ctx, const struct doctor_device *d
                 return;
         }
         claim_owners_format(&c, owners, sizeof(owners));
-        if (c.vendor != p->vendor || c.device != p->device) {
-                doctor_add(rep, "claim", DOCTOR_WARN, p->bdf, fix,
-                           "claimed as %04x:%04x, but the card there is %04x:%04x: udev leaves it to its host driver",
-                           c.vendor, c.device, p->vendor, p->device);
+        if (claim_mismatch(ctx, &c, p, why, sizeof(why))) {
+                doctor_add(rep, "claim", DOCTOR_WARN, p->bdf, fix, "%s: udev leaves it to its host driver", why);
                 return;
         }
         rule = claim_rule_problem(ctx);
@@ -628,6 +627,17 @@ static void check_claim(const struct pgr_ctx *ctx, const struct doctor_device *d
                 doctor_add(rep, "claim", DOCTOR_WARN, p->bdf, fix,
                            "claimed with pin %s, but the policy now gives %s: boot pins the old one until pre-start",
                            claim_pin_name(&c), d->pd->pin_set ? plan_pin_name(d->pd->pin) : "-");
+                return;
+        }
+        if (!c.identified) {
+                if (d->vmid)
+                        snprintf(fix, sizeof(fix), "pve-gpu-reset claim %lu (records what identifies the card)", d->vmid);
+                else
+                        snprintf(fix, sizeof(fix), "pve-gpu-reset claim %s (records what identifies the card)", p->bdf);
+                doctor_add(rep, "claim", DOCTOR_WARN, p->bdf, fix,
+                           "claimed (by %s) by an older version, by vendor:device alone: an identical card renumbered onto "
+                           "this address after a hardware change would be taken from its host driver at boot; claim it "
+                           "again", owners);
                 return;
         }
         doctor_add(rep, "claim", DOCTOR_OK, p->bdf, NULL, "claimed from boot (by %s): driver_override=vfio-pci, on %s, pin %s",

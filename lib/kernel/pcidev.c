@@ -9,6 +9,7 @@
 #include <pci/pci.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -180,6 +181,7 @@ static void probe_config(struct pcidev_access *acc, struct pcidev *p, bool have_
         }
         pci_setup_cache(d, buf, len);
         p->config_readable = true;
+        p->ext_config_read = len > 256;
         p->header_type = buf[PCI_HEADER_TYPE] & 0x7f;
         p->multifunction = buf[PCI_HEADER_TYPE] & 0x80;
         if (!have_ids) {
@@ -217,6 +219,13 @@ static void probe_config(struct pcidev_access *acc, struct pcidev *p, bool have_
 
                 /* The kernel's af_flr wants both Transactions Pending and FLR. */
                 p->af_flr_capable = (afcap & PCI_AF_CAP_TP) && (afcap & PCI_AF_CAP_FLR);
+        }
+        /* What tells two cards of one model apart (claim records): the serial, low dword first. */
+        cap = p->ext_config_read ? pci_find_cap(d, PCI_EXT_CAP_ID_DSN, PCI_CAP_EXTENDED) : NULL;
+        if (cap) {
+                p->has_dsn = true;
+                p->dsn = (uint64_t)pci_read_long(d, (int)cap->addr + 4) |
+                         (uint64_t)pci_read_long(d, (int)cap->addr + 8) << 32;
         }
         pci_free_dev(d);
 }
@@ -571,6 +580,29 @@ int pcidev_probe(struct pcidev_access *acc, const struct pci_addr *addr, struct 
                 probe_parent(ctx, p, devdir);
         }
         *ret = *p;
+        return 0;
+}
+
+int pcidev_sysfs_path(const struct pgr_ctx *ctx, const struct pci_addr *addr, char *buf, size_t size)
+{
+        char devices[PATH_MAX], real_devices[PATH_MAX], dev[PATH_MAX];
+        size_t l;
+        int r;
+
+        r = pgr_path(ctx, devices, sizeof(devices), "/sys/devices");
+        if (r < 0)
+                return r;
+        if (!realpath(devices, real_devices))
+                return -errno;
+        r = sysfs_dev_realpath(ctx, addr, dev, sizeof(dev));
+        if (r < 0)
+                return r;
+        l = strlen(real_devices);
+        if (strncmp(dev, real_devices, l) != 0 || dev[l] != '/')
+                return -EXDEV; /* not below /sys/devices: no PCI device the kernel made */
+        if (strlen(dev + l + 1) >= size)
+                return -ENAMETOOLONG;
+        strcpy(buf, dev + l + 1);
         return 0;
 }
 

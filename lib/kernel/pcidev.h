@@ -41,6 +41,10 @@ struct pcidev {
         size_t n_reset_methods;
         char reset_methods[PCIDEV_MAX_METHODS][16]; /* as the kernel lists them, in order */
         bool config_readable;           /* config space read and not all 0xff */
+        bool ext_config_read;           /* the extended config space (past 256 bytes) was read: what it
+                                         * holds (has_dsn) is known */
+        bool has_dsn;                   /* a PCIe Device Serial Number capability: dsn is the card's */
+        uint64_t dsn;
         bool is_pcie;
         int pcie_type;                  /* PCIe Device/Port type (0 endpoint, 1 legacy, 4 root port,
                                          * 5/6 switch up/downstream, 9 RC integrated), -1 not PCIe */
@@ -90,6 +94,10 @@ int pcidev_probe(struct pcidev_access *acc, const struct pci_addr *addr, struct 
 void pcidev_set_reset_methods(struct pcidev *p, const char *list);
 /* pcidev_access_new: -ENOENT/-ENOTDIR/-EACCES when <root>/sys/bus/pci/devices is not a readable
  * directory (checked before libpci is initialised, so libpci never sees a missing tree). */
+
+/* The function's canonical sysfs path below /sys/devices ("pci0000:00/0000:00:01.0/0000:01:00.0"):
+ * where it hangs, port by port. -ENAMETOOLONG past size, -ENOENT when absent. */
+int pcidev_sysfs_path(const struct pgr_ctx *ctx, const struct pci_addr *addr, char *buf, size_t size);
 
 /* The IOMMU group number of a function (its iommu_group link), or a negative errno (-ENOENT: none). */
 int pcidev_iommu_group(const struct pgr_ctx *ctx, const struct pci_addr *addr);

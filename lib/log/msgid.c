@@ -30,6 +30,7 @@ const struct pgr_msgid pgr_msgids[] = {
         { PGR_MSGID_LINK_DEGRADED, "link-degraded" },
         { PGR_MSGID_CARD_DEAD, "card-dead" },
         { PGR_MSGID_CLAIM_APPLIED, "claim-applied" },
+        { PGR_MSGID_CLAIM_DROPPED, "claim-dropped" },
 };
 
 const size_t pgr_msgids_count = ELEMENTSOF(pgr_msgids);

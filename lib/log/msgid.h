@@ -57,6 +57,9 @@
 /* A claimed function (claim / attach) was handed to vfio-pci at device add by the udev rule, before a
  * host driver module could bind it: driver_override, its pinned reset_method, a host driver unbound. */
 #define PGR_MSGID_CLAIM_APPLIED      "6027cfb452db418f92ada6dea1320063"
+/* A VM's claim of a function was dropped because its config no longer gives the function for vfio-pci
+ * (driver=keep, mdev, or not at all): at boot the function stays with its host driver. */
+#define PGR_MSGID_CLAIM_DROPPED      "532a28edcc2d476191c127b684f20450"
 
 /* After a reset the card's PCIe link came back narrower or slower than before (current_link_width/speed
  * against the value before the reset and the one recorded when it was last whole); one retrain was tried

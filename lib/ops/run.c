@@ -475,6 +475,7 @@ static int execute(struct pgr_ctx *ctx, struct run_inputs *in, struct plan_input
                    struct journal *j, struct apply_result *res, struct plan **ret_plan)
 {
         _cleanup_(plan_freep) struct plan *p = NULL;
+        _cleanup_(apply_slot_locks_releasep) struct apply_slot_locks locks = {};
         struct policy_settings vm;
         struct pgr_error err = {};
         struct apply_ctx a;
@@ -482,7 +483,7 @@ static int execute(struct pgr_ctx *ctx, struct run_inputs *in, struct plan_input
 
         policy_resolve(in->policy, pi->vmid, 0, 0, &vm);
         a = (struct apply_ctx){ .ctx = ctx, .acc = in->acc, .journal = j, .vmid = pi->vmid, .phase = pi->phase,
-                                .dry_run = o->dry_run, .lock_timeout_ms = vm.lock_timeout_ms };
+                                .dry_run = o->dry_run, .lock_timeout_ms = vm.lock_timeout_ms, .locks = &locks };
         r = apply_recover_autoprobe(&a, &err);
         if (r < 0)
                 say(o, "%s", err.msg);
@@ -499,7 +500,12 @@ static int execute(struct pgr_ctx *ctx, struct run_inputs *in, struct plan_input
                 for (size_t i = 0; i < p->n_devices; i++)
                         missing |= !p->devices[i].dev.present;
                 if (missing) {
-                        (void)apply_rescan_missing(&a, p, &err);
+                        /* A device's failure is journaled and shows again in the new plan; a lock that
+                         * could not be taken fails the run here (apply_plan would wait for it again). */
+                        err = (struct pgr_error){};
+                        r = apply_rescan_missing(&a, p, &err);
+                        if (r < 0 && err.msg[0])
+                                goto fail;
                         plan_free(p);
                         p = NULL;
                         /* Facts changed: plan again from what the rescan left. */
@@ -615,6 +621,10 @@ int run_hook(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, con
                                 state_warn(j, vmid, phase, state_vm_devices_path(vmid, path), state_forget_vm(ctx, vmid));
                         }
                 }
+                /* The VM's claims follow its config: a function it gives with keep/mdev now, or no longer at
+                 * all, is not taken from its host driver at the next boot. Never fails the run. */
+                if (claim_reconcile(ctx, j, in.conf, in.maps, phase_str) == -ENOMEM)
+                        say(o, "out of memory reconciling the claims of VM %lu", vmid);
                 summary(j, vmid, phase, &res, r < 0, t0);
                 if (r < 0) {
                         bool abort_start = phase == PHASE_PRE_START && vm.on_failure == POLICY_ON_FAILURE_ABORT;
@@ -775,10 +785,10 @@ static size_t expand_addrs(struct pgr_ctx *ctx, const struct pci_addr *addrs, si
         return k;
 }
 
-/* One function of the plan: record the claim (with the plan's pin) and, when no host driver holds it,
- * give it to vfio-pci and pin it now. Returns 1 when it failed. */
+/* One function of the plan: record the claim (with the plan's pin and the card's identity) and, when no
+ * host driver holds it, give it to vfio-pci and pin it now. Fills it; returns 1 when it failed. */
 static int claim_one(struct pgr_ctx *ctx, struct pcidev_access *acc, const struct plan_device *d,
-                     unsigned long owner, const struct run_options *o)
+                     unsigned long owner, const struct run_options *o, struct run_claim_item *it)
 {
         _cleanup_(lock_releasep) struct pgr_lock lock = PGR_LOCK_INIT;
         const char *skip = plan_use_skip_reason(d->use);
@@ -787,20 +797,22 @@ static int claim_one(struct pgr_ctx *ctx, struct pcidev_access *acc, const struc
         struct apply_claim_result res;
         struct pgr_error err = {};
         struct apply_ctx ac = { .ctx = ctx, .acc = acc, .phase = PHASE_MANUAL, .dry_run = o->dry_run };
-        char who[32], now[320] = "";
-        bool created = false, for_safety = false;
+        bool for_safety = false;
         int r;
 
+        *it = (struct run_claim_item){ .vendor = c.vendor, .device = c.device };
+        snprintf(it->bdf, sizeof(it->bdf), "%s", d->dev.bdf);
         if (skip) {
-                printf("%s: not claimed: %s\n", d->dev.bdf, skip);
+                it->outcome = RUN_CLAIM_SKIPPED_USE;
+                it->skip_reason = skip;
                 return 0;
         }
         if (!d->dev.present) {
-                printf("%s: not claimed: not present\n", d->dev.bdf);
+                it->outcome = RUN_CLAIM_MISSING;
                 return 1;
         }
         if (d->dev.header_type == 1) {
-                printf("%s: not claimed: a PCI bridge is never given to vfio-pci\n", d->dev.bdf);
+                it->outcome = RUN_CLAIM_BRIDGE;
                 return 1;
         }
         for (size_t i = 0; i < d->n_actions; i++)
@@ -808,47 +820,50 @@ static int claim_one(struct pgr_ctx *ctx, struct pcidev_access *acc, const struc
         /* "no usable reset" is a skip for safety too, but of the VM's own function (pinned to none). */
         for_safety &= !(d->needs_reset && d->n_ladder == 0);
         snprintf(c.pin, sizeof(c.pin), "%s", d->pin);
-        if (owner == CLAIM_OWNER_MANUAL)
-                snprintf(who, sizeof(who), "by hand");
-        else
-                snprintf(who, sizeof(who), "for VM %lu", owner);
+        snprintf(it->pin, sizeof(it->pin), "%s", claim_pin_name(&c));
+        /* What tells this card from an identical one renumbered onto its address later. */
+        r = claim_identify(ctx, &d->dev, &c);
+        if (r < 0) {
+                it->outcome = RUN_CLAIM_NO_PATH;
+                snprintf(it->why, sizeof(it->why), "%s", strerror(-r));
+                return 1;
+        }
         if (!o->dry_run) {
-                r = claim_add(ctx, &c, owner, &created, &err);
+                r = claim_add(ctx, &c, owner, &it->created, &err);
                 if (r < 0) {
-                        say(o, "%s", err.msg);
+                        it->outcome = RUN_CLAIM_RECORD_FAILED;
+                        snprintf(it->why, sizeof(it->why), "%s", err.msg);
                         return 1;
                 }
         }
+        it->outcome = RUN_CLAIM_CLAIMED;
+        snprintf(it->driver, sizeof(it->driver), "%s", d->dev.driver);
         /* Someone else's right now (reserved by or open in another VM): the record is for the next
          * boot; nothing of theirs is written. */
         if (for_safety)
-                snprintf(now, sizeof(now), "in use elsewhere now: claimed for the next boot only");
+                it->now = RUN_CLAIM_NOW_ELSEWHERE;
         else if (d->dev.driver[0] && !streq(d->dev.driver, "vfio-pci"))
-                snprintf(now, sizeof(now), "bound to %s now: claimed for the next boot only (not unbound; "
-                         "'udevadm trigger --action=add %s' hands it over now)", d->dev.driver, d->dev.bdf);
+                it->now = RUN_CLAIM_NOW_HOST_DRIVER;
         else if (o->dry_run) /* a dry run writes nothing, not even a lock file */
-                snprintf(now, sizeof(now), "%s now", d->dev.driver[0] ? "on vfio-pci" : "would be given to vfio-pci");
+                it->now = RUN_CLAIM_NOW_DRY_RUN;
         else if (lock_slot(ctx, &d->dev.addr, owner, "claim", 0, &lock, &err) < 0)
-                snprintf(now, sizeof(now), "a pve-gpu-reset run holds the slot now: it binds and pins the function");
+                it->now = RUN_CLAIM_NOW_BUSY;
         else {
                 r = apply_claim(&ac, &d->dev.addr, d->pin_set ? d->pin : NULL, false, d->policy.bind_timeout_ms, &res);
                 if (r < 0) {
-                        snprintf(now, sizeof(now), "not given to vfio-pci now: %.120s", res.why);
-                        printf("%s (%04x:%04x): %sclaimed %s, pin %s; %s\n", d->dev.bdf, c.vendor, c.device,
-                               o->dry_run ? "would be " : "", who, claim_pin_name(&c), now);
+                        it->outcome = RUN_CLAIM_NOT_APPLIED;
+                        snprintf(it->why, sizeof(it->why), "%s", res.why);
                         return 1;
                 }
-                snprintf(now, sizeof(now), "%s now%s", res.vfio_missing ? "unbound (vfio-pci not loaded)" : "on vfio-pci",
-                         c.pin_set && !res.pinned && !o->dry_run ? " (the pin did not take: the kernel's list stays)" : "");
+                it->now = RUN_CLAIM_NOW_VFIO;
+                it->vfio_missing = res.vfio_missing;
+                it->pin_not_taken = c.pin_set && !res.pinned;
         }
-        printf("%s (%04x:%04x): %sclaimed %s, pin %s%s; %s\n", d->dev.bdf, c.vendor, c.device,
-               o->dry_run ? "would be " : "", who, claim_pin_name(&c),
-               !o->dry_run && !created ? " (claim updated)" : "", now);
         return 0;
 }
 
 int run_claim(struct pgr_ctx *ctx, unsigned long vmid, const struct pci_addr *addrs, size_t n,
-              const struct run_options *o)
+              const struct run_options *o, struct run_claim_result *ret)
 {
         _cleanup_(plan_freep) struct plan *p = NULL;
         struct pci_addr funcs[PLAN_MAX_DEVICES];
@@ -858,10 +873,11 @@ int run_claim(struct pgr_ctx *ctx, unsigned long vmid, const struct pci_addr *ad
         size_t n_confs = 0;
         int failed = 0, status, r;
 
+        ret->no_hostpci = false;
+        ret->n = 0;
         if (vmid) {
                 if (!vm_has_hostpci(ctx, vmid, o, &status)) {
-                        if (status == 0)
-                                printf("VM %lu: no hostpci entry, nothing to claim\n", vmid);
+                        ret->no_hostpci = status == 0;
                         return status;
                 }
                 status = run_vm_plan(ctx, vmid, PHASE_PRE_START, o, false, &in, &p, &err);
@@ -902,8 +918,10 @@ int run_claim(struct pgr_ctx *ctx, unsigned long vmid, const struct pci_addr *ad
                         goto out;
                 }
         }
-        for (size_t i = 0; i < p->n_devices; i++)
-                failed |= claim_one(ctx, in.acc, &p->devices[i], vmid ? vmid : CLAIM_OWNER_MANUAL, o);
+        for (size_t i = 0; i < p->n_devices && i < ELEMENTSOF(ret->items); i++) {
+                failed |= claim_one(ctx, in.acc, &p->devices[i], vmid ? vmid : CLAIM_OWNER_MANUAL, o, &ret->items[i]);
+                ret->n = i + 1;
+        }
         status = failed ? -EIO : 0;
 out:
         free_all_confs(confs, n_confs);
@@ -911,22 +929,40 @@ out:
         return status;
 }
 
-int run_unclaim(struct pgr_ctx *ctx, unsigned long vmid, const struct pci_addr *addrs, size_t n,
-                const struct run_options *o)
+static struct run_unclaim_item *unclaim_item(struct run_unclaim_result *ret, const struct pci_addr *a,
+                                             enum run_unclaim_outcome outcome)
 {
-        struct claim claims[CLAIM_MAX];
+        struct run_unclaim_item *it;
+
+        if (ret->n >= ELEMENTSOF(ret->items))
+                return NULL;
+        it = &ret->items[ret->n++];
+        *it = (struct run_unclaim_item){ .outcome = outcome };
+        pci_addr_format(a, it->bdf);
+        return it;
+}
+
+int run_unclaim(struct pgr_ctx *ctx, unsigned long vmid, const struct pci_addr *addrs, size_t n,
+                const struct run_options *o, struct run_unclaim_result *ret)
+{
+        _cleanup_free_ struct claim *claims = NULL;
         struct pgr_error err = {};
-        size_t n_claims = 0, bad = 0, done = 0;
+        size_t n_claims = 0, bad = 0;
         int failed = 0, r;
 
-        r = claim_list(ctx, claims, ELEMENTSOF(claims), &n_claims, &bad);
+        ret->n = 0;
+        ret->n_malformed_left = 0;
+        claims = calloc(CLAIM_MAX, sizeof(*claims));
+        if (!claims)
+                return -ENOMEM;
+        r = claim_list(ctx, claims, CLAIM_MAX, &n_claims, &bad);
         if (r < 0 && r != -ENOBUFS) {
                 say(o, "cannot read %s: %s", CLAIM_DIR, strerror(-r));
                 return -EIO;
         }
         for (size_t i = 0; i < n_claims; i++) {
                 const struct claim *c = &claims[i];
-                char bdf[PCI_ADDR_STRLEN], owners[256];
+                struct run_unclaim_item *it;
                 bool named = false;
                 size_t left = 0;
 
@@ -934,65 +970,61 @@ int run_unclaim(struct pgr_ctx *ctx, unsigned long vmid, const struct pci_addr *
                         named = addrs[k].func < 0 ? pci_addr_same_slot(&addrs[k], &c->addr) : pci_addr_eq(&addrs[k], &c->addr);
                 if (vmid ? !claim_has_owner(c, vmid) : !named)
                         continue;
-                done++;
-                pci_addr_format(&c->addr, bdf);
                 if (o->dry_run) {
-                        printf("%s: would be unclaimed%s\n", bdf, vmid && c->n_owners > 1 ? " by this VM (others still claim it)" : "");
+                        it = unclaim_item(ret, &c->addr, RUN_UNCLAIM_WOULD);
+                        if (it)
+                                it->others = vmid && c->n_owners > 1;
                         continue;
                 }
                 r = claim_drop(ctx, &c->addr, vmid, vmid == 0, &left, &err);
+                it = unclaim_item(ret, &c->addr, r < 0 ? RUN_UNCLAIM_FAILED : left ? RUN_UNCLAIM_KEPT_BY_OTHERS
+                                                                                  : RUN_UNCLAIM_REMOVED);
                 if (r < 0) {
-                        say(o, "%s", err.msg[0] ? err.msg : strerror(-r));
+                        if (it)
+                                snprintf(it->why, sizeof(it->why), "%s", err.msg[0] ? err.msg : strerror(-r));
                         failed = 1;
                         continue;
                 }
-                if (left) {
+                if (left && it) {
                         struct claim rest;
 
                         if (claim_load(ctx, &c->addr, &rest, &err) >= 0)
-                                claim_owners_format(&rest, owners, sizeof(owners));
+                                claim_owners_format(&rest, it->owners, sizeof(it->owners));
                         else
-                                snprintf(owners, sizeof(owners), "others");
-                        printf("%s: VM %lu no longer claims it; still claimed by %s\n", bdf, vmid, owners);
-                } else
-                        printf("%s: unclaimed (it stays on its driver until the next boot)\n", bdf);
+                                snprintf(it->owners, sizeof(it->owners), "others");
+                }
         }
         /* unclaim BDF of a record that does not parse: remove it all the same. */
         for (size_t k = 0; !vmid && k < n; k++) {
+                struct run_unclaim_item *it;
                 struct claim c;
-                char bdf[PCI_ADDR_STRLEN];
                 size_t left;
 
                 if (addrs[k].func < 0 || claim_load(ctx, &addrs[k], &c, &err) != -EINVAL)
                         continue;
-                done++;
                 if (!o->dry_run && claim_drop(ctx, &addrs[k], 0, true, &left, &err) < 0) {
-                        say(o, "%s", err.msg);
+                        it = unclaim_item(ret, &addrs[k], RUN_UNCLAIM_FAILED);
+                        if (it)
+                                snprintf(it->why, sizeof(it->why), "%s", err.msg);
                         failed = 1;
-                } else
-                        printf("%s: malformed claim record %sremoved\n", pci_addr_format(&addrs[k], bdf),
-                               o->dry_run ? "would be " : "");
+                } else {
+                        it = unclaim_item(ret, &addrs[k], RUN_UNCLAIM_MALFORMED_REMOVED);
+                        if (it)
+                                it->dry_run = o->dry_run;
+                }
         }
-        if (!done) {
-                if (vmid)
-                        printf("VM %lu: no claim to remove\n", vmid);
-                else
-                        printf("nothing claimed at the address%s given\n", n > 1 ? "es" : "");
-        }
-        if (bad && vmid)
-                say(o, "%zu malformed record%s under %s left alone (unclaim BDF removes one)",
-                        bad, bad > 1 ? "s" : "", CLAIM_DIR);
+        if (vmid)
+                ret->n_malformed_left = bad;
         return failed ? -EIO : 0;
 }
 
-int run_claim_udev(struct pgr_ctx *ctx, const struct pci_addr *a, const struct run_options *o, struct journal *j)
+int run_claim_udev(struct pgr_ctx *ctx, const struct pci_addr *a, const struct run_options *o, struct journal *j,
+                   enum claim_udev_outcome *ret_outcome, char *ret_pin, size_t pin_size)
 {
         _cleanup_(policy_freep) struct policy *policy = NULL;
         struct policy_settings s;
-        enum claim_udev_outcome outcome;
         struct pgr_error err = {};
         unsigned vendor = 0, device = 0;
-        char pin[24] = "";
         int r;
 
         /* The policy's bind timeout for this card; a policy that does not load must not leave the card
@@ -1002,14 +1034,10 @@ int run_claim_udev(struct pgr_ctx *ctx, const struct pci_addr *a, const struct r
         (void)sysfs_dev_read_hex(ctx, a, "vendor", &vendor);
         (void)sysfs_dev_read_hex(ctx, a, "device", &device);
         policy_resolve(policy, 0, vendor, device, &s);
-        r = claim_udev(ctx, j, a, s.bind_timeout_ms, &outcome, pin, sizeof(pin));
-        if (r < 0)
+        r = claim_udev(ctx, j, a, s.bind_timeout_ms, CLAIM_UDEV_LOCK_WAIT_MS, ret_outcome, ret_pin, pin_size);
+        if (r < 0) {
                 say(o, "claim: %s", strerror(-r));
-        /* udev's environment for the rule's next lines (and `udevadm info`): loads vfio-pci when claimed. */
-        if (outcome == CLAIM_UDEV_DONE) {
-                printf("PVE_GPU_RESET_CLAIM=vfio-pci\n");
-                if (pin[0])
-                        printf("PVE_GPU_RESET_PIN=%s\n", pin);
+                *ret_outcome = CLAIM_UDEV_FAILED;
         }
         return 0;
 }

@@ -11,6 +11,7 @@
 #include "log/journal.h"
 #include "pve/mapping.h"
 #include "pve/vmconf.h"
+#include "reset/claim.h"
 #include "reset/plan.h"
 #include "reset/policy.h"
 
@@ -71,19 +72,90 @@ int run_reset(struct pgr_ctx *ctx, const struct pci_addr *addrs, size_t n, const
 
 bool run_method_valid(const char *method);
 
+/* What `claim` did to one function, for the command to say (src/cmd-claim.c prints one line each). */
+enum run_claim_outcome {
+        RUN_CLAIM_SKIPPED_USE,          /* keep/mdev: not claimed (skip_reason says why); not a failure */
+        RUN_CLAIM_MISSING,              /* not present: not claimed */
+        RUN_CLAIM_BRIDGE,               /* a PCI bridge: never given to vfio-pci */
+        RUN_CLAIM_NO_PATH,              /* its place below /sys/devices could not be read (error) */
+        RUN_CLAIM_RECORD_FAILED,        /* the record could not be written (why) */
+        RUN_CLAIM_CLAIMED,              /* recorded (or would be, dry run); now says the live state */
+        RUN_CLAIM_NOT_APPLIED,          /* recorded, but not given to vfio-pci now (why) */
+};
+
+/* The live state of a claimed function after the claim. */
+enum run_claim_now {
+        RUN_CLAIM_NOW_ELSEWHERE,        /* reserved by or open in another VM: for the next boot only */
+        RUN_CLAIM_NOW_HOST_DRIVER,      /* on the host driver (driver): for the next boot only, not unbound */
+        RUN_CLAIM_NOW_DRY_RUN,          /* dry run: on vfio-pci already (driver), or would be given to it */
+        RUN_CLAIM_NOW_BUSY,             /* a pve-gpu-reset run holds the slot: it binds and pins the function */
+        RUN_CLAIM_NOW_VFIO,             /* on vfio-pci, or unbound until vfio-pci loads (vfio_missing) */
+};
+
+struct run_claim_item {
+        char bdf[PCI_ADDR_STRLEN];
+        unsigned vendor, device;
+        enum run_claim_outcome outcome;
+        const char *skip_reason;        /* RUN_CLAIM_SKIPPED_USE: plan_use_skip_reason */
+        char pin[24];                   /* claim_pin_name: "none", "-", a method */
+        bool created;                   /* no record existed (else "claim updated") */
+        enum run_claim_now now;
+        char driver[64];                /* the driver it is on ("" none) */
+        bool vfio_missing;              /* RUN_CLAIM_NOW_VFIO: left unbound, vfio-pci not loaded */
+        bool pin_not_taken;             /* RUN_CLAIM_NOW_VFIO: the pin was refused, the kernel's list stays */
+        char why[512];                  /* RUN_CLAIM_NO_PATH, RECORD_FAILED, NOT_APPLIED */
+};
+
+struct run_claim_result {
+        bool no_hostpci;                /* claim VMID of a VM without a hostpci entry: nothing to claim */
+        size_t n;
+        struct run_claim_item items[PLAN_MAX_DEVICES];
+};
+
 /* `claim VMID | BDF...` (also the second half of `attach VMID`): records a claim for each function of
- * the VM's pre-start plan (or each function named; a slot = its functions), with the plan's pin. A
- * keep/mdev function, a bridge, a missing function are not claimed (said why). A function not on a
- * host driver is also given to vfio-pci and pinned now; one on a host driver is claimed for the next
- * boot only (said so), never unbound. --dry-run prints the same lines and writes nothing. */
+ * the VM's pre-start plan (or each function named; a slot = its functions), with the plan's pin and
+ * what identifies the card. A keep/mdev function, a bridge, a missing function are not claimed (the
+ * item says why). A function not on a host driver is also given to vfio-pci and pinned now; one on a
+ * host driver is claimed for the next boot only, never unbound. o->dry_run: the same decisions, nothing
+ * written. ret (the caller's, any size) holds one item per function, in plan order, also on failure
+ * after the plan was made. Returns 0, -EIO when a function failed (an item says which), -EINVAL for bad
+ * input; what stops the run before any function is told through o->on_message. */
 int run_claim(struct pgr_ctx *ctx, unsigned long vmid, const struct pci_addr *addrs, size_t n,
-              const struct run_options *o);
+              const struct run_options *o, struct run_claim_result *ret);
+
+enum run_unclaim_outcome {
+        RUN_UNCLAIM_WOULD,              /* dry run: would be unclaimed (others: by this VM only) */
+        RUN_UNCLAIM_KEPT_BY_OTHERS,     /* this VM dropped; owners still claim it */
+        RUN_UNCLAIM_REMOVED,            /* the record is gone */
+        RUN_UNCLAIM_MALFORMED_REMOVED,  /* a record that does not parse, removed (or would be: dry run) */
+        RUN_UNCLAIM_FAILED,             /* why */
+};
+
+struct run_unclaim_item {
+        char bdf[PCI_ADDR_STRLEN];
+        enum run_unclaim_outcome outcome;
+        bool others;                    /* RUN_UNCLAIM_WOULD: other owners keep it */
+        bool dry_run;                   /* RUN_UNCLAIM_MALFORMED_REMOVED: would be removed */
+        char owners[256];               /* RUN_UNCLAIM_KEPT_BY_OTHERS */
+        char why[512];                  /* RUN_UNCLAIM_FAILED */
+};
+
+struct run_unclaim_result {
+        size_t n;
+        struct run_unclaim_item items[CLAIM_MAX + 64];
+        size_t n_malformed_left;        /* unclaim VMID: records that do not parse, left alone */
+};
+
 /* `unclaim VMID | BDF...` (and `detach VMID`): VMID drops the VM as an owner of its claims (a claim
  * another VM or a manual claim still holds stays); BDF drops the claim whatever holds it. Live state
- * is left as it is (the function stays on vfio-pci until the next boot). */
+ * is left as it is (the function stays on vfio-pci until the next boot). ret: one item per record
+ * touched (n 0: nothing claimed there). Returns 0, or -EIO when a record could not be changed. */
 int run_unclaim(struct pgr_ctx *ctx, unsigned long vmid, const struct pci_addr *addrs, size_t n,
-                const struct run_options *o);
-/* `claim --udev BDF`, run by 70-pve-gpu-reset.rules (IMPORT{program}) at a PCI add event: claim_udev,
- * then "PVE_GPU_RESET_CLAIM=vfio-pci" (and PVE_GPU_RESET_PIN=) on stdout for udev's environment when
- * the function was claimed. Always 0: a device event must go on. */
-int run_claim_udev(struct pgr_ctx *ctx, const struct pci_addr *a, const struct run_options *o, struct journal *j);
+                const struct run_options *o, struct run_unclaim_result *ret);
+
+/* `claim --udev BDF`, run by 70-pve-gpu-reset.rules (IMPORT{program}) at a PCI add event: claim_udev
+ * (the journal j says what it did), with the policy's bind timeout for the card. ret_outcome (and
+ * ret_pin: the pin written, "" none) tell the command what to print for udev's environment. Always 0:
+ * a device event must go on (a failure outside the device is told through o->on_message). */
+int run_claim_udev(struct pgr_ctx *ctx, const struct pci_addr *a, const struct run_options *o, struct journal *j,
+                   enum claim_udev_outcome *ret_outcome, char *ret_pin, size_t pin_size);

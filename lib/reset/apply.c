@@ -270,11 +270,16 @@ static void describe_nvidia_holders(const struct pgr_ctx *ctx, char *buf, size_t
                 snprintf(buf + w, size - w, "; or keep nvidia off this card (blacklist or softdep)");
 }
 
-/* Unbinding a host driver can block for good: nvidia waits until every /dev/nvidia* user (nvidia-persistenced,
- * an LXC container, Xorg) closes it, and a hookscript has no timeout: the VM start would hang. The write
- * is made in a child process and waited for at most timeout_ms (the policy's bind_timeout_ms); then the
- * child gets SIGKILL and is left behind (one stuck in the kernel dies when the write returns). */
-static int unbind_bounded(struct apply_ctx *a, const struct pci_addr *dev, const char *bdf, unsigned timeout_ms)
+/* A sysfs write that runs a driver's code in the kernel can block for good: a host driver's unbind
+ * (nvidia waits until every /dev/nvidia* user - nvidia-persistenced, an LXC container, Xorg - closes
+ * it) and its probe through drivers_probe (release_after_stop: an AMD card with the reset bug, a
+ * driver waiting for its firmware). A hookscript has no timeout: the VM start (or post-stop) would
+ * hang. The write is made in a child process and waited for at most timeout_ms (the policy's
+ * bind_timeout_ms); then the child gets SIGKILL and is left behind (one stuck in the kernel dies when
+ * the write returns). dev NULL: attr is an absolute sysfs path (drivers_probe). -ETIMEDOUT: the kernel
+ * still holds the device's lock; the caller writes nothing more near it. */
+static int write_bounded(struct apply_ctx *a, const struct pci_addr *dev, const char *attr, const char *value,
+                         unsigned timeout_ms)
 {
         long long deadline;
         unsigned step = 1;
@@ -294,7 +299,7 @@ static int unbind_bounded(struct apply_ctx *a, const struct pci_addr *dev, const
                  * stdout/stderr pipes: PVE::Tools::run_command reads them to EOF, so a stuck child that
                  * held them would hold the VM start after the hook has exited. */
                 (void)close_range(0, ~0U, 0);
-                r = sysfs_dev_write(a->ctx, dev, "driver/unbind", bdf);
+                r = dev ? sysfs_dev_write(a->ctx, dev, attr, value) : sysfs_write(a->ctx, attr, value);
                 _exit(r < 0 ? (-r & 0xff) : 0);
         }
         deadline = monotonic_usec() + (long long)timeout_ms * 1000;
@@ -317,6 +322,11 @@ static int unbind_bounded(struct apply_ctx *a, const struct pci_addr *dev, const
         if (!WIFEXITED(status))
                 return -EINTR;
         return -WEXITSTATUS(status);
+}
+
+static int unbind_bounded(struct apply_ctx *a, const struct pci_addr *dev, const char *bdf, unsigned timeout_ms)
+{
+        return write_bounded(a, dev, "driver/unbind", bdf, timeout_ms);
 }
 
 /* qemu-server loads vfio-pci itself before it binds a function (pve-common SysFSTools.pm
@@ -814,15 +824,19 @@ static int unpin_reset_method(struct apply_ctx *a, const struct plan_device *d)
 }
 
 /* policy release_after_stop: driver_override cleared, off vfio-pci (bounded: vfio-pci waits for any
- * user of the device), drivers_probe; the driver link says who took it ("" none: no host driver for
- * it is loaded, which is fine). Only from vfio-pci or no driver: a host driver already there stays. */
-static int release_to_host(struct apply_ctx *a, const struct plan_device *d, char *ret_driver, size_t size)
+ * user of the device), drivers_probe (bounded too: it runs the host driver's probe); the driver link
+ * says who took it ("" none: no host driver for it is loaded, which is fine). Only from vfio-pci or no
+ * driver: a host driver already there stays. -ETIMEDOUT: the unbind or the probe did not finish (why
+ * says which); the kernel holds the device's lock, so the caller writes nothing more near it. */
+static int release_to_host(struct apply_ctx *a, const struct plan_device *d, char *ret_driver, size_t size, char *why,
+                           size_t why_size)
 {
         const struct pci_addr *dev = &d->dev.addr;
         char bdf[PCI_ADDR_STRLEN], now[64];
         int r;
 
         ret_driver[0] = '\0';
+        why[0] = '\0';
         if (a->dry_run || !host_free(a->ctx, dev))
                 return 0;
         pci_addr_format(dev, bdf);
@@ -837,12 +851,19 @@ static int release_to_host(struct apply_ctx *a, const struct plan_device *d, cha
         current_driver(a->ctx, dev, now, sizeof(now));
         if (streq(now, VFIO_DRIVER)) {
                 r = unbind_bounded(a, dev, bdf, d->policy.bind_timeout_ms);
+                if (r == -ETIMEDOUT)
+                        snprintf(why, why_size, "unbinding from %s did not finish within %u ms", VFIO_DRIVER,
+                                 d->policy.bind_timeout_ms);
                 if (r < 0)
                         return r;
                 if (!wait_for(cond_unbound, a->ctx, dev, NULL, d->policy.bind_timeout_ms))
                         return -EBUSY;
         }
-        r = sysfs_write(a->ctx, "/sys/bus/pci/drivers_probe", bdf);
+        r = write_bounded(a, NULL, "/sys/bus/pci/drivers_probe", bdf, d->policy.bind_timeout_ms);
+        if (r == -ETIMEDOUT) {
+                snprintf(why, why_size, "the host driver's probe did not finish within %u ms", d->policy.bind_timeout_ms);
+                return r;
+        }
         current_driver(a->ctx, dev, ret_driver, size);
         return r < 0 ? r : 0;
 }
@@ -1530,11 +1551,24 @@ static int prepare_device(struct run_state *rs, struct plan_device *d, struct ap
         return failed;
 }
 
-static int lock_all_slots(struct apply_ctx *a, struct plan *p, struct pgr_lock *locks, size_t *n_locks,
+void apply_slot_locks_release(struct apply_slot_locks *l)
+{
+        for (size_t i = 0; l && i < l->n; i++)
+                lock_release(&l->locks[i]);
+        if (l)
+                l->n = 0;
+}
+
+/* Every slot of the plan locked in held (which may hold some already: a->locks after a rescan). Always
+ * in address order, so two runs never wait on each other in a cycle: when the plan names a slot held
+ * does not have (a mapping that resolved elsewhere after the rescan), every lock is dropped and the
+ * whole set taken again in order. */
+static int lock_all_slots(struct apply_ctx *a, const struct plan *p, struct apply_slot_locks *held,
                           struct pgr_error *err)
 {
         struct pci_addr slots[PLAN_MAX_DEVICES];
         size_t n = 0;
+        bool all_held = true;
         int r;
 
         for (size_t i = 0; i < p->n_devices; i++) {
@@ -1543,8 +1577,14 @@ static int lock_all_slots(struct apply_ctx *a, struct plan *p, struct pgr_lock *
                 s.func = -1;
                 if (!covered(slots, n, &s, true))
                         slots[n++] = s;
+                all_held &= covered(held->slots, held->n, &s, true);
         }
-        /* Always in address order, so two runs never wait on each other in a cycle. */
+        if (all_held)
+                return 0;
+        for (size_t i = 0; i < held->n; i++)
+                if (!covered(slots, n, &held->slots[i], true) && n < ELEMENTSOF(slots))
+                        slots[n++] = held->slots[i];
+        apply_slot_locks_release(held);
         for (size_t i = 1; i < n; i++)
                 for (size_t j = i; j > 0 && pci_addr_cmp(&slots[j - 1], &slots[j]) > 0; j--) {
                         struct pci_addr t = slots[j];
@@ -1553,11 +1593,12 @@ static int lock_all_slots(struct apply_ctx *a, struct plan *p, struct pgr_lock *
                         slots[j - 1] = t;
                 }
         for (size_t i = 0; i < n; i++) {
-                locks[i] = (struct pgr_lock)PGR_LOCK_INIT;
-                r = lock_slot(a->ctx, &slots[i], a->vmid, phase_to_string(a->phase), a->lock_timeout_ms, &locks[i], err);
+                held->locks[i] = (struct pgr_lock)PGR_LOCK_INIT;
+                r = lock_slot(a->ctx, &slots[i], a->vmid, phase_to_string(a->phase), a->lock_timeout_ms, &held->locks[i], err);
                 if (r < 0)
                         return r;
-                *n_locks = i + 1;
+                held->slots[i] = slots[i];
+                held->n = i + 1;
         }
         return 0;
 }
@@ -1576,6 +1617,16 @@ static void refresh_foreign(struct foreign_check *fc, struct reservations *reser
         fc->now = (long long)time(NULL);
 }
 
+/* The function's IOMMU group now: a remove+rescan earlier in this run (its own rung, a sibling's, the
+ * rescan of a missing function) may have renumbered it (both Debian kernels do), so the plan's number
+ * may name another group by now. -1: none (no IOMMU, or gone): only the reservations then count. */
+static int group_now(struct apply_ctx *a, const struct plan_device *d)
+{
+        int group = pcidev_iommu_group(a->ctx, &d->dev.addr);
+
+        return group < 0 ? -1 : group;
+}
+
 /* Under the slot locks, just before the device is touched: did it become another VM's while this run
  * waited (a reservation, its IOMMU group opened)? Then it is skipped for safety and the phase fails,
  * saying so. The plan's own skips were journaled already; this is for what changed since. */
@@ -1587,7 +1638,7 @@ static bool became_foreign(struct run_state *rs, struct plan_device *d, struct a
 
         if (d->n_actions == 0 || d->actions[0].kind == ACTION_SKIP)
                 return false;
-        if (!foreign_check_device(rs->fc, &d->dev.addr, d->dev.iommu_group, &h))
+        if (!foreign_check_device(rs->fc, &d->dev.addr, group_now(a, d), &h))
                 return false;
         foreign_holder_describe(&h, whose, sizeof(whose));
         res->n_skipped++;
@@ -1608,7 +1659,7 @@ static bool held_elsewhere(struct run_state *rs, const struct plan_device *d, co
         struct foreign_holder h;
         char whose[160];
 
-        if (!foreign_check_device(rs->fc, &d->dev.addr, d->dev.iommu_group, &h))
+        if (!foreign_check_device(rs->fc, &d->dev.addr, group_now(rs->a, d), &h))
                 return false;
         foreign_holder_describe(&h, whose, sizeof(whose));
         journal_step(rs->a, d,
@@ -1623,14 +1674,13 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
         struct reservations reserved = {};
         struct foreign_check fc = { .ctx = a->ctx, .res = &reserved, .vmid = a->vmid };
         struct run_state rs = { .a = a, .p = p, .fc = &fc };
-        struct pgr_lock locks[PLAN_MAX_DEVICES];
+        struct apply_slot_locks own = {}, *locks = a->locks ? a->locks : &own;
         int prepare_result[PLAN_MAX_DEVICES] = { 0 };
         bool prepared[PLAN_MAX_DEVICES] = { false }, stuck = false;
-        size_t n_locks = 0;
         int r, ret = 0;
 
         memset(res, 0, sizeof(*res));
-        r = lock_all_slots(a, p, locks, &n_locks, err);
+        r = lock_all_slots(a, p, locks, err);
         if (r < 0) {
                 journal_step(a, NULL,
                              &(struct step){ .msgid = PGR_MSGID_LOCK_TIMEOUT, .priority = LOG_ERR, .action = "lock",
@@ -1753,7 +1803,7 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
          * sibling's slot reset later in this run. Only a card that came out of its reset usable. */
         for (size_t i = 0; i < p->n_devices && !stuck; i++) {
                 struct plan_device *d = &p->devices[i];
-                char drv[64];
+                char drv[64], why[160];
                 long long t0;
                 int q;
 
@@ -1764,7 +1814,22 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
                 if (held_elsewhere(&rs, d, "release"))
                         continue;
                 t0 = monotonic_usec();
-                q = release_to_host(a, d, drv, sizeof(drv));
+                q = release_to_host(a, d, drv, sizeof(drv), why, sizeof(why));
+                if (q == -ETIMEDOUT) {
+                        /* A stuck unbind or probe holds the device lock in the kernel: touch nothing more,
+                         * not even a sibling's release. The phase fails: the card has no usable driver. */
+                        journal_step(a, d,
+                                     &(struct step){ .msgid = PGR_MSGID_RELEASED, .priority = LOG_ERR,
+                                                     .action = "release", .result = "failed", .started_usec = t0,
+                                                     .driver_before = VFIO_DRIVER, .error = q },
+                                     "%s: %s (policy release_after_stop); nothing more is written near it, see the "
+                                     "kernel log for the driver", d->dev.bdf, why);
+                        res->n_failed++;
+                        if (!res->first_failure[0])
+                                snprintf(res->first_failure, sizeof(res->first_failure), "%s: %s", d->dev.bdf, why);
+                        ret = -EIO;
+                        break;
+                }
                 journal_step(a, d,
                              &(struct step){ .msgid = PGR_MSGID_RELEASED, .priority = q < 0 ? LOG_WARNING : LOG_INFO,
                                              .action = "release", .result = q < 0 ? "failed" : "ok", .started_usec = t0,
@@ -1772,13 +1837,9 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
                              "%s: %s%s%s (policy release_after_stop)", d->dev.bdf,
                              q < 0 ? "could not be released to its host driver: " : drv[0] ? "released to " : "released: no host driver took it",
                              q < 0 ? strerror(-q) : drv, q < 0 ? "; it stays on vfio-pci" : "");
-                /* a stuck unbind holds the device lock in the kernel: touch nothing more */
-                if (q == -ETIMEDOUT)
-                        break;
         }
 out:
-        for (size_t i = 0; i < n_locks; i++)
-                lock_release(&locks[i]);
+        apply_slot_locks_release(&own);
         reservations_done(&reserved);
         return ret;
 }
@@ -1940,16 +2001,26 @@ static bool power_on_missing(struct run_state *rs, struct plan_device *d, char *
 
 int apply_rescan_missing(struct apply_ctx *a, struct plan *p, struct pgr_error *err)
 {
-        (void)err;
+        _cleanup_(apply_slot_locks_releasep) struct apply_slot_locks own = {};
         struct run_state rs = { .a = a, .p = p };
-        int ret = 0;
+        int r, ret = 0;
 
+        /* The rescan's add events reach udev while this run binds what came back: its `claim --udev`
+         * must find the slot held (claim_udev leaves the function to us), and stays held into
+         * apply_plan (a->locks) so nothing comes between the bind here and the pin there. */
+        r = lock_all_slots(a, p, a->locks ? a->locks : &own, err);
+        if (r < 0) {
+                journal_step(a, NULL,
+                             &(struct step){ .msgid = PGR_MSGID_LOCK_TIMEOUT, .priority = LOG_ERR, .action = "lock",
+                                             .result = "failed", .error = r },
+                             "%s", err->msg);
+                return r;
+        }
         for (size_t i = 0; i < p->n_devices; i++) {
                 struct plan_device *d = &p->devices[i];
                 char why[384] = "";
                 const char *action = "rescan";
                 long long t0 = monotonic_usec();
-                int r;
 
                 if (d->dev.present || (d->n_actions && d->actions[0].kind == ACTION_SKIP))
                         continue;

@@ -3,9 +3,21 @@
 
 #include <stdbool.h>
 
+#include "base/lock.h"
 #include "kernel/pcidev.h"
 #include "log/journal.h"
 #include "reset/plan.h"
+
+/* The slot locks a run holds, taken in address order. A run that rescans a missing function
+ * (apply_rescan_missing) keeps them until apply_plan has bound and pinned what came back: the udev
+ * rule's `claim --udev` at the rescan's add event must find the slot held (claim_udev). */
+struct apply_slot_locks {
+        size_t n;
+        struct pci_addr slots[PLAN_MAX_DEVICES];
+        struct pgr_lock locks[PLAN_MAX_DEVICES];
+};
+void apply_slot_locks_release(struct apply_slot_locks *l);
+static inline void apply_slot_locks_releasep(struct apply_slot_locks *l) { apply_slot_locks_release(l); }
 
 /* Executes a plan through sysfs, each step verified by its effect: present, same vendor:device,
  * config space readable, bound to vfio-pci. A failed reset rung falls to the next one of the
@@ -18,6 +30,10 @@ struct apply_ctx {
         enum phase phase;
         bool dry_run;
         unsigned lock_timeout_ms;
+        /* NULL: apply_plan and apply_rescan_missing each take the slot locks and drop them again. Else
+         * they are taken into (and left in) this set, which the caller releases: held from the rescan of
+         * a missing function to the end of apply_plan. */
+        struct apply_slot_locks *locks;
 };
 
 struct apply_result {
@@ -32,7 +48,9 @@ struct apply_result {
 int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *ret, struct pgr_error *err);
 
 /* pre-start: functions of the VM that are missing get one rescan of their bus (under
- * drivers_autoprobe=0, then bound to vfio-pci). The caller re-plans afterwards. */
+ * drivers_autoprobe=0, then bound to vfio-pci), under the slot locks of the plan (a->locks keeps them
+ * for apply_plan). The caller re-plans afterwards. Returns 0, or the first device's failure (each one
+ * journaled); a lock that cannot be taken returns its errno with err set, and nothing is rescanned. */
 int apply_rescan_missing(struct apply_ctx *a, struct plan *p, struct pgr_error *err);
 
 /* Writes back what an uninterrupted run leaves in the settings a killed run had changed for a moment

@@ -3,6 +3,7 @@
 #include "reset/claim.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include "kernel/sysfs.h"
 #include "log/journal.h"
 #include "log/msgid.h"
+#include "pve/mapping.h"
 #include "pve/reservations.h"
 #include "pve/vmconf.h"
 #include "reset/apply.h"
@@ -61,11 +63,42 @@ static bool pin_valid(const char *s)
         return true;
 }
 
+/* "10de:2b85": four hex digits, a colon, four hex digits. */
+static bool id_parse(char *val, unsigned *ret_vendor, unsigned *ret_device)
+{
+        unsigned long v, d;
+        char *colon = strchr(val, ':');
+
+        if (!colon || colon - val != 4 || strlen(colon + 1) != 4)
+                return false;
+        *colon = '\0';
+        if (parse_uint(val, 16, 0xffff, &v) < 0 || parse_uint(colon + 1, 16, 0xffff, &d) < 0)
+                return false;
+        *ret_vendor = (unsigned)v;
+        *ret_device = (unsigned)d;
+        return true;
+}
+
+/* A sysfs path below /sys/devices as the kernel names PCI devices: "pciDDDD:BB/DDDD:BB:SS.F/...", lower
+ * case hex, nothing a udev log line or a path walk could misread. */
+static bool path_valid(const char *s)
+{
+        if (strncmp(s, "pci", 3) != 0 || strlen(s) >= CLAIM_PATH_MAX || strstr(s, "..") || strstr(s, "//") ||
+            s[strlen(s) - 1] == '/')
+                return false;
+        for (const char *p = s + 3; *p; p++)
+                if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || *p == ':' || *p == '.' || *p == '/'))
+                        return false;
+        return true;
+}
+
 int claim_parse(const char *text, size_t len, const struct pci_addr *a, const char *file, struct claim *ret,
                 struct pgr_error *err)
 {
         _cleanup_free_ char *copy = NULL;
-        bool have_format = false, have_id = false, have_pin = false, have_by = false;
+        bool have_format = false, have_id = false, have_pin = false, have_by = false, have_subsys = false,
+             have_path = false, have_serial = false;
+        unsigned format = 0;
         struct claim c = { .addr = *a };
         unsigned line = 0;
         char *save = NULL;
@@ -94,21 +127,31 @@ int claim_parse(const char *text, size_t len, const struct pci_addr *a, const ch
                 key = l;
                 val = eq + 1;
                 if (streq(key, "format") && !have_format) {
-                        if (!streq(val, "1"))
+                        if (!streq(val, "1") && !streq(val, "2"))
                                 goto bad;
+                        format = val[0] == '2' ? 2 : 1;
                         have_format = true;
                 } else if (streq(key, "id") && !have_id) {
-                        unsigned long v, d;
-                        char *colon = strchr(val, ':');
-
-                        if (!colon || colon - val != 4 || strlen(colon + 1) != 4)
+                        if (!id_parse(val, &c.vendor, &c.device))
                                 goto bad;
-                        *colon = '\0';
-                        if (parse_uint(val, 16, 0xffff, &v) < 0 || parse_uint(colon + 1, 16, 0xffff, &d) < 0)
-                                goto bad;
-                        c.vendor = (unsigned)v;
-                        c.device = (unsigned)d;
                         have_id = true;
+                } else if (streq(key, "subsys") && !have_subsys) {
+                        if (!id_parse(val, &c.sub_vendor, &c.sub_device))
+                                goto bad;
+                        have_subsys = true;
+                } else if (streq(key, "path") && !have_path) {
+                        if (!path_valid(val))
+                                goto bad;
+                        snprintf(c.path, sizeof(c.path), "%s", val);
+                        have_path = true;
+                } else if (streq(key, "serial") && !have_serial) {
+                        unsigned long v;
+
+                        if (strlen(val) != 16 || parse_uint(val, 16, ULONG_MAX, &v) < 0)
+                                goto bad;
+                        c.serial = (uint64_t)v;
+                        c.has_serial = true;
+                        have_serial = true;
                 } else if (streq(key, "pin") && !have_pin) {
                         if (streq(val, "-"))
                                 c.pin_set = false;
@@ -135,14 +178,22 @@ int claim_parse(const char *text, size_t len, const struct pci_addr *a, const ch
                         goto bad;
         }
         if (!have_format || !have_id || !have_pin || !have_by || c.n_owners == 0) {
-                pgr_error_set(err, "%s: incomplete claim record: needs format=1, id=, pin= and by= lines", file);
+                pgr_error_set(err, "%s: incomplete claim record: needs format=, id=, pin= and by= lines", file);
                 return -EINVAL;
         }
+        /* format 2 names the card; format 1 (older versions) has nothing but its vendor:device */
+        if (format == 2 ? !have_subsys || !have_path : have_subsys || have_path || have_serial) {
+                pgr_error_set(err, "%s: a format=2 claim record has subsys= and path= lines (serial= when the card "
+                              "has one), a format=1 record none of them", file);
+                return -EINVAL;
+        }
+        c.identified = format == 2;
         *ret = c;
         return 0;
 bad:
-        pgr_error_set(err, "%s:%u: not a claim record line (format=1, id=VVVV:DDDD, pin=METHOD|none|-, "
-                      "by=VMID|manual ...; each once)", file, line);
+        pgr_error_set(err, "%s:%u: not a claim record line (format=1|2, id=VVVV:DDDD, subsys=VVVV:DDDD, "
+                      "path=pciDDDD:BB/..., serial=16 hex digits, pin=METHOD|none|-, by=VMID|manual ...; each once)",
+                      file, line);
         return -EINVAL;
 }
 
@@ -205,6 +256,67 @@ int claim_list(const struct pgr_ctx *ctx, struct claim *ret, size_t max, size_t 
         return listed == -ENOBUFS ? -ENOBUFS : 0;
 }
 
+int claim_identify(const struct pgr_ctx *ctx, const struct pcidev *dev, struct claim *c)
+{
+        int r;
+
+        r = pcidev_sysfs_path(ctx, &dev->addr, c->path, sizeof(c->path));
+        if (r < 0)
+                return r;
+        if (!path_valid(c->path))
+                return -EXDEV;
+        c->vendor = dev->vendor;
+        c->device = dev->device;
+        c->sub_vendor = dev->sub_vendor;
+        c->sub_device = dev->sub_device;
+        c->has_serial = dev->has_dsn;
+        c->serial = dev->dsn;
+        c->identified = true;
+        return 0;
+}
+
+/* As lspci -vv shows it: "00-11-22-33-44-55-66-77", high byte first. */
+static const char *serial_format(uint64_t v, char buf[static 24])
+{
+        snprintf(buf, 24, "%02x-%02x-%02x-%02x-%02x-%02x-%02x-%02x", (unsigned)(v >> 56) & 0xff,
+                 (unsigned)(v >> 48) & 0xff, (unsigned)(v >> 40) & 0xff, (unsigned)(v >> 32) & 0xff,
+                 (unsigned)(v >> 24) & 0xff, (unsigned)(v >> 16) & 0xff, (unsigned)(v >> 8) & 0xff, (unsigned)v & 0xff);
+        return buf;
+}
+
+const char *claim_mismatch(const struct pgr_ctx *ctx, const struct claim *c, const struct pcidev *dev, char *buf,
+                           size_t size)
+{
+        char path[CLAIM_PATH_MAX], a[24], b[24];
+
+        if (c->vendor != dev->vendor || c->device != dev->device) {
+                snprintf(buf, size, "claimed as %04x:%04x, but the device there is %04x:%04x", c->vendor, c->device,
+                         dev->vendor, dev->device);
+                return buf;
+        }
+        if (!c->identified)
+                return NULL;
+        if (c->sub_vendor != dev->sub_vendor || c->sub_device != dev->sub_device) {
+                snprintf(buf, size, "claimed as %04x:%04x subsystem %04x:%04x, but the card there is subsystem "
+                         "%04x:%04x (another maker's board of the same model)", c->vendor, c->device, c->sub_vendor,
+                         c->sub_device, dev->sub_vendor, dev->sub_device);
+                return buf;
+        }
+        if (pcidev_sysfs_path(ctx, &dev->addr, path, sizeof(path)) < 0 || !streq(path, c->path)) {
+                snprintf(buf, size, "claimed where it hung at /sys/devices/%s, but the card there hangs at "
+                         "/sys/devices/%s (another port: the buses were numbered anew)", c->path, path[0] ? path : "?");
+                return buf;
+        }
+        /* Without the extended config space (read as non-root) the serial is not known: not compared. */
+        if (dev->ext_config_read && (c->has_serial != dev->has_dsn || (c->has_serial && c->serial != dev->dsn))) {
+                snprintf(buf, size, "claimed with serial number %s, but the card there has %s%s",
+                         c->has_serial ? serial_format(c->serial, a) : "none",
+                         dev->has_dsn ? "serial number " : "none", dev->has_dsn ? serial_format(dev->dsn, b) : "");
+                return buf;
+        }
+        return NULL;
+}
+
 void claim_owners_format(const struct claim *c, char *buf, size_t size)
 {
         size_t w = 0;
@@ -225,7 +337,8 @@ const char *claim_pin_name(const struct claim *c)
 
 static int claim_save(const struct pgr_ctx *ctx, const struct claim *c)
 {
-        char shown[sizeof(CLAIM_DIR) + PCI_ADDR_STRLEN + 1], path[PATH_MAX], dir[PATH_MAX], owners[256], text[512];
+        char shown[sizeof(CLAIM_DIR) + PCI_ADDR_STRLEN + 1], path[PATH_MAX], dir[PATH_MAX], owners[256], text[1024];
+        char serial[32] = "", identity[CLAIM_PATH_MAX + 64] = "";
         int n, r;
 
         r = pgr_path(ctx, dir, sizeof(dir), CLAIM_DIR);
@@ -239,11 +352,18 @@ static int claim_save(const struct pgr_ctx *ctx, const struct claim *c)
         if (r < 0)
                 return r;
         claim_owners_format(c, owners, sizeof(owners));
+        if (c->has_serial)
+                snprintf(serial, sizeof(serial), "serial=%016" PRIx64 "\n", c->serial);
+        /* A record read from an older version (format 1) is kept as it is: its card's identity is not
+         * known here (a claim of the card records it). */
+        if (c->identified)
+                snprintf(identity, sizeof(identity), "subsys=%04x:%04x\npath=%s\n%s", c->sub_vendor, c->sub_device,
+                         c->path, serial);
         n = snprintf(text, sizeof(text),
                      "# pve-gpu-reset claim: at device add, udev (70-pve-gpu-reset.rules) gives this function to vfio-pci.\n"
                      "# Written by 'pve-gpu-reset claim/attach'; remove with 'pve-gpu-reset unclaim'.\n"
-                     "format=1\nid=%04x:%04x\npin=%s\nby=%s\n",
-                     c->vendor, c->device, claim_pin_name(c), owners);
+                     "format=%d\nid=%04x:%04x\n%spin=%s\nby=%s\n",
+                     c->identified ? 2 : 1, c->vendor, c->device, identity, claim_pin_name(c), owners);
         if (n < 0 || (size_t)n >= sizeof(text))
                 return -ENAMETOOLONG;
         return write_file_atomic(path, text, (size_t)n, 0644);
@@ -329,6 +449,71 @@ int claim_drop(const struct pgr_ctx *ctx, const struct pci_addr *a, unsigned lon
         return 0;
 }
 
+int claim_reconcile(const struct pgr_ctx *ctx, struct journal *j, const struct vmconf *conf,
+                    const struct mapping_file *maps, const char *phase)
+{
+        _cleanup_free_ struct claim *claims = NULL;
+        unsigned long vmid = conf->vmid;
+        size_t n = 0;
+        int r, dropped = 0;
+
+        for (size_t i = 0; i < VMCONF_MAX_HOSTPCI; i++)
+                if (conf->hostpci[i].present && conf->hostpci[i].mapping && (!maps || maps->error[0]))
+                        return 0;
+        claims = calloc(CLAIM_MAX, sizeof(*claims));
+        if (!claims)
+                return -ENOMEM;
+        r = claim_list(ctx, claims, CLAIM_MAX, &n, NULL);
+        if (r < 0 && r != -ENOBUFS)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                struct claim *c = &claims[i];
+                enum hostpci_use use;
+                struct pgr_error err = {};
+                char bdf[PCI_ADDR_STRLEN], id[16], rest[256] = "", msg[1024];
+                size_t left = 0, k = 0;
+
+                if (!claim_has_owner(c, vmid))
+                        continue;
+                use = plan_config_use(ctx, conf, maps, &c->addr);
+                if (use == HOSTPCI_USE_VFIO)
+                        continue;
+                pci_addr_format(&c->addr, bdf);
+                snprintf(id, sizeof(id), "%04x:%04x", c->vendor, c->device);
+                r = claim_drop(ctx, &c->addr, vmid, false, &left, &err);
+                for (size_t o = 0; o < c->n_owners; o++)
+                        if (c->owners[o] != vmid)
+                                c->owners[k++] = c->owners[o];
+                c->n_owners = k;
+                claim_owners_format(c, rest, sizeof(rest));
+                snprintf(msg, sizeof(msg), "%s: VM %lu %s: its claim by VM %lu %s%.300s%s%.200s", bdf, vmid,
+                         use == HOSTPCI_USE_UNKNOWN ? "no longer gives it"
+                         : use == HOSTPCI_USE_KEEP ? "gives it with driver=keep now"
+                                                   : "gives it as a mediated device (mdev) now",
+                         vmid, r < 0 ? "could not be dropped: " : "dropped", r < 0 ? (err.msg[0] ? err.msg : strerror(-r)) : "",
+                         r >= 0 && left ? " (still claimed by " : r >= 0 ? " (at boot it stays with its host driver)" : "",
+                         r >= 0 && left ? rest : "");
+                if (r >= 0 && left)
+                        strncat(msg, ")", sizeof(msg) - strlen(msg) - 1);
+                journal_log(j, &(struct journal_event){
+                        .message_id = PGR_MSGID_CLAIM_DROPPED,
+                        .priority = r < 0 ? LOG_WARNING : LOG_NOTICE,
+                        .vmid = vmid,
+                        .phase = phase,
+                        .slot = bdf,
+                        .pci_id = id,
+                        .action = "unclaim",
+                        .result = r < 0 ? "failed" : "ok",
+                        .duration_usec = -1,
+                        .errno_value = r < 0 ? -r : 0,
+                        .message = msg,
+                });
+                if (r >= 0)
+                        dropped++;
+        }
+        return dropped;
+}
+
 static void claim_journal(struct journal *j, const char *bdf, const char *id, int priority, const char *result,
                           const char *before, const char *after, int error, const char *method, const char *msg)
 {
@@ -389,16 +574,49 @@ static bool udev_not_ours_now(const struct pgr_ctx *ctx, struct pcidev_access *a
         return false;
 }
 
+/* The holder line of the slot lock while the udev entry point holds it. */
+#define CLAIM_UDEV_LOCK_WHAT "udev-claim"
+
+/* The slot lock for the udev entry point. Held by a hook run (or the reset command, a claim command):
+ * that run works on the slot - its remove+rescan makes this very add event - and binds and pins the
+ * function itself, so writing now would cross its narrowed reset_method or its release: -EBUSY at once
+ * (the run never waits for udev, so nothing deadlocks). Held by another udev claim (the add events of
+ * a card's functions are handled in parallel, one lock per slot): waited for, up to wait_ms. A holder
+ * line not written yet is read again. -ETIMEDOUT after wait_ms; other errors fill err. */
+static int lock_slot_for_udev(const struct pgr_ctx *ctx, const struct pci_addr *a, unsigned wait_ms,
+                              struct pgr_lock *ret, struct pgr_error *err)
+{
+        long long deadline = monotonic_usec() + (long long)wait_ms * 1000;
+        unsigned step_ms = 1;
+
+        for (;;) {
+                char what[64];
+                int r;
+
+                r = lock_slot(ctx, a, 0, CLAIM_UDEV_LOCK_WHAT, 0, ret, err);
+                if (r != -ETIMEDOUT)
+                        return r;
+                r = lock_slot_holder(ctx, a, what, sizeof(what));
+                if (r >= 0 && !streq(what, CLAIM_UDEV_LOCK_WHAT))
+                        return -EBUSY;
+                if (monotonic_usec() >= deadline)
+                        return -ETIMEDOUT;
+                sleep_usec((long long)step_ms * 1000);
+                if (step_ms < 50)
+                        step_ms *= 2;
+        }
+}
+
 int claim_udev(const struct pgr_ctx *ctx, struct journal *j, const struct pci_addr *a, unsigned bind_timeout_ms,
-               enum claim_udev_outcome *ret_outcome, char *ret_pin, size_t pin_size)
+               unsigned lock_wait_ms, enum claim_udev_outcome *ret_outcome, char *ret_pin, size_t pin_size)
 {
         _cleanup_(lock_releasep) struct pgr_lock lock = PGR_LOCK_INIT;
         _cleanup_(pcidev_access_freep) struct pcidev_access *acc = NULL;
         struct apply_claim_result res;
         struct pgr_error err = {};
         struct apply_ctx ac;
-        char bdf[PCI_ADDR_STRLEN], id[16], msg[640];
-        unsigned vendor = 0, device = 0;
+        char bdf[PCI_ADDR_STRLEN], id[16], msg[1024], why[640];
+        struct pcidev dev;
         struct claim c;
         int r;
 
@@ -415,12 +633,17 @@ int claim_udev(const struct pgr_ctx *ctx, struct journal *j, const struct pci_ad
                 return 0;
         }
         snprintf(id, sizeof(id), "%04x:%04x", c.vendor, c.device);
-        /* Only the card that was claimed: a different one in the slot is someone else's. */
-        if (sysfs_dev_read_hex(ctx, a, "vendor", &vendor) < 0 || sysfs_dev_read_hex(ctx, a, "device", &device) < 0 ||
-            vendor != c.vendor || device != c.device) {
-                snprintf(msg, sizeof(msg), "%s: claimed as %s, but the device there is %04x:%04x: left alone "
-                         "(pve-gpu-reset unclaim %s, then claim the new card if it is meant for a VM)",
-                         bdf, id, vendor, device, bdf);
+        r = pcidev_access_new(ctx, &acc);
+        if (r < 0)
+                return r;
+        r = pcidev_probe(acc, a, &dev);
+        if (r < 0)
+                return r;
+        /* Only the card that was claimed: a different one in the slot, or the same model renumbered onto
+         * this address, is someone else's. Said at warning level: on stderr too, which udev logs. */
+        if (!dev.present || claim_mismatch(ctx, &c, &dev, why, sizeof(why))) {
+                snprintf(msg, sizeof(msg), "%s: %s: left alone (pve-gpu-reset unclaim %s, then claim the card there "
+                         "if it is meant for a VM)", bdf, dev.present ? why : "gone", bdf);
                 claim_journal(j, bdf, id, LOG_WARNING, "skipped", NULL, NULL, 0, NULL, msg);
                 *ret_outcome = CLAIM_UDEV_OTHER_CARD;
                 return 0;
@@ -431,12 +654,10 @@ int claim_udev(const struct pgr_ctx *ctx, struct journal *j, const struct pci_ad
                 *ret_outcome = CLAIM_UDEV_OTHER_CARD;
                 return 0;
         }
-        /* A hook run working on the slot (its remove+rescan makes this very add event) binds and pins
-         * the function itself; writing now would cross its narrowed reset_method. One try, no wait. */
-        r = lock_slot(ctx, a, 0, "udev claim", 0, &lock, &err);
-        if (r == -ETIMEDOUT) {
-                snprintf(msg, sizeof(msg), "%s: a pve-gpu-reset run holds the slot; it binds and pins the function itself",
-                         bdf);
+        r = lock_slot_for_udev(ctx, a, lock_wait_ms, &lock, &err);
+        if (r == -EBUSY || r == -ETIMEDOUT) {
+                snprintf(msg, sizeof(msg), "%s: a pve-gpu-reset run holds the slot%s; it binds and pins the function itself",
+                         bdf, r == -ETIMEDOUT ? " (waited for it in vain)" : "");
                 claim_journal(j, bdf, id, LOG_INFO, "skipped", NULL, NULL, 0, NULL, msg);
                 *ret_outcome = CLAIM_UDEV_BUSY;
                 return 0;
@@ -446,9 +667,6 @@ int claim_udev(const struct pgr_ctx *ctx, struct journal *j, const struct pci_ad
                 *ret_outcome = CLAIM_UDEV_FAILED;
                 return 0;
         }
-        r = pcidev_access_new(ctx, &acc);
-        if (r < 0)
-                return r;
         /* The record says nothing about now: the plan's safety rules hold at a device add too. */
         if (udev_not_ours_now(ctx, acc, a, msg, sizeof(msg))) {
                 claim_journal(j, bdf, id, LOG_WARNING, "skipped", NULL, NULL, 0, NULL, msg);

@@ -368,6 +368,12 @@ static enum hostpci_use config_use(const struct pgr_ctx *ctx, const struct vmcon
         return use;
 }
 
+enum hostpci_use plan_config_use(const struct pgr_ctx *ctx, const struct vmconf *conf, const struct mapping_file *maps,
+                                 const struct pci_addr *a)
+{
+        return config_use(ctx, conf, maps, a, NULL, 0);
+}
+
 /* The override path (post-stop's recorded set, the reset command's arguments, doctor's extras):
  * label each collected function and give it the same skip as the config path would. A function is
  * left alone when the record says keep/mdev, when the current config says so (a record from before
@@ -462,7 +468,9 @@ bool plan_may_cover(struct foreign_check *fc, const struct plan *p, const struct
                         snprintf(why, why_size, "is skipped (%.200s)", own->actions[0].reason);
                         return false;
                 }
-                group = own->dev.iommu_group;
+                /* Read now, not the plan's number: apply calls this under the locks, after a remove+rescan
+                 * of this run may have renumbered the groups (both Debian kernels do). */
+                group = pcidev_iommu_group(fc->ctx, addr);
         } else {
                 bool same_group = false;
 
@@ -470,7 +478,7 @@ bool plan_may_cover(struct foreign_check *fc, const struct plan *p, const struct
                 for (size_t i = 0; i < p->n_devices && group >= 0 && !same_group; i++) {
                         const struct plan_device *d = &p->devices[i];
 
-                        same_group = d->dev.iommu_group == group &&
+                        same_group = pcidev_iommu_group(fc->ctx, &d->dev.addr) == group &&
                                      (d->n_actions == 0 || d->actions[0].kind != ACTION_SKIP);
                 }
                 if (!same_group || pcidev_is_bridge(fc->ctx, addr)) {
@@ -495,6 +503,8 @@ bool plan_may_cover(struct foreign_check *fc, const struct plan *p, const struct
                 }
                 *ret_collateral = true;
         }
+        if (group < 0)
+                group = -1; /* no group (no IOMMU, or gone): the reservations alone tell */
         if (foreign_check_device(fc, addr, group, &h)) {
                 foreign_holder_describe(&h, whose, sizeof(whose));
                 snprintf(why, why_size, "is %s", whose);

@@ -207,6 +207,10 @@ bool plan_device_was_reset(const struct plan_device *d);
  * mapping for mdev) or NULL. Every path (pre-start, post-stop, reset, plan, doctor) asks it. */
 const char *plan_use_skip_reason(enum hostpci_use use);
 enum hostpci_use plan_hostpci_use(const struct hostpci *h, const struct mapping_file *maps);
+/* What conf says about function a: the strictest use of the hostpciN entries that give it (host IDs, or
+ * any path of its mapping on this node); HOSTPCI_USE_UNKNOWN when none does. */
+enum hostpci_use plan_config_use(const struct pgr_ctx *ctx, const struct vmconf *conf, const struct mapping_file *maps,
+                                 const struct pci_addr *a);
 
 /* "pm", or "none" for the empty pin. */
 const char *plan_pin_name(const char *pin);

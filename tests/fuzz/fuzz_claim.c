@@ -5,6 +5,7 @@
 #include "fuzz.h"
 
 #include <errno.h>
+#include <string.h>
 
 #include "pve/vmconf.h"
 #include "reset/claim.h"
@@ -30,6 +31,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 for (size_t k = 0; k < i; k++)
                         FUZZ_CHECK(c.owners[k] != c.owners[i]);
         }
+        /* format 2 names the card: subsystem IDs and a sysfs path of the kernel's PCI names only */
+        if (c.identified) {
+                FUZZ_CHECK(c.sub_vendor <= 0xffff && c.sub_device <= 0xffff);
+                FUZZ_CHECK(memchr(c.path, '\0', sizeof(c.path)) != NULL && strncmp(c.path, "pci", 3) == 0);
+                FUZZ_CHECK(!strstr(c.path, ".."));
+                for (const char *p = c.path + 3; *p; p++)
+                        FUZZ_CHECK((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || *p == ':' || *p == '.' ||
+                                   *p == '/');
+        } else
+                FUZZ_CHECK(!c.has_serial);
         FUZZ_CHECK(memchr(c.pin, '\0', sizeof(c.pin)) != NULL);
         for (const char *p = c.pin; *p; p++)
                 FUZZ_CHECK((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_');

@@ -23,6 +23,7 @@
 #include "fakekernel.h"
 #include "base/lock.h"
 #include "kernel/sysfs.h"
+#include "pve/reservations.h"
 #include "reset/state.h"
 #include "testutil.h"
 
@@ -690,6 +691,36 @@ static void device_that_became_foreign_during_the_lock_wait_is_not_touched(void 
                 assert_no_lock_held(&g);
                 rig_down(&g);
         }
+}
+
+/* Attack review: the check a slot-wide rung makes under the locks (plan_may_cover, from check_covered)
+ * took the IOMMU group numbers the plan read; a remove+rescan earlier in the run renumbers them (both
+ * Debian kernels), so a process that opened the function's new group was not seen. Read again. */
+static void cover_check_reads_the_group_the_function_has_now(void **state)
+{
+        struct rig g;
+        struct reservations reserved = {};
+        struct foreign_check fc;
+        struct pci_addr audio = { .domain = 0, .bus = 1, .slot = 0, .func = 1 };
+        char link[4200], why[256];
+        bool collateral;
+
+        (void)state;
+        rig_up(&g, "host-driver", 100, PHASE_POST_STOP, NULL);
+        fc = (struct foreign_check){ .ctx = &g.ctx, .res = &reserved, .vmid = 100, .now = 1700000000 };
+        assert_true(plan_may_cover(&fc, g.plan, &audio, &collateral, why, sizeof(why)));
+        /* As a rescan leaves it: .1 in group 7 now, which pid 4242 holds open. */
+        mkdir_under_root(&g, "sys/kernel/iommu_groups/7/devices");
+        snprintf(link, sizeof(link), "%s/sys/devices/pci0000:00/0000:00:01.0/0000:01:00.1/iommu_group", g.fk.root);
+        assert_int_equal(unlink(link), 0);
+        assert_int_equal(symlink("../../../../kernel/iommu_groups/7", link), 0);
+        mkdir_under_root(&g, "proc/4242/fd");
+        snprintf(link, sizeof(link), "%s/proc/4242/fd/9", g.fk.root);
+        assert_int_equal(symlink("/dev/vfio/7", link), 0);
+        fc.n_groups = 0;
+        assert_false(plan_may_cover(&fc, g.plan, &audio, &collateral, why, sizeof(why)));
+        assert_non_null(strstr(why, "4242"));
+        rig_down(&g);
 }
 
 /* ...and a slot reset whose cover gained another VM's function (collateral .3, reserved by VM 102 after
@@ -1546,6 +1577,7 @@ int main(void)
                 cmocka_unit_test(every_step_fault_leaves_the_host_consistent),
                 cmocka_unit_test(failed_second_remove_still_rescans_the_first),
                 cmocka_unit_test(missing_mapping_device_is_rescanned_at_pre_start),
+                cmocka_unit_test(cover_check_reads_the_group_the_function_has_now),
                 cmocka_unit_test(collateral_functions_of_the_group_get_the_slot_reset),
                 cmocka_unit_test(device_that_became_foreign_during_the_lock_wait_is_not_touched),
                 cmocka_unit_test(slot_reset_over_a_function_that_became_foreign_is_refused),

@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "doctor/doctor.h"
@@ -60,6 +61,22 @@ static void rig_down(struct rig *g)
         free(g->logbuf);
         assert_int_equal(rm_rf(g->fk.root), 0);
         fk_done(&g->fk);
+}
+
+/* The claim and unclaim commands' library calls (src/cmd-claim.c prints their items). */
+static struct run_claim_result claim_res;
+static struct run_unclaim_result unclaim_res;
+
+static int claim_cmd(struct pgr_ctx *ctx, unsigned long vmid, const struct pci_addr *addrs, size_t n,
+                     const struct run_options *o)
+{
+        return run_claim(ctx, vmid, addrs, n, o, &claim_res);
+}
+
+static int unclaim_cmd(struct pgr_ctx *ctx, unsigned long vmid, const struct pci_addr *addrs, size_t n,
+                       const struct run_options *o)
+{
+        return run_unclaim(ctx, vmid, addrs, n, o, &unclaim_res);
 }
 
 static bool logged(struct rig *g, const char *needle)
@@ -119,7 +136,7 @@ static enum claim_udev_outcome udev(struct rig *g, const char *bdf)
         struct pci_addr a = addr(bdf);
         char pin[24];
 
-        assert_int_equal(claim_udev(&g->ctx, g->journal, &a, 200, &out, pin, sizeof(pin)), 0);
+        assert_int_equal(claim_udev(&g->ctx, g->journal, &a, 200, 2000, &out, pin, sizeof(pin)), 0);
         return out;
 }
 
@@ -161,7 +178,11 @@ static void malformed_record_is_refused_naming_its_line(void **state)
                 "format=1\nid=10de:2b85\npin=none\nby=100\nby=101\n",  /* a key twice */
                 "format=1\nid=10de:2b85\npin=$(reboot)\nby=100\n",     /* a pin no kernel method has */
                 "format=1\nid=10de:2b8\npin=flr\nby=100\n",            /* short id */
-                "format=2\nid=10de:2b85\npin=flr\nby=100\n",           /* unknown format */
+                "format=3\nid=10de:2b85\npin=flr\nby=100\n",           /* unknown format */
+                "format=2\nid=10de:2b85\npin=flr\nby=100\n",           /* format 2 without the card's identity */
+                "format=1\nid=10de:2b85\nsubsys=1462:360a\npath=pci0000:00/0000:00:01.0/0000:01:00.0\npin=flr\nby=100\n",
+                "format=2\nid=10de:2b85\nsubsys=1462:360a\npath=pci0000:00/../../etc\npin=flr\nby=100\n",
+                "format=2\nid=10de:2b85\nsubsys=1462:360a\npath=pci0000:00/0000:00:01.0\nserial=12\npin=flr\nby=100\n",
                 "format=1\nid=10de:2b85\npin=flr\nby=99\n",            /* not a VMID */
                 "format=1\nid=10de:2b85\npin=flr\n",                   /* no owner */
         };
@@ -177,6 +198,18 @@ static void malformed_record_is_refused_naming_its_line(void **state)
         assert_int_equal(claim_parse("format=1\nid=10de:2B85\npin=-\nby=manual 100\n", 42, &a, "f", &c, &err), 0);
         assert_int_equal(c.device, 0x2b85);
         assert_false(c.pin_set);
+        assert_false(c.identified);
+        {
+                static const char v2[] = "format=2\nid=10de:2b85\nsubsys=1462:360a\npath=pci0000:00/0000:00:01.0/0000:01:00.0\n"
+                                         "serial=0011223344556677\npin=none\nby=100\n";
+
+                assert_int_equal(claim_parse(v2, strlen(v2), &a, "f", &c, &err), 0);
+                assert_true(c.identified);
+                assert_int_equal(c.sub_device, 0x360a);
+                assert_string_equal(c.path, "pci0000:00/0000:00:01.0/0000:01:00.0");
+                assert_true(c.has_serial);
+                assert_true(c.serial == 0x0011223344556677ULL);
+        }
 }
 
 /* Attack review: a claimed SR-IOV PF whose VFs are enabled (sriov-nvme) was unbound from nvme at the
@@ -269,11 +302,110 @@ static void udev_leaves_a_different_card_in_a_claimed_slot_alone(void **state)
         rig_down(&g);
 }
 
+/* Attack review: a record named the card by vendor:device only, so an identical GPU model renumbered
+ * onto a claimed address after a hardware change (another slot, another board maker's card) was taken
+ * from its host driver at boot. The record names the card: its subsystem IDs, where it hangs (its
+ * sysfs path: which port) and its PCIe Device Serial Number when it has one. Here another maker's
+ * board of the same GPU (subsystem ID differs) sits at the claimed address. */
+static void udev_leaves_an_identical_model_from_another_maker_alone(void **state)
+{
+        struct rig g;
+        struct run_options o = {};
+        char path[4200];
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        assert_int_equal(claim_cmd(&g.ctx, 100, NULL, 0, &o), 0);
+        snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/0000:01:00.0/subsystem_device", g.fk.root);
+        write_text(path, "0x3609\n");
+        g.fk.sh->n_log = 0;
+        assert_int_equal(udev(&g, "0000:01:00.0"), CLAIM_UDEV_OTHER_CARD);
+        assert_int_equal(g.fk.sh->n_log, 0);
+        assert_string_equal(driver(&g, "0000:01:00.0"), "nvidia");
+        assert_true(logged(&g, "subsystem 1462:360a, but the card there is subsystem 1462:3609"));
+        rig_down(&g);
+}
+
+/* The same model from the same maker, but on another port than the one it was claimed on: what a
+ * renumbering after a card was added or moved looks like (the record says where the claimed one hung). */
+static void udev_leaves_a_card_that_hangs_off_another_port_alone(void **state)
+{
+        struct rig g;
+        struct run_options o = {};
+        char path[4200], text[1024], *p;
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        assert_int_equal(claim_cmd(&g.ctx, 100, NULL, 0, &o), 0);
+        fk_cat(&g.fk, "etc/pve-gpu-reset.d/claims/0000:01:00.0", text, sizeof(text));
+        p = strstr(text, "path=pci0000:00/0000:00:01.0/0000:01:00.0");
+        assert_non_null(p);
+        p[strlen("path=pci0000:00/0000:00:0")] = '3';
+        snprintf(path, sizeof(path), "%s/etc/pve-gpu-reset.d/claims/0000:01:00.0", g.fk.root);
+        strcat(text, "\n");
+        write_text(path, text);
+        g.fk.sh->n_log = 0;
+        assert_int_equal(udev(&g, "0000:01:00.0"), CLAIM_UDEV_OTHER_CARD);
+        assert_int_equal(g.fk.sh->n_log, 0);
+        assert_true(logged(&g, "0000:00:03.0"));
+        rig_down(&g);
+}
+
+/* Gives 0000:01:00.0 a 4 KiB config space with a Device Serial Number capability at 0x100. */
+static void give_serial(struct rig *g, uint32_t lo, uint32_t hi)
+{
+        char path[4200];
+        unsigned char cfg[4096];
+        FILE *f;
+        size_t n;
+
+        snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/0000:01:00.0/config", g->fk.root);
+        f = fopen(path, "rb");
+        assert_non_null(f);
+        memset(cfg, 0, sizeof(cfg));
+        n = fread(cfg, 1, sizeof(cfg), f);
+        fclose(f);
+        assert_true(n >= 256);
+        /* Extended capability header: ID 0003h (DSN), version 1, no next; then the serial, low dword first. */
+        cfg[0x100] = 0x03, cfg[0x101] = 0x00, cfg[0x102] = 0x01, cfg[0x103] = 0x00;
+        for (int i = 0; i < 4; i++) {
+                cfg[0x104 + i] = (unsigned char)(lo >> (8 * i));
+                cfg[0x108 + i] = (unsigned char)(hi >> (8 * i));
+        }
+        f = fopen(path, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(cfg, 1, sizeof(cfg), f), sizeof(cfg));
+        fclose(f);
+}
+
+/* Same model, maker and port, another card: its serial number tells them apart. */
+static void udev_leaves_a_card_with_another_serial_number_alone(void **state)
+{
+        struct rig g;
+        struct run_options o = {};
+        char text[1024];
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        give_serial(&g, 0x44556677, 0x00112233);
+        assert_int_equal(claim_cmd(&g.ctx, 100, NULL, 0, &o), 0);
+        assert_non_null(strstr(fk_cat(&g.fk, "etc/pve-gpu-reset.d/claims/0000:01:00.0", text, sizeof(text)),
+                               "serial=0011223344556677"));
+        assert_int_equal(udev(&g, "0000:01:00.0"), CLAIM_UDEV_DONE); /* the claimed card itself */
+        give_serial(&g, 0x44556678, 0x00112233);
+        g.fk.sh->n_log = 0;
+        assert_int_equal(udev(&g, "0000:01:00.0"), CLAIM_UDEV_OTHER_CARD);
+        assert_int_equal(g.fk.sh->n_log, 0);
+        assert_true(logged(&g, "serial number 00-11-22-33-44-55-66-78"));
+        rig_down(&g);
+}
+
 /* A hook run's remove+rescan makes an add event for a function it is about to bind and pin itself:
  * the udev entry point must not cross it (the run may have narrowed reset_method for its reset). */
 static void udev_leaves_a_slot_a_hook_run_holds(void **state)
 {
         struct rig g;
+        time_t t0;
         struct pgr_lock held = PGR_LOCK_INIT;
         struct pgr_error err = {};
         struct pci_addr a = addr("0000:01:00.0");
@@ -298,12 +430,53 @@ static void udev_leaves_a_slot_a_hook_run_holds(void **state)
         }
         close(fds[1]);
         assert_int_equal(read(fds[0], &c, 1), 1);
+        t0 = time(NULL);
         assert_int_equal(udev(&g, "0000:01:00.0"), CLAIM_UDEV_BUSY);
+        assert_true(time(NULL) - t0 < 2); /* at once: the hook's wait (2 s here) is for a sibling's claim only */
         kill(pid, SIGKILL);
         waitpid(pid, &status, 0);
         close(fds[0]);
         assert_int_equal(g.fk.sh->n_log, 0);
         assert_string_equal(driver(&g, "0000:01:00.0"), "nvidia");
+        rig_down(&g);
+}
+
+/* At boot udev handles the add events of a card's functions in parallel (their devpaths are siblings,
+ * not parent and child), and both take the one slot lock: the function whose claim finds its sibling's
+ * claim holding it waits (bounded) and is claimed too; before, it was left "to a hook run" that did not
+ * exist, and stayed on its host driver. */
+static void udev_waits_for_a_siblings_claim_and_then_claims(void **state)
+{
+        struct rig g;
+        struct pgr_lock held = PGR_LOCK_INIT;
+        struct pgr_error err = {};
+        struct pci_addr a = addr("0000:01:00.1");
+        pid_t pid;
+        int fds[2], status;
+        char c;
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        put_claim(&g, "0000:01:00.0", 0x10de, 0x1b06, "", 100);
+        assert_int_equal(pipe(fds), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                struct timespec ts = { .tv_nsec = 300 * 1000000L };
+
+                close(fds[0]);
+                if (lock_slot(&g.ctx, &a, 0, "udev-claim", 0, &held, &err) < 0)
+                        _exit(1);
+                (void)!write(fds[1], "x", 1);
+                nanosleep(&ts, NULL);
+                _exit(0);
+        }
+        close(fds[1]);
+        assert_int_equal(read(fds[0], &c, 1), 1);
+        assert_int_equal(udev(&g, "0000:01:00.0"), CLAIM_UDEV_DONE);
+        waitpid(pid, &status, 0);
+        close(fds[0]);
+        assert_string_equal(driver(&g, "0000:01:00.0"), "vfio-pci");
         rig_down(&g);
 }
 
@@ -355,7 +528,7 @@ static void claim_command_records_the_plan_pin_and_unbinds_nothing(void **state)
 
         (void)state;
         rig_up(&g, "host-driver");
-        assert_int_equal(run_claim(&g.ctx, 100, NULL, 0, &o), 0);
+        assert_int_equal(claim_cmd(&g.ctx, 100, NULL, 0, &o), 0);
         assert_int_equal(claim_load(&g.ctx, &gpu, &c, &err), 0);
         assert_int_equal(c.vendor, 0x10de);
         assert_string_equal(claim_pin_name(&c), "none"); /* a GPU slot: the slot reset is the safe one */
@@ -365,6 +538,13 @@ static void claim_command_records_the_plan_pin_and_unbinds_nothing(void **state)
         assert_int_equal(g.fk.sh->n_log, 0);
         assert_string_equal(driver(&g, "0000:01:00.0"), "nvidia");
         assert_string_equal(driver(&g, "0000:01:00.1"), "snd_hda_intel");
+        /* what the command says, as data (src/cmd-claim.c words it) */
+        assert_int_equal(claim_res.n, 2);
+        assert_int_equal(claim_res.items[0].outcome, RUN_CLAIM_CLAIMED);
+        assert_int_equal(claim_res.items[0].now, RUN_CLAIM_NOW_HOST_DRIVER);
+        assert_string_equal(claim_res.items[0].driver, "nvidia");
+        assert_string_equal(claim_res.items[0].pin, "none");
+        assert_true(claim_res.items[0].created);
         rig_down(&g);
 }
 
@@ -376,7 +556,7 @@ static void claim_dry_run_writes_nothing(void **state)
 
         (void)state;
         rig_up(&g, "gpu-audio-rootport");
-        assert_int_equal(run_claim(&g.ctx, 100, NULL, 0, &o), 0);
+        assert_int_equal(claim_cmd(&g.ctx, 100, NULL, 0, &o), 0);
         assert_false(exists(&g, "etc/pve-gpu-reset.d"));
         assert_false(exists(&g, "run/pve-gpu-reset/slot-0000:01:00.lock"));
         assert_int_equal(g.fk.sh->n_log, 0);
@@ -391,7 +571,7 @@ static void claim_command_pins_a_function_already_on_vfio_now(void **state)
 
         (void)state;
         rig_up(&g, "gpu-audio-rootport");
-        assert_int_equal(run_claim(&g.ctx, 100, NULL, 0, &o), 0);
+        assert_int_equal(claim_cmd(&g.ctx, 100, NULL, 0, &o), 0);
         assert_true(exists(&g, "etc/pve-gpu-reset.d/claims/0000:01:00.0"));
         assert_string_equal(attr(&g, "0000:01:00.0", "driver_override"), "vfio-pci");
         assert_string_equal(attr(&g, "0000:01:00.0", "reset_method"), "");
@@ -410,8 +590,8 @@ static void keep_and_mdev_functions_are_never_claimed(void **state)
 
         (void)state;
         rig_up(&g, "keep-mdev");
-        (void)run_claim(&g.ctx, 100, NULL, 0, &o);
-        (void)run_claim(&g.ctx, 0, &slot, 1, &o);
+        (void)claim_cmd(&g.ctx, 100, NULL, 0, &o);
+        (void)claim_cmd(&g.ctx, 0, &slot, 1, &o);
         assert_false(exists(&g, "etc/pve-gpu-reset.d/claims/0000:01:00.0"));
         assert_false(exists(&g, "etc/pve-gpu-reset.d/claims/0000:00:02.0"));
         assert_int_equal(g.fk.sh->n_log, 0);
@@ -430,14 +610,18 @@ static void detach_keeps_what_another_owner_still_claims(void **state)
 
         (void)state;
         rig_up(&g, "host-driver");
-        assert_int_equal(run_claim(&g.ctx, 100, NULL, 0, &o), 0);
-        assert_int_equal(run_claim(&g.ctx, 0, &gpu, 1, &o), 0);
-        assert_int_equal(run_unclaim(&g.ctx, 100, NULL, 0, &o), 0);
+        assert_int_equal(claim_cmd(&g.ctx, 100, NULL, 0, &o), 0);
+        assert_int_equal(claim_cmd(&g.ctx, 0, &gpu, 1, &o), 0);
+        assert_int_equal(unclaim_cmd(&g.ctx, 100, NULL, 0, &o), 0);
+        assert_int_equal(unclaim_res.n, 2);
+        assert_int_equal(unclaim_res.items[0].outcome, RUN_UNCLAIM_KEPT_BY_OTHERS);
+        assert_string_equal(unclaim_res.items[0].owners, "manual");
+        assert_int_equal(unclaim_res.items[1].outcome, RUN_UNCLAIM_REMOVED);
         assert_int_equal(claim_load(&g.ctx, &gpu, &c, &err), 0);
         assert_false(claim_has_owner(&c, 100));
         assert_true(claim_has_owner(&c, CLAIM_OWNER_MANUAL));
         assert_false(exists(&g, "etc/pve-gpu-reset.d/claims/0000:01:00.1"));
-        assert_int_equal(run_unclaim(&g.ctx, 0, &gpu, 1, &o), 0);
+        assert_int_equal(unclaim_cmd(&g.ctx, 0, &gpu, 1, &o), 0);
         assert_false(exists(&g, "etc/pve-gpu-reset.d/claims/0000:01:00.0"));
         rig_down(&g);
 }
@@ -479,7 +663,7 @@ static void doctor_shows_the_claim_and_warns_when_live_state_disagrees(void **st
         assert_non_null(f);
         assert_int_equal(f->status, DOCTOR_INFO);
         assert_non_null(strstr(f->fix, "pve-gpu-reset claim 100"));
-        assert_int_equal(run_claim(&g.ctx, 100, NULL, 0, &o), 0);
+        assert_int_equal(claim_cmd(&g.ctx, 100, NULL, 0, &o), 0);
         f = doctor_claim(&g, "0000:01:00.0", &rep);
         assert_int_equal(f->status, DOCTOR_OK);
         assert_non_null(strstr(f->message, "claimed from boot (by 100)"));
@@ -508,6 +692,66 @@ static void doctor_shows_the_claim_and_warns_when_live_state_disagrees(void **st
         rig_down(&g);
 }
 
+/* A record an older version wrote (format 1: vendor:device only) still works at boot, but would take an
+ * identical card renumbered onto its address: doctor says to claim again, which records the card. */
+static void doctor_asks_to_claim_again_a_record_without_the_cards_identity(void **state)
+{
+        struct rig g;
+        struct run_options o = {};
+        struct doctor_report *rep = NULL;
+        const struct doctor_finding *f;
+        char path[4200];
+
+        (void)state;
+        rig_up(&g, "gpu-audio-rootport");
+        install_rule(&g);
+        assert_int_equal(claim_cmd(&g.ctx, 100, NULL, 0, &o), 0);
+        snprintf(path, sizeof(path), "%s/etc/pve-gpu-reset.d/claims/0000:01:00.0", g.fk.root);
+        write_text(path, "format=1\nid=10de:0a65\npin=none\nby=100\n");
+        assert_int_equal(udev(&g, "0000:01:00.0"), CLAIM_UDEV_DONE); /* still matches on vendor:device */
+        f = doctor_claim(&g, "0000:01:00.0", &rep);
+        assert_int_equal(f->status, DOCTOR_WARN);
+        assert_non_null(strstr(f->message, "by an older version, by vendor:device alone"));
+        assert_non_null(strstr(f->fix, "pve-gpu-reset claim 100"));
+        assert_int_equal(claim_cmd(&g.ctx, 100, NULL, 0, &o), 0);
+        f = doctor_claim(&g, "0000:01:00.0", &rep);
+        assert_int_equal(f->status, DOCTOR_OK);
+        doctor_report_free(rep);
+        rig_down(&g);
+}
+
+/* Attack review: records are not tied to the VM configs. doctor (host-wide) names a stale one: claimed by
+ * a VM that does not exist on this node, or by a VM whose config no longer gives the function for
+ * vfio-pci (the VM's next hook run drops the latter; nothing drops the former but unclaim). */
+static void doctor_names_stale_claims(void **state)
+{
+        struct rig g;
+        struct doctor_report *rep = NULL;
+        struct pgr_error err = {};
+        const struct doctor_finding *f;
+        char path[4200];
+
+        (void)state;
+        rig_up(&g, "gpu-audio-rootport");
+        install_rule(&g);
+        put_claim(&g, "0000:01:00.0", 0x10de, 0x0a65, "", 100);
+        put_claim(&g, "0000:01:00.1", 0x10de, 0x0be3, NULL, 999);
+        snprintf(path, sizeof(path), "%s/etc/pve/qemu-server/100.conf", g.fk.root);
+        write_text(path, "memory: 2048\nhostpci0: 01:00.0,pcie=1,driver=keep\n");
+        assert_int_equal(doctor_collect(&g.ctx, 0, NULL, &rep, &err), 0);
+        f = doctor_report_find(rep, "claim", "0000:01:00.1", "VM 999");
+        assert_non_null(f);
+        assert_int_equal(f->status, DOCTOR_WARN);
+        assert_non_null(strstr(f->message, "VM 999, which has no config on node pve"));
+        assert_non_null(strstr(f->fix, "pve-gpu-reset unclaim 999"));
+        f = doctor_report_find(rep, "claim", "0000:01:00.0", "VM 100");
+        assert_non_null(f);
+        assert_int_equal(f->status, DOCTOR_WARN);
+        assert_non_null(strstr(f->message, "gives it with driver=keep"));
+        doctor_report_free(rep);
+        rig_down(&g);
+}
+
 /* A claimed card needs no ids=, softdep or blacklist (which would hit every card of that id or
  * driver): doctor stops asking for them, and for a claimed card still on its host driver names the
  * trigger that replays boot. Unclaimed, the first fix it offers is the claim. */
@@ -525,7 +769,7 @@ static void doctor_prefers_the_claim_to_ids_and_softdeps(void **state)
         assert_non_null(doctor_report_find(rep, "modprobe", NULL, "no 'options vfio-pci ids='"));
         f = doctor_report_find(rep, "driver", "0000:01:00.0", NULL);
         assert_non_null(strstr(f->fix, "pve-gpu-reset claim 100 (vfio-pci gets exactly these functions at boot"));
-        assert_int_equal(run_claim(&g.ctx, 100, NULL, 0, &o), 0);
+        assert_int_equal(claim_cmd(&g.ctx, 100, NULL, 0, &o), 0);
         (void)doctor_claim(&g, "0000:01:00.0", &rep);
         assert_null(doctor_report_find(rep, "modprobe", NULL, "no 'options vfio-pci ids='"));
         assert_null(doctor_report_find(rep, "modprobe", NULL, "softdep nvidia"));
@@ -549,7 +793,7 @@ static void claim_of_a_function_without_usable_reset_still_applies_now(void **st
         snprintf(path, sizeof(path), "%s/etc/pve-gpu-reset.json", g.fk.root);
         write_text(path, "{\"defaults\": {\"reset_methods\": [\"flr\"]}}\n");
         assert_int_equal(chmod(path, 0644), 0);
-        assert_int_equal(run_claim(&g.ctx, 100, NULL, 0, &o), 0);
+        assert_int_equal(claim_cmd(&g.ctx, 100, NULL, 0, &o), 0);
         assert_string_equal(attr(&g, "0000:01:00.0", "driver_override"), "vfio-pci");
         assert_string_equal(attr(&g, "0000:01:00.0", "reset_method"), "");
         rig_down(&g);
@@ -565,7 +809,11 @@ int main(void)
                 cmocka_unit_test(udev_leaves_a_pf_with_enabled_vfs_alone),
                 cmocka_unit_test(udev_leaves_a_function_another_vm_reserved_alone),
                 cmocka_unit_test(udev_leaves_a_different_card_in_a_claimed_slot_alone),
+                cmocka_unit_test(udev_leaves_an_identical_model_from_another_maker_alone),
+                cmocka_unit_test(udev_leaves_a_card_that_hangs_off_another_port_alone),
+                cmocka_unit_test(udev_leaves_a_card_with_another_serial_number_alone),
                 cmocka_unit_test(udev_leaves_a_slot_a_hook_run_holds),
+                cmocka_unit_test(udev_waits_for_a_siblings_claim_and_then_claims),
                 cmocka_unit_test(udev_without_vfio_pci_leaves_the_function_unbound_and_reserved),
                 cmocka_unit_test(udev_pin_the_kernel_refuses_is_a_warning_not_a_lost_claim),
                 cmocka_unit_test(claim_command_records_the_plan_pin_and_unbinds_nothing),
@@ -575,6 +823,8 @@ int main(void)
                 cmocka_unit_test(detach_keeps_what_another_owner_still_claims),
                 cmocka_unit_test(doctor_shows_the_claim_and_warns_when_live_state_disagrees),
                 cmocka_unit_test(doctor_prefers_the_claim_to_ids_and_softdeps),
+                cmocka_unit_test(doctor_names_stale_claims),
+                cmocka_unit_test(doctor_asks_to_claim_again_a_record_without_the_cards_identity),
                 cmocka_unit_test(claim_of_a_function_without_usable_reset_still_applies_now),
         };
 

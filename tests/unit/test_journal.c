@@ -71,7 +71,7 @@ static void msgid_table_holds_every_id_once_wellformed(void **state)
                 PGR_MSGID_STATE_WRITE_FAILED,
                 PGR_MSGID_STALE_COPY,     PGR_MSGID_RESET_PINNED,   PGR_MSGID_RESET_UNPINNED,
                 PGR_MSGID_RELEASED,       PGR_MSGID_LINK_DEGRADED,  PGR_MSGID_CARD_DEAD,
-                PGR_MSGID_CLAIM_APPLIED,
+                PGR_MSGID_CLAIM_APPLIED,  PGR_MSGID_CLAIM_DROPPED,
         };
 
         (void)state;

@@ -15,10 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
 
+#include "reset/claim.h"
 #include "fakekernel.h"
 #include "kernel/sysfs.h"
 #include "ops/run.h"
@@ -305,6 +308,193 @@ static void release_without_the_pin_gives_the_host_driver_the_kernels_list(void 
         assert_string_equal(driver(&g, "0000:01:00.0"), "nvidia");
         assert_string_not_equal(reset_method(&g, "0000:01:00.0"), "");
         assert_false(state_exists(&g, "kernel-reset_method-0000:01:00.0"));
+        rig_down(&g);
+}
+
+/* Attack review: release's drivers_probe runs the host driver's probe, which can block for good (an
+ * AMD card with the reset bug, a driver waiting for firmware), and post-stop has no timeout
+ * (pve-guest-common PVE/GuestHelpers.pm exec_hookscript). Bounded like the unbind: after
+ * bind_timeout_ms the phase reports it, and nothing more is written near the device (the kernel holds
+ * its lock while the probe runs): not its sibling's release either. */
+static int host_probe_blocks(struct fakekernel *fk, const char *rel, const char *value)
+{
+        char override[64];
+
+        if (strcmp(rel, "sys/bus/pci/drivers_probe") == 0 && strcmp(value, "0000:01:00.0") == 0) {
+                fk_cat(fk, "sys/bus/pci/devices/0000:01:00.0/driver_override", override, sizeof(override));
+                if (!override[0] || strcmp(override, "(null)") == 0)
+                        for (;;)
+                                pause(); /* only the run's SIGKILL (or the test's alarm) ends this */
+        }
+        return 0;
+}
+
+static void release_whose_host_probe_blocks_ends_in_bounded_time(void **state)
+{
+        struct rig g;
+        time_t t0;
+        int probe_at = -1;
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        rig_policy(&g, ", \"vms\": {\"100\": {\"release_after_stop\": true}}");
+        assert_int_equal(hook(&g, "pre-start"), 0);
+        g.fk.before_write = host_probe_blocks;
+        t0 = time(NULL);
+        alarm(10); /* a hang fails the test instead of stalling the suite */
+        assert_run_failed(hook(&g, "post-stop"));
+        alarm(0);
+        assert_true(time(NULL) - t0 < 5);
+        assert_non_null(strstr(g.text, "0000:01:00.0: the host driver's probe did not finish within 200 ms"));
+        for (int i = 0; i < g.fk.sh->n_log; i++)
+                if (strstr(g.fk.sh->log[i], "drivers_probe=0000:01:00.0"))
+                        probe_at = i;
+        assert_true(probe_at >= 0);
+        for (int i = probe_at + 1; i < g.fk.sh->n_log; i++)
+                assert_null(strstr(g.fk.sh->log[i], "0000:01:00."));
+        assert_string_equal(driver(&g, "0000:01:00.1"), "vfio-pci");
+        rig_down(&g);
+}
+
+/* Attack review: apply_rescan_missing took no slot lock, so the udev rule's `claim --udev` at the add
+ * event of the hook's own rescan ran beside the hook binding that very function (and could cross its
+ * pin). The hook holds the slot from before the rescan until it has bound and pinned what came back;
+ * the udev program, finding a hook run on the slot, leaves the function to it, in bounded time (the
+ * hook never waits for udev, so nothing deadlocks). udev runs the program in a worker of its own: a
+ * child process here, started when the hook binds the function that came back. */
+static struct {
+        struct rig *g;
+        bool rescanned, fired;
+        int outcome;
+} udev_at_rescan;
+
+static int udev_claim_beside_the_rebind(struct fakekernel *fk, const char *rel, const char *value)
+{
+        struct pci_addr a = { .domain = 0, .bus = 1, .slot = 0, .func = 0 };
+        int status;
+        pid_t pid;
+
+        (void)fk;
+        (void)value;
+        if (strstr(rel, "sys/class/pci_bus/0000:01/rescan"))
+                udev_at_rescan.rescanned = true;
+        if (!udev_at_rescan.rescanned || udev_at_rescan.fired || !strstr(rel, "0000:01:00.0/driver_override"))
+                return 0;
+        udev_at_rescan.fired = true;
+        pid = fork();
+        if (pid == 0) {
+                enum claim_udev_outcome out = CLAIM_UDEV_FAILED;
+                char pin[24];
+
+                alarm(10);
+                (void)claim_udev(&udev_at_rescan.g->ctx, NULL, &a, 200, 2000, &out, pin, sizeof(pin));
+                _exit((int)out);
+        }
+        if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status))
+                udev_at_rescan.outcome = WEXITSTATUS(status);
+        return 0;
+}
+
+static void udev_claim_at_the_rescan_of_a_missing_function_leaves_it_to_the_hook(void **state)
+{
+        struct rig g;
+        struct claim c = { .vendor = 0x10de, .device = 0x1b06, .pin_set = true };
+        struct pgr_error err = {};
+        char path[8192];
+        bool created;
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        assert_int_equal(pci_addr_parse_full("0000:01:00.0", &c.addr), 0);
+        assert_int_equal(claim_add(&g.ctx, &c, 100, &created, &err), 0);
+        for (int f = 0; f < 2; f++) {
+                snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/0000:01:00.%d/remove", g.root, f);
+                assert_int_equal(g.ctx.ops->write(g.ctx.ops_userdata, path, "1"), 0);
+        }
+        udev_at_rescan = (typeof(udev_at_rescan)){ .g = &g, .outcome = -1 };
+        g.fk.before_write = udev_claim_beside_the_rebind;
+        assert_int_equal(hook(&g, "pre-start"), 0);
+        assert_true(udev_at_rescan.fired);
+        assert_int_equal(udev_at_rescan.outcome, CLAIM_UDEV_BUSY);
+        assert_non_null(strstr(g.text, "a pve-gpu-reset run holds the slot"));
+        assert_string_equal(driver(&g, "0000:01:00.0"), "vfio-pci");
+        assert_string_equal(driver(&g, "0000:01:00.1"), "vfio-pci");
+        assert_string_equal(reset_method(&g, "0000:01:00.0"), "");
+        rig_down(&g);
+}
+
+/* Attack review: a claim record was not reconciled with the VM config, so a function the config now
+ * gives with driver=keep (or mdev, or no longer at all) kept its record and udev took it from its host
+ * driver at every boot. Each hook run (pre-start and post-stop read the config anyway) drops the
+ * VM's claims of functions its config no longer gives for vfio-pci, and journals it; another owner's
+ * claim (here a manual one) stays. */
+static bool claimed_by(struct rig *g, const char *bdf, unsigned long owner)
+{
+        struct pci_addr a;
+        struct claim c;
+        struct pgr_error err = {};
+
+        assert_int_equal(pci_addr_parse_full(bdf, &a), 0);
+        return claim_load(&g->ctx, &a, &c, &err) >= 0 && claim_has_owner(&c, owner);
+}
+
+static void put_claim(struct rig *g, const char *bdf, unsigned long owner)
+{
+        struct claim c = { .vendor = 0x10de, .device = 0x0a65, .pin_set = false };
+        struct pgr_error err = {};
+        bool created;
+
+        assert_int_equal(pci_addr_parse_full(bdf, &c.addr), 0);
+        assert_int_equal(claim_add(&g->ctx, &c, owner, &created, &err), 0);
+}
+
+static void hook_drops_the_vms_claims_of_functions_its_config_no_longer_gives_for_vfio(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "gpu-audio-rootport");
+        put_claim(&g, "0000:01:00.0", 100);
+        put_claim(&g, "0000:01:00.1", 100);
+        put_claim(&g, "0000:01:00.1", CLAIM_OWNER_MANUAL);
+        put_claim(&g, "0000:01:00.1", 101);
+        assert_int_equal(hook(&g, "pre-start"), 0);
+        assert_true(claimed_by(&g, "0000:01:00.0", 100)); /* still given for vfio: kept */
+        set_config(&g, "memory: 2048\nhostpci0: 01:00.0,pcie=1,driver=keep\n");
+        (void)hook(&g, "post-stop"); /* .1 alone has no safe reset beside a keep .0: a failure of its own */
+        assert_false(claimed_by(&g, "0000:01:00.0", 100));
+        assert_false(claimed_by(&g, "0000:01:00.1", 100));
+        assert_true(claimed_by(&g, "0000:01:00.1", CLAIM_OWNER_MANUAL));
+        assert_true(claimed_by(&g, "0000:01:00.1", 101)); /* another VM's claim is that VM's hook's business */
+        assert_non_null(strstr(g.text, "0000:01:00.0: VM 100 gives it with driver=keep now: its claim by VM 100 dropped"));
+        assert_non_null(strstr(g.text, "0000:01:00.1: VM 100 no longer gives it: its claim by VM 100 dropped (still claimed by manual 101)"));
+        rig_down(&g);
+}
+
+/* Attack review: release (and unpin) asked "is it held elsewhere?" with the IOMMU group number the plan
+ * read, but this run's remove+rescan renumbers groups (Debian's 6.1 and 6.12 do): a process holding
+ * the function's new group open was not seen, and the function went to its host driver under it. The
+ * group is read again just before. */
+static void release_checks_the_group_the_rescan_gave_the_function(void **state)
+{
+        struct rig g;
+        char link[8192];
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        rig_policy(&g, ", \"vms\": {\"100\": {\"release_after_stop\": true, \"reset_methods\": [\"remove-rescan\"]}}");
+        assert_int_equal(hook(&g, "pre-start"), 0);
+        fk_renumber_group_on_rescan(&g.fk, "0000:01:00.0", 7);
+        fk_renumber_group_on_rescan(&g.fk, "0000:01:00.1", 7);
+        snprintf(link, sizeof(link), "%s/proc/4242/fd", g.root);
+        assert_int_equal(mkdir_p(link, 0755), 0);
+        snprintf(link, sizeof(link), "%s/proc/4242/fd/9", g.root);
+        assert_int_equal(symlink("/dev/vfio/7", link), 0);
+        (void)hook(&g, "post-stop");
+        assert_int_equal(fk_count(&g.fk, "0000:01:00.0/remove", "1"), 2); /* the rung ran in both phases */
+        assert_string_equal(driver(&g, "0000:01:00.0"), "vfio-pci");
+        assert_null(strstr(g.text, "0000:01:00.0: released"));
+        assert_non_null(strstr(g.text, "0000:01:00.0: no release: "));
         rig_down(&g);
 }
 
@@ -762,6 +952,10 @@ int main(void)
                 cmocka_unit_test(function_not_reset_is_not_released),
                 cmocka_unit_test(failed_bind_leaves_no_slot_reset_under_the_host_driver),
                 cmocka_unit_test(release_waits_until_every_sibling_is_reset),
+                cmocka_unit_test(release_whose_host_probe_blocks_ends_in_bounded_time),
+                cmocka_unit_test(release_checks_the_group_the_rescan_gave_the_function),
+                cmocka_unit_test(hook_drops_the_vms_claims_of_functions_its_config_no_longer_gives_for_vfio),
+                cmocka_unit_test(udev_claim_at_the_rescan_of_a_missing_function_leaves_it_to_the_hook),
                 cmocka_unit_test(unpin_leaves_a_function_another_vm_holds_alone),
                 cmocka_unit_test(post_stop_leaves_keep_and_mdev_functions_alone),
                 cmocka_unit_test(post_stop_with_an_old_record_still_skips_keep_and_mdev),

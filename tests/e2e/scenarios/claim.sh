@@ -5,7 +5,9 @@
 #      02:00.1 from e1000e to vfio-pci with driver_override and the pinned reset_method (none here);
 #   D2 a real add event with no driver loaded (remove, rmmod e1000e and vfio_pci, rescan): udev loads
 #      e1000e by modalias as at boot, yet 02:00.1 ends on vfio-pci (the rule loaded vfio-pci) pinned;
-#   D3 a card swapped into a claimed slot (the claim's vendor:device differs) is left to its driver.
+#   D3 a card swapped into a claimed slot (the claim's vendor:device differs) is left to its driver;
+#   D4 so is the same model from another maker (the record's subsystem IDs differ: a card renumbered
+#      onto the claimed address), and udev logs why.
 # Nothing of 02:00.0 or the nvme changes. The QEMU trace shows no reset of the e1000e by the claim.
 # e2e-topology: gpu
 # e2e-udev: yes
@@ -40,6 +42,11 @@ t_check "claim 100: says next boot only (a host driver holds it)" sh -c "echo \"
 t_eq "claim 100: nothing unbound" "$(drv $NIC)" e1000e
 t_check "claim record names id and pin" grep -qx 'pin=none' /etc/pve-gpu-reset.d/claims/$NIC
 t_check "claim record id" grep -qx 'id=8086:10d3' /etc/pve-gpu-reset.d/claims/$NIC
+# What identifies the card: the port it hangs off is its real sysfs path below /sys/devices.
+nic_path=$(readlink -f "$(pci $NIC)")
+t_check "claim record path is the NIC's sysfs path" grep -qx "path=${nic_path#/sys/devices/}" /etc/pve-gpu-reset.d/claims/$NIC
+t_check "claim record subsystem IDs" grep -qx "subsys=$(sys_read "$(pci $NIC)/subsystem_vendor" | sed 's/^0x//'):$(sys_read "$(pci $NIC)/subsystem_device" | sed 's/^0x//')" /etc/pve-gpu-reset.d/claims/$NIC
+t_info "claim record: $(grep -v '^#' /etc/pve-gpu-reset.d/claims/$NIC | tr '\n' ' ')"
 
 # udevd as systemd-udevd.service starts it (the binary is udevadm under another name).
 mkdir -p /run/udev /usr/lib/systemd /etc/udev
@@ -103,6 +110,20 @@ wait_for 10 sh -c "test \"\$(basename \"\$(readlink $(pci $NIC)/driver)\")\" = e
 t_eq "D3: another card in the claimed slot keeps its host driver" "$(drv $NIC)" e1000e
 t_eq "D3: no driver_override written" "$(sys_read "$(pci $NIC)/driver_override")" "(null)"
 t_check "D3: reset_method left to the kernel" test -n "$(sys_read "$(pci $NIC)/reset_method")"
+
+# D4: the same model (vendor:device match) from another maker (the record's subsystem IDs differ): an
+# identical card renumbered onto the claimed address after a hardware change is left alone too, and
+# why goes to udev's log (the program's stderr).
+sed -i 's/^id=.*/id=8086:10d3/; s/^subsys=.*/subsys=1af4:0001/' /etc/pve-gpu-reset.d/claims/$NIC
+sys_write "$(pci $NIC)/remove" 1
+wait_for 10 sh -c "! test -e $(pci $NIC)"
+sys_write /sys/class/pci_bus/0000:02/rescan 1
+wait_for 10 test -e "$(pci $NIC)"
+udevadm settle -t 60
+wait_for 10 sh -c "test \"\$(basename \"\$(readlink $(pci $NIC)/driver)\")\" = e1000e"
+t_eq "D4: the same model from another maker keeps its host driver" "$(drv $NIC)" e1000e
+t_eq "D4: no driver_override written" "$(sys_read "$(pci $NIC)/driver_override")" "(null)"
+t_check "D4: udev logged why" grep -q "subsystem 1af4:0001, but the card there is subsystem" /tmp/udevd.log
 
 if [ "$T_FAILED" != 0 ]; then
         echo "---- udevd log (pve-gpu-reset lines and errors)"
