@@ -601,6 +601,10 @@ int doctor_collect(const struct pgr_ctx *ctx, unsigned long vmid, const char *co
         if (r < 0)
                 goto out;
         r = kmodinfo_new(ctx, host->release, &km);
+        if (r == -ELIBACC)
+                pgr_error_set(err, "cannot load %s (libkmod 30 or later, Debian package libkmod2): doctor reads the "
+                              "module indexes and the modprobe.d configuration through it; install libkmod2",
+                              KMODINFO_LIBRARY);
         if (r < 0)
                 goto out;
         r = modprobe_conf_load(ctx, km, host->have_cmdline ? host->cmdline : "", &mp);
