@@ -33,7 +33,7 @@ struct vm_entry {
         unsigned long vmid;
         struct vmconf *conf;            /* NULL when it could not be loaded */
         int load_r;
-        char load_err[512];
+        char load_err[sizeof(((struct pgr_error *)0)->msg)];
         struct plan *plan;
 };
 
@@ -210,7 +210,7 @@ static int vm_failed(const struct doctor *d, struct vm_entry *e, int r, bool mis
                 return r;
         }
         e->load_r = r;
-        snprintf(e->load_err, sizeof(e->load_err), "%s", why->msg[0] ? why->msg : strerror(-r));
+        snprintf_ellipsis(e->load_err, sizeof(e->load_err), "%s", why->msg[0] ? why->msg : strerror(-r));
         return 0;
 }
 
@@ -280,7 +280,7 @@ static void name_groups(struct doctor *d)
 {
         for (size_t i = 0; i < d->set.n; i++) {
                 const struct doctor_device *dd = &d->set.v[i];
-                char title[256], id[16], owner[64];
+                char title[sizeof(dd->dev.name) + sizeof(dd->dev.driver) + 128], id[16], owner[64];
 
                 if (dd->vmid)
                         snprintf(owner, sizeof(owner), "%s of VM %lu", dd->hostpci, dd->vmid);
@@ -288,7 +288,7 @@ static void name_groups(struct doctor *d)
                         snprintf(owner, sizeof(owner), "in no VM");
                 if (dd->dev.present) {
                         doctor_device_id(dd, id);
-                        snprintf(title, sizeof(title), "%s%s%.150s (%.40s, %.30s)", id, dd->dev.name[0] ? " " : "", dd->dev.name,
+                        snprintf(title, sizeof(title), "%s%s%s (%s, %s)", id, dd->dev.name[0] ? " " : "", dd->dev.name,
                                  owner, dd->dev.driver[0] ? dd->dev.driver : "no driver");
                 } else
                         snprintf(title, sizeof(title), "(not present; %s)", owner);
@@ -326,8 +326,8 @@ static void check_hookscript(struct doctor *d, const struct vmconf *c, bool *pro
         }
         if (!is_ours(c->hookscript)) {
                 *problem = true;
-                snprintf(fix, sizeof(fix), "pve-gpu-reset attach %lu (keeps %.100s as the chained hookscript)", vmid,
-                         c->hookscript);
+                snprintf_ellipsis(fix, sizeof(fix), "pve-gpu-reset attach %lu (keeps %s as the chained hookscript)", vmid,
+                                  c->hookscript);
                 doctor_add(d->rep, "vm", DOCTOR_WARN, NULL, fix,
                            "VM %lu: its hookscript is %s, not pve-gpu-reset", vmid, c->hookscript);
                 return;

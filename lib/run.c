@@ -44,7 +44,7 @@ static void say(const struct run_options *o, const char *fmt, ...)
         if (!o->on_message)
                 return;
         va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
+        vsnprintf_ellipsis(msg, sizeof(msg), fmt, ap);
         va_end(ap);
         o->on_message(msg, o->userdata);
 }
@@ -393,13 +393,13 @@ static int load_all_confs(struct pgr_ctx *ctx, const struct run_options *o, stru
 static void summary(struct journal *j, unsigned long vmid, enum phase phase, const struct apply_result *res,
                     bool failed, long long t0)
 {
-        char msg[512];
+        char msg[sizeof(res->first_failure) + 128];
         struct timespec ts;
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
         if (failed)
-                snprintf(msg, sizeof(msg), "VM %lu %s: %zu device(s) ok, %zu failed, %zu skipped: %.400s", vmid,
-                         phase_to_string(phase), res->n_ok, res->n_failed, res->n_skipped, res->first_failure);
+                snprintf_ellipsis(msg, sizeof(msg), "VM %lu %s: %zu device(s) ok, %zu failed, %zu skipped: %s", vmid,
+                                  phase_to_string(phase), res->n_ok, res->n_failed, res->n_skipped, res->first_failure);
         else if (res->n_ok == 0 && res->n_skipped == 0)
                 snprintf(msg, sizeof(msg), "VM %lu %s: nothing to do, every device already vfio-owned, awake and clean",
                          vmid, phase_to_string(phase));
@@ -538,7 +538,7 @@ static int execute(struct pgr_ctx *ctx, struct run_inputs *in, struct plan_input
                 return r;
         }
 fail:
-        snprintf(res->first_failure, sizeof(res->first_failure), "%s", err.msg[0] ? err.msg : strerror(-r));
+        snprintf_ellipsis(res->first_failure, sizeof(res->first_failure), "%s", err.msg[0] ? err.msg : strerror(-r));
         return r;
 }
 
@@ -587,7 +587,7 @@ int run_hook(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, con
                 char msg[128];
 
                 /* Proxmox may add phases; an unknown one must never break a VM start. */
-                snprintf(msg, sizeof(msg), "VM %lu: unknown phase '%.40s' ignored", vmid, phase_str);
+                snprintf_ellipsis(msg, sizeof(msg), "VM %lu: unknown phase '%s' ignored", vmid, phase_str);
                 journal_log(j, &(struct journal_event){ .message_id = PGR_MSGID_PHASE_OK, .priority = LOG_NOTICE, .phase = phase_str,
                                                          .vmid = vmid, .action = "summary", .result = "skipped",
                                                          .duration_usec = -1, .message = msg });
@@ -839,7 +839,7 @@ static int claim_one(struct pgr_ctx *ctx, struct pcidev_access *acc, const struc
         else {
                 r = apply_claim(&ac, &d->dev.addr, d->pin_set ? d->pin : NULL, false, d->policy.bind_timeout_ms, &res);
                 if (r < 0) {
-                        snprintf(now, sizeof(now), "not given to vfio-pci now: %.120s", res.why);
+                        snprintf_ellipsis(now, sizeof(now), "not given to vfio-pci now: %s", res.why);
                         printf("%s (%04x:%04x): %sclaimed %s, pin %s; %s\n", d->dev.bdf, c.vendor, c.device,
                                o->dry_run ? "would be " : "", who, claim_pin_name(&c), now);
                         return 1;
