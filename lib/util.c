@@ -187,6 +187,12 @@ int mkdir_p(const char *path, mode_t mode)
 
         if (n == 0 || n >= sizeof(buf))
                 return -ENAMETOOLONG;
+        /* Mostly it is there already (every run's /run/pve-gpu-reset): one system call, not one per
+         * component. Only a missing parent (ENOENT) walks down from the top. */
+        if (mkdir(path, mode) == 0 || errno == EEXIST)
+                return 0;
+        if (errno != ENOENT)
+                return -errno;
         memcpy(buf, path, n + 1);
         for (char *p = buf + 1; *p; p++) {
                 if (*p != '/')

@@ -7,8 +7,10 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
+#include "bdf.h"
 #include "util.h"
 
 static void snprintf_ellipsis_marks_a_cut_text(void **state)
@@ -40,11 +42,34 @@ static void error_message_marks_a_cut_text(void **state)
         assert_string_equal(err.msg + sizeof(err.msg) - 4, "...");
 }
 
+/* pci_addr_format formats by hand (it runs ~100 times per hook run): the same text as the kernel's
+ * "%04x:%02x:%02x.%d", VMD domains (10000 and up) and whole slots included. */
+static void pci_addr_format_is_the_kernels_printf(void **state)
+{
+        static const unsigned domains[] = { 0, 1, 0xa, 0xffff, 0x10000, 0x1234567, 0xffffffff };
+        char got[PCI_ADDR_STRLEN], want[64];
+
+        (void)state;
+        for (size_t i = 0; i < ELEMENTSOF(domains); i++)
+                for (unsigned bus = 0; bus < 256; bus += 17)
+                        for (unsigned slot = 0; slot < 32; slot += 5)
+                                for (int func = -1; func < 8; func++) {
+                                        struct pci_addr a = { .domain = domains[i], .bus = bus, .slot = slot, .func = func };
+
+                                        if (func < 0)
+                                                snprintf(want, sizeof(want), "%04x:%02x:%02x", a.domain, bus, slot);
+                                        else
+                                                snprintf(want, sizeof(want), "%04x:%02x:%02x.%d", a.domain, bus, slot, func);
+                                        assert_string_equal(pci_addr_format(&a, got), want);
+                                }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(snprintf_ellipsis_marks_a_cut_text),
                 cmocka_unit_test(error_message_marks_a_cut_text),
+                cmocka_unit_test(pci_addr_format_is_the_kernels_printf),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
