@@ -58,9 +58,9 @@ static int cmd_doctor(const struct cli_command *self, int argc, char **argv, str
                 return EXIT_USAGE;
         r = doctor_collect(&ctx, vmid, g->config, &rep, &err);
         if (r < 0) {
-                /* doctor_collect's errors are bad input, but for a lack of memory */
+                /* doctor_collect's errors are bad input, but for a lack of memory or of libkmod */
                 cli_error("doctor: %s", err.msg[0] ? err.msg : strerror(-r));
-                return r == -ENOMEM ? EXIT_FAILED : EXIT_USAGE;
+                return r == -ENOMEM || r == -ELIBACC ? EXIT_FAILED : EXIT_USAGE;
         }
         return print_report(rep, json);
 }

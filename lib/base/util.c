@@ -18,8 +18,44 @@ void pgr_error_set(struct pgr_error *err, const char *fmt, ...)
         if (!err)
                 return;
         va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+        vsnprintf_ellipsis(err->msg, sizeof(err->msg), fmt, ap);
         va_end(ap);
+}
+
+bool vsnprintf_ellipsis(char *buf, size_t size, const char *fmt, va_list ap)
+{
+        static const char mark[] = "...";
+        size_t end;
+        int n;
+
+        if (size == 0)
+                return false;
+        n = vsnprintf(buf, size, fmt, ap);
+        if (n >= 0 && (size_t)n < size)
+                return true;
+        if (n < 0) {
+                buf[0] = '\0';
+                return false;
+        }
+        if (size < sizeof(mark))
+                return false;
+        /* cut before the mark, then back over UTF-8 continuation bytes to a character's start */
+        end = size - sizeof(mark);
+        while (end > 0 && ((unsigned char)buf[end] & 0xc0) == 0x80)
+                end--;
+        memcpy(buf + end, mark, sizeof(mark));
+        return false;
+}
+
+bool snprintf_ellipsis(char *buf, size_t size, const char *fmt, ...)
+{
+        va_list ap;
+        bool fit;
+
+        va_start(ap, fmt);
+        fit = vsnprintf_ellipsis(buf, size, fmt, ap);
+        va_end(ap);
+        return fit;
 }
 
 int parse_uint(const char *s, int base, unsigned long max, unsigned long *ret)
@@ -149,6 +185,12 @@ int mkdir_p(const char *path, mode_t mode)
 
         if (n == 0 || n >= sizeof(buf))
                 return -ENAMETOOLONG;
+        /* Mostly it is there already (every run's /run/pve-gpu-reset): one system call, not one per
+         * component. Only a missing parent (ENOENT) walks down from the top. */
+        if (mkdir(path, mode) == 0 || errno == EEXIST)
+                return 0;
+        if (errno != ENOENT)
+                return -errno;
         memcpy(buf, path, n + 1);
         for (char *p = buf + 1; *p; p++) {
                 if (*p != '/')

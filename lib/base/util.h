@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #pragma once
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -21,12 +22,18 @@ static inline void closep(int *fd) { if (*fd >= 0) close(*fd); }
 #define streq(a, b) (strcmp((a), (b)) == 0)
 
 /* An error message for the edge (hook/CLI) to print once: the library fills it, never prints.
- * It names the object (file:line, JSON key, argument, device). */
+ * It names the object (file:line, JSON key, argument, device). Room for a whole path under the
+ * root prefix and what is said about it; a longer one ends in "..." (snprintf_ellipsis). */
 struct pgr_error {
-        char msg[512];
+        char msg[4096 + 1024];
 };
 
 void pgr_error_set(struct pgr_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* snprintf into a fixed buffer, where a text too long for it ends in "..." (never inside a UTF-8
+ * character) so that a reader sees it was cut. True when the whole text fit. */
+bool snprintf_ellipsis(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+bool vsnprintf_ellipsis(char *buf, size_t size, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 
 /* Parsing helpers that reject trailing garbage and overflow. */
 int parse_uint(const char *s, int base, unsigned long max, unsigned long *ret);

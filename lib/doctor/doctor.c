@@ -34,7 +34,7 @@ struct vm_entry {
         unsigned long vmid;
         struct vmconf *conf;            /* NULL when it could not be loaded */
         int load_r;
-        char load_err[512];
+        char load_err[sizeof(((struct pgr_error *)0)->msg)];
         struct plan *plan;
 };
 
@@ -211,7 +211,7 @@ static int vm_failed(const struct doctor *d, struct vm_entry *e, int r, bool mis
                 return r;
         }
         e->load_r = r;
-        snprintf(e->load_err, sizeof(e->load_err), "%s", why->msg[0] ? why->msg : strerror(-r));
+        snprintf_ellipsis(e->load_err, sizeof(e->load_err), "%s", why->msg[0] ? why->msg : strerror(-r));
         return 0;
 }
 
@@ -281,7 +281,7 @@ static void name_groups(struct doctor *d)
 {
         for (size_t i = 0; i < d->set.n; i++) {
                 const struct doctor_device *dd = &d->set.v[i];
-                char title[256], id[16], owner[64];
+                char title[sizeof(dd->dev.name) + sizeof(dd->dev.driver) + 128], id[16], owner[64];
 
                 if (dd->vmid)
                         snprintf(owner, sizeof(owner), "%s of VM %lu", dd->hostpci, dd->vmid);
@@ -289,7 +289,7 @@ static void name_groups(struct doctor *d)
                         snprintf(owner, sizeof(owner), "in no VM");
                 if (dd->dev.present) {
                         doctor_device_id(dd, id);
-                        snprintf(title, sizeof(title), "%s%s%.150s (%.40s, %.30s)", id, dd->dev.name[0] ? " " : "", dd->dev.name,
+                        snprintf(title, sizeof(title), "%s%s%s (%s, %s)", id, dd->dev.name[0] ? " " : "", dd->dev.name,
                                  owner, dd->dev.driver[0] ? dd->dev.driver : "no driver");
                 } else
                         snprintf(title, sizeof(title), "(not present; %s)", owner);
@@ -363,8 +363,8 @@ static void check_hookscript(struct doctor *d, const struct vmconf *c, bool *pro
         }
         if (!is_ours(c->hookscript)) {
                 *problem = true;
-                snprintf(fix, sizeof(fix), "pve-gpu-reset attach %lu (keeps %.100s as the chained hookscript)", vmid,
-                         c->hookscript);
+                snprintf_ellipsis(fix, sizeof(fix), "pve-gpu-reset attach %lu (keeps %s as the chained hookscript)", vmid,
+                                  c->hookscript);
                 doctor_add(d->rep, "vm", DOCTOR_WARN, NULL, fix,
                            "VM %lu: its hookscript is %s, not pve-gpu-reset", vmid, c->hookscript);
                 return;
@@ -694,6 +694,10 @@ int doctor_collect(const struct pgr_ctx *ctx, unsigned long vmid, const char *co
         if (r < 0)
                 goto out;
         r = kmodinfo_new(ctx, host->release, &km);
+        if (r == -ELIBACC)
+                pgr_error_set(err, "cannot load %s (libkmod 30 or later, Debian package libkmod2): doctor reads the "
+                              "module indexes and the modprobe.d configuration through it; install libkmod2",
+                              KMODINFO_LIBRARY);
         if (r < 0)
                 goto out;
         r = modprobe_conf_load(ctx, km, host->have_cmdline ? host->cmdline : "", &mp);

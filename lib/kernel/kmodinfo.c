@@ -1,10 +1,18 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Module knowledge through libkmod, as pciutils' ls-kernel.c asks it (kmod_new, kmod_load_resources,
  * kmod_module_new_from_lookup on the device's modalias), with the root prefix on every path libkmod
- * takes as a parameter. What libkmod reads at a fixed path is not asked of it (see each place). */
+ * takes as a parameter. What libkmod reads at a fixed path is not asked of it (see each place).
+ *
+ * libkmod is dlopen'd here, not linked: only doctor needs it, and linked it made every hook run map
+ * and relocate libkmod and what it pulls in (libcrypto, libzstd, liblzma): ~3,500 relocations and
+ * ~4.6 M instructions before main, 3.4x the start-up of the rest (tests/bench, B1 floor-kmod). As
+ * systemd does for its optional libraries (src/shared/dlopen-*, DLSYM_PROTOTYPE), the prototypes
+ * come from <libkmod.h> (pkg-config libkmod), so every pointer has the header's type. The Debian
+ * package names libkmod2 in Depends by hand: dpkg-shlibdeps does not see a dlopen'd library. */
 #define _GNU_SOURCE 1 /* strchrnul */
 #include "kernel/kmodinfo.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -27,7 +35,51 @@ const char *const *kmodinfo_config_dirs(size_t *ret_n)
         return config_dirs;
 }
 
+/* Every libkmod function used, resolved by kmod_api_open. */
+#define KMOD_SYMBOLS(X)                                                                                          \
+        X(kmod_new) X(kmod_unref) X(kmod_set_log_fn) X(kmod_load_resources) X(kmod_config_get_blacklists)       \
+        X(kmod_config_get_options) X(kmod_config_get_softdeps) X(kmod_config_get_install_commands)              \
+        X(kmod_config_iter_next) X(kmod_config_iter_free_iter) X(kmod_config_iter_get_key)                      \
+        X(kmod_config_iter_get_value) X(kmod_module_new_from_name_lookup) X(kmod_module_new_from_lookup)        \
+        X(kmod_module_get_module) X(kmod_module_get_name) X(kmod_module_unref) X(kmod_module_unref_list)        \
+        X(kmod_list_next)
+
+struct kmod_api {
+        void *dl;
+#define KMOD_API_FIELD(sym) typeof(&sym) sym;
+        KMOD_SYMBOLS(KMOD_API_FIELD)
+#undef KMOD_API_FIELD
+};
+
+/* dlopen(library) and every symbol of KMOD_SYMBOLS, or -ELIBACC with nothing held. RTLD_NODELETE as
+ * systemd's dlopen_many_sym_or_warn: libcrypto, which libkmod loads, must not be unmapped under its
+ * own exit handlers. */
+static int kmod_api_open(const char *library, struct kmod_api *api)
+{
+        *api = (struct kmod_api){};
+        api->dl = dlopen(library, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+        if (!api->dl)
+                return -ELIBACC;
+#define KMOD_API_RESOLVE(sym)                                                                                    \
+        if (!(api->sym = (typeof(&sym))dlsym(api->dl, #sym))) {                                               \
+                dlclose(api->dl);                                                                              \
+                *api = (struct kmod_api){};                                                                     \
+                return -ELIBACC;                                                                               \
+        }
+        KMOD_SYMBOLS(KMOD_API_RESOLVE)
+#undef KMOD_API_RESOLVE
+        return 0;
+}
+
+static void kmod_api_close(struct kmod_api *api)
+{
+        if (api->dl)
+                dlclose(api->dl);
+        *api = (struct kmod_api){};
+}
+
 struct kmodinfo {
+        struct kmod_api api;
         struct kmod_ctx *kmod;
         int index_error;
         char module_dir[PATH_MAX];              /* host path */
@@ -45,44 +97,50 @@ static void log_nothing(void *data, int priority, const char *file, int line, co
         (void)data, (void)priority, (void)file, (void)line, (void)fn, (void)format, (void)args;
 }
 
-static struct kmod_config_iter *config_iter(const struct kmod_ctx *kmod, enum kmodinfo_config kind)
+static struct kmod_config_iter *config_iter(const struct kmod_api *api, const struct kmod_ctx *kmod,
+                                            enum kmodinfo_config kind)
 {
         switch (kind) {
         case KMODINFO_BLACKLIST:
-                return kmod_config_get_blacklists(kmod);
+                return api->kmod_config_get_blacklists(kmod);
         case KMODINFO_OPTIONS:
-                return kmod_config_get_options(kmod);
+                return api->kmod_config_get_options(kmod);
         case KMODINFO_SOFTDEP:
-                return kmod_config_get_softdeps(kmod);
+                return api->kmod_config_get_softdeps(kmod);
         case KMODINFO_INSTALL:
-                return kmod_config_get_install_commands(kmod);
+                return api->kmod_config_get_install_commands(kmod);
         case _KMODINFO_CONFIG_MAX:
                 break;
         }
         return NULL;
 }
 
-static size_t config_count(const struct kmod_ctx *kmod, enum kmodinfo_config kind)
+static size_t config_count(const struct kmod_api *api, const struct kmod_ctx *kmod, enum kmodinfo_config kind)
 {
-        struct kmod_config_iter *it = config_iter(kmod, kind);
+        struct kmod_config_iter *it = config_iter(api, kmod, kind);
         size_t n = 0;
 
-        while (it && kmod_config_iter_next(it))
+        while (it && api->kmod_config_iter_next(it))
                 n++;
-        kmod_config_iter_free_iter(it);
+        api->kmod_config_iter_free_iter(it);
         return n;
 }
 
-static struct kmod_ctx *kmod_open(const char *dir, const char *const *config_paths)
+static struct kmod_ctx *kmod_open(const struct kmod_api *api, const char *dir, const char *const *config_paths)
 {
-        struct kmod_ctx *kmod = kmod_new(dir, config_paths);
+        struct kmod_ctx *kmod = api->kmod_new(dir, config_paths);
 
         if (kmod)
-                kmod_set_log_fn(kmod, log_nothing, NULL);
+                api->kmod_set_log_fn(kmod, log_nothing, NULL);
         return kmod;
 }
 
 int kmodinfo_new(const struct pgr_ctx *ctx, const char *release, struct kmodinfo **ret)
+{
+        return kmodinfo_new_with(ctx, release, KMODINFO_LIBRARY, ret);
+}
+
+int kmodinfo_new_with(const struct pgr_ctx *ctx, const char *release, const char *library, struct kmodinfo **ret)
 {
         _cleanup_free_ struct kmodinfo *k = calloc(1, sizeof(*k));
         char paths[ELEMENTSOF(config_dirs)][PATH_MAX], dir[PATH_MAX];
@@ -106,18 +164,22 @@ int kmodinfo_new(const struct pgr_ctx *ctx, const char *release, struct kmodinfo
         r = pgr_path(ctx, dir, sizeof(dir), k->module_dir);
         if (r < 0)
                 return r;
-        k->kmod = kmod_open(dir, config_paths);
-        cmdline_only = kmod_open(dir, no_config);
+        r = kmod_api_open(library, &k->api);
+        if (r < 0)
+                return r;
+        k->kmod = kmod_open(&k->api, dir, config_paths);
+        cmdline_only = kmod_open(&k->api, dir, no_config);
         if (!k->kmod || !cmdline_only) {
-                kmod_unref(k->kmod);
-                kmod_unref(cmdline_only);
+                k->api.kmod_unref(k->kmod);
+                k->api.kmod_unref(cmdline_only);
+                kmod_api_close(&k->api);
                 return -ENOMEM;
         }
         for (enum kmodinfo_config kind = 0; kind < _KMODINFO_CONFIG_MAX; kind++)
-                k->n_cmdline[kind] = config_count(cmdline_only, kind);
-        kmod_unref(cmdline_only);
+                k->n_cmdline[kind] = config_count(&k->api, cmdline_only, kind);
+        k->api.kmod_unref(cmdline_only);
         /* libkmod opens every index or none; it returns -errno of the one that failed (-ENOENT: none) */
-        k->index_error = kmod_load_resources(k->kmod);
+        k->index_error = k->api.kmod_load_resources(k->kmod);
         if (k->index_error > 0)
                 k->index_error = -EIO;
         *ret = k;
@@ -129,7 +191,8 @@ void kmodinfo_free(struct kmodinfo *k)
 {
         if (!k)
                 return;
-        kmod_unref(k->kmod);
+        k->api.kmod_unref(k->kmod);
+        kmod_api_close(&k->api);
         free(k);
 }
 
@@ -152,9 +215,9 @@ bool kmodinfo_installed(const struct kmodinfo *k, const char *module)
                 return false;
         module_name_normalize(name, sizeof(name), module, strlen(module));
         /* modules.dep, then modules.builtin (libkmod-module.c kmod_module_new_from_name_lookup) */
-        if (kmod_module_new_from_name_lookup(k->kmod, name, &mod) < 0 || !mod)
+        if (k->api.kmod_module_new_from_name_lookup(k->kmod, name, &mod) < 0 || !mod)
                 return false;
-        kmod_module_unref(mod);
+        k->api.kmod_module_unref(mod);
         return true;
 }
 
@@ -169,12 +232,13 @@ int kmodinfo_modalias_modules(const struct kmodinfo *k, const char *modalias, ch
         *ret_n = 0;
         if (k->index_error < 0 || !modalias || !*modalias)
                 return 0;
-        r = kmod_module_new_from_lookup(k->kmod, modalias, &list);
+        r = k->api.kmod_module_new_from_lookup(k->kmod, modalias, &list);
         if (r < 0)
                 return r == -ENOMEM ? r : 0;
-        kmod_list_foreach(l, list) {
-                struct kmod_module *mod = kmod_module_get_module(l);
-                const char *name = mod ? kmod_module_get_name(mod) : NULL;
+        /* kmod_list_foreach, through the resolved kmod_list_next */
+        for (l = list; l; l = k->api.kmod_list_next(list, l)) {
+                struct kmod_module *mod = k->api.kmod_module_get_module(l);
+                const char *name = mod ? k->api.kmod_module_get_name(mod) : NULL;
                 bool dup = false;
                 char **nv;
 
@@ -189,11 +253,11 @@ int kmodinfo_modalias_modules(const struct kmodinfo *k, const char *modalias, ch
                         else
                                 n++;
                 }
-                kmod_module_unref(mod);
+                k->api.kmod_module_unref(mod);
                 if (r < 0)
                         break;
         }
-        kmod_module_unref_list(list);
+        k->api.kmod_module_unref_list(list);
         if (r < 0) {
                 strv_free(v, n);
                 return r;
@@ -205,18 +269,18 @@ int kmodinfo_modalias_modules(const struct kmodinfo *k, const char *modalias, ch
 
 int kmodinfo_config_foreach(const struct kmodinfo *k, enum kmodinfo_config kind, kmodinfo_config_fn fn, void *userdata)
 {
-        size_t total = config_count(k->kmod, kind), from_files, i = 0;
+        size_t total = config_count(&k->api, k->kmod, kind), from_files, i = 0;
         struct kmod_config_iter *it;
         int r = 0;
 
         from_files = total >= k->n_cmdline[kind] ? total - k->n_cmdline[kind] : 0;
-        it = config_iter(k->kmod, kind);
+        it = config_iter(&k->api, k->kmod, kind);
         if (!it)
                 return total ? -ENOMEM : 0;
-        while (r >= 0 && i++ < from_files && kmod_config_iter_next(it))
-                r = fn(kmod_config_iter_get_key(it), kind == KMODINFO_BLACKLIST ? NULL : kmod_config_iter_get_value(it),
-                       userdata);
-        kmod_config_iter_free_iter(it);
+        while (r >= 0 && i++ < from_files && k->api.kmod_config_iter_next(it))
+                r = fn(k->api.kmod_config_iter_get_key(it),
+                       kind == KMODINFO_BLACKLIST ? NULL : k->api.kmod_config_iter_get_value(it), userdata);
+        k->api.kmod_config_iter_free_iter(it);
         return r;
 }
 

@@ -13,10 +13,16 @@
 
 struct kmodinfo;
 
+/* The library kmodinfo_new loads when it is first needed (dlopen, not linked: see kmodinfo.c). */
+#define KMODINFO_LIBRARY "libkmod.so.2"
+
 /* release: the kernel whose /lib/modules/<release> to read ("" or NULL: unknown, only the
- * configuration is read). -ENOMEM, or -ENAMETOOLONG when the root prefix leaves no room for a
- * path: an index libkmod cannot open is kmodinfo_index_error(), not an error. */
+ * configuration is read). -ENOMEM; -ENAMETOOLONG when the root prefix leaves no room for a path;
+ * -ELIBACC when KMODINFO_LIBRARY cannot be loaded or lacks a function used (libkmod older than 30).
+ * An index libkmod cannot open is kmodinfo_index_error(), not an error. */
 int kmodinfo_new(const struct pgr_ctx *ctx, const char *release, struct kmodinfo **ret);
+/* The same with another library name (tests: a missing or an unfit library). */
+int kmodinfo_new_with(const struct pgr_ctx *ctx, const char *release, const char *library, struct kmodinfo **ret);
 void kmodinfo_free(struct kmodinfo *k);
 static inline void kmodinfo_freep(struct kmodinfo **k) { kmodinfo_free(*k); }
 

@@ -40,15 +40,24 @@ int sysfs_write(const struct pgr_ctx *ctx, const char *abs, const char *value)
 
 static int dev_abs(const struct pci_addr *a, const char *attr, char *buf, size_t size)
 {
+        static const char devices[] = "/sys/bus/pci/devices/";
         char bdf[PCI_ADDR_STRLEN];
-        int n;
+        size_t bdf_len, attr_len = attr ? strlen(attr) + 1 : 0, len;
 
         if (a->func < 0)
                 return -EINVAL;
-        n = snprintf(buf, size, "/sys/bus/pci/devices/%s%s%s", pci_addr_format(a, bdf), attr ? "/" : "",
-                     attr ? attr : "");
-        if (n < 0 || (size_t)n >= size)
+        /* by hand, not snprintf: every attribute read of a run builds its path here */
+        bdf_len = strlen(pci_addr_format(a, bdf));
+        len = sizeof(devices) - 1 + bdf_len + attr_len;
+        if (len >= size)
                 return -ENAMETOOLONG;
+        memcpy(buf, devices, sizeof(devices) - 1);
+        memcpy(buf + sizeof(devices) - 1, bdf, bdf_len);
+        if (attr) {
+                buf[sizeof(devices) - 1 + bdf_len] = '/';
+                memcpy(buf + sizeof(devices) + bdf_len, attr, attr_len - 1);
+        }
+        buf[len] = '\0';
         return 0;
 }
 
@@ -144,6 +153,56 @@ int sysfs_dev_link(const struct pgr_ctx *ctx, const struct pci_addr *a, const ch
         return link_basename(path, buf, size);
 }
 
+/* The kernel's link <root>/sys/bus/pci/devices/<bdf> → "../../../devices/pci0000:00/.../<bdf>",
+ * resolved as text: it runs through real directories only, so ".." takes a component off. One
+ * readlink instead of realpath(3)'s one per component of the root prefix and the path (~13 system
+ * calls, twice per function of every plan). False for anything else (no link, an absolute target,
+ * ".." above <root>/sys): then realpath(3) decides. */
+static bool resolve_device_link(const char *path, char *real, size_t size)
+{
+        static const char devices[] = "/sys/bus/pci/devices/";
+        char target[PATH_MAX];
+        const char *slash = strrchr(path, '/');
+        size_t len, top;
+        ssize_t n;
+
+        if (!slash || (size_t)(slash - path) + 1 < sizeof(devices) - 1 ||
+            memcmp(slash + 1 - (sizeof(devices) - 1), devices, sizeof(devices) - 1) != 0)
+                return false;
+        n = readlink(path, target, sizeof(target) - 1);
+        if (n <= 0 || target[0] == '/')
+                return false;
+        target[n] = '\0';
+        len = (size_t)(slash - path);
+        top = len - (sizeof(devices) - 2) + strlen("/sys"); /* real[0..top) is <root>/sys: never above it */
+        if (len >= size)
+                return false;
+        memcpy(real, path, len);
+        real[len] = '\0';
+        for (char *c = target, *next; c && *c; c = next) {
+                next = strchr(c, '/');
+                if (next)
+                        *next++ = '\0';
+                if (!*c || streq(c, "."))
+                        continue;
+                if (streq(c, "..")) {
+                        char *up = strrchr(real, '/');
+
+                        if (!up || (size_t)(up - real) < top)
+                                return false;
+                        *up = '\0';
+                        len = (size_t)(up - real);
+                        continue;
+                }
+                if (len + 1 + strlen(c) >= size)
+                        return false;
+                real[len++] = '/';
+                strcpy(real + len, c);
+                len += strlen(c);
+        }
+        return true;
+}
+
 int sysfs_dev_realpath(const struct pgr_ctx *ctx, const struct pci_addr *a, char *buf, size_t size)
 {
         char path[PATH_MAX], real[PATH_MAX];
@@ -152,7 +211,7 @@ int sysfs_dev_realpath(const struct pgr_ctx *ctx, const struct pci_addr *a, char
         r = dev_path(ctx, a, NULL, path, sizeof(path));
         if (r < 0)
                 return r;
-        if (!realpath(path, real))
+        if (!resolve_device_link(path, real, sizeof(real)) && !realpath(path, real))
                 return -errno;
         if (strlen(real) >= size)
                 return -ENAMETOOLONG;

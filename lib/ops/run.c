@@ -45,7 +45,7 @@ static void say(const struct run_options *o, const char *fmt, ...)
         if (!o->on_message)
                 return;
         va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
+        vsnprintf_ellipsis(msg, sizeof(msg), fmt, ap);
         va_end(ap);
         o->on_message(msg, o->userdata);
 }
@@ -396,11 +396,11 @@ static int load_all_confs(struct pgr_ctx *ctx, const struct run_options *o, stru
 static void summary(struct journal *j, unsigned long vmid, enum phase phase, const struct apply_result *res,
                     bool failed, long long t0)
 {
-        char msg[512];
+        char msg[sizeof(res->first_failure) + 128];
 
         if (failed)
-                snprintf(msg, sizeof(msg), "VM %lu %s: %zu device(s) ok, %zu failed, %zu skipped: %.400s", vmid,
-                         phase_to_string(phase), res->n_ok, res->n_failed, res->n_skipped, res->first_failure);
+                snprintf_ellipsis(msg, sizeof(msg), "VM %lu %s: %zu device(s) ok, %zu failed, %zu skipped: %s", vmid,
+                                  phase_to_string(phase), res->n_ok, res->n_failed, res->n_skipped, res->first_failure);
         else if (res->n_ok == 0 && res->n_skipped == 0)
                 snprintf(msg, sizeof(msg), "VM %lu %s: nothing to do, every device already vfio-owned, awake and clean",
                          vmid, phase_to_string(phase));
@@ -531,7 +531,7 @@ static int execute(struct pgr_ctx *ctx, struct run_inputs *in, struct plan_input
                 return r;
         }
 fail:
-        snprintf(res->first_failure, sizeof(res->first_failure), "%s", err.msg[0] ? err.msg : strerror(-r));
+        snprintf_ellipsis(res->first_failure, sizeof(res->first_failure), "%s", err.msg[0] ? err.msg : strerror(-r));
         return r;
 }
 
@@ -580,7 +580,7 @@ int run_hook(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, con
                 char msg[128];
 
                 /* Proxmox may add phases; an unknown one must never break a VM start. */
-                snprintf(msg, sizeof(msg), "VM %lu: unknown phase '%.40s' ignored", vmid, phase_str);
+                snprintf_ellipsis(msg, sizeof(msg), "VM %lu: unknown phase '%s' ignored", vmid, phase_str);
                 journal_log(j, &(struct journal_event){ .message_id = PGR_MSGID_PHASE_OK, .priority = LOG_NOTICE, .phase = phase_str,
                                                          .vmid = vmid, .action = "summary", .result = "skipped",
                                                          .duration_usec = -1, .message = msg });
@@ -825,14 +825,14 @@ static int claim_one(struct pgr_ctx *ctx, struct pcidev_access *acc, const struc
         r = claim_identify(ctx, &d->dev, &c);
         if (r < 0) {
                 it->outcome = RUN_CLAIM_NO_PATH;
-                snprintf(it->why, sizeof(it->why), "%s", strerror(-r));
+                snprintf_ellipsis(it->why, sizeof(it->why), "%s", strerror(-r));
                 return 1;
         }
         if (!o->dry_run) {
                 r = claim_add(ctx, &c, owner, &it->created, &err);
                 if (r < 0) {
                         it->outcome = RUN_CLAIM_RECORD_FAILED;
-                        snprintf(it->why, sizeof(it->why), "%s", err.msg);
+                        snprintf_ellipsis(it->why, sizeof(it->why), "%s", err.msg);
                         return 1;
                 }
         }
@@ -852,7 +852,7 @@ static int claim_one(struct pgr_ctx *ctx, struct pcidev_access *acc, const struc
                 r = apply_claim(&ac, &d->dev.addr, d->pin_set ? d->pin : NULL, false, d->policy.bind_timeout_ms, &res);
                 if (r < 0) {
                         it->outcome = RUN_CLAIM_NOT_APPLIED;
-                        snprintf(it->why, sizeof(it->why), "%s", res.why);
+                        snprintf_ellipsis(it->why, sizeof(it->why), "%s", res.why);
                         return 1;
                 }
                 it->now = RUN_CLAIM_NOW_VFIO;
@@ -981,7 +981,7 @@ int run_unclaim(struct pgr_ctx *ctx, unsigned long vmid, const struct pci_addr *
                                                                                   : RUN_UNCLAIM_REMOVED);
                 if (r < 0) {
                         if (it)
-                                snprintf(it->why, sizeof(it->why), "%s", err.msg[0] ? err.msg : strerror(-r));
+                                snprintf_ellipsis(it->why, sizeof(it->why), "%s", err.msg[0] ? err.msg : strerror(-r));
                         failed = 1;
                         continue;
                 }
@@ -1005,7 +1005,7 @@ int run_unclaim(struct pgr_ctx *ctx, unsigned long vmid, const struct pci_addr *
                 if (!o->dry_run && claim_drop(ctx, &addrs[k], 0, true, &left, &err) < 0) {
                         it = unclaim_item(ret, &addrs[k], RUN_UNCLAIM_FAILED);
                         if (it)
-                                snprintf(it->why, sizeof(it->why), "%s", err.msg);
+                                snprintf_ellipsis(it->why, sizeof(it->why), "%s", err.msg);
                         failed = 1;
                 } else {
                         it = unclaim_item(ret, &addrs[k], RUN_UNCLAIM_MALFORMED_REMOVED);

@@ -67,7 +67,7 @@ static int add_warning(struct mapping_file *f, const char *fmt, ...)
                 return 0;
         }
         va_start(ap, fmt);
-        vsnprintf(buf, sizeof(buf), fmt, ap);
+        vsnprintf_ellipsis(buf, sizeof(buf), fmt, ap);
         va_end(ap);
         f->warnings[f->n_warnings] = strdup(buf);
         if (!f->warnings[f->n_warnings])
@@ -527,7 +527,7 @@ static int mismatch(struct check_state *st, const char *property, const char *bd
         va_list ap;
 
         va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
+        vsnprintf_ellipsis(msg, sizeof(msg), fmt, ap);
         va_end(ap);
         if (st->n++ == 0)
                 pgr_error_set(st->err, "%s", msg);

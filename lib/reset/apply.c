@@ -201,7 +201,7 @@ static void journal_step(struct apply_ctx *a, const struct plan_device *d, const
                 ev.pci_id = id;
         }
         va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
+        vsnprintf_ellipsis(msg, sizeof(msg), fmt, ap);
         va_end(ap);
         journal_log(a->journal, &ev);
 }
@@ -616,7 +616,7 @@ static int bus_window_open(struct apply_ctx *a, const char *what, struct pgr_loc
 
         r = lock_bus(a->ctx, a->vmid, what, a->lock_timeout_ms, bus, &lerr);
         if (r < 0) {
-                snprintf(why, why_size, "%.300s", lerr.msg);
+                snprintf_ellipsis(why, why_size, "%s", lerr.msg);
                 return r;
         }
         r = autoprobe_off(a, w);
@@ -1094,15 +1094,16 @@ static int group_kept(struct apply_ctx *a, const struct plan_device *d, int grou
 {
         int group_after;
 
-        if (!d->mapping[0] || group_before < 0 || a->dry_run)
+        if (!d->mapping || group_before < 0 || a->dry_run)
                 return 0;
         group_after = pcidev_iommu_group(a->ctx, &d->dev.addr);
         if (group_after < 0 || group_after == group_before)
                 return 0;
-        snprintf(why, why_size, "mapping '%.48s': the remove+rescan moved %s from IOMMU group %d to %d, so Proxmox "
-                 "refuses the start ('iommugroup' does not match); fix: pvesh set /cluster/mapping/pci/%.48s --map "
-                 "'...,iommugroup=%d,...' (GUI: Datacenter -> Resource Mappings, edit the map's IOMMU group)",
-                 d->mapping, d->dev.bdf, group_before, group_after, d->mapping, group_after);
+        snprintf_ellipsis(why, why_size, "mapping '%s': the remove+rescan moved %s from IOMMU group %d to %d, so "
+                          "Proxmox refuses the start ('iommugroup' does not match); fix: pvesh set "
+                          "/cluster/mapping/pci/%s --map '...,iommugroup=%d,...' (GUI: Datacenter -> Resource "
+                          "Mappings, edit the map's IOMMU group)",
+                          d->mapping, d->dev.bdf, group_before, group_after, d->mapping, group_after);
         return -EXDEV;
 }
 
@@ -1341,8 +1342,8 @@ static int check_link(struct run_state *rs, struct plan_device *d, const struct 
                         if (pcidev_read_link(a->ctx, dev, &after) < 0)
                                 after = now;
                         if (r < 0)
-                                snprintf(outcome, sizeof(outcome), "retrained through port %s, and then the card %.300s", port,
-                                         why);
+                                snprintf_ellipsis(outcome, sizeof(outcome), "retrained through port %s, and then the card %s",
+                                                  port, why);
                         else if (after.width >= base.width && (!base.speed_mts || after.speed_mts >= base.speed_mts))
                                 snprintf(outcome, sizeof(outcome), "retrained through port %s: x%u at %s again", port,
                                          after.width, speed_str(after.speed_mts, s3));
@@ -1382,7 +1383,8 @@ static void kernel_evidence(const struct pgr_ctx *ctx, const char *bdf, char *bu
                 const struct kmsg_event *e = kmsg_log_find(log, kinds[i], bdf);
 
                 if (e) {
-                        snprintf(buf, size, "; the kernel said: %s%s\"%.300s\"", e->time, e->time[0] ? " " : "", e->text);
+                        snprintf_ellipsis(buf, size, "; the kernel said: %s%s\"%s\"", e->time, e->time[0] ? " " : "",
+                                          e->text);
                         return;
                 }
         }
@@ -1394,28 +1396,31 @@ static bool say_dead(struct run_state *rs, const struct plan_device *d, const ch
                      struct apply_result *res)
 {
         struct apply_ctx *a = rs->a;
-        char line[sizeof(res->first_failure)], evidence[480];
+        char line[sizeof(res->first_failure)], evidence[480], short_why[200];
         bool gone = !sysfs_dev_present(a->ctx, &d->dev.addr);
 
         if (a->dry_run || (!gone && !config_reads_all_ones(a->ctx, &d->dev.addr, d->dev.physfn[0] != '\0')))
                 return false;
         kernel_evidence(a->ctx, d->dev.bdf, evidence, sizeof(evidence));
-        snprintf(line, sizeof(line), "%s (%04x:%04x) is dead: %s (%.200s); tried %s; only a host power cycle helps "
-                 "(power off, then on: a reboot may not be enough)%.460s", d->dev.bdf, d->dev.vendor, d->dev.device,
-                 gone ? "gone from the bus" : "its config space reads all ones", why, tried, evidence);
+        /* the last failure kept short (marked when cut), so that the verdict and the evidence fit */
+        snprintf_ellipsis(short_why, sizeof(short_why), "%s", why);
+        snprintf_ellipsis(line, sizeof(line), "%s (%04x:%04x) is dead: %s (%s); tried %s; only a host power cycle "
+                          "helps (power off, then on: a reboot may not be enough)%s", d->dev.bdf, d->dev.vendor,
+                          d->dev.device, gone ? "gone from the bus" : "its config space reads all ones", short_why, tried,
+                          evidence);
         journal_step(a, d,
                      &(struct step){ .msgid = PGR_MSGID_CARD_DEAD, .priority = LOG_ERR, .action = "dead",
                                      .result = "failed", .error = gone ? ENODEV : EIO },
                      "%s", line);
         if (!res->first_failure[0])
-                snprintf(res->first_failure, sizeof(res->first_failure), "%s", line);
+                snprintf_ellipsis(res->first_failure, sizeof(res->first_failure), "%s", line);
         return true;
 }
 
 static int reset_device(struct run_state *rs, struct plan_device *d, struct apply_result *res)
 {
         struct apply_ctx *a = rs->a;
-        char why[560], drv_before[64], tried[192] = "";
+        char why[sizeof(res->first_failure)], drv_before[64], tried[PLAN_MAX_LADDER * 32] = "";
         struct pcidev_link link_before;
         bool have_link = d->dev.addr.func == 0 && pcidev_read_link(a->ctx, &d->dev.addr, &link_before) >= 0;
         size_t w = 0;
@@ -1428,9 +1433,11 @@ static int reset_device(struct run_state *rs, struct plan_device *d, struct appl
                 char drv_after[64];
                 bool last;
 
-                if (w < sizeof(tried))
-                        w += (size_t)snprintf(tried + w, sizeof(tried) - w, "%s%s%s%s", w ? ", " : "",
-                                              action_to_string(rung->kind), rung->method[0] ? " " : "", rung->method);
+                if (w < sizeof(tried)) {
+                        snprintf_ellipsis(tried + w, sizeof(tried) - w, "%s%s%s%s", w ? ", " : "",
+                                          action_to_string(rung->kind), rung->method[0] ? " " : "", rung->method);
+                        w += strlen(tried + w);
+                }
                 r = run_rung(rs, d, rung, why, sizeof(why));
                 last = i + 1 == d->n_ladder || r == -EXDEV; /* a renumbered group: no rung moves it back */
                 current_driver(a->ctx, &d->dev.addr, drv_after, sizeof(drv_after));
@@ -1446,8 +1453,9 @@ static int reset_device(struct run_state *rs, struct plan_device *d, struct appl
                                      r == RUNG_COVERED ? "(done once for the whole slot above)" : "done");
                         if (have_link && (r = check_link(rs, d, &link_before, why, sizeof(why))) < 0) {
                                 if (!res->first_failure[0])
-                                        snprintf(res->first_failure, sizeof(res->first_failure), "%s (%04x:%04x): %s",
-                                                 d->dev.bdf, d->dev.vendor, d->dev.device, why);
+                                        snprintf_ellipsis(res->first_failure, sizeof(res->first_failure),
+                                                          "%s (%04x:%04x): %s", d->dev.bdf, d->dev.vendor,
+                                                          d->dev.device, why);
                                 return r;
                         }
                         return 0;
@@ -1466,8 +1474,8 @@ static int reset_device(struct run_state *rs, struct plan_device *d, struct appl
         if (r != -EXDEV && say_dead(rs, d, tried, why, res))
                 return r;
         if (!res->first_failure[0])
-                snprintf(res->first_failure, sizeof(res->first_failure), "%s (%04x:%04x): %s", d->dev.bdf, d->dev.vendor,
-                         d->dev.device, why);
+                snprintf_ellipsis(res->first_failure, sizeof(res->first_failure), "%s (%04x:%04x): %s", d->dev.bdf,
+                                  d->dev.vendor, d->dev.device, why);
         return r;
 }
 
@@ -1515,9 +1523,9 @@ static int prepare_device(struct run_state *rs, struct plan_device *d, struct ap
                         if (r < 0) {
                                 failed = r;
                                 if (!res->first_failure[0])
-                                        snprintf(res->first_failure, sizeof(res->first_failure),
-                                                 "%s: cannot bind to vfio-pci (%.500s)", d->dev.bdf,
-                                                 why[0] ? why : strerror(-r));
+                                        snprintf_ellipsis(res->first_failure, sizeof(res->first_failure),
+                                                          "%s: cannot bind to vfio-pci (%s)", d->dev.bdf,
+                                                          why[0] ? why : strerror(-r));
                         }
                         /* The stuck unbind holds the device's lock in the kernel: power/control, a reset
                          * or a remove of it (or of its bus) would block on it for good. And a function
@@ -1648,7 +1656,8 @@ static bool became_foreign(struct run_state *rs, struct plan_device *d, struct a
                                      .result = "skipped", .error = EBUSY },
                      "%s: skipped: %s (found under the lock, after the plan)", d->dev.bdf, whose);
         if (!res->first_failure[0])
-                snprintf(res->first_failure, sizeof(res->first_failure), "%s: %s; not touched", d->dev.bdf, whose);
+                snprintf_ellipsis(res->first_failure, sizeof(res->first_failure), "%s: %s; not touched", d->dev.bdf,
+                                  whose);
         return true;
 }
 
@@ -1975,7 +1984,7 @@ static bool power_on_missing(struct run_state *rs, struct plan_device *d, char *
                 if (q < 0)
                         snprintf(failed, sizeof(failed), "cannot set drivers_autoprobe=0: %s", strerror(-q));
         } else
-                snprintf(failed, sizeof(failed), "%.200s", lerr.msg);
+                snprintf_ellipsis(failed, sizeof(failed), "%s", lerr.msg);
         if (q >= 0) {
                 q = write_slot_power(a, slot, "1");
                 if (q < 0)
@@ -1993,8 +2002,8 @@ static bool power_on_missing(struct run_state *rs, struct plan_device *d, char *
                 snprintf(why, why_size, "a rescan did not find it; slot %s was powered off; switched on, the card is back "
                          "and bound to vfio-pci", slot);
         else
-                snprintf(why, why_size, "a rescan did not find it; slot %s was powered off: a power cycle was tried and "
-                         "failed: %.200s; only a host power cycle helps", slot, failed);
+                snprintf_ellipsis(why, why_size, "a rescan did not find it; slot %s was powered off: a power cycle was "
+                                  "tried and failed: %s; only a host power cycle helps", slot, failed);
         *r = q < 0 ? q : 0;
         return true;
 }

@@ -77,7 +77,7 @@ static void add_problem(struct plan *p, enum plan_severity sev, const struct pci
         else
                 pr->slot[0] = '\0';
         va_start(ap, fmt);
-        vsnprintf(pr->message, sizeof(pr->message), fmt, ap);
+        vsnprintf_ellipsis(pr->message, sizeof(pr->message), fmt, ap);
         va_end(ap);
 }
 
@@ -96,7 +96,7 @@ static struct plan_action *add_action(struct plan_device *d, enum plan_action_ki
         snprintf(a->method, sizeof(a->method), "%s", method ? method : "");
         if (fmt) {
                 va_start(ap, fmt);
-                vsnprintf(a->reason, sizeof(a->reason), fmt, ap);
+                vsnprintf_ellipsis(a->reason, sizeof(a->reason), fmt, ap);
                 va_end(ap);
         }
         return a;
@@ -465,7 +465,7 @@ bool plan_may_cover(struct foreign_check *fc, const struct plan *p, const struct
                         own = &p->devices[i];
         if (own) {
                 if (own->n_actions > 0 && own->actions[0].kind == ACTION_SKIP) {
-                        snprintf(why, why_size, "is skipped (%.200s)", own->actions[0].reason);
+                        snprintf_ellipsis(why, why_size, "is skipped (%s)", own->actions[0].reason);
                         return false;
                 }
                 /* Read now, not the plan's number: apply calls this under the locks, after a remove+rescan
@@ -533,14 +533,20 @@ static void ladder_add(struct plan_device *d, enum plan_action_kind kind, const 
 }
 
 /* The reset ladder for one function, decided from facts: every rung that can work, in policy order. */
-/* Appends "a, b" style: the collateral functions a slot-wide rung also hits. */
+/* Appends "a, b" style: the collateral functions a slot-wide rung also hits. A list too long for
+ * buf ends in ", ..." so that the reason says there are more (never a cut address). */
 static void note_collateral(char *buf, size_t size, const struct pci_addr *a)
 {
-        size_t len = strlen(buf);
+        static const char more[] = ", ...";
+        size_t len = strlen(buf), n_more = sizeof(more) - 1;
         char b[PCI_ADDR_STRLEN];
 
-        if (!strstr(buf, pci_addr_format(a, b)) && len < size)
+        if (strstr(buf, pci_addr_format(a, b)) || (len >= n_more && streq(buf + len - n_more, more)))
+                return;
+        if (len + 2 + strlen(b) + n_more < size)
                 snprintf(buf + len, size - len, "%s%s", len ? ", " : "", b);
+        else if (len > 0 && len + n_more < size)
+                memcpy(buf + len, more, sizeof(more));
 }
 
 /* Whether a rung that reaches everything below dev's parent (a slot reset, a power cycle) may: every
@@ -593,7 +599,14 @@ static void build_ladder(const struct plan_input *in, struct plan *p, struct pla
                 for (size_t i = 0; i < s->n_methods && i < POLICY_MAX_METHODS; i++)
                         rungs[n_rungs++] = s->methods[i];
         why[0] = '\0';
-#define WHY(...) do { if (w < why_size) w += (size_t)snprintf(why + w, why_size - w, __VA_ARGS__); } while (0)
+        /* Appends; once full, the text ends in "..." and w stays inside why (it is indexed below). */
+#define WHY(...)                                                                                       \
+        do {                                                                                           \
+                if (w < why_size) {                                                                    \
+                        snprintf_ellipsis(why + w, why_size - w, __VA_ARGS__);                         \
+                        w += strlen(why + w);                                                          \
+                }                                                                                      \
+        } while (0)
         for (size_t i = 0; i < n_rungs; i++) {
                 const char *m = rungs[i];
 
@@ -666,9 +679,9 @@ static void build_ladder(const struct plan_input *in, struct plan *p, struct pla
                                 continue;
                         ladder_add(d, ACTION_BUS_RESET, how, "");
                         if (collateral[0])
-                                snprintf(d->ladder[d->n_ladder - 1].reason, sizeof(d->ladder[0].reason),
-                                         "also resets %.160s: same IOMMU group, which Proxmox binds to vfio-pci with the VM",
-                                         collateral);
+                                snprintf_ellipsis(d->ladder[d->n_ladder - 1].reason, sizeof(d->ladder[0].reason),
+                                                  "also resets %s: same IOMMU group, which Proxmox binds to vfio-pci "
+                                                  "with the VM", collateral);
                 } else if (streq(m, "remove-rescan")) {
                         struct pci_addr funcs[8];
                         char collateral[192] = "";
@@ -695,9 +708,9 @@ static void build_ladder(const struct plan_input *in, struct plan *p, struct pla
                                 continue;
                         ladder_add(d, ACTION_REMOVE_RESCAN, "", "");
                         if (collateral[0])
-                                snprintf(d->ladder[d->n_ladder - 1].reason, sizeof(d->ladder[0].reason),
-                                         "also removes %.160s: same IOMMU group, which Proxmox binds to vfio-pci with the VM",
-                                         collateral);
+                                snprintf_ellipsis(d->ladder[d->n_ladder - 1].reason, sizeof(d->ladder[0].reason),
+                                                  "also removes %s: same IOMMU group, which Proxmox binds to vfio-pci "
+                                                  "with the VM", collateral);
                 } else if (streq(m, "power-cycle")) {
                         char collateral[192] = "", why_not[512];
 
@@ -716,9 +729,9 @@ static void build_ladder(const struct plan_input *in, struct plan *p, struct pla
                                 continue;
                         }
                         ladder_add(d, ACTION_POWER_CYCLE, "", "");
-                        snprintf(d->ladder[d->n_ladder - 1].reason, sizeof(d->ladder[0].reason),
-                                 "slot %.31s powered off and on%s%.160s", dev->slot_name,
-                                 collateral[0] ? "; also powers " : "", collateral);
+                        snprintf_ellipsis(d->ladder[d->n_ladder - 1].reason, sizeof(d->ladder[0].reason),
+                                          "slot %s powered off and on%s%s", dev->slot_name,
+                                          collateral[0] ? "; also powers " : "", collateral);
                 }
         }
 #undef WHY
@@ -758,8 +771,9 @@ static void keeping_rungs_first(struct plan_device *d)
                         if (rung_removes(&d->ladder[i]) == (pass == 1)) {
                                 sorted[k] = d->ladder[i];
                                 if (pass == 1 && !sorted[k].reason[0])
-                                        snprintf(sorted[k].reason, sizeof(sorted[k].reason),
-                                                 "last: may renumber the IOMMU group mapping %.120s records", d->mapping);
+                                        snprintf_ellipsis(sorted[k].reason, sizeof(sorted[k].reason),
+                                                          "last: may renumber the IOMMU group mapping %s records",
+                                                          d->mapping);
                                 k++;
                         }
         memcpy(d->ladder, sorted, k * sizeof(sorted[0]));
@@ -872,7 +886,7 @@ static void plan_one(const struct plan_input *in, struct plan *p, struct plan_de
         if (!d->needs_reset)
                 return;
         build_ladder(in, p, d, fc, why, sizeof(why));
-        if (d->mapping[0])
+        if (d->mapping)
                 keeping_rungs_first(d);
         if (d->n_ladder == 0) {
                 add_action(d, ACTION_SKIP, NULL, "no usable reset: %s", why[0] ? why : "policy allows none")->for_safety = true;
@@ -888,10 +902,10 @@ static void plan_one(const struct plan_input *in, struct plan *p, struct plan_de
 
                         snprintf(full, sizeof(full), "through bridge %s%s%s%s%s", pci_addr_format(&dev->parent, parent),
                                  a->reason[0] ? "; " : "", a->reason, why[0] ? "; " : "", why);
-                        snprintf(a->reason, sizeof(a->reason), "%.255s", full);
+                        snprintf_ellipsis(a->reason, sizeof(a->reason), "%s", full);
                 }
                 else if (!a->reason[0])
-                        snprintf(a->reason, sizeof(a->reason), "%.255s", why);
+                        snprintf_ellipsis(a->reason, sizeof(a->reason), "%s", why);
         }
 }
 
@@ -942,7 +956,7 @@ static void plan_unpin(const struct plan_input *in, struct plan_device *d, const
                 return;
         d->unpin = true;
         va_start(ap, fmt);
-        vsnprintf(d->unpin_reason, sizeof(d->unpin_reason), fmt, ap);
+        vsnprintf_ellipsis(d->unpin_reason, sizeof(d->unpin_reason), fmt, ap);
         va_end(ap);
 }
 
@@ -953,7 +967,7 @@ static void decide_pin(const struct plan_input *in, struct plan *p, struct plan_
 {
         _cleanup_free_ struct plan_device *scratch = NULL;
         const struct plan_device *from = d;
-        char order[128] = "", why[768];
+        char order[256] = "", why[768];
         bool skipped = false, for_safety = false;
         size_t w = 0;
 
@@ -1000,10 +1014,10 @@ static void decide_pin(const struct plan_input *in, struct plan *p, struct plan_
         d->pin_set = true;
         if (from->n_ladder && from->ladder[0].kind == ACTION_RESET) {
                 snprintf(d->pin, sizeof(d->pin), "%s", from->ladder[0].method);
-                snprintf(d->pin_reason, sizeof(d->pin_reason),
-                         "%s: the first method of the policy's order (%.80s) this function offers; every other "
-                         "reset of it (Proxmox's write to reset, vfio-pci's, QEMU's on a guest reboot) uses it too",
-                         d->pin, order);
+                snprintf_ellipsis(d->pin_reason, sizeof(d->pin_reason),
+                                  "%s: the first method of the policy's order (%s) this function offers; every other "
+                                  "reset of it (Proxmox's write to reset, vfio-pci's, QEMU's on a guest reboot) uses "
+                                  "it too", d->pin, order);
                 return;
         }
         d->pin[0] = '\0';
@@ -1020,10 +1034,10 @@ static void decide_pin(const struct plan_input *in, struct plan *p, struct plan_
                             d->dev.n_reset_methods ? d->dev.reset_methods[0] : "none");
                 return;
         }
-        snprintf(d->pin_reason, sizeof(d->pin_reason),
-                 "none: the policy's order (%.80s) makes the %s the safe reset; per-function resets are disabled, "
-                 "so Proxmox's write to reset fails (a warning), vfio-pci reports no reset and QEMU resets the bus",
-                 order, d->pin_rung);
+        snprintf_ellipsis(d->pin_reason, sizeof(d->pin_reason),
+                          "none: the policy's order (%s) makes the %s the safe reset; per-function resets are "
+                          "disabled, so Proxmox's write to reset fails (a warning), vfio-pci reports no reset and QEMU "
+                          "resets the bus", order, d->pin_rung);
 }
 
 int plan_probe_function(const struct pgr_ctx *ctx, struct pcidev_access *acc, const struct pci_addr *addr,
@@ -1098,7 +1112,11 @@ int plan_build(const struct plan_input *in, struct plan **ret, struct pgr_error 
 
                 snprintf(d->hostpci, sizeof(d->hostpci), "%s", c->items[i].hostpci);
                 d->whole_slot = c->items[i].whole_slot;
-                snprintf(d->mapping, sizeof(d->mapping), "%s", hostpci_mapping_name(in, d->hostpci));
+                if (*hostpci_mapping_name(in, d->hostpci) &&
+                    !(d->mapping = strdup(hostpci_mapping_name(in, d->hostpci)))) {
+                        r = -ENOMEM;
+                        goto out;
+                }
                 r = plan_probe_function(in->ctx, in->acc, &c->items[i].addr, &d->dev);
                 if (r < 0) {
                         char b[PCI_ADDR_STRLEN];
@@ -1136,6 +1154,8 @@ void plan_free(struct plan *p)
 {
         if (!p)
                 return;
+        for (size_t i = 0; p->devices && i < p->n_devices; i++)
+                free(p->devices[i].mapping);
         free(p->devices);
         free(p);
 }

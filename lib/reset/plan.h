@@ -54,10 +54,10 @@ struct plan_action {
 
 struct plan_device {
         char hostpci[16];               /* "hostpci0", or "manual" */
-        /* The mapping=NAME of that hostpci line ("" none): its map records the IOMMU group, which a
-         * remove+rescan may renumber (then Proxmox refuses the start). Truncated names stay unique
-         * enough for messages; nothing looks the mapping up by it. */
-        char mapping[128];
+        /* The mapping=NAME of that hostpci line (NULL none), whole: Proxmox limits its length in
+         * nothing, and the fix for a renumbered group is a command that names it. Its map records the
+         * IOMMU group, which a remove+rescan may renumber (then Proxmox refuses the start). */
+        char *mapping;
         struct pcidev dev;              /* facts; dev.present may be false */
         struct policy_settings policy;
         size_t n_actions;

@@ -220,7 +220,7 @@ static int fail(const struct parser *p, struct json_object *obj, struct json_obj
         if (off == SIZE_MAX)
                 off = obj_offset(p, fallback);
         va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
+        vsnprintf_ellipsis(msg, sizeof(msg), fmt, ap);
         va_end(ap);
         if (off != SIZE_MAX) {
                 unsigned line, col;
@@ -505,7 +505,10 @@ static int parse_enum(const struct parser *p, struct json_object *v, struct json
                         *ret = (int)i;
                         return 0;
                 }
-        return fail(p, v, parent, path, "expected %s, not \"%.64s\"", expected, s);
+        char q[68];
+
+        snprintf_ellipsis(q, sizeof(q), "%s", s); /* a long value quoted short, marked when cut */
+        return fail(p, v, parent, path, "expected %s, not \"%s\"", expected, q);
 }
 
 static int parse_methods(const struct parser *p, struct json_object *v, struct json_object *parent,
@@ -532,10 +535,14 @@ static int parse_methods(const struct parser *p, struct json_object *v, struct j
                 m = string_value(e, &nul);
                 if (!m)
                         return fail(p, e, v, sub, "expected a reset method name, got %s", type_name(e));
-                if (nul || !policy_method_known(m))
+                if (nul || !policy_method_known(m)) {
+                        char q[36];
+
+                        snprintf_ellipsis(q, sizeof(q), "%s", m);
                         return fail(p, e, v, sub,
-                                    "unknown reset method \"%.32s\" (known: device_specific, flr, af_flr, pm, bus, "
-                                    "slot, remove-rescan, power-cycle)", m);
+                                    "unknown reset method \"%s\" (known: device_specific, flr, af_flr, pm, bus, "
+                                    "slot, remove-rescan, power-cycle)", q);
+                }
                 for (size_t j = 0; j < s->n_methods; j++)
                         if (streq(s->methods[j], m))
                                 return fail(p, e, v, sub, "\"%s\" is listed twice", m);
@@ -592,10 +599,13 @@ static int parse_field(const struct parser *p, const struct field *f, struct jso
                                     type_name(v));
                 if (nul)
                         return fail(p, v, parent, path, "must not contain a NUL character");
-                if (*str && str[0] != '/')
+                if (*str && str[0] != '/') {
+                        char q[68];
+
+                        snprintf_ellipsis(q, sizeof(q), "%s", str);
                         return fail(p, v, parent, path,
-                                    "must be an absolute path to an executable, or \"\" for none, not \"%.64s\"",
-                                    str);
+                                    "must be an absolute path to an executable, or \"\" for none, not \"%s\"", q);
+                }
                 if (strlen(str) >= f->size)
                         return fail(p, v, parent, path, "path is too long (at most %zu bytes)", f->size - 1);
                 for (const char *c = str; *c; c++)

@@ -207,7 +207,7 @@ static int qm(unsigned long vmid, const char *const *sub, const char *const *res
         }
         if (c->status != 0) {
                 error_lines(c->err[0] ? c->err : c->out, why, sizeof(why));
-                snprintf(msg, msg_size, "%s failed (exit status %d)%s%.300s", what, c->status, why[0] ? ": " : "", why);
+                snprintf_ellipsis(msg, msg_size, "%s failed (exit status %d)%s%s", what, c->status, why[0] ? ": " : "", why);
         }
         return c->status;
 }
@@ -248,10 +248,16 @@ static int vm_stop(unsigned long vmid, unsigned shutdown_timeout, bool *forced, 
         r = qm(vmid, ARGS("stop"), NULL, QM_STOP_TIMEOUT, &c, why_stop, sizeof(why_stop));
         spawn_result_done(&c);
         if (r == 0) {
-                snprintf(msg, size, "stopped with qm stop after: %.300s", why);
+                snprintf_ellipsis(msg, size, "stopped with qm stop after: %s", why);
                 return 0;
         }
-        snprintf(msg, size, "did not stop: %.180s; then %.180s", why, why_stop);
+        {
+                char first[180];
+
+                /* both failures said: the first kept short (marked when cut) so the second fits */
+                snprintf_ellipsis(first, sizeof(first), "%s", why);
+                snprintf_ellipsis(msg, size, "did not stop: %s; then %s", first, why_stop);
+        }
         return -EIO;
 }
 
@@ -296,8 +302,8 @@ static void wait_agent(unsigned long vmid, unsigned timeout, struct verify_cycle
                         return;
                 }
                 if (monotonic_usec() + USEC_PER_SEC >= deadline) {
-                        snprintf(cy->agent_message, sizeof(cy->agent_message),
-                                 "guest agent did not answer within %u s (last: %.300s)", timeout, msg);
+                        snprintf_ellipsis(cy->agent_message, sizeof(cy->agent_message),
+                                          "guest agent did not answer within %u s (last: %s)", timeout, msg);
                         return;
                 }
                 sleep_usec(USEC_PER_SEC);
@@ -337,7 +343,7 @@ static void run_probe(unsigned long vmid, const char *probe, struct verify_cycle
                 missing = r > 0 && (strstr(c.err, "No such file or directory") || strstr(c.err, "not found"));
                 if (r == 0 && verify_parse_exec(c.out, &st) < 0) {
                         text_first_line(c.out, buf, sizeof(buf));
-                        snprintf(msg, sizeof(msg), "qm guest exec: not the JSON of exec-status: %.200s", buf);
+                        snprintf_ellipsis(msg, sizeof(msg), "qm guest exec: not the JSON of exec-status: %s", buf);
                         r = -1;
                 }
                 spawn_result_done(&c);
@@ -360,11 +366,11 @@ static void run_probe(unsigned long vmid, const char *probe, struct verify_cycle
                 cy->probe_exitcode = st.exitcode;
                 if (st.exitcode != 0) {
                         if (st.exitcode < 0 && st.signal >= 0)
-                                snprintf(cy->probe_message, sizeof(cy->probe_message), "killed by signal %d%s%.300s",
-                                         st.signal, st.err_first[0] ? ": " : "", st.err_first);
+                                snprintf_ellipsis(cy->probe_message, sizeof(cy->probe_message), "killed by signal %d%s%s",
+                                                  st.signal, st.err_first[0] ? ": " : "", st.err_first);
                         else
-                                snprintf(cy->probe_message, sizeof(cy->probe_message), "exit status %d: %.300s",
-                                         st.exitcode, st.out_first[0] ? st.out_first : st.err_first);
+                                snprintf_ellipsis(cy->probe_message, sizeof(cy->probe_message), "exit status %d: %s",
+                                                  st.exitcode, st.out_first[0] ? st.out_first : st.err_first);
                         return;
                 }
                 cy->probe = VERIFY_STEP_OK;
@@ -425,7 +431,7 @@ static int collect_entry(struct history_entry *e, void *userdata, struct pgr_err
                         char line[VERIFY_TEXT_MAX];
 
                         text_first_line(e->message, line, sizeof(line));
-                        snprintf(cy->hook_failure, sizeof(cy->hook_failure), "%.300s", line);
+                        snprintf_ellipsis(cy->hook_failure, sizeof(cy->hook_failure), "%s", line);
                 }
         } else if (is_reset_action(e->action) && cy->n_resets < VERIFY_MAX_RESETS) {
                 struct verify_reset *rs = &cy->resets[cy->n_resets++];
@@ -456,7 +462,7 @@ static void read_resets(const struct pgr_ctx *ctx, unsigned long vmid, bool wait
                 cy->hook_failure[0] = '\0';
                 if (history_read(ctx, &f, collect_entry, &jc, &err) < 0) {
                         cy->resets_known = false;
-                        snprintf(cy->resets_unknown_why, sizeof(cy->resets_unknown_why), "%.300s", err.msg);
+                        snprintf_ellipsis(cy->resets_unknown_why, sizeof(cy->resets_unknown_why), "%s", err.msg);
                         return;
                 }
                 cy->resets_known = true;
@@ -491,8 +497,8 @@ static void verdict(struct verify_cycle *cy, const int *baseline, const unsigned
                 else if (!f->driver[0])
                         snprintf(cy->reason, sizeof(cy->reason), "%s had no driver before start, not vfio-pci", b);
                 else
-                        snprintf(cy->reason, sizeof(cy->reason), "%s was on %.60s before start, not vfio-pci", b,
-                                 f->driver);
+                        snprintf_ellipsis(cy->reason, sizeof(cy->reason), "%s was on %s before start, not vfio-pci", b,
+                                          f->driver);
                 return;
         }
         if (cy->start == VERIFY_STEP_FAILED) {
@@ -504,7 +510,8 @@ static void verdict(struct verify_cycle *cy, const int *baseline, const unsigned
                 return;
         }
         if (cy->probe == VERIFY_STEP_FAILED) {
-                snprintf(cy->reason, sizeof(cy->reason), "probe '%.100s': %.250s", cy->probe_command, cy->probe_message);
+                snprintf_ellipsis(cy->reason, sizeof(cy->reason), "probe '%s': %s", cy->probe_command,
+                                  cy->probe_message);
                 return;
         }
         for (size_t i = 0; i < cy->n_links; i++) {
@@ -517,7 +524,7 @@ static void verdict(struct verify_cycle *cy, const int *baseline, const unsigned
                 }
         }
         if (cy->hook_failure[0]) {
-                snprintf(cy->reason, sizeof(cy->reason), "the hook failed: %.300s", cy->hook_failure);
+                snprintf_ellipsis(cy->reason, sizeof(cy->reason), "the hook failed: %s", cy->hook_failure);
                 return;
         }
         if (cy->stop == VERIFY_STEP_FAILED) {
@@ -609,7 +616,7 @@ int verify_check_options(const struct verify_options *o, struct pgr_error *err)
                 return -EINVAL;
         }
         if (o->probe && verify_split_command(o->probe, buf, sizeof(buf), argv, ELEMENTSOF(argv), &n) < 0) {
-                pgr_error_set(err, "invalid --probe '%.100s': expected a command and at most %d arguments, %zu bytes",
+                pgr_error_set(err, "invalid --probe '%s': expected a command and at most %d arguments, %zu bytes",
                               o->probe, VERIFY_PROBE_MAX_ARGS - 2, sizeof(buf) - 1);
                 return -EINVAL;
         }
@@ -650,25 +657,25 @@ int verify_run(const struct pgr_ctx *ctx, const struct plan *p, const struct ver
         }
 
         if (vm_status(res->vmid, status, sizeof(status), msg, sizeof(msg)) < 0) {
-                snprintf(res->refused, sizeof(res->refused), "cannot tell whether VM %lu is running: %.300s", res->vmid,
-                         msg);
+                snprintf_ellipsis(res->refused, sizeof(res->refused), "cannot tell whether VM %lu is running: %s", res->vmid,
+                                  msg);
                 goto done;
         }
         if (!streq(status, "stopped")) {
                 bool forced;
 
                 if (!o->force) {
-                        snprintf(res->refused, sizeof(res->refused),
-                                 "VM %lu is %.32s (qm status): verify starts and stops it; shut it down first or pass --force",
-                                 res->vmid, status);
+                        snprintf_ellipsis(res->refused, sizeof(res->refused),
+                                          "VM %lu is %s (qm status): verify starts and stops it; shut it down first or pass --force",
+                                          res->vmid, status);
                         goto done;
                 }
                 if (vm_stop(res->vmid, o->shutdown_timeout, &forced, msg, sizeof(msg)) < 0) {
-                        snprintf(res->refused, sizeof(res->refused), "VM %lu was %.32s and %.300s", res->vmid, status, msg);
+                        snprintf_ellipsis(res->refused, sizeof(res->refused), "VM %lu was %s and %s", res->vmid, status, msg);
                         goto done;
                 }
-                snprintf(res->stopped_first, sizeof(res->stopped_first), "VM %lu was %.32s: %.300s", res->vmid, status,
-                         msg);
+                snprintf_ellipsis(res->stopped_first, sizeof(res->stopped_first), "VM %lu was %s: %s", res->vmid, status,
+                                  msg);
         }
         for (unsigned i = 0; i < o->cycles; i++) {
                 struct verify_cycle *cy = &res->cycles[res->n_cycles++];

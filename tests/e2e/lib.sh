@@ -351,7 +351,10 @@ _e2e_install() {
                 while IFS= read -r f; do _e2e_copy_elf_libs "$root" "$f" || return 1; done < <(find "$src" -type f -perm -u+x)
         else
                 cp -L "$src" "$root$dest" || return 1
-                [ -x "$src" ] && { _e2e_copy_elf_libs "$root" "$src" || return 1; }
+                # a shared library (mode 0644: not -x) has libraries too
+                if [ -x "$src" ] || [[ ${src##*/} == *.so.* ]]; then
+                        _e2e_copy_elf_libs "$root" "$src" || return 1
+                fi
         fi
         return 0
 }
@@ -778,6 +781,9 @@ e2e_run_scenario() {
         fi
         if [ -n "${E2E_BUILDDIR:-}" ] && [ -x "$E2E_BUILDDIR/pve-gpu-reset" ]; then
                 files+=("$E2E_BUILDDIR/pve-gpu-reset:/usr/sbin/pve-gpu-reset")
+                # doctor dlopens libkmod.so.2 (lib/kmodinfo.c): ldd of the binary does not list it
+                v=$(ldconfig -p 2>/dev/null | awk '$1 == "libkmod.so.2" && /x86-64/ { print $NF; exit }')
+                [ -n "$v" ] && files+=("$v:$v")
         fi
         v=$(e2e_guest_vfio_reset) || { E2E_WHY="building the guest's vfio-reset failed"; return 125; }
         files+=("$v:/usr/sbin/vfio-reset")

@@ -1093,6 +1093,42 @@ static void remove_rescan_that_renumbers_a_mapped_group_fails_with_the_fix(void 
         rig_down(&g);
 }
 
+/* Proxmox puts no length limit on a mapping's name (pve-common JSONSchema.pm pve_verify_configid:
+ * [a-z][a-z0-9_-]+): the fix names the whole mapping, or the command it gives edits another one. */
+static void renumbered_group_fix_names_a_long_mapping_whole(void **state)
+{
+        static const char policy[] = "{\"defaults\": {\"settle_ms\": 0, \"reset_timeout_ms\": 200, "
+                                     "\"rescan_timeout_ms\": 200, \"bind_timeout_ms\": 200, "
+                                     "\"reset_methods\": [\"remove-rescan\"]}}";
+        char name[201], conf[512], cfg[512], want[400];
+        struct pgr_error err = {};
+        struct rig g;
+
+        (void)state;
+        memset(name, 'g', sizeof(name) - 1);
+        memcpy(name, "nvidia-", 7);
+        name[sizeof(name) - 1] = '\0';
+        rig_up(&g, "mapping", 100, PHASE_POST_STOP, policy);
+        snprintf(conf, sizeof(conf), "hostpci0: mapping=%s,pcie=1,x-vga=1\nmachine: q35\nmemory: 16384\n", name);
+        snprintf(cfg, sizeof(cfg), "%s\n\tmap id=10de:27b0,iommugroup=16,node=pve,path=0000:07:00,subsystem-id=10de:16fa\n",
+                 name);
+        write_under_root(&g, "etc/pve/qemu-server/100.conf", conf);
+        write_under_root(&g, "etc/pve/mapping/pci.cfg", cfg);
+        vmconf_free(g.conf);
+        mapping_file_free(g.maps);
+        assert_int_equal(vmconf_load(&g.ctx, 100, NULL, &g.conf, &err), 0);
+        assert_int_equal(mapping_load(&g.ctx, &g.maps, &err), 0);
+        rig_plan(&g, 100, PHASE_POST_STOP);
+        fk_renumber_group_on_rescan(&g.fk, "0000:07:00.0", 17);
+        fk_renumber_group_on_rescan(&g.fk, "0000:07:00.1", 17);
+        assert_int_equal(rig_apply(&g), -EIO);
+        snprintf(want, sizeof(want), "pvesh set /cluster/mapping/pci/%s --map '...,iommugroup=17,...'", name);
+        if (!strstr(g.res.first_failure, want))
+                fail_msg("no whole fix in: %s", g.res.first_failure);
+        assert_non_null(strstr(g.res.first_failure, "Resource Mappings"));
+        rig_down(&g);
+}
+
 /* Attack review of the pin: a function that could not be moved to vfio-pci (here vfio-pci is not
  * loaded) stays its host driver's: no pin, no power setting goes on it. */
 static void function_left_on_its_host_driver_gets_no_pin_and_no_power_setting(void **state)
@@ -1589,6 +1625,7 @@ int main(void)
                 cmocka_unit_test(failed_bridge_reset_still_rescans_what_it_removed),
                 cmocka_unit_test(post_stop_after_our_reservation_was_released_honours_another_vms_reservation),
                 cmocka_unit_test(remove_rescan_that_renumbers_a_mapped_group_fails_with_the_fix),
+                cmocka_unit_test(renumbered_group_fix_names_a_long_mapping_whole),
                 cmocka_unit_test(power_cycle_brings_back_a_card_the_other_rungs_could_not_reset),
                 cmocka_unit_test(card_that_never_returns_from_a_power_cycle_is_called_dead),
                 cmocka_unit_test(power_on_refused_by_the_slot_is_a_failed_power_cycle),

@@ -177,6 +177,26 @@ static void test_driver_module(void **state)
         assert_string_equal(kmodinfo_driver_module(&ctx, "vfio-pci", buf, sizeof(buf)), "vfio_pci");
 }
 
+/* libkmod is dlopen'd (kmodinfo.c): a library that is missing, or one without libkmod's functions
+ * (libkmod before 30 has no kmod_module_new_from_name_lookup), is -ELIBACC and nothing else. */
+static void test_library_missing_or_unfit(void **state)
+{
+        char root[PATH_MAX];
+        struct kmodinfo *k = NULL;
+        struct pgr_ctx ctx;
+
+        (void)state;
+        fixture_root("doctor-navi", root, sizeof(root));
+        assert_int_equal(pgr_ctx_init(&ctx, root, "pve"), 0);
+        assert_int_equal(kmodinfo_new_with(&ctx, "6.8.12-4-pve", "libkmod-not-installed.so.2", &k), -ELIBACC);
+        assert_null(k);
+        assert_int_equal(kmodinfo_new_with(&ctx, "6.8.12-4-pve", "libc.so.6", &k), -ELIBACC);
+        assert_null(k);
+        assert_int_equal(kmodinfo_new_with(&ctx, "6.8.12-4-pve", KMODINFO_LIBRARY, &k), 0);
+        assert_true(kmodinfo_installed(k, "vfio-pci"));
+        kmodinfo_free(k);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -184,6 +204,7 @@ int main(void)
                 cmocka_unit_test(test_modalias_lookup_and_installed),
                 cmocka_unit_test(test_module_names),
                 cmocka_unit_test(test_driver_module),
+                cmocka_unit_test(test_library_missing_or_unfit),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -374,6 +374,37 @@ static void test_plx_foreign_function_below_the_bridge(void **state)
         host_close(h);
 }
 
+/* sysfs_dev_realpath resolves the kernel's relative link as text (one readlink, not realpath(3)'s
+ * one per component): the same directory realpath(3) names, for a device behind a switch, a root
+ * port and a root bus device; an absent device is -ENOENT. */
+static void test_dev_realpath_is_realpath(void **state)
+{
+        static const char *const bdfs[] = { "0000:04:00.1", "0000:03:08.0", "0000:02:00.0", "0000:00:02.0" };
+        struct host *h = host_open("plx-shared-bridge");
+        char link[PATH_MAX + 64], want[PATH_MAX], got[PATH_MAX];
+
+        (void)state;
+        for (size_t i = 0; i < ELEMENTSOF(bdfs); i++) {
+                struct pci_addr a = addr(bdfs[i]);
+
+                snprintf(link, sizeof(link), "%s/sys/bus/pci/devices/%s", h->root, bdfs[i]);
+                assert_non_null(realpath(link, want));
+                assert_int_equal(sysfs_dev_realpath(&h->ctx, &a, got, sizeof(got)), 0);
+                assert_non_null(realpath(got, link));
+                assert_string_equal(link, want);
+                assert_null(strstr(got, "/../"));
+                assert_null(strstr(got, "/./"));
+        }
+        {
+                struct pci_addr a = addr("0000:0a:00.0");
+
+                assert_int_equal(sysfs_dev_realpath(&h->ctx, &a, got, sizeof(got)), -ENOENT);
+                a = addr("0000:04:00.1");
+                assert_int_equal(sysfs_dev_realpath(&h->ctx, &a, got, 16), -ENAMETOOLONG);
+        }
+        host_close(h);
+}
+
 static void test_absent_bridge_has_nothing_below(void **state)
 {
         struct host *h = host_open("plx-shared-bridge");
@@ -735,6 +766,7 @@ int main(void)
                 cmocka_unit_test(test_dead_gpu_config_unreadable_but_ids_cached),
                 cmocka_unit_test(test_plx_foreign_function_below_the_bridge),
                 cmocka_unit_test(test_absent_bridge_has_nothing_below),
+                cmocka_unit_test(test_dev_realpath_is_realpath),
                 cmocka_unit_test(test_wx3100_no_soft_reset_and_root_port_pm),
                 cmocka_unit_test(test_igpu_integrated_endpoint_has_no_link),
                 cmocka_unit_test(test_qemu_guest_power_and_reset_facts),

@@ -600,6 +600,30 @@ static void malformed_autoprobe_guard_is_an_error_not_absent(void **state)
         assert_int_equal(state_autoprobe_guard_pid(&f->ctx), -EINVAL);
 }
 
+/* A root prefix deep in the file system (--root of a CI checkout, a mounted image): the error keeps
+ * what it says after the path, the reason and the fix, instead of stopping inside the path. */
+static void symlinked_runtime_dir_under_a_long_root_keeps_the_whole_message(void **state)
+{
+        struct fixture *f = *state;
+        char deep[2048], run[2200], link[2300];
+        struct pgr_error err = {};
+        struct pgr_ctx ctx;
+        size_t n;
+
+        n = (size_t)snprintf(deep, sizeof(deep), "%s", f->root);
+        for (int i = 0; i < 12; i++)
+                n += (size_t)snprintf(deep + n, sizeof(deep) - n, "/%s", "a-directory-name-forty-characters-long-x");
+        assert_int_equal(mkdir_p(deep, 0755), 0);
+        snprintf(run, sizeof(run), "%s/run", deep);
+        assert_int_equal(mkdir(run, 0755), 0);
+        snprintf(link, sizeof(link), "%s/pve-gpu-reset", run);
+        assert_int_equal(symlink("/tmp", link), 0);
+        assert_int_equal(pgr_ctx_init(&ctx, deep, "pve"), 0);
+        assert_int_equal(pgr_runtime_dir_open(&ctx, NULL, 0, &err), -ELOOP);
+        if (!strstr(err.msg, "is a symlink; refusing (remove it, it is recreated on the next run)"))
+                fail_msg("message cut: ...%s", err.msg + (strlen(err.msg) > 80 ? strlen(err.msg) - 80 : 0));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -629,6 +653,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(autoprobe_guard_records_our_pid, setup, teardown),
                 cmocka_unit_test_setup_teardown(autoprobe_guard_left_by_a_crashed_run_is_read_back, setup, teardown),
                 cmocka_unit_test_setup_teardown(malformed_autoprobe_guard_is_an_error_not_absent, setup, teardown),
+                cmocka_unit_test_setup_teardown(symlinked_runtime_dir_under_a_long_root_keeps_the_whole_message, setup,
+                                                teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
