@@ -33,8 +33,9 @@ deb=
 if [ "${PGR_SKIP_DEB:-}" != 1 ]; then
         # nocheck: `make check` has run the unit and CLI suites already (check-unit, check-cli); the
         # package build's dh_auto_test would build and run them a second time. What debian/rules runs
-        # without nocheck is checked below. parallel: dh builds with every CPU.
-        if DEB_BUILD_OPTIONS="nocheck parallel=$(nproc 2>/dev/null || echo 1)" \
+        # without nocheck is checked below. parallel: dh builds with every CPU (and make's own MAKEFLAGS,
+        # whose jobserver this script does not hand on, would turn that into -j1 with a warning).
+        if env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL DEB_BUILD_OPTIONS="nocheck parallel=$(nproc 2>/dev/null || echo 1)" \
            "$srcdir/tools/mkdeb.sh" "$debdir" >"$scratch/mkdeb.log" 2>&1; then
                 ok "package builds (tools/mkdeb.sh)"
         else
