@@ -71,11 +71,14 @@ $(BUILDDIR)/fixtures.stamp: tests/fixtures/mktree $(wildcard tests/fixtures/host
 	tests/fixtures/mktree --all $(BUILDDIR)/fixtures
 	@touch $@
 
-# Every suite runs even when one fails; the summary names the failed ones.
+# Every suite runs even when one fails; the summary names the failed ones. The suites run one after
+# another, each one's build on every CPU (CHECK_JOBS) unless make already has a -j of its own.
 CHECK_SUITES := check-layers check-unit check-asan check-cli check-hardening check-journal check-package check-fuzz check-e2e
+CHECK_JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 check: deps
 	@failed=""; for s in $(CHECK_SUITES); do \
-	  echo "=== $$s"; t0=$$(date +%s); $(MAKE) --no-print-directory $$s || failed="$$failed $$s"; \
+	  echo "=== $$s"; t0=$$(date +%s); \
+	  $(MAKE) --no-print-directory $(if $(findstring -j,$(MAKEFLAGS)),,-j$(CHECK_JOBS)) $$s || failed="$$failed $$s"; \
 	  echo "=== $$s: $$(( $$(date +%s) - t0 )) s"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "check: FAILED:$$failed"; exit 1; fi; echo "check: every suite passed"
@@ -87,11 +90,12 @@ check-layers:
 check-unit: unit fixtures
 	tests/run-unit.sh $(BUILDDIR)
 
-check-asan:
+# The fixture trees do not depend on the compiler: the sanitizer pass runs on the ones of $(BUILDDIR).
+check-asan: fixtures
 	$(MAKE) BUILDDIR=build/asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-	        LDFLAGS="-fsanitize=address,undefined" unit fixtures
+	        LDFLAGS="-fsanitize=address,undefined" unit
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	        tests/run-unit.sh build/asan
+	        tests/run-unit.sh build/asan $(BUILDDIR)/fixtures
 
 check-cli: all fixtures
 	tests/cli/run.sh $(BUILDDIR)

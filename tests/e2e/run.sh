@@ -55,68 +55,79 @@ passed=0 failed=0 skipped=0 failures=""
 # The guest program is built once, before the kernels' runs go side by side.
 e2e_guest_vfio_reset >/dev/null || { echo "e2e: 0 passed, 1 failed"; exit 1; }
 
-# run_kernel KVER DIR: every scenario on one kernel; its lines to stdout, its counts to DIR/KVER.counts
-# and its failure lines to DIR/KVER.failures.
-run_kernel() {
-        local k=$1 dir=$2 s name t1 rc wall p=0 f=0 sk=0 fl=""
-
-        for s in "${scenarios[@]}"; do
-                name=$(basename "$s" .sh)
-                t1=$(e2e_now)
-                e2e_run_scenario "$k" "$s"
-                rc=$?
-                wall=$(e2e_elapsed "$t1")
+# run_one KVER SCENARIO DIR/ID: one scenario on one kernel; its lines to DIR/ID.out (to stdout at once
+# when the runs go one at a time), its status (0 pass, 77 skip, else fail) to DIR/ID.rc and its
+# failure line to DIR/ID.failure.
+run_one() {
+        local k=$1 s=$2 out=$3 name t1 rc wall
+        name=$(basename "$s" .sh)
+        if [ "$jobs" -le 1 ]; then exec 3>&1; else exec 3>"$out.out"; fi
+        t1=$(e2e_now)
+        e2e_run_scenario "$k" "$s" >&3 2>&1
+        rc=$?
+        wall=$(e2e_elapsed "$t1")
+        {
                 case $rc in
-                0)
-                        p=$((p + 1))
-                        echo "PASS $name [$k] ${wall}s (boot ${E2E_BOOT_SECS:-?}s)" ;;
-                77)
-                        sk=$((sk + 1))
-                        echo "SKIP $name [$k] (e2e-kernels header)" ;;
+                0) echo "PASS $name [$k] ${wall}s (boot ${E2E_BOOT_SECS:-?}s)" ;;
+                77) echo "SKIP $name [$k] (e2e-kernels header)" ;;
                 *)
-                        f=$((f + 1))
-                        fl+="  $name [$k]: ${E2E_WHY:-exit status $rc}; log ${E2E_LAST_LOG:-none}"$'\n'
                         echo "FAIL $name [$k] ${wall}s: ${E2E_WHY:-exit status $rc}"
+                        echo "  $name [$k]: ${E2E_WHY:-exit status $rc}; log ${E2E_LAST_LOG:-none}" >"$out.failure"
                         if [ "${E2E_VERBOSE:-0}" != 1 ] && [ -n "${E2E_LAST_LOG:-}" ] && [ -f "$E2E_LAST_LOG" ]; then
                                 echo "---- console (last 80 lines of $E2E_LAST_LOG)"
                                 tail -n 80 "$E2E_LAST_LOG"
                                 echo "----"
                         fi ;;
                 esac
-        done
-        echo "$p $f $sk" >"$dir/$k.counts"
-        printf '%s' "$fl" >"$dir/$k.failures"
+        } >&3
+        exec 3>&-
+        echo "$rc" >"$out.rc"
 }
 
-# One QEMU (TCG, one vCPU thread) per kernel at a time: E2E_JOBS kernels side by side (default: 2 on a
-# machine with 2 or more CPUs, which halves the suite's time; 1 runs them one after the other).
+# One QEMU (TCG, one vCPU thread) per run: E2E_JOBS runs side by side (default: 2 on a machine with 2
+# or more CPUs; 1 runs them one after the other). The runs of every kernel share one queue, longest
+# first (a scenario's "# e2e-timeout:" header, else E2E_TIMEOUT, stands for its length): a job takes
+# the next run as soon as its last one ended, so neither CPU idles while the other kernel still has
+# scenarios left. The output is printed per kernel in scenario order once all have run.
 jobs=${E2E_JOBS:-$(( $(nproc 2>/dev/null || echo 1) >= 2 ? 2 : 1 ))}
 resdir=$(mktemp -d "${TMPDIR:-/tmp}/e2e-run.XXXXXX") || { echo "e2e: 0 passed, 1 failed"; exit 1; }
+queue=$(for i in "${!scenarios[@]}"; do
+                t=$(e2e_scenario_header "${scenarios[i]}" timeout)
+                printf '%s %s\n' "${t:-$E2E_TIMEOUT}" "$i"
+        done | sort -k1,1nr -k2,2n -s | cut -d' ' -f2)
 running=0
-for k in $kernels; do
-        if [ "$jobs" -le 1 ]; then
-                run_kernel "$k" "$resdir"
-                continue
-        fi
-        run_kernel "$k" "$resdir" >"$resdir/$k.out" 2>&1 &
-        running=$((running + 1))
-        if [ "$running" -ge "$jobs" ]; then
-                wait -n
-                running=$((running - 1))
-        fi
+for i in $queue; do
+        for k in $kernels; do
+                mkdir -p "$resdir/$k"
+                if [ "$jobs" -le 1 ]; then
+                        run_one "$k" "${scenarios[i]}" "$resdir/$k/$i"
+                        continue
+                fi
+                if [ "$running" -ge "$jobs" ]; then
+                        wait -n
+                        running=$((running - 1))
+                fi
+                run_one "$k" "${scenarios[i]}" "$resdir/$k/$i" &
+                running=$((running + 1))
+        done
 done
 wait
 for k in $kernels; do
-        [ -f "$resdir/$k.out" ] && cat "$resdir/$k.out"
-        if [ -f "$resdir/$k.counts" ]; then
-                read -r p f sk <"$resdir/$k.counts"
-                passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + sk))
-                failures+=$(cat "$resdir/$k.failures")
-                [ -s "$resdir/$k.failures" ] && failures+=$'\n'
-        else
-                failed=$((failed + 1))
-                failures+="  [$k]: the kernel's run ended without its counts"$'\n'
-        fi
+        for i in "${!scenarios[@]}"; do
+                r=$resdir/$k/$i
+                [ -f "$r.out" ] && cat "$r.out"
+                rc=$(cat "$r.rc" 2>/dev/null || echo none)
+                case $rc in
+                0) passed=$((passed + 1)) ;;
+                77) skipped=$((skipped + 1)) ;;
+                none)
+                        failed=$((failed + 1))
+                        failures+="  $(basename "${scenarios[i]}" .sh) [$k]: the run ended without a status"$'\n' ;;
+                *)
+                        failed=$((failed + 1))
+                        failures+=$(cat "$r.failure" 2>/dev/null)$'\n' ;;
+                esac
+        done
 done
 rm -rf "$resdir"
 

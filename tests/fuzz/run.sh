@@ -1,16 +1,17 @@
-#!/bin/sh
+#!/bin/bash
 # libFuzzer targets for every parser of outside input (tests/fuzz/fuzz_*.c).
 #
 #   tests/fuzz/run.sh [SECONDS]   build, then fuzz each target for SECONDS (default $FUZZ_SECONDS or 60),
 #                                 one after another; summary table; exit 1 if any target crashed
-#   tests/fuzz/run.sh --smoke     each target: its seeds once plus $FUZZ_SMOKE_SECONDS (3) of fuzzing,
+#   tests/fuzz/run.sh --smoke     each target: its seeds once plus $FUZZ_SMOKE_SECONDS (1) of fuzzing,
 #                                 $FUZZ_JOBS (default: number of CPUs) targets at a time; for `make check`
 #   tests/fuzz/run.sh --build     build only
 #
 # Run from anywhere; paths are relative to the repository. Environment:
 #   FUZZ_TARGETS="vmconf policy"  only these targets          FUZZ_BUILDDIR  scratch dir (build/fuzz)
 #   CLANG                         compiler (clang, else clang-14)
-#   FUZZ_JOBS                     parallel targets (default 1; --smoke: number of CPUs)
+#   FUZZ_JOBS                     parallel targets (default 1; --smoke: number of CPUs); the build
+#                                 always uses every CPU
 #
 # Layout under FUZZ_BUILDDIR: obj/ (lib/*/*.c built with clang and the sanitizers), bin/fuzz_<t>,
 # seeds/<t>/ (generated from the real fixtures and conf/), corpus/<t>/ (what libFuzzer keeps, grows
@@ -26,7 +27,7 @@ cd "$top" || exit 1
 mode=fuzz
 seconds=${FUZZ_SECONDS:-60}
 case "${1:-}" in
---smoke) mode=smoke; seconds=${FUZZ_SMOKE_SECONDS:-3} ;;
+--smoke) mode=smoke; seconds=${FUZZ_SMOKE_SECONDS:-1} ;;
 --build) mode=build ;;
 --help|-h) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 '') ;;
@@ -44,6 +45,23 @@ if [ "$mode" = smoke ]; then
 else
         jobs=${FUZZ_JOBS:-1}
 fi
+build_jobs=$(nproc 2>/dev/null || echo 1)
+
+# pool_start CMD...: runs CMD in the background, at most $pool_max at a time (set it first);
+# pool_wait: waits for the rest.
+pool_running=0
+pool_start() {
+        if [ "$pool_running" -ge "$pool_max" ]; then
+                wait -n
+                pool_running=$((pool_running - 1))
+        fi
+        "$@" &
+        pool_running=$((pool_running + 1))
+}
+pool_wait() {
+        wait
+        pool_running=0
+}
 
 # ---- toolchain ----
 cc=${CLANG:-}
@@ -75,20 +93,29 @@ fi
 
 # ---- build: lib/*/*.c with the sanitizers (libFuzzer coverage too), one archive, one binary per target ----
 newest_header=$(ls -t lib/*/*.h "$here/fuzz.h" | head -1)
-built_lib=0 lib_failed=""
+built_lib=0 lib_failed="" lib_to_build=""
+compile_lib() { # compile_lib SRC OBJ: OBJ, or no OBJ and the compiler's messages in OBJ.log
+        # shellcheck disable=SC2086
+        "$cc" $CFLAGS -fsanitize=fuzzer-no-link -c -o "$2" "$1" 2>"$2.log" || rm -f "$2"
+}
+pool_max=$build_jobs
 for src in lib/*/*.c; do
         obj="$B/obj/$(basename "$src" .c).o"
         if [ -f "$obj" ] && [ ! "$src" -nt "$obj" ] && [ ! "$newest_header" -nt "$obj" ]; then
                 continue
         fi
-        if "$cc" $CFLAGS -fsanitize=fuzzer-no-link -c -o "$obj" "$src" 2>"$obj.log"; then
-                built_lib=1
-        else
+        rm -f "$obj"
+        lib_to_build="$lib_to_build $src"
+        pool_start compile_lib "$src" "$obj"
+done
+pool_wait
+for src in $lib_to_build; do
+        built_lib=1
+        obj="$B/obj/$(basename "$src" .c).o"
+        if [ ! -f "$obj" ]; then
                 # Someone may be half-way through editing it: the targets that do not need it still build.
                 cat "$obj.log" >&2
-                rm -f "$obj"
                 lib_failed="$lib_failed $src"
-                built_lib=1
         fi
 done
 lib_objs=$(for src in lib/*/*.c; do o="$B/obj/$(basename "$src" .c).o"; [ -f "$o" ] && echo "$o"; done)
@@ -107,7 +134,11 @@ if [ -n "$lib_failed" ]; then
         fi
 fi
 
-build_failed=""
+build_failed="" targets_to_build=""
+build_target() { # build_target SRC BIN T: BIN, or no BIN and the compiler's messages in logs/build-T.log
+        # shellcheck disable=SC2086
+        "$cc" $CFLAGS -fsanitize=fuzzer -o "$2" "$1" "$B/libpgr-fuzz.a" $LIBS 2>"$B/logs/build-$3.log" || rm -f "$2"
+}
 for t in $targets; do
         src="$here/fuzz_$t.c" bin="$B/bin/fuzz_$t"
         if [ ! -f "$src" ]; then
@@ -118,10 +149,14 @@ for t in $targets; do
         if [ -x "$bin" ] && [ ! "$src" -nt "$bin" ] && [ ! "$B/libpgr-fuzz.a" -nt "$bin" ] && [ ! "$here/fuzz.h" -nt "$bin" ]; then
                 continue
         fi
-        # shellcheck disable=SC2086
-        if ! "$cc" $CFLAGS -fsanitize=fuzzer -o "$bin" "$src" "$B/libpgr-fuzz.a" $LIBS 2>"$B/logs/build-$t.log"; then
+        rm -f "$bin"
+        targets_to_build="$targets_to_build $t"
+        pool_start build_target "$src" "$bin" "$t"
+done
+pool_wait
+for t in $targets_to_build; do
+        if [ ! -x "$B/bin/fuzz_$t" ]; then
                 cat "$B/logs/build-$t.log" >&2
-                rm -f "$bin"
                 build_failed="$build_failed $t"
         fi
 done
@@ -139,19 +174,27 @@ seed_file() { # dir name: stdin into dir/name
 link_base() { # basename of a symlink's target, nothing when absent
         t=$(readlink "$1" 2>/dev/null) && printf '%s' "${t##*/}"
 }
+file_text() { # the bytes of a text file (no NUL in it), nothing when absent; a builtin, no process:
+        # seeds for ~230 fixture devices times 14 files took 36 s of CPU with one cat each
+        local v=""
+        [ -f "$1" ] && IFS= read -r -d '' v <"$1"
+        printf '%s' "$v"
+}
 pcidev_seed() { # a device directory of a fake root -> one input of fuzz_pcidev.c
         d=$1
         sys=${d%/bus/pci/devices/*}
-        bdf=$(basename "$d")
-        cat "$d/reset_method" 2>/dev/null; printf '\000'
+        bdf=${d##*/}
+        file_text "$d/reset_method"; printf '\000'
         link_base "$d/driver"; printf '\000'
         link_base "$d/iommu_group"; printf '\000'
         for a in driver_override d3cold_allowed boot_vga power/control power_state vendor device class \
                  subsystem_vendor subsystem_device; do
-                cat "$d/$a" 2>/dev/null; printf '\000'
+                file_text "$d/$a"; printf '\000'
         done
         for a in "$sys"/bus/pci/slots/*/address; do
-                [ -f "$a" ] && [ "$(cat "$a")" = "${bdf%.*}" ] && { cat "$a"; break; }
+                slot=""
+                [ -f "$a" ] && IFS= read -r slot <"$a"
+                [ -n "$slot" ] && [ "$slot" = "${bdf%.*}" ] && { file_text "$a"; break; }
         done
         printf '\000'
         head -c 4096 "$d/config" 2>/dev/null
@@ -193,12 +236,12 @@ gen_seeds() {
         # config space, and the configs the host files define inline
         if [ -x tests/fixtures/mktree ] && command -v python3 >/dev/null 2>&1 &&
            tests/fixtures/mktree --all "$B/trees" >"$B/logs/mktree.log" 2>&1; then
+                mkdir -p "$s/pcidev"
                 for d in "$B"/trees/*/sys/bus/pci/devices/*; do
                         [ -d "$d" ] || continue
                         host=${d#"$B"/trees/}
                         host=${host%%/*}
-                        mkdir -p "$s/pcidev"
-                        pcidev_seed "$d" >"$s/pcidev/$host-$(basename "$d")"
+                        pcidev_seed "$d" >"$s/pcidev/$host-${d##*/}"
                 done
                 for f in "$B"/trees/*/etc/pve/nodes/*/qemu-server/*.conf; do
                         [ -f "$f" ] || continue
@@ -285,6 +328,10 @@ run_one() {
                 [ -n "$crash" ] || crash="(exit $rc, see $log)"
         elif [ "$status" = regression ]; then
                 crash="$(sed -n 's/.*Test unit written to //p' "$log" | head -1) (a known one in tests/fuzz/crashes/$t)"
+        elif ! grep -q '^#[0-9]*[[:space:]]*INITED ' "$log"; then
+                # libFuzzer prints INITED once every seed and corpus input has run: without it the run
+                # did not test the whole corpus.
+                status=not-inited crash="(no INITED line: the corpus did not run, see $log)"
         fi
         rm -rf "$FUZZ_TMPDIR"
         execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
@@ -294,21 +341,17 @@ run_one() {
 }
 
 start=$(date +%s)
-running=0
+# A new target starts as soon as one ends (not after the slowest of a batch).
+pool_max=$jobs
 for t in $targets; do
         [ "$mode" = fuzz ] && echo "fuzz: $t for ${seconds}s ..."
         if [ "$jobs" -gt 1 ]; then
-                run_one "$t" &
-                running=$((running + 1))
-                if [ $running -ge "$jobs" ]; then
-                        wait
-                        running=0
-                fi
+                pool_start run_one "$t"
         else
                 run_one "$t"
         fi
 done
-wait
+pool_wait
 
 # ---- summary ----
 passed=0 failed=0

@@ -29,7 +29,12 @@ check() { # check NAME CMD...: passes when CMD succeeds
 debdir=$builddir/deb
 deb=
 if [ "${PGR_SKIP_DEB:-}" != 1 ]; then
-        if "$srcdir/tools/mkdeb.sh" "$debdir" >"$scratch/mkdeb.log" 2>&1; then
+        # nocheck: `make check` has run the unit and CLI suites already (check-unit, check-cli); the
+        # package build's dh_auto_test would build and run them a second time. What debian/rules runs
+        # without nocheck is checked below. parallel: dh builds with every CPU (and make's own MAKEFLAGS,
+        # whose jobserver this script does not hand on, would turn that into -j1 with a warning).
+        if env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL DEB_BUILD_OPTIONS="nocheck parallel=$(nproc 2>/dev/null || echo 1)" \
+           "$srcdir/tools/mkdeb.sh" "$debdir" >"$scratch/mkdeb.log" 2>&1; then
                 ok "package builds (tools/mkdeb.sh)"
         else
                 not_ok "package builds (tools/mkdeb.sh)" "$(tail -n 25 "$scratch/mkdeb.log")"
@@ -48,14 +53,26 @@ if [ -n "$deb" ] && [ -f "$debdir/lintian.txt" ]; then
         fi
 fi
 if [ "${PGR_SKIP_DEB:-}" != 1 ] && [ -f "$debdir/build.log" ]; then
-        # debian/rules runs the unit and CLI suites in dh_auto_test.
-        if grep -q '^unit: [1-9][0-9]* passed, 0 failed' "$debdir/build.log" &&
-           grep -q '^cli: [1-9][0-9]* passed, 0 failed' "$debdir/build.log"; then
-                ok "the package build ran the unit and CLI suites"
+        # The package above was built with nocheck: dh leaves dh_auto_test out and no suite runs.
+        if grep -q 'override_dh_auto_build' "$debdir/build.log" &&
+           ! grep -Eq 'check-unit|check-cli|^(unit|cli): [0-9]+ passed' "$debdir/build.log"; then
+                ok "the package build honours nocheck (built, no suite run)"
         else
-                not_ok "the package build ran the unit and CLI suites" \
-                        "$(grep -E '^(unit|cli): ' "$debdir/build.log" || echo 'no summary line in build.log')"
+                not_ok "the package build honours nocheck (built, no suite run)" \
+                        "$(grep -E 'dh_auto_build|check-unit|check-cli|^(unit|cli): ' "$debdir/build.log" ||
+                           echo 'no dh_auto_build in build.log')"
         fi
+fi
+# Without nocheck, debian/rules' dh_auto_test runs the unit and CLI suites (the same make targets
+# `make check` ran as check-unit and check-cli): its recipe, and the suites' commands it leads to, as
+# make prints them without running them (-n).
+rules_test=$(cd "$srcdir" && env -u DEB_BUILD_OPTIONS -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -n -f debian/rules override_dh_auto_test 2>&1)
+if printf '%s\n' "$rules_test" | grep -qx 'make WERROR=0 check-unit check-cli' &&
+   printf '%s\n' "$rules_test" | grep -q '^tests/run-unit\.sh ' &&
+   printf '%s\n' "$rules_test" | grep -q '^tests/cli/run\.sh '; then
+        ok "debian/rules' test target runs the unit and CLI suites (make -n)"
+else
+        not_ok "debian/rules' test target runs the unit and CLI suites (make -n)" "$rules_test"
 fi
 
 # One list of Debian packages (tools/deps.sh): whatever the package build needs is in it.
