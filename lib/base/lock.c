@@ -125,7 +125,6 @@ static int lock_take(const struct pgr_ctx *ctx, const char *name, unsigned long 
 
         ret->fd = fd;
         fd = -1;
-        snprintf(ret->path, sizeof(ret->path), "%s", path);
         return 0;
 }
 

@@ -68,12 +68,26 @@ static void path_in(const struct fixture *f, char *buf, size_t size, const char 
         snprintf(buf, size, "%s%s", f->root, abs);
 }
 
+/* The file a held lock is on (the lock keeps only its fd). */
+static const char *held_path(const struct pgr_lock *l, char buf[static PATH_MAX])
+{
+        char link[64];
+        ssize_t n;
+
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", l->fd);
+        n = readlink(link, buf, PATH_MAX - 1);
+        assert_true(n > 0);
+        buf[n] = '\0';
+        return buf;
+}
+
 static const struct pci_addr gpu = { .domain = 0, .bus = 1, .slot = 0, .func = 0 };
 static const struct pci_addr gpu_audio = { .domain = 0, .bus = 1, .slot = 0, .func = 1 };
 static const struct pci_addr other_card = { .domain = 0, .bus = 2, .slot = 0, .func = 0 };
 
 static void slot_lock_creates_dir_and_file_with_holder_line(void **state)
 {
+        char held[PATH_MAX];
         struct fixture *f = *state;
         struct pgr_lock l = PGR_LOCK_INIT;
         struct pgr_error err = { "" };
@@ -85,17 +99,17 @@ static void slot_lock_creates_dir_and_file_with_holder_line(void **state)
         after = time(NULL);
         assert_true(l.fd >= 0);
         path_in(f, path, sizeof(path), "/run/pve-gpu-reset/slot-0000:01:00.lock");
-        assert_string_equal(l.path, path);
+        assert_string_equal(held_path(&l, held), path);
 
         path_in(f, path, sizeof(path), "/run/pve-gpu-reset");
         assert_int_equal(lstat(path, &st), 0);
         assert_true(S_ISDIR(st.st_mode));
         assert_int_equal(st.st_mode & 07777, 0700);
-        assert_int_equal(stat(l.path, &st), 0);
+        assert_int_equal(stat(held_path(&l, held), &st), 0);
         assert_true(S_ISREG(st.st_mode));
         assert_int_equal(st.st_mode & 07777, 0644);
 
-        read_text(l.path, text, sizeof(text));
+        read_text(held_path(&l, held), text, sizeof(text));
         snprintf(expect_prefix, sizeof(expect_prefix), "pid=%d vmid=100 what=post-stop since=", (int)getpid());
         assert_memory_equal(text, expect_prefix, strlen(expect_prefix));
         assert_int_equal(sscanf(text + strlen(expect_prefix), "%lld", &since), 1);
@@ -165,6 +179,7 @@ static void function_is_ignored_audio_function_shares_the_slot_lock(void **state
 
 static void other_slot_and_bus_lock_are_independent(void **state)
 {
+        char held[PATH_MAX];
         struct fixture *f = *state;
         struct pgr_lock a = PGR_LOCK_INIT, b = PGR_LOCK_INIT, bus = PGR_LOCK_INIT, bus2 = PGR_LOCK_INIT;
         struct pgr_error err = { "" };
@@ -172,10 +187,10 @@ static void other_slot_and_bus_lock_are_independent(void **state)
 
         assert_int_equal(lock_slot(&f->ctx, &gpu, 100, "post-stop", 0, &a, &err), 0);
         assert_int_equal(lock_slot(&f->ctx, &other_card, 101, "post-stop", 0, &b, &err), 0);
-        assert_string_equal(strrchr(b.path, '/'), "/slot-0000:02:00.lock");
+        assert_string_equal(strrchr(held_path(&b, held), '/'), "/slot-0000:02:00.lock");
         assert_int_equal(lock_bus(&f->ctx, 100, "remove-rescan", 0, &bus, &err), 0);
         path_in(f, path, sizeof(path), "/run/pve-gpu-reset/bus.lock");
-        assert_string_equal(bus.path, path);
+        assert_string_equal(held_path(&bus, held), path);
         read_text(path, text, sizeof(text));
         snprintf(expect, sizeof(expect), "pid=%d vmid=100 what=remove-rescan since=", (int)getpid());
         assert_memory_equal(text, expect, strlen(expect));
@@ -191,20 +206,23 @@ static void other_slot_and_bus_lock_are_independent(void **state)
 
 static void release_then_reacquire_records_new_holder(void **state)
 {
+        char held[PATH_MAX];
+        char apath[PATH_MAX];
         struct fixture *f = *state;
         struct pgr_lock a = PGR_LOCK_INIT;
         struct pgr_error err = { "" };
         char text[256], expect[64];
 
         assert_int_equal(lock_slot(&f->ctx, &gpu, 100, "post-stop", 0, &a, &err), 0);
+        snprintf(apath, sizeof(apath), "%s", held_path(&a, held));
         lock_release(&a);
         assert_int_equal(a.fd, -1);
-        read_text(a.path, text, sizeof(text));
+        read_text(apath, text, sizeof(text));
         assert_string_equal(text, ""); /* released: no stale holder line */
         lock_release(&a);                /* twice is harmless */
 
         assert_int_equal(lock_slot(&f->ctx, &gpu, 200, "pre-start", 0, &a, &err), 0);
-        read_text(a.path, text, sizeof(text));
+        read_text(held_path(&a, held), text, sizeof(text));
         snprintf(expect, sizeof(expect), "pid=%d vmid=200 what=pre-start since=", (int)getpid());
         assert_memory_equal(text, expect, strlen(expect));
         assert_null(strstr(text, "post-stop"));
@@ -294,13 +312,14 @@ static void unreadable_holder_line_still_times_out_cleanly(void **state)
 
 static void what_with_spaces_is_kept_on_one_word(void **state)
 {
+        char held[PATH_MAX];
         struct fixture *f = *state;
         struct pgr_lock a = PGR_LOCK_INIT, b = PGR_LOCK_INIT;
         struct pgr_error err = { "" };
         char text[256], expect[80];
 
         assert_int_equal(lock_slot(&f->ctx, &gpu, 0, "manual reset\nx", 0, &a, &err), 0);
-        read_text(a.path, text, sizeof(text));
+        read_text(held_path(&a, held), text, sizeof(text));
         snprintf(expect, sizeof(expect), "pid=%d vmid=0 what=manual_reset_x since=", (int)getpid());
         assert_memory_equal(text, expect, strlen(expect));
         assert_int_equal(lock_slot(&f->ctx, &gpu, 100, "pre-start", 0, &b, &err), -ETIMEDOUT);
@@ -308,7 +327,7 @@ static void what_with_spaces_is_kept_on_one_word(void **state)
         lock_release(&a);
 
         assert_int_equal(lock_slot(&f->ctx, &gpu, 100, NULL, 0, &a, &err), 0);
-        read_text(a.path, text, sizeof(text));
+        read_text(held_path(&a, held), text, sizeof(text));
         assert_non_null(strstr(text, " what=- since="));
         lock_release(&a);
 }
@@ -394,6 +413,7 @@ static void symlinked_lock_file_is_not_followed(void **state)
  * then be refused forever. Locks live in /run/pve-gpu-reset, which only root can create. */
 static void squatted_run_lock_dir_does_not_block_locking(void **state)
 {
+        char held[PATH_MAX];
         struct fixture *f = *state;
         struct pgr_lock l = PGR_LOCK_INIT;
         struct pgr_error err = { "" };
@@ -410,7 +430,7 @@ static void squatted_run_lock_dir_does_not_block_locking(void **state)
 
         assert_int_equal(lock_slot(&f->ctx, &gpu, 100, "pre-start", 0, &l, &err), 0);
         path_in(f, expect, sizeof(expect), "/run/pve-gpu-reset/slot-0000:01:00.lock");
-        assert_string_equal(l.path, expect);
+        assert_string_equal(held_path(&l, held), expect);
         lock_release(&l);
 }
 
