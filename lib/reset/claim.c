@@ -208,13 +208,11 @@ int claim_load(const struct pgr_ctx *ctx, const struct pci_addr *a, struct claim
         r = pgr_path(ctx, path, sizeof(path), shown);
         if (r < 0)
                 return r;
-        r = read_full_file(path, CLAIM_MAX_SIZE + 1, &text, &len);
-        if (r == -ENOENT)
+        /* The record makes udev (root) take the function from its host driver at every boot: trusted
+         * like the policy and the attach state (root's, not group/world-writable, a regular file). */
+        r = read_trusted_file(path, CLAIM_MAX_SIZE + 1, &text, &len, err);
+        if (r < 0)
                 return r;
-        if (r < 0) {
-                pgr_error_set(err, "%s: cannot read: %s", shown, strerror(-r));
-                return r;
-        }
         return claim_parse(text, len, a, shown, ret, err);
 }
 
@@ -428,8 +426,8 @@ int claim_drop(const struct pgr_ctx *ctx, const struct pci_addr *a, unsigned lon
         if (r < 0)
                 return r;
         r = claim_load(ctx, a, &cur, err);
-        /* unclaim BDF of a malformed record: removing it is what the user asked for. */
-        if (r == -EINVAL && all)
+        /* unclaim BDF of a malformed or untrusted record: removing it is what the user asked for. */
+        if ((r == -EINVAL || r == -EPERM) && all)
                 cur.n_owners = 0;
         else if (r < 0)
                 return r;

@@ -799,6 +799,34 @@ static void claim_of_a_function_without_usable_reset_still_applies_now(void **st
         rig_down(&g);
 }
 
+/* Attack review: the attach state (chain.c) is read with the policy's trust checks, but a claim record,
+ * which makes udev (root) take a function from its host driver at every boot, was read as it was: a
+ * record another user can rewrite (group/world-writable) steered udev all the same. It is refused like
+ * a state file: nothing written near the device, the reason journaled; unclaim still removes it. */
+static void udev_refuses_a_record_others_can_write(void **state)
+{
+        struct rig g;
+        struct claim c;
+        struct pgr_error err = {};
+        struct pci_addr a = addr("0000:01:00.0");
+        char path[4200];
+        size_t left;
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        put_claim(&g, "0000:01:00.0", 0x10de, 0x1b06, "", 100);
+        snprintf(path, sizeof(path), "%s/etc/pve-gpu-reset.d/claims/0000:01:00.0", g.fk.root);
+        assert_int_equal(chmod(path, 0666), 0);
+        assert_int_equal(claim_load(&g.ctx, &a, &c, &err), -EPERM);
+        assert_int_equal(udev(&g, "0000:01:00.0"), CLAIM_UDEV_FAILED);
+        assert_int_equal(g.fk.sh->n_log, 0);
+        assert_string_equal(driver(&g, "0000:01:00.0"), "nvidia");
+        assert_true(logged(&g, "writable by others"));
+        assert_int_equal(claim_drop(&g.ctx, &a, 0, true, &left, &err), 0);
+        assert_int_equal(access(path, F_OK), -1);
+        rig_down(&g);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -806,6 +834,7 @@ int main(void)
                 cmocka_unit_test(malformed_record_is_refused_naming_its_line),
                 cmocka_unit_test(udev_hands_a_claimed_function_from_its_host_driver_to_vfio_with_the_pin),
                 cmocka_unit_test(udev_never_writes_to_an_unclaimed_function),
+                cmocka_unit_test(udev_refuses_a_record_others_can_write),
                 cmocka_unit_test(udev_leaves_a_pf_with_enabled_vfs_alone),
                 cmocka_unit_test(udev_leaves_a_function_another_vm_reserved_alone),
                 cmocka_unit_test(udev_leaves_a_different_card_in_a_claimed_slot_alone),
