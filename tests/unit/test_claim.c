@@ -809,8 +809,8 @@ static void udev_refuses_a_record_others_can_write(void **state)
         struct claim c;
         struct pgr_error err = {};
         struct pci_addr a = addr("0000:01:00.0");
+        struct run_options o = {};
         char path[4200];
-        size_t left;
 
         (void)state;
         rig_up(&g, "host-driver");
@@ -822,7 +822,9 @@ static void udev_refuses_a_record_others_can_write(void **state)
         assert_int_equal(g.fk.sh->n_log, 0);
         assert_string_equal(driver(&g, "0000:01:00.0"), "nvidia");
         assert_true(logged(&g, "writable by others"));
-        assert_int_equal(claim_drop(&g.ctx, &a, 0, true, &left, &err), 0);
+        assert_int_equal(unclaim_cmd(&g.ctx, 0, &a, 1, &o), 0);
+        assert_int_equal(unclaim_res.n, 1);
+        assert_int_equal(unclaim_res.items[0].outcome, RUN_UNCLAIM_MALFORMED_REMOVED);
         assert_int_equal(access(path, F_OK), -1);
         rig_down(&g);
 }
