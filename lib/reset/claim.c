@@ -572,6 +572,17 @@ static bool udev_not_ours_now(const struct pgr_ctx *ctx, struct pcidev_access *a
         return false;
 }
 
+/* The card at a claimed address is not the one claimed (why), or is gone: said at warning level, on
+ * stderr too, which udev logs. */
+static void other_card_journal(struct journal *j, const char *bdf, const char *id, const char *why)
+{
+        char msg[1024];
+
+        snprintf(msg, sizeof(msg), "%s: %s: left alone (pve-gpu-reset unclaim %s, then claim the card there if it "
+                 "is meant for a VM)", bdf, why, bdf);
+        claim_journal(j, bdf, id, LOG_WARNING, "skipped", NULL, NULL, 0, NULL, msg);
+}
+
 /* The holder line of the slot lock while the udev entry point holds it. */
 #define CLAIM_UDEV_LOCK_WHAT "udev-claim"
 
@@ -640,9 +651,7 @@ int claim_udev(const struct pgr_ctx *ctx, struct journal *j, const struct pci_ad
         /* Only the card that was claimed: a different one in the slot, or the same model renumbered onto
          * this address, is someone else's. Said at warning level: on stderr too, which udev logs. */
         if (!dev.present || claim_mismatch(ctx, &c, &dev, why, sizeof(why))) {
-                snprintf(msg, sizeof(msg), "%s: %s: left alone (pve-gpu-reset unclaim %s, then claim the card there "
-                         "if it is meant for a VM)", bdf, dev.present ? why : "gone", bdf);
-                claim_journal(j, bdf, id, LOG_WARNING, "skipped", NULL, NULL, 0, NULL, msg);
+                other_card_journal(j, bdf, id, dev.present ? why : "gone");
                 *ret_outcome = CLAIM_UDEV_OTHER_CARD;
                 return 0;
         }
@@ -653,6 +662,24 @@ int claim_udev(const struct pgr_ctx *ctx, struct journal *j, const struct pci_ad
                 return 0;
         }
         r = lock_slot_for_udev(ctx, a, lock_wait_ms, &lock, &err);
+        /* The wait for a sibling's claim may have been long: an unclaim, a claim of another card or a
+         * hook run's reconciliation in it changed the record. Only what it says under the lock counts. */
+        if (r >= 0) {
+                r = claim_load(ctx, a, &c, &err);
+                if (r == -ENOENT)
+                        return 0;
+                if (r < 0) {
+                        claim_journal(j, bdf, id, LOG_ERR, "failed", NULL, NULL, r, NULL, err.msg);
+                        *ret_outcome = CLAIM_UDEV_FAILED;
+                        return 0;
+                }
+                snprintf(id, sizeof(id), "%04x:%04x", c.vendor, c.device);
+                if (claim_mismatch(ctx, &c, &dev, why, sizeof(why))) {
+                        other_card_journal(j, bdf, id, why);
+                        *ret_outcome = CLAIM_UDEV_OTHER_CARD;
+                        return 0;
+                }
+        }
         if (r == -EBUSY || r == -ETIMEDOUT) {
                 snprintf(msg, sizeof(msg), "%s: a pve-gpu-reset run holds the slot%s; it binds and pins the function itself",
                          bdf, r == -ETIMEDOUT ? " (waited for it in vain)" : "");

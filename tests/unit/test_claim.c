@@ -480,6 +480,49 @@ static void udev_waits_for_a_siblings_claim_and_then_claims(void **state)
         rig_down(&g);
 }
 
+/* Attack review: claim --udev read the record, then waited (up to 30 s) for a sibling's udev claim, and
+ * then acted on what it had read. An unclaim (or a hook run's reconciliation) in that wait removed the
+ * record, yet the function was taken from its host driver all the same. The record is read again
+ * under the slot lock. */
+static void udev_rereads_the_record_after_waiting_for_a_sibling(void **state)
+{
+        struct rig g;
+        struct pgr_lock held = PGR_LOCK_INIT;
+        struct pgr_error err = {};
+        struct pci_addr sibling = addr("0000:01:00.1"), a = addr("0000:01:00.0");
+        pid_t pid;
+        int fds[2], status;
+        char c;
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        put_claim(&g, "0000:01:00.0", 0x10de, 0x1b06, "", 100);
+        assert_int_equal(pipe(fds), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                struct timespec ts = { .tv_nsec = 300 * 1000000L };
+                size_t left;
+
+                close(fds[0]);
+                if (lock_slot(&g.ctx, &sibling, 0, "udev-claim", 0, &held, &err) < 0)
+                        _exit(1);
+                (void)!write(fds[1], "x", 1);
+                nanosleep(&ts, NULL);
+                /* 'pve-gpu-reset unclaim 0000:01:00.0' while the add event of .0 waits */
+                _exit(claim_drop(&g.ctx, &a, 0, true, &left, &err) < 0 ? 2 : 0);
+        }
+        close(fds[1]);
+        assert_int_equal(read(fds[0], &c, 1), 1);
+        assert_int_equal(udev(&g, "0000:01:00.0"), CLAIM_UDEV_NOT_CLAIMED);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        close(fds[0]);
+        assert_string_equal(driver(&g, "0000:01:00.0"), "nvidia");
+        assert_int_equal(fk_count(&g.fk, "0000:01:00.0/", NULL), 0);
+        rig_down(&g);
+}
+
 /* vfio-pci not loaded yet (early boot): the host driver is still unbound and driver_override set, so
  * nothing but vfio-pci can take the function; the rule then loads vfio-pci, which binds it. */
 static void udev_without_vfio_pci_leaves_the_function_unbound_and_reserved(void **state)
@@ -845,6 +888,7 @@ int main(void)
                 cmocka_unit_test(udev_leaves_a_card_with_another_serial_number_alone),
                 cmocka_unit_test(udev_leaves_a_slot_a_hook_run_holds),
                 cmocka_unit_test(udev_waits_for_a_siblings_claim_and_then_claims),
+                cmocka_unit_test(udev_rereads_the_record_after_waiting_for_a_sibling),
                 cmocka_unit_test(udev_without_vfio_pci_leaves_the_function_unbound_and_reserved),
                 cmocka_unit_test(udev_pin_the_kernel_refuses_is_a_warning_not_a_lost_claim),
                 cmocka_unit_test(claim_command_records_the_plan_pin_and_unbinds_nothing),
