@@ -285,7 +285,7 @@ static const char *serial_format(uint64_t v, char buf[static 24])
 const char *claim_mismatch(const struct pgr_ctx *ctx, const struct claim *c, const struct pcidev *dev, char *buf,
                            size_t size)
 {
-        char path[CLAIM_PATH_MAX], a[24], b[24];
+        char path[CLAIM_PATH_MAX] = "", a[24], b[24]; /* pcidev_sysfs_path leaves it as it is on error */
 
         if (c->vendor != dev->vendor || c->device != dev->device) {
                 snprintf(buf, size, "claimed as %04x:%04x, but the device there is %04x:%04x", c->vendor, c->device,

@@ -523,6 +523,42 @@ static void udev_rereads_the_record_after_waiting_for_a_sibling(void **state)
         rig_down(&g);
 }
 
+/* Leaves the stack below the caller full of 'x': what an uninitialized buffer of the next call holds. */
+static void __attribute__((noinline)) dirty_stack(void)
+{
+        volatile char junk[16384];
+
+        for (size_t i = 0; i < sizeof(junk); i++)
+                junk[i] = 'x';
+}
+
+/* Attack review: claim_mismatch printed its path buffer when pcidev_sysfs_path failed (the function
+ * gone from sysfs between the probe and the check: a surprise removal, a remove+rescan), and that
+ * function leaves the buffer untouched on error: stack bytes in the journal, read past the buffer. */
+static void mismatch_says_where_when_the_sysfs_path_is_gone(void **state)
+{
+        _cleanup_(pcidev_access_freep) struct pcidev_access *acc = NULL;
+        struct rig g;
+        struct pcidev dev;
+        struct claim c = {};
+        struct pci_addr a = addr("0000:01:00.0");
+        const char *why;
+        char buf[1024], path[4200];
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        assert_int_equal(pcidev_access_new(&g.ctx, &acc), 0);
+        assert_int_equal(pcidev_probe(acc, &a, &dev), 0);
+        assert_int_equal(claim_identify(&g.ctx, &dev, &c), 0);
+        snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/0000:01:00.0", g.fk.root);
+        assert_int_equal(unlink(path), 0);
+        dirty_stack();
+        why = claim_mismatch(&g.ctx, &c, &dev, buf, sizeof(buf));
+        assert_non_null(why);
+        assert_non_null(strstr(why, "but the card there hangs at /sys/devices/? (another port"));
+        rig_down(&g);
+}
+
 /* vfio-pci not loaded yet (early boot): the host driver is still unbound and driver_override set, so
  * nothing but vfio-pci can take the function; the rule then loads vfio-pci, which binds it. */
 static void udev_without_vfio_pci_leaves_the_function_unbound_and_reserved(void **state)
@@ -888,6 +924,7 @@ int main(void)
                 cmocka_unit_test(udev_leaves_a_card_with_another_serial_number_alone),
                 cmocka_unit_test(udev_leaves_a_slot_a_hook_run_holds),
                 cmocka_unit_test(udev_waits_for_a_siblings_claim_and_then_claims),
+                cmocka_unit_test(mismatch_says_where_when_the_sysfs_path_is_gone),
                 cmocka_unit_test(udev_rereads_the_record_after_waiting_for_a_sibling),
                 cmocka_unit_test(udev_without_vfio_pci_leaves_the_function_unbound_and_reserved),
                 cmocka_unit_test(udev_pin_the_kernel_refuses_is_a_warning_not_a_lost_claim),
