@@ -680,10 +680,18 @@ int claim_udev(const struct pgr_ctx *ctx, struct journal *j, const struct pci_ad
                         return 0;
                 }
         }
-        if (r == -EBUSY || r == -ETIMEDOUT) {
-                snprintf(msg, sizeof(msg), "%s: a pve-gpu-reset run holds the slot%s; it binds and pins the function itself",
-                         bdf, r == -ETIMEDOUT ? " (waited for it in vain)" : "");
+        if (r == -EBUSY) {
+                snprintf(msg, sizeof(msg), "%s: a pve-gpu-reset run holds the slot; it binds and pins the function itself",
+                         bdf);
                 claim_journal(j, bdf, id, LOG_INFO, "skipped", NULL, NULL, 0, NULL, msg);
+                *ret_outcome = CLAIM_UDEV_BUSY;
+                return 0;
+        }
+        /* Only a sibling's udev claim (or a holder never named) is waited for: nobody binds this one. */
+        if (r == -ETIMEDOUT) {
+                snprintf(msg, sizeof(msg), "%s: another function's claim at device add held the slot past %u ms: left "
+                         "to its host driver (the VM's pre-start takes it)", bdf, lock_wait_ms);
+                claim_journal(j, bdf, id, LOG_WARNING, "skipped", NULL, NULL, 0, NULL, msg);
                 *ret_outcome = CLAIM_UDEV_BUSY;
                 return 0;
         }

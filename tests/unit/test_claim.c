@@ -523,6 +523,50 @@ static void udev_rereads_the_record_after_waiting_for_a_sibling(void **state)
         rig_down(&g);
 }
 
+/* Attack review: a udev claim that waited in vain for a sibling's udev claim (a card of many functions,
+ * each unbind up to bind_timeout_ms) said "a pve-gpu-reset run holds the slot; it binds and pins the
+ * function itself": no run did, and the function stayed with its host driver until the VM's pre-start.
+ * It says so, at warning level (stderr, which udev logs). */
+static void udev_that_waited_in_vain_for_a_sibling_says_so(void **state)
+{
+        struct rig g;
+        struct pgr_lock held = PGR_LOCK_INIT;
+        struct pgr_error err = {};
+        struct pci_addr sibling = addr("0000:01:00.1"), a = addr("0000:01:00.0");
+        enum claim_udev_outcome out;
+        char pin[24], c;
+        pid_t pid;
+        int fds[2], status;
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        put_claim(&g, "0000:01:00.0", 0x10de, 0x1b06, "", 100);
+        assert_int_equal(pipe(fds), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                struct timespec ts = { .tv_nsec = 900 * 1000000L };
+
+                close(fds[0]);
+                if (lock_slot(&g.ctx, &sibling, 0, "udev-claim", 0, &held, &err) < 0)
+                        _exit(1);
+                (void)!write(fds[1], "x", 1);
+                nanosleep(&ts, NULL);
+                _exit(0);
+        }
+        close(fds[1]);
+        assert_int_equal(read(fds[0], &c, 1), 1);
+        assert_int_equal(claim_udev(&g.ctx, g.journal, &a, 200, 200, &out, pin, sizeof(pin)), 0);
+        assert_int_equal(out, CLAIM_UDEV_BUSY);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        close(fds[0]);
+        assert_string_equal(driver(&g, "0000:01:00.0"), "nvidia");
+        assert_false(logged(&g, "it binds and pins the function itself"));
+        assert_true(logged(&g, "another function's claim at device add held the slot past 200 ms: left to its host "
+                               "driver"));
+        rig_down(&g);
+}
+
 /* Leaves the stack below the caller full of 'x': what an uninitialized buffer of the next call holds. */
 static void __attribute__((noinline)) dirty_stack(void)
 {
@@ -926,6 +970,7 @@ int main(void)
                 cmocka_unit_test(udev_waits_for_a_siblings_claim_and_then_claims),
                 cmocka_unit_test(mismatch_says_where_when_the_sysfs_path_is_gone),
                 cmocka_unit_test(udev_rereads_the_record_after_waiting_for_a_sibling),
+                cmocka_unit_test(udev_that_waited_in_vain_for_a_sibling_says_so),
                 cmocka_unit_test(udev_without_vfio_pci_leaves_the_function_unbound_and_reserved),
                 cmocka_unit_test(udev_pin_the_kernel_refuses_is_a_warning_not_a_lost_claim),
                 cmocka_unit_test(claim_command_records_the_plan_pin_and_unbinds_nothing),
