@@ -350,13 +350,67 @@ const char *text_quote(const char *s, size_t n, char *buf, size_t size)
 
 #define TRUSTED_FIX_HINT "chown root:root %s; chmod 0644 %s"
 
+/* The directory that holds a trusted file's name: whoever may write it can remove the file or put a
+ * symlink in its place to a root-owned file whose content is theirs (an ISO uploaded through the
+ * Proxmox API is root:root 0644), which passes every check on the file itself. Sticky (/tmp) is fine:
+ * there only a name's owner may replace it. Returns the directory's fd, or -errno with err set. */
+static int open_trusted_dir(const char *path, struct pgr_error *err)
+{
+        const char *slash = strrchr(path, '/');
+        char dir[PATH_MAX];
+        struct stat st;
+        int dfd, r;
+
+        if (!slash)
+                snprintf(dir, sizeof(dir), ".");
+        else if (slash == path)
+                snprintf(dir, sizeof(dir), "/");
+        else if ((size_t)(slash - path) < sizeof(dir))
+                snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+        else {
+                pgr_error_set(err, "%s: path too long", path);
+                return -ENAMETOOLONG;
+        }
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0) {
+                r = -errno;
+                pgr_error_set(err, "%s: cannot open: %s", path, strerror(-r));
+                return r;
+        }
+        if (fstat(dfd, &st) < 0) {
+                r = -errno;
+                pgr_error_set(err, "%s: cannot stat: %s", dir, strerror(-r));
+                close(dfd);
+                return r;
+        }
+        if (st.st_uid != 0 && st.st_uid != geteuid()) {
+                pgr_error_set(err, "%s: its directory %s is owned by uid %u, not root; refusing it. Run: "
+                              "chown root:root %s; chmod 0755 %s", path, dir, (unsigned)st.st_uid, dir, dir);
+                close(dfd);
+                return -EPERM;
+        }
+        if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+                pgr_error_set(err, "%s: writable by %s (mode %04o), and so is %s; refusing it. Run: chmod 0755 %s",
+                              dir, (st.st_mode & S_IWOTH) ? "others" : "its group", (unsigned)(st.st_mode & 07777),
+                              path, dir);
+                close(dfd);
+                return -EPERM;
+        }
+        return dfd;
+}
+
 int read_trusted_file(const char *path, size_t max, char **ret, size_t *ret_len, struct pgr_error *err)
 {
-        _cleanup_close_ int fd = -1;
+        _cleanup_close_ int dfd = -1, fd = -1;
+        const char *slash = strrchr(path, '/');
         struct stat st;
         int r;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        dfd = open_trusted_dir(path, err);
+        if (dfd < 0)
+                return dfd;
+        /* by name within the directory just checked: a rename of an ancestor cannot swap it */
+        fd = openat(dfd, slash ? slash + 1 : path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0) {
                 r = -errno;
                 pgr_error_set(err, "%s: cannot open: %s", path, strerror(-r));

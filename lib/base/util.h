@@ -70,7 +70,8 @@ void strv_free(char **v, size_t n);
 int text_check(const char *text, size_t len, size_t max, const char *filename, const char *limit_note,
                struct pgr_error *err);
 /* A file root acts on (a policy, a chained hookscript's record): opened once, checked on that fd
- * (fstat) and read whole. -EPERM when owned by another uid than 0 or ours, or group/world-writable
- * (err says the chown/chmod that fixes it), -EINVAL not a regular file, -EFBIG past max, -ENOENT and
+ * (fstat) and read whole. -EPERM when it or the directory holding its name is owned by another uid
+ * than 0 or ours, or group/world-writable (the directory may be sticky; err says the chown/chmod that
+ * fixes it), -EINVAL not a regular file, -EFBIG past max, -ENOENT and
  * other open errors as they are (err: "PATH: cannot open: ..."). */
 int read_trusted_file(const char *path, size_t max, char **ret, size_t *ret_len, struct pgr_error *err);

@@ -994,13 +994,16 @@ int run_unclaim(struct pgr_ctx *ctx, unsigned long vmid, const struct pci_addr *
                                 snprintf(it->owners, sizeof(it->owners), "others");
                 }
         }
-        /* unclaim BDF of a record that does not parse: remove it all the same. */
+        /* unclaim BDF of a record that does not parse or is not trusted: remove it all the same. */
         for (size_t k = 0; !vmid && k < n; k++) {
                 struct run_unclaim_item *it;
                 struct claim c;
                 size_t left;
 
-                if (addrs[k].func < 0 || claim_load(ctx, &addrs[k], &c, &err) != -EINVAL)
+                if (addrs[k].func < 0)
+                        continue;
+                r = claim_load(ctx, &addrs[k], &c, &err);
+                if (r != -EINVAL && r != -EPERM)
                         continue;
                 if (!o->dry_run && claim_drop(ctx, &addrs[k], 0, true, &left, &err) < 0) {
                         it = unclaim_item(ret, &addrs[k], RUN_UNCLAIM_FAILED);

@@ -208,13 +208,11 @@ int claim_load(const struct pgr_ctx *ctx, const struct pci_addr *a, struct claim
         r = pgr_path(ctx, path, sizeof(path), shown);
         if (r < 0)
                 return r;
-        r = read_full_file(path, CLAIM_MAX_SIZE + 1, &text, &len);
-        if (r == -ENOENT)
+        /* The record makes udev (root) take the function from its host driver at every boot: trusted
+         * like the policy and the attach state (root's, not group/world-writable, a regular file). */
+        r = read_trusted_file(path, CLAIM_MAX_SIZE + 1, &text, &len, err);
+        if (r < 0)
                 return r;
-        if (r < 0) {
-                pgr_error_set(err, "%s: cannot read: %s", shown, strerror(-r));
-                return r;
-        }
         return claim_parse(text, len, a, shown, ret, err);
 }
 
@@ -287,7 +285,7 @@ static const char *serial_format(uint64_t v, char buf[static 24])
 const char *claim_mismatch(const struct pgr_ctx *ctx, const struct claim *c, const struct pcidev *dev, char *buf,
                            size_t size)
 {
-        char path[CLAIM_PATH_MAX], a[24], b[24];
+        char path[CLAIM_PATH_MAX] = "", a[24], b[24]; /* pcidev_sysfs_path leaves it as it is on error */
 
         if (c->vendor != dev->vendor || c->device != dev->device) {
                 snprintf(buf, size, "claimed as %04x:%04x, but the device there is %04x:%04x", c->vendor, c->device,
@@ -428,8 +426,8 @@ int claim_drop(const struct pgr_ctx *ctx, const struct pci_addr *a, unsigned lon
         if (r < 0)
                 return r;
         r = claim_load(ctx, a, &cur, err);
-        /* unclaim BDF of a malformed record: removing it is what the user asked for. */
-        if (r == -EINVAL && all)
+        /* unclaim BDF of a malformed or untrusted record: removing it is what the user asked for. */
+        if ((r == -EINVAL || r == -EPERM) && all)
                 cur.n_owners = 0;
         else if (r < 0)
                 return r;
@@ -574,6 +572,17 @@ static bool udev_not_ours_now(const struct pgr_ctx *ctx, struct pcidev_access *a
         return false;
 }
 
+/* The card at a claimed address is not the one claimed (why), or is gone: said at warning level, on
+ * stderr too, which udev logs. */
+static void other_card_journal(struct journal *j, const char *bdf, const char *id, const char *why)
+{
+        char msg[1024];
+
+        snprintf(msg, sizeof(msg), "%s: %s: left alone (pve-gpu-reset unclaim %s, then claim the card there if it "
+                 "is meant for a VM)", bdf, why, bdf);
+        claim_journal(j, bdf, id, LOG_WARNING, "skipped", NULL, NULL, 0, NULL, msg);
+}
+
 /* The holder line of the slot lock while the udev entry point holds it. */
 #define CLAIM_UDEV_LOCK_WHAT "udev-claim"
 
@@ -642,9 +651,7 @@ int claim_udev(const struct pgr_ctx *ctx, struct journal *j, const struct pci_ad
         /* Only the card that was claimed: a different one in the slot, or the same model renumbered onto
          * this address, is someone else's. Said at warning level: on stderr too, which udev logs. */
         if (!dev.present || claim_mismatch(ctx, &c, &dev, why, sizeof(why))) {
-                snprintf(msg, sizeof(msg), "%s: %s: left alone (pve-gpu-reset unclaim %s, then claim the card there "
-                         "if it is meant for a VM)", bdf, dev.present ? why : "gone", bdf);
-                claim_journal(j, bdf, id, LOG_WARNING, "skipped", NULL, NULL, 0, NULL, msg);
+                other_card_journal(j, bdf, id, dev.present ? why : "gone");
                 *ret_outcome = CLAIM_UDEV_OTHER_CARD;
                 return 0;
         }
@@ -655,10 +662,36 @@ int claim_udev(const struct pgr_ctx *ctx, struct journal *j, const struct pci_ad
                 return 0;
         }
         r = lock_slot_for_udev(ctx, a, lock_wait_ms, &lock, &err);
-        if (r == -EBUSY || r == -ETIMEDOUT) {
-                snprintf(msg, sizeof(msg), "%s: a pve-gpu-reset run holds the slot%s; it binds and pins the function itself",
-                         bdf, r == -ETIMEDOUT ? " (waited for it in vain)" : "");
+        /* The wait for a sibling's claim may have been long: an unclaim, a claim of another card or a
+         * hook run's reconciliation in it changed the record. Only what it says under the lock counts. */
+        if (r >= 0) {
+                r = claim_load(ctx, a, &c, &err);
+                if (r == -ENOENT)
+                        return 0;
+                if (r < 0) {
+                        claim_journal(j, bdf, id, LOG_ERR, "failed", NULL, NULL, r, NULL, err.msg);
+                        *ret_outcome = CLAIM_UDEV_FAILED;
+                        return 0;
+                }
+                snprintf(id, sizeof(id), "%04x:%04x", c.vendor, c.device);
+                if (claim_mismatch(ctx, &c, &dev, why, sizeof(why))) {
+                        other_card_journal(j, bdf, id, why);
+                        *ret_outcome = CLAIM_UDEV_OTHER_CARD;
+                        return 0;
+                }
+        }
+        if (r == -EBUSY) {
+                snprintf(msg, sizeof(msg), "%s: a pve-gpu-reset run holds the slot; it binds and pins the function itself",
+                         bdf);
                 claim_journal(j, bdf, id, LOG_INFO, "skipped", NULL, NULL, 0, NULL, msg);
+                *ret_outcome = CLAIM_UDEV_BUSY;
+                return 0;
+        }
+        /* Only a sibling's udev claim (or a holder never named) is waited for: nobody binds this one. */
+        if (r == -ETIMEDOUT) {
+                snprintf(msg, sizeof(msg), "%s: another function's claim at device add held the slot past %u ms: left "
+                         "to its host driver (the VM's pre-start takes it)", bdf, lock_wait_ms);
+                claim_journal(j, bdf, id, LOG_WARNING, "skipped", NULL, NULL, 0, NULL, msg);
                 *ret_outcome = CLAIM_UDEV_BUSY;
                 return 0;
         }

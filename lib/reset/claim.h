@@ -62,7 +62,8 @@ const char *claim_path(const struct pci_addr *a, char buf[static sizeof(CLAIM_DI
 /* Parses a record's text (file names the function). -EINVAL (err says file:line) when malformed. */
 int claim_parse(const char *text, size_t len, const struct pci_addr *a, const char *file, struct claim *ret,
                 struct pgr_error *err);
-/* The record of one function: -ENOENT none, -EINVAL malformed (err says why). */
+/* The record of one function: -ENOENT none, -EINVAL malformed, -EPERM not root's or writable by others
+ * (read_trusted_file; err says why). */
 int claim_load(const struct pgr_ctx *ctx, const struct pci_addr *a, struct claim *ret, struct pgr_error *err);
 /* Every record, in address order; a malformed one is skipped and counted in ret_bad (may be NULL).
  * -ENOBUFS past max (ret holds max). No directory: 0 records. */

@@ -206,6 +206,25 @@ run "$bin" --root "$root" 100 post-stop
 check "world-writable policy refused with exit 2" test "$rc" -eq 2
 check "world-writable policy: message says how to fix it" says "chmod"
 
+# --- the VM's attach state names the script the hook runs as root: in a directory others may write,
+# a symlink to a root-owned file of their content (an API-uploaded ISO is root:root 0644) passed the
+# file's own checks. The directory is checked too (sticky is fine, as /tmp).
+root=$(fresh gpu-audio-rootport)
+mkdir -p "$root/etc/pve-gpu-reset.d" "$root/var/lib/vz/template/iso"
+printf '#!/bin/sh\ntouch "%s/planted.ran"\n' "$scratch" >"$scratch/planted.sh"
+chmod 0755 "$scratch/planted.sh"
+printf '{"format": 1, "vmid": 100, "hookscript": "%s", "volid": "local:snippets/x"}\n' "$scratch/planted.sh" \
+        >"$root/var/lib/vz/template/iso/upload.iso"
+ln -s "$root/var/lib/vz/template/iso/upload.iso" "$root/etc/pve-gpu-reset.d/vm-100.json"
+chmod 0777 "$root/etc/pve-gpu-reset.d"
+run "$bin" --root "$root" 100 post-start
+check "state in a world-writable directory refused with exit 2" test "$rc" -eq 2
+check "state in a world-writable directory: message says how to fix it" says "pve-gpu-reset.d: writable by others.*chmod 0755"
+check "state in a world-writable directory: the script it names did not run" test ! -e "$scratch/planted.ran"
+chmod 0755 "$root/etc/pve-gpu-reset.d"
+run "$bin" --root "$root" 100 post-start
+check "the same state in a root-only directory is run (exit $rc)" test -e "$scratch/planted.ran"
+
 # --- a read-only /sys: writes fail with EROFS, the hook says which and exits 1
 if unshare -m true 2>/dev/null; then
         root=$(fresh gpu-audio-rootport)

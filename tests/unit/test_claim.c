@@ -480,6 +480,129 @@ static void udev_waits_for_a_siblings_claim_and_then_claims(void **state)
         rig_down(&g);
 }
 
+/* Attack review: claim --udev read the record, then waited (up to 30 s) for a sibling's udev claim, and
+ * then acted on what it had read. An unclaim (or a hook run's reconciliation) in that wait removed the
+ * record, yet the function was taken from its host driver all the same. The record is read again
+ * under the slot lock. */
+static void udev_rereads_the_record_after_waiting_for_a_sibling(void **state)
+{
+        struct rig g;
+        struct pgr_lock held = PGR_LOCK_INIT;
+        struct pgr_error err = {};
+        struct pci_addr sibling = addr("0000:01:00.1"), a = addr("0000:01:00.0");
+        pid_t pid;
+        int fds[2], status;
+        char c;
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        put_claim(&g, "0000:01:00.0", 0x10de, 0x1b06, "", 100);
+        assert_int_equal(pipe(fds), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                struct timespec ts = { .tv_nsec = 300 * 1000000L };
+                size_t left;
+
+                close(fds[0]);
+                if (lock_slot(&g.ctx, &sibling, 0, "udev-claim", 0, &held, &err) < 0)
+                        _exit(1);
+                (void)!write(fds[1], "x", 1);
+                nanosleep(&ts, NULL);
+                /* 'pve-gpu-reset unclaim 0000:01:00.0' while the add event of .0 waits */
+                _exit(claim_drop(&g.ctx, &a, 0, true, &left, &err) < 0 ? 2 : 0);
+        }
+        close(fds[1]);
+        assert_int_equal(read(fds[0], &c, 1), 1);
+        assert_int_equal(udev(&g, "0000:01:00.0"), CLAIM_UDEV_NOT_CLAIMED);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        close(fds[0]);
+        assert_string_equal(driver(&g, "0000:01:00.0"), "nvidia");
+        assert_int_equal(fk_count(&g.fk, "0000:01:00.0/", NULL), 0);
+        rig_down(&g);
+}
+
+/* Attack review: a udev claim that waited in vain for a sibling's udev claim (a card of many functions,
+ * each unbind up to bind_timeout_ms) said "a pve-gpu-reset run holds the slot; it binds and pins the
+ * function itself": no run did, and the function stayed with its host driver until the VM's pre-start.
+ * It says so, at warning level (stderr, which udev logs). */
+static void udev_that_waited_in_vain_for_a_sibling_says_so(void **state)
+{
+        struct rig g;
+        struct pgr_lock held = PGR_LOCK_INIT;
+        struct pgr_error err = {};
+        struct pci_addr sibling = addr("0000:01:00.1"), a = addr("0000:01:00.0");
+        enum claim_udev_outcome out;
+        char pin[24], c;
+        pid_t pid;
+        int fds[2], status;
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        put_claim(&g, "0000:01:00.0", 0x10de, 0x1b06, "", 100);
+        assert_int_equal(pipe(fds), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                struct timespec ts = { .tv_nsec = 900 * 1000000L };
+
+                close(fds[0]);
+                if (lock_slot(&g.ctx, &sibling, 0, "udev-claim", 0, &held, &err) < 0)
+                        _exit(1);
+                (void)!write(fds[1], "x", 1);
+                nanosleep(&ts, NULL);
+                _exit(0);
+        }
+        close(fds[1]);
+        assert_int_equal(read(fds[0], &c, 1), 1);
+        assert_int_equal(claim_udev(&g.ctx, g.journal, &a, 200, 200, &out, pin, sizeof(pin)), 0);
+        assert_int_equal(out, CLAIM_UDEV_BUSY);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        close(fds[0]);
+        assert_string_equal(driver(&g, "0000:01:00.0"), "nvidia");
+        assert_false(logged(&g, "it binds and pins the function itself"));
+        assert_true(logged(&g, "another function's claim at device add held the slot past 200 ms: left to its host "
+                               "driver"));
+        rig_down(&g);
+}
+
+/* Leaves the stack below the caller full of 'x': what an uninitialized buffer of the next call holds. */
+static void __attribute__((noinline)) dirty_stack(void)
+{
+        volatile char junk[16384];
+
+        for (size_t i = 0; i < sizeof(junk); i++)
+                junk[i] = 'x';
+}
+
+/* Attack review: claim_mismatch printed its path buffer when pcidev_sysfs_path failed (the function
+ * gone from sysfs between the probe and the check: a surprise removal, a remove+rescan), and that
+ * function leaves the buffer untouched on error: stack bytes in the journal, read past the buffer. */
+static void mismatch_says_where_when_the_sysfs_path_is_gone(void **state)
+{
+        _cleanup_(pcidev_access_freep) struct pcidev_access *acc = NULL;
+        struct rig g;
+        struct pcidev dev;
+        struct claim c = {};
+        struct pci_addr a = addr("0000:01:00.0");
+        const char *why;
+        char buf[1024], path[4200];
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        assert_int_equal(pcidev_access_new(&g.ctx, &acc), 0);
+        assert_int_equal(pcidev_probe(acc, &a, &dev), 0);
+        assert_int_equal(claim_identify(&g.ctx, &dev, &c), 0);
+        snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/0000:01:00.0", g.fk.root);
+        assert_int_equal(unlink(path), 0);
+        dirty_stack();
+        why = claim_mismatch(&g.ctx, &c, &dev, buf, sizeof(buf));
+        assert_non_null(why);
+        assert_non_null(strstr(why, "but the card there hangs at /sys/devices/? (another port"));
+        rig_down(&g);
+}
+
 /* vfio-pci not loaded yet (early boot): the host driver is still unbound and driver_override set, so
  * nothing but vfio-pci can take the function; the rule then loads vfio-pci, which binds it. */
 static void udev_without_vfio_pci_leaves_the_function_unbound_and_reserved(void **state)
@@ -799,6 +922,36 @@ static void claim_of_a_function_without_usable_reset_still_applies_now(void **st
         rig_down(&g);
 }
 
+/* Attack review: the attach state (chain.c) is read with the policy's trust checks, but a claim record,
+ * which makes udev (root) take a function from its host driver at every boot, was read as it was: a
+ * record another user can rewrite (group/world-writable) steered udev all the same. It is refused like
+ * a state file: nothing written near the device, the reason journaled; unclaim still removes it. */
+static void udev_refuses_a_record_others_can_write(void **state)
+{
+        struct rig g;
+        struct claim c;
+        struct pgr_error err = {};
+        struct pci_addr a = addr("0000:01:00.0");
+        struct run_options o = {};
+        char path[4200];
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        put_claim(&g, "0000:01:00.0", 0x10de, 0x1b06, "", 100);
+        snprintf(path, sizeof(path), "%s/etc/pve-gpu-reset.d/claims/0000:01:00.0", g.fk.root);
+        assert_int_equal(chmod(path, 0666), 0);
+        assert_int_equal(claim_load(&g.ctx, &a, &c, &err), -EPERM);
+        assert_int_equal(udev(&g, "0000:01:00.0"), CLAIM_UDEV_FAILED);
+        assert_int_equal(g.fk.sh->n_log, 0);
+        assert_string_equal(driver(&g, "0000:01:00.0"), "nvidia");
+        assert_true(logged(&g, "writable by others"));
+        assert_int_equal(unclaim_cmd(&g.ctx, 0, &a, 1, &o), 0);
+        assert_int_equal(unclaim_res.n, 1);
+        assert_int_equal(unclaim_res.items[0].outcome, RUN_UNCLAIM_MALFORMED_REMOVED);
+        assert_int_equal(access(path, F_OK), -1);
+        rig_down(&g);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -806,6 +959,7 @@ int main(void)
                 cmocka_unit_test(malformed_record_is_refused_naming_its_line),
                 cmocka_unit_test(udev_hands_a_claimed_function_from_its_host_driver_to_vfio_with_the_pin),
                 cmocka_unit_test(udev_never_writes_to_an_unclaimed_function),
+                cmocka_unit_test(udev_refuses_a_record_others_can_write),
                 cmocka_unit_test(udev_leaves_a_pf_with_enabled_vfs_alone),
                 cmocka_unit_test(udev_leaves_a_function_another_vm_reserved_alone),
                 cmocka_unit_test(udev_leaves_a_different_card_in_a_claimed_slot_alone),
@@ -814,6 +968,9 @@ int main(void)
                 cmocka_unit_test(udev_leaves_a_card_with_another_serial_number_alone),
                 cmocka_unit_test(udev_leaves_a_slot_a_hook_run_holds),
                 cmocka_unit_test(udev_waits_for_a_siblings_claim_and_then_claims),
+                cmocka_unit_test(mismatch_says_where_when_the_sysfs_path_is_gone),
+                cmocka_unit_test(udev_rereads_the_record_after_waiting_for_a_sibling),
+                cmocka_unit_test(udev_that_waited_in_vain_for_a_sibling_says_so),
                 cmocka_unit_test(udev_without_vfio_pci_leaves_the_function_unbound_and_reserved),
                 cmocka_unit_test(udev_pin_the_kernel_refuses_is_a_warning_not_a_lost_claim),
                 cmocka_unit_test(claim_command_records_the_plan_pin_and_unbinds_nothing),

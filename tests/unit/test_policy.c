@@ -870,6 +870,40 @@ static void test_load_vm_bad_state_fails_only_its_vm(void **state)
         assert_non_null(strstr(err.msg, want));
 }
 
+/* Attack review: the state file was checked (root's, not group/world-writable) but not the directory
+ * that holds it. Whoever may write /etc/pve-gpu-reset.d can put in its place a symlink to a root-owned
+ * 0644 file whose content is theirs (an ISO uploaded through the Proxmox API lands as root:root 0644 in
+ * /var/lib/vz/template/iso): it passed every check and the hook ran the script it named, as root. A
+ * directory others may write is refused unless sticky (there a name is only replaced by its owner). */
+static void test_load_vm_state_in_a_directory_others_can_write_is_refused(void **state)
+{
+        struct fsroot *f = *state;
+        struct policy *p = NULL;
+        struct pgr_error err = { "" };
+        char dir[PATH_MAX], iso[PATH_MAX + 64], link[PATH_MAX + 32], want[PATH_MAX + 64];
+
+        put_state(f, 101, STATE_101, 0644);
+        snprintf(dir, sizeof(dir), "%s/etc/pve-gpu-reset.d", f->dir);
+        snprintf(iso, sizeof(iso), "%s/var/lib/vz/template/iso", f->dir);
+        assert_int_equal(mkdir_p(iso, 0755), 0);
+        strcat(iso, "/upload.iso");
+        write_file(iso, "{\"format\": 1, \"vmid\": 101, \"hookscript\": \"/tmp/evil\", "
+                        "\"volid\": \"local:snippets/x\"}\n", 0644);
+        snprintf(link, sizeof(link), "%s/vm-101.json", dir);
+        assert_int_equal(unlink(link), 0);
+        assert_int_equal(symlink(iso, link), 0);
+        assert_int_equal(chmod(dir, 0777), 0);
+        assert_int_equal(policy_load_vm(&f->ctx, NULL, 101, &p, &err), -EPERM);
+        assert_null(p);
+        snprintf(want, sizeof(want), "%s: writable by others (mode 0777)", dir);
+        assert_non_null(strstr(err.msg, want));
+        /* sticky like /tmp: only the name's owner replaces it */
+        assert_int_equal(chmod(dir, 01777), 0);
+        assert_string_equal(chained(f, 101), "/tmp/evil");
+        assert_int_equal(chmod(dir, 0755), 0);
+        assert_string_equal(chained(f, 101), "/tmp/evil");
+}
+
 /* What chain_parse refuses, each with the key named. */
 static void test_chain_parse_errors(void **state)
 {
@@ -973,6 +1007,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_load_vm_state_replaces_the_conffile_entry, root_setup,
                                                 root_teardown),
                 cmocka_unit_test_setup_teardown(test_load_vm_bad_state_fails_only_its_vm, root_setup, root_teardown),
+                cmocka_unit_test_setup_teardown(test_load_vm_state_in_a_directory_others_can_write_is_refused, root_setup,
+                                                root_teardown),
                 cmocka_unit_test(test_chain_parse_errors),
                 cmocka_unit_test_setup_teardown(test_chain_save_load_round_trip, root_setup, root_teardown),
         };
