@@ -23,7 +23,7 @@ endif
 CFLAGS   ?= -O2 -g
 override CFLAGS   += -std=gnu11 $(WARNINGS) -D_FORTIFY_SOURCE=2 -DPGR_VERSION='"$(VERSION)"' \
                      $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) -Ilib
-# libkmod: headers only; lib/kmodinfo.c dlopens it (only doctor needs it; linked, it slowed every hook start).
+# libkmod: headers only; lib/kernel/kmodinfo.c dlopens it (only doctor needs it; linked, it slowed every hook start).
 override LDLIBS   += $(shell $(PKG_CONFIG) --libs $(filter-out libkmod,$(PKGS)) 2>/dev/null) -ldl
 
 LIB_SRC  := $(sort $(wildcard lib/*/*.c))

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* `attach VMID [--storage S]`, `attach --refresh`, `detach VMID`: this binary as the VM's Proxmox
- * hookscript, and back (lib/attach.c); what was done, said on stdout. */
+ * hookscript, and back (lib/ops/attach.c); what was done, said on stdout. */
 #include "cli.h"
 
 #include <errno.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* `claim VMID|BDF...`, `unclaim VMID|BDF...`, and `claim --udev BDF` (the udev rule's entry point):
- * vfio-pci and the pinned reset_method from boot on (lib/claim.c, 70-pve-gpu-reset.rules). */
+ * vfio-pci and the pinned reset_method from boot on (lib/reset/claim.c, 70-pve-gpu-reset.rules). */
 #include "cli.h"
 
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* `verify VMID`: start, probe in the guest, shut down, N times, through qm (lib/verify.c); the table
+/* `verify VMID`: start, probe in the guest, shut down, N times, through qm (lib/reset/verify.c); the table
  * or JSON of it. */
 #include "cli.h"
 

@@ -76,7 +76,7 @@ $CC $cflags -o "$out/timeit" "$here/timeit.c" || exit 1
 # shellcheck disable=SC2086
 $CC $cflags -o "$out/floor" "$here/floor.c" -Wl,--no-as-needed $libs || exit 1
 # the floor with libkmod too (and what it pulls in: libcrypto, libzstd, liblzma): what linking libkmod
-# would add to every hook start (doctor dlopens it instead: lib/kmodinfo.c)
+# would add to every hook start (doctor dlopens it instead: lib/kernel/kmodinfo.c)
 libs_kmod=$(pkg-config --libs libkmod 2>/dev/null) || libs_kmod="-lkmod"
 # shellcheck disable=SC2086
 $CC $cflags -o "$out/floor-kmod" "$here/floor.c" -Wl,--no-as-needed $libs $libs_kmod || exit 1

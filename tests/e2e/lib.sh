@@ -781,7 +781,7 @@ e2e_run_scenario() {
         fi
         if [ -n "${E2E_BUILDDIR:-}" ] && [ -x "$E2E_BUILDDIR/pve-gpu-reset" ]; then
                 files+=("$E2E_BUILDDIR/pve-gpu-reset:/usr/sbin/pve-gpu-reset")
-                # doctor dlopens libkmod.so.2 (lib/kmodinfo.c): ldd of the binary does not list it
+                # doctor dlopens libkmod.so.2 (lib/kernel/kmodinfo.c): ldd of the binary does not list it
                 v=$(ldconfig -p 2>/dev/null | awk '$1 == "libkmod.so.2" && /x86-64/ { print $NF; exit }')
                 [ -n "$v" ] && files+=("$v:$v")
         fi

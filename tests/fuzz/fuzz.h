@@ -87,7 +87,7 @@ static inline void fuzz_fields_done(struct fuzz_fields *f)
 
 /* A pgr_error message is a C string that fits its buffer. */
 /* A PCI address as the parsers may return it: bus, slot and function in range; any 32-bit domain
- * (4 to 8 hex digits since Intel VMD, lib/bdf.h). */
+ * (4 to 8 hex digits since Intel VMD, lib/base/bdf.h). */
 #define FUZZ_ADDR_OK(a, min_func) \
         ((a).bus <= 0xff && (a).slot <= 0x1f && (a).func >= (min_func) && (a).func <= 7)
 

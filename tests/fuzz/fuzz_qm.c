@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* What verify reads from qm (lib/verify.h): `qm status` and `qm guest exec` outputs come from a guest
+/* What verify reads from qm (lib/reset/verify.h): `qm status` and `qm guest exec` outputs come from a guest
  * and from Proxmox, and --probe from the command line. Input: selector byte, then the text. */
 #include "fuzz.h"
 

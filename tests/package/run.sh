@@ -313,7 +313,7 @@ qm_log_is() { # qm_log_is NAME "EXPECTED LINES"
         if [ "$(cat "$QM_LOG")" = "$2" ]; then ok "$1"; else not_ok "$1" "qm calls:" "$(cat "$QM_LOG")" "want:" "$2"; fi
 }
 json() { jq -r "$1" "$root/etc/pve-gpu-reset.json" 2>&1; }
-# The VM's attach state, the tool's own file (lib/chain.h); the policy file is never written.
+# The VM's attach state, the tool's own file (lib/reset/chain.h); the policy file is never written.
 state_file() { printf '%s' "$root/etc/pve-gpu-reset.d/vm-$1.json"; }
 state_is() { # state_is NAME VMID JQ-FILTER WANT
         local got

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The journal sink without journald: the fields handed to sd_journal_sendv(), the short stderr line
- * the Proxmox task log shows, the fallbacks, and the message catalog against lib/msgid.h.
+ * the Proxmox task log shows, the fallbacks, and the message catalog against lib/log/msgid.h.
  * The real journald round trip is tests/journal/run.sh. */
 #define _GNU_SOURCE 1
 #include <stdarg.h>
@@ -254,7 +254,7 @@ static void catalog_has_exactly_one_entry_per_msgid(void **state)
         }
         for (size_t j = 0; j < l.n; j++)
                 if (!pgr_msgid_name(l.ids[j]))
-                        fail_msg("catalog entry %s is not in lib/msgid.h", l.ids[j]);
+                        fail_msg("catalog entry %s is not in lib/log/msgid.h", l.ids[j]);
 }
 
 static void catalog_lint_catches_malformed_entries(void **state)
