@@ -400,42 +400,64 @@ static void udev_leaves_a_card_with_another_serial_number_alone(void **state)
         rig_down(&g);
 }
 
+/* Another process takes the slot lock of bdf as `what` (a hook run, or a sibling's claim at device add:
+ * flock is per open file) and holds it ms milliseconds, 0 = until killed; then, with unclaim set, it
+ * unclaims that function, as `pve-gpu-reset unclaim` would, and exits 2 when that fails. Returns once
+ * the lock is held. */
+static pid_t hold_slot_elsewhere(struct rig *g, const char *bdf, unsigned long vmid, const char *what, long ms,
+                                 const char *unclaim)
+{
+        int fds[2];
+        pid_t pid;
+        char c;
+
+        assert_int_equal(pipe(fds), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                struct pgr_lock held = PGR_LOCK_INIT;
+                struct pgr_error err = {};
+                struct pci_addr a = addr(bdf);
+                struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000L };
+                size_t left;
+
+                close(fds[0]);
+                if (lock_slot(&g->ctx, &a, vmid, what, 0, &held, &err) < 0)
+                        _exit(1);
+                (void)!write(fds[1], "x", 1);
+                if (ms == 0)
+                        pause();
+                nanosleep(&ts, NULL);
+                if (unclaim) {
+                        a = addr(unclaim);
+                        _exit(claim_drop(&g->ctx, &a, 0, true, &left, &err) < 0 ? 2 : 0);
+                }
+                _exit(0);
+        }
+        close(fds[1]);
+        assert_int_equal(read(fds[0], &c, 1), 1);
+        close(fds[0]);
+        return pid;
+}
+
 /* A hook run's remove+rescan makes an add event for a function it is about to bind and pin itself:
  * the udev entry point must not cross it (the run may have narrowed reset_method for its reset). */
 static void udev_leaves_a_slot_a_hook_run_holds(void **state)
 {
         struct rig g;
         time_t t0;
-        struct pgr_lock held = PGR_LOCK_INIT;
-        struct pgr_error err = {};
-        struct pci_addr a = addr("0000:01:00.0");
         pid_t pid;
-        int fds[2], status;
-        char c;
+        int status;
 
         (void)state;
         rig_up(&g, "host-driver");
         put_claim(&g, "0000:01:00.0", 0x10de, 0x1b06, "", 100);
-        /* flock is per open file: another process holds it, as a running hook would. */
-        assert_int_equal(pipe(fds), 0);
-        pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-                close(fds[0]);
-                if (lock_slot(&g.ctx, &a, 100, "post-stop", 0, &held, &err) < 0)
-                        _exit(1);
-                (void)!write(fds[1], "x", 1);
-                pause();
-                _exit(0);
-        }
-        close(fds[1]);
-        assert_int_equal(read(fds[0], &c, 1), 1);
+        pid = hold_slot_elsewhere(&g, "0000:01:00.0", 100, "post-stop", 0, NULL);
         t0 = time(NULL);
         assert_int_equal(udev(&g, "0000:01:00.0"), CLAIM_UDEV_BUSY);
         assert_true(time(NULL) - t0 < 2); /* at once: the hook's wait (2 s here) is for a sibling's claim only */
         kill(pid, SIGKILL);
         waitpid(pid, &status, 0);
-        close(fds[0]);
         assert_int_equal(g.fk.sh->n_log, 0);
         assert_string_equal(driver(&g, "0000:01:00.0"), "nvidia");
         rig_down(&g);
@@ -448,34 +470,15 @@ static void udev_leaves_a_slot_a_hook_run_holds(void **state)
 static void udev_waits_for_a_siblings_claim_and_then_claims(void **state)
 {
         struct rig g;
-        struct pgr_lock held = PGR_LOCK_INIT;
-        struct pgr_error err = {};
-        struct pci_addr a = addr("0000:01:00.1");
         pid_t pid;
-        int fds[2], status;
-        char c;
+        int status;
 
         (void)state;
         rig_up(&g, "host-driver");
         put_claim(&g, "0000:01:00.0", 0x10de, 0x1b06, "", 100);
-        assert_int_equal(pipe(fds), 0);
-        pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-                struct timespec ts = { .tv_nsec = 300 * 1000000L };
-
-                close(fds[0]);
-                if (lock_slot(&g.ctx, &a, 0, "udev-claim", 0, &held, &err) < 0)
-                        _exit(1);
-                (void)!write(fds[1], "x", 1);
-                nanosleep(&ts, NULL);
-                _exit(0);
-        }
-        close(fds[1]);
-        assert_int_equal(read(fds[0], &c, 1), 1);
+        pid = hold_slot_elsewhere(&g, "0000:01:00.1", 0, "udev-claim", 300, NULL);
         assert_int_equal(udev(&g, "0000:01:00.0"), CLAIM_UDEV_DONE);
         waitpid(pid, &status, 0);
-        close(fds[0]);
         assert_string_equal(driver(&g, "0000:01:00.0"), "vfio-pci");
         rig_down(&g);
 }
@@ -487,37 +490,17 @@ static void udev_waits_for_a_siblings_claim_and_then_claims(void **state)
 static void udev_rereads_the_record_after_waiting_for_a_sibling(void **state)
 {
         struct rig g;
-        struct pgr_lock held = PGR_LOCK_INIT;
-        struct pgr_error err = {};
-        struct pci_addr sibling = addr("0000:01:00.1"), a = addr("0000:01:00.0");
         pid_t pid;
-        int fds[2], status;
-        char c;
+        int status;
 
         (void)state;
         rig_up(&g, "host-driver");
         put_claim(&g, "0000:01:00.0", 0x10de, 0x1b06, "", 100);
-        assert_int_equal(pipe(fds), 0);
-        pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-                struct timespec ts = { .tv_nsec = 300 * 1000000L };
-                size_t left;
-
-                close(fds[0]);
-                if (lock_slot(&g.ctx, &sibling, 0, "udev-claim", 0, &held, &err) < 0)
-                        _exit(1);
-                (void)!write(fds[1], "x", 1);
-                nanosleep(&ts, NULL);
-                /* 'pve-gpu-reset unclaim 0000:01:00.0' while the add event of .0 waits */
-                _exit(claim_drop(&g.ctx, &a, 0, true, &left, &err) < 0 ? 2 : 0);
-        }
-        close(fds[1]);
-        assert_int_equal(read(fds[0], &c, 1), 1);
+        /* 'pve-gpu-reset unclaim 0000:01:00.0' while the add event of .0 waits for .1's claim */
+        pid = hold_slot_elsewhere(&g, "0000:01:00.1", 0, "udev-claim", 300, "0000:01:00.0");
         assert_int_equal(udev(&g, "0000:01:00.0"), CLAIM_UDEV_NOT_CLAIMED);
         assert_int_equal(waitpid(pid, &status, 0), pid);
         assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-        close(fds[0]);
         assert_string_equal(driver(&g, "0000:01:00.0"), "nvidia");
         assert_int_equal(fk_count(&g.fk, "0000:01:00.0/", NULL), 0);
         rig_down(&g);
@@ -530,36 +513,19 @@ static void udev_rereads_the_record_after_waiting_for_a_sibling(void **state)
 static void udev_that_waited_in_vain_for_a_sibling_says_so(void **state)
 {
         struct rig g;
-        struct pgr_lock held = PGR_LOCK_INIT;
-        struct pgr_error err = {};
-        struct pci_addr sibling = addr("0000:01:00.1"), a = addr("0000:01:00.0");
+        struct pci_addr a = addr("0000:01:00.0");
         enum claim_udev_outcome out;
-        char pin[24], c;
+        char pin[24];
         pid_t pid;
-        int fds[2], status;
+        int status;
 
         (void)state;
         rig_up(&g, "host-driver");
         put_claim(&g, "0000:01:00.0", 0x10de, 0x1b06, "", 100);
-        assert_int_equal(pipe(fds), 0);
-        pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-                struct timespec ts = { .tv_nsec = 900 * 1000000L };
-
-                close(fds[0]);
-                if (lock_slot(&g.ctx, &sibling, 0, "udev-claim", 0, &held, &err) < 0)
-                        _exit(1);
-                (void)!write(fds[1], "x", 1);
-                nanosleep(&ts, NULL);
-                _exit(0);
-        }
-        close(fds[1]);
-        assert_int_equal(read(fds[0], &c, 1), 1);
+        pid = hold_slot_elsewhere(&g, "0000:01:00.1", 0, "udev-claim", 900, NULL);
         assert_int_equal(claim_udev(&g.ctx, g.journal, &a, 200, 200, &out, pin, sizeof(pin)), 0);
         assert_int_equal(out, CLAIM_UDEV_BUSY);
         assert_int_equal(waitpid(pid, &status, 0), pid);
-        close(fds[0]);
         assert_string_equal(driver(&g, "0000:01:00.0"), "nvidia");
         assert_false(logged(&g, "it binds and pins the function itself"));
         assert_true(logged(&g, "another function's claim at device add held the slot past 200 ms: left to its host "
