@@ -190,6 +190,32 @@ _e2e_fetch_one() {
         printf '%s\n' "$kver"
 }
 
+# _e2e_private_apt: on a Debian 12 host whose sources lack bookworm-security (a debootstrap'd or minimal
+# CI machine: the 6.12 kernel and the newest 6.1 come from there), an apt of our own under
+# $E2E_CACHE/apt with main, updates and security, for the kernel and udev downloads only: the host's
+# sources are never changed. Exports APT_CONFIG (apt reads it instead of /etc/apt/apt.conf).
+_e2e_private_apt() {
+        local d=$E2E_CACHE/apt codename
+        codename=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
+        [ "$codename" = bookworm ] || return 1
+        mkdir -p "$d/lists/partial" "$d/cache/archives/partial" "$d/sources.list.d" || return 1
+        cat >"$d/sources.list" <<SOURCES
+deb http://deb.debian.org/debian bookworm main
+deb http://deb.debian.org/debian bookworm-updates main
+deb http://deb.debian.org/debian-security bookworm-security main
+SOURCES
+        cat >"$d/apt.conf" <<CONF
+Dir::Etc::sourcelist "$d/sources.list";
+Dir::Etc::sourceparts "$d/sources.list.d";
+Dir::State::lists "$d/lists";
+Dir::Cache "$d/cache";
+APT::Sandbox::User "root";
+CONF
+        e2e_log "the host's apt sources lack bookworm-security; using $d/sources.list for the test kernels"
+        APT_CONFIG=$d/apt.conf apt-get update -qq >&2 || { e2e_log "apt-get update ($d) failed"; return 1; }
+        export APT_CONFIG=$d/apt.conf
+}
+
 # e2e_fetch_kernels [META...] -> E2E_KERNELS="KVER..." (in the order of the metapackages)
 e2e_fetch_kernels() {
         local meta kver list="" metas=${*:-$E2E_KERNEL_PKGS} resolved m missing="" lockfd rc
@@ -217,6 +243,14 @@ _e2e_fetch_locked() {
                 apt-get update -qq >&2 || e2e_log "apt-get update failed"
                 # shellcheck disable=SC2086
                 resolved=$(_e2e_resolve $metas)
+                missing=""
+                for meta in $metas; do
+                        printf '%s\n' "$resolved" | grep -q "^$meta " || missing="$missing $meta"
+                done
+                if [ -n "$missing" ] && _e2e_private_apt; then
+                        # shellcheck disable=SC2086
+                        resolved=$(_e2e_resolve $metas)
+                fi
         fi
         local keep=" " d
         for meta in $metas; do
