@@ -2,11 +2,14 @@
 #include "base/bdf.h"
 
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "base/util.h"
 
 /* Exactly n hex digits at *p, advancing it. */
 static int hex_field(const char **p, size_t n, unsigned *ret)
@@ -122,32 +125,39 @@ static int cmp_addr(const void *a, const void *b)
         return pci_addr_cmp(a, b);
 }
 
+struct list_dir {
+        const char *prefix;
+        size_t plen, n, max;
+        struct pci_addr *ret;
+};
+
+static int list_dir_one(const char *name, void *userdata)
+{
+        struct list_dir *l = userdata;
+        struct pci_addr a;
+
+        if (strncmp(name, l->prefix, l->plen) != 0 || pci_addr_parse_full(name + l->plen, &a) < 0)
+                return 0;
+        if (l->n >= l->max)
+                return -ENOBUFS;
+        l->ret[l->n++] = a;
+        return 0;
+}
+
 int pci_addr_list_dir(const char *dir, const char *prefix, struct pci_addr *ret, size_t max, size_t *ret_n)
 {
-        size_t n = 0, plen = strlen(prefix);
-        struct dirent *de;
-        DIR *d;
-        int r = 0;
+        struct list_dir l = { .prefix = prefix, .plen = strlen(prefix), .max = max, .ret = ret };
+        int fd, r;
 
         *ret_n = 0;
-        d = opendir(dir);
-        if (!d)
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
                 return -errno;
-        while ((de = readdir(d))) {
-                struct pci_addr a;
-
-                if (strncmp(de->d_name, prefix, plen) != 0 || pci_addr_parse_full(de->d_name + plen, &a) < 0)
-                        continue;
-                if (n >= max) {
-                        r = -ENOBUFS;
-                        break;
-                }
-                ret[n++] = a;
-        }
-        closedir(d);
-        qsort(ret, n, sizeof(ret[0]), cmp_addr);
-        *ret_n = n;
-        return r;
+        r = dir_each(fd, list_dir_one, &l);
+        close(fd);
+        qsort(ret, l.n, sizeof(ret[0]), cmp_addr);
+        *ret_n = l.n;
+        return r < 0 ? r : 0;
 }
 
 int pci_id_parse(const char *s, unsigned *ret_vendor, unsigned *ret_device)

@@ -138,16 +138,23 @@ int pgr_path(const struct pgr_ctx *ctx, char *buf, size_t size, const char *abs)
 
 int pgr_pathf(const struct pgr_ctx *ctx, char *buf, size_t size, const char *fmt, ...)
 {
-        char abs[PATH_MAX];
+        size_t root_len = strlen(ctx->root);
         va_list ap;
         int n;
 
-        va_start(ap, fmt);
-        n = vsnprintf(abs, sizeof(abs), fmt, ap);
-        va_end(ap);
-        if (n < 0 || (size_t)n >= sizeof(abs))
+        /* formatted in place after the root, not through a root-less copy: one PATH_MAX buffer on the
+         * stack of every caller instead of two */
+        if (root_len >= size)
                 return -ENAMETOOLONG;
-        return pgr_path(ctx, buf, size, abs);
+        memcpy(buf, ctx->root, root_len);
+        va_start(ap, fmt);
+        n = vsnprintf(buf + root_len, size - root_len, fmt, ap);
+        va_end(ap);
+        if (n < 0 || (size_t)n >= size - root_len)
+                return -ENAMETOOLONG;
+        if (buf[root_len] != '/')
+                return -EINVAL;
+        return 0;
 }
 
 int pgr_read_file(const struct pgr_ctx *ctx, const char *abs, size_t max, char **ret, size_t *ret_len)
@@ -168,16 +175,30 @@ bool pgr_exists(const struct pgr_ctx *ctx, const char *abs)
         return pgr_path(ctx, path, sizeof(path), abs) == 0 && access(path, F_OK) == 0;
 }
 
+/* The runtime directory is missing: /run first (a host has it, a fixture root may not), then it. */
+static _noinline_ int runtime_dir_create(const struct pgr_ctx *ctx, const char *dir, struct pgr_error *err)
+{
+        char parent[PATH_MAX];
+        int r;
+
+        r = pgr_path(ctx, parent, sizeof(parent), "/run");
+        if (r == 0)
+                r = mkdir_p(parent, 0755);
+        if (r == 0 && mkdir(dir, 0700) < 0 && errno != EEXIST)
+                r = -errno;
+        if (r < 0)
+                pgr_error_set(err, "cannot create runtime directory %s: %s", dir, strerror(-r));
+        return r;
+}
+
 int pgr_runtime_dir_open(const struct pgr_ctx *ctx, char *ret_path, size_t size, struct pgr_error *err)
 {
-        char dir[PATH_MAX], parent[PATH_MAX];
+        char dir[PATH_MAX];
         _cleanup_close_ int dfd = -1;
         struct stat st;
         int r;
 
         r = pgr_path(ctx, dir, sizeof(dir), PGR_RUNTIME_DIR);
-        if (r == 0)
-                r = pgr_path(ctx, parent, sizeof(parent), "/run");
         if (r < 0) {
                 pgr_error_set(err, "runtime directory %s%s: path too long", ctx->root, PGR_RUNTIME_DIR);
                 return r;
@@ -186,31 +207,29 @@ int pgr_runtime_dir_open(const struct pgr_ctx *ctx, char *ret_path, size_t size,
                 pgr_error_set(err, "runtime directory %s: path too long", dir);
                 return -ENAMETOOLONG;
         }
-        /* /run exists on a host; a fixture root may not have it. */
-        r = mkdir_p(parent, 0755);
-        if (r == 0 && mkdir(dir, 0700) < 0 && errno != EEXIST)
-                r = -errno;
-        if (r < 0) {
-                pgr_error_set(err, "cannot create runtime directory %s: %s", dir, strerror(-r));
-                return r;
-        }
-        if (lstat(dir, &st) < 0) {
-                r = -errno;
-                pgr_error_set(err, "cannot stat runtime directory %s: %s", dir, strerror(-r));
-                return r;
-        }
-        if (S_ISLNK(st.st_mode) || !S_ISDIR(st.st_mode)) {
-                pgr_error_set(err, "runtime directory %s is %s; refusing (remove it, it is recreated on the next run)",
-                              dir, S_ISLNK(st.st_mode) ? "a symlink" : "not a directory");
-                return S_ISLNK(st.st_mode) ? -ELOOP : -ENOTDIR;
-        }
+        /* Opened first, created only when missing: every lock and state file of a run comes through
+         * here, and the directory is there on all runs but the first after boot. O_NOFOLLOW with
+         * O_DIRECTORY refuses a symlink and anything else but a directory (ENOTDIR, or ELOOP). */
         dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd < 0 && errno == ENOENT) {
+                r = runtime_dir_create(ctx, dir, err);
+                if (r < 0)
+                        return r;
+                dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        }
         if (dfd < 0) {
                 r = -errno;
-                pgr_error_set(err, "cannot open runtime directory %s: %s", dir, strerror(-r));
+                if (r == -ELOOP || r == -ENOTDIR) {
+                        if (lstat(dir, &st) == 0 && S_ISLNK(st.st_mode))
+                                r = -ELOOP;
+                        pgr_error_set(err, "runtime directory %s is %s; refusing (remove it, it is recreated on the next "
+                                      "run)", dir, r == -ELOOP ? "a symlink" : "not a directory");
+                }
+                else
+                        pgr_error_set(err, "cannot open runtime directory %s: %s", dir, strerror(-r));
                 return r;
         }
-        /* Checked on what was opened: a swap between lstat and open is caught here. */
+        /* Checked on what was opened. */
         if (fstat(dfd, &st) < 0) {
                 r = -errno;
                 pgr_error_set(err, "cannot stat runtime directory %s: %s", dir, strerror(-r));

@@ -68,7 +68,7 @@ static int read_holder(int fd, int *ret_pid, unsigned long *ret_vmid, char *ret_
 }
 
 /* "lock PATH held by pid N (vmid=M what=W) for S s; waited T ms", from the holder line in the file. */
-static void describe_holder(int fd, const char *path, unsigned timeout_ms, struct pgr_error *err)
+static void describe_holder(int fd, const char *dir, const char *name, unsigned timeout_ms, struct pgr_error *err)
 {
         char what[64];
         int pid;
@@ -78,40 +78,37 @@ static void describe_holder(int fd, const char *path, unsigned timeout_ms, struc
         if (read_holder(fd, &pid, &vmid, what, sizeof(what), &since) == 0) {
                 long long held = (long long)time(NULL) - since;
 
-                pgr_error_set(err, "lock %s held by pid %d (vmid=%lu what=%s) for %lld s; waited %u ms", path, pid,
+                pgr_error_set(err, "lock %s/%s held by pid %d (vmid=%lu what=%s) for %lld s; waited %u ms", dir, name, pid,
                               vmid, what, held < 0 ? 0 : held, timeout_ms);
         } else
-                pgr_error_set(err, "lock %s held by another process (holder unknown); waited %u ms", path,
+                pgr_error_set(err, "lock %s/%s held by another process (holder unknown); waited %u ms", dir, name,
                               timeout_ms);
 }
 
 static int lock_take(const struct pgr_ctx *ctx, const char *name, unsigned long vmid, const char *what,
                      unsigned timeout_ms, struct pgr_lock *ret, struct pgr_error *err)
 {
-        char dir[PATH_MAX], path[PATH_MAX], word[64], line[160];
+        char dir[PATH_MAX], word[64], line[160];
         _cleanup_close_ int dfd = -1, fd = -1;
         int r, len;
 
+        /* The lock's path is only ever a message's: built then, not on every run ("%s/%s" below). */
         dfd = pgr_runtime_dir_open(ctx, dir, sizeof(dir), err);
         if (dfd < 0)
                 return dfd;
-        if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path)) {
-                pgr_error_set(err, "lock %s/%s: path too long", dir, name);
-                return -ENAMETOOLONG;
-        }
         fd = openat(dfd, name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW, 0644);
         if (fd < 0) {
                 r = -errno;
-                pgr_error_set(err, "cannot open lock %s: %s", path, strerror(-r));
+                pgr_error_set(err, "cannot open lock %s/%s: %s", dir, name, strerror(-r));
                 return r;
         }
         r = lock_flock_timeout(fd, LOCK_EX, timeout_ms);
         if (r == -ETIMEDOUT) {
-                describe_holder(fd, path, timeout_ms, err);
+                describe_holder(fd, dir, name, timeout_ms, err);
                 return r;
         }
         if (r < 0) {
-                pgr_error_set(err, "cannot lock %s: %s", path, strerror(-r));
+                pgr_error_set(err, "cannot lock %s/%s: %s", dir, name, strerror(-r));
                 return r;
         }
 

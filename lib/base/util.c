@@ -3,6 +3,7 @@
 #include "base/util.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -176,6 +177,33 @@ int write_all(int fd, const char *data, size_t len)
                 len -= (size_t)n;
         }
         return 0;
+}
+
+int dir_each(int dfd, int (*cb)(const char *name, void *userdata), void *userdata)
+{
+        char buf[2048] __attribute__((aligned(8)));
+
+        for (;;) {
+                ssize_t n = getdents64(dfd, buf, sizeof(buf));
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        return 0;
+                for (ssize_t off = 0; off < n;) {
+                        const struct dirent64 *de = (const struct dirent64 *)(void *)(buf + off);
+                        int r;
+
+                        off += de->d_reclen;
+                        if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
+                                continue;
+                        r = cb(de->d_name, userdata);
+                        if (r != 0)
+                                return r;
+                }
+        }
 }
 
 int mkdir_p(const char *path, mode_t mode)

@@ -14,6 +14,10 @@ static inline void freep(void *p) { free(*(void **)p); }
 static inline void fclosep(FILE **f) { if (*f) fclose(*f); }
 static inline void closep(int *fd) { if (*fd >= 0) close(*fd); }
 #define _cleanup_(f) __attribute__((cleanup(f)))
+/* For a helper with big buffers (paths, messages) that its caller must not inline: inlined, they sit
+ * in the caller's frame for the whole call below it, and every 4 KiB of stack the hook touches is a
+ * page fault of every run (tests/bench/analysis.md). */
+#define _noinline_ __attribute__((noinline))
 #define _cleanup_free_ _cleanup_(freep)
 #define _cleanup_fclose_ _cleanup_(fclosep)
 #define _cleanup_close_ _cleanup_(closep)
@@ -46,6 +50,11 @@ int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len);
 /* The same, but past max bytes it stops there without an error (a log's tail). */
 int read_fd_prefix(int fd, size_t max, char **ret, size_t *ret_len);
 int write_all(int fd, const char *data, size_t len); /* loops over short writes and EINTR */
+/* Every entry of the open directory dfd but "." and "..", read with getdents64(2) into a buffer on the
+ * stack: what readdir(3) gives, without opendir's 32 KiB allocation and its fstat (directory listings
+ * are most of a hook run's system calls). cb returns 0 to go on, anything else stops the walk and is
+ * returned. dfd stays open and the caller's; -errno when the directory cannot be read. */
+int dir_each(int dfd, int (*cb)(const char *name, void *userdata), void *userdata);
 int mkdir_p(const char *path, mode_t mode);           /* every missing component; EEXIST is fine */
 /* Temp file in the same directory, fsync, rename: readers see the old or the new file, never half. */
 int write_file_atomic(const char *path, const char *data, size_t len, mode_t mode);

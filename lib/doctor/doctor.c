@@ -609,8 +609,7 @@ static void check_stale_claims(struct doctor *d)
         _cleanup_free_ struct claim *claims = NULL;
         size_t n = 0;
 
-        claims = calloc(CLAIM_MAX, sizeof(*claims));
-        if (!claims || claim_list(d->ctx, claims, CLAIM_MAX, &n, NULL) < 0)
+        if (claim_list(d->ctx, &claims, &n, NULL) < 0)
                 n = 0; /* unreadable records are the per-device claim check's to report */
         for (size_t i = 0; i < n; i++) {
                 const struct claim *c = &claims[i];

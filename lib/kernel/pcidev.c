@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pci/pci.h>
 #include <stdarg.h>
@@ -136,19 +137,17 @@ static int cmp_str(const void *a, const void *b)
         return strcmp(a, b);
 }
 
-/* Config space as far as it reads: 64 bytes, then 256, then 4096 (a non-root reader, a 64-byte
- * dump or a conventional device stop earlier). Returns the length read (0: nothing). */
+/* Config space as far as it reads: all 4096 bytes in one read (root, a PCIe function: every run's
+ * case), else 256, else 64 (a conventional device, a reader that is not root, a 64-byte dump; libpci
+ * fails a short read). Returns the length read (0: nothing). */
 static int read_config(struct pci_dev *d, u8 *buf, int size)
 {
-        static const int steps[] = { 64, 256, 4096 };
-        int have = 0;
+        static const int sizes[] = { 4096, 256, 64 };
 
-        for (size_t i = 0; i < ELEMENTSOF(steps) && steps[i] <= size; i++) {
-                if (!pci_read_block(d, have, buf + have, steps[i] - have))
-                        break;
-                have = steps[i];
-        }
-        return have;
+        for (size_t i = 0; i < ELEMENTSOF(sizes); i++)
+                if (sizes[i] <= size && pci_read_block(d, 0, buf, sizes[i]))
+                        return sizes[i];
+        return 0;
 }
 
 static bool all_ones(const uint8_t *b)
@@ -282,9 +281,13 @@ static void probe_reset(const struct pgr_ctx *ctx, struct pcidev *p)
 {
         char buf[256];
 
+        int r;
+
         p->has_reset = sysfs_dev_has(ctx, &p->addr, "reset");
-        p->has_reset_method = sysfs_dev_has(ctx, &p->addr, "reset_method");
-        if (p->has_reset_method && sysfs_dev_read(ctx, &p->addr, "reset_method", buf, sizeof(buf)) == 0)
+        /* read, not looked up first: there unless the read says ENOENT (one system call, not two) */
+        r = sysfs_dev_read(ctx, &p->addr, "reset_method", buf, sizeof(buf));
+        p->has_reset_method = r == 0 || (r != -ENOENT && sysfs_dev_has(ctx, &p->addr, "reset_method"));
+        if (r == 0)
                 pcidev_set_reset_methods(p, buf);
 }
 
@@ -311,7 +314,7 @@ bool pcidev_is_bridge(const struct pgr_ctx *ctx, const struct pci_addr *addr)
                (sysfs_dev_read_hex(ctx, addr, "class", &c) == 0 && ((c >> 8) & 0xffff) == 0x0604);
 }
 
-static void probe_iommu_group(const struct pgr_ctx *ctx, struct pcidev *p)
+static void probe_iommu_group(const struct pgr_ctx *ctx, struct pcidev *p, const struct pcidev *sibling)
 {
         char dir[PATH_MAX];
         int g;
@@ -320,64 +323,84 @@ static void probe_iommu_group(const struct pgr_ctx *ctx, struct pcidev *p)
         if (g < 0)
                 return;
         p->iommu_group = g;
+        /* a GPU and its audio function share a group: listed once */
+        if (sibling && sibling->present && sibling->iommu_group == g) {
+                p->n_group_members = sibling->n_group_members;
+                memcpy(p->group_members, sibling->group_members, sibling->n_group_members * sizeof(p->group_members[0]));
+                p->group_members_complete = sibling->group_members_complete;
+                return;
+        }
         p->group_members_complete = pgr_pathf(ctx, dir, sizeof(dir), "/sys/kernel/iommu_groups/%d/devices", g) == 0 &&
                                     pci_addr_list_dir(dir, "", p->group_members, PCIDEV_MAX_RELATED, &p->n_group_members) == 0;
+}
+
+static int add_link_aspm(const char *name, void *userdata)
+{
+        struct pcidev *p = userdata;
+        size_t len = strlen(name);
+
+        if (p->n_link_aspm >= ELEMENTSOF(p->link_aspm))
+                return 1;
+        if (len >= 5 && len < sizeof(p->link_aspm[0]) && streq(name + len - 5, "_aspm"))
+                memcpy(p->link_aspm[p->n_link_aspm++], name, len + 1);
+        return 0;
 }
 
 static void probe_link(struct pcidev *p, const char *devdir)
 {
         char path[PATH_MAX];
-        DIR *d;
-        struct dirent *de;
-        int n;
+        int n, fd;
 
         n = snprintf(path, sizeof(path), "%s/link", devdir);
         if (n < 0 || (size_t)n >= sizeof(path))
                 return;
-        d = opendir(path);
-        if (!d)
+        fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
                 return;
-        while ((de = readdir(d)) && p->n_link_aspm < ELEMENTSOF(p->link_aspm)) {
-                size_t len = strlen(de->d_name);
-
-                if (len < 5 || len >= sizeof(p->link_aspm[0]) || !streq(de->d_name + len - 5, "_aspm"))
-                        continue;
-                memcpy(p->link_aspm[p->n_link_aspm++], de->d_name, len + 1);
-        }
-        closedir(d);
+        (void)dir_each(fd, add_link_aspm, p);
+        close(fd);
         qsort(p->link_aspm, p->n_link_aspm, sizeof(p->link_aspm[0]), cmp_str);
+}
+
+struct find_slot {
+        const struct pgr_ctx *ctx;
+        const struct pci_addr *addr;
+        char *ret_name;
+        size_t size;
+};
+
+static int slot_matches(const char *name, void *userdata)
+{
+        const struct find_slot *f = userdata;
+        char abs[PATH_MAX], buf[64];
+        struct pci_addr a;
+        int n;
+
+        if (strlen(name) >= f->size)
+                return 0;
+        n = snprintf(abs, sizeof(abs), "/sys/bus/pci/slots/%s/address", name);
+        if (n < 0 || (size_t)n >= sizeof(abs) || sysfs_read(f->ctx, abs, buf, sizeof(buf)) < 0)
+                return 0;
+        if (pci_addr_parse(buf, &a) < 0 || a.func >= 0 || !pci_addr_same_slot(&a, f->addr))
+                return 0;
+        strcpy(f->ret_name, name);
+        return 1;
 }
 
 int pcidev_find_slot(const struct pgr_ctx *ctx, const struct pci_addr *addr, char *ret_name, size_t size)
 {
+        struct find_slot f = { .ctx = ctx, .addr = addr, .ret_name = ret_name, .size = size };
         char dir[PATH_MAX];
-        DIR *d;
-        struct dirent *de;
-        int r = -ENOENT;
+        int fd, r;
 
         if (pgr_path(ctx, dir, sizeof(dir), "/sys/bus/pci/slots") < 0)
                 return -ENAMETOOLONG;
-        d = opendir(dir);
-        if (!d)
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
                 return -ENOENT;
-        while ((de = readdir(d))) {
-                char abs[PATH_MAX], buf[64];
-                struct pci_addr a;
-                int n;
-
-                if (de->d_name[0] == '.' || strlen(de->d_name) >= size)
-                        continue;
-                n = snprintf(abs, sizeof(abs), "/sys/bus/pci/slots/%s/address", de->d_name);
-                if (n < 0 || (size_t)n >= sizeof(abs) || sysfs_read(ctx, abs, buf, sizeof(buf)) < 0)
-                        continue;
-                if (pci_addr_parse(buf, &a) < 0 || a.func >= 0 || !pci_addr_same_slot(&a, addr))
-                        continue;
-                strcpy(ret_name, de->d_name);
-                r = 0;
-                break;
-        }
-        closedir(d);
-        return r;
+        r = dir_each(fd, slot_matches, &f);
+        close(fd);
+        return r == 1 ? 0 : -ENOENT;
 }
 
 /* The physical slot this function sits in, and whether its power can be switched. */
@@ -448,18 +471,18 @@ int pcidev_read_link(const struct pgr_ctx *ctx, const struct pci_addr *addr, str
 /* The parent bridge from the canonical path: the parent directory is a PCI device or pciDDDD:BB. */
 static void probe_parent(const struct pgr_ctx *ctx, struct pcidev *p, const char *devdir)
 {
-        char parent[PATH_MAX];
-        const char *base;
-        char *slash;
+        const char *slash = strrchr(devdir, '/'), *base;
+        char name[PCI_ADDR_STRLEN + 8];
 
-        snprintf(parent, sizeof(parent), "%s", devdir);
-        slash = strrchr(parent, '/');
         if (!slash)
                 return;
-        *slash = '\0';
-        base = strrchr(parent, '/');
-        base = base ? base + 1 : parent;
-        if (pci_addr_parse_full(base, &p->parent) < 0) {
+        for (base = slash; base > devdir && base[-1] != '/'; base--)
+                ;
+        if ((size_t)(slash - base) >= sizeof(name))
+                return; /* pciDDDD:BB or longer: a root bus, no bridge above */
+        memcpy(name, base, (size_t)(slash - base));
+        name[slash - base] = '\0';
+        if (pci_addr_parse_full(name, &p->parent) < 0) {
                 memset(&p->parent, 0, sizeof(p->parent));
                 return;
         }
@@ -470,29 +493,80 @@ static void probe_parent(const struct pgr_ctx *ctx, struct pcidev *p, const char
                 pcidev_below_bridge(ctx, &p->parent, p->below_parent, PCIDEV_MAX_RELATED, &p->n_below_parent) == 0;
 }
 
+static int other_on_bus(const char *name, void *userdata)
+{
+        const struct pcidev *p = userdata;
+        struct pci_addr a;
+
+        return pci_addr_parse_full(name, &a) == 0 && a.domain == p->addr.domain && a.bus == p->addr.bus &&
+               !pci_addr_eq(&a, &p->addr);
+}
+
 static void probe_bus_neighbours(const struct pgr_ctx *ctx, struct pcidev *p)
 {
         char dir[PATH_MAX];
-        DIR *d;
-        struct dirent *de;
+        int fd;
 
         p->alone_on_bus = true;
         if (pgr_path(ctx, dir, sizeof(dir), "/sys/bus/pci/devices") < 0)
                 return;
-        d = opendir(dir);
-        if (!d)
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
                 return;
-        while ((de = readdir(d))) {
-                struct pci_addr a;
+        p->alone_on_bus = dir_each(fd, other_on_bus, p) != 1;
+        close(fd);
+}
 
-                if (pci_addr_parse_full(de->d_name, &a) < 0)
-                        continue;
-                if (a.domain == p->addr.domain && a.bus == p->addr.bus && !pci_addr_eq(&a, &p->addr)) {
-                        p->alone_on_bus = false;
-                        break;
-                }
+/* "XXXX:YYYY" of two hex numbers up to 0xffff. */
+static int parse_id_pair(const char *s, unsigned *ret_a, unsigned *ret_b)
+{
+        char a[8];
+        const char *colon = strchr(s, ':');
+        unsigned long x, y;
+
+        if (!colon || (size_t)(colon - s) >= sizeof(a))
+                return -EINVAL;
+        memcpy(a, s, (size_t)(colon - s));
+        a[colon - s] = '\0';
+        if (parse_uint(a, 16, 0xffff, &x) < 0 || parse_uint(colon + 1, 16, 0xffff, &y) < 0)
+                return -EINVAL;
+        *ret_a = (unsigned)x;
+        *ret_b = (unsigned)y;
+        return 0;
+}
+
+/* The kernel's IDs from the uevent attribute: PCI_ID, PCI_SUBSYS_ID and PCI_CLASS are the fields the
+ * vendor, device, subsystem_* and class attributes show (drivers/pci/pci-driver.c pci_uevent), in one
+ * read instead of five, and a function that has one is there. false (nothing set): no uevent to go
+ * by (gone, or a tree without it): then the attributes decide. */
+static bool probe_ids_uevent(const struct pgr_ctx *ctx, struct pcidev *p)
+{
+        char buf[512], *save = NULL;
+        unsigned vendor = 0, device = 0, sub_vendor = 0, sub_device = 0;
+        unsigned long cls = 0;
+        bool have_id = false, have_class = false, have_subsys = false;
+
+        if (sysfs_dev_read(ctx, &p->addr, "uevent", buf, sizeof(buf)) < 0)
+                return false;
+        for (char *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+                if (strncmp(l, "PCI_ID=", 7) == 0)
+                        have_id = parse_id_pair(l + 7, &vendor, &device) == 0;
+                else if (strncmp(l, "PCI_SUBSYS_ID=", 14) == 0)
+                        have_subsys = parse_id_pair(l + 14, &sub_vendor, &sub_device) == 0;
+                else if (strncmp(l, "PCI_CLASS=", 10) == 0)
+                        have_class = parse_uint(l + 10, 16, 0xffffff, &cls) == 0;
         }
-        closedir(d);
+        if (!have_id || !have_class)
+                return false;
+        p->present = true;
+        p->vendor = vendor;
+        p->device = device;
+        p->class_code = (unsigned)cls;
+        if (have_subsys) {
+                p->sub_vendor = sub_vendor;
+                p->sub_device = sub_device;
+        }
+        return true;
 }
 
 static void pcidev_init(struct pcidev *p, const struct pci_addr *addr)
@@ -508,11 +582,64 @@ static void pcidev_init(struct pcidev *p, const struct pci_addr *addr)
         p->pcie_type = -1;
 }
 
+/* What every function of one slot shares, probed once: the slot, the bus, the bridge above and what
+ * hangs below it (~26 system calls, and most of them walk the tree). */
+static bool take_slot_facts(struct pcidev *p, const struct pcidev *sibling)
+{
+        if (!sibling || !sibling->present || !pci_addr_same_slot(&sibling->addr, &p->addr) ||
+            pci_addr_eq(&sibling->addr, &p->addr))
+                return false;
+        memcpy(p->slot_name, sibling->slot_name, sizeof(p->slot_name));
+        p->slot_power = sibling->slot_power;
+        p->alone_on_bus = false; /* the sibling is on the bus */
+        p->has_parent = sibling->has_parent;
+        p->parent = sibling->parent;
+        p->parent_has_reset_subordinate = sibling->parent_has_reset_subordinate;
+        p->n_below_parent = sibling->n_below_parent;
+        memcpy(p->below_parent, sibling->below_parent, sibling->n_below_parent * sizeof(p->below_parent[0]));
+        p->below_parent_complete = sibling->below_parent_complete;
+        return true;
+}
+
+/* Where the function hangs: its link, its slot, its bus, the bridge above and what is below that.
+ * Not inlined: its path buffers stay out of the frame every attribute read runs below. */
+static _noinline_ void probe_tree(const struct pgr_ctx *ctx, struct pcidev *p, const struct pcidev *sibling)
+{
+        char devdir[PATH_MAX];
+        bool shared = take_slot_facts(p, sibling), have_dir;
+
+        have_dir = sysfs_dev_realpath(ctx, &p->addr, devdir, sizeof(devdir)) == 0;
+        if (have_dir)
+                probe_link(p, devdir);
+        if (shared)
+                return;
+        probe_slot(ctx, p);
+        if (have_dir)
+                probe_parent(ctx, p, devdir);
+        /* Alone on its bus: the complete list below its bridge holds the bus (one walk, not a listing
+         * of every PCI device more); on a root bus, or with the list cut short, the listing decides. */
+        if (p->has_parent && p->below_parent_complete) {
+                p->alone_on_bus = true;
+                for (size_t i = 0; i < p->n_below_parent; i++) {
+                        const struct pci_addr *a = &p->below_parent[i];
+
+                        if (a->domain == p->addr.domain && a->bus == p->addr.bus && !pci_addr_eq(a, &p->addr))
+                                p->alone_on_bus = false;
+                }
+        } else
+                probe_bus_neighbours(ctx, p);
+}
+
 int pcidev_probe(struct pcidev_access *acc, const struct pci_addr *addr, struct pcidev *ret)
+{
+        return pcidev_probe_near(acc, addr, NULL, ret);
+}
+
+int pcidev_probe_near(struct pcidev_access *acc, const struct pci_addr *addr, const struct pcidev *sibling,
+                      struct pcidev *ret)
 {
         const struct pgr_ctx *ctx = acc->ctx;
         _cleanup_free_ struct pcidev *p = NULL;
-        char devdir[PATH_MAX];
         unsigned v, d, c;
         bool have_ids;
 
@@ -522,16 +649,16 @@ int pcidev_probe(struct pcidev_access *acc, const struct pci_addr *addr, struct 
         if (!p)
                 return -ENOMEM;
         pcidev_init(p, addr);
-        if (!sysfs_dev_present(ctx, addr)) {
+        /* The IDs the kernel read at enumeration: still there when the device stopped answering. */
+        have_ids = probe_ids_uevent(ctx, p);
+        if (!have_ids && !sysfs_dev_present(ctx, addr)) {
                 *ret = *p;
                 return 0;
         }
         p->present = true;
-
-        /* The IDs the kernel read at enumeration: still there when the device stopped answering. */
-        have_ids = sysfs_dev_read_hex(ctx, addr, "vendor", &v) == 0 && sysfs_dev_read_hex(ctx, addr, "device", &d) == 0 &&
-                   sysfs_dev_read_hex(ctx, addr, "class", &c) == 0;
-        if (have_ids) {
+        if (!have_ids && (have_ids = sysfs_dev_read_hex(ctx, addr, "vendor", &v) == 0 &&
+                                     sysfs_dev_read_hex(ctx, addr, "device", &d) == 0 &&
+                                     sysfs_dev_read_hex(ctx, addr, "class", &c) == 0)) {
                 p->vendor = v & 0xffff;
                 p->device = d & 0xffff;
                 p->class_code = c & 0xffffff;
@@ -560,7 +687,7 @@ int pcidev_probe(struct pcidev_access *acc, const struct pci_addr *addr, struct 
         read_attr(ctx, addr, "driver_override", p->driver_override, sizeof(p->driver_override));
         if (streq(p->driver_override, "(null)"))
                 p->driver_override[0] = '\0';
-        probe_iommu_group(ctx, p);
+        probe_iommu_group(ctx, p, sibling);
         probe_reset(ctx, p);
         p->has_reset_subordinate = sysfs_dev_has(ctx, addr, "reset_subordinate");
         {
@@ -573,12 +700,7 @@ int pcidev_probe(struct pcidev_access *acc, const struct pci_addr *addr, struct 
         read_attr(ctx, addr, "power/control", p->power_control, sizeof(p->power_control));
         read_attr(ctx, addr, "power_state", p->power_state, sizeof(p->power_state));
         p->boot_vga = read_int_attr(ctx, addr, "boot_vga");
-        probe_slot(ctx, p);
-        probe_bus_neighbours(ctx, p);
-        if (sysfs_dev_realpath(ctx, addr, devdir, sizeof(devdir)) == 0) {
-                probe_link(p, devdir);
-                probe_parent(ctx, p, devdir);
-        }
+        probe_tree(ctx, p, sibling);
         *ret = *p;
         return 0;
 }
@@ -756,44 +878,56 @@ int pcidev_slot_functions(const struct pgr_ctx *ctx, const struct pci_addr *slot
         return 0;
 }
 
-/* Functions in the directory tree below dir: real subdirectories named DDDD:BB:DD.F (links such
- * as driver or subsystem and attribute directories are not followed). */
-static int walk_below(const char *dir, unsigned depth, struct pci_addr *ret, size_t max, size_t *n)
+/* Functions in the directory tree below the open directory dfd: real subdirectories named
+ * DDDD:BB:DD.F (links such as driver or subsystem are not followed: O_NOFOLLOW, and attribute
+ * directories do not parse). Relative to each directory's fd, not by path: no path buffer on the
+ * stack of every level of the recursion. */
+struct below_names {
+        struct pci_addr names[PCIDEV_MAX_RELATED];
+        size_t n;
+};
+
+static int add_below_name(const char *name, void *userdata)
 {
-        DIR *d;
-        struct dirent *de;
-        int r = 0;
+        struct below_names *b = userdata;
+        struct pci_addr a;
+
+        if (pci_addr_parse_full(name, &a) < 0)
+                return 0;
+        if (b->n >= ELEMENTSOF(b->names))
+                return -ENOBUFS; /* more than the whole list may hold */
+        b->names[b->n++] = a;
+        return 0;
+}
+
+static int walk_below(int dfd, unsigned depth, struct pci_addr *ret, size_t max, size_t *n)
+{
+        struct below_names b = { .n = 0 };
+        int r;
 
         if (depth > 32)
                 return -ELOOP;
-        d = opendir(dir);
-        if (!d)
-                return -errno;
-        while ((de = readdir(d))) {
-                char sub[PATH_MAX];
-                struct pci_addr a;
-                struct stat st;
-                int k;
+        r = dir_each(dfd, add_below_name, &b);
+        for (size_t i = 0; i < b.n && r >= 0; i++) {
+                char name[PCI_ADDR_STRLEN];
+                int sub;
 
-                if (pci_addr_parse_full(de->d_name, &a) < 0)
-                        continue;
-                k = snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
-                if (k < 0 || (size_t)k >= sizeof(sub)) {
-                        r = -ENAMETOOLONG;
+                sub = openat(dfd, pci_addr_format(&b.names[i], name), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (sub < 0 && (errno == ELOOP || errno == ENOTDIR || errno == ENOENT))
+                        continue; /* a link, not a directory, or gone */
+                if (sub < 0) {
+                        r = -errno; /* unreadable: the list must not pass for complete */
                         break;
                 }
-                if (lstat(sub, &st) < 0 || !S_ISDIR(st.st_mode))
-                        continue;
                 if (*n >= max) {
+                        close(sub);
                         r = -ENOBUFS;
                         break;
                 }
-                ret[(*n)++] = a;
+                ret[(*n)++] = b.names[i];
                 r = walk_below(sub, depth + 1, ret, max, n);
-                if (r < 0)
-                        break;
+                close(sub);
         }
-        closedir(d);
         return r;
 }
 
@@ -802,12 +936,17 @@ int pcidev_below_bridge(const struct pgr_ctx *ctx, const struct pci_addr *bridge
 {
         char dir[PATH_MAX];
         size_t n = 0;
-        int r;
+        int r, dfd;
 
-        r = sysfs_dev_realpath(ctx, bridge, dir, sizeof(dir));
+        /* <root>/sys/bus/pci/devices/<bdf> is the kernel's link to the bridge's own directory */
+        r = sysfs_dev_path(ctx, bridge, NULL, dir, sizeof(dir));
         if (r < 0)
                 return r;
-        r = walk_below(dir, 0, ret, max, &n);
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return -errno;
+        r = walk_below(dfd, 0, ret, max, &n);
+        close(dfd);
         qsort(ret, n, sizeof(ret[0]), cmp_addr);
         *ret_n = n;
         return r;

@@ -88,6 +88,11 @@ bool pcidev_config_alive(const uint8_t *head, size_t len, bool virtfn);
  * reads all 0xff (config_readable=false) still shows what it was; capabilities come from config space.
  * Facts that cannot be read stay at their "unknown" value; only -EINVAL/-ENOMEM are errors. */
 int pcidev_probe(struct pcidev_access *acc, const struct pci_addr *addr, struct pcidev *ret);
+/* pcidev_probe, taking what addr shares with sibling from it: sibling is a function probed just
+ * before, with nothing written in between (or NULL). Of the same slot: the slot, the bus neighbours,
+ * the bridge above and everything below it; of the same IOMMU group: the group's members. */
+int pcidev_probe_near(struct pcidev_access *acc, const struct pci_addr *addr, const struct pcidev *sibling,
+                      struct pcidev *ret);
 /* reset_methods from a kernel-style list ("flr bus"); pcidev_probe fills it from the reset_method
  * attribute, which may hold a narrowed value (a pin): the reset layer puts the function's own list back
  * (plan_probe_function). */

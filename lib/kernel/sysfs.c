@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+#define _GNU_SOURCE 1 /* mempcpy */
 #include "kernel/sysfs.h"
 
 #include <errno.h>
@@ -11,20 +12,25 @@
 
 #include "base/util.h"
 
+/* ops->read of a root-prefixed path, without the kernel's trailing newline (or space). */
+static int read_trimmed(const struct pgr_ctx *ctx, const char *path, char *buf, size_t size)
+{
+        int r = ctx->ops->read(ctx->ops_userdata, path, buf, size);
+
+        if (r < 0)
+                return r;
+        while (r > 0 && (buf[r - 1] == '\n' || buf[r - 1] == ' '))
+                buf[--r] = '\0';
+        return 0;
+}
+
 int sysfs_read(const struct pgr_ctx *ctx, const char *abs, char *buf, size_t size)
 {
         char path[PATH_MAX];
         int r;
 
         r = pgr_path(ctx, path, sizeof(path), abs);
-        if (r < 0)
-                return r;
-        r = ctx->ops->read(ctx->ops_userdata, path, buf, size);
-        if (r < 0)
-                return r;
-        while (r > 0 && (buf[r - 1] == '\n' || buf[r - 1] == ' '))
-                buf[--r] = '\0';
-        return 0;
+        return r < 0 ? r : read_trimmed(ctx, path, buf, size);
 }
 
 int sysfs_write(const struct pgr_ctx *ctx, const char *abs, const char *value)
@@ -38,43 +44,47 @@ int sysfs_write(const struct pgr_ctx *ctx, const char *abs, const char *value)
         return ctx->ops->write(ctx->ops_userdata, path, value);
 }
 
-static int dev_abs(const struct pci_addr *a, const char *attr, char *buf, size_t size)
+/* <root>/sys/bus/pci/devices/<bdf>[/<attr>] in one buffer. By hand, not snprintf, and with no
+ * root-less copy in between: every attribute access of a run builds its path here, and each PATH_MAX
+ * buffer more on the way down is another page of stack touched (a page fault) in every hook run. */
+int sysfs_dev_path(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *attr, char *buf, size_t size)
 {
         static const char devices[] = "/sys/bus/pci/devices/";
         char bdf[PCI_ADDR_STRLEN];
-        size_t bdf_len, attr_len = attr ? strlen(attr) + 1 : 0, len;
+        size_t root_len = strlen(ctx->root), bdf_len, attr_len = attr ? strlen(attr) + 1 : 0, len;
+        char *p = buf;
 
         if (a->func < 0)
                 return -EINVAL;
-        /* by hand, not snprintf: every attribute read of a run builds its path here */
         bdf_len = strlen(pci_addr_format(a, bdf));
-        len = sizeof(devices) - 1 + bdf_len + attr_len;
+        len = root_len + sizeof(devices) - 1 + bdf_len + attr_len;
         if (len >= size)
                 return -ENAMETOOLONG;
-        memcpy(buf, devices, sizeof(devices) - 1);
-        memcpy(buf + sizeof(devices) - 1, bdf, bdf_len);
+        p = mempcpy(p, ctx->root, root_len);
+        p = mempcpy(p, devices, sizeof(devices) - 1);
+        p = mempcpy(p, bdf, bdf_len);
         if (attr) {
-                buf[sizeof(devices) - 1 + bdf_len] = '/';
-                memcpy(buf + sizeof(devices) + bdf_len, attr, attr_len - 1);
+                *p++ = '/';
+                p = mempcpy(p, attr, attr_len - 1);
         }
-        buf[len] = '\0';
+        *p = '\0';
         return 0;
 }
 
 int sysfs_dev_read(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *attr, char *buf, size_t size)
 {
-        char abs[PATH_MAX];
-        int r = dev_abs(a, attr, abs, sizeof(abs));
+        char path[PATH_MAX];
+        int r = sysfs_dev_path(ctx, a, attr, path, sizeof(path));
 
-        return r < 0 ? r : sysfs_read(ctx, abs, buf, size);
+        return r < 0 ? r : read_trimmed(ctx, path, buf, size);
 }
 
 int sysfs_dev_write(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *attr, const char *value)
 {
-        char abs[PATH_MAX];
-        int r = dev_abs(a, attr, abs, sizeof(abs));
+        char path[PATH_MAX];
+        int r = sysfs_dev_path(ctx, a, attr, path, sizeof(path));
 
-        return r < 0 ? r : sysfs_write(ctx, abs, value);
+        return r < 0 ? r : ctx->ops->write(ctx->ops_userdata, path, value);
 }
 
 int sysfs_dev_read_hex(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *attr, unsigned *ret)
@@ -93,19 +103,11 @@ int sysfs_dev_read_hex(const struct pgr_ctx *ctx, const struct pci_addr *a, cons
         return 0;
 }
 
-static int dev_path(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *attr, char *buf, size_t size)
-{
-        char abs[PATH_MAX];
-        int r = dev_abs(a, attr, abs, sizeof(abs));
-
-        return r < 0 ? r : pgr_path(ctx, buf, size, abs);
-}
-
 bool sysfs_dev_has(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *attr)
 {
         char path[PATH_MAX];
 
-        return dev_path(ctx, a, attr, path, sizeof(path)) == 0 && access(path, F_OK) == 0;
+        return sysfs_dev_path(ctx, a, attr, path, sizeof(path)) == 0 && access(path, F_OK) == 0;
 }
 
 bool sysfs_dev_present(const struct pgr_ctx *ctx, const struct pci_addr *a)
@@ -147,7 +149,7 @@ int sysfs_dev_link(const struct pgr_ctx *ctx, const struct pci_addr *a, const ch
         char path[PATH_MAX];
         int r;
 
-        r = dev_path(ctx, a, link, path, sizeof(path));
+        r = sysfs_dev_path(ctx, a, link, path, sizeof(path));
         if (r < 0)
                 return r;
         return link_basename(path, buf, size);
@@ -208,7 +210,7 @@ int sysfs_dev_realpath(const struct pgr_ctx *ctx, const struct pci_addr *a, char
         char path[PATH_MAX], real[PATH_MAX];
         int r;
 
-        r = dev_path(ctx, a, NULL, path, sizeof(path));
+        r = sysfs_dev_path(ctx, a, NULL, path, sizeof(path));
         if (r < 0)
                 return r;
         if (!resolve_device_link(path, real, sizeof(real)) && !realpath(path, real))

@@ -25,3 +25,6 @@ bool sysfs_dev_present(const struct pgr_ctx *ctx, const struct pci_addr *a);
 int sysfs_dev_link(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *link, char *buf, size_t size);
 /* Canonical sysfs directory of the device, root prefix included. */
 int sysfs_dev_realpath(const struct pgr_ctx *ctx, const struct pci_addr *a, char *buf, size_t size);
+/* <root>/sys/bus/pci/devices/<bdf>[/<attr>] (attr NULL: the kernel's link to the device's directory).
+ * -EINVAL for a whole-slot address, -ENAMETOOLONG past size. */
+int sysfs_dev_path(const struct pgr_ctx *ctx, const struct pci_addr *a, const char *attr, char *buf, size_t size);

@@ -471,19 +471,28 @@ static void count_plan_errors(const struct plan *p, struct apply_result *res, in
         }
 }
 
+/* The VM's lock timeout (resolved here: the whole settings, 4 KiB, need not sit in execute's frame). */
+static _noinline_ unsigned vm_lock_timeout_ms(const struct policy *policy, unsigned long vmid)
+{
+        struct policy_settings vm;
+
+        policy_resolve(policy, vmid, 0, 0, &vm);
+        return vm.lock_timeout_ms;
+}
+
 static int execute(struct pgr_ctx *ctx, struct run_inputs *in, struct plan_input *pi, const struct run_options *o,
                    struct journal *j, struct apply_result *res, struct plan **ret_plan)
 {
         _cleanup_(plan_freep) struct plan *p = NULL;
         _cleanup_(apply_slot_locks_releasep) struct apply_slot_locks locks = {};
-        struct policy_settings vm;
-        struct pgr_error err = {};
+        struct pgr_error err;   /* 5 KiB: set, not zeroed (its pages would be touched for nothing) */
         struct apply_ctx a;
         int r;
 
-        policy_resolve(in->policy, pi->vmid, 0, 0, &vm);
+        err.msg[0] = '\0';
         a = (struct apply_ctx){ .ctx = ctx, .acc = in->acc, .journal = j, .vmid = pi->vmid, .phase = pi->phase,
-                                .dry_run = o->dry_run, .lock_timeout_ms = vm.lock_timeout_ms, .locks = &locks };
+                                .dry_run = o->dry_run, .lock_timeout_ms = vm_lock_timeout_ms(in->policy, pi->vmid),
+                                .locks = &locks };
         r = apply_recover_autoprobe(&a, &err);
         if (r < 0)
                 say(o, "%s", err.msg);
@@ -502,7 +511,7 @@ static int execute(struct pgr_ctx *ctx, struct run_inputs *in, struct plan_input
                 if (missing) {
                         /* A device's failure is journaled and shows again in the new plan; a lock that
                          * could not be taken fails the run here (apply_plan would wait for it again). */
-                        err = (struct pgr_error){};
+                        err.msg[0] = '\0';
                         r = apply_rescan_missing(&a, p, &err);
                         if (r < 0 && err.msg[0])
                                 goto fail;
@@ -537,7 +546,8 @@ fail:
 
 /* attach copies the binary to a shared storage, and a package upgrade does not reach that copy: say
  * so on every run, loudly, and go on (an old hook still does its work). */
-static void warn_if_stale_copy(const struct pgr_ctx *ctx, struct journal *j, unsigned long vmid, const char *phase)
+static _noinline_ void warn_if_stale_copy(const struct pgr_ctx *ctx, struct journal *j, unsigned long vmid,
+                                          const char *phase)
 {
         char installed[PATH_MAX], version[ATTACH_VERSION_MAX], self[PATH_MAX], msg[3 * PATH_MAX];
         ssize_t n;
@@ -561,15 +571,87 @@ static void warn_if_stale_copy(const struct pgr_ctx *ctx, struct journal *j, uns
         });
 }
 
+/* The VM's config, policy and mappings; a failure is journaled and said (the hook refuses the phase). */
+static _noinline_ int run_hook_load(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, enum phase phase,
+                                    const struct run_options *o, struct journal *j, struct run_inputs *in)
+{
+        struct pgr_error err;
+        int r;
+
+        err.msg[0] = '\0';
+        r = load_inputs(ctx, vmid, o, false, in, &err);
+        if (r >= 0 && (phase == PHASE_PRE_START || phase == PHASE_POST_STOP))
+                r = load_mappings(ctx, vmid, phase_str, j, in, &err);
+        if (r < 0) {
+                run_refused(j, vmid, phase_str, PGR_MSGID_CONFIG_ERROR, "config", "failed", err.msg);
+                say(o, "%s", err.msg);
+        }
+        return r;
+}
+
+/* What the next phase reads: pre-start records the VM's functions and marks them used, post-stop marks
+ * what it reset clean and forgets the record. */
+static _noinline_ void run_hook_record(struct pgr_ctx *ctx, struct journal *j, unsigned long vmid, enum phase phase,
+                                       const struct plan *p)
+{
+        struct state_device devs[STATE_MAX_DEVICES];
+        size_t n = plan_recorded_devices(p, devs, ELEMENTSOF(devs));
+        long long now = (long long)time(NULL);
+        char path[STATE_NAME_MAX + sizeof(STATE_DIR)];
+
+        if (phase == PHASE_PRE_START) {
+                state_warn(j, vmid, phase, state_vm_devices_path(vmid, path), state_save_vm_devices(ctx, vmid, devs, n));
+                /* keep/mdev functions are never ours: no mark either way. */
+                for (size_t i = 0; i < n; i++)
+                        if (!plan_use_skip_reason(devs[i].use))
+                                state_warn(j, vmid, phase, state_used_path(&devs[i].addr, path),
+                                           state_mark_used(ctx, &devs[i].addr, vmid, now));
+        } else {
+                mark_reset_clean(ctx, j, p, vmid, now);
+                state_warn(j, vmid, phase, state_vm_devices_path(vmid, path), state_forget_vm(ctx, vmid));
+        }
+}
+
+/* The hookscript attach replaced, run after ours: 0, or its exit status / a negative errno. */
+static _noinline_ int run_hook_chained(const struct policy *policy, unsigned long vmid, const char *phase_str,
+                                       const struct run_options *o, struct journal *j)
+{
+        struct policy_settings vm;
+        char where[PATH_MAX + 64];
+        int r;
+
+        policy_resolve(policy, vmid, 0, 0, &vm);
+        if (!vm.hookscript[0])
+                return 0;
+        if (policy_chain_from_state(policy, vmid))
+                chain_path(vmid, where);
+        else
+                snprintf(where, sizeof(where), "vms.%lu.hookscript in %s", vmid,
+                         policy_source(policy) ? policy_source(policy) : POLICY_DEFAULT_PATH);
+        r = run_chained(vm.hookscript, where, vmid, phase_str, o, j);
+        if (r != 0)
+                say(o, "chained hookscript %s exited with %d", vm.hookscript, r);
+        return r;
+}
+
+/* The pre-start policy says what a failed phase does to the VM's start. */
+static _noinline_ bool run_hook_aborts_start(const struct policy *policy, unsigned long vmid)
+{
+        struct policy_settings vm;
+
+        policy_resolve(policy, vmid, 0, 0, &vm);
+        return vm.on_failure == POLICY_ON_FAILURE_ABORT;
+}
+
 int run_hook(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, const struct run_options *o,
              struct journal *j)
 {
+        /* The frame of every phase's deepest calls (plan, apply): small on purpose, big buffers live in
+         * the _noinline_ helpers above. */
         _cleanup_(plan_freep) struct plan *p = NULL;
         struct run_inputs in = {};
-        struct pgr_error err = {};
         struct plan_input pi;
         struct apply_result res = {};
-        struct policy_settings vm;
         struct recorded_set recorded;
         enum phase phase = phase_from_string(phase_str);
         long long t0 = monotonic_usec();
@@ -586,48 +668,25 @@ int run_hook(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, con
                                                          .duration_usec = -1, .message = msg });
                 goto out;
         }
-        ret = load_inputs(ctx, vmid, o, false, &in, &err);
-        if (ret >= 0 && (phase == PHASE_PRE_START || phase == PHASE_POST_STOP))
-                ret = load_mappings(ctx, vmid, phase_str, j, &in, &err);
-        if (ret < 0) {
-                run_refused(j, vmid, phase_str, PGR_MSGID_CONFIG_ERROR, "config", "failed", err.msg);
-                say(o, "%s", err.msg);
+        ret = run_hook_load(ctx, vmid, phase_str, phase, o, j, &in);
+        if (ret < 0)
                 goto out;
-        }
         config_warnings(j, vmid, phase_str, in.conf);
-        policy_resolve(in.policy, vmid, 0, 0, &vm);
         plan_input_init(&pi, ctx, &in, vmid, phase);
         if (phase == PHASE_POST_STOP)
                 use_recorded_set(ctx, vmid, &pi, &recorded);
 
         if (phase == PHASE_PRE_START || phase == PHASE_POST_STOP) {
                 r = execute(ctx, &in, &pi, o, j, &res, &p);
-                if (p && !o->dry_run) {
-                        struct state_device devs[STATE_MAX_DEVICES];
-                        size_t n = plan_recorded_devices(p, devs, ELEMENTSOF(devs));
-                        long long now = (long long)time(NULL);
-                        char path[STATE_NAME_MAX + sizeof(STATE_DIR)];
-
-                        if (phase == PHASE_PRE_START) {
-                                state_warn(j, vmid, phase, state_vm_devices_path(vmid, path),
-                                           state_save_vm_devices(ctx, vmid, devs, n));
-                                /* keep/mdev functions are never ours: no mark either way. */
-                                for (size_t i = 0; i < n; i++)
-                                        if (!plan_use_skip_reason(devs[i].use))
-                                                state_warn(j, vmid, phase, state_used_path(&devs[i].addr, path),
-                                                           state_mark_used(ctx, &devs[i].addr, vmid, now));
-                        } else {
-                                mark_reset_clean(ctx, j, p, vmid, now);
-                                state_warn(j, vmid, phase, state_vm_devices_path(vmid, path), state_forget_vm(ctx, vmid));
-                        }
-                }
+                if (p && !o->dry_run)
+                        run_hook_record(ctx, j, vmid, phase, p);
                 /* The VM's claims follow its config: a function it gives with keep/mdev now, or no longer at
                  * all, is not taken from its host driver at the next boot. Never fails the run. */
                 if (claim_reconcile(ctx, j, in.conf, in.maps, phase_str) == -ENOMEM)
                         say(o, "out of memory reconciling the claims of VM %lu", vmid);
                 summary(j, vmid, phase, &res, r < 0, t0);
                 if (r < 0) {
-                        bool abort_start = phase == PHASE_PRE_START && vm.on_failure == POLICY_ON_FAILURE_ABORT;
+                        bool abort_start = phase == PHASE_PRE_START && run_hook_aborts_start(in.policy, vmid);
 
                         say(o, "VM %lu %s: %s%s", vmid, phase_str, res.first_failure,
                             abort_start ? "; VM start aborted" : "");
@@ -640,21 +699,9 @@ int run_hook(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, con
         /* qemu-server runs the pre-start hookscript with stop_on_error (pve-guest-common
          * PVE/GuestHelpers.pm exec_hookscript dies, vm_start aborts): a start we abort must not reach
          * the chained script, which would prepare things for a VM that does not start. */
-        if (vm.hookscript[0] && !(phase == PHASE_PRE_START && ret < 0)) {
-                char where[PATH_MAX + 64];
-
-                if (policy_chain_from_state(in.policy, vmid))
-                        chain_path(vmid, where);
-                else
-                        snprintf(where, sizeof(where), "vms.%lu.hookscript in %s", vmid,
-                                 policy_source(in.policy) ? policy_source(in.policy) : POLICY_DEFAULT_PATH);
-                r = run_chained(vm.hookscript, where, vmid, phase_str, o, j);
-                if (r != 0) {
-                        say(o, "chained hookscript %s exited with %d", vm.hookscript, r);
-                        if (phase == PHASE_PRE_START)
-                                ret = -EIO;
-                }
-        }
+        if (!(phase == PHASE_PRE_START && ret < 0) && run_hook_chained(in.policy, vmid, phase_str, o, j) != 0 &&
+            phase == PHASE_PRE_START)
+                ret = -EIO;
 out:
         run_inputs_done(&in);
         return ret;
@@ -952,10 +999,7 @@ int run_unclaim(struct pgr_ctx *ctx, unsigned long vmid, const struct pci_addr *
 
         ret->n = 0;
         ret->n_malformed_left = 0;
-        claims = calloc(CLAIM_MAX, sizeof(*claims));
-        if (!claims)
-                return -ENOMEM;
-        r = claim_list(ctx, claims, CLAIM_MAX, &n_claims, &bad);
+        r = claim_list(ctx, &claims, &n_claims, &bad);
         if (r < 0 && r != -ENOBUFS) {
                 say(o, "cannot read %s: %s", CLAIM_DIR, strerror(-r));
                 return -EIO;

@@ -868,21 +868,26 @@ static int release_to_host(struct apply_ctx *a, const struct plan_device *d, cha
         return r < 0 ? r : 0;
 }
 
-/* The pin (plan_device.pin): written, read back. */
+/* The pin (plan_device.pin): written, read back; or read and found in place already (every start
+ * after the first), which is all the read back of a write would prove. */
 static int pin_reset_method(struct apply_ctx *a, const struct plan_device *d, const struct pci_addr *dev)
 {
-        int r;
+        char now[STATE_VALUE_MAX];
+        int r, shown;
 
         if (a->dry_run)
                 return 0;
+        shown = sysfs_dev_read(a->ctx, dev, "reset_method", now, sizeof(now));
         /* The kernel shows no reset_method when it offers the function no per-function reset at all
          * (reset_method_attr_is_visible), e.g. a conventional PCI device whose "bus" probe fails once it
          * has siblings again after a rescan (e2e foreign.sh): that already is what "none" asks for. */
-        if (!d->pin[0] && !sysfs_dev_has(a->ctx, dev, "reset_method"))
+        if (!d->pin[0] && shown == -ENOENT)
                 return 0;
         r = record_kernel_methods(a->ctx, dev);
         if (r < 0)
                 return r; /* without the kernel's list, later plans would take the pin for it */
+        if (shown >= 0 && streq(now, d->pin))
+                return 0;
         return write_reset_method(a->ctx, dev, d->pin);
 }
 

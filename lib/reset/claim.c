@@ -216,13 +216,15 @@ int claim_load(const struct pgr_ctx *ctx, const struct pci_addr *a, struct claim
         return claim_parse(text, len, a, shown, ret, err);
 }
 
-int claim_list(const struct pgr_ctx *ctx, struct claim *ret, size_t max, size_t *ret_n, size_t *ret_bad)
+int claim_list(const struct pgr_ctx *ctx, struct claim **ret, size_t *ret_n, size_t *ret_bad)
 {
+        _cleanup_free_ struct claim *claims = NULL;
         struct pci_addr addrs[CLAIM_MAX];
         char dir[PATH_MAX];
         size_t n = 0, bad = 0, k = 0;
         int r, listed;
 
+        *ret = NULL;
         *ret_n = 0;
         if (ret_bad)
                 *ret_bad = 0;
@@ -234,19 +236,21 @@ int claim_list(const struct pgr_ctx *ctx, struct claim *ret, size_t max, size_t 
                 return 0;
         if (listed < 0 && listed != -ENOBUFS)
                 return listed;
+        /* Sized by what is there: every hook run reconciles the claims, and most hosts have none. */
+        if (n > 0 && !(claims = calloc(n, sizeof(*claims))))
+                return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
                 struct pgr_error err;
-                struct claim c;
 
-                if (claim_load(ctx, &addrs[i], &c, &err) < 0) {
+                if (claim_load(ctx, &addrs[i], &claims[k], &err) < 0) {
                         bad++;
                         continue;
                 }
-                if (k >= max) {
-                        listed = -ENOBUFS;
-                        break;
-                }
-                ret[k++] = c;
+                k++;
+        }
+        if (k) {
+                *ret = claims;
+                claims = NULL;
         }
         *ret_n = k;
         if (ret_bad)
@@ -458,10 +462,7 @@ int claim_reconcile(const struct pgr_ctx *ctx, struct journal *j, const struct v
         for (size_t i = 0; i < VMCONF_MAX_HOSTPCI; i++)
                 if (conf->hostpci[i].present && conf->hostpci[i].mapping && (!maps || maps->error[0]))
                         return 0;
-        claims = calloc(CLAIM_MAX, sizeof(*claims));
-        if (!claims)
-                return -ENOMEM;
-        r = claim_list(ctx, claims, CLAIM_MAX, &n, NULL);
+        r = claim_list(ctx, &claims, &n, NULL);
         if (r < 0 && r != -ENOBUFS)
                 return r;
         for (size_t i = 0; i < n; i++) {
@@ -548,7 +549,7 @@ static bool udev_not_ours_now(const struct pgr_ctx *ctx, struct pcidev_access *a
         int r;
 
         pci_addr_format(a, bdf);
-        r = plan_probe_function(ctx, acc, a, &dev);
+        r = plan_probe_function(ctx, acc, a, NULL, &dev);
         if (r < 0) {
                 snprintf(msg, size, "%s: its facts cannot be read (%s): left alone", bdf, strerror(-r));
                 return true;

@@ -65,9 +65,10 @@ int claim_parse(const char *text, size_t len, const struct pci_addr *a, const ch
 /* The record of one function: -ENOENT none, -EINVAL malformed, -EPERM not root's or writable by others
  * (read_trusted_file; err says why). */
 int claim_load(const struct pgr_ctx *ctx, const struct pci_addr *a, struct claim *ret, struct pgr_error *err);
-/* Every record, in address order; a malformed one is skipped and counted in ret_bad (may be NULL).
- * -ENOBUFS past max (ret holds max). No directory: 0 records. */
-int claim_list(const struct pgr_ctx *ctx, struct claim *ret, size_t max, size_t *ret_n, size_t *ret_bad);
+/* Every record, in address order, in *ret (the caller's to free; NULL with none); a malformed one is
+ * skipped and counted in ret_bad (may be NULL). -ENOBUFS past CLAIM_MAX (ret holds the first CLAIM_MAX
+ * listed). No directory: 0 records. */
+int claim_list(const struct pgr_ctx *ctx, struct claim **ret, size_t *ret_n, size_t *ret_bad);
 
 /* Under claims.lock: adds owner to the record of c->addr, creating it; the id and pin are c's (the
  * newest decision wins: a re-claim after a policy change updates the pin). ret_created: no record

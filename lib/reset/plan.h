@@ -116,8 +116,8 @@ struct plan {
         char node[256];
         size_t n_devices;
         struct plan_device *devices;
-        size_t n_problems;
-        struct plan_problem problems[PLAN_MAX_PROBLEMS];
+        size_t n_problems, problems_allocated;
+        struct plan_problem *problems;          /* at most PLAN_MAX_PROBLEMS */
 };
 
 struct plan_input {
@@ -188,10 +188,11 @@ bool plan_may_cover(struct foreign_check *fc, const struct plan *p, const struct
 
 /* Facts + policy + phase → actions. Problems (device missing, reserved elsewhere...) are recorded in
  * the plan, not returned as errors; errors are for bad input (-EINVAL, err says which) or -ENOMEM. */
-/* pcidev_probe with the function's own reset methods: the kernel's list recorded before the first pin
- * (or before an older version narrowed it) instead of what reset_method holds now. */
+/* pcidev_probe_near with the function's own reset methods: the kernel's list recorded before the first
+ * pin (or before an older version narrowed it) instead of what reset_method holds now. sibling: a
+ * function of the same slot probed just before (may be NULL). */
 int plan_probe_function(const struct pgr_ctx *ctx, struct pcidev_access *acc, const struct pci_addr *addr,
-                        struct pcidev *ret);
+                        const struct pcidev *sibling, struct pcidev *ret);
 int plan_build(const struct plan_input *in, struct plan **ret, struct pgr_error *err);
 void plan_free(struct plan *p);
 static inline void plan_freep(struct plan **p) { plan_free(*p); }

@@ -88,14 +88,17 @@ struct vm_override {
 };
 
 struct policy {
-        char source[PATH_MAX];            /* "" for the compiled-in defaults */
+        char *source;                     /* NULL for the compiled-in defaults */
         struct policy_settings defaults;  /* compiled-in, then the file's "defaults" */
         size_t n_devices;
         struct device_override *devices;
         size_t n_vms;
         struct vm_override *vms;
         unsigned long chain_vmid;         /* the VM whose attach state was loaded (policy_load_vm), 0 none */
-        char chain_hookscript[PATH_MAX];  /* its chained hookscript */
+        const char *chain_hookscript;     /* its chained hookscript */
+        /* The strings settings point to (hookscript paths): the policy's, freed with it. */
+        size_t n_strings;
+        char **strings;
 };
 
 struct parser {
@@ -127,7 +130,7 @@ static void settings_default(struct policy_settings *s)
         s->bind_timeout_ms = 5000;
         s->lock_timeout_ms = 60000;
         s->settle_ms = 250;
-        s->hookscript[0] = '\0';
+        s->hookscript = "";
         s->release_after_stop = false;
         s->release_keeps_pin = true;
 }
@@ -156,7 +159,23 @@ const char *policy_on_failure_to_string(enum policy_on_failure f)
 
 const char *policy_source(const struct policy *p)
 {
-        return p && p->source[0] ? p->source : NULL;
+        return p ? p->source : NULL;
+}
+
+/* A copy of str the policy owns (settings point to it), or NULL out of memory. */
+static const char *policy_keep(struct policy *p, const char *str)
+{
+        char **grown, *copy;
+
+        grown = reallocarray(p->strings, p->n_strings + 1, sizeof(*grown));
+        if (!grown)
+                return NULL;
+        p->strings = grown;
+        copy = strdup(str);
+        if (!copy)
+                return NULL;
+        p->strings[p->n_strings++] = copy;
+        return copy;
 }
 
 int policy_new_default(struct policy **ret)
@@ -176,6 +195,10 @@ void policy_free(struct policy *p)
                 return;
         free(p->devices);
         free(p->vms);
+        for (size_t i = 0; i < p->n_strings; i++)
+                free(p->strings[i]);
+        free(p->strings);
+        free(p->source);
         free(p);
 }
 
@@ -606,12 +629,15 @@ static int parse_field(const struct parser *p, const struct field *f, struct jso
                         return fail(p, v, parent, path,
                                     "must be an absolute path to an executable, or \"\" for none, not \"%s\"", q);
                 }
-                if (strlen(str) >= f->size)
-                        return fail(p, v, parent, path, "path is too long (at most %zu bytes)", f->size - 1);
+                if (strlen(str) >= PATH_MAX)
+                        return fail(p, v, parent, path, "path is too long (at most %d bytes)", PATH_MAX - 1);
                 for (const char *c = str; *c; c++)
                         if ((unsigned char)*c < 0x20 || *c == 0x7f)
                                 return fail(p, v, parent, path, "must not contain control characters");
-                strcpy(dst, str);
+                str = policy_keep(p->policy, str);
+                if (!str)
+                        return -ENOMEM;
+                *(const char **)dst = str;
                 return 0;
         }
         return -EINVAL;
@@ -857,7 +883,9 @@ int policy_load(const struct pgr_ctx *ctx, const char *path, struct policy **ret
         r = policy_parse(text, len, fn, &pol, err);
         if (r < 0)
                 return r;
-        snprintf(pol->source, sizeof(pol->source), "%s", fn);
+        pol->source = strdup(fn);
+        if (!pol->source)
+                return -ENOMEM;
         *ret = pol;
         return 0;
 }
@@ -877,7 +905,9 @@ int policy_load_vm(const struct pgr_ctx *ctx, const char *path, unsigned long vm
                 return r;
         if (r == 0) {
                 pol->chain_vmid = vmid;
-                snprintf(pol->chain_hookscript, sizeof(pol->chain_hookscript), "%s", c.hookscript);
+                pol->chain_hookscript = policy_keep(pol, c.hookscript);
+                if (!pol->chain_hookscript)
+                        return -ENOMEM;
         }
         *ret = pol;
         pol = NULL;
@@ -921,7 +951,7 @@ void policy_resolve(const struct policy *p, unsigned long vmid, unsigned vendor,
                 }
         /* What attach recorded replaces a vms.<vmid>.hookscript of the file (where 0.1 recorded it). */
         if (p->chain_vmid == vmid)
-                strcpy(ret->hookscript, p->chain_hookscript);
+                ret->hookscript = p->chain_hookscript;
 }
 
 /* The override-mask bit of the field at offset. */

@@ -32,7 +32,9 @@ struct policy_settings {
         unsigned bind_timeout_ms;               /* driver link after drivers_probe */
         unsigned lock_timeout_ms;
         unsigned settle_ms;                     /* between remove and rescan, and after a bus reset */
-        char hookscript[PATH_MAX];              /* chained hookscript, "" for none */
+        /* Chained hookscript, "" for none: a string of the policy's (valid while it lives), not a copy,
+         * so that the settings every plan device carries stay small. */
+        const char *hookscript;
         bool release_after_stop;                /* post-stop: hand the function back to its host driver */
         bool release_keeps_pin;                 /* ...with our reset_method pin (false: the kernel's list) */
 };

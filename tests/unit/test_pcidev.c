@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -372,6 +373,145 @@ static void test_plx_foreign_function_below_the_bridge(void **state)
         free(gpu);
         free(audio);
         host_close(h);
+}
+
+/* pcidev_probe_near takes the slot's shared facts (slot, bus, bridge above, what hangs below) from a
+ * sibling probed just before: the result is byte for byte what a probe of its own gives, for the
+ * functions of a slot with a hotplug slot, behind a root port and behind a switch; a "sibling" in
+ * another slot (or the function itself) is not taken. */
+static void assert_near_equals_probe(struct host *h, const char *sibling_bdf, const char *bdf)
+{
+        struct pcidev *sibling = probe(h, sibling_bdf), *alone = probe(h, bdf), *near = malloc(sizeof(*near));
+        struct pci_addr a = addr(bdf);
+
+        assert_non_null(near);
+        assert_int_equal(pcidev_probe_near(h->acc, &a, sibling, near), 0);
+        assert_true(near->present);
+        assert_string_equal(near->slot_name, alone->slot_name);
+        assert_int_equal(near->alone_on_bus, alone->alone_on_bus);
+        assert_int_equal(near->n_below_parent, alone->n_below_parent);
+        assert_memory_equal(near, alone, sizeof(*near));
+        free(sibling);
+        free(alone);
+        free(near);
+}
+
+static void test_probe_near_takes_the_slot_facts_of_a_sibling(void **state)
+{
+        static const struct {
+                const char *host, *sibling, *bdf;
+        } cases[] = {
+                { "gpu-audio-rootport", "0000:01:00.0", "0000:01:00.1" },
+                { "rtx2080ti-4func", "0000:02:00.0", "0000:02:00.1" },
+                { "rtx2080ti-4func", "0000:02:00.2", "0000:02:00.3" },
+                { "plx-shared-bridge", "0000:04:00.0", "0000:04:00.1" },
+                { "plx-shared-bridge", "0000:04:00.1", "0000:05:00.0" }, /* another slot: probed */
+                { "plx-shared-bridge", "0000:04:00.1", "0000:04:00.1" }, /* itself: probed */
+        };
+
+        (void)state;
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                struct host *h = host_open(cases[i].host);
+
+                print_message("%s: %s near %s\n", cases[i].host, cases[i].bdf, cases[i].sibling);
+                assert_near_equals_probe(h, cases[i].sibling, cases[i].bdf);
+                host_close(h);
+        }
+}
+
+/* The probe reads the kernel's IDs from the uevent attribute (one read instead of five): for every
+ * function of every fixture tree they are what the vendor, device, class and subsystem_* attributes
+ * say (drivers/pci/pci-driver.c pci_uevent prints the same fields). */
+static void test_uevent_ids_are_the_attributes(void **state)
+{
+        static const char *const hosts[] = { "gpu-audio-rootport", "rtx2080ti-4func", "plx-shared-bridge",
+                                             "sriov-nvme", "dead-gpu", "qemu-guest-6.12" };
+        size_t checked = 0;
+
+        (void)state;
+        for (size_t i = 0; i < ELEMENTSOF(hosts); i++) {
+                struct host *h = host_open(hosts[i]);
+                char dir[PATH_MAX + 64];
+                DIR *d;
+                struct dirent *de;
+
+                snprintf(dir, sizeof(dir), "%s/sys/bus/pci/devices", h->root);
+                d = opendir(dir);
+                assert_non_null(d);
+                while ((de = readdir(d))) {
+                        struct pci_addr a;
+                        struct pcidev *p;
+                        unsigned v;
+
+                        if (pci_addr_parse_full(de->d_name, &a) < 0)
+                                continue;
+                        p = probe(h, de->d_name);
+                        assert_true(p->present);
+                        assert_int_equal(sysfs_dev_read_hex(&h->ctx, &a, "vendor", &v), 0);
+                        assert_int_equal(p->vendor, v);
+                        assert_int_equal(sysfs_dev_read_hex(&h->ctx, &a, "device", &v), 0);
+                        assert_int_equal(p->device, v);
+                        assert_int_equal(sysfs_dev_read_hex(&h->ctx, &a, "class", &v), 0);
+                        assert_int_equal(p->class_code, v);
+                        if (sysfs_dev_read_hex(&h->ctx, &a, "subsystem_vendor", &v) == 0) {
+                                assert_int_equal(p->sub_vendor, v);
+                                assert_int_equal(sysfs_dev_read_hex(&h->ctx, &a, "subsystem_device", &v), 0);
+                                assert_int_equal(p->sub_device, v);
+                        }
+                        free(p);
+                        checked++;
+                }
+                closedir(d);
+                host_close(h);
+        }
+        assert_true(checked > 20);
+}
+
+/* A tree without uevent (an older fixture, a hand-made one): the attributes give the IDs; a uevent
+ * without PCI_ID is no help either; an absent function is absent. */
+static void test_ids_without_uevent_come_from_the_attributes(void **state)
+{
+        char root[] = "/tmp/pgr-uevent-XXXXXX", dev[PATH_MAX], path[PATH_MAX + 32];
+        struct pgr_ctx ctx;
+        struct pcidev_access *acc;
+        struct pci_addr a;
+        struct pcidev p;
+
+        (void)state;
+        assert_non_null(mkdtemp(root));
+        snprintf(dev, sizeof(dev), "%s/sys/bus/pci/devices/0000:05:00.0", root);
+        snprintf(path, sizeof(path), "mkdir -p '%s'", dev);
+        assert_int_equal(system(path), 0);
+        snprintf(path, sizeof(path), "%s/vendor", dev);
+        write_text(path, "0x1002\n");
+        snprintf(path, sizeof(path), "%s/device", dev);
+        write_text(path, "0x73bf\n");
+        snprintf(path, sizeof(path), "%s/class", dev);
+        write_text(path, "0x030000\n");
+        snprintf(path, sizeof(path), "%s/subsystem_vendor", dev);
+        write_text(path, "0x1da2\n");
+        snprintf(path, sizeof(path), "%s/subsystem_device", dev);
+        write_text(path, "0xe438\n");
+        assert_int_equal(pgr_ctx_init(&ctx, root, "pve"), 0);
+        assert_int_equal(pcidev_access_new(&ctx, &acc), 0);
+        a = addr("0000:05:00.0");
+        assert_int_equal(pcidev_probe(acc, &a, &p), 0);
+        assert_true(p.present);
+        assert_int_equal(p.vendor, 0x1002);
+        assert_int_equal(p.device, 0x73bf);
+        assert_int_equal(p.class_code, 0x030000);
+        assert_int_equal(p.sub_vendor, 0x1da2);
+        assert_int_equal(p.sub_device, 0xe438);
+        snprintf(path, sizeof(path), "%s/uevent", dev);
+        write_text(path, "DRIVER=amdgpu\nPCI_SLOT_NAME=0000:05:00.0\n");
+        assert_int_equal(pcidev_probe(acc, &a, &p), 0);
+        assert_int_equal(p.device, 0x73bf);
+        assert_int_equal(p.sub_device, 0xe438);
+        a = addr("0000:05:00.1");
+        assert_int_equal(pcidev_probe(acc, &a, &p), 0);
+        assert_false(p.present);
+        pcidev_access_free(acc);
+        assert_int_equal(rm_rf(root), 0);
 }
 
 /* sysfs_dev_realpath resolves the kernel's relative link as text (one readlink, not realpath(3)'s
@@ -765,6 +905,9 @@ int main(void)
                 cmocka_unit_test(test_p1000_mail_quoted_dump_in_d3hot),
                 cmocka_unit_test(test_dead_gpu_config_unreadable_but_ids_cached),
                 cmocka_unit_test(test_plx_foreign_function_below_the_bridge),
+                cmocka_unit_test(test_probe_near_takes_the_slot_facts_of_a_sibling),
+                cmocka_unit_test(test_uevent_ids_are_the_attributes),
+                cmocka_unit_test(test_ids_without_uevent_come_from_the_attributes),
                 cmocka_unit_test(test_absent_bridge_has_nothing_below),
                 cmocka_unit_test(test_dev_realpath_is_realpath),
                 cmocka_unit_test(test_wx3100_no_soft_reset_and_root_port_pm),

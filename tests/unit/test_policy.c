@@ -811,9 +811,11 @@ static void put_state(const struct fsroot *f, unsigned long vmid, const char *te
 #define STATE_101 "{\"format\": 1, \"vmid\": 101, \"hookscript\": \"/var/lib/vz/snippets/new.sh\", " \
                   "\"volid\": \"local:snippets/new.sh\"}\n"
 
+/* The settings' hookscript is the policy's string: copied out before the policy goes. */
 static const char *chained(const struct fsroot *f, unsigned long vmid)
 {
-        static struct policy_settings s;
+        static char copy[PATH_MAX];
+        struct policy_settings s;
         _cleanup_(policy_freep) struct policy *p = NULL;
         struct pgr_error err = { "" };
         int r = policy_load_vm(&f->ctx, NULL, vmid, &p, &err);
@@ -822,7 +824,8 @@ static const char *chained(const struct fsroot *f, unsigned long vmid)
                 print_error("policy_load_vm: %s\n", err.msg);
         assert_int_equal(r, 0);
         policy_resolve(p, vmid, 0, 0, &s);
-        return s.hookscript;
+        snprintf(copy, sizeof(copy), "%s", s.hookscript);
+        return copy;
 }
 
 /* The VM's state file replaces the conffile's vms.<vmid>.hookscript (0.1's record) for that VM only;

@@ -7,11 +7,16 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/bdf.h"
 #include "base/util.h"
+#include "testutil.h"
 
 static void snprintf_ellipsis_marks_a_cut_text(void **state)
 {
@@ -64,12 +69,65 @@ static void pci_addr_format_is_the_kernels_printf(void **state)
                                 }
 }
 
+struct seen {
+        char names[64][32];
+        size_t n, stop_after;
+};
+
+static int note_name(const char *name, void *userdata)
+{
+        struct seen *s = userdata;
+
+        snprintf(s->names[s->n++], sizeof(s->names[0]), "%s", name);
+        return s->stop_after && s->n == s->stop_after ? 7 : 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+        return strcmp(a, b);
+}
+
+/* dir_each gives every entry but "." and "..", more than one getdents64 buffer's worth too; a callback's
+ * non-zero return stops the walk and is what it returns; a file is no directory (-ENOTDIR). */
+static void dir_each_lists_every_entry_and_stops_when_told(void **state)
+{
+        char dir[] = "/tmp/pgr-dir-each-XXXXXX", path[128];
+        struct seen s = { .n = 0 };
+        int fd;
+
+        (void)state;
+        assert_non_null(mkdtemp(dir));
+        for (int i = 0; i < 60; i++) {
+                snprintf(path, sizeof(path), "%s/entry-with-a-longish-name-%02d", dir, i);
+                write_text(path, "x");
+        }
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(dir_each(fd, note_name, &s), 0);
+        assert_int_equal(s.n, 60);
+        qsort(s.names, s.n, sizeof(s.names[0]), cmp_names);
+        assert_string_equal(s.names[0], "entry-with-a-longish-name-00");
+        assert_string_equal(s.names[59], "entry-with-a-longish-name-59");
+        close(fd);
+        s = (struct seen){ .stop_after = 3 };
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_int_equal(dir_each(fd, note_name, &s), 7);
+        assert_int_equal(s.n, 3);
+        close(fd);
+        snprintf(path, sizeof(path), "%s/entry-with-a-longish-name-00", dir);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        assert_int_equal(dir_each(fd, note_name, &s), -ENOTDIR);
+        close(fd);
+        assert_int_equal(rm_rf(dir), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(snprintf_ellipsis_marks_a_cut_text),
                 cmocka_unit_test(error_message_marks_a_cut_text),
                 cmocka_unit_test(pci_addr_format_is_the_kernels_printf),
+                cmocka_unit_test(dir_each_lists_every_entry_and_stops_when_told),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
