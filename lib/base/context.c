@@ -62,15 +62,16 @@ const struct pgr_sysfs_ops pgr_sysfs_ops_real = {
 static int read_hostname(const struct pgr_ctx *ctx, char *buf, size_t size)
 {
         char path[PATH_MAX], line[256];
-        _cleanup_fclose_ FILE *f = NULL;
         size_t n;
+        int r;
 
         if (pgr_path(ctx, path, sizeof(path), "/etc/hostname") < 0)
                 return -ENAMETOOLONG;
-        f = fopen(path, "re");
-        if (!f)
-                return -errno;
-        if (!fgets(line, sizeof(line), f))
+        /* one read: the name is on the first line of a tiny file (no stdio buffer for it) */
+        r = real_read(NULL, path, line, sizeof(line));
+        if (r < 0)
+                return r;
+        if (r == 0)
                 return -ENODATA;
         n = strcspn(line, ".\n \t");
         if (n == 0 || n >= size)

@@ -346,7 +346,7 @@ static int add_link_aspm(const char *name, void *userdata)
         return 0;
 }
 
-static void probe_link(struct pcidev *p, const char *devdir)
+static _noinline_ void probe_link(struct pcidev *p, const char *devdir)
 {
         char path[PATH_MAX];
         int n, fd;
@@ -404,14 +404,14 @@ int pcidev_find_slot(const struct pgr_ctx *ctx, const struct pci_addr *addr, cha
 }
 
 /* The physical slot this function sits in, and whether its power can be switched. */
-static void probe_slot(const struct pgr_ctx *ctx, struct pcidev *p)
+static _noinline_ void probe_slot(const struct pgr_ctx *ctx, struct pcidev *p)
 {
-        char abs[PATH_MAX], path[PATH_MAX];
+        char path[PATH_MAX];
 
         if (pcidev_find_slot(ctx, &p->addr, p->slot_name, sizeof(p->slot_name)) < 0)
                 return;
-        snprintf(abs, sizeof(abs), "/sys/bus/pci/slots/%s/power", p->slot_name);
-        p->slot_power = pgr_path(ctx, path, sizeof(path), abs) >= 0 && access(path, F_OK) == 0;
+        p->slot_power = pgr_pathf(ctx, path, sizeof(path), "/sys/bus/pci/slots/%s/power", p->slot_name) >= 0 &&
+                        access(path, F_OK) == 0;
 }
 
 /* "16.0 GT/s PCIe", "2.5 GT/s", "8 GT/s" → MT/s; "Unknown" and the rest → 0. */
@@ -502,7 +502,7 @@ static int other_on_bus(const char *name, void *userdata)
                !pci_addr_eq(&a, &p->addr);
 }
 
-static void probe_bus_neighbours(const struct pgr_ctx *ctx, struct pcidev *p)
+static _noinline_ void probe_bus_neighbours(const struct pgr_ctx *ctx, struct pcidev *p)
 {
         char dir[PATH_MAX];
         int fd;

@@ -156,15 +156,16 @@ int sysfs_dev_link(const struct pgr_ctx *ctx, const struct pci_addr *a, const ch
 }
 
 /* The kernel's link <root>/sys/bus/pci/devices/<bdf> → "../../../devices/pci0000:00/.../<bdf>",
- * resolved as text: it runs through real directories only, so ".." takes a component off. One
- * readlink instead of realpath(3)'s one per component of the root prefix and the path (~13 system
- * calls, twice per function of every plan). False for anything else (no link, an absolute target,
- * ".." above <root>/sys): then realpath(3) decides. */
-static bool resolve_device_link(const char *path, char *real, size_t size)
+ * resolved as text, in place: path holds the link's path and becomes the directory's. It runs through
+ * real directories only, so ".." takes a component off. One readlink instead of realpath(3)'s one per
+ * component of the root prefix and the path (~13 system calls, twice per function of every plan).
+ * false (path then unusable) for anything else (no link, an absolute target, ".." above <root>/sys):
+ * then realpath(3) decides. */
+static bool resolve_device_link(char *path, size_t size)
 {
         static const char devices[] = "/sys/bus/pci/devices/";
         char target[PATH_MAX];
-        const char *slash = strrchr(path, '/');
+        char *slash = strrchr(path, '/');
         size_t len, top;
         ssize_t n;
 
@@ -176,11 +177,8 @@ static bool resolve_device_link(const char *path, char *real, size_t size)
                 return false;
         target[n] = '\0';
         len = (size_t)(slash - path);
-        top = len - (sizeof(devices) - 2) + strlen("/sys"); /* real[0..top) is <root>/sys: never above it */
-        if (len >= size)
-                return false;
-        memcpy(real, path, len);
-        real[len] = '\0';
+        top = len - (sizeof(devices) - 2) + strlen("/sys"); /* path[0..top) is <root>/sys: never above it */
+        path[len] = '\0';
         for (char *c = target, *next; c && *c; c = next) {
                 next = strchr(c, '/');
                 if (next)
@@ -188,35 +186,49 @@ static bool resolve_device_link(const char *path, char *real, size_t size)
                 if (!*c || streq(c, "."))
                         continue;
                 if (streq(c, "..")) {
-                        char *up = strrchr(real, '/');
+                        char *up = strrchr(path, '/');
 
-                        if (!up || (size_t)(up - real) < top)
+                        if (!up || (size_t)(up - path) < top)
                                 return false;
                         *up = '\0';
-                        len = (size_t)(up - real);
+                        len = (size_t)(up - path);
                         continue;
                 }
                 if (len + 1 + strlen(c) >= size)
                         return false;
-                real[len++] = '/';
-                strcpy(real + len, c);
+                path[len++] = '/';
+                strcpy(path + len, c);
                 len += strlen(c);
         }
         return true;
 }
 
-int sysfs_dev_realpath(const struct pgr_ctx *ctx, const struct pci_addr *a, char *buf, size_t size)
+/* realpath(3) of the device's link, for what resolve_device_link leaves to it. */
+static _noinline_ int realpath_of_link(const struct pgr_ctx *ctx, const struct pci_addr *a, char *buf, size_t size)
 {
-        char path[PATH_MAX], real[PATH_MAX];
+        char path[PATH_MAX];
+        _cleanup_free_ char *real = NULL;
         int r;
 
         r = sysfs_dev_path(ctx, a, NULL, path, sizeof(path));
         if (r < 0)
                 return r;
-        if (!resolve_device_link(path, real, sizeof(real)) && !realpath(path, real))
+        real = realpath(path, NULL);
+        if (!real)
                 return -errno;
         if (strlen(real) >= size)
                 return -ENAMETOOLONG;
         strcpy(buf, real);
         return 0;
+}
+
+int sysfs_dev_realpath(const struct pgr_ctx *ctx, const struct pci_addr *a, char *buf, size_t size)
+{
+        int r;
+
+        /* built and resolved in buf: no path buffer of its own on the stack */
+        r = sysfs_dev_path(ctx, a, NULL, buf, size);
+        if (r < 0)
+                return r;
+        return resolve_device_link(buf, size) ? 0 : realpath_of_link(ctx, a, buf, size);
 }

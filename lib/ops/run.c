@@ -484,11 +484,12 @@ static int execute(struct pgr_ctx *ctx, struct run_inputs *in, struct plan_input
                    struct journal *j, struct apply_result *res, struct plan **ret_plan)
 {
         _cleanup_(plan_freep) struct plan *p = NULL;
-        _cleanup_(apply_slot_locks_releasep) struct apply_slot_locks locks = {};
+        _cleanup_(apply_slot_locks_releasep) struct apply_slot_locks locks;
         struct pgr_error err;   /* 5 KiB: set, not zeroed (its pages would be touched for nothing) */
         struct apply_ctx a;
         int r;
 
+        apply_slot_locks_init(&locks);
         err.msg[0] = '\0';
         a = (struct apply_ctx){ .ctx = ctx, .acc = in->acc, .journal = j, .vmid = pi->vmid, .phase = pi->phase,
                                 .dry_run = o->dry_run, .lock_timeout_ms = vm_lock_timeout_ms(in->policy, pi->vmid),
@@ -546,14 +547,12 @@ fail:
 
 /* attach copies the binary to a shared storage, and a package upgrade does not reach that copy: say
  * so on every run, loudly, and go on (an old hook still does its work). */
-static _noinline_ void warn_if_stale_copy(const struct pgr_ctx *ctx, struct journal *j, unsigned long vmid,
-                                          const char *phase)
+static _noinline_ void say_stale_copy(struct journal *j, unsigned long vmid, const char *phase, const char *installed,
+                                      const char *version)
 {
-        char installed[PATH_MAX], version[ATTACH_VERSION_MAX], self[PATH_MAX], msg[3 * PATH_MAX];
+        char self[PATH_MAX], msg[3 * PATH_MAX];
         ssize_t n;
 
-        if (attach_stale_copy(ctx, installed, sizeof(installed), version) <= 0)
-                return;
         n = readlink("/proc/self/exe", self, sizeof(self) - 1);
         self[n < 0 ? 0 : n] = '\0';
         snprintf(msg, sizeof(msg), "this hook (%s) is a copy of pve-gpu-reset %s older than the installed %s %s: "
@@ -569,6 +568,15 @@ static _noinline_ void warn_if_stale_copy(const struct pgr_ctx *ctx, struct jour
                 .duration_usec = -1,
                 .message = msg,
         });
+}
+
+static _noinline_ void warn_if_stale_copy(const struct pgr_ctx *ctx, struct journal *j, unsigned long vmid,
+                                          const char *phase)
+{
+        char installed[PATH_MAX], version[ATTACH_VERSION_MAX];
+
+        if (attach_stale_copy(ctx, installed, sizeof(installed), version) > 0)
+                say_stale_copy(j, vmid, phase, installed, version);
 }
 
 /* The VM's config, policy and mappings; a failure is journaled and said (the hook refuses the phase). */

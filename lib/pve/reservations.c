@@ -249,38 +249,39 @@ unsigned long reservations_holder(const struct pgr_ctx *ctx, const struct reserv
         return 0;
 }
 
+struct fd_scan {
+        int fd_dir;
+        const char *target;
+        bool prefix;
+};
+
+static int links_to_target(const char *name, void *userdata)
+{
+        const struct fd_scan *f = userdata;
+        char link[64];
+        ssize_t n;
+
+        n = readlinkat(f->fd_dir, name, link, sizeof(link) - 1);
+        if (n < 0)
+                return 0;
+        link[n] = '\0';
+        return f->prefix ? strncmp(link, f->target, strlen(f->target)) == 0 : streq(link, f->target);
+}
+
 /* Whether process dir <proc>/<name> has an fd linking to target (prefix: to a path starting with it).
  * Unreadable: no. */
 static bool holds_target(int proc_fd, const char *name, const char *target, bool prefix)
 {
         char fdpath[sizeof(((struct dirent *)0)->d_name) + 4];
-        int fd;
-        DIR *d;
-        struct dirent *de;
-        bool found = false;
+        struct fd_scan f = { .target = target, .prefix = prefix };
+        bool found;
 
         snprintf(fdpath, sizeof(fdpath), "%s/fd", name);
-        fd = openat(proc_fd, fdpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
+        f.fd_dir = openat(proc_fd, fdpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
+        if (f.fd_dir < 0)
                 return false; /* EACCES, vanished, a kernel thread... */
-        d = fdopendir(fd);
-        if (!d) {
-                close(fd);
-                return false;
-        }
-        while (!found && (de = readdir(d))) {
-                char link[64];
-                ssize_t n;
-
-                if (de->d_name[0] == '.')
-                        continue;
-                n = readlinkat(dirfd(d), de->d_name, link, sizeof(link) - 1);
-                if (n < 0)
-                        continue;
-                link[n] = '\0';
-                found = prefix ? strncmp(link, target, strlen(target)) == 0 : streq(link, target);
-        }
-        closedir(d);
+        found = dir_each(f.fd_dir, links_to_target, &f) == 1;
+        close(f.fd_dir);
         return found;
 }
 
@@ -313,40 +314,42 @@ long vfio_group_holder(const struct pgr_ctx *ctx, int group)
         return r < 0 ? r : g.best;
 }
 
+struct process_scan {
+        bool (*fn)(int proc_fd, const char *name, long pid, void *userdata);
+        void *userdata;
+        int proc_fd;
+        unsigned long self;
+};
+
+static int one_process(const char *name, void *userdata)
+{
+        const struct process_scan *e = userdata;
+        unsigned long pid;
+
+        if (!is_digit(name[0]) || parse_uint(name, 10, INT_MAX, &pid) < 0 || pid == 0 || pid == e->self)
+                return 0;
+        return e->fn(e->proc_fd, name, (long)pid, e->userdata) ? 1 : 0;
+}
+
 /* Calls fn for every process directory <root>/proc/PID other than ours, in directory order, until
- * fn returns true. 0, or a negative errno when <root>/proc cannot be read (missing: 0). */
+ * fn returns true. 0, or a negative errno when <root>/proc cannot be read (missing: 0). Listed with
+ * dir_each: on a busy node this runs over hundreds of processes and thousands of fds per start. */
 static int for_each_process(const struct pgr_ctx *ctx, bool (*fn)(int proc_fd, const char *name, long pid, void *userdata),
                             void *userdata)
 {
+        struct process_scan e = { .fn = fn, .userdata = userdata, .self = (unsigned long)getpid() };
         char proc[PATH_MAX];
-        DIR *d;
-        struct dirent *de;
-        int r, fd;
+        int r;
 
         r = pgr_path(ctx, proc, sizeof(proc), "/proc");
         if (r < 0)
                 return r;
-        fd = open(proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
+        e.proc_fd = open(proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
+        if (e.proc_fd < 0)
                 return errno == ENOENT ? 0 : -errno;
-        d = fdopendir(fd);
-        if (!d) {
-                r = -errno;
-                close(fd);
-                return r;
-        }
-        while ((errno = 0, de = readdir(d))) {
-                unsigned long pid;
-
-                if (!is_digit(de->d_name[0]) || parse_uint(de->d_name, 10, INT_MAX, &pid) < 0 || pid == 0 ||
-                    pid == (unsigned long)getpid())
-                        continue;
-                if (fn(dirfd(d), de->d_name, (long)pid, userdata))
-                        break;
-        }
-        r = de || !errno ? 0 : -errno;
-        closedir(d);
-        return r;
+        r = dir_each(e.proc_fd, one_process, &e);
+        close(e.proc_fd);
+        return r < 0 ? r : 0;
 }
 
 struct holders_scan {

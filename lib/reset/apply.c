@@ -151,6 +151,7 @@ struct run_state {
         struct apply_ctx *a;
         struct plan *p;
         struct foreign_check *fc; /* redone under the slot locks: who else holds what now */
+        struct reservations *reserved; /* fc's, read again just before each check (refresh_foreign) */
         struct pci_addr done_bridges[PLAN_MAX_DEVICES];
         size_t n_done_bridges;
         struct pci_addr done_slots[PLAN_MAX_DEVICES];
@@ -1617,8 +1618,9 @@ static int lock_all_slots(struct apply_ctx *a, const struct plan *p, struct appl
 }
 
 /* What another VM holds, read again: Proxmox's reservations and, group by group as asked, the
- * /dev/vfio holders. Done under the locks before each device, as the ones before may have taken
- * seconds. */
+ * /dev/vfio holders. Done under the locks just before each check that a step touching a device
+ * depends on (became_foreign, held_elsewhere), as the steps before may have taken seconds; not for a
+ * device no step touches. */
 static void refresh_foreign(struct foreign_check *fc, struct reservations *reserved)
 {
         int r;
@@ -1651,6 +1653,7 @@ static bool became_foreign(struct run_state *rs, struct plan_device *d, struct a
 
         if (d->n_actions == 0 || d->actions[0].kind == ACTION_SKIP)
                 return false;
+        refresh_foreign(rs->fc, rs->reserved);
         if (!foreign_check_device(rs->fc, &d->dev.addr, group_now(a, d), &h))
                 return false;
         foreign_holder_describe(&h, whose, sizeof(whose));
@@ -1673,6 +1676,7 @@ static bool held_elsewhere(struct run_state *rs, const struct plan_device *d, co
         struct foreign_holder h;
         char whose[160];
 
+        refresh_foreign(rs->fc, rs->reserved);
         if (!foreign_check_device(rs->fc, &d->dev.addr, group_now(rs->a, d), &h))
                 return false;
         foreign_holder_describe(&h, whose, sizeof(whose));
@@ -1687,12 +1691,13 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
 {
         struct reservations reserved = {};
         struct foreign_check fc = { .ctx = a->ctx, .res = &reserved, .vmid = a->vmid };
-        struct run_state rs = { .a = a, .p = p, .fc = &fc };
-        struct apply_slot_locks own = {}, *locks = a->locks ? a->locks : &own;
+        struct run_state rs = { .a = a, .p = p, .fc = &fc, .reserved = &reserved };
+        struct apply_slot_locks own, *locks = a->locks ? a->locks : &own;
         int prepare_result[PLAN_MAX_DEVICES] = { 0 };
         bool prepared[PLAN_MAX_DEVICES] = { false }, stuck = false;
         int r, ret = 0;
 
+        apply_slot_locks_init(&own);
         memset(res, 0, sizeof(*res));
         r = lock_all_slots(a, p, locks, err);
         if (r < 0) {
@@ -1712,8 +1717,8 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
 
                 if (!d->dev.present)
                         continue;
-                /* Read now, under the locks: the plan's copy may be a lock wait old. */
-                refresh_foreign(&fc, &reserved);
+                /* Read now, under the locks (became_foreign reads them again): the plan's copy may be
+                 * a lock wait old. */
                 if (became_foreign(&rs, d, res)) {
                         d->applied = true;
                         d->apply_result = -EBUSY;
@@ -1738,7 +1743,6 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
                         continue;
                 }
                 /* Again just before the reset: binding the others took time. */
-                refresh_foreign(&fc, &reserved);
                 if (prepare_result[i] >= 0 && became_foreign(&rs, d, res)) {
                         d->applied = true;
                         d->apply_result = -EBUSY;
@@ -1788,8 +1792,8 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
                                              d->dev.bdf, d->pin, d->dev.bdf);
                 }
                 /* Unpin and release touch a function after its reset: someone else may hold it by now
-                 * (a function the config gives with keep/mdev was never checked for that at all). */
-                refresh_foreign(&fc, &reserved);
+                 * (a function the config gives with keep/mdev was never checked for that at all);
+                 * held_elsewhere reads it again. */
                 if (d->unpin && d->dev.present && r != -ETIMEDOUT && !held_elsewhere(&rs, d, "unpin")) {
                         /* Not a failed device either way: the function is fine, only the policy we
                          * left on it may outlive its VM (the warning says how to clear it). */
@@ -1824,7 +1828,6 @@ int apply_plan(struct apply_ctx *a, struct plan *p, struct apply_result *res, st
                 if (!d->release || !d->applied || d->apply_result < 0 || !d->dev.present ||
                     !plan_device_was_reset(d))
                         continue;
-                refresh_foreign(&fc, &reserved);
                 if (held_elsewhere(&rs, d, "release"))
                         continue;
                 t0 = monotonic_usec();
@@ -2015,10 +2018,11 @@ static bool power_on_missing(struct run_state *rs, struct plan_device *d, char *
 
 int apply_rescan_missing(struct apply_ctx *a, struct plan *p, struct pgr_error *err)
 {
-        _cleanup_(apply_slot_locks_releasep) struct apply_slot_locks own = {};
+        _cleanup_(apply_slot_locks_releasep) struct apply_slot_locks own;
         struct run_state rs = { .a = a, .p = p };
         int r, ret = 0;
 
+        apply_slot_locks_init(&own);
         /* The rescan's add events reach udev while this run binds what came back: its `claim --udev`
          * must find the slot held (claim_udev leaves the function to us), and stays held into
          * apply_plan (a->locks) so nothing comes between the bind here and the pin there. */

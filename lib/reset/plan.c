@@ -264,7 +264,7 @@ static int collect_missing_mapping_paths(const struct plan_input *in, struct pla
         return 0;
 }
 
-static int collect_from_config(const struct plan_input *in, struct plan *p, struct collect *c,
+static _noinline_ int collect_from_config(const struct plan_input *in, struct plan *p, struct collect *c,
                                const struct reservations *res, struct pgr_error *err)
 {
         struct usable_ctx u = { .ctx = in->ctx, .res = res, .vmid = in->vmid, .now = in->now, .c = c };
@@ -951,7 +951,7 @@ const char *plan_pin_name(const char *pin)
  * PVE/QemuServer.pm vm_start before. With such a qemu-server a pin to none would abort every start of
  * the VM. Read from the installed modules; none installed (not a Proxmox host, a fixture tree): newer
  * behaviour. */
-static bool proxmox_dies_on_failed_reset(const struct pgr_ctx *ctx, struct plan *p)
+static _noinline_ bool proxmox_dies_on_failed_reset(const struct pgr_ctx *ctx, struct plan *p)
 {
         static const char *const modules[] = { "/usr/share/perl5/PVE/QemuServer/PCI.pm",
                                                "/usr/share/perl5/PVE/QemuServer.pm" };
@@ -994,7 +994,7 @@ static void plan_unpin(const struct plan_input *in, struct plan_device *d, const
 /* The pin follows the rung the ladder puts first: its kernel method, or none when the first rung
  * that can work is slot-wide. The ladder is the one built for the reset, or (no reset needed this
  * time: left clean) built the same way for the pin alone. */
-static void decide_pin(const struct plan_input *in, struct plan *p, struct plan_device *d, struct foreign_check *fc)
+static _noinline_ void decide_pin(const struct plan_input *in, struct plan *p, struct plan_device *d, struct foreign_check *fc)
 {
         struct plan_action first = { .kind = ACTION_SKIP }; /* the ladder's first rung; SKIP: none */
         char order[256] = "", why[768];

@@ -118,6 +118,14 @@ static void dir_each_lists_every_entry_and_stops_when_told(void **state)
         fd = open(path, O_RDONLY | O_CLOEXEC);
         assert_int_equal(dir_each(fd, note_name, &s), -ENOTDIR);
         close(fd);
+        {
+                char *text = NULL;
+                size_t len = 0;
+
+                /* the other way round: a directory is no file (read_full_file reads, never fstat()s) */
+                assert_int_equal(read_full_file(dir, 4096, &text, &len), -EISDIR);
+                assert_null(text);
+        }
         assert_int_equal(rm_rf(dir), 0);
 }
 
