@@ -5,7 +5,8 @@
  * (probe_reset, probe_iommu_group, probe_slot...) through the library's own sysfs seam.
  * Input: NUL-separated reset_method, driver link target, iommu_group link target,
  * driver_override, d3cold_allowed, boot_vga, power/control, power_state, vendor, device, class,
- * subsystem_vendor, subsystem_device, slots/1/address; the rest is config space. An empty field
+ * subsystem_vendor, subsystem_device, uevent (the IDs the probe reads first), slots/1/address; the rest is
+ * config space. An empty field
  * is an absent attribute (or link). */
 #include "fuzz.h"
 
@@ -22,7 +23,7 @@
 
 enum {
         F_RESET_METHOD, F_DRIVER, F_IOMMU_GROUP, F_DRIVER_OVERRIDE, F_D3COLD, F_BOOT_VGA, F_POWER_CONTROL,
-        F_POWER_STATE, F_VENDOR, F_DEVICE, F_CLASS, F_SUB_VENDOR, F_SUB_DEVICE, F_SLOT_ADDRESS, N_FIELDS
+        F_POWER_STATE, F_VENDOR, F_DEVICE, F_CLASS, F_SUB_VENDOR, F_SUB_DEVICE, F_UEVENT, F_SLOT_ADDRESS, N_FIELDS
 };
 
 /* Attributes served from the input, by field. */
@@ -32,7 +33,7 @@ static const char *const attr_names[N_FIELDS] = {
         [F_POWER_CONTROL] = "power/control",     [F_POWER_STATE] = "power_state",
         [F_VENDOR] = "vendor",                   [F_DEVICE] = "device",
         [F_CLASS] = "class",                     [F_SUB_VENDOR] = "subsystem_vendor",
-        [F_SUB_DEVICE] = "subsystem_device",
+        [F_SUB_DEVICE] = "subsystem_device",    [F_UEVENT] = "uevent",
 };
 
 static struct pgr_ctx ctx;
@@ -225,7 +226,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         FUZZ_CHECK(pcidev_probe(acc, &dev, d) == 0);
         FUZZ_CHECK(d->present && pci_addr_eq(&d->addr, &dev) && streq(d->bdf, "0000:01:00.0"));
-        FUZZ_CHECK(d->has_reset && d->has_reset_method);
+        /* an empty field is an absent attribute: reset_method is read, not looked up */
+        FUZZ_CHECK(d->has_reset && d->has_reset_method == (cur.f[F_RESET_METHOD][0] != '\0'));
         FUZZ_CHECK(d->n_reset_methods <= PCIDEV_MAX_METHODS);
         for (size_t i = 0; i < d->n_reset_methods; i++) {
                 const char *m = d->reset_methods[i];

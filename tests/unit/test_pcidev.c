@@ -471,6 +471,9 @@ static void test_uevent_ids_are_the_attributes(void **state)
  * without PCI_ID is no help either; an absent function is absent. */
 static void test_ids_without_uevent_come_from_the_attributes(void **state)
 {
+        static const char *const attrs[][2] = { { "vendor", "0x1002\n" },           { "device", "0x73bf\n" },
+                                                { "class", "0x030000\n" },          { "subsystem_vendor", "0x1da2\n" },
+                                                { "subsystem_device", "0xe438\n" } };
         char root[] = "/tmp/pgr-uevent-XXXXXX", dev[PATH_MAX], path[PATH_MAX + 32];
         struct pgr_ctx ctx;
         struct pcidev_access *acc;
@@ -482,16 +485,10 @@ static void test_ids_without_uevent_come_from_the_attributes(void **state)
         snprintf(dev, sizeof(dev), "%s/sys/bus/pci/devices/0000:05:00.0", root);
         snprintf(path, sizeof(path), "mkdir -p '%s'", dev);
         assert_int_equal(system(path), 0);
-        snprintf(path, sizeof(path), "%s/vendor", dev);
-        write_text(path, "0x1002\n");
-        snprintf(path, sizeof(path), "%s/device", dev);
-        write_text(path, "0x73bf\n");
-        snprintf(path, sizeof(path), "%s/class", dev);
-        write_text(path, "0x030000\n");
-        snprintf(path, sizeof(path), "%s/subsystem_vendor", dev);
-        write_text(path, "0x1da2\n");
-        snprintf(path, sizeof(path), "%s/subsystem_device", dev);
-        write_text(path, "0xe438\n");
+        for (size_t i = 0; i < ELEMENTSOF(attrs); i++) {
+                snprintf(path, sizeof(path), "%s/%s", dev, attrs[i][0]);
+                write_text(path, attrs[i][1]);
+        }
         assert_int_equal(pgr_ctx_init(&ctx, root, "pve"), 0);
         assert_int_equal(pcidev_access_new(&ctx, &acc), 0);
         a = addr("0000:05:00.0");
