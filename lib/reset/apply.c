@@ -411,7 +411,14 @@ static int bind_vfio(struct apply_ctx *a, const struct pci_addr *dev, unsigned t
                 if (!wait_for(cond_unbound, a->ctx, dev, NULL, timeout_ms))
                         return -EBUSY;
         }
-        r = sysfs_write(a->ctx, "/sys/bus/pci/drivers_probe", bdf);
+        /* Bounded like the unbind: vfio-pci's probe runs under the device's lock, which a host driver's
+         * remove stuck in the kernel (or an earlier run's stuck child) may hold for good. */
+        r = write_bounded(a, NULL, "/sys/bus/pci/drivers_probe", bdf, timeout_ms);
+        if (r == -ETIMEDOUT) {
+                if (why)
+                        snprintf(why, why_size, "vfio-pci's probe did not finish within %u ms", timeout_ms);
+                return r;
+        }
         /* drivers_probe also reports success when nothing bound (the kernel's drivers_probe_store
          * ignores a probe's failure): the driver link is the truth. */
         if (!wait_for(cond_driver, a->ctx, dev, VFIO_DRIVER, timeout_ms)) {

@@ -356,6 +356,49 @@ static void release_whose_host_probe_blocks_ends_in_bounded_time(void **state)
         rig_down(&g);
 }
 
+/* DESIGN §5.2: bind_vfio's own drivers_probe was unbounded. With driver_override=vfio-pci it runs
+ * vfio-pci's probe under the device's lock, which waits for whoever holds that lock (a host driver's
+ * remove stuck in the kernel, an earlier run's stuck child): pre-start hung and with it the VM start
+ * (qemu-server runs the hookscript without a timeout, pve-guest-common PVE/GuestHelpers.pm
+ * exec_hookscript). Bounded like the unbind: after bind_timeout_ms the phase fails and says so, and
+ * nothing more is written near the device. */
+static int vfio_probe_blocks(struct fakekernel *fk, const char *rel, const char *value)
+{
+        char override[64];
+
+        if (strcmp(rel, "sys/bus/pci/drivers_probe") == 0 && strcmp(value, "0000:01:00.0") == 0) {
+                fk_cat(fk, "sys/bus/pci/devices/0000:01:00.0/driver_override", override, sizeof(override));
+                if (strcmp(override, "vfio-pci") == 0)
+                        for (;;)
+                                pause(); /* only the run's SIGKILL (or the test's alarm) ends this */
+        }
+        return 0;
+}
+
+static void bind_whose_vfio_probe_blocks_ends_in_bounded_time(void **state)
+{
+        struct rig g;
+        time_t t0;
+        int probe_at = -1;
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        g.fk.before_write = vfio_probe_blocks;
+        t0 = time(NULL);
+        alarm(10); /* a hang fails the test instead of stalling the suite */
+        assert_run_failed(hook(&g, "pre-start"));
+        alarm(0);
+        assert_true(time(NULL) - t0 < 5);
+        assert_non_null(strstr(g.text, "vfio-pci's probe did not finish within 200 ms"));
+        for (int i = 0; i < g.fk.sh->n_log; i++)
+                if (strstr(g.fk.sh->log[i], "drivers_probe=0000:01:00.0"))
+                        probe_at = i;
+        assert_true(probe_at >= 0);
+        for (int i = probe_at + 1; i < g.fk.sh->n_log; i++)
+                assert_null(strstr(g.fk.sh->log[i], "0000:01:00."));
+        rig_down(&g);
+}
+
 /* Attack review: apply_rescan_missing took no slot lock, so the udev rule's `claim --udev` at the add
  * event of the hook's own rescan ran beside the hook binding that very function (and could cross its
  * pin). The hook holds the slot from before the rescan until it has bound and pinned what came back;
@@ -953,6 +996,7 @@ int main(void)
                 cmocka_unit_test(failed_bind_leaves_no_slot_reset_under_the_host_driver),
                 cmocka_unit_test(release_waits_until_every_sibling_is_reset),
                 cmocka_unit_test(release_whose_host_probe_blocks_ends_in_bounded_time),
+                cmocka_unit_test(bind_whose_vfio_probe_blocks_ends_in_bounded_time),
                 cmocka_unit_test(release_checks_the_group_the_rescan_gave_the_function),
                 cmocka_unit_test(hook_drops_the_vms_claims_of_functions_its_config_no_longer_gives_for_vfio),
                 cmocka_unit_test(udev_claim_at_the_rescan_of_a_missing_function_leaves_it_to_the_hook),
