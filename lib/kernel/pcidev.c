@@ -517,55 +517,31 @@ static _noinline_ void probe_bus_neighbours(const struct pgr_ctx *ctx, struct pc
         close(fd);
 }
 
-/* "XXXX:YYYY" of two hex numbers up to 0xffff. */
-static int parse_id_pair(const char *s, unsigned *ret_a, unsigned *ret_b)
+/* The kernel's IDs from the modalias attribute, "pci:v%08Xd%08Xsv%08Xsd%08Xbc%02Xsc%02Xi%02X" of the
+ * fields the vendor, device, subsystem_* and class attributes show (drivers/pci/pci-sysfs.c
+ * modalias_show): one read instead of five, and a function that has one is there. Not the uevent
+ * attribute, which prints the same fields: on the stable kernels with drivers/base/core.c uevent_show's
+ * device_lock() (c0a40097f0bc, mid-2024 until 15fffc6a5624) its read waits for the device's lock, and a
+ * host driver stuck in its probe or remove, or a reset under way, holds that: the hook would hang.
+ * false (nothing set): no modalias to go by (gone, or a tree without it): then the attributes decide. */
+static bool probe_ids_modalias(const struct pgr_ctx *ctx, struct pcidev *p)
 {
-        char a[8];
-        const char *colon = strchr(s, ':');
-        unsigned long x, y;
+        char buf[128];
+        unsigned vendor, device, sub_vendor, sub_device, base, sub, prog;
+        int end = -1;
 
-        if (!colon || (size_t)(colon - s) >= sizeof(a))
-                return -EINVAL;
-        memcpy(a, s, (size_t)(colon - s));
-        a[colon - s] = '\0';
-        if (parse_uint(a, 16, 0xffff, &x) < 0 || parse_uint(colon + 1, 16, 0xffff, &y) < 0)
-                return -EINVAL;
-        *ret_a = (unsigned)x;
-        *ret_b = (unsigned)y;
-        return 0;
-}
-
-/* The kernel's IDs from the uevent attribute: PCI_ID, PCI_SUBSYS_ID and PCI_CLASS are the fields the
- * vendor, device, subsystem_* and class attributes show (drivers/pci/pci-driver.c pci_uevent), in one
- * read instead of five, and a function that has one is there. false (nothing set): no uevent to go
- * by (gone, or a tree without it): then the attributes decide. */
-static bool probe_ids_uevent(const struct pgr_ctx *ctx, struct pcidev *p)
-{
-        char buf[512], *save = NULL;
-        unsigned vendor = 0, device = 0, sub_vendor = 0, sub_device = 0;
-        unsigned long cls = 0;
-        bool have_id = false, have_class = false, have_subsys = false;
-
-        if (sysfs_dev_read(ctx, &p->addr, "uevent", buf, sizeof(buf)) < 0)
+        if (sysfs_dev_read(ctx, &p->addr, "modalias", buf, sizeof(buf)) < 0)
                 return false;
-        for (char *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-                if (strncmp(l, "PCI_ID=", 7) == 0)
-                        have_id = parse_id_pair(l + 7, &vendor, &device) == 0;
-                else if (strncmp(l, "PCI_SUBSYS_ID=", 14) == 0)
-                        have_subsys = parse_id_pair(l + 14, &sub_vendor, &sub_device) == 0;
-                else if (strncmp(l, "PCI_CLASS=", 10) == 0)
-                        have_class = parse_uint(l + 10, 16, 0xffffff, &cls) == 0;
-        }
-        if (!have_id || !have_class)
+        if (sscanf(buf, "pci:v%8Xd%8Xsv%8Xsd%8Xbc%2Xsc%2Xi%2X%n", &vendor, &device, &sub_vendor, &sub_device, &base,
+                   &sub, &prog, &end) != 7 ||
+            end < 0 || buf[end] || vendor > 0xffff || device > 0xffff || sub_vendor > 0xffff || sub_device > 0xffff)
                 return false;
         p->present = true;
         p->vendor = vendor;
         p->device = device;
-        p->class_code = (unsigned)cls;
-        if (have_subsys) {
-                p->sub_vendor = sub_vendor;
-                p->sub_device = sub_device;
-        }
+        p->sub_vendor = sub_vendor;
+        p->sub_device = sub_device;
+        p->class_code = base << 16 | sub << 8 | prog;
         return true;
 }
 
@@ -650,7 +626,7 @@ int pcidev_probe_near(struct pcidev_access *acc, const struct pci_addr *addr, co
                 return -ENOMEM;
         pcidev_init(p, addr);
         /* The IDs the kernel read at enumeration: still there when the device stopped answering. */
-        have_ids = probe_ids_uevent(ctx, p);
+        have_ids = probe_ids_modalias(ctx, p);
         if (!have_ids && !sysfs_dev_present(ctx, addr)) {
                 *ret = *p;
                 return 0;

@@ -316,12 +316,11 @@ static void udev_leaves_an_identical_model_from_another_maker_alone(void **state
         (void)state;
         rig_up(&g, "host-driver");
         assert_int_equal(claim_cmd(&g.ctx, 100, NULL, 0, &o), 0);
-        /* the kernel shows the IDs twice: the attribute and the uevent (which the probe reads) */
+        /* the kernel shows the IDs twice: the attribute and the modalias (which the probe reads) */
         snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/0000:01:00.0/subsystem_device", g.fk.root);
         write_text(path, "0x3609\n");
-        snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/0000:01:00.0/uevent", g.fk.root);
-        write_text(path, "DRIVER=nvidia\nPCI_CLASS=30000\nPCI_ID=10DE:1B06\nPCI_SUBSYS_ID=1462:3609\n"
-                         "PCI_SLOT_NAME=0000:01:00.0\n");
+        snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/0000:01:00.0/modalias", g.fk.root);
+        write_text(path, "pci:v000010DEd00001B06sv00001462sd00003609bc03sc00i00\n");
         g.fk.sh->n_log = 0;
         assert_int_equal(udev(&g, "0000:01:00.0"), CLAIM_UDEV_OTHER_CARD);
         assert_int_equal(g.fk.sh->n_log, 0);

@@ -419,10 +419,10 @@ static void test_probe_near_takes_the_slot_facts_of_a_sibling(void **state)
         }
 }
 
-/* The probe reads the kernel's IDs from the uevent attribute (one read instead of five): for every
+/* The probe reads the kernel's IDs from the modalias attribute (one read instead of five): for every
  * function of every fixture tree they are what the vendor, device, class and subsystem_* attributes
- * say (drivers/pci/pci-driver.c pci_uevent prints the same fields). */
-static void test_uevent_ids_are_the_attributes(void **state)
+ * say (drivers/pci/pci-sysfs.c modalias_show prints the same fields). */
+static void test_modalias_ids_are_the_attributes(void **state)
 {
         static const char *const hosts[] = { "gpu-audio-rootport", "rtx2080ti-4func", "plx-shared-bridge",
                                              "sriov-nvme", "dead-gpu", "qemu-guest-6.12" };
@@ -467,9 +467,78 @@ static void test_uevent_ids_are_the_attributes(void **state)
         assert_true(checked > 20);
 }
 
-/* A tree without uevent (an older fixture, a hand-made one): the attributes give the IDs; a uevent
- * without PCI_ID is no help either; an absent function is absent. */
-static void test_ids_without_uevent_come_from_the_attributes(void **state)
+/* Reading a function's uevent attribute takes its device lock on the stable kernels that carry
+ * drivers/base/core.c uevent_show's "Synchronize with really_probe()" device_lock() (commit c0a40097f0bc,
+ * backported mid-2024, e.g. Debian 12's 6.1.94 to 6.1.99, until 15fffc6a5624 took it out again). A host
+ * driver stuck in its probe or remove (a wedged GPU: this tool's case), or a reset holding the lock,
+ * then blocks the read uninterruptibly, and the hook with it: the VM start hangs. The ID attributes
+ * and modalias (drivers/pci/pci-sysfs.c modalias_show) print the same fields without a lock. Every
+ * attribute a probe reads goes through ctx->ops->read: none may be uevent. */
+struct read_log {
+        const struct pgr_sysfs_ops *real;
+        void *real_userdata;
+        size_t n_reads, n_uevent;
+};
+
+static int logging_read(void *userdata, const char *path, char *buf, size_t size)
+{
+        struct read_log *l = userdata;
+        const char *slash = strrchr(path, '/');
+
+        l->n_reads++;
+        if (slash && streq(slash + 1, "uevent"))
+                l->n_uevent++;
+        return l->real->read(l->real_userdata, path, buf, size);
+}
+
+static int logging_write(void *userdata, const char *path, const char *value)
+{
+        struct read_log *l = userdata;
+
+        return l->real->write(l->real_userdata, path, value);
+}
+
+static void test_probe_reads_no_attribute_that_takes_the_device_lock(void **state)
+{
+        static const struct pgr_sysfs_ops logging = { .read = logging_read, .write = logging_write };
+        static const struct {
+                const char *host, *bdf;
+        } cases[] = {
+                { "gpu-audio-rootport", "0000:01:00.0" }, { "rtx2080ti-4func", "0000:02:00.0" },
+                { "dead-gpu", "0000:01:00.0" }, { "qemu-guest-6.12", "0000:00:02.0" },
+        };
+
+        (void)state;
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                struct host *h = host_open(cases[i].host);
+                struct read_log log = { .real = h->ctx.ops, .real_userdata = h->ctx.ops_userdata };
+                struct pcidev *p = malloc(sizeof(*p)), *q = malloc(sizeof(*q));
+                struct pci_addr a = addr(cases[i].bdf);
+
+                assert_non_null(p);
+                assert_non_null(q);
+                assert_int_equal(pcidev_probe(h->acc, &a, q), 0);
+                h->ctx.ops = &logging;
+                h->ctx.ops_userdata = &log;
+                assert_int_equal(pcidev_probe(h->acc, &a, p), 0);
+                print_message("%s %s: %zu attribute reads, %zu of uevent\n", cases[i].host, cases[i].bdf, log.n_reads, log.n_uevent);
+                assert_true(p->present);
+                assert_true(log.n_reads > 0);
+                assert_int_equal(log.n_uevent, 0);
+                /* and the IDs are the same as ever */
+                assert_int_equal(p->vendor, q->vendor);
+                assert_int_equal(p->device, q->device);
+                assert_int_equal(p->class_code, q->class_code);
+                free(p);
+                free(q);
+                host_close(h);
+        }
+}
+
+/* A tree without modalias (an older fixture, a hand-made one): the attributes give the IDs; a modalias
+ * that does not parse (or a uevent, which the probe never reads) is no help either; an absent
+ * function is absent. */
+static void test_ids_without_modalias_come_from_the_attributes(void **state)
 {
         static const char *const attrs[][2] = { { "vendor", "0x1002\n" },           { "device", "0x73bf\n" },
                                                 { "class", "0x030000\n" },          { "subsystem_vendor", "0x1da2\n" },
@@ -500,10 +569,18 @@ static void test_ids_without_uevent_come_from_the_attributes(void **state)
         assert_int_equal(p.sub_vendor, 0x1da2);
         assert_int_equal(p.sub_device, 0xe438);
         snprintf(path, sizeof(path), "%s/uevent", dev);
-        write_text(path, "DRIVER=amdgpu\nPCI_SLOT_NAME=0000:05:00.0\n");
+        write_text(path, "DRIVER=amdgpu\nPCI_ID=1002:FFFF\nPCI_SLOT_NAME=0000:05:00.0\n");
+        snprintf(path, sizeof(path), "%s/modalias", dev);
+        write_text(path, "pci:v00001002d000073BFsv00001DA2sd0000E438bc03sc00\n"); /* cut short */
         assert_int_equal(pcidev_probe(acc, &a, &p), 0);
         assert_int_equal(p.device, 0x73bf);
         assert_int_equal(p.sub_device, 0xe438);
+        write_text(path, "pci:v00001002d000073AFsv00001DA2sd0000E439bc03sc80i00\n");
+        assert_int_equal(pcidev_probe(acc, &a, &p), 0);
+        assert_int_equal(p.vendor, 0x1002);
+        assert_int_equal(p.device, 0x73af);
+        assert_int_equal(p.sub_device, 0xe439);
+        assert_int_equal(p.class_code, 0x038000);
         a = addr("0000:05:00.1");
         assert_int_equal(pcidev_probe(acc, &a, &p), 0);
         assert_false(p.present);
@@ -903,8 +980,9 @@ int main(void)
                 cmocka_unit_test(test_dead_gpu_config_unreadable_but_ids_cached),
                 cmocka_unit_test(test_plx_foreign_function_below_the_bridge),
                 cmocka_unit_test(test_probe_near_takes_the_slot_facts_of_a_sibling),
-                cmocka_unit_test(test_uevent_ids_are_the_attributes),
-                cmocka_unit_test(test_ids_without_uevent_come_from_the_attributes),
+                cmocka_unit_test(test_modalias_ids_are_the_attributes),
+                cmocka_unit_test(test_ids_without_modalias_come_from_the_attributes),
+                cmocka_unit_test(test_probe_reads_no_attribute_that_takes_the_device_lock),
                 cmocka_unit_test(test_absent_bridge_has_nothing_below),
                 cmocka_unit_test(test_dev_realpath_is_realpath),
                 cmocka_unit_test(test_wx3100_no_soft_reset_and_root_port_pm),
