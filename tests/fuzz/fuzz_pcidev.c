@@ -5,7 +5,7 @@
  * (probe_reset, probe_iommu_group, probe_slot...) through the library's own sysfs seam.
  * Input: NUL-separated reset_method, driver link target, iommu_group link target,
  * driver_override, d3cold_allowed, boot_vga, power/control, power_state, vendor, device, class,
- * subsystem_vendor, subsystem_device, uevent (the IDs the probe reads first), slots/1/address; the rest is
+ * subsystem_vendor, subsystem_device, modalias (the IDs the probe reads first), slots/1/address; the rest is
  * config space. An empty field
  * is an absent attribute (or link). */
 #include "fuzz.h"
@@ -23,7 +23,7 @@
 
 enum {
         F_RESET_METHOD, F_DRIVER, F_IOMMU_GROUP, F_DRIVER_OVERRIDE, F_D3COLD, F_BOOT_VGA, F_POWER_CONTROL,
-        F_POWER_STATE, F_VENDOR, F_DEVICE, F_CLASS, F_SUB_VENDOR, F_SUB_DEVICE, F_UEVENT, F_SLOT_ADDRESS, N_FIELDS
+        F_POWER_STATE, F_VENDOR, F_DEVICE, F_CLASS, F_SUB_VENDOR, F_SUB_DEVICE, F_MODALIAS, F_SLOT_ADDRESS, N_FIELDS
 };
 
 /* Attributes served from the input, by field. */
@@ -33,7 +33,7 @@ static const char *const attr_names[N_FIELDS] = {
         [F_POWER_CONTROL] = "power/control",     [F_POWER_STATE] = "power_state",
         [F_VENDOR] = "vendor",                   [F_DEVICE] = "device",
         [F_CLASS] = "class",                     [F_SUB_VENDOR] = "subsystem_vendor",
-        [F_SUB_DEVICE] = "subsystem_device",    [F_UEVENT] = "uevent",
+        [F_SUB_DEVICE] = "subsystem_device",    [F_MODALIAS] = "modalias",
 };
 
 static struct pgr_ctx ctx;

@@ -188,7 +188,7 @@ pcidev_seed() { # a device directory of a fake root -> one input of fuzz_pcidev.
         link_base "$d/driver"; printf '\000'
         link_base "$d/iommu_group"; printf '\000'
         for a in driver_override d3cold_allowed boot_vga power/control power_state vendor device class \
-                 subsystem_vendor subsystem_device uevent; do
+                 subsystem_vendor subsystem_device modalias; do
                 file_text "$d/$a"; printf '\000'
         done
         for a in "$sys"/bus/pci/slots/*/address; do
