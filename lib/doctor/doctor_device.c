@@ -55,6 +55,7 @@ void doctor_device_load_facts(const struct pgr_ctx *ctx, struct doctor_device *d
         d->claimed = false;
         if (!d->dev.present)
                 return;
+        pcidev_read_driver_override(ctx, &d->dev);
         d->claimed = claim_load(ctx, &d->dev.addr, &c, &err) >= 0 && !claim_mismatch(ctx, &c, &d->dev, why, sizeof(why)) &&
                      !claim_rule_problem(ctx);
         d->numa_node = (int)read_count(ctx, &d->dev.addr, "numa_node", INT_MAX);

@@ -261,6 +261,13 @@ static int read_int_attr(const struct pgr_ctx *ctx, const struct pci_addr *a, co
         return (int)v;
 }
 
+void pcidev_read_driver_override(const struct pgr_ctx *ctx, struct pcidev *p)
+{
+        read_attr(ctx, &p->addr, "driver_override", p->driver_override, sizeof(p->driver_override));
+        if (streq(p->driver_override, "(null)"))
+                p->driver_override[0] = '\0';
+}
+
 void pcidev_set_reset_methods(struct pcidev *p, const char *list)
 {
         char buf[256];
@@ -660,9 +667,6 @@ int pcidev_probe_near(struct pcidev_access *acc, const struct pci_addr *addr, co
 
         if (sysfs_dev_link(ctx, addr, "driver", p->driver, sizeof(p->driver)) < 0)
                 p->driver[0] = '\0';
-        read_attr(ctx, addr, "driver_override", p->driver_override, sizeof(p->driver_override));
-        if (streq(p->driver_override, "(null)"))
-                p->driver_override[0] = '\0';
         probe_iommu_group(ctx, p, sibling);
         probe_reset(ctx, p);
         p->has_reset_subordinate = sysfs_dev_has(ctx, addr, "reset_subordinate");

@@ -31,7 +31,9 @@ struct pcidev {
         bool multifunction;             /* header type bit 7 */
         char name[160];                 /* pci.ids "Vendor Device" or "" */
         char driver[64];                /* bound driver, "" when none */
-        char driver_override[64];       /* "" when "(null)" */
+        char driver_override[64];       /* "" when "(null)"; not read by pcidev_probe (its show takes the
+                                         * device lock, which a stuck driver may hold for good):
+                                         * pcidev_read_driver_override, for doctor */
         int iommu_group;
         size_t n_group_members;
         struct pci_addr group_members[PCIDEV_MAX_RELATED]; /* includes the device itself */
@@ -97,6 +99,10 @@ int pcidev_probe_near(struct pcidev_access *acc, const struct pci_addr *addr, co
  * attribute, which may hold a narrowed value (a pin): the reset layer puts the function's own list back
  * (plan_probe_function). */
 void pcidev_set_reset_methods(struct pcidev *p, const char *list);
+/* p->driver_override from sysfs ("" when "(null)" or unreadable). drivers/pci/pci-sysfs.c
+ * driver_override_show takes the device lock: this blocks while a driver stuck in its probe or remove
+ * holds it, so the hook never calls it (no plan decides on it). */
+void pcidev_read_driver_override(const struct pgr_ctx *ctx, struct pcidev *p);
 /* pcidev_access_new: -ENOENT/-ENOTDIR/-EACCES when <root>/sys/bus/pci/devices is not a readable
  * directory (checked before libpci is initialised, so libpci never sees a missing tree). */
 

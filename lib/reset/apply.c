@@ -325,6 +325,26 @@ static int write_bounded(struct apply_ctx *a, const struct pci_addr *dev, const 
         return -WEXITSTATUS(status);
 }
 
+/* driver_override set to want (NULL: cleared; the kernel's store clears on an empty line and reads back
+ * "(null)"), bounded: its store takes the device lock (drivers/base/driver.c driver_set_override),
+ * which a driver stuck in its probe or remove, or a release probe that timed out earlier, may hold for
+ * good. Read back: the effect, not just the write. -ETIMEDOUT: write nothing more near the device. */
+static int write_override(struct apply_ctx *a, const struct pci_addr *dev, const char *want, unsigned timeout_ms)
+{
+        char now[64];
+        int r;
+
+        r = write_bounded(a, dev, "driver_override", want ? want : "\n", timeout_ms);
+        if (r < 0 || a->dry_run)
+                return r;
+        r = sysfs_dev_read(a->ctx, dev, "driver_override", now, sizeof(now));
+        if (r < 0)
+                return r;
+        if (want ? !streq(now, want) : now[0] && !streq(now, "(null)"))
+                return -EIO;
+        return 0;
+}
+
 static int unbind_bounded(struct apply_ctx *a, const struct pci_addr *dev, const char *bdf, unsigned timeout_ms)
 {
         return write_bounded(a, dev, "driver/unbind", bdf, timeout_ms);
@@ -393,7 +413,10 @@ static int bind_vfio(struct apply_ctx *a, const struct pci_addr *dev, unsigned t
         current_driver(a->ctx, dev, drv, sizeof(drv));
         if (streq(drv, VFIO_DRIVER))
                 return 0;
-        r = write_verified(a, dev, "driver_override", VFIO_DRIVER);
+        r = write_override(a, dev, VFIO_DRIVER, timeout_ms);
+        if (r == -ETIMEDOUT && why)
+                snprintf(why, why_size, "driver_override could not be written within %u ms: the device's lock is held "
+                         "(a driver stuck in the kernel?)", timeout_ms);
         if (r < 0)
                 return r;
         if (drv[0]) {
@@ -848,14 +871,12 @@ static int release_to_host(struct apply_ctx *a, const struct plan_device *d, cha
         if (a->dry_run || !host_free(a->ctx, dev))
                 return 0;
         pci_addr_format(dev, bdf);
-        /* the kernel's driver_override_store clears on an empty line and reads back "(null)" */
-        r = write_checked(a, dev, "driver_override", "\n");
-        if (r >= 0)
-                r = sysfs_dev_read(a->ctx, dev, "driver_override", now, sizeof(now));
+        r = write_override(a, dev, NULL, d->policy.bind_timeout_ms);
+        if (r == -ETIMEDOUT)
+                snprintf(why, why_size, "driver_override could not be cleared within %u ms: the device's lock is held",
+                         d->policy.bind_timeout_ms);
         if (r < 0)
                 return r;
-        if (now[0] && !streq(now, "(null)"))
-                return -EIO;
         current_driver(a->ctx, dev, now, sizeof(now));
         if (streq(now, VFIO_DRIVER)) {
                 r = unbind_bounded(a, dev, bdf, d->policy.bind_timeout_ms);
@@ -2085,9 +2106,10 @@ int apply_claim(struct apply_ctx *a, const struct pci_addr *dev, const char *pin
         host_driver = ret->driver_before[0] && !streq(ret->driver_before, VFIO_DRIVER);
         /* First what keeps a host driver module loaded from now on off the function (pci_match_device
          * honours driver_override before any id table), then the pin, then the handover. */
-        r = write_verified(a, dev, "driver_override", VFIO_DRIVER);
+        r = write_override(a, dev, VFIO_DRIVER, bind_timeout_ms);
         if (r < 0) {
-                snprintf(ret->why, sizeof(ret->why), "driver_override=%s did not take: %s", VFIO_DRIVER, strerror(-r));
+                snprintf(ret->why, sizeof(ret->why), "driver_override=%s did not take: %s", VFIO_DRIVER,
+                         r == -ETIMEDOUT ? "the device's lock is held (a driver stuck in the kernel?)" : strerror(-r));
                 snprintf(ret->driver_after, sizeof(ret->driver_after), "%s", ret->driver_before);
                 return r;
         }

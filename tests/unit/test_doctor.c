@@ -1081,6 +1081,26 @@ static void test_sriov_vf_answers_and_pf_with_vfs_is_left_alone(void **state)
         expect_fix(f, "mdev=nvidia-");
 }
 
+/* driver_override is doctor's to read (the probe does not: its show takes the device lock): a function on
+ * vfio-pci whose override names another driver is a warning, as it was when the probe read it. */
+static void test_vfio_function_with_another_driver_override_is_a_warning(void **state)
+{
+        char root[PATH_MAX], path[PATH_MAX + 128];
+        struct doctor_report *rep;
+
+        (void)state;
+        fixture_root("gpu-audio-rootport", root, sizeof(root));
+        snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/0000:01:00.0/driver_override", root);
+        write_text(path, "nouveau\n");
+        rep = doctor_on("gpu-audio-rootport", "pve", 100);
+        expect(rep, "driver", "0000:01:00.0", DOCTOR_WARN, "bound to vfio-pci, but driver_override is nouveau");
+        doctor_report_free(rep);
+        write_text(path, "(null)\n");
+        rep = doctor_on("gpu-audio-rootport", "pve", 100);
+        expect(rep, "driver", "0000:01:00.0", DOCTOR_OK, "bound to vfio-pci");
+        doctor_report_free(rep);
+}
+
 /* Issue 16: a reset left the card's link narrower than the last time it was whole (apply's record in
  * /run/pve-gpu-reset/link-BDF): a warning with the widths and the fix; as wide as recorded: ok. */
 static void test_link_narrower_than_after_the_last_good_reset_is_a_warning(void **state)
@@ -1151,6 +1171,7 @@ int main(void)
                 cmocka_unit_test(test_sriov_vf_answers_and_pf_with_vfs_is_left_alone),
                 cmocka_unit_test(test_vendor_reset_loaded_without_device_specific),
                 cmocka_unit_test(test_doctor_changes_nothing),
+                cmocka_unit_test(test_vfio_function_with_another_driver_override_is_a_warning),
                 cmocka_unit_test(test_link_narrower_than_after_the_last_good_reset_is_a_warning),
                 cmocka_unit_test(test_module_dir_without_index),
                 cmocka_unit_test(test_host_drivers_are_those_whose_aliases_match),

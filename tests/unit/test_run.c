@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -399,17 +400,52 @@ static void bind_whose_vfio_probe_blocks_ends_in_bounded_time(void **state)
         rig_down(&g);
 }
 
+/* The same class: driver_override's store takes the device lock too (drivers/base/driver.c
+ * driver_set_override, from drivers/pci/pci-sysfs.c driver_override_store), so a lock held for good
+ * (a release probe that timed out in the last post-stop, a host driver stuck in its remove) hung
+ * pre-start at its very first write. Bounded like the probe. */
+static int override_write_blocks(struct fakekernel *fk, const char *rel, const char *value)
+{
+        (void)fk;
+        (void)value;
+        if (strcmp(rel, "sys/bus/pci/devices/0000:01:00.0/driver_override") == 0)
+                for (;;)
+                        pause(); /* only the run's SIGKILL (or the test's alarm) ends this */
+        return 0;
+}
+
+static void bind_whose_driver_override_write_blocks_ends_in_bounded_time(void **state)
+{
+        struct rig g;
+        time_t t0;
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        g.fk.before_write = override_write_blocks;
+        t0 = time(NULL);
+        alarm(10); /* a hang fails the test instead of stalling the suite */
+        assert_run_failed(hook(&g, "pre-start"));
+        alarm(0);
+        assert_true(time(NULL) - t0 < 5);
+        assert_non_null(strstr(g.text, "driver_override could not be written within 200 ms"));
+        assert_string_equal(driver(&g, "0000:01:00.0"), "nvidia");
+        rig_down(&g);
+}
+
 /* Attack review: apply_rescan_missing took no slot lock, so the udev rule's `claim --udev` at the add
  * event of the hook's own rescan ran beside the hook binding that very function (and could cross its
  * pin). The hook holds the slot from before the rescan until it has bound and pinned what came back;
  * the udev program, finding a hook run on the slot, leaves the function to it, in bounded time (the
  * hook never waits for udev, so nothing deadlocks). udev runs the program in a worker of its own: a
  * child process here, started when the hook binds the function that came back. */
-static struct {
+/* In memory shared with children: the hook writes driver_override from a child of its own (bounded,
+ * apply.c write_override), and this hook of the fake kernel runs in that child. */
+static struct udev_rescan_watch {
         struct rig *g;
         bool rescanned, fired;
         int outcome;
-} udev_at_rescan;
+} *udev_at_rescan_shared;
+#define udev_at_rescan (*udev_at_rescan_shared)
 
 static int udev_claim_beside_the_rebind(struct fakekernel *fk, const char *rel, const char *value)
 {
@@ -428,7 +464,12 @@ static int udev_claim_beside_the_rebind(struct fakekernel *fk, const char *rel, 
         if (pid == 0) {
                 enum claim_udev_outcome out = CLAIM_UDEV_FAILED;
                 char pin[24];
+                /* udevd's worker has a stderr of its own; this child of the hook's bounded write (which
+                 * closed every fd) says what it did into the rig's capture */
+                int err_fd = open(udev_at_rescan.g->out, O_WRONLY | O_APPEND | O_CLOEXEC);
 
+                if (err_fd >= 0 && err_fd != STDERR_FILENO)
+                        dup2(err_fd, STDERR_FILENO);
                 alarm(10);
                 (void)claim_udev(&udev_at_rescan.g->ctx, NULL, &a, 200, 2000, &out, pin, sizeof(pin));
                 _exit((int)out);
@@ -454,7 +495,10 @@ static void udev_claim_at_the_rescan_of_a_missing_function_leaves_it_to_the_hook
                 snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/0000:01:00.%d/remove", g.root, f);
                 assert_int_equal(g.ctx.ops->write(g.ctx.ops_userdata, path, "1"), 0);
         }
-        udev_at_rescan = (typeof(udev_at_rescan)){ .g = &g, .outcome = -1 };
+        udev_at_rescan_shared = mmap(NULL, sizeof(*udev_at_rescan_shared), PROT_READ | PROT_WRITE,
+                                     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        assert_true(udev_at_rescan_shared != MAP_FAILED);
+        udev_at_rescan = (struct udev_rescan_watch){ .g = &g, .outcome = -1 };
         g.fk.before_write = udev_claim_beside_the_rebind;
         assert_int_equal(hook(&g, "pre-start"), 0);
         assert_true(udev_at_rescan.fired);
@@ -463,6 +507,7 @@ static void udev_claim_at_the_rescan_of_a_missing_function_leaves_it_to_the_hook
         assert_string_equal(driver(&g, "0000:01:00.0"), "vfio-pci");
         assert_string_equal(driver(&g, "0000:01:00.1"), "vfio-pci");
         assert_string_equal(reset_method(&g, "0000:01:00.0"), "");
+        munmap(udev_at_rescan_shared, sizeof(*udev_at_rescan_shared));
         rig_down(&g);
 }
 
@@ -997,6 +1042,7 @@ int main(void)
                 cmocka_unit_test(release_waits_until_every_sibling_is_reset),
                 cmocka_unit_test(release_whose_host_probe_blocks_ends_in_bounded_time),
                 cmocka_unit_test(bind_whose_vfio_probe_blocks_ends_in_bounded_time),
+                cmocka_unit_test(bind_whose_driver_override_write_blocks_ends_in_bounded_time),
                 cmocka_unit_test(release_checks_the_group_the_rescan_gave_the_function),
                 cmocka_unit_test(hook_drops_the_vms_claims_of_functions_its_config_no_longer_gives_for_vfio),
                 cmocka_unit_test(udev_claim_at_the_rescan_of_a_missing_function_leaves_it_to_the_hook),
