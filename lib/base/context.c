@@ -223,8 +223,8 @@ int pgr_runtime_dir_open(const struct pgr_ctx *ctx, char *ret_path, size_t size,
                 if (r == -ELOOP || r == -ENOTDIR) {
                         if (lstat(dir, &st) == 0 && S_ISLNK(st.st_mode))
                                 r = -ELOOP;
-                        pgr_error_set(err, "runtime directory %s is %s; refusing (remove it, it is recreated on the next "
-                                      "run)", dir, r == -ELOOP ? "a symlink" : "not a directory");
+                        pgr_error_set(err, "runtime directory %s is %s; refusing (remove it, it is recreated on "
+                                      "the next run)", dir, r == -ELOOP ? "a symlink" : "not a directory");
                 }
                 else
                         pgr_error_set(err, "cannot open runtime directory %s: %s", dir, strerror(-r));

@@ -78,8 +78,8 @@ static void describe_holder(int fd, const char *dir, const char *name, unsigned 
         if (read_holder(fd, &pid, &vmid, what, sizeof(what), &since) == 0) {
                 long long held = (long long)time(NULL) - since;
 
-                pgr_error_set(err, "lock %s/%s held by pid %d (vmid=%lu what=%s) for %lld s; waited %u ms", dir, name, pid,
-                              vmid, what, held < 0 ? 0 : held, timeout_ms);
+                pgr_error_set(err, "lock %s/%s held by pid %d (vmid=%lu what=%s) for %lld s; waited %u ms", dir, name,
+                              pid, vmid, what, held < 0 ? 0 : held, timeout_ms);
         } else
                 pgr_error_set(err, "lock %s/%s held by another process (holder unknown); waited %u ms", dir, name,
                               timeout_ms);

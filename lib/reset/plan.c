@@ -265,7 +265,7 @@ static int collect_missing_mapping_paths(const struct plan_input *in, struct pla
 }
 
 static _noinline_ int collect_from_config(const struct plan_input *in, struct plan *p, struct collect *c,
-                               const struct reservations *res, struct pgr_error *err)
+                                          const struct reservations *res, struct pgr_error *err)
 {
         struct usable_ctx u = { .ctx = in->ctx, .res = res, .vmid = in->vmid, .now = in->now, .c = c };
 
@@ -994,7 +994,8 @@ static void plan_unpin(const struct plan_input *in, struct plan_device *d, const
 /* The pin follows the rung the ladder puts first: its kernel method, or none when the first rung
  * that can work is slot-wide. The ladder is the one built for the reset, or (no reset needed this
  * time: left clean) built the same way for the pin alone. */
-static _noinline_ void decide_pin(const struct plan_input *in, struct plan *p, struct plan_device *d, struct foreign_check *fc)
+static _noinline_ void decide_pin(const struct plan_input *in, struct plan *p, struct plan_device *d,
+                                  struct foreign_check *fc)
 {
         struct plan_action first = { .kind = ACTION_SKIP }; /* the ladder's first rung; SKIP: none */
         char order[256] = "", why[768];
