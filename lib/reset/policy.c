@@ -867,7 +867,7 @@ int policy_config_path(const struct pgr_ctx *ctx, const char *config, char *buf,
 int policy_load(const struct pgr_ctx *ctx, const char *path, struct policy **ret, struct pgr_error *err)
 {
         _cleanup_free_ char *text = NULL;
-        struct policy *pol = NULL;
+        _cleanup_(policy_freep) struct policy *pol = NULL;
         char fn[PATH_MAX];
         size_t len = 0;
         int r;
@@ -885,8 +885,9 @@ int policy_load(const struct pgr_ctx *ctx, const char *path, struct policy **ret
                 return r;
         pol->source = strdup(fn);
         if (!pol->source)
-                return -ENOMEM;
+                return -ENOMEM; /* the policy parsed goes with it (pol) */
         *ret = pol;
+        pol = NULL;
         return 0;
 }
 

@@ -262,6 +262,42 @@ static void test_shipped_conf_loads_from_root_prefix(void **state)
         assert_string_equal(policy_source(p), f->file);
 }
 
+/* Out of memory as policy_load meets it: the strdup of this one string fails, every other goes on.
+ * This definition takes the place of libc's for the library linked into this binary. */
+static const char *strdup_fails_for;
+
+char *strdup(const char *s)
+{
+        size_t n = strlen(s) + 1;
+        char *copy;
+
+        if (strdup_fails_for && strcmp(s, strdup_fails_for) == 0) {
+                errno = ENOMEM;
+                return NULL;
+        }
+        copy = malloc(n);
+        return copy ? memcpy(copy, s, n) : NULL;
+}
+
+/* The policy's source path is a copy of its own since the B1 change: out of memory there, the policy
+ * parsed already is freed, not leaked (LeakSanitizer under make check-asan says which). */
+static void test_policy_load_out_of_memory_frees_what_it_parsed(void **state)
+{
+        struct fsroot *f = *state;
+        struct policy *p = NULL;
+        struct pgr_error err = { "" };
+
+        REQUIRE_ROOT();
+        write_file(f->file, "{\"defaults\": {\"settle_ms\": 500, \"hookscript\": \"/var/lib/vz/snippets/x.sh\"}}\n", 0644);
+        strdup_fails_for = f->file;
+        assert_int_equal(policy_load(&f->ctx, NULL, &p, &err), -ENOMEM);
+        strdup_fails_for = NULL;
+        assert_null(p);
+        assert_int_equal(policy_load(&f->ctx, NULL, &p, &err), 0);
+        assert_string_equal(policy_source(p), f->file);
+        policy_free(p);
+}
+
 /* ---- precedence ---- */
 
 static const char overrides[] =
@@ -971,6 +1007,7 @@ int main(void)
                 cmocka_unit_test(test_compiled_defaults_are_the_documented_ones),
                 cmocka_unit_test_setup_teardown(test_missing_default_file_gives_defaults, root_setup, root_teardown),
                 cmocka_unit_test(test_shipped_conf_equals_compiled_defaults),
+                cmocka_unit_test_setup_teardown(test_policy_load_out_of_memory_frees_what_it_parsed, root_setup, root_teardown),
                 cmocka_unit_test(test_shipped_conf_examples_are_valid_and_mean_what_they_say),
                 cmocka_unit_test_setup_teardown(test_shipped_conf_loads_from_root_prefix, root_setup, root_teardown),
                 cmocka_unit_test(test_file_defaults_replace_compiled_defaults),
