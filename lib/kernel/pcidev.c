@@ -528,8 +528,9 @@ static _noinline_ void probe_bus_neighbours(const struct pgr_ctx *ctx, struct pc
  * fields the vendor, device, subsystem_* and class attributes show (drivers/pci/pci-sysfs.c
  * modalias_show): one read instead of five, and a function that has one is there. Not the uevent
  * attribute, which prints the same fields: on the stable kernels with drivers/base/core.c uevent_show's
- * device_lock() (c0a40097f0bc, mid-2024 until 15fffc6a5624) its read waits for the device's lock, and a
- * host driver stuck in its probe or remove, or a reset under way, holds that: the hook would hang.
+ * device_lock() (c0a40097f0bc, mid-2024 until 15fffc6a5624) its read waits for the device's lock, which
+ * a host driver stuck in its probe or remove holds: the hook would hang. For the same reason the probe
+ * does not read driver_override (pcidev_read_driver_override, doctor's).
  * false (nothing set): no modalias to go by (gone, or a tree without it): then the attributes decide. */
 static bool probe_ids_modalias(const struct pgr_ctx *ctx, struct pcidev *p)
 {
