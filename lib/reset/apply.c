@@ -271,16 +271,17 @@ static void describe_nvidia_holders(const struct pgr_ctx *ctx, char *buf, size_t
                 snprintf(buf + w, size - w, "; or keep nvidia off this card (blacklist or softdep)");
 }
 
-/* A sysfs write that runs a driver's code in the kernel can block for good: a host driver's unbind
- * (nvidia waits until every /dev/nvidia* user - nvidia-persistenced, an LXC container, Xorg - closes
- * it) and its probe through drivers_probe (release_after_stop: an AMD card with the reset bug, a
- * driver waiting for its firmware). A hookscript has no timeout: the VM start (or post-stop) would
- * hang. The write is made in a child process and waited for at most timeout_ms (the policy's
- * bind_timeout_ms); then the child gets SIGKILL and is left behind (one stuck in the kernel dies when
- * the write returns). dev NULL: attr is an absolute sysfs path (drivers_probe). -ETIMEDOUT: the kernel
- * still holds the device's lock; the caller writes nothing more near it. */
-static int write_bounded(struct apply_ctx *a, const struct pci_addr *dev, const char *attr, const char *value,
-                         unsigned timeout_ms)
+/* A sysfs write that runs a driver's code in the kernel, or waits for the device's lock, can block
+ * for good: a host driver's unbind (nvidia waits until every /dev/nvidia* user - nvidia-persistenced,
+ * an LXC container, Xorg - closes it), a probe through drivers_probe (release_after_stop: an AMD card
+ * with the reset bug, a driver waiting for its firmware), driver_override (its store and show take
+ * the device lock, which such a driver holds). A hookscript has no timeout: the VM start (or
+ * post-stop) would hang. The steps run in a child process, waited for at most timeout_ms (the
+ * policy's bind_timeout_ms); then the child gets SIGKILL and is left behind (one stuck in the kernel
+ * dies when the write returns). Returns the steps' result (0 or a negative errno); -ETIMEDOUT: the
+ * kernel still holds the device's lock; the caller writes nothing more near it. */
+static int run_bounded(struct apply_ctx *a, int (*steps)(struct apply_ctx *a, const void *arg), const void *arg,
+                       unsigned timeout_ms)
 {
         long long deadline;
         unsigned step = 1;
@@ -300,7 +301,7 @@ static int write_bounded(struct apply_ctx *a, const struct pci_addr *dev, const 
                  * stdout/stderr pipes: PVE::Tools::run_command reads them to EOF, so a stuck child that
                  * held them would hold the VM start after the hook has exited. */
                 (void)close_range(0, ~0U, 0);
-                r = dev ? sysfs_dev_write(a->ctx, dev, attr, value) : sysfs_write(a->ctx, attr, value);
+                r = steps(a, arg);
                 _exit(r < 0 ? (-r & 0xff) : 0);
         }
         deadline = monotonic_usec() + (long long)timeout_ms * 1000;
@@ -325,24 +326,63 @@ static int write_bounded(struct apply_ctx *a, const struct pci_addr *dev, const 
         return -WEXITSTATUS(status);
 }
 
-/* driver_override set to want (NULL: cleared; the kernel's store clears on an empty line and reads back
- * "(null)"), bounded: its store takes the device lock (drivers/base/driver.c driver_set_override),
- * which a driver stuck in its probe or remove, or a release probe that timed out earlier, may hold for
- * good. Read back: the effect, not just the write. -ETIMEDOUT: write nothing more near the device. */
-static int write_override(struct apply_ctx *a, const struct pci_addr *dev, const char *want, unsigned timeout_ms)
+struct bounded_write {
+        const struct pci_addr *dev; /* NULL: attr is an absolute sysfs path (drivers_probe) */
+        const char *attr, *value;
+};
+
+static int write_step(struct apply_ctx *a, const void *arg)
 {
+        const struct bounded_write *w = arg;
+
+        return w->dev ? sysfs_dev_write(a->ctx, w->dev, w->attr, w->value) : sysfs_write(a->ctx, w->attr, w->value);
+}
+
+/* One sysfs write, bounded (run_bounded). */
+static int write_bounded(struct apply_ctx *a, const struct pci_addr *dev, const char *attr, const char *value,
+                         unsigned timeout_ms)
+{
+        const struct bounded_write w = { .dev = dev, .attr = attr, .value = value };
+
+        return run_bounded(a, write_step, &w, timeout_ms);
+}
+
+struct override_steps {
+        const struct pci_addr *dev;
+        const char *want;       /* NULL: cleared (the kernel's store clears on an empty line, shows "(null)") */
+        const char *probe_bdf;  /* then drivers_probe of it, or NULL */
+};
+
+/* driver_override written and read back (its effect, not just the write), then drivers_probe: in one
+ * bounded child, since each of them waits for the device's lock (drivers/base/driver.c
+ * driver_set_override, drivers/pci/pci-sysfs.c driver_override_show, the probe itself). -EIO: the
+ * override did not take; -ENOEXEC: drivers_probe failed. */
+static int override_step(struct apply_ctx *a, const void *arg)
+{
+        const struct override_steps *o = arg;
         char now[64];
         int r;
 
-        r = write_bounded(a, dev, "driver_override", want ? want : "\n", timeout_ms);
-        if (r < 0 || a->dry_run)
-                return r;
-        r = sysfs_dev_read(a->ctx, dev, "driver_override", now, sizeof(now));
+        r = sysfs_dev_write(a->ctx, o->dev, "driver_override", o->want ? o->want : "\n");
+        if (r >= 0)
+                r = sysfs_dev_read(a->ctx, o->dev, "driver_override", now, sizeof(now));
         if (r < 0)
                 return r;
-        if (want ? !streq(now, want) : now[0] && !streq(now, "(null)"))
+        if (o->want ? !streq(now, o->want) : now[0] && !streq(now, "(null)"))
                 return -EIO;
+        if (o->probe_bdf && sysfs_write(a->ctx, "/sys/bus/pci/drivers_probe", o->probe_bdf) < 0)
+                return -ENOEXEC;
         return 0;
+}
+
+/* driver_override set to want (NULL: cleared), bounded, and, given probe_bdf, the probe after it in the
+ * same child (one fork, not two: a fork costs ~10 ms in the TCG guest of make bench). */
+static int write_override(struct apply_ctx *a, const struct pci_addr *dev, const char *want, const char *probe_bdf,
+                          unsigned timeout_ms)
+{
+        const struct override_steps o = { .dev = dev, .want = want, .probe_bdf = probe_bdf };
+
+        return run_bounded(a, override_step, &o, timeout_ms);
 }
 
 static int unbind_bounded(struct apply_ctx *a, const struct pci_addr *dev, const char *bdf, unsigned timeout_ms)
@@ -413,13 +453,22 @@ static int bind_vfio(struct apply_ctx *a, const struct pci_addr *dev, unsigned t
         current_driver(a->ctx, dev, drv, sizeof(drv));
         if (streq(drv, VFIO_DRIVER))
                 return 0;
-        r = write_override(a, dev, VFIO_DRIVER, timeout_ms);
-        if (r == -ETIMEDOUT && why)
-                snprintf(why, why_size, "driver_override could not be written within %u ms: the device's lock is held "
-                         "(a driver stuck in the kernel?)", timeout_ms);
-        if (r < 0)
-                return r;
-        if (drv[0]) {
+        if (!drv[0]) {
+                /* Nothing to take it from (a rescan's function under drivers_autoprobe=0, one released
+                 * earlier): driver_override and vfio-pci's probe in one bounded child. */
+                r = write_override(a, dev, VFIO_DRIVER, bdf, timeout_ms);
+                if (r == -ETIMEDOUT && why)
+                        snprintf(why, why_size, "driver_override and vfio-pci's probe did not finish within %u ms: "
+                                 "the device's lock is held (a driver stuck in the kernel?)", timeout_ms);
+                if (r < 0 && r != -ENOEXEC)
+                        return r;
+        } else {
+                r = write_override(a, dev, VFIO_DRIVER, NULL, timeout_ms);
+                if (r == -ETIMEDOUT && why)
+                        snprintf(why, why_size, "driver_override could not be written within %u ms: the device's "
+                                 "lock is held (a driver stuck in the kernel?)", timeout_ms);
+                if (r < 0)
+                        return r;
                 r = unbind_bounded(a, dev, bdf, timeout_ms);
                 if (r == -ETIMEDOUT && why) {
                         char holders[384] = "";
@@ -433,14 +482,16 @@ static int bind_vfio(struct apply_ctx *a, const struct pci_addr *dev, unsigned t
                         return r;
                 if (!wait_for(cond_unbound, a->ctx, dev, NULL, timeout_ms))
                         return -EBUSY;
-        }
-        /* Bounded like the unbind: vfio-pci's probe runs under the device's lock, which a host driver's
-         * remove stuck in the kernel (or an earlier run's stuck child) may hold for good. */
-        r = write_bounded(a, NULL, "/sys/bus/pci/drivers_probe", bdf, timeout_ms);
-        if (r == -ETIMEDOUT) {
-                if (why)
-                        snprintf(why, why_size, "vfio-pci's probe did not finish within %u ms", timeout_ms);
-                return r;
+                /* Bounded like the unbind: vfio-pci's probe runs under the device's lock, which a host
+                 * driver's remove stuck in the kernel (or an earlier run's stuck child) may hold for good. */
+                r = write_bounded(a, NULL, "/sys/bus/pci/drivers_probe", bdf, timeout_ms);
+                if (r == -ETIMEDOUT) {
+                        if (why)
+                                snprintf(why, why_size, "vfio-pci's probe did not finish within %u ms", timeout_ms);
+                        return r;
+                }
+                if (r < 0)
+                        r = -ENOEXEC;
         }
         /* drivers_probe also reports success when nothing bound (the kernel's drivers_probe_store
          * ignores a probe's failure): the driver link is the truth. */
@@ -448,7 +499,7 @@ static int bind_vfio(struct apply_ctx *a, const struct pci_addr *dev, unsigned t
                 if (why) {
                         current_driver(a->ctx, dev, drv, sizeof(drv));
                         if (r < 0)
-                                snprintf(why, why_size, "drivers_probe failed: %s", strerror(-r));
+                                snprintf(why, why_size, "drivers_probe failed");
                         else if (drv[0])
                                 snprintf(why, why_size, "%s took it instead of vfio-pci (driver_override did not hold)", drv);
                         else
@@ -871,7 +922,7 @@ static int release_to_host(struct apply_ctx *a, const struct plan_device *d, cha
         if (a->dry_run || !host_free(a->ctx, dev))
                 return 0;
         pci_addr_format(dev, bdf);
-        r = write_override(a, dev, NULL, d->policy.bind_timeout_ms);
+        r = write_override(a, dev, NULL, NULL, d->policy.bind_timeout_ms);
         if (r == -ETIMEDOUT)
                 snprintf(why, why_size, "driver_override could not be cleared within %u ms: the device's lock is held",
                          d->policy.bind_timeout_ms);
@@ -2106,7 +2157,7 @@ int apply_claim(struct apply_ctx *a, const struct pci_addr *dev, const char *pin
         host_driver = ret->driver_before[0] && !streq(ret->driver_before, VFIO_DRIVER);
         /* First what keeps a host driver module loaded from now on off the function (pci_match_device
          * honours driver_override before any id table), then the pin, then the handover. */
-        r = write_override(a, dev, VFIO_DRIVER, bind_timeout_ms);
+        r = write_override(a, dev, VFIO_DRIVER, NULL, bind_timeout_ms);
         if (r < 0) {
                 snprintf(ret->why, sizeof(ret->why), "driver_override=%s did not take: %s", VFIO_DRIVER,
                          r == -ETIMEDOUT ? "the device's lock is held (a driver stuck in the kernel?)" : strerror(-r));

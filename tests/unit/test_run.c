@@ -432,6 +432,30 @@ static void bind_whose_driver_override_write_blocks_ends_in_bounded_time(void **
         rig_down(&g);
 }
 
+/* The same with no driver to take the function from (one released earlier, or whose host driver's
+ * remove is what hangs: the driver link goes before the remove runs): driver_override and vfio-pci's
+ * probe run in one bounded child, and a lock held for good ends the start in bounded time too. */
+static void bind_of_an_unbound_function_whose_override_blocks_ends_in_bounded_time(void **state)
+{
+        struct rig g;
+        char path[8192];
+        time_t t0;
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/0000:01:00.0/driver/unbind", g.root);
+        assert_int_equal(g.ctx.ops->write(g.ctx.ops_userdata, path, "0000:01:00.0"), 0);
+        assert_string_equal(driver(&g, "0000:01:00.0"), "");
+        g.fk.before_write = override_write_blocks;
+        t0 = time(NULL);
+        alarm(10); /* a hang fails the test instead of stalling the suite */
+        assert_run_failed(hook(&g, "pre-start"));
+        alarm(0);
+        assert_true(time(NULL) - t0 < 5);
+        assert_non_null(strstr(g.text, "driver_override and vfio-pci's probe did not finish within 200 ms"));
+        rig_down(&g);
+}
+
 /* Attack review: apply_rescan_missing took no slot lock, so the udev rule's `claim --udev` at the add
  * event of the hook's own rescan ran beside the hook binding that very function (and could cross its
  * pin). The hook holds the slot from before the rescan until it has bound and pinned what came back;
@@ -1043,6 +1067,7 @@ int main(void)
                 cmocka_unit_test(release_whose_host_probe_blocks_ends_in_bounded_time),
                 cmocka_unit_test(bind_whose_vfio_probe_blocks_ends_in_bounded_time),
                 cmocka_unit_test(bind_whose_driver_override_write_blocks_ends_in_bounded_time),
+                cmocka_unit_test(bind_of_an_unbound_function_whose_override_blocks_ends_in_bounded_time),
                 cmocka_unit_test(release_checks_the_group_the_rescan_gave_the_function),
                 cmocka_unit_test(hook_drops_the_vms_claims_of_functions_its_config_no_longer_gives_for_vfio),
                 cmocka_unit_test(udev_claim_at_the_rescan_of_a_missing_function_leaves_it_to_the_hook),
