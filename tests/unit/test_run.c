@@ -312,6 +312,43 @@ static void release_without_the_pin_gives_the_host_driver_the_kernels_list(void 
         rig_down(&g);
 }
 
+/* A write the fake kernel never lets return: only the run's SIGKILL of its bounded child (or the
+ * test's alarm) ends it. */
+static void block_for_good(void)
+{
+        for (;;)
+                pause();
+}
+
+/* The phase, with writes that block for good, fails within a few seconds (not at the test's 10 s alarm)
+ * and says so. */
+static void assert_fails_in_bounded_time(struct rig *g, int (*blocks)(struct fakekernel *, const char *, const char *),
+                                         const char *phase, const char *says)
+{
+        time_t t0 = time(NULL);
+
+        g->fk.before_write = blocks;
+        alarm(10); /* a hang fails the test instead of stalling the suite */
+        assert_run_failed(hook(g, phase));
+        alarm(0);
+        assert_true(time(NULL) - t0 < 5);
+        assert_non_null(strstr(g->text, says));
+}
+
+/* After the last drivers_probe of 0000:01:00.0, nothing more was written near the card: the kernel
+ * holds its lock while that probe runs. */
+static void assert_nothing_written_after_the_probe(struct rig *g)
+{
+        int probe_at = -1;
+
+        for (int i = 0; i < g->fk.sh->n_log; i++)
+                if (strstr(g->fk.sh->log[i], "drivers_probe=0000:01:00.0"))
+                        probe_at = i;
+        assert_true(probe_at >= 0);
+        for (int i = probe_at + 1; i < g->fk.sh->n_log; i++)
+                assert_null(strstr(g->fk.sh->log[i], "0000:01:00."));
+}
+
 /* Attack review: release's drivers_probe runs the host driver's probe, which can block for good (an
  * AMD card with the reset bug, a driver waiting for firmware), and post-stop has no timeout
  * (pve-guest-common PVE/GuestHelpers.pm exec_hookscript). Bounded like the unbind: after
@@ -324,8 +361,7 @@ static int host_probe_blocks(struct fakekernel *fk, const char *rel, const char 
         if (strcmp(rel, "sys/bus/pci/drivers_probe") == 0 && strcmp(value, "0000:01:00.0") == 0) {
                 fk_cat(fk, "sys/bus/pci/devices/0000:01:00.0/driver_override", override, sizeof(override));
                 if (!override[0] || strcmp(override, "(null)") == 0)
-                        for (;;)
-                                pause(); /* only the run's SIGKILL (or the test's alarm) ends this */
+                        block_for_good();
         }
         return 0;
 }
@@ -333,26 +369,14 @@ static int host_probe_blocks(struct fakekernel *fk, const char *rel, const char 
 static void release_whose_host_probe_blocks_ends_in_bounded_time(void **state)
 {
         struct rig g;
-        time_t t0;
-        int probe_at = -1;
 
         (void)state;
         rig_up(&g, "host-driver");
         rig_policy(&g, ", \"vms\": {\"100\": {\"release_after_stop\": true}}");
         assert_int_equal(hook(&g, "pre-start"), 0);
-        g.fk.before_write = host_probe_blocks;
-        t0 = time(NULL);
-        alarm(10); /* a hang fails the test instead of stalling the suite */
-        assert_run_failed(hook(&g, "post-stop"));
-        alarm(0);
-        assert_true(time(NULL) - t0 < 5);
-        assert_non_null(strstr(g.text, "0000:01:00.0: the host driver's probe did not finish within 200 ms"));
-        for (int i = 0; i < g.fk.sh->n_log; i++)
-                if (strstr(g.fk.sh->log[i], "drivers_probe=0000:01:00.0"))
-                        probe_at = i;
-        assert_true(probe_at >= 0);
-        for (int i = probe_at + 1; i < g.fk.sh->n_log; i++)
-                assert_null(strstr(g.fk.sh->log[i], "0000:01:00."));
+        assert_fails_in_bounded_time(&g, host_probe_blocks, "post-stop",
+                                     "0000:01:00.0: the host driver's probe did not finish within 200 ms");
+        assert_nothing_written_after_the_probe(&g);
         assert_string_equal(driver(&g, "0000:01:00.1"), "vfio-pci");
         rig_down(&g);
 }
@@ -370,8 +394,7 @@ static int vfio_probe_blocks(struct fakekernel *fk, const char *rel, const char 
         if (strcmp(rel, "sys/bus/pci/drivers_probe") == 0 && strcmp(value, "0000:01:00.0") == 0) {
                 fk_cat(fk, "sys/bus/pci/devices/0000:01:00.0/driver_override", override, sizeof(override));
                 if (strcmp(override, "vfio-pci") == 0)
-                        for (;;)
-                                pause(); /* only the run's SIGKILL (or the test's alarm) ends this */
+                        block_for_good();
         }
         return 0;
 }
@@ -379,24 +402,11 @@ static int vfio_probe_blocks(struct fakekernel *fk, const char *rel, const char 
 static void bind_whose_vfio_probe_blocks_ends_in_bounded_time(void **state)
 {
         struct rig g;
-        time_t t0;
-        int probe_at = -1;
 
         (void)state;
         rig_up(&g, "host-driver");
-        g.fk.before_write = vfio_probe_blocks;
-        t0 = time(NULL);
-        alarm(10); /* a hang fails the test instead of stalling the suite */
-        assert_run_failed(hook(&g, "pre-start"));
-        alarm(0);
-        assert_true(time(NULL) - t0 < 5);
-        assert_non_null(strstr(g.text, "vfio-pci's probe did not finish within 200 ms"));
-        for (int i = 0; i < g.fk.sh->n_log; i++)
-                if (strstr(g.fk.sh->log[i], "drivers_probe=0000:01:00.0"))
-                        probe_at = i;
-        assert_true(probe_at >= 0);
-        for (int i = probe_at + 1; i < g.fk.sh->n_log; i++)
-                assert_null(strstr(g.fk.sh->log[i], "0000:01:00."));
+        assert_fails_in_bounded_time(&g, vfio_probe_blocks, "pre-start", "vfio-pci's probe did not finish within 200 ms");
+        assert_nothing_written_after_the_probe(&g);
         rig_down(&g);
 }
 
@@ -409,25 +419,18 @@ static int override_write_blocks(struct fakekernel *fk, const char *rel, const c
         (void)fk;
         (void)value;
         if (strcmp(rel, "sys/bus/pci/devices/0000:01:00.0/driver_override") == 0)
-                for (;;)
-                        pause(); /* only the run's SIGKILL (or the test's alarm) ends this */
+                block_for_good();
         return 0;
 }
 
 static void bind_whose_driver_override_write_blocks_ends_in_bounded_time(void **state)
 {
         struct rig g;
-        time_t t0;
 
         (void)state;
         rig_up(&g, "host-driver");
-        g.fk.before_write = override_write_blocks;
-        t0 = time(NULL);
-        alarm(10); /* a hang fails the test instead of stalling the suite */
-        assert_run_failed(hook(&g, "pre-start"));
-        alarm(0);
-        assert_true(time(NULL) - t0 < 5);
-        assert_non_null(strstr(g.text, "driver_override could not be written within 200 ms"));
+        assert_fails_in_bounded_time(&g, override_write_blocks, "pre-start",
+                                     "driver_override could not be written within 200 ms");
         assert_string_equal(driver(&g, "0000:01:00.0"), "nvidia");
         rig_down(&g);
 }
@@ -439,20 +442,14 @@ static void bind_of_an_unbound_function_whose_override_blocks_ends_in_bounded_ti
 {
         struct rig g;
         char path[8192];
-        time_t t0;
 
         (void)state;
         rig_up(&g, "host-driver");
         snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/0000:01:00.0/driver/unbind", g.root);
         assert_int_equal(g.ctx.ops->write(g.ctx.ops_userdata, path, "0000:01:00.0"), 0);
         assert_string_equal(driver(&g, "0000:01:00.0"), "");
-        g.fk.before_write = override_write_blocks;
-        t0 = time(NULL);
-        alarm(10); /* a hang fails the test instead of stalling the suite */
-        assert_run_failed(hook(&g, "pre-start"));
-        alarm(0);
-        assert_true(time(NULL) - t0 < 5);
-        assert_non_null(strstr(g.text, "driver_override and vfio-pci's probe did not finish within 200 ms"));
+        assert_fails_in_bounded_time(&g, override_write_blocks, "pre-start",
+                                     "driver_override and vfio-pci's probe did not finish within 200 ms");
         rig_down(&g);
 }
 
