@@ -4,6 +4,7 @@
 #include "fuzz.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <json-c/json.h>
 
 #include "reset/policy.h"
@@ -25,7 +26,8 @@ static void check_settings(const struct policy_settings *s)
         FUZZ_CHECK(s->bind_timeout_ms >= 1 && s->bind_timeout_ms <= 600000);
         FUZZ_CHECK(s->lock_timeout_ms >= 1 && s->lock_timeout_ms <= 600000);
         FUZZ_CHECK(s->settle_ms <= 60000);
-        FUZZ_CHECK(memchr(s->hookscript, '\0', sizeof(s->hookscript)));
+        /* a string of the policy's (policy_settings.hookscript points into it), shorter than PATH_MAX */
+        FUZZ_CHECK(s->hookscript && strnlen(s->hookscript, PATH_MAX) < PATH_MAX);
         FUZZ_CHECK(s->hookscript[0] == '\0' || s->hookscript[0] == '/');
 }
 
