@@ -471,28 +471,21 @@ static void count_plan_errors(const struct plan *p, struct apply_result *res, in
         }
 }
 
-/* The VM's lock timeout (resolved here: the whole settings, 4 KiB, need not sit in execute's frame). */
-static _noinline_ unsigned vm_lock_timeout_ms(const struct policy *policy, unsigned long vmid)
-{
-        struct policy_settings vm;
-
-        policy_resolve(policy, vmid, 0, 0, &vm);
-        return vm.lock_timeout_ms;
-}
-
 static int execute(struct pgr_ctx *ctx, struct run_inputs *in, struct plan_input *pi, const struct run_options *o,
                    struct journal *j, struct apply_result *res, struct plan **ret_plan)
 {
         _cleanup_(plan_freep) struct plan *p = NULL;
         _cleanup_(apply_slot_locks_releasep) struct apply_slot_locks locks;
         struct pgr_error err;   /* 5 KiB: set, not zeroed (its pages would be touched for nothing) */
+        struct policy_settings vm;
         struct apply_ctx a;
         int r;
 
         apply_slot_locks_init(&locks);
         err.msg[0] = '\0';
+        policy_resolve(in->policy, pi->vmid, 0, 0, &vm);
         a = (struct apply_ctx){ .ctx = ctx, .acc = in->acc, .journal = j, .vmid = pi->vmid, .phase = pi->phase,
-                                .dry_run = o->dry_run, .lock_timeout_ms = vm_lock_timeout_ms(in->policy, pi->vmid),
+                                .dry_run = o->dry_run, .lock_timeout_ms = vm.lock_timeout_ms,
                                 .locks = &locks };
         r = apply_recover_autoprobe(&a, &err);
         if (r < 0)
@@ -621,34 +614,23 @@ static _noinline_ void run_hook_record(struct pgr_ctx *ctx, struct journal *j, u
 }
 
 /* The hookscript attach replaced, run after ours: 0, or its exit status / a negative errno. */
-static _noinline_ int run_hook_chained(const struct policy *policy, unsigned long vmid, const char *phase_str,
-                                       const struct run_options *o, struct journal *j)
+static _noinline_ int run_hook_chained(const struct policy *policy, const char *hookscript, unsigned long vmid,
+                                       const char *phase_str, const struct run_options *o, struct journal *j)
 {
-        struct policy_settings vm;
         char where[PATH_MAX + 64];
         int r;
 
-        policy_resolve(policy, vmid, 0, 0, &vm);
-        if (!vm.hookscript[0])
+        if (!hookscript[0])
                 return 0;
         if (policy_chain_from_state(policy, vmid))
                 chain_path(vmid, where);
         else
                 snprintf(where, sizeof(where), "vms.%lu.hookscript in %s", vmid,
                          policy_source(policy) ? policy_source(policy) : POLICY_DEFAULT_PATH);
-        r = run_chained(vm.hookscript, where, vmid, phase_str, o, j);
+        r = run_chained(hookscript, where, vmid, phase_str, o, j);
         if (r != 0)
-                say(o, "chained hookscript %s exited with %d", vm.hookscript, r);
+                say(o, "chained hookscript %s exited with %d", hookscript, r);
         return r;
-}
-
-/* The pre-start policy says what a failed phase does to the VM's start. */
-static _noinline_ bool run_hook_aborts_start(const struct policy *policy, unsigned long vmid)
-{
-        struct policy_settings vm;
-
-        policy_resolve(policy, vmid, 0, 0, &vm);
-        return vm.on_failure == POLICY_ON_FAILURE_ABORT;
 }
 
 int run_hook(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, const struct run_options *o,
@@ -661,6 +643,7 @@ int run_hook(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, con
         struct plan_input pi;
         struct apply_result res = {};
         struct recorded_set recorded;
+        struct policy_settings vm;
         enum phase phase = phase_from_string(phase_str);
         long long t0 = monotonic_usec();
         int r, ret = 0;
@@ -680,6 +663,7 @@ int run_hook(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, con
         if (ret < 0)
                 goto out;
         config_warnings(j, vmid, phase_str, in.conf);
+        policy_resolve(in.policy, vmid, 0, 0, &vm);
         plan_input_init(&pi, ctx, &in, vmid, phase);
         if (phase == PHASE_POST_STOP)
                 use_recorded_set(ctx, vmid, &pi, &recorded);
@@ -694,7 +678,7 @@ int run_hook(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, con
                         say(o, "out of memory reconciling the claims of VM %lu", vmid);
                 summary(j, vmid, phase, &res, r < 0, t0);
                 if (r < 0) {
-                        bool abort_start = phase == PHASE_PRE_START && run_hook_aborts_start(in.policy, vmid);
+                        bool abort_start = phase == PHASE_PRE_START && vm.on_failure == POLICY_ON_FAILURE_ABORT;
 
                         say(o, "VM %lu %s: %s%s", vmid, phase_str, res.first_failure,
                             abort_start ? "; VM start aborted" : "");
@@ -707,7 +691,7 @@ int run_hook(struct pgr_ctx *ctx, unsigned long vmid, const char *phase_str, con
         /* qemu-server runs the pre-start hookscript with stop_on_error (pve-guest-common
          * PVE/GuestHelpers.pm exec_hookscript dies, vm_start aborts): a start we abort must not reach
          * the chained script, which would prepare things for a VM that does not start. */
-        if (!(phase == PHASE_PRE_START && ret < 0) && run_hook_chained(in.policy, vmid, phase_str, o, j) != 0 &&
+        if (!(phase == PHASE_PRE_START && ret < 0) && run_hook_chained(in.policy, vm.hookscript, vmid, phase_str, o, j) != 0 &&
             phase == PHASE_PRE_START)
                 ret = -EIO;
 out:
