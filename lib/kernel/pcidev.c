@@ -732,6 +732,22 @@ static int open_live(struct pcidev_access *acc, const struct pci_addr *a, struct
         return 0;
 }
 
+/* open_live, with the function's PCIe capability (NULL: none) and its Device/Port type (0 without). */
+static int open_live_pcie(struct pcidev_access *acc, const struct pci_addr *a, struct pci_dev **ret,
+                          struct pci_cap **ret_cap, unsigned *ret_type)
+{
+        struct pci_cap *cap;
+        int r;
+
+        r = open_live(acc, a, ret);
+        if (r < 0)
+                return r;
+        cap = pci_find_cap(*ret, PCI_CAP_ID_EXP, PCI_CAP_NORMAL);
+        *ret_cap = cap;
+        *ret_type = cap ? (pci_read_word(*ret, (int)cap->addr + PCI_EXP_FLAGS) & PCI_EXP_FLAGS_TYPE) >> 4 : 0;
+        return 0;
+}
+
 int pcidev_aspm_disable(struct pcidev_access *acc, const struct pci_addr *dev)
 {
         struct pci_dev *d;
@@ -739,11 +755,9 @@ int pcidev_aspm_disable(struct pcidev_access *acc, const struct pci_addr *dev)
         unsigned type, ctl;
         int r;
 
-        r = open_live(acc, dev, &d);
+        r = open_live_pcie(acc, dev, &d, &cap, &type);
         if (r < 0)
                 return r;
-        cap = pci_find_cap(d, PCI_CAP_ID_EXP, PCI_CAP_NORMAL);
-        type = cap ? (pci_read_word(d, (int)cap->addr + PCI_EXP_FLAGS) & PCI_EXP_FLAGS_TYPE) >> 4 : 0;
         if (!cap || type == PCI_EXP_TYPE_ROOT_INT_EP || type == PCI_EXP_TYPE_ROOT_EC) {
                 pci_free_dev(d);
                 return -EOPNOTSUPP;
@@ -813,11 +827,9 @@ int pcidev_link_retrain(struct pcidev_access *acc, const struct pci_addr *port, 
         unsigned type, ctl;
         int r;
 
-        r = open_live(acc, port, &d);
+        r = open_live_pcie(acc, port, &d, &cap, &type);
         if (r < 0)
                 return r;
-        cap = pci_find_cap(d, PCI_CAP_ID_EXP, PCI_CAP_NORMAL);
-        type = cap ? (pci_read_word(d, (int)cap->addr + PCI_EXP_FLAGS) & PCI_EXP_FLAGS_TYPE) >> 4 : 0;
         /* Retrain Link is reserved for endpoints, bridges' upstream ports and the rest (PCIe r6.1
          * 7.5.3.7): only the downstream end of a link may ask for it. */
         if (!cap || (type != PCI_EXP_TYPE_ROOT_PORT && type != PCI_EXP_TYPE_DOWNSTREAM)) {
