@@ -283,19 +283,26 @@ static void describe_nvidia_holders(const struct pgr_ctx *ctx, char *buf, size_t
 static int run_bounded(struct apply_ctx *a, int (*steps)(struct apply_ctx *a, const void *arg), const void *arg,
                        unsigned timeout_ms)
 {
+        /* SIGCHLD at its default while the child lives: an ignored SIGCHLD (inherited across execve from
+         * whoever ran the hook) has the kernel reap the child itself, and waitpid() would fail with
+         * ECHILD where the steps succeeded: a failed start Proxmox would have made. */
+        struct sigaction dfl = { .sa_handler = SIG_DFL }, old;
         long long deadline;
         unsigned step = 1;
         pid_t pid;
-        int status;
+        int status, r;
 
         if (a->dry_run)
                 return 0;
-        pid = fork();
-        if (pid < 0)
+        if (sigaction(SIGCHLD, &dfl, &old) < 0)
                 return -errno;
+        pid = fork();
+        if (pid < 0) {
+                r = -errno;
+                (void)sigaction(SIGCHLD, &old, NULL);
+                return r;
+        }
         if (pid == 0) {
-                int r;
-
                 /* A child stuck in the kernel must not keep our slot and bus locks (flock: held while
                  * any descriptor of the open file lives) once we have given up on it, nor Proxmox's
                  * stdout/stderr pipes: PVE::Tools::run_command reads them to EOF, so a stuck child that
@@ -310,17 +317,23 @@ static int run_bounded(struct apply_ctx *a, int (*steps)(struct apply_ctx *a, co
 
                 if (w == pid)
                         break;
-                if (w < 0 && errno != EINTR)
-                        return -errno;
+                if (w < 0 && errno != EINTR) {
+                        r = -errno;
+                        (void)kill(pid, SIGKILL); /* not left to write on unwatched */
+                        (void)sigaction(SIGCHLD, &old, NULL);
+                        return r;
+                }
                 if (monotonic_usec() >= deadline) {
                         (void)kill(pid, SIGKILL);
                         (void)waitpid(pid, &status, WNOHANG);
+                        (void)sigaction(SIGCHLD, &old, NULL);
                         return -ETIMEDOUT;
                 }
                 sleep_usec((long long)(step) * 1000);
                 if (step < 20)
                         step *= 2;
         }
+        (void)sigaction(SIGCHLD, &old, NULL);
         if (!WIFEXITED(status))
                 return -EINTR;
         return -WEXITSTATUS(status);

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -452,6 +453,28 @@ static void bind_of_an_unbound_function_whose_override_blocks_ends_in_bounded_ti
         assert_string_equal(driver(&g, "0000:01:00.0"), "");
         assert_fails_in_bounded_time(&g, override_write_blocks, "pre-start",
                                      "driver_override and vfio-pci's probe did not finish within 1000 ms");
+        rig_down(&g);
+}
+
+/* Attack review (bounded binds): the hook inherits its signal dispositions from whoever ran it
+ * (qemu-server's worker, `qm start` from a shell, a wrapper script), and an ignored SIGCHLD survives
+ * execve. With SIGCHLD ignored the kernel reaps run_bounded's child itself: waitpid() fails with
+ * ECHILD once the child has exited, and the bind that succeeded failed the VM start ("No child
+ * processes"), a start Proxmox would have made (the writes were made in the hook itself before). */
+static void bind_succeeds_when_the_hook_inherits_an_ignored_sigchld(void **state)
+{
+        struct rig g;
+        struct sigaction ign = { .sa_handler = SIG_IGN }, old;
+        int r;
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        assert_int_equal(sigaction(SIGCHLD, &ign, &old), 0);
+        r = hook(&g, "pre-start");
+        assert_int_equal(sigaction(SIGCHLD, &old, NULL), 0); /* before any assert: rig_up's system() needs it */
+        assert_int_equal(r, 0);
+        assert_string_equal(driver(&g, "0000:01:00.0"), "vfio-pci");
+        assert_string_equal(driver(&g, "0000:01:00.1"), "vfio-pci");
         rig_down(&g);
 }
 
@@ -1067,6 +1090,7 @@ int main(void)
                 cmocka_unit_test(bind_whose_vfio_probe_blocks_ends_in_bounded_time),
                 cmocka_unit_test(bind_whose_driver_override_write_blocks_ends_in_bounded_time),
                 cmocka_unit_test(bind_of_an_unbound_function_whose_override_blocks_ends_in_bounded_time),
+                cmocka_unit_test(bind_succeeds_when_the_hook_inherits_an_ignored_sigchld),
                 cmocka_unit_test(release_checks_the_group_the_rescan_gave_the_function),
                 cmocka_unit_test(hook_drops_the_vms_claims_of_functions_its_config_no_longer_gives_for_vfio),
                 cmocka_unit_test(udev_claim_at_the_rescan_of_a_missing_function_leaves_it_to_the_hook),
