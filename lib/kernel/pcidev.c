@@ -500,6 +500,35 @@ static void probe_parent(const struct pgr_ctx *ctx, struct pcidev *p, const char
                 pcidev_below_bridge(ctx, &p->parent, p->below_parent, PCIDEV_MAX_RELATED, &p->n_below_parent) == 0;
 }
 
+static int count_virtfn(const char *name, void *userdata)
+{
+        unsigned long n;
+
+        if (strncmp(name, "virtfn", 6) == 0 && parse_uint(name + 6, 10, 0xffff, &n) == 0)
+                (*(unsigned *)userdata)++;
+        return 0;
+}
+
+/* An SR-IOV PF's enabled VFs: its virtfnN links (drivers/pci/iov.c pci_iov_sysfs_link, one per VF
+ * enabled). Not the sriov_numvfs attribute: its show takes the device lock (sriov_numvfs_show's
+ * device_lock(), 35ff867b765, v5.11 on), which a host driver stuck in its probe or remove holds for
+ * good: the probe, and the VM start with it, would hang. A directory listing takes no device lock. */
+static _noinline_ unsigned count_virtfns(const struct pgr_ctx *ctx, const struct pci_addr *addr)
+{
+        char dir[PATH_MAX];
+        unsigned n = 0;
+        int fd;
+
+        if (sysfs_dev_path(ctx, addr, NULL, dir, sizeof(dir)) < 0)
+                return 0;
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return 0;
+        (void)dir_each(fd, count_virtfn, &n);
+        close(fd);
+        return n;
+}
+
 static int other_on_bus(const char *name, void *userdata)
 {
         const struct pcidev *p = userdata;
@@ -671,11 +700,7 @@ int pcidev_probe_near(struct pcidev_access *acc, const struct pci_addr *addr, co
         probe_iommu_group(ctx, p, sibling);
         probe_reset(ctx, p);
         p->has_reset_subordinate = sysfs_dev_has(ctx, addr, "reset_subordinate");
-        {
-                int n = read_int_attr(ctx, addr, "sriov_numvfs");
-
-                p->sriov_numvfs = n > 0 ? (unsigned)n : 0;
-        }
+        p->sriov_numvfs = count_virtfns(ctx, addr);
         p->nvidia_vgpu = sysfs_dev_has(ctx, addr, "nvidia/current_vgpu_type");
         p->d3cold_allowed = read_int_attr(ctx, addr, "d3cold_allowed");
         read_attr(ctx, addr, "power/control", p->power_control, sizeof(p->power_control));

@@ -474,8 +474,11 @@ static void test_modalias_ids_are_the_attributes(void **state)
  * then blocks the read uninterruptibly, and the hook with it: the VM start hangs. The ID attributes
  * and modalias (drivers/pci/pci-sysfs.c modalias_show) print the same fields without a lock. The same
  * holds for driver_override at every kernel: drivers/pci/pci-sysfs.c driver_override_show takes the
- * device lock; no plan decides on it, so only doctor reads it (doctor_device_load_facts). Every
- * attribute a probe reads goes through ctx->ops->read: none may be uevent or driver_override. */
+ * device lock; no plan decides on it, so only doctor reads it (doctor_device_load_facts). And for
+ * sriov_numvfs (drivers/pci/iov.c sriov_numvfs_show: device_lock() since 35ff867b765, v5.11, in
+ * Debian 12's 6.1 and Proxmox's kernels): a PF's VF count comes from its virtfnN links. Every
+ * attribute a probe reads goes through ctx->ops->read: none may be uevent, driver_override or
+ * sriov_numvfs. */
 struct read_log {
         const struct pgr_sysfs_ops *real;
         void *real_userdata;
@@ -488,7 +491,8 @@ static int logging_read(void *userdata, const char *path, char *buf, size_t size
         const char *slash = strrchr(path, '/');
 
         l->n_reads++;
-        if (slash && (streq(slash + 1, "uevent") || streq(slash + 1, "driver_override")))
+        if (slash && (streq(slash + 1, "uevent") || streq(slash + 1, "driver_override") ||
+                      streq(slash + 1, "sriov_numvfs")))
                 l->n_uevent++;
         return l->real->read(l->real_userdata, path, buf, size);
 }
@@ -508,6 +512,7 @@ static void test_probe_reads_no_attribute_that_takes_the_device_lock(void **stat
         } cases[] = {
                 { "gpu-audio-rootport", "0000:01:00.0" }, { "rtx2080ti-4func", "0000:02:00.0" },
                 { "dead-gpu", "0000:01:00.0" }, { "qemu-guest-6.12", "0000:00:02.0" },
+                { "sriov-nvme", "0000:2e:00.0" }, /* a PF with 3 VFs enabled */
         };
 
         (void)state;
@@ -523,7 +528,7 @@ static void test_probe_reads_no_attribute_that_takes_the_device_lock(void **stat
                 h->ctx.ops = &logging;
                 h->ctx.ops_userdata = &log;
                 assert_int_equal(pcidev_probe(h->acc, &a, p), 0);
-                print_message("%s %s: %zu attribute reads, %zu of uevent or driver_override\n", cases[i].host, cases[i].bdf, log.n_reads, log.n_uevent);
+                print_message("%s %s: %zu attribute reads, %zu of uevent, driver_override or sriov_numvfs\n", cases[i].host, cases[i].bdf, log.n_reads, log.n_uevent);
                 assert_true(p->present);
                 assert_true(log.n_reads > 0);
                 assert_int_equal(log.n_uevent, 0);
@@ -531,6 +536,7 @@ static void test_probe_reads_no_attribute_that_takes_the_device_lock(void **stat
                 assert_int_equal(p->vendor, q->vendor);
                 assert_int_equal(p->device, q->device);
                 assert_int_equal(p->class_code, q->class_code);
+                assert_int_equal(p->sriov_numvfs, streq(cases[i].host, "sriov-nvme") ? 3 : 0);
                 free(p);
                 free(q);
                 host_close(h);
