@@ -309,7 +309,9 @@ static int run_bounded(struct apply_ctx *a, int (*steps)(struct apply_ctx *a, co
                  * held them would hold the VM start after the hook has exited. */
                 (void)close_range(0, ~0U, 0);
                 r = steps(a, arg);
-                _exit(r < 0 ? (-r & 0xff) : 0);
+                /* An exit status has 8 bits: an errno beyond them (the kernel's internal -ENOTSUPP 524,
+                 * -EPROBE_DEFER 517) would read as another one, or as 0 (512), success. */
+                _exit(r >= 0 ? 0 : -r < 256 ? -r : EIO);
         }
         deadline = monotonic_usec() + (long long)timeout_ms * 1000;
         for (;;) {

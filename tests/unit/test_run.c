@@ -478,6 +478,30 @@ static void bind_succeeds_when_the_hook_inherits_an_ignored_sigchld(void **state
         rig_down(&g);
 }
 
+/* Attack review (bounded binds): the child's steps reach the parent through an 8-bit exit status.
+ * An errno the kernel's store returns beyond 255 (its internal codes: -ENOTSUPP 524, -EPROBE_DEFER
+ * 517; 512 is -ERESTARTSYS) came out as status & 0xff: 512 read as 0, a driver_override that did not
+ * take passed for one that did, and the host driver was unbound for nothing. */
+static int override_write_fails_with_512(struct fakekernel *fk, const char *rel, const char *value)
+{
+        (void)fk;
+        (void)value;
+        return strcmp(rel, "sys/bus/pci/devices/0000:01:00.0/driver_override") == 0 ? -512 : 0;
+}
+
+static void override_write_failing_beyond_errno_255_is_a_failure(void **state)
+{
+        struct rig g;
+
+        (void)state;
+        rig_up(&g, "host-driver");
+        g.fk.before_write = override_write_fails_with_512;
+        assert_run_failed(hook(&g, "pre-start"));
+        assert_int_equal(fk_count(&g.fk, "0000:01:00.0/driver/unbind", NULL), 0);
+        assert_string_equal(driver(&g, "0000:01:00.0"), "nvidia");
+        rig_down(&g);
+}
+
 /* Attack review: apply_rescan_missing took no slot lock, so the udev rule's `claim --udev` at the add
  * event of the hook's own rescan ran beside the hook binding that very function (and could cross its
  * pin). The hook holds the slot from before the rescan until it has bound and pinned what came back;
@@ -1091,6 +1115,7 @@ int main(void)
                 cmocka_unit_test(bind_whose_driver_override_write_blocks_ends_in_bounded_time),
                 cmocka_unit_test(bind_of_an_unbound_function_whose_override_blocks_ends_in_bounded_time),
                 cmocka_unit_test(bind_succeeds_when_the_hook_inherits_an_ignored_sigchld),
+                cmocka_unit_test(override_write_failing_beyond_errno_255_is_a_failure),
                 cmocka_unit_test(release_checks_the_group_the_rescan_gave_the_function),
                 cmocka_unit_test(hook_drops_the_vms_claims_of_functions_its_config_no_longer_gives_for_vfio),
                 cmocka_unit_test(udev_claim_at_the_rescan_of_a_missing_function_leaves_it_to_the_hook),
