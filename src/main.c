@@ -3,6 +3,7 @@
  * The global options stand before the command ("+": getopt stops at the command's name, as kmod's
  * tools/kmod.c does); each command parses its own (src/cmd-*.c). */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -68,6 +69,11 @@ int main(int argc, char **argv)
         const struct cli_command *cmd;
         bool help = false, version = false;
         int c;
+
+        /* An ignored SIGCHLD survives execve (the hook inherits it from whoever ran it): the kernel would
+         * reap our children itself and waitpid() fail with ECHILD (the bounded binds, modprobe, the
+         * chained hookscript). */
+        (void)signal(SIGCHLD, SIG_DFL);
 
         /* json-c seeds its default string hash from /dev/urandom, which can stall a hook run at boot for
          * a second; our JSON is small and root-owned, so the unseeded hash is fine. */

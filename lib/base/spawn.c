@@ -73,7 +73,7 @@ void spawn_result_done(struct spawn_result *c)
         c->out = c->err = NULL;
 }
 
-int spawn_run(const char *const *argv, unsigned timeout_msec, struct spawn_result *c)
+static int spawn_run_child(const char *const *argv, unsigned timeout_msec, struct spawn_result *c)
 {
         char path[PATH_MAX];
         struct capture cap[2] = { { .fd = -1 }, { .fd = -1 } };
@@ -182,3 +182,20 @@ fail:
         return r;
 }
 
+/* SIGCHLD at its default while the child runs: an ignored one (inherited across execve from whoever
+ * ran us) has the kernel reap the child itself, and waitpid() fails with ECHILD: a command that
+ * finished would be waited for until its timeout and taken for one that hung. */
+int spawn_run(const char *const *argv, unsigned timeout_msec, struct spawn_result *c)
+{
+        struct sigaction dfl = { .sa_handler = SIG_DFL }, old;
+        int r;
+
+        if (sigaction(SIGCHLD, &dfl, &old) < 0) {
+                memset(c, 0, sizeof(*c));
+                c->status = -1;
+                return -errno;
+        }
+        r = spawn_run_child(argv, timeout_msec, c);
+        (void)sigaction(SIGCHLD, &old, NULL);
+        return r;
+}

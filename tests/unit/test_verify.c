@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,6 +237,28 @@ static void command_is_killed_at_its_timeout(void **state)
         spawn_result_done(&c);
 }
 
+/* Attack review (bounded binds, same class): an ignored SIGCHLD (inherited across execve from whoever
+ * ran the hook) has the kernel reap the child itself; waitpid() then fails with ECHILD and the run
+ * waited out its whole timeout and took a modprobe that had succeeded for one that hung. */
+static void command_status_is_captured_when_sigchld_is_ignored(void **state)
+{
+        const char *argv[] = { "sh", "-c", "exit 3", NULL };
+        struct sigaction ign = { .sa_handler = SIG_IGN }, old;
+        struct spawn_result c;
+        long long t0 = mono_msec();
+        int r;
+
+        (void)state;
+        assert_int_equal(sigaction(SIGCHLD, &ign, &old), 0);
+        r = spawn_run(argv, 3000, &c);
+        assert_int_equal(sigaction(SIGCHLD, &old, NULL), 0);
+        assert_int_equal(r, 0);
+        assert_false(c.timed_out);
+        assert_int_equal(c.status, 3);
+        assert_true(mono_msec() - t0 < 2000);
+        spawn_result_done(&c);
+}
+
 static void command_not_on_path_is_enoent(void **state)
 {
         const char *argv[] = { "pgr-no-such-program", NULL };
@@ -250,6 +273,7 @@ static void command_not_on_path_is_enoent(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(command_status_is_captured_when_sigchld_is_ignored),
                 cmocka_unit_test(status_line_is_read),
                 cmocka_unit_test(status_without_its_line_is_einval),
                 cmocka_unit_test(exec_status_of_a_finished_command),
